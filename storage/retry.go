@@ -1,0 +1,205 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"iter"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// RetryPolicy bounds the retries of a Retrying storage.
+type RetryPolicy struct {
+	// MaxAttempts is the number of tries of one operation, the first
+	// included. Values below 1 mean 1.
+	MaxAttempts int
+	// BaseDelay is the wait before the first retry; it doubles per retry.
+	BaseDelay time.Duration
+	// MaxDelay caps the wait between two tries.
+	MaxDelay time.Duration
+}
+
+// DefaultRetryPolicy suits object stores: 6 tries over about 3 seconds.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 6, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
+
+// backoff is the wait before retry number attempt (1-based): exponential
+// from base, capped at maxDelay, with full jitter so that many clients
+// failing together do not retry together.
+func backoff(attempt int, base, maxDelay time.Duration) time.Duration {
+	d := base << min(attempt-1, 20)
+	if d <= 0 || d > maxDelay {
+		d = maxDelay
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// Retrying retries the operations of a Storage that fail with ErrTransient,
+// waiting with exponential backoff and jitter between tries, at most
+// MaxAttempts times in all. Get, GetRange, Put, Delete, Stat and List are
+// idempotent and simply repeated (List resumes after the last key it
+// yielded). A PutIfAbsent whose outcome is unknown (ErrIndeterminate) is
+// resolved by reading the key back: the same bytes mean our write landed,
+// other bytes mean we lost the race, absence means it did not happen and is
+// tried again. Callers that need certainty about who won a race must make
+// their payloads unique (the Consensus does, with a write id).
+type Retrying struct {
+	inner  Storage
+	policy RetryPolicy
+}
+
+// NewRetrying wraps inner with the given policy.
+func NewRetrying(inner Storage, policy RetryPolicy) *Retrying {
+	if policy.MaxAttempts < 1 {
+		policy.MaxAttempts = 1
+	}
+	return &Retrying{inner: inner, policy: policy}
+}
+
+var _ Storage = (*Retrying)(nil)
+
+func (r *Retrying) String() string { return r.inner.String() }
+
+// do runs op until it succeeds, fails for good, or the tries run out.
+func (r *Retrying) do(ctx context.Context, op func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = op()
+		if err == nil || !IsTransient(err) || attempt >= r.policy.MaxAttempts {
+			return err
+		}
+		if werr := r.wait(ctx, attempt); werr != nil {
+			return err
+		}
+	}
+}
+
+func (r *Retrying) wait(ctx context.Context, attempt int) error {
+	t := time.NewTimer(backoff(attempt, r.policy.BaseDelay, r.policy.MaxDelay))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Get implements Storage.
+func (r *Retrying) Get(ctx context.Context, key string) (data []byte, err error) {
+	err = r.do(ctx, func() error {
+		data, err = r.inner.Get(ctx, key)
+		return err
+	})
+	return data, err
+}
+
+// GetRange implements Storage.
+func (r *Retrying) GetRange(ctx context.Context, key string, br ByteRange) (data []byte, err error) {
+	err = r.do(ctx, func() error {
+		data, err = r.inner.GetRange(ctx, key, br)
+		return err
+	})
+	return data, err
+}
+
+// Put implements Storage.
+func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {
+	return r.do(ctx, func() error { return r.inner.Put(ctx, key, data) })
+}
+
+// PutIfAbsent implements Storage.
+func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	unknown := false // an earlier try might have landed
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = r.inner.PutIfAbsent(ctx, key, data)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrPreconditionFailed) && unknown:
+			// Maybe our own earlier try: decide by content.
+			return r.readBack(ctx, key, data, err)
+		case IsIndeterminate(err):
+			unknown = true
+			stored, gerr := r.inner.Get(ctx, key)
+			switch {
+			case gerr == nil && bytes.Equal(stored, data):
+				return nil
+			case gerr == nil:
+				return PreconditionFailed(r, key)
+			case !errors.Is(gerr, ErrNotFound) && !IsTransient(gerr):
+				return errors.CombineErrors(err, gerr)
+			}
+		case !IsTransient(err):
+			return err
+		}
+		if attempt >= r.policy.MaxAttempts {
+			return err
+		}
+		if werr := r.wait(ctx, attempt); werr != nil {
+			return err
+		}
+	}
+}
+
+func (r *Retrying) readBack(ctx context.Context, key string, data []byte, lost error) error {
+	var stored []byte
+	err := r.do(ctx, func() (err error) {
+		stored, err = r.inner.Get(ctx, key)
+		return err
+	})
+	switch {
+	case err != nil:
+		return Indeterminate(errors.Wrapf(err, "%s: cannot tell whether create-only write of %q landed", r, key))
+	case bytes.Equal(stored, data):
+		return nil
+	default:
+		return lost
+	}
+}
+
+// Delete implements Storage.
+func (r *Retrying) Delete(ctx context.Context, keys ...string) error {
+	return r.do(ctx, func() error { return r.inner.Delete(ctx, keys...) })
+}
+
+// Stat implements Storage.
+func (r *Retrying) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
+	err = r.do(ctx, func() error {
+		info, err = r.inner.Stat(ctx, key)
+		return err
+	})
+	return info, err
+}
+
+// List implements Storage. A transient failure mid-listing resumes after the
+// last key already yielded, so no key is yielded twice; the retry budget
+// starts afresh whenever the listing made progress.
+func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		after := opts.StartAfter
+		for attempt := 1; ; attempt++ {
+			var failed error
+			for info, err := range r.inner.List(ctx, prefix, ListOptions{StartAfter: after}) {
+				if err != nil {
+					failed = err
+					break
+				}
+				after = info.Key
+				attempt = 1 // progress: the retry budget is per stall, not per listing
+				if !yield(info, nil) {
+					return
+				}
+			}
+			if failed == nil {
+				return
+			}
+			if !IsTransient(failed) || attempt >= r.policy.MaxAttempts || r.wait(ctx, attempt) != nil {
+				yield(ObjectInfo{}, failed)
+				return
+			}
+		}
+	}
+}

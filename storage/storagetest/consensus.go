@@ -1,0 +1,205 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+func vd(seq storage.SeqNo, data string) storage.VersionedData {
+	return storage.VersionedData{SeqNo: seq, Data: []byte(data)}
+}
+
+func equalVD(a, b []storage.VersionedData) bool {
+	return slices.EqualFunc(a, b, func(x, y storage.VersionedData) bool {
+		return x.SeqNo == y.SeqNo && bytes.Equal(x.Data, y.Data)
+	})
+}
+
+// testConsensus follows seed 003's consensus_impl_test.
+func testConsensus(t *testing.T, b Backend) {
+	ctx := context.Background()
+	c := storage.NewConsensus(open(t, b, b.Fresh(t)), "refs/")
+	key := uuid.NewString()
+
+	cas := func(key string, expected storage.SeqNo, next storage.VersionedData, want storage.CaSResult) {
+		t.Helper()
+		got, err := c.CompareAndSet(ctx, key, expected, next)
+		must(t, err)
+		if got != want {
+			t.Fatalf("compare-and-set %s %d -> %d: got %v want %v", key, expected, next.SeqNo, got, want)
+		}
+	}
+	casErr := func(key string, expected storage.SeqNo, next storage.VersionedData) {
+		t.Helper()
+		if _, err := c.CompareAndSet(ctx, key, expected, next); err == nil {
+			t.Fatalf("compare-and-set %s %d -> %d: want an error", key, expected, next.SeqNo)
+		}
+	}
+	wantHead := func(key string, want *storage.VersionedData) {
+		t.Helper()
+		got, ok, err := c.Head(ctx, key)
+		must(t, err)
+		if want == nil {
+			if ok {
+				t.Fatalf("head of %s: got %v want none", key, got)
+			}
+			return
+		}
+		if !ok || got.SeqNo != want.SeqNo || !bytes.Equal(got.Data, want.Data) {
+			t.Fatalf("head of %s: got %v (%v) want %v", key, got, ok, *want)
+		}
+	}
+	wantScan := func(from storage.SeqNo, limit int, want ...storage.VersionedData) {
+		t.Helper()
+		got, err := c.Scan(ctx, key, from, limit)
+		must(t, err)
+		if !equalVD(got, want) {
+			t.Fatalf("scan from %d limit %d: got %v want %v", from, limit, got, want)
+		}
+	}
+	wantTruncate := func(seq storage.SeqNo, want int) {
+		t.Helper()
+		got, err := c.Truncate(ctx, key, seq)
+		must(t, err)
+		if got != want {
+			t.Fatalf("truncate %d: deleted %d want %d", seq, got, want)
+		}
+	}
+
+	wantHead(key, nil)
+	wantScan(0, 0)
+	if _, err := c.Truncate(ctx, key, 0); err == nil {
+		t.Fatal("truncating an empty log should fail")
+	}
+
+	state := vd(5, "abc")
+	cas(key, 0, state, storage.ExpectationMismatch)
+	cas(key, storage.NoSeqNo, state, storage.Committed)
+
+	var keys []string
+	for k, err := range c.ListKeys(ctx) {
+		must(t, err)
+		keys = append(keys, k)
+	}
+	if !slices.Equal(keys, []string{key}) {
+		t.Fatalf("list keys: %v", keys)
+	}
+
+	wantHead(key, &state)
+	wantScan(0, 0, state)
+	wantScan(5, 0, state)
+	wantScan(6, 0)
+	wantTruncate(0, 0)
+	wantTruncate(5, 0)
+	if _, err := c.Truncate(ctx, key, 6); err == nil {
+		t.Fatal("truncating past the head should fail")
+	}
+
+	next := vd(10, "def")
+	cas(key, 7, next, storage.ExpectationMismatch)
+	cas(key, 3, next, storage.ExpectationMismatch)
+	casErr(key, 5, vd(5, "invalid"))
+	casErr(key, 5, vd(3, "invalid"))
+	cas(key, 5, next, storage.Committed)
+	wantHead(key, &next)
+	wantScan(5, 0, state, next)
+	wantScan(6, 0, next)
+	wantScan(10, 0, next)
+	wantScan(11, 0)
+	wantScan(0, 1, state)
+	wantScan(5, 1, state)
+	wantScan(0, 2, state, next)
+	wantScan(4, 100, state, next)
+	wantTruncate(6, 1)
+	wantScan(0, 0, next)
+	wantTruncate(6, 0)
+
+	other := uuid.NewString()
+	wantHead(other, nil)
+	otherState := vd(1, "einszweidrei")
+	cas(other, storage.NoSeqNo, otherState, storage.Committed)
+	wantHead(other, &otherState)
+	wantHead(key, &next)
+
+	// A stale expectation cannot jump forward.
+	cas(key, otherState.SeqNo, vd(11, "invalid"), storage.ExpectationMismatch)
+
+	large := storage.VersionedData{SeqNo: 11, Data: bytes.Repeat([]byte("a"), 10240)}
+	cas(key, 10, large, storage.Committed)
+	wantHead(key, &large)
+	cas(key, 11, vd(12, ""), storage.Committed)
+	wantTruncate(12, 2)
+
+	cas(uuid.NewString(), storage.NoSeqNo, vd(0, ""), storage.Committed)
+	cas(uuid.NewString(), storage.NoSeqNo, vd(storage.MaxSeqNo, ""), storage.Committed)
+	casErr(uuid.NewString(), storage.NoSeqNo, vd(1<<63, ""))
+	casErr(uuid.NewString(), storage.NoSeqNo, vd(storage.NoSeqNo, ""))
+	casErr("bad/key", storage.NoSeqNo, vd(1, ""))
+}
+
+// testConsensusGoroutineRace: in each round every goroutine tries to move
+// the log from the round's version to the next; exactly one wins.
+func testConsensusGoroutineRace(t *testing.T, b Backend) {
+	ctx := context.Background()
+	config := b.Fresh(t)
+	const workers, rounds = 8, 25
+	key := "main"
+	c := storage.NewConsensus(open(t, b, config), "refs/")
+	if _, err := c.CompareAndSet(ctx, key, storage.NoSeqNo, vd(0, "init")); err != nil {
+		t.Fatal(err)
+	}
+	for round := range rounds {
+		results := make([]storage.CaSResult, workers)
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range workers {
+			// Each worker has its own handle, as separate clients would.
+			cw := storage.NewConsensus(open(t, b, config), "refs/")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[w], errs[w] = cw.CompareAndSet(ctx, key, storage.SeqNo(round), vd(storage.SeqNo(round+1), fmt.Sprint(w)))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for w := range workers {
+			must(t, errs[w])
+			if results[w] == storage.Committed {
+				if winner >= 0 {
+					t.Fatalf("round %d: workers %d and %d both committed", round, winner, w)
+				}
+				winner = w
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: nobody committed", round)
+		}
+		head, _, err := c.Head(ctx, key)
+		must(t, err)
+		if head.SeqNo != storage.SeqNo(round+1) || string(head.Data) != fmt.Sprint(winner) {
+			t.Fatalf("round %d: head is %d %q, want %d %q", round, head.SeqNo, head.Data, round+1, fmt.Sprint(winner))
+		}
+	}
+	all, err := c.Scan(ctx, key, 0, 0)
+	must(t, err)
+	if len(all) != rounds+1 {
+		t.Fatalf("log holds %d entries, want %d", len(all), rounds+1)
+	}
+	for i, e := range all {
+		if e.SeqNo != storage.SeqNo(i) {
+			t.Fatalf("entry %d has seqno %d", i, e.SeqNo)
+		}
+	}
+}

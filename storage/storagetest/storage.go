@@ -1,0 +1,377 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// Run runs the whole conformance suite against b as subtests.
+func Run(t *testing.T, b Backend) {
+	t.Run("Blob", func(t *testing.T) { testBlob(t, b) })
+	t.Run("Ranges", func(t *testing.T) { testRanges(t, b) })
+	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, b) })
+	t.Run("InvalidKeys", func(t *testing.T) { testInvalidKeys(t, b) })
+	t.Run("ListPaging", func(t *testing.T) { testListPaging(t, b) })
+	t.Run("BatchDelete", func(t *testing.T) { testBatchDelete(t, b) })
+	t.Run("LargeObject", func(t *testing.T) { testLargeObject(t, b) })
+	t.Run("PutIfAbsentRace", func(t *testing.T) { testPutIfAbsentRace(t, b) })
+	t.Run("Consensus", func(t *testing.T) { testConsensus(t, b) })
+	t.Run("ConsensusGoroutineRace", func(t *testing.T) { testConsensusGoroutineRace(t, b) })
+	t.Run("ConsensusProcessRace", func(t *testing.T) { testConsensusProcessRace(t, b) })
+}
+
+func open(t *testing.T, b Backend, config string) storage.Storage {
+	t.Helper()
+	s, err := b.Open(config)
+	if err != nil {
+		t.Fatalf("%s: open %q: %v", b.Name, config, err)
+	}
+	return s
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %+v", err)
+	}
+}
+
+func wantIs(t *testing.T, err, mark error) {
+	t.Helper()
+	if !errors.Is(err, mark) {
+		t.Fatalf("want an error marked %q, got %v", mark, err)
+	}
+}
+
+func listKeys(t *testing.T, s storage.Storage, prefix string) []string {
+	t.Helper()
+	keys := []string{}
+	for info, err := range s.List(context.Background(), prefix, storage.ListOptions{}) {
+		must(t, err)
+		keys = append(keys, info.Key)
+	}
+	return keys
+}
+
+func wantGet(t *testing.T, s storage.Storage, key string, want []byte) {
+	t.Helper()
+	got, err := s.Get(context.Background(), key)
+	must(t, err)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("get %q: got %q, want %q", key, got, want)
+	}
+}
+
+// testBlob follows seed 003's blob_impl_test.
+func testBlob(t *testing.T, b Backend) {
+	ctx := context.Background()
+	config := b.Fresh(t)
+	blob0 := open(t, b, config)
+	_ = open(t, b, b.Fresh(t)) // a second place can coexist
+	blob1 := open(t, b, config) // two handles to one place
+	v0, v1 := []byte("v0"), []byte("v1")
+	k0 := "foo/bar/k0"
+
+	_, err := blob0.Get(ctx, k0)
+	wantIs(t, err, storage.ErrNotFound)
+	_, err = blob1.Stat(ctx, k0)
+	wantIs(t, err, storage.ErrNotFound)
+	if keys := listKeys(t, blob0, ""); len(keys) != 0 {
+		t.Fatalf("fresh store lists %v", keys)
+	}
+
+	must(t, blob0.Put(ctx, k0, v0))
+	wantGet(t, blob0, k0, v0)
+	wantGet(t, blob1, k0, v0)
+	must(t, blob0.Put(ctx, "k0a", v0))
+	wantGet(t, blob1, "k0a", v0)
+	if got, want := listKeys(t, blob1, ""), []string{k0, "k0a"}; !slices.Equal(got, want) {
+		t.Fatalf("list: got %v want %v", got, want)
+	}
+
+	// Overwrite.
+	must(t, blob0.Put(ctx, k0, v1))
+	wantGet(t, blob0, k0, v1)
+	wantGet(t, blob1, k0, v1)
+
+	// Stat.
+	info, err := blob1.Stat(ctx, k0)
+	must(t, err)
+	if info.Key != k0 || info.Size != 2 {
+		t.Fatalf("stat: %+v", info)
+	}
+	if d := time.Since(info.ModTime); d < -10*time.Minute || d > 10*time.Minute {
+		t.Fatalf("stat: modification time %v is far from now", info.ModTime)
+	}
+
+	// Delete, idempotently.
+	must(t, blob0.Delete(ctx, k0))
+	_, err = blob1.Get(ctx, k0)
+	wantIs(t, err, storage.ErrNotFound)
+	must(t, blob0.Delete(ctx, k0))
+	must(t, blob0.Delete(ctx, "nope"))
+	must(t, blob0.Delete(ctx))
+
+	// Empty values are values.
+	must(t, blob0.Put(ctx, "empty", nil))
+	wantGet(t, blob1, "empty", []byte{})
+	info, err = blob1.Stat(ctx, "empty")
+	must(t, err)
+	if info.Size != 0 {
+		t.Fatalf("empty object has size %d", info.Size)
+	}
+	must(t, blob0.Delete(ctx, "empty", "k0a"))
+	if keys := listKeys(t, blob1, ""); len(keys) != 0 {
+		t.Fatalf("after deleting everything, list gives %v", keys)
+	}
+
+	// A deleted key can be set again.
+	must(t, blob0.Put(ctx, k0, v1))
+	wantGet(t, blob1, k0, v1)
+
+	var expected []string
+	for i := 1; i <= 5; i++ {
+		k := fmt.Sprintf("k%d", i)
+		must(t, blob0.Put(ctx, k, v0))
+		expected = append(expected, k)
+	}
+	var prefixed []string
+	for i := 1; i <= 3; i++ {
+		k := fmt.Sprintf("k-prefix-%d", i)
+		must(t, blob0.Put(ctx, k, v0))
+		prefixed = append(prefixed, k)
+	}
+	if got := listKeys(t, blob0, "k-prefix"); !slices.Equal(got, prefixed) {
+		t.Fatalf("list k-prefix: got %v want %v", got, prefixed)
+	}
+	expected = append(expected, prefixed...)
+	slices.Sort(expected)
+	if got := listKeys(t, blob1, "k"); !slices.Equal(got, expected) {
+		t.Fatalf("list k: got %v want %v", got, expected)
+	}
+	all := append(slices.Clone(expected), k0)
+	slices.Sort(all)
+	if got := listKeys(t, blob1, ""); !slices.Equal(got, all) {
+		t.Fatalf("list all: got %v want %v", got, all)
+	}
+
+	// Byte order, including names that a directory walk would misorder.
+	for _, k := range []string{"o/a.b", "o/a/b", "o/a-b", "o/a0", "o/a/a/a", "o/ab"} {
+		must(t, blob0.Put(ctx, k, v0))
+	}
+	want := []string{"o/a-b", "o/a.b", "o/a/a/a", "o/a/b", "o/a0", "o/ab"}
+	if got := listKeys(t, blob1, "o/"); !slices.Equal(got, want) {
+		t.Fatalf("list order: got %v want %v", got, want)
+	}
+	for info, err := range blob1.List(ctx, "o/a/", storage.ListOptions{}) {
+		must(t, err)
+		if info.Size != 2 {
+			t.Fatalf("list gives size %d for %q", info.Size, info.Key)
+		}
+	}
+
+	// A new handle to the same place sees everything.
+	blob3 := open(t, b, config)
+	wantGet(t, blob3, k0, v1)
+}
+
+func testRanges(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	data := []byte("0123456789")
+	must(t, s.Put(ctx, "r", data))
+	cases := []struct {
+		r    storage.ByteRange
+		want string
+	}{
+		{storage.Range(0, 10), "0123456789"},
+		{storage.Range(2, 5), "234"},
+		{storage.Range(8, 100), "89"},
+		{storage.Range(3, 3), ""},
+		{storage.Range(10, 12), ""},
+		{storage.From(0), "0123456789"},
+		{storage.From(7), "789"},
+		{storage.From(10), ""},
+		{storage.Suffix(3), "789"},
+		{storage.Suffix(10), "0123456789"},
+		{storage.Suffix(50), "0123456789"},
+	}
+	for _, c := range cases {
+		got, err := s.GetRange(ctx, "r", c.r)
+		if err != nil {
+			t.Fatalf("%v: %+v", c.r, err)
+		}
+		if string(got) != c.want {
+			t.Fatalf("%v: got %q want %q", c.r, got, c.want)
+		}
+	}
+	for _, r := range []storage.ByteRange{storage.Range(11, 12), storage.From(11), storage.Range(-1, 2), storage.Range(5, 2), storage.Suffix(-1)} {
+		_, err := s.GetRange(ctx, "r", r)
+		wantIs(t, err, storage.ErrInvalidRange)
+	}
+	_, err := s.GetRange(ctx, "missing", storage.Range(0, 1))
+	wantIs(t, err, storage.ErrNotFound)
+}
+
+func testPutIfAbsent(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	must(t, s.PutIfAbsent(ctx, "a/once", []byte("first")))
+	err := s.PutIfAbsent(ctx, "a/once", []byte("second"))
+	wantIs(t, err, storage.ErrPreconditionFailed)
+	wantGet(t, s, "a/once", []byte("first"))
+	// After a delete the key can be created again.
+	must(t, s.Delete(ctx, "a/once"))
+	must(t, s.PutIfAbsent(ctx, "a/once", []byte("third")))
+	wantGet(t, s, "a/once", []byte("third"))
+}
+
+func testInvalidKeys(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	for _, key := range []string{"", "/abs", "../up", "a/../../b", "a//b", "a/./b", "a/", "nul\x00", "back\\slash", "\xff\xfe"} {
+		wantIs(t, s.Put(ctx, key, []byte("x")), storage.ErrInvalidKey)
+		wantIs(t, s.PutIfAbsent(ctx, key, []byte("x")), storage.ErrInvalidKey)
+		_, err := s.Get(ctx, key)
+		wantIs(t, err, storage.ErrInvalidKey)
+		_, err = s.GetRange(ctx, key, storage.Range(0, 1))
+		wantIs(t, err, storage.ErrInvalidKey)
+		_, err = s.Stat(ctx, key)
+		wantIs(t, err, storage.ErrInvalidKey)
+		wantIs(t, s.Delete(ctx, key), storage.ErrInvalidKey)
+	}
+	for _, err := range s.List(ctx, "../", storage.ListOptions{}) {
+		wantIs(t, err, storage.ErrInvalidKey)
+	}
+	if keys := listKeys(t, s, ""); len(keys) != 0 {
+		t.Fatalf("invalid keys left objects behind: %v", keys)
+	}
+}
+
+func testListPaging(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	const n = 2100
+	var want []string
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, n)
+	for i := range n {
+		k := fmt.Sprintf("p/%05d", i)
+		want = append(want, k)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs <- s.Put(ctx, k, []byte{byte(i)})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	must(t, s.Put(ctx, "q", nil))
+	if got := listKeys(t, s, "p/"); !slices.Equal(got, want) {
+		t.Fatalf("listing %d keys gave %d (first %v)", n, len(got), got[:min(3, len(got))])
+	}
+	var got []string
+	for info, err := range s.List(ctx, "p/", storage.ListOptions{StartAfter: want[1499]}) {
+		must(t, err)
+		got = append(got, info.Key)
+	}
+	if !slices.Equal(got, want[1500:]) {
+		t.Fatalf("StartAfter: got %d keys, want %d", len(got), n-1500)
+	}
+	// Stopping early is allowed.
+	count := 0
+	for _, err := range s.List(ctx, "p/", storage.ListOptions{}) {
+		must(t, err)
+		count++
+		if count == 10 {
+			break
+		}
+	}
+}
+
+func testBatchDelete(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	var keys []string
+	for i := range 1500 {
+		k := fmt.Sprintf("d/%d/x", i)
+		keys = append(keys, k)
+	}
+	for _, k := range keys[:50] {
+		must(t, s.Put(ctx, k, []byte("x")))
+	}
+	must(t, s.Put(ctx, "keep", []byte("x")))
+	// Most of the keys do not exist: deleting them is not an error.
+	must(t, s.Delete(ctx, keys...))
+	if got := listKeys(t, s, ""); !slices.Equal(got, []string{"keep"}) {
+		t.Fatalf("after batch delete: %v", got)
+	}
+}
+
+func testLargeObject(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	must(t, s.Put(ctx, "big", data))
+	wantGet(t, s, "big", data)
+	got, err := s.GetRange(ctx, "big", storage.Range(5<<20, 5<<20+10))
+	must(t, err)
+	if !bytes.Equal(got, data[5<<20:5<<20+10]) {
+		t.Fatalf("range of a large object differs")
+	}
+}
+
+func testPutIfAbsentRace(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	const workers, rounds = 16, 20
+	for round := range rounds {
+		key := fmt.Sprintf("race/%d", round)
+		var wg sync.WaitGroup
+		results := make([]error, workers)
+		start := make(chan struct{})
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[w] = s.PutIfAbsent(ctx, key, []byte(fmt.Sprint(w)))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for w, err := range results {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("round %d: workers %d and %d both created %q", round, winner, w, key)
+			case err == nil:
+				winner = w
+			case !errors.Is(err, storage.ErrPreconditionFailed):
+				t.Fatalf("round %d: worker %d: %+v", round, w, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: nobody created %q", round, key)
+		}
+		wantGet(t, s, key, []byte(fmt.Sprint(winner)))
+	}
+}

@@ -1,0 +1,187 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+var fastRetry = storage.RetryPolicy{MaxAttempts: 20, BaseDelay: time.Microsecond, MaxDelay: time.Millisecond}
+
+// Every injected failure, determinate or not, is absorbed by the retrying
+// wrapper, and the store ends up exactly as if nothing had failed.
+func TestRetryingAbsorbsFaults(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New("faults")
+	faulty := storage.NewUnreliable(base, storage.Faults{Rate: 0.3, IndeterminateShare: 0.5, Seed: 1})
+	s := storage.NewRetrying(faulty, fastRetry)
+	for i := range 300 {
+		key := fmt.Sprintf("k/%03d", i)
+		if err := s.Put(ctx, key, []byte(key)); err != nil {
+			t.Fatalf("put %s: %+v", key, err)
+		}
+		if err := s.PutIfAbsent(ctx, "once/"+key, []byte(key)); err != nil {
+			t.Fatalf("put-if-absent %s: %+v", key, err)
+		}
+		// A second create of the same key with other bytes must lose, even
+		// when the first one's outcome was reported as unknown.
+		err := s.PutIfAbsent(ctx, "once/"+key, []byte("other"))
+		if !errors.Is(err, storage.ErrPreconditionFailed) {
+			t.Fatalf("second put-if-absent %s: %v", key, err)
+		}
+		got, err := s.Get(ctx, "once/"+key)
+		if err != nil || string(got) != key {
+			t.Fatalf("get %s: %q %v", key, got, err)
+		}
+	}
+	n := 0
+	for _, err := range s.List(ctx, "k/", storage.ListOptions{}) {
+		if err != nil {
+			t.Fatalf("list: %+v", err)
+		}
+		n++
+	}
+	if n != 300 {
+		t.Fatalf("listed %d keys, want 300", n)
+	}
+	if faulty.Injected() < 100 {
+		t.Fatalf("only %d faults injected", faulty.Injected())
+	}
+}
+
+// Without retries, faults surface with the right classes.
+func TestUnreliableClassifiesFaults(t *testing.T) {
+	ctx := context.Background()
+	faulty := storage.NewUnreliable(memory.New("classes"), storage.Faults{Rate: 1, IndeterminateShare: 1, Seed: 2})
+	var landedButFailed bool
+	for i := range 50 {
+		key := fmt.Sprintf("k%d", i)
+		err := faulty.Put(ctx, key, []byte("x"))
+		if !storage.IsIndeterminate(err) || !storage.IsTransient(err) || !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("want indeterminate transient injected fault, got %v", err)
+		}
+		faulty.SetEnabled(false)
+		if _, err := faulty.Get(ctx, key); err == nil {
+			landedButFailed = true
+		}
+		faulty.SetEnabled(true)
+	}
+	if !landedButFailed {
+		t.Fatal("no indeterminate failure ever let the write land")
+	}
+	det := storage.NewUnreliable(memory.New("det"), storage.Faults{Rate: 1, IndeterminateShare: 0, Seed: 3})
+	err := det.Put(ctx, "k", nil)
+	if !errors.Is(err, storage.ErrDeterminate) || storage.IsIndeterminate(err) {
+		t.Fatalf("want determinate fault, got %v", err)
+	}
+	det.SetEnabled(false)
+	if _, err := det.Get(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a determinate failure must not write: %v", err)
+	}
+}
+
+// Consensus on a storage that fails 30% of operations, half of them
+// indeterminately, still never lets two writers win the same round: every
+// compare-and-set either reports the truth or returns an error.
+func TestConsensusUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New("consensus-faults")
+	faulty := storage.NewUnreliable(base, storage.Faults{Rate: 0.3, IndeterminateShare: 0.5, Seed: 4})
+	c := storage.NewConsensus(storage.NewRetrying(faulty, fastRetry), "refs/")
+	truth := storage.NewConsensus(base, "refs/")
+	faulty.SetEnabled(false)
+	if _, err := c.CompareAndSet(ctx, "b", storage.NoSeqNo, storage.VersionedData{SeqNo: 0, Data: []byte("init")}); err != nil {
+		t.Fatal(err)
+	}
+	faulty.SetEnabled(true)
+	const workers, rounds = 4, 40
+	type claim struct {
+		round  int
+		worker int
+	}
+	var mu sync.Mutex
+	var claims []claim
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < rounds; {
+				res, err := c.CompareAndSet(ctx, "b", storage.SeqNo(round), storage.VersionedData{SeqNo: storage.SeqNo(round + 1), Data: []byte(fmt.Sprint(w))})
+				if err != nil {
+					continue // outcome unknown: ask again, the log tells
+				}
+				if res == storage.Committed {
+					mu.Lock()
+					claims = append(claims, claim{round, w})
+					mu.Unlock()
+				}
+				round++
+			}
+		}()
+	}
+	wg.Wait()
+	log, err := truth.Scan(ctx, "b", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range claims {
+		e := log[cl.round+1]
+		if string(e.Data) != fmt.Sprint(cl.worker) {
+			t.Fatalf("worker %d was told it won round %d, but the log says %q", cl.worker, cl.round, e.Data)
+		}
+	}
+	seen := map[int]bool{}
+	for _, cl := range claims {
+		if seen[cl.round] {
+			t.Fatalf("round %d claimed twice", cl.round)
+		}
+		seen[cl.round] = true
+	}
+	for i, e := range log {
+		if e.SeqNo != storage.SeqNo(i) {
+			t.Fatalf("log entry %d has seqno %d", i, e.SeqNo)
+		}
+	}
+}
+
+func TestCountingRecords(t *testing.T) {
+	ctx := context.Background()
+	c := storage.NewCounting(memory.New("count"))
+	c.Record(true)
+	_ = c.Put(ctx, "a", []byte("xyz"))
+	_, _ = c.Get(ctx, "a")
+	_, _ = c.GetRange(ctx, "a", storage.Suffix(1))
+	for range c.List(ctx, "", storage.ListOptions{}) {
+	}
+	counts := c.Counts()
+	if counts.Ops[storage.OpPut] != 1 || counts.Ops[storage.OpGet] != 1 || counts.Ops[storage.OpGetRange] != 1 || counts.Ops[storage.OpList] != 1 {
+		t.Fatalf("counts: %+v", counts)
+	}
+	if counts.BytesWritten != 3 || counts.BytesRead != 4 {
+		t.Fatalf("bytes: %+v", counts)
+	}
+	if calls := c.Calls(); len(calls) != 4 || calls[0] != (storage.Call{Op: storage.OpPut, Key: "a"}) {
+		t.Fatalf("calls: %+v", calls)
+	}
+}
+
+func TestValidateKey(t *testing.T) {
+	for _, ok := range []string{"a", "a/b", "snapshots/ABC", "a.b/c-d_e", "refs/branch.main/00000000000000000001"} {
+		if err := storage.ValidateKey(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "/a", "a/", "a//b", "..", "a/../b", "./a", "a\x00b", "a\\b", "\xff"} {
+		if err := storage.ValidateKey(bad); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("%q: want ErrInvalidKey, got %v", bad, err)
+		}
+	}
+}
