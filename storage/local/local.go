@@ -1,0 +1,192 @@
+// Package local is a Storage kept in a directory of the local filesystem.
+//
+// Layout: the object at key "a/b/c" is the regular file <root>/a/b/c.
+// Directories are created as writes need them and removed, best effort, when
+// a Delete leaves them empty. Writes are staged in <root>/.tmp/, a directory
+// no key can name (a key whose first segment is ".tmp" is refused with
+// storage.ErrInvalidKey).
+//
+// Contract, on top of storage.Storage's:
+//
+//   - Put writes a temporary file, fsyncs it, renames it over the key
+//     (rename(2) is atomic) and fsyncs the key's directory. A reader, in this
+//     process or another, sees the whole old object or the whole new one,
+//     never a torn write. When Put returns nil the object is durable, as far
+//     as the filesystem honours fsync.
+//   - PutIfAbsent writes and fsyncs a temporary file, then hard-links it to
+//     the key with link(2), which fails if the name exists. It is therefore
+//     create-only and atomic across OS processes sharing the directory, which
+//     makes the store safe for concurrent writers (branch refs included). It
+//     needs a filesystem with hard links (not FAT, not some FUSE mounts).
+//   - Delete unlinks the file and fsyncs its directory, then removes the
+//     directories it left empty, never the root. Writers racing with that
+//     pruning retry, so neither side fails.
+//   - List walks the tree one directory at a time, yielding as it goes, in
+//     ascending byte order of the full key. It lists regular files only: it
+//     skips the staging directory, symbolic links (it never descends into a
+//     symlinked directory), devices, sockets and pipes.
+//
+// Every key is checked with storage.ValidateKey, and every file is reached
+// through an os.Root, so no key can name anything outside the root, not even
+// through a symbolic link planted inside it: a link inside the root that
+// points inside the root is followed by Get, Stat and Put; one that points
+// outside is refused.
+//
+// Limits of a filesystem layout: a key cannot be both an object and a
+// directory of other objects ("a" and "a/b"); writing the second fails with
+// an error carrying storage.ErrInvalidKey and storage.ErrDeterminate. On a
+// case-insensitive filesystem keys differing only in case collide. Path
+// segments longer than the filesystem allows (usually 255 bytes) are refused
+// with storage.ErrInvalidKey. A crash in the middle of a write can leave an
+// orphan file in <root>/.tmp/, never a partial object.
+package local
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// tmpDir is the staging directory for writes, directly under the root. No
+// key may start with it, and List never shows it.
+const tmpDir = ".tmp"
+
+const (
+	filePerm = 0o644
+	dirPerm  = 0o755
+)
+
+// Store is a Storage in a local directory. It is safe for concurrent use by
+// many goroutines, and several Stores (in one or many OS processes) may share
+// one directory. Create one with New.
+type Store struct {
+	root *os.Root
+	abs  string // absolute path of the root, for messages
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// New returns a Store rooted at the directory root, creating it (and its
+// parents) if needed.
+func New(root string) (*Store, error) {
+	if root == "" {
+		return nil, storage.Determinate(errors.New("local storage: empty root path"))
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, storage.Determinate(errors.Wrapf(err, "local storage: resolving root %q", root))
+	}
+	if err := os.MkdirAll(abs, dirPerm); err != nil {
+		return nil, storage.Determinate(errors.Wrapf(err, "local storage: creating root %s", abs))
+	}
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, storage.Determinate(errors.Wrapf(err, "local storage: opening root %s", abs))
+	}
+	s := &Store{root: r, abs: abs}
+	if err := s.ensureTmpDir(); err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// String returns "local:" followed by the absolute root path.
+func (s *Store) String() string { return "local:" + s.abs }
+
+// Root returns the absolute path of the store's directory.
+func (s *Store) Root() string { return s.abs }
+
+// Close releases the handle on the root directory. The Store must not be
+// used afterwards.
+func (s *Store) Close() error {
+	if err := s.root.Close(); err != nil {
+		return storage.Determinate(errors.Wrapf(err, "%s: closing", s))
+	}
+	return nil
+}
+
+// path returns the filesystem path of key, for messages only: files are
+// always reached through s.root.
+func (s *Store) path(key string) string {
+	return filepath.Join(s.abs, filepath.FromSlash(key))
+}
+
+// checkKey refuses a cancelled context and keys that cannot be stored here.
+func (s *Store) checkKey(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return storage.Determinate(errors.Wrapf(err, "%s: key %q", s, key))
+	}
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	if key == tmpDir || strings.HasPrefix(key, tmpDir+"/") {
+		return errors.Mark(errors.Newf("invalid storage key %q: first segment %q is reserved by %s", key, tmpDir, s), storage.ErrInvalidKey)
+	}
+	return nil
+}
+
+// parentDir returns the directory part of a slash-separated path, "." for a
+// path at the top level.
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return "."
+}
+
+// wrapErr names the operation, key and path in err and classifies it:
+// indeterminate when the operation might have taken effect, determinate
+// otherwise. Failures likely to pass are also marked transient, and names
+// the filesystem cannot hold are marked as invalid keys.
+func (s *Store) wrapErr(err error, op, key string, indeterminate bool) error {
+	err = errors.Wrapf(err, "%s: %s %q at %s", s, op, key, s.path(key))
+	switch {
+	case isTransientErrno(err):
+		err = storage.Transient(err)
+	case isBadNameErrno(err):
+		err = errors.Mark(err, storage.ErrInvalidKey)
+	}
+	if indeterminate {
+		return storage.Indeterminate(err)
+	}
+	return storage.Determinate(err)
+}
+
+// conflictErr reports that key cannot be stored because the filesystem layout
+// forbids it: the key is a directory holding other objects, or one of its
+// parents is an object.
+func (s *Store) conflictErr(err error, op, key string) error {
+	err = errors.Wrapf(err, "%s: %s %q at %s: the key is a directory of other objects, or a prefix of it is an object; a local store cannot hold both", s, op, key, s.path(key))
+	return storage.Determinate(errors.Mark(err, storage.ErrInvalidKey))
+}
+
+// notRegular is the error for a key naming something other than a regular
+// file: no object is stored there.
+func (s *Store) notRegular(key string, mode fs.FileMode) error {
+	what := "a directory"
+	if !mode.IsDir() {
+		what = "a " + mode.Type().String() + " file"
+	}
+	return errors.Mark(errors.Newf("%s: no object at key %q (%s is %s, not a regular file)", s, key, s.path(key), what), storage.ErrNotFound)
+}
+
+// syncDir fsyncs the directory dir (slash-separated, relative to the root),
+// making the creation, renaming or removal of its entries durable.
+func (s *Store) syncDir(dir string) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

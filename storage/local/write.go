@@ -1,0 +1,208 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// maxPlaceAttempts bounds how often a write retries after its directory was
+// removed under it by a concurrent Delete pruning empty directories.
+const maxPlaceAttempts = 100
+
+// Put implements storage.Storage.
+//
+// The data goes to a fresh file in the staging directory, which is fsynced
+// and then renamed over the key; the key's directory is fsynced last. A
+// failure before the rename is determinate (the key is untouched); a failed
+// fsync after it is indeterminate (the new value may be visible and may not
+// survive a crash).
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	if err := s.checkKey(ctx, key); err != nil {
+		return err
+	}
+	tmp, err := s.writeTemp(key, data)
+	if err != nil {
+		return err
+	}
+	err = s.place(key, "put", func() error { return s.root.Rename(tmp, key) })
+	if err != nil {
+		s.removeTemp(tmp)
+		return err
+	}
+	return s.syncParent(key, "put")
+}
+
+// PutIfAbsent implements storage.Storage.
+//
+// The data goes to a fresh, fsynced file in the staging directory, which is
+// then hard-linked to the key: link(2) fails with EEXIST when the key exists,
+// atomically, also across OS processes. The staging name is unlinked and the
+// key's directory fsynced afterwards.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if err := s.checkKey(ctx, key); err != nil {
+		return err
+	}
+	tmp, err := s.writeTemp(key, data)
+	if err != nil {
+		return err
+	}
+	err = s.place(key, "put-if-absent", func() error { return s.root.Link(tmp, key) })
+	s.removeTemp(tmp)
+	if err != nil {
+		return err
+	}
+	return s.syncParent(key, "put-if-absent")
+}
+
+// writeTemp writes data to a new file in the staging directory, fsyncs and
+// closes it, and returns its name relative to the root. Errors are
+// determinate: nothing is visible under key yet.
+func (s *Store) writeTemp(key string, data []byte) (string, error) {
+	name := tmpDir + "/" + rand.Text()
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil && errors.Is(err, os.ErrNotExist) {
+		// Someone removed the staging directory; make it again.
+		if err := s.ensureTmpDir(); err != nil {
+			return "", err
+		}
+		f, err = s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	}
+	if err != nil {
+		return "", s.wrapErr(errors.Wrapf(err, "creating temporary file %s", s.path(name)), "write", key, false)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.removeTemp(name)
+		return "", s.wrapErr(errors.Wrapf(err, "writing temporary file %s", s.path(name)), "write", key, false)
+	}
+	return name, nil
+}
+
+// removeTemp removes a staging file, best effort: a leftover is garbage in
+// the staging directory, never an object.
+func (s *Store) removeTemp(name string) { _ = s.root.Remove(name) }
+
+// ensureTmpDir creates the staging directory if needed and checks that it is
+// a real directory (not a symbolic link into the key space).
+func (s *Store) ensureTmpDir() error {
+	err := s.root.Mkdir(tmpDir, dirPerm)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return storage.Determinate(errors.Wrapf(err, "%s: creating staging directory %s", s, s.path(tmpDir)))
+	}
+	info, err := s.root.Lstat(tmpDir)
+	if err != nil {
+		return storage.Determinate(errors.Wrapf(err, "%s: checking staging directory %s", s, s.path(tmpDir)))
+	}
+	if !info.IsDir() {
+		return storage.Determinate(errors.Newf("%s: staging path %s is not a directory", s, s.path(tmpDir)))
+	}
+	return nil
+}
+
+// place runs op, which renames or links a staging file to key, creating the
+// key's parent directories when they are missing. A concurrent Delete may
+// remove a directory between its creation and op, so place retries.
+//
+// When op fails with EEXIST, place reports ErrPreconditionFailed, unless the
+// key is a directory (a layout conflict). Other failures of op are
+// determinate when the errno says the call did nothing, indeterminate when it
+// is unknown.
+func (s *Store) place(key, opName string, op func() error) error {
+	var err error
+	for range maxPlaceAttempts {
+		err = op()
+		switch {
+		case err == nil:
+			return nil
+		case isErrno(err, errENOENT):
+			// A parent directory is missing (never made, or pruned by a
+			// concurrent Delete): make it and try again.
+			if derr := s.ensureDir(parentDir(key)); derr != nil {
+				return s.dirErr(derr, opName, key)
+			}
+			continue
+		case isErrno(err, errENOTDIR):
+			return s.conflictErr(err, opName, key)
+		case isErrno(err, errEEXIST), isErrno(err, errENOTEMPTY), isErrno(err, errEISDIR):
+			if info, lerr := s.root.Lstat(key); lerr == nil && info.IsDir() {
+				return s.conflictErr(err, opName, key)
+			}
+			return storage.PreconditionFailed(s, key)
+		default:
+			return s.wrapErr(err, opName, key, !opDidNothing(err))
+		}
+	}
+	return s.wrapErr(errors.Wrapf(err, "parent directory kept vanishing after %d attempts", maxPlaceAttempts), opName, key, false)
+}
+
+// dirErr classifies a failure to create the parent directories of key; the
+// key is untouched, so it is determinate.
+func (s *Store) dirErr(err error, opName, key string) error {
+	if isErrno(err, errENOTDIR) || isErrno(err, errEEXIST) {
+		return s.conflictErr(err, opName, key)
+	}
+	return s.wrapErr(errors.Wrap(err, "creating parent directories"), opName, key, false)
+}
+
+// ensureDir creates dir (slash-separated, relative to the root) and its
+// missing parents, and fsyncs the parent of each directory it creates. It
+// tolerates concurrent creators (EEXIST) and concurrent pruning (a parent
+// vanishing between two mkdirs restarts the walk).
+func (s *Store) ensureDir(dir string) error {
+	if dir == "." {
+		return nil
+	}
+	var err error
+	for range maxPlaceAttempts {
+		var created []string
+		err = nil
+		for i := 0; i <= len(dir); i++ {
+			if i < len(dir) && dir[i] != '/' {
+				continue
+			}
+			p := dir[:i]
+			if merr := s.root.Mkdir(p, dirPerm); merr == nil {
+				created = append(created, p)
+			} else if !errors.Is(merr, os.ErrExist) {
+				err = merr
+				break
+			}
+		}
+		if err != nil && isErrno(err, errENOENT) {
+			continue // a parent was pruned under us; start over
+		}
+		if err != nil {
+			return err
+		}
+		for _, p := range created {
+			if serr := s.syncDir(parentDir(p)); serr != nil && !isNotExist(serr) {
+				return errors.Wrapf(serr, "fsync of the parent of new directory %s", s.path(p))
+			}
+		}
+		return nil
+	}
+	return errors.Wrapf(err, "directory %s kept vanishing after %d attempts", s.path(dir), maxPlaceAttempts)
+}
+
+// syncParent fsyncs the directory holding key after a rename or link into it.
+// The object is already visible, so a failure is indeterminate. If the
+// directory is gone, a concurrent Delete removed the object after it was
+// written, and there is nothing left to make durable.
+func (s *Store) syncParent(key, opName string) error {
+	err := s.syncDir(parentDir(key))
+	if err == nil || isNotExist(err) {
+		return nil
+	}
+	return s.wrapErr(errors.Wrapf(err, "fsync of directory %s", s.path(parentDir(key))), opName, key, true)
+}
