@@ -76,7 +76,7 @@ func testBlob(t *testing.T, b Backend) {
 	ctx := context.Background()
 	config := b.Fresh(t)
 	blob0 := open(t, b, config)
-	_ = open(t, b, b.Fresh(t)) // a second place can coexist
+	_ = open(t, b, b.Fresh(t))  // a second place can coexist
 	blob1 := open(t, b, config) // two handles to one place
 	v0, v1 := []byte("v0"), []byte("v1")
 	k0 := "foo/bar/k0"
