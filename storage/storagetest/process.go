@@ -137,3 +137,8 @@ func testConsensusProcessRace(t *testing.T, b Backend) {
 		}
 	}
 }
+
+// IsChild reports whether this process is a child started by the
+// cross-process race; a backend's TestMain uses it to skip shared setup
+// (such as starting a server) that only the parent should do.
+func IsChild() bool { return os.Getenv(childEnv) != "" }

@@ -1,0 +1,87 @@
+package s3_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"sync/atomic"
+	"testing"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/s3"
+	"github.com/icechunk-go/icechunk-go/storage/s3/miniotest"
+	"github.com/icechunk-go/icechunk-go/storage/storagetest"
+)
+
+// shared is the MinIO server every test of the package uses, started once by
+// TestMain. Tests that stop or pause a server start their own.
+var shared *miniotest.Server
+
+func TestMain(m *testing.M) {
+	// The children of the cross-process race get a complete config
+	// (endpoint and credentials of the parent's server): no server of
+	// their own.
+	if storagetest.IsChild() {
+		storagetest.Main(m, backend) // exits
+		return
+	}
+	srv, err := miniotest.StartServer()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: S3 tests need a MinIO server: %v\n", err)
+		os.Exit(1)
+	}
+	shared = srv
+	code := m.Run()
+	if err := srv.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping MinIO: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// backend runs the conformance suite against the shared server; every
+// Fresh place is a new prefix of the shared bucket.
+var backend = storagetest.Backend{
+	Name:         "s3",
+	Fresh:        func(t *testing.T) string { return string(configFor(t, shared).JSON()) },
+	Open:         func(config string) (storage.Storage, error) { return s3.Open(context.Background(), config) },
+	CrossProcess: true,
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, backend)
+}
+
+var prefixSeq atomic.Int64
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// freshPrefix returns a prefix no other test uses.
+func freshPrefix(t testing.TB) string {
+	return fmt.Sprintf("tests/%s-%d", unsafeChars.ReplaceAllString(t.Name(), "_"), prefixSeq.Add(1))
+}
+
+// configFor returns the config of an empty place on srv: a fresh prefix
+// of its bucket.
+func configFor(t testing.TB, srv *miniotest.Server) s3.Config {
+	return srv.Config(freshPrefix(t))
+}
+
+// newStore opens a Store on cfg or fails the test.
+func newStore(t testing.TB, cfg s3.Config) *s3.Store {
+	t.Helper()
+	s, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("s3.New: %v", err)
+	}
+	return s
+}
+
+// freshStore is a Store on a fresh prefix of the shared server.
+func freshStore(t *testing.T) *s3.Store {
+	t.Helper()
+	return newStore(t, configFor(t, shared))
+}
