@@ -1,0 +1,111 @@
+package codec
+
+import (
+	"strings"
+
+	"github.com/cockroachdb/errors"
+)
+
+//go:generate msgp -io=false -tests=false
+
+// RepoConfig is a repository's persistent configuration (config.msgp).
+//
+// Invariants (checked by Validate, hence by Encode and Decode):
+// ManifestBlockChunks is positive; virtual chunk containers have non-empty,
+// unique names and non-empty URL prefixes.
+type RepoConfig struct {
+	// InlineChunkThreshold: chunks of at most this many bytes are stored
+	// inline in manifests rather than as chunk objects.
+	InlineChunkThreshold uint32 `msg:"inline_chunk_threshold"`
+	// SnapshotCacheBytes and ManifestCacheBytes bound the engine's caches of
+	// decoded snapshots and manifests.
+	SnapshotCacheBytes uint64 `msg:"snapshot_cache_bytes"`
+	ManifestCacheBytes uint64 `msg:"manifest_cache_bytes"`
+	// DisableTransactionLogs skips writing transaction logs at commit,
+	// giving up rebase and diff.
+	DisableTransactionLogs bool `msg:"disable_transaction_logs"`
+	// ManifestBlockChunks is the number of chunks per manifest block: an
+	// array's chunk references are split into manifests of about this many.
+	ManifestBlockChunks uint32 `msg:"manifest_block_chunks"`
+	// VirtualChunkContainers are the places virtual chunks may be read from.
+	VirtualChunkContainers []VirtualChunkContainer `msg:"virtual_chunk_containers"`
+}
+
+// VirtualChunkContainer names a place virtual chunks may be read from: a
+// virtual chunk whose location starts with URLPrefix belongs to it.
+type VirtualChunkContainer struct {
+	Name      string `msg:"name"`
+	URLPrefix string `msg:"url_prefix"` // such as "s3://bucket/prefix/" or "file:///data/"
+}
+
+// Default configuration values.
+const (
+	DefaultInlineChunkThreshold = 512
+	DefaultManifestBlockChunks  = 65536
+	DefaultSnapshotCacheBytes   = 256 << 20
+	DefaultManifestCacheBytes   = 256 << 20
+)
+
+// DefaultRepoConfig returns the configuration of a new repository: inline
+// chunks up to 512 bytes, manifest blocks of 65536 chunks, 256 MiB for each
+// cache, transaction logs on, no virtual chunk containers.
+func DefaultRepoConfig() RepoConfig {
+	return RepoConfig{
+		InlineChunkThreshold: DefaultInlineChunkThreshold,
+		SnapshotCacheBytes:   DefaultSnapshotCacheBytes,
+		ManifestCacheBytes:   DefaultManifestCacheBytes,
+		ManifestBlockChunks:  DefaultManifestBlockChunks,
+	}
+}
+
+// ContainerFor returns the virtual chunk container whose URL prefix is the
+// longest prefix of location, if any. The pointer aliases
+// c.VirtualChunkContainers.
+func (c *RepoConfig) ContainerFor(location string) (*VirtualChunkContainer, bool) {
+	best := -1
+	for i := range c.VirtualChunkContainers {
+		p := c.VirtualChunkContainers[i].URLPrefix
+		if strings.HasPrefix(location, p) && (best < 0 || len(p) > len(c.VirtualChunkContainers[best].URLPrefix)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, false
+	}
+	return &c.VirtualChunkContainers[best], true
+}
+
+// Validate checks the configuration's invariants (see RepoConfig).
+func (c *RepoConfig) Validate() error {
+	if c.ManifestBlockChunks == 0 {
+		return errors.New("repo config: manifest block chunks is zero")
+	}
+	seen := make(map[string]bool, len(c.VirtualChunkContainers))
+	for i, vc := range c.VirtualChunkContainers {
+		switch {
+		case vc.Name == "":
+			return errors.Newf("repo config: virtual chunk container %d has no name", i)
+		case seen[vc.Name]:
+			return errors.Newf("repo config: two virtual chunk containers are named %q", vc.Name)
+		case vc.URLPrefix == "":
+			return errors.Newf("repo config: virtual chunk container %q has no URL prefix", vc.Name)
+		}
+		seen[vc.Name] = true
+	}
+	return nil
+}
+
+// EncodeRepoConfig encodes c as a repo config file (zstd-compressed). The
+// error is marked ErrInvalid if c breaks an invariant.
+func EncodeRepoConfig(c *RepoConfig) ([]byte, error) { return Encode(FileTypeRepoConfig, c) }
+
+// DecodeRepoConfig decodes a repo config file; object names it in errors (its
+// storage key). Fields absent from the file (written by an older build) keep
+// their DefaultRepoConfig values. See Decode for the errors.
+func DecodeRepoConfig(object string, data []byte) (*RepoConfig, error) {
+	c := DefaultRepoConfig()
+	if err := Decode(FileTypeRepoConfig, object, data, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,68 @@
+package codec
+
+import (
+	"testing"
+
+	"github.com/tinylib/msgp/msgp"
+)
+
+func TestDefaultRepoConfig(t *testing.T) {
+	c := DefaultRepoConfig()
+	if c.InlineChunkThreshold != 512 || c.ManifestBlockChunks != 65536 ||
+		c.SnapshotCacheBytes != 256<<20 || c.ManifestCacheBytes != 256<<20 || c.DisableTransactionLogs {
+		t.Fatalf("defaults %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A config written without some fields (by an older build) decodes with the
+// defaults for them.
+func TestRepoConfigMissingFieldsKeepDefaults(t *testing.T) {
+	payload := msgp.AppendMapHeader(nil, 1)
+	payload = msgp.AppendString(payload, "inline_chunk_threshold")
+	payload = msgp.AppendUint32(payload, 100)
+	c, err := DecodeRepoConfig("config.msgp", wrapRaw(FileTypeRepoConfig, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultRepoConfig()
+	want.InlineChunkThreshold = 100
+	if !equalValues(c, &want) {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+}
+
+func TestRepoConfigContainerFor(t *testing.T) {
+	c := fixtureRepoConfig()
+	c.VirtualChunkContainers = append(c.VirtualChunkContainers, VirtualChunkContainer{Name: "era5-sub", URLPrefix: "s3://era5-bucket/sub/"})
+	cases := map[string]string{
+		"s3://era5-bucket/a.nc":     "era5",
+		"s3://era5-bucket/sub/a.nc": "era5-sub",
+		"file:///data/x":            "local",
+		"s3://other/x":              "",
+	}
+	for loc, want := range cases {
+		got, ok := c.ContainerFor(loc)
+		if (want == "") == ok || (ok && got.Name != want) {
+			t.Errorf("ContainerFor(%q) = %v, %v; want %q", loc, got, ok, want)
+		}
+	}
+}
+
+func TestRepoConfigValidate(t *testing.T) {
+	cases := map[string]func(c *RepoConfig){
+		"zero block":     func(c *RepoConfig) { c.ManifestBlockChunks = 0 },
+		"no name":        func(c *RepoConfig) { c.VirtualChunkContainers[0].Name = "" },
+		"duplicate name": func(c *RepoConfig) { c.VirtualChunkContainers[1].Name = "era5" },
+		"no prefix":      func(c *RepoConfig) { c.VirtualChunkContainers[1].URLPrefix = "" },
+	}
+	for name, breakIt := range cases {
+		c := fixtureRepoConfig()
+		breakIt(c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: Validate succeeded", name)
+		}
+	}
+}

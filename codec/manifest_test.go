@@ -1,0 +1,166 @@
+package codec
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/errors"
+)
+
+func TestManifestLookup(t *testing.T) {
+	m := fixtureManifest()
+	for i := range m.Refs {
+		r, ok := m.Lookup(m.Refs[i].Coords)
+		if !ok || r != &m.Refs[i] {
+			t.Errorf("Lookup(%v) = %v, %v", m.Refs[i].Coords, r, ok)
+		}
+	}
+	for _, c := range [][]uint32{{0, 0, 2}, {63, 3, 4}, {}, {0, 0}, {0, 0, 0, 0}} {
+		if _, ok := m.Lookup(c); ok {
+			t.Errorf("Lookup(%v) found a ref", c)
+		}
+	}
+}
+
+func TestNewManifestSorts(t *testing.T) {
+	want := fixtureManifest()
+	refs := append([]ChunkRef(nil), want.Refs...)
+	rand.Shuffle(len(refs), func(i, j int) { refs[i], refs[j] = refs[j], refs[i] })
+	m, err := NewManifest(want.ID, want.NodeID, want.Extents, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalValues(m, want) {
+		t.Fatal("NewManifest did not sort the refs")
+	}
+	refs = append(refs, ChunkRef{Coords: []uint32{0, 0, 0}, Kind: ChunkNative, ChunkID: fxChunkID})
+	if _, err := NewManifest(want.ID, want.NodeID, want.Extents, refs); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("duplicate coords: got %v, want ErrInvalid", err)
+	}
+}
+
+func TestManifestValidate(t *testing.T) {
+	cases := map[string]func(m *Manifest){
+		"zero id":          func(m *Manifest) { m.ID = ManifestID{} },
+		"zero node":        func(m *Manifest) { m.NodeID = NodeID{} },
+		"bad extent":       func(m *Manifest) { m.Extents[1] = Extent{3, 2} },
+		"extent dims":      func(m *Manifest) { m.Extents = m.Extents[:2] },
+		"outside extents":  func(m *Manifest) { m.Refs[5].Coords = []uint32{64, 0, 0} },
+		"mixed dims":       func(m *Manifest) { m.Refs[1].Coords = []uint32{0, 0} },
+		"unsorted":         func(m *Manifest) { m.Refs[0], m.Refs[1] = m.Refs[1], m.Refs[0] },
+		"duplicate":        func(m *Manifest) { m.Refs[1].Coords = []uint32{0, 0, 0} },
+		"unknown kind":     func(m *Manifest) { m.Refs[1].Kind = 0 },
+		"inline chunk id":  func(m *Manifest) { m.Refs[0].ChunkID = fxChunkID },
+		"inline location":  func(m *Manifest) { m.Refs[0].Location = "s3://x" },
+		"inline length":    func(m *Manifest) { m.Refs[0].Length = 3 },
+		"native zero id":   func(m *Manifest) { m.Refs[1].ChunkID = ChunkID{} },
+		"native inline":    func(m *Manifest) { m.Refs[1].Inline = []byte("x") },
+		"native location":  func(m *Manifest) { m.Refs[1].Location = "s3://x" },
+		"native etag":      func(m *Manifest) { m.Refs[1].ETag = "e" },
+		"virtual no loc":   func(m *Manifest) { m.Refs[2].Location = "" },
+		"virtual chunk id": func(m *Manifest) { m.Refs[2].ChunkID = fxChunkID },
+		"virtual inline":   func(m *Manifest) { m.Refs[2].Inline = []byte("x") },
+	}
+	for name, breakIt := range cases {
+		m := fixtureManifest()
+		breakIt(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: Validate succeeded", name)
+		}
+		if _, err := EncodeManifest(m); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: EncodeManifest: got %v, want ErrInvalid", name, err)
+		}
+	}
+	// No extents means "unspecified", and an empty manifest is fine.
+	m := fixtureManifest()
+	m.Extents = nil
+	if err := m.Validate(); err != nil {
+		t.Errorf("no extents: %v", err)
+	}
+	m.Refs = nil
+	if err := m.Validate(); err != nil {
+		t.Errorf("no refs: %v", err)
+	}
+}
+
+func TestManifestEdgeShapes(t *testing.T) {
+	cases := map[string]*Manifest{
+		"empty":  {ID: fxManifestID, NodeID: fxArrayID},
+		"scalar": {ID: fxManifestID, NodeID: fxArrayID, Refs: []ChunkRef{{Coords: []uint32{}, Kind: ChunkInline, Inline: []byte{42}}}},
+		"empty inline": {ID: fxManifestID, NodeID: fxArrayID, Extents: []Extent{{0, 10}},
+			Refs: []ChunkRef{{Coords: []uint32{3}, Kind: ChunkInline}}},
+		"max coords": {ID: fxManifestID, NodeID: fxArrayID,
+			Refs: []ChunkRef{{Coords: []uint32{^uint32(0), 0}, Kind: ChunkNative, ChunkID: fxChunkID, Offset: ^uint64(0), Length: ^uint64(0)}}},
+	}
+	for name, m := range cases {
+		data, err := EncodeManifest(m)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := DecodeManifest("k", data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !equalValues(got, m) {
+			t.Fatalf("%s: got %+v, want %+v", name, got, m)
+		}
+	}
+}
+
+// The wire columns must agree with each other; a payload whose columns
+// disagree (with valid checksums) is corrupt, not a panic.
+func TestManifestInconsistentColumns(t *testing.T) {
+	good, err := fixtureManifest().toWire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(w *manifestWire){
+		"coord column":   func(w *manifestWire) { w.Coords[1] = w.Coords[1][:2] },
+		"kinds":          func(w *manifestWire) { w.Kinds[0] = 7 },
+		"chunk ids":      func(w *manifestWire) { w.ChunkIDs = w.ChunkIDs[:13] },
+		"offsets":        func(w *manifestWire) { w.Offsets = w.Offsets[1:] },
+		"lengths":        func(w *manifestWire) { w.Lengths = append(w.Lengths, 1) },
+		"inline":         func(w *manifestWire) { w.Inline = nil },
+		"object index":   func(w *manifestWire) { w.ObjectIndex[0] = 99 },
+		"object entries": func(w *manifestWire) { w.ObjectIndex = w.ObjectIndex[1:] },
+		"etags":          func(w *manifestWire) { w.ETags = nil },
+		"last modified":  func(w *manifestWire) { w.LastModified = append(w.LastModified, 0) },
+		"kind turns native": func(w *manifestWire) {
+			w.Kinds[0] = byte(ChunkNative)
+		},
+	}
+	for name, breakIt := range cases {
+		w, _ := fixtureManifest().toWire()
+		breakIt(w)
+		payload, err := w.MarshalMsg(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeManifest("k", wrapRaw(FileTypeManifest, payload)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: got %v, want ErrCorrupt", name, err)
+		}
+	}
+	payload, _ := good.MarshalMsg(nil)
+	if _, err := DecodeManifest("k", wrapRaw(FileTypeManifest, payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Virtual refs into the same object share one entry of the object table,
+// and decoded refs share its strings.
+func TestManifestSharesVirtualObjects(t *testing.T) {
+	m := fixtureManifest()
+	m.Refs[3].ETag, m.Refs[3].LastModified = m.Refs[2].ETag, m.Refs[2].LastModified
+	w, err := m.toWire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Locations) != 2 || len(w.ObjectIndex) != 3 {
+		t.Fatalf("object table %q, index %v: want 2 objects for 3 virtual refs", w.Locations, w.ObjectIndex)
+	}
+	// Same location, different ETag: two objects.
+	m = fixtureManifest()
+	if w, _ = m.toWire(); len(w.Locations) != 3 {
+		t.Fatalf("object table %q: want 3 objects", w.Locations)
+	}
+}

@@ -1,0 +1,117 @@
+package codec
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSnapshotLookups(t *testing.T) {
+	s := fixtureSnapshot()
+	for _, p := range []string{"/", "/weather", "/weather/temperature"} {
+		n, ok := s.Node(p)
+		if !ok || n.Path != p {
+			t.Errorf("Node(%q) = %v, %v", p, n, ok)
+		}
+	}
+	for _, p := range []string{"", "/w", "/weather/", "/zzz"} {
+		if _, ok := s.Node(p); ok {
+			t.Errorf("Node(%q) found a node", p)
+		}
+	}
+	if m, ok := s.ManifestFile(fxManifestID2); !ok || m.NumChunkRefs != 1 {
+		t.Errorf("ManifestFile = %v, %v", m, ok)
+	}
+	if _, ok := s.ManifestFile(ManifestID(fixedObjectID(1))); ok {
+		t.Error("ManifestFile found an unknown id")
+	}
+	if got := s.FlushedTime(); !got.Equal(time.Unix(0, 1700000000123456789)) || got.Location() != time.UTC {
+		t.Errorf("FlushedTime = %v", got)
+	}
+}
+
+func TestSnapshotDescendants(t *testing.T) {
+	paths := []string{"/", "/a", "/a-b", "/a/b", "/a/b/c", "/a/c", "/a0", "/b"}
+	s := &Snapshot{ID: fxSnapshotID}
+	for i, p := range paths {
+		s.Nodes = append(s.Nodes, NodeSnapshot{ID: NodeID(fixedObjectID(byte(i + 1))), Path: p, Type: NodeTypeGroup})
+	}
+	s.Sort()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	names := func(ns []NodeSnapshot) string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Path)
+		}
+		return strings.Join(out, " ")
+	}
+	cases := map[string]string{
+		"/":      "/a /a-b /a/b /a/b/c /a/c /a0 /b",
+		"/a":     "/a/b /a/b/c /a/c",
+		"/a/b":   "/a/b/c",
+		"/b":     "",
+		"/none":  "",
+		"/a/b/c": "",
+	}
+	for p, want := range cases {
+		if got := names(s.Descendants(p)); got != want {
+			t.Errorf("Descendants(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+func TestSnapshotValidate(t *testing.T) {
+	cases := map[string]func(s *Snapshot){
+		"zero id":           func(s *Snapshot) { s.ID = SnapshotID{} },
+		"own parent":        func(s *Snapshot) { s.ParentID = s.ID },
+		"metadata not json": func(s *Snapshot) { s.Metadata = []byte("{nope") },
+		"metadata array":    func(s *Snapshot) { s.Metadata = []byte("[1]") },
+		"duplicate path":    func(s *Snapshot) { s.Nodes[1].Path = "/" },
+		"bad path":          func(s *Snapshot) { s.Nodes[1].Path = "/weather/" },
+		"dot path":          func(s *Snapshot) { s.Nodes[1].Path = "/." },
+		"relative path":     func(s *Snapshot) { s.Nodes[1].Path = "weather" },
+		"zero node id":      func(s *Snapshot) { s.Nodes[1].ID = NodeID{} },
+		"bad node type":     func(s *Snapshot) { s.Nodes[1].Type = 9 },
+		"group with array":  func(s *Snapshot) { s.Nodes[1].Array = &ArrayData{} },
+		"array without":     func(s *Snapshot) { s.Nodes[2].Array = nil },
+		"chunk shape dims":  func(s *Snapshot) { s.Nodes[2].Array.ChunkShape = []uint64{1, 2} },
+		"zero chunk shape":  func(s *Snapshot) { s.Nodes[2].Array.ChunkShape[0] = 0 },
+		"block shape dims":  func(s *Snapshot) { s.Nodes[2].Array.BlockShape = nil },
+		"zero block shape":  func(s *Snapshot) { s.Nodes[2].Array.BlockShape[1] = 0 },
+		"dim names count":   func(s *Snapshot) { s.Nodes[2].Array.DimensionNames = []string{"x"} },
+		"dim names unset":   func(s *Snapshot) { s.Nodes[2].Array.HasDimensionNames = false },
+		"manifest extents":  func(s *Snapshot) { s.Nodes[2].Array.Manifests[0].Extents = nil },
+		"bad extent":        func(s *Snapshot) { s.Nodes[2].Array.Manifests[0].Extents[0] = Extent{5, 4} },
+		"zero manifest":     func(s *Snapshot) { s.Nodes[2].Array.Manifests[0].ID = ManifestID{} },
+		"unlisted manifest": func(s *Snapshot) { s.ManifestFiles = s.ManifestFiles[:1] },
+		"unsorted files": func(s *Snapshot) {
+			s.ManifestFiles[0], s.ManifestFiles[1] = s.ManifestFiles[1], s.ManifestFiles[0]
+		},
+		"zero file id": func(s *Snapshot) { s.ManifestFiles[0].ID = ManifestID{} },
+	}
+	for name, breakIt := range cases {
+		s := fixtureSnapshot()
+		breakIt(s)
+		if err := s.Validate(); err == nil {
+			t.Errorf("%s: Validate succeeded", name)
+		}
+	}
+	s := fixtureSnapshot()
+	s.ParentID = SnapshotID{}
+	s.Metadata = nil
+	if err := s.Validate(); err != nil {
+		t.Errorf("initial snapshot without metadata: %v", err)
+	}
+}
+
+func TestSnapshotSort(t *testing.T) {
+	s := fixtureSnapshot()
+	s.Nodes[0], s.Nodes[2] = s.Nodes[2], s.Nodes[0]
+	s.ManifestFiles[0], s.ManifestFiles[1] = s.ManifestFiles[1], s.ManifestFiles[0]
+	s.Sort()
+	if !equalValues(s, fixtureSnapshot()) {
+		t.Fatal("Sort did not restore the order")
+	}
+}
