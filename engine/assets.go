@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// assets reads and writes the repository's immutable objects (snapshots,
+// manifests, transaction logs, chunks), with caches for the decoded
+// metadata. Every object is written once under a fresh random id and never
+// changed, so cached copies never go stale.
+type assets struct {
+	store     storage.Storage
+	snapshots *cache[codec.SnapshotID, *codec.Snapshot]
+	manifests *cache[codec.ManifestID, *codec.Manifest]
+	txlogs    *cache[codec.SnapshotID, *codec.TransactionLog]
+}
+
+// Decoded objects take more memory than their compressed files; these
+// factors turn file sizes into cache costs.
+const (
+	snapshotCostFactor = 4
+	manifestCostFactor = 8
+)
+
+func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
+	return &assets{
+		store:     store,
+		snapshots: newCache[codec.SnapshotID, *codec.Snapshot](int64(cfg.SnapshotCacheBytes)),
+		manifests: newCache[codec.ManifestID, *codec.Manifest](int64(cfg.ManifestCacheBytes)),
+		txlogs:    newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),
+	}
+}
+
+func (a *assets) fetchSnapshot(ctx context.Context, id codec.SnapshotID) (*codec.Snapshot, error) {
+	return a.snapshots.get(id, func() (*codec.Snapshot, int64, error) {
+		key := codec.SnapshotKey(id)
+		data, err := a.store.Get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, 0, errors.Mark(errors.Newf("snapshot not found: %s", id), ErrSnapshotNotFound)
+		}
+		if err != nil {
+			return nil, 0, errors.Wrapf(err, "reading snapshot %s", id)
+		}
+		snap, err := codec.DecodeSnapshot(key, data)
+		if err != nil {
+			return nil, 0, err
+		}
+		if snap.ID != id {
+			return nil, 0, errors.Mark(errors.Newf("%s holds snapshot %s", key, snap.ID), codec.ErrCorrupt)
+		}
+		return snap, int64(len(data)) * snapshotCostFactor, nil
+	})
+}
+
+func (a *assets) writeSnapshot(ctx context.Context, snap *codec.Snapshot) error {
+	data, err := codec.EncodeSnapshot(snap)
+	if err != nil {
+		return errors.Wrapf(err, "encoding snapshot %s", snap.ID)
+	}
+	if err := a.store.PutIfAbsent(ctx, codec.SnapshotKey(snap.ID), data); err != nil {
+		return errors.Wrapf(err, "writing snapshot %s", snap.ID)
+	}
+	a.snapshots.put(snap.ID, snap, int64(len(data))*snapshotCostFactor)
+	return nil
+}
+
+func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec.Manifest, error) {
+	return a.manifests.get(id, func() (*codec.Manifest, int64, error) {
+		key := codec.ManifestKey(id)
+		data, err := a.store.Get(ctx, key)
+		if err != nil {
+			return nil, 0, errors.Wrapf(err, "reading manifest %s", id)
+		}
+		m, err := codec.DecodeManifest(key, data)
+		if err != nil {
+			return nil, 0, err
+		}
+		return m, int64(len(data)) * manifestCostFactor, nil
+	})
+}
+
+// writeManifest stores m and returns its file size.
+func (a *assets) writeManifest(ctx context.Context, m *codec.Manifest) (uint64, error) {
+	data, err := codec.EncodeManifest(m)
+	if err != nil {
+		return 0, errors.Wrapf(err, "encoding manifest %s", m.ID)
+	}
+	if err := a.store.Put(ctx, codec.ManifestKey(m.ID), data); err != nil {
+		return 0, errors.Wrapf(err, "writing manifest %s", m.ID)
+	}
+	a.manifests.put(m.ID, m, int64(len(data))*manifestCostFactor)
+	return uint64(len(data)), nil
+}
+
+func (a *assets) fetchTransactionLog(ctx context.Context, id codec.SnapshotID) (*codec.TransactionLog, error) {
+	return a.txlogs.get(id, func() (*codec.TransactionLog, int64, error) {
+		key := codec.TransactionLogKey(id)
+		data, err := a.store.Get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, 0, errors.Mark(errors.Newf("no transaction log for snapshot %s (transaction logs may be disabled in this repository)", id), ErrTxLogsDisabled)
+		}
+		if err != nil {
+			return nil, 0, errors.Wrapf(err, "reading transaction log %s", id)
+		}
+		t, err := codec.DecodeTransactionLog(key, data)
+		if err != nil {
+			return nil, 0, err
+		}
+		return t, int64(len(data)) * snapshotCostFactor, nil
+	})
+}
+
+func (a *assets) writeTransactionLog(ctx context.Context, t *codec.TransactionLog) error {
+	data, err := codec.EncodeTransactionLog(t)
+	if err != nil {
+		return errors.Wrapf(err, "encoding transaction log %s", t.ID)
+	}
+	if err := a.store.Put(ctx, codec.TransactionLogKey(t.ID), data); err != nil {
+		return errors.Wrapf(err, "writing transaction log %s", t.ID)
+	}
+	a.txlogs.put(t.ID, t, int64(len(data))*snapshotCostFactor)
+	return nil
+}
+
+// writeChunk stores chunk bytes as a new chunk object and returns its ref.
+func (a *assets) writeChunk(ctx context.Context, data []byte) (*codec.ChunkRef, error) {
+	id := codec.NewChunkID()
+	if err := a.store.Put(ctx, codec.ChunkKey(id), data); err != nil {
+		return nil, errors.Wrapf(err, "writing chunk %s", id)
+	}
+	return &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: id, Offset: 0, Length: uint64(len(data))}, nil
+}
+
+// fetchChunk reads [start, end) of a native chunk object.
+func (a *assets) fetchChunk(ctx context.Context, id codec.ChunkID, start, end uint64) ([]byte, error) {
+	data, err := a.store.GetRange(ctx, codec.ChunkKey(id), storage.Range(int64(start), int64(end)))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errors.Mark(errors.Wrapf(err, "chunk object %s is missing", id), ErrChunkNotFound)
+	}
+	if err != nil {
+		return nil, errors.Wrapf(err, "reading chunk %s", id)
+	}
+	return data, nil
+}
+
+func panicError(r any) error {
+	if err, ok := r.(error); ok {
+		return errors.WithStack(errors.Wrap(err, "panic"))
+	}
+	return errors.WithStack(fmt.Errorf("panic: %v", r))
+}

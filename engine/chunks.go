@@ -1,0 +1,339 @@
+package engine
+
+import (
+	"context"
+	"iter"
+	"slices"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// gridShape is the number of chunks along each dimension.
+func gridShape(a *codec.ArrayData) []uint32 {
+	out := make([]uint32, len(a.Shape))
+	for i := range a.Shape {
+		out[i] = uint32((a.Shape[i] + a.ChunkShape[i] - 1) / a.ChunkShape[i])
+	}
+	return out
+}
+
+// validCoords reports whether coords name a chunk inside the array's grid.
+func validCoords(a *codec.ArrayData, coords []uint32) bool {
+	if len(coords) != len(a.Shape) {
+		return false
+	}
+	for i, c := range coords {
+		if uint64(c) >= (a.Shape[i]+a.ChunkShape[i]-1)/a.ChunkShape[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteChunk turns chunk bytes into a ref: inline when at or below the
+// repository's inline threshold, otherwise a chunk object written now. It
+// does not touch the change set; pass the ref to SetChunkRef.
+func (s *Session) WriteChunk(ctx context.Context, data []byte) (*codec.ChunkRef, error) {
+	if s.ReadOnly() {
+		return nil, readOnly("write a chunk")
+	}
+	if len(data) <= int(s.repo.config.InlineChunkThreshold) {
+		return &codec.ChunkRef{Kind: codec.ChunkInline, Inline: slices.Clone(data)}, nil
+	}
+	return s.repo.assets.writeChunk(ctx, data)
+}
+
+// SetChunkRef records ref (nil: delete) for the chunk at coords of the array
+// at path. ErrInvalidIndex if coords are outside the array's chunk grid.
+func (s *Session) SetChunkRef(ctx context.Context, path Path, coords []uint32, ref *codec.ChunkRef) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkWritable("set a chunk"); err != nil {
+		return err
+	}
+	n, err := s.getArrayLocked(ctx, path)
+	if err != nil {
+		return err
+	}
+	return s.setChunkRefLocked(n, coords, ref)
+}
+
+func (s *Session) setChunkRefLocked(n *Node, coords []uint32, ref *codec.ChunkRef) error {
+	if !validCoords(n.Array, coords) {
+		return invalidIndex(Path(n.Path), coords)
+	}
+	coords = slices.Clone(coords)
+	if ref != nil {
+		r := *ref
+		r.Coords = coords
+		ref = &r
+	}
+	s.changes.setChunk(n.ID, ref, coords)
+	return nil
+}
+
+// SetChunk writes data as the chunk at coords: it validates the target
+// first, uploads without holding the session lock (so many goroutines
+// upload at once), then records the ref.
+func (s *Session) SetChunk(ctx context.Context, path Path, coords []uint32, data []byte) error {
+	if _, err := s.checkChunkTarget(ctx, path, coords); err != nil {
+		return err
+	}
+	ref, err := s.WriteChunk(ctx, data)
+	if err != nil {
+		return err
+	}
+	return s.SetChunkRef(ctx, path, coords, ref)
+}
+
+func (s *Session) checkChunkTarget(ctx context.Context, path Path, coords []uint32) (*Node, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.checkWritable("set a chunk"); err != nil {
+		return nil, err
+	}
+	n, err := s.getArrayLocked(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if !validCoords(n.Array, coords) {
+		return nil, invalidIndex(path, coords)
+	}
+	return n, nil
+}
+
+// DeleteChunks records deletes of the chunks at each coordinate.
+func (s *Session) DeleteChunks(ctx context.Context, path Path, coords [][]uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkWritable("delete chunks"); err != nil {
+		return err
+	}
+	n, err := s.getArrayLocked(ctx, path)
+	if err != nil {
+		return err
+	}
+	for _, c := range coords {
+		if err := s.setChunkRefLocked(n, c, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetChunkRef returns the ref of the chunk at coords, or nil if the chunk
+// was never written (or was deleted).
+func (s *Session) GetChunkRef(ctx context.Context, path Path, coords []uint32) (*codec.ChunkRef, error) {
+	s.mu.RLock()
+	n, err := s.getNodeLocked(ctx, path)
+	if err != nil {
+		s.mu.RUnlock()
+		return nil, err
+	}
+	if n.Type != ArrayNode {
+		s.mu.RUnlock()
+		return nil, notAnArray(path, "getting chunk reference")
+	}
+	if !validCoords(n.Array, coords) {
+		// Outside the grid (maybe after a shrink): no such chunk.
+		s.mu.RUnlock()
+		return nil, nil
+	}
+	if ref, ok := s.changes.chunk(n.ID, coords); ok {
+		s.mu.RUnlock()
+		return ref, nil
+	}
+	s.mu.RUnlock()
+	// Manifests are immutable: read them without the lock.
+	return s.repo.lookupChunk(ctx, n, coords)
+}
+
+// lookupChunk finds coords in the node's committed manifests.
+func (r *Repository) lookupChunk(ctx context.Context, n *Node, coords []uint32) (*codec.ChunkRef, error) {
+	if n.Array == nil || len(coords) != len(n.Array.Shape) {
+		return nil, nil
+	}
+	for _, mref := range n.Array.Manifests {
+		if !codec.ExtentsContain(mref.Extents, coords) {
+			continue
+		}
+		m, err := r.assets.fetchManifest(ctx, mref.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ref, ok := m.Lookup(coords); ok {
+			return ref, nil
+		}
+	}
+	return nil, nil
+}
+
+// GetChunk returns the bytes of rng of the chunk at coords, and false if
+// the chunk does not exist. Ranges are relative to the chunk and are cut at
+// its end; a suffix range longer than the chunk gives the whole chunk.
+func (s *Session) GetChunk(ctx context.Context, path Path, coords []uint32, rng storage.ByteRange) ([]byte, bool, error) {
+	ref, err := s.GetChunkRef(ctx, path, coords)
+	if err != nil || ref == nil {
+		return nil, false, err
+	}
+	data, err := s.repo.readChunk(ctx, ref, rng)
+	if err != nil {
+		return nil, false, errors.Wrapf(err, "reading chunk %v of %q", coords, path)
+	}
+	return data, true, nil
+}
+
+// readChunk reads rng of the chunk ref points at.
+func (r *Repository) readChunk(ctx context.Context, ref *codec.ChunkRef, rng storage.ByteRange) ([]byte, error) {
+	start, end, err := chunkRange(rng, chunkLength(ref))
+	if err != nil {
+		return nil, err
+	}
+	switch ref.Kind {
+	case codec.ChunkInline:
+		return slices.Clone(ref.Inline[start:end]), nil
+	case codec.ChunkNative:
+		if start == end {
+			return []byte{}, nil
+		}
+		return r.assets.fetchChunk(ctx, ref.ChunkID, ref.Offset+start, ref.Offset+end)
+	case codec.ChunkVirtual:
+		return r.virtual.fetch(ctx, ref, ref.Offset+start, ref.Offset+end)
+	}
+	return nil, errors.Mark(errors.Newf("unknown chunk kind %d", ref.Kind), codec.ErrCorrupt)
+}
+
+// chunkLength is the chunk's size in bytes.
+func chunkLength(ref *codec.ChunkRef) uint64 {
+	if ref.Kind == codec.ChunkInline {
+		return uint64(len(ref.Inline))
+	}
+	return ref.Length
+}
+
+// chunkRange resolves a range request against a chunk of length bytes, as
+// the seed's construct_valid_byte_range does, except that a start at or past
+// the end gives an empty read instead of the last byte.
+func chunkRange(rng storage.ByteRange, length uint64) (uint64, uint64, error) {
+	if err := rng.Validate(); err != nil {
+		return 0, 0, err
+	}
+	switch rng.Kind {
+	case storage.RangeSuffix:
+		n := min(uint64(rng.Start), length)
+		return length - n, length, nil
+	case storage.RangeFrom:
+		start := min(uint64(rng.Start), length)
+		return start, length, nil
+	default:
+		start := min(uint64(rng.Start), length)
+		end := max(min(uint64(rng.End), length), start)
+		return start, end, nil
+	}
+}
+
+// ChunkInfo is one chunk of an array.
+type ChunkInfo struct {
+	Path   Path
+	NodeID codec.NodeID
+	Coords []uint32
+	Ref    *codec.ChunkRef
+}
+
+// ArrayChunks yields every existing chunk of the array at path: the
+// committed ones with the session's changes applied, in no promised order.
+func (s *Session) ArrayChunks(ctx context.Context, path Path) iter.Seq2[ChunkInfo, error] {
+	return func(yield func(ChunkInfo, error) bool) {
+		s.mu.RLock()
+		n, err := s.getArrayLocked(ctx, path)
+		if err != nil {
+			s.mu.RUnlock()
+			yield(ChunkInfo{}, err)
+			return
+		}
+		changes := s.changes.sortedChunks(n.ID)
+		s.mu.RUnlock()
+		s.repo.nodeChunks(ctx, n, changes)(yield)
+	}
+}
+
+// nodeChunks yields a node's committed chunks merged with changes.
+func (r *Repository) nodeChunks(ctx context.Context, n *Node, changes []chunkChange) iter.Seq2[ChunkInfo, error] {
+	return func(yield func(ChunkInfo, error) bool) {
+		touched := make(map[string]bool, len(changes))
+		for _, c := range changes {
+			touched[coordKey(c.Coords)] = true
+			if c.Ref != nil && validCoords(n.Array, c.Coords) {
+				if !yield(ChunkInfo{Path: Path(n.Path), NodeID: n.ID, Coords: c.Coords, Ref: c.Ref}, nil) {
+					return
+				}
+			}
+		}
+		for _, mref := range n.Array.Manifests {
+			m, err := r.assets.fetchManifest(ctx, mref.ID)
+			if err != nil {
+				yield(ChunkInfo{}, err)
+				return
+			}
+			for i := range m.Refs {
+				ref := &m.Refs[i]
+				if touched[coordKey(ref.Coords)] || !validCoords(n.Array, ref.Coords) {
+					continue
+				}
+				if !yield(ChunkInfo{Path: Path(n.Path), NodeID: n.ID, Coords: ref.Coords, Ref: ref}, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// AllChunks yields every chunk of every array.
+func (s *Session) AllChunks(ctx context.Context) iter.Seq2[ChunkInfo, error] {
+	return func(yield func(ChunkInfo, error) bool) {
+		nodes, err := s.ListNodes(ctx)
+		if err != nil {
+			yield(ChunkInfo{}, err)
+			return
+		}
+		for _, n := range nodes {
+			if n.Type != ArrayNode {
+				continue
+			}
+			for info, err := range s.ArrayChunks(ctx, Path(n.Path)) {
+				if !yield(info, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ChunkCoordinates yields the coordinates of every chunk of the array.
+func (s *Session) ChunkCoordinates(ctx context.Context, path Path) iter.Seq2[[]uint32, error] {
+	return func(yield func([]uint32, error) bool) {
+		for info, err := range s.ArrayChunks(ctx, path) {
+			if !yield(info.Coords, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// AllVirtualChunkLocations yields the location of every virtual chunk.
+func (s *Session) AllVirtualChunkLocations(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for info, err := range s.AllChunks(ctx) {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if info.Ref.Kind == codec.ChunkVirtual && !yield(info.Ref.Location, nil) {
+				return
+			}
+		}
+	}
+}

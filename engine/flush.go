@@ -1,0 +1,379 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+)
+
+// maxClockSkew is how far the writer's clock may be from the storage's
+// before a commit is refused (as in the seed): snapshot times order
+// history, so a badly skewed writer would corrupt "as of" reads.
+const maxClockSkew = 10 * time.Minute
+
+// manifestWriters bounds the manifests written at once by one commit.
+const manifestWriters = 16
+
+// Commit writes the session's changes as a new snapshot on its branch and
+// returns the snapshot's id. Afterwards the session is read-only at the new
+// snapshot.
+//
+// Errors: ErrReadOnly; ErrNoChangesToCommit; a *ConflictError (ErrConflict)
+// if the branch moved since the session's base (rebase, then commit again);
+// ErrInvalidTimestamp if clocks disagree. On any error nothing is committed
+// and the session keeps its changes.
+func (s *Session) Commit(ctx context.Context, message string, meta map[string]any) (codec.SnapshotID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkWritable("commit"); err != nil {
+		return codec.SnapshotID{}, err
+	}
+	if s.fork {
+		return codec.SnapshotID{}, invalidArgument("a fork cannot commit: merge it into the session it was forked from")
+	}
+	if s.changes.IsEmpty() {
+		return codec.SnapshotID{}, errors.Mark(errors.New("cannot commit, no changes made to the session"), ErrNoChangesToCommit)
+	}
+	merged := maps.Clone(s.meta)
+	if merged == nil {
+		merged = map[string]any{}
+	}
+	maps.Copy(merged, meta)
+	metaJSON, err := json.Marshal(merged)
+	if err != nil {
+		return codec.SnapshotID{}, invalidArgument("commit metadata is not JSON-serialisable: %v", err)
+	}
+
+	// Fail early, before writing anything, if the branch already moved.
+	tip, seq, err := s.repo.refs.branchTip(ctx, s.branch)
+	if err != nil {
+		return codec.SnapshotID{}, err
+	}
+	if tip != s.snapshotID {
+		return codec.SnapshotID{}, &ConflictError{Branch: s.branch, ExpectedParent: s.snapshotID, ActualParent: tip}
+	}
+
+	nodes, err := s.listNodesLocked(ctx)
+	if err != nil {
+		return codec.SnapshotID{}, err
+	}
+	id, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON)
+	if err != nil {
+		return codec.SnapshotID{}, err
+	}
+	// Compare-and-set from the version read above: it still holds our base
+	// iff nobody committed in between.
+	if err := s.repo.refs.appendRef(ctx, s.branch, seq, id); err != nil {
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			ce.ExpectedParent = s.snapshotID
+		}
+		return codec.SnapshotID{}, err
+	}
+	s.snapshotID = id
+	s.changes = NewChangeSet()
+	s.branch = ""
+	s.zarrInfo.Clear()
+	return id, nil
+}
+
+// flush writes manifests, transaction log and snapshot for changes on top of
+// parentID, and returns the new snapshot's id. It does not move any ref.
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte) (codec.SnapshotID, error) {
+	parent, err := r.assets.fetchSnapshot(ctx, parentID)
+	if err != nil {
+		return codec.SnapshotID{}, err
+	}
+	f := &flusher{repo: r, parent: parent, files: map[codec.ManifestID]codec.ManifestFileInfo{}}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(manifestWriters)
+	snap := &codec.Snapshot{ID: codec.NewSnapshotID(), ParentID: parentID, Message: message, Metadata: metaJSON}
+	snap.Nodes = make([]codec.NodeSnapshot, len(nodes))
+	for i, n := range nodes {
+		out := codec.NodeSnapshot{ID: n.ID, Path: n.Path, Type: n.Type, ZarrMetadata: n.ZarrMetadata}
+		if n.Type == ArrayNode {
+			a := *n.Array
+			out.Array = &a
+			f.planArray(gctx, g, n, out.Array, cs)
+		}
+		snap.Nodes[i] = out
+	}
+	if err := g.Wait(); err != nil {
+		return codec.SnapshotID{}, err
+	}
+	for i := range snap.Nodes {
+		if a := snap.Nodes[i].Array; a != nil {
+			a.Manifests = f.result[snap.Nodes[i].ID]
+		}
+	}
+	snap.ManifestFiles = slices.Collect(maps.Values(f.files))
+	snap.Sort()
+
+	snap.FlushedAt = time.Now().UnixNano()
+	if snap.FlushedAt <= parent.FlushedAt {
+		return codec.SnapshotID{}, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
+	}
+
+	if !r.config.DisableTransactionLogs {
+		if err := r.assets.writeTransactionLog(ctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
+			return codec.SnapshotID{}, err
+		}
+	}
+	if err := r.assets.writeSnapshot(ctx, snap); err != nil {
+		return codec.SnapshotID{}, err
+	}
+	info, err := r.store.Stat(ctx, codec.SnapshotKey(snap.ID))
+	if err != nil {
+		return codec.SnapshotID{}, errors.Wrap(err, "reading back the new snapshot's time")
+	}
+	if d := info.ModTime.Sub(snap.FlushedTime()); d > maxClockSkew || d < -maxClockSkew {
+		return codec.SnapshotID{}, errors.Mark(errors.Newf("snapshot timestamp is invalid: timestamp %s, object store clock %s; fix this machine's clock", snap.FlushedTime(), info.ModTime.UTC()), ErrInvalidTimestamp)
+	}
+	return snap.ID, nil
+}
+
+// flusher plans and writes the manifests of one commit.
+type flusher struct {
+	repo   *Repository
+	parent *codec.Snapshot
+
+	mu     sync.Mutex
+	files  map[codec.ManifestID]codec.ManifestFileInfo
+	result map[codec.NodeID][]codec.ManifestRef
+}
+
+func (f *flusher) keep(node codec.NodeID, ref codec.ManifestRef) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if info, ok := f.parent.ManifestFile(ref.ID); ok {
+		f.files[ref.ID] = *info
+	}
+	f.addRefLocked(node, ref)
+}
+
+func (f *flusher) addRefLocked(node codec.NodeID, ref codec.ManifestRef) {
+	if f.result == nil {
+		f.result = map[codec.NodeID][]codec.ManifestRef{}
+	}
+	f.result[node] = append(f.result[node], ref)
+}
+
+// planArray decides, block by block, which manifests of the array are kept
+// and which are rewritten, and schedules the rewrites on g. A commit that
+// changes k chunks rewrites only the blocks holding them.
+func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *codec.ArrayData, cs *ChangeSet) {
+	if len(a.BlockShape) != len(a.Shape) {
+		a.BlockShape = blockShape(gridShape(a), f.repo.config.ManifestBlockChunks)
+	}
+	grid := gridShape(a)
+	shrunk := false
+	if base, ok := f.parent.Node(n.Path); ok && base.ID == n.ID && base.Array != nil {
+		for d, g := range gridShape(base.Array) {
+			shrunk = shrunk || (d < len(grid) && grid[d] < g)
+		}
+	}
+	changes := map[string][]chunkChange{}
+	for _, c := range cs.sortedChunks(n.ID) {
+		if len(c.Coords) != len(a.Shape) {
+			continue // written before a change of rank: no chunk of the array now
+		}
+		k := blockKey(c.Coords, a.BlockShape)
+		changes[k] = append(changes[k], c)
+	}
+	for _, mref := range a.Manifests {
+		if len(mref.Extents) != len(a.Shape) {
+			continue // a manifest of the array's former rank: its chunks are gone
+		}
+		k := blockKey(extentStarts(mref.Extents), a.BlockShape)
+		pending, touched := changes[k]
+		delete(changes, k)
+		if !touched && !(shrunk && extentsBeyond(mref.Extents, grid)) {
+			f.keep(n.ID, mref)
+			continue
+		}
+		g.Go(func() error {
+			old, err := f.repo.assets.fetchManifest(ctx, mref.ID)
+			if err != nil {
+				return err
+			}
+			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old.Refs, pending, a))
+		})
+	}
+	for _, pending := range changes {
+		extents := blockExtents(pending[0].Coords, a.BlockShape)
+		g.Go(func() error {
+			return f.write(ctx, n.ID, a, extents, mergeRefs(nil, pending, a))
+		})
+	}
+	a.Manifests = nil
+}
+
+// write stores a manifest of refs for one block (nothing if refs is empty:
+// the block has no chunks left).
+func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayData, extents []codec.Extent, refs []codec.ChunkRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	m, err := codec.NewManifest(codec.NewManifestID(), node, extents, refs)
+	if err != nil {
+		return err
+	}
+	size, err := f.repo.assets.writeManifest(ctx, m)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.files[m.ID] = codec.ManifestFileInfo{ID: m.ID, SizeBytes: size, NumChunkRefs: uint64(len(refs))}
+	f.addRefLocked(node, codec.ManifestRef{ID: m.ID, Extents: extents})
+	return nil
+}
+
+// mergeRefs applies sorted changes to sorted old refs, dropping deletes and
+// chunks outside the array's grid (after a shrink).
+func mergeRefs(old []codec.ChunkRef, changes []chunkChange, a *codec.ArrayData) []codec.ChunkRef {
+	out := make([]codec.ChunkRef, 0, len(old)+len(changes))
+	i, j := 0, 0
+	for i < len(old) || j < len(changes) {
+		var c int
+		switch {
+		case i == len(old):
+			c = 1
+		case j == len(changes):
+			c = -1
+		default:
+			c = codec.CompareCoords(old[i].Coords, changes[j].Coords)
+		}
+		var ref *codec.ChunkRef
+		switch {
+		case c < 0:
+			ref = &old[i]
+			i++
+		case c > 0:
+			ref = changes[j].Ref
+			j++
+		default:
+			ref = changes[j].Ref
+			i++
+			j++
+		}
+		if ref != nil && validCoords(a, ref.Coords) {
+			out = append(out, *ref)
+		}
+	}
+	return out
+}
+
+// blockShape chooses how many chunks per dimension one manifest covers:
+// at most budget chunks in all, filling the fastest-varying dimensions
+// first, and giving what is left to the first dimension so that arrays
+// growing along it (appends in time) fill blocks before opening new ones.
+func blockShape(grid []uint32, budget uint32) []uint32 {
+	out := make([]uint32, len(grid))
+	rem := uint64(max(budget, 1))
+	for d := len(grid) - 1; d >= 1; d-- {
+		b := max(min(uint64(max(grid[d], 1)), rem), 1)
+		out[d] = uint32(b)
+		rem = max(rem/b, 1)
+	}
+	if len(grid) > 0 {
+		out[0] = uint32(min(rem, math.MaxUint32))
+	}
+	return out
+}
+
+func blockKey(coords []uint32, block []uint32) string {
+	idx := make([]uint32, len(coords))
+	for d, c := range coords {
+		idx[d] = c / block[d]
+	}
+	return coordKey(idx)
+}
+
+func blockExtents(coords []uint32, block []uint32) []codec.Extent {
+	out := make([]codec.Extent, len(coords))
+	for d, c := range coords {
+		from := uint64(c/block[d]) * uint64(block[d])
+		out[d] = codec.Extent{From: uint32(from), To: uint32(min(from+uint64(block[d]), math.MaxUint32))}
+	}
+	return out
+}
+
+func extentStarts(extents []codec.Extent) []uint32 {
+	out := make([]uint32, len(extents))
+	for d, e := range extents {
+		out[d] = e.From
+	}
+	return out
+}
+
+// extentsBeyond reports whether a block reaches past the array's grid: after
+// a shrink, such a block may hold chunks that must be dropped.
+func extentsBeyond(extents []codec.Extent, grid []uint32) bool {
+	for d, e := range extents {
+		if d < len(grid) && e.To > grid[d] {
+			return true
+		}
+	}
+	return false
+}
+
+// transactionLog expands a change set into the record of one commit.
+func transactionLog(id codec.SnapshotID, cs *ChangeSet, nodes []*Node, parent *codec.Snapshot) *codec.TransactionLog {
+	t := &codec.TransactionLog{ID: id}
+	paths := map[codec.NodeID]string{}
+	for _, n := range nodes {
+		paths[n.ID] = n.Path
+	}
+	for p, n := range cs.newNodes {
+		c := codec.NodeChange{ID: n.id, Path: string(p)}
+		if n.typ == ArrayNode {
+			t.NewArrays = append(t.NewArrays, c)
+		} else {
+			t.NewGroups = append(t.NewGroups, c)
+		}
+	}
+	for id, u := range cs.updatedNodes {
+		c := codec.NodeChange{ID: id, Path: string(u.path)}
+		if u.array != nil {
+			t.UpdatedArrays = append(t.UpdatedArrays, c)
+		} else {
+			t.UpdatedGroups = append(t.UpdatedGroups, c)
+		}
+	}
+	for id, p := range cs.deletedGroups {
+		t.DeletedGroups = append(t.DeletedGroups, codec.NodeChange{ID: id, Path: string(p)})
+	}
+	for id, p := range cs.deletedArrays {
+		t.DeletedArrays = append(t.DeletedArrays, codec.NodeChange{ID: id, Path: string(p)})
+	}
+	for id := range cs.chunks {
+		path, ok := paths[id]
+		if !ok || !cs.hasChunkChanges(id) {
+			continue
+		}
+		ac := codec.ArrayChunks{ID: id, Path: path}
+		for _, c := range cs.sortedChunks(id) {
+			ac.Coords = append(ac.Coords, c.Coords)
+		}
+		t.UpdatedChunks = append(t.UpdatedChunks, ac)
+	}
+	t.Sort()
+	return t
+}
+
+// sortPaths sorts and returns paths.
+func sortPaths(paths []string) []string {
+	slices.SortFunc(paths, strings.Compare)
+	return paths
+}

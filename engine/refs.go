@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// Branch and tag layout under refs/ (see docs/format.md):
+//
+//   - branch B is the consensus log "refs/branch.B/": each entry a Ref, the
+//     head is the tip; a commit is a compare-and-set from the tip's version
+//     to the next. A deleted branch's head is an entry with an empty
+//     payload (a tombstone), so the log keeps its history and a later branch of the
+//     same name continues it.
+//   - tag T is the object "refs/tag.T/ref", written create-only, so a tag
+//     never moves. Deleting writes "refs/tag.T/deleted" beside it; the
+//     ref object stays, so the name can never be used again.
+const (
+	branchPrefix = "branch."
+	tagPrefix    = "tag."
+	// MainBranch is the branch every repository starts with.
+	MainBranch = "main"
+)
+
+func tagRefKey(name string) string     { return codec.RefsPrefix + tagPrefix + name + "/ref" }
+func tagDeletedKey(name string) string { return codec.RefsPrefix + tagPrefix + name + "/deleted" }
+
+// validateRefName checks a branch or tag name: 1 to 255 characters of
+// letters, digits, '.', '_' and '-', not starting with '.'.
+func validateRefName(kind, name string) error {
+	ok := name != "" && len(name) <= 255 && name[0] != '.'
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			ok = false
+		}
+	}
+	if !ok {
+		return invalidArgument("invalid %s name %q: use 1-255 letters, digits, '.', '_' or '-', not starting with '.'", kind, name)
+	}
+	return nil
+}
+
+// refs manages branches and tags.
+type refs struct {
+	store     storage.Storage
+	consensus *storage.Consensus
+}
+
+func newRefs(store storage.Storage) *refs {
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix)}
+}
+
+// branchTip returns the branch's tip and the log version it is at.
+// ErrBranchNotFound if the branch does not exist.
+func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, storage.SeqNo, error) {
+	if err := validateRefName("branch", name); err != nil {
+		return codec.SnapshotID{}, 0, err
+	}
+	head, ok, err := r.consensus.Head(ctx, branchPrefix+name)
+	if err != nil {
+		return codec.SnapshotID{}, 0, errors.Wrapf(err, "reading branch %q", name)
+	}
+	if !ok {
+		return codec.SnapshotID{}, storage.NoSeqNo, errors.Mark(errors.Newf("branch %q does not exist", name), ErrBranchNotFound)
+	}
+	if len(head.Data) == 0 {
+		return codec.SnapshotID{}, head.SeqNo, errors.Mark(errors.Newf("branch %q does not exist (deleted)", name), ErrBranchNotFound)
+	}
+	ref, err := codec.DecodeRef(codec.RefsPrefix+branchPrefix+name, head.Data)
+	if err != nil {
+		return codec.SnapshotID{}, 0, err
+	}
+	return ref.Snapshot, head.SeqNo, nil
+}
+
+// moveBranch sets the branch to snap iff its tip is still expected (zero:
+// the branch must not exist). On a lost race it returns a *ConflictError
+// naming the actual tip.
+func (r *refs) moveBranch(ctx context.Context, name string, expected, snap codec.SnapshotID) error {
+	tip, seq, err := r.branchTip(ctx, name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrBranchNotFound) {
+		return err
+	}
+	if expected.IsZero() == exists || (exists && tip != expected) {
+		return &ConflictError{Branch: name, ExpectedParent: expected, ActualParent: tip}
+	}
+	err = r.appendRef(ctx, name, seq, snap)
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		// The tip moved between the read above and the compare-and-set.
+		ce.ExpectedParent = expected
+	}
+	return err
+}
+
+// appendRef writes the branch's next log entry after version seq; a zero
+// snap writes the tombstone of a deleted branch (an empty payload: a Ref
+// file never holds the zero id).
+func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, snap codec.SnapshotID) error {
+	var data []byte
+	if !snap.IsZero() {
+		var err error
+		if data, err = codec.EncodeRef(&codec.Ref{Snapshot: snap}); err != nil {
+			return err
+		}
+	}
+	next := storage.SeqNo(0)
+	if seq != storage.NoSeqNo {
+		next = seq + 1
+	}
+	res, err := r.consensus.CompareAndSet(ctx, branchPrefix+name, seq, storage.VersionedData{SeqNo: next, Data: data})
+	if err != nil {
+		return errors.Wrapf(err, "updating branch %q", name)
+	}
+	if res != storage.Committed {
+		tip, _, terr := r.branchTip(ctx, name)
+		if terr != nil && !errors.Is(terr, ErrBranchNotFound) {
+			return terr
+		}
+		return &ConflictError{Branch: name, ActualParent: tip}
+	}
+	return nil
+}
+
+// createBranch makes a new branch at snap; ErrBranchExists if it exists.
+func (r *refs) createBranch(ctx context.Context, name string, snap codec.SnapshotID) error {
+	_, seq, err := r.branchTip(ctx, name)
+	if err == nil {
+		return errors.Mark(errors.Newf("branch %q already exists", name), ErrBranchExists)
+	}
+	if !errors.Is(err, ErrBranchNotFound) {
+		return err
+	}
+	if err := r.appendRef(ctx, name, seq, snap); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return errors.Mark(errors.Newf("branch %q was created concurrently", name), ErrBranchExists)
+		}
+		return err
+	}
+	return nil
+}
+
+// deleteBranch writes the branch's tombstone.
+func (r *refs) deleteBranch(ctx context.Context, name string) error {
+	if name == MainBranch {
+		return invalidArgument("cannot delete the %q branch", MainBranch)
+	}
+	_, seq, err := r.branchTip(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := r.appendRef(ctx, name, seq, codec.SnapshotID{}); err != nil {
+		return errors.Wrapf(err, "deleting branch %q", name)
+	}
+	return nil
+}
+
+// listBranches returns the names of the existing branches, sorted.
+func (r *refs) listBranches(ctx context.Context) ([]string, error) {
+	var out []string
+	for key, err := range r.consensus.ListKeys(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		name, ok := strings.CutPrefix(key, branchPrefix)
+		if !ok {
+			continue
+		}
+		if _, _, err := r.branchTip(ctx, name); err == nil {
+			out = append(out, name)
+		} else if !errors.Is(err, ErrBranchNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// createTag makes an immutable tag; ErrTagExists if the name was ever used.
+func (r *refs) createTag(ctx context.Context, name string, snap codec.SnapshotID) error {
+	if err := validateRefName("tag", name); err != nil {
+		return err
+	}
+	data, err := codec.EncodeRef(&codec.Ref{Snapshot: snap})
+	if err != nil {
+		return err
+	}
+	err = r.store.PutIfAbsent(ctx, tagRefKey(name), data)
+	if errors.Is(err, storage.ErrPreconditionFailed) {
+		if _, derr := r.store.Stat(ctx, tagDeletedKey(name)); derr == nil {
+			return errors.Mark(errors.Newf("tag %q was deleted; tag names are never reused", name), ErrTagExists)
+		}
+		return errors.Mark(errors.Newf("tag %q already exists", name), ErrTagExists)
+	}
+	return errors.Wrapf(err, "creating tag %q", name)
+}
+
+func (r *refs) tag(ctx context.Context, name string) (codec.SnapshotID, error) {
+	if err := validateRefName("tag", name); err != nil {
+		return codec.SnapshotID{}, err
+	}
+	data, err := r.store.Get(ctx, tagRefKey(name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return codec.SnapshotID{}, errors.Mark(errors.Newf("tag %q does not exist", name), ErrTagNotFound)
+	}
+	if err != nil {
+		return codec.SnapshotID{}, errors.Wrapf(err, "reading tag %q", name)
+	}
+	if _, err := r.store.Stat(ctx, tagDeletedKey(name)); err == nil {
+		return codec.SnapshotID{}, errors.Mark(errors.Newf("tag %q was deleted", name), ErrTagNotFound)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return codec.SnapshotID{}, errors.Wrapf(err, "reading tag %q", name)
+	}
+	ref, err := codec.DecodeRef(tagRefKey(name), data)
+	if err != nil {
+		return codec.SnapshotID{}, err
+	}
+	return ref.Snapshot, nil
+}
+
+func (r *refs) deleteTag(ctx context.Context, name string) error {
+	if _, err := r.tag(ctx, name); err != nil {
+		return err
+	}
+	err := r.store.PutIfAbsent(ctx, tagDeletedKey(name), []byte{})
+	if errors.Is(err, storage.ErrPreconditionFailed) {
+		return errors.Mark(errors.Newf("tag %q was deleted", name), ErrTagNotFound)
+	}
+	return errors.Wrapf(err, "deleting tag %q", name)
+}
+
+func (r *refs) listTags(ctx context.Context) ([]string, error) {
+	var out []string
+	deleted := map[string]bool{}
+	for info, err := range r.store.List(ctx, codec.RefsPrefix+tagPrefix, storage.ListOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		rest := strings.TrimPrefix(info.Key, codec.RefsPrefix+tagPrefix)
+		name, file, _ := strings.Cut(rest, "/")
+		switch file {
+		case "ref":
+			out = append(out, name)
+		case "deleted":
+			deleted[name] = true
+		}
+	}
+	out = slices.DeleteFunc(out, func(n string) bool { return deleted[n] })
+	return out, nil
+}

@@ -1,0 +1,386 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// Repository is a versioned Zarr hierarchy in one Storage. It is safe for
+// concurrent use.
+type Repository struct {
+	store   storage.Storage
+	config  codec.RepoConfig
+	assets  *assets
+	refs    *refs
+	virtual *virtualResolver
+
+	mu          sync.Mutex
+	defaultMeta map[string]any
+}
+
+// Options tune how a repository handle talks to its storage.
+type Options struct {
+	// Retry bounds the retries of transient storage failures. The zero
+	// value means storage.DefaultRetryPolicy.
+	Retry storage.RetryPolicy
+}
+
+func wrapStore(store storage.Storage, opts *Options) storage.Storage {
+	policy := storage.DefaultRetryPolicy
+	if opts != nil && opts.Retry.MaxAttempts > 0 {
+		policy = opts.Retry
+	}
+	return storage.NewRetrying(store, policy)
+}
+
+func newRepository(store storage.Storage, cfg codec.RepoConfig) *Repository {
+	return &Repository{store: store, config: cfg, assets: newAssets(store, &cfg), refs: newRefs(store), virtual: newVirtualResolver(&cfg)}
+}
+
+// Create makes a new repository in store with an initial empty commit on
+// the main branch. cfg nil means codec.DefaultRepoConfig(). It fails with
+// ErrRepositoryExists if the location already holds a repository, even
+// when two processes create at once.
+func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, opts *Options) (*Repository, error) {
+	config := codec.DefaultRepoConfig()
+	if cfg != nil {
+		config = *cfg
+	}
+	if err := config.Validate(); err != nil {
+		return nil, errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
+	}
+	store = wrapStore(store, opts)
+	if ok, err := exists(ctx, store); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, errors.Mark(errors.Newf("%s already holds a repository", store), ErrRepositoryExists)
+	}
+	r := newRepository(store, config)
+	initial := &codec.Snapshot{ID: codec.NewSnapshotID(), FlushedAt: time.Now().UnixNano(), Message: "Repository initialized"}
+	if err := r.assets.writeSnapshot(ctx, initial); err != nil {
+		return nil, err
+	}
+	if err := r.refs.moveBranch(ctx, MainBranch, codec.SnapshotID{}, initial.ID); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, errors.Mark(errors.Newf("%s already holds a repository (created concurrently)", store), ErrRepositoryExists)
+		}
+		return nil, err
+	}
+	if err := r.saveConfig(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Open opens the repository in store. ErrRepositoryNotFound if there is
+// none. The stored config is used.
+func Open(ctx context.Context, store storage.Storage, opts *Options) (*Repository, error) {
+	store = wrapStore(store, opts)
+	ok, err := exists(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errors.Mark(errors.Newf("%s holds no repository", store), ErrRepositoryNotFound)
+	}
+	config := codec.DefaultRepoConfig()
+	data, err := store.Get(ctx, codec.ConfigKey)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// A creator that crashed before writing its config: defaults.
+	case err != nil:
+		return nil, errors.Wrap(err, "reading repository config")
+	default:
+		c, err := codec.DecodeRepoConfig(codec.ConfigKey, data)
+		if err != nil {
+			return nil, err
+		}
+		config = *c
+	}
+	return newRepository(store, config), nil
+}
+
+// OpenOrCreate opens the repository in store, creating it if there is none.
+func OpenOrCreate(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, opts *Options) (*Repository, error) {
+	r, err := Open(ctx, store, opts)
+	if errors.Is(err, ErrRepositoryNotFound) {
+		r, err = Create(ctx, store, cfg, opts)
+		if errors.Is(err, ErrRepositoryExists) {
+			return Open(ctx, store, opts)
+		}
+	}
+	return r, err
+}
+
+// Exists reports whether store holds a repository.
+func Exists(ctx context.Context, store storage.Storage) (bool, error) {
+	return exists(ctx, wrapStore(store, nil))
+}
+
+func exists(ctx context.Context, store storage.Storage) (bool, error) {
+	_, _, err := newRefs(store).branchTip(ctx, MainBranch)
+	if errors.Is(err, ErrBranchNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Storage returns the storage the repository lives in.
+func (r *Repository) Storage() storage.Storage { return r.store }
+
+// Config returns the repository's config.
+func (r *Repository) Config() codec.RepoConfig { return r.config }
+
+func (r *Repository) saveConfig(ctx context.Context) error {
+	data, err := codec.EncodeRepoConfig(&r.config)
+	if err != nil {
+		return err
+	}
+	return errors.Wrap(r.store.Put(ctx, codec.ConfigKey, data), "writing repository config")
+}
+
+// SaveConfig stores a new config for the repository; handles opened later
+// use it. The caches of this handle keep their sizes.
+func (r *Repository) SaveConfig(ctx context.Context, cfg codec.RepoConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
+	}
+	data, err := codec.EncodeRepoConfig(&cfg)
+	if err != nil {
+		return err
+	}
+	if err := r.store.Put(ctx, codec.ConfigKey, data); err != nil {
+		return errors.Wrap(err, "writing repository config")
+	}
+	return nil
+}
+
+// SetDefaultCommitMetadata sets metadata merged into every commit of the
+// sessions created afterwards (per-commit keys win).
+func (r *Repository) SetDefaultCommitMetadata(meta map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.defaultMeta = maps.Clone(meta)
+}
+
+// DefaultCommitMetadata returns a copy of the default commit metadata.
+func (r *Repository) DefaultCommitMetadata() map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.defaultMeta)
+}
+
+// CreateBranch makes a branch at an existing snapshot.
+func (r *Repository) CreateBranch(ctx context.Context, name string, snap codec.SnapshotID) error {
+	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
+		return err
+	}
+	return r.refs.createBranch(ctx, name, snap)
+}
+
+// ListBranches returns the branch names, sorted.
+func (r *Repository) ListBranches(ctx context.Context) ([]string, error) {
+	return r.refs.listBranches(ctx)
+}
+
+// LookupBranch returns the branch's tip.
+func (r *Repository) LookupBranch(ctx context.Context, name string) (codec.SnapshotID, error) {
+	tip, _, err := r.refs.branchTip(ctx, name)
+	return tip, err
+}
+
+// DeleteBranch deletes a branch (not main).
+func (r *Repository) DeleteBranch(ctx context.Context, name string) error {
+	return r.refs.deleteBranch(ctx, name)
+}
+
+// ResetBranch points the branch at snap. If expected is not zero the reset
+// happens only if the tip is still expected (else a *ConflictError).
+func (r *Repository) ResetBranch(ctx context.Context, name string, snap, expected codec.SnapshotID) error {
+	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
+		return err
+	}
+	tip, seq, err := r.refs.branchTip(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !expected.IsZero() && tip != expected {
+		return &ConflictError{Branch: name, ExpectedParent: expected, ActualParent: tip}
+	}
+	err = r.refs.appendRef(ctx, name, seq, snap)
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		ce.ExpectedParent = tip // the branch moved after the read above
+	}
+	return err
+}
+
+// CreateTag makes an immutable tag at an existing snapshot.
+func (r *Repository) CreateTag(ctx context.Context, name string, snap codec.SnapshotID) error {
+	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
+		return err
+	}
+	return r.refs.createTag(ctx, name, snap)
+}
+
+// ListTags returns the tag names, sorted.
+func (r *Repository) ListTags(ctx context.Context) ([]string, error) { return r.refs.listTags(ctx) }
+
+// LookupTag returns the snapshot a tag points at.
+func (r *Repository) LookupTag(ctx context.Context, name string) (codec.SnapshotID, error) {
+	return r.refs.tag(ctx, name)
+}
+
+// DeleteTag deletes a tag; its name can never be used again.
+func (r *Repository) DeleteTag(ctx context.Context, name string) error {
+	return r.refs.deleteTag(ctx, name)
+}
+
+// Version selects a snapshot: exactly one of Branch, Tag or Snapshot; AsOf
+// (with Branch) picks the newest commit of the branch at or before a time.
+type Version struct {
+	Branch   string
+	Tag      string
+	Snapshot codec.SnapshotID
+	AsOf     time.Time
+}
+
+func (v Version) String() string {
+	switch {
+	case v.Branch != "" && !v.AsOf.IsZero():
+		return "branch " + v.Branch + " as of " + v.AsOf.Format(time.RFC3339Nano)
+	case v.Branch != "":
+		return "branch " + v.Branch
+	case v.Tag != "":
+		return "tag " + v.Tag
+	}
+	return "snapshot " + v.Snapshot.String()
+}
+
+// Resolve turns a Version into a snapshot id.
+func (r *Repository) Resolve(ctx context.Context, v Version) (codec.SnapshotID, error) {
+	set := 0
+	for _, b := range []bool{v.Branch != "", v.Tag != "", !v.Snapshot.IsZero()} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return codec.SnapshotID{}, invalidArgument("a version needs exactly one of branch, tag or snapshot id")
+	}
+	if !v.AsOf.IsZero() && v.Branch == "" {
+		return codec.SnapshotID{}, invalidArgument("as-of needs a branch")
+	}
+	switch {
+	case v.Tag != "":
+		return r.LookupTag(ctx, v.Tag)
+	case !v.Snapshot.IsZero():
+		if _, err := r.assets.fetchSnapshot(ctx, v.Snapshot); err != nil {
+			return codec.SnapshotID{}, err
+		}
+		return v.Snapshot, nil
+	}
+	tip, err := r.LookupBranch(ctx, v.Branch)
+	if err != nil || v.AsOf.IsZero() {
+		return tip, err
+	}
+	for info, err := range r.ancestry(ctx, tip) {
+		if err != nil {
+			return codec.SnapshotID{}, err
+		}
+		if !info.WrittenAt.After(v.AsOf) {
+			return info.ID, nil
+		}
+	}
+	return codec.SnapshotID{}, errors.Mark(errors.Newf("branch %q has no commit at or before %s", v.Branch, v.AsOf.Format(time.RFC3339)), ErrSnapshotNotFound)
+}
+
+// SnapshotInfo describes one commit.
+type SnapshotInfo struct {
+	ID        codec.SnapshotID
+	ParentID  codec.SnapshotID // zero for the initial commit
+	WrittenAt time.Time
+	Message   string
+	Metadata  map[string]any
+}
+
+func snapshotInfo(s *codec.Snapshot) (SnapshotInfo, error) {
+	info := SnapshotInfo{ID: s.ID, ParentID: s.ParentID, WrittenAt: s.FlushedTime(), Message: s.Message, Metadata: map[string]any{}}
+	if len(s.Metadata) > 0 {
+		if err := json.Unmarshal(s.Metadata, &info.Metadata); err != nil {
+			return info, errors.Mark(errors.Wrapf(err, "snapshot %s has invalid metadata", s.ID), codec.ErrCorrupt)
+		}
+	}
+	return info, nil
+}
+
+// SnapshotInfo returns the description of one snapshot.
+func (r *Repository) SnapshotInfo(ctx context.Context, id codec.SnapshotID) (SnapshotInfo, error) {
+	s, err := r.assets.fetchSnapshot(ctx, id)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	return snapshotInfo(s)
+}
+
+// Ancestry yields the version's snapshot and its ancestors, newest first,
+// reading one snapshot per step (a long history is never loaded at once).
+func (r *Repository) Ancestry(ctx context.Context, v Version) iter.Seq2[SnapshotInfo, error] {
+	return func(yield func(SnapshotInfo, error) bool) {
+		id, err := r.Resolve(ctx, v)
+		if err != nil {
+			yield(SnapshotInfo{}, err)
+			return
+		}
+		r.ancestry(ctx, id)(yield)
+	}
+}
+
+func (r *Repository) ancestry(ctx context.Context, id codec.SnapshotID) iter.Seq2[SnapshotInfo, error] {
+	return func(yield func(SnapshotInfo, error) bool) {
+		for !id.IsZero() {
+			info, err := r.SnapshotInfo(ctx, id)
+			if err != nil {
+				yield(SnapshotInfo{}, err)
+				return
+			}
+			if !yield(info, nil) {
+				return
+			}
+			id = info.ParentID
+		}
+	}
+}
+
+// ReadonlySession opens a read-only session at a version.
+func (r *Repository) ReadonlySession(ctx context.Context, v Version) (*Session, error) {
+	id, err := r.Resolve(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.assets.fetchSnapshot(ctx, id); err != nil {
+		return nil, err
+	}
+	return newSession(r, "", id), nil
+}
+
+// WritableSession opens a session that commits to branch, based on its tip.
+func (r *Repository) WritableSession(ctx context.Context, branch string) (*Session, error) {
+	tip, err := r.LookupBranch(ctx, branch)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.assets.fetchSnapshot(ctx, tip); err != nil {
+		return nil, err
+	}
+	return newSession(r, branch, tip), nil
+}

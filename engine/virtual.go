@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// virtualResolver reads virtual chunks: byte ranges of objects outside the
+// repository. Only locations under a container of the repository config are
+// read; everything else is refused, so a repository cannot be used to read
+// arbitrary files or buckets of whoever opens it.
+//
+// file:// containers are read from the local filesystem. Other schemes (such
+// as s3://) are read through a Storage the host registers for the
+// container's URL prefix (SetVirtualChunkStorage), which carries the
+// credentials.
+type virtualResolver struct {
+	containers []codec.VirtualChunkContainer
+
+	mu     sync.RWMutex
+	stores map[string]storage.Storage // URL prefix -> storage rooted there
+}
+
+func newVirtualResolver(cfg *codec.RepoConfig) *virtualResolver {
+	return &virtualResolver{containers: cfg.VirtualChunkContainers, stores: map[string]storage.Storage{}}
+}
+
+// SetVirtualChunkStorage registers the storage that serves virtual chunks
+// whose location starts with urlPrefix; the prefix must be one of the
+// config's containers. Keys passed to the storage are the rest of the
+// location after the prefix.
+func (r *Repository) SetVirtualChunkStorage(urlPrefix string, store storage.Storage) error {
+	for _, c := range r.virtual.containers {
+		if c.URLPrefix == urlPrefix {
+			r.virtual.mu.Lock()
+			r.virtual.stores[urlPrefix] = store
+			r.virtual.mu.Unlock()
+			return nil
+		}
+	}
+	return invalidArgument("no virtual chunk container with URL prefix %q in the repository config", urlPrefix)
+}
+
+func (v *virtualResolver) container(location string) (codec.VirtualChunkContainer, bool) {
+	best := -1
+	for i, c := range v.containers {
+		if strings.HasPrefix(location, c.URLPrefix) && (best < 0 || len(c.URLPrefix) > len(v.containers[best].URLPrefix)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return codec.VirtualChunkContainer{}, false
+	}
+	return v.containers[best], true
+}
+
+func virtualErr(format string, args ...any) error {
+	return errors.Mark(errors.Newf(format, args...), ErrVirtualChunk)
+}
+
+// fetch reads [start, end) of the object a virtual ref points at, checking
+// that it was not modified after the ref was made.
+func (v *virtualResolver) fetch(ctx context.Context, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
+	c, ok := v.container(ref.Location)
+	if !ok {
+		return nil, virtualErr("virtual chunk location %q is outside every virtual chunk container of the repository; add a container for it to the repository config", ref.Location)
+	}
+	if strings.Contains(strings.TrimPrefix(ref.Location, c.URLPrefix), "..") {
+		return nil, virtualErr("virtual chunk location %q escapes container %q", ref.Location, c.Name)
+	}
+	v.mu.RLock()
+	store, registered := v.stores[c.URLPrefix]
+	v.mu.RUnlock()
+	if registered {
+		return v.fetchFromStorage(ctx, store, strings.TrimPrefix(ref.Location, c.URLPrefix), ref, start, end)
+	}
+	if strings.HasPrefix(ref.Location, "file://") {
+		return fetchFile(ref, start, end)
+	}
+	return nil, virtualErr("no storage registered for virtual chunk container %q (%s)", c.Name, c.URLPrefix)
+}
+
+func checkModified(location string, ref *codec.ChunkRef, mod time.Time) error {
+	if ref.LastModified != 0 && mod.Unix() > ref.LastModified {
+		return virtualErr("virtual chunk %q was modified at %s, after its reference was made (%s)", location, mod.UTC().Format(time.RFC3339), time.Unix(ref.LastModified, 0).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (v *virtualResolver) fetchFromStorage(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
+	if ref.LastModified != 0 {
+		info, err := store.Stat(ctx, key)
+		if err != nil {
+			return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+		}
+		if err := checkModified(ref.Location, ref, info.ModTime); err != nil {
+			return nil, err
+		}
+	}
+	data, err := store.GetRange(ctx, key, storage.Range(int64(start), int64(end)))
+	if err != nil {
+		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+	}
+	if uint64(len(data)) != end-start {
+		return nil, virtualErr("virtual chunk %q: object too short for bytes [%d, %d)", ref.Location, start, end)
+	}
+	return data, nil
+}
+
+func fetchFile(ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
+	u, err := url.Parse(ref.Location)
+	if err != nil || u.Path == "" {
+		return nil, virtualErr("invalid virtual chunk location %q", ref.Location)
+	}
+	f, err := os.Open(u.Path)
+	if err != nil {
+		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+	}
+	if err := checkModified(ref.Location, ref, info.ModTime()); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, end-start)
+	n, err := f.ReadAt(buf, int64(start))
+	if err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
+		if errors.Is(err, io.EOF) {
+			return nil, virtualErr("virtual chunk %q: file too short for bytes [%d, %d)", ref.Location, start, end)
+		}
+		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+	}
+	return buf, nil
+}
+
+// SetVirtualChunkRef records a virtual chunk: length bytes at offset of the
+// object at location, optionally pinned to its modification time (Unix
+// seconds; 0 = unchecked). The location must be under a container of the
+// repository config.
+func (s *Session) SetVirtualChunkRef(ctx context.Context, path Path, coords []uint32, location string, offset, length uint64, lastModified int64) error {
+	if _, ok := s.repo.virtual.container(location); !ok {
+		return virtualErr("virtual chunk location %q is outside every virtual chunk container of the repository", location)
+	}
+	return s.SetChunkRef(ctx, path, coords, &codec.ChunkRef{Kind: codec.ChunkVirtual, Location: location, Offset: offset, Length: length, LastModified: lastModified})
+}
