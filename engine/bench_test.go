@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/local"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+// Benchmarks print figures with b.ReportMetric; run them with `make bench`.
+// They are not pass/fail.
+
+// 100,000 chunks of 4 KiB written by 16 goroutines into one session on
+// local disk, then one commit.
+func BenchmarkWrite100kChunksLocal(b *testing.B) {
+	ctx := context.Background()
+	const n, workers = 100_000, 16
+	data := make([]byte, 4096)
+	for range b.N {
+		b.StopTimer()
+		store, err := local.New(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		repo, err := Create(ctx, store, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, _ := repo.WritableSession(ctx, MainBranch)
+		if err := s.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{n}, ChunkShape: []uint64{1}}, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < n; i += workers {
+					if err := s.SetChunk(ctx, MustPath("/a"), []uint32{uint32(i)}, data); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		wrote := time.Since(start)
+		cstart := time.Now()
+		if _, err := s.Commit(ctx, "100k chunks", nil); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n)/wrote.Seconds(), "chunks/s")
+		b.ReportMetric(float64(time.Since(cstart).Milliseconds()), "commit-ms")
+	}
+}
+
+// bigArray commits an array of 1,000,000 chunk refs (fabricated native
+// refs: the chunk objects are not written, only their references).
+func bigArray(b *testing.B, store storage.Storage) *Repository {
+	ctx := context.Background()
+	repo, err := Create(ctx, store, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := repo.WritableSession(ctx, MainBranch)
+	if err := s.AddArray(ctx, MustPath("/big"), ArrayMeta{Shape: []uint64{1000, 1000}, ChunkShape: []uint64{1, 1}}, nil); err != nil {
+		b.Fatal(err)
+	}
+	for y := range uint32(1000) {
+		for x := range uint32(1000) {
+			ref := &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: codec.NewChunkID(), Length: 4096}
+			if err := s.SetChunkRef(ctx, MustPath("/big"), []uint32{y, x}, ref); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.Commit(ctx, "1M chunk refs", nil); err != nil {
+		b.Fatal(err)
+	}
+	return repo
+}
+
+// Change one chunk of a 1,000,000-chunk array and commit: only the manifest
+// block holding it is rewritten.
+func BenchmarkCommitOneChunkOf1M(b *testing.B) {
+	ctx := context.Background()
+	counting := storage.NewCounting(mustLocal(b, b.TempDir()))
+	repo := bigArray(b, counting)
+	b.ResetTimer()
+	for i := range b.N {
+		s, _ := repo.WritableSession(ctx, MainBranch)
+		if err := s.SetChunk(ctx, MustPath("/big"), []uint32{uint32(i % 1000), 7}, []byte("tiny")); err != nil {
+			b.Fatal(err)
+		}
+		counting.Reset()
+		counting.Record(true)
+		start := time.Now()
+		if _, err := s.Commit(ctx, "one chunk", nil); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		counting.Record(false)
+		manifests := 0
+		for _, c := range counting.Calls() {
+			if c.Op == storage.OpPut && len(c.Key) > len(codec.ManifestsPrefix) && c.Key[:len(codec.ManifestsPrefix)] == codec.ManifestsPrefix {
+				manifests++
+			}
+		}
+		b.ReportMetric(float64(elapsed.Microseconds())/1000, "commit-ms")
+		b.ReportMetric(float64(manifests), "manifests-written")
+	}
+}
+
+// Open a repository and read one chunk of a 1,000,000-chunk array, cold.
+func BenchmarkColdReadOneChunkOf1M(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	bigArray(b, mustLocal(b, dir))
+	b.ResetTimer()
+	for range b.N {
+		counting := storage.NewCounting(mustLocal(b, dir))
+		start := time.Now()
+		repo, err := Open(ctx, counting, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref, err := s.GetChunkRef(ctx, MustPath("/big"), []uint32{500, 500})
+		if err != nil || ref == nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms")
+		b.ReportMetric(float64(counting.Counts().BytesRead), "bytes-read")
+	}
+}
+
+// The first item of the ancestry of a 10,000-commit branch comes back after
+// reading one snapshot, not the whole history.
+func BenchmarkAncestryFirstOf10k(b *testing.B) {
+	ctx := context.Background()
+	counting := storage.NewCounting(memory.New("ancestry"))
+	repo, err := Create(ctx, counting, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := repo.WritableSession(ctx, MainBranch)
+	_ = s.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{10}, ChunkShape: []uint64{10}}, nil)
+	_, _ = s.Commit(ctx, "array", nil)
+	for i := range 10_000 {
+		s, _ := repo.WritableSession(ctx, MainBranch)
+		_ = s.SetChunkRef(ctx, MustPath("/a"), []uint32{0}, &codec.ChunkRef{Kind: codec.ChunkInline, Inline: []byte(fmt.Sprint(i))})
+		if _, err := s.Commit(ctx, fmt.Sprint("commit ", i), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		fresh, err := Open(ctx, counting, nil) // cold caches
+		if err != nil {
+			b.Fatal(err)
+		}
+		counting.Reset()
+		start := time.Now()
+		for info, err := range fresh.Ancestry(ctx, Version{Branch: MainBranch}) {
+			if err != nil || info.Message != "commit 9999" {
+				b.Fatal(err, info.Message)
+			}
+			break
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds()), "first-item-µs")
+		b.ReportMetric(float64(counting.Counts().Ops[storage.OpGet]), "objects-read")
+	}
+}
+
+// Rebase a session over 100 intervening commits of 10 chunks each.
+func BenchmarkRebaseOver100Commits(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		counting := storage.NewCounting(memory.New("rebase"))
+		repo, _ := Create(ctx, counting, nil, nil)
+		s, _ := repo.WritableSession(ctx, MainBranch)
+		_ = s.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{2000}, ChunkShape: []uint64{1}}, nil)
+		_, _ = s.Commit(ctx, "array", nil)
+		mine, _ := repo.WritableSession(ctx, MainBranch)
+		_ = mine.SetChunkRef(ctx, MustPath("/a"), []uint32{1999}, &codec.ChunkRef{Kind: codec.ChunkInline, Inline: []byte("mine")})
+		for c := range 100 {
+			other, _ := repo.WritableSession(ctx, MainBranch)
+			for k := range 10 {
+				_ = other.SetChunkRef(ctx, MustPath("/a"), []uint32{uint32(c*10 + k)}, &codec.ChunkRef{Kind: codec.ChunkInline, Inline: []byte("x")})
+			}
+			if _, err := other.Commit(ctx, "other", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// A fresh handle, so the rebase reads from storage as a separate
+		// writer would.
+		repo2, _ := Open(ctx, counting, nil)
+		mine2, err := repo2.SessionFromBytes(mustBench(mine.Bytes()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		counting.Reset()
+		counting.Record(true)
+		b.StartTimer()
+		start := time.Now()
+		if err := mine2.Rebase(ctx, BasicConflictSolver{}); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		counting.Record(false)
+		kinds := map[string]int{}
+		for _, c := range counting.Calls() {
+			if c.Op == storage.OpGet {
+				for _, p := range []string{codec.SnapshotsPrefix, codec.TransactionsPrefix, codec.ManifestsPrefix, codec.RefsPrefix} {
+					if len(c.Key) >= len(p) && c.Key[:len(p)] == p {
+						kinds[p]++
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(elapsed.Microseconds())/1000, "rebase-ms")
+		b.ReportMetric(float64(kinds[codec.TransactionsPrefix]), "txlogs-read")
+		b.ReportMetric(float64(kinds[codec.SnapshotsPrefix]), "snapshots-read")
+		b.ReportMetric(float64(kinds[codec.ManifestsPrefix]), "manifests-read")
+		b.StartTimer()
+	}
+}
+
+func mustBench(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func mustLocal(b *testing.B, dir string) storage.Storage {
+	s, err := local.New(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"context"
+	"slices"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+)
+
+// RebaseStep is what a ConflictSolver sees when a session is replayed over
+// one commit that landed on its branch.
+type RebaseStep struct {
+	// Commit is their commit's snapshot; TxLog is what that commit changed.
+	Commit *codec.Snapshot
+	TxLog  *codec.TransactionLog
+	// Base is the session's base before this step: Commit's parent.
+	Base *codec.Snapshot
+	// Changes is a copy of the session's change set that the solver may
+	// patch and return.
+	Changes *ChangeSet
+}
+
+// ConflictSolver decides how a session's changes replay over one commit
+// (seed 001's ConflictSolver). It returns the (possibly patched) change set
+// when the step can be passed, or the conflicts that stop it. A solver
+// written by a user patches RebaseStep.Changes with ChangeSet's exported
+// methods.
+type ConflictSolver interface {
+	Solve(ctx context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error)
+}
+
+// ConflictDetector reports every conflict of the step and solves none.
+type ConflictDetector struct{}
+
+// Solve implements ConflictSolver.
+func (ConflictDetector) Solve(_ context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error) {
+	if conflicts := detect(step); len(conflicts) > 0 {
+		return nil, conflicts, nil
+	}
+	return step.Changes, nil, nil
+}
+
+// VersionSelection says which side's chunk wins a ChunkDoubleUpdate.
+type VersionSelection int
+
+const (
+	// UseOurs keeps the session's chunks.
+	UseOurs VersionSelection = iota
+	// UseTheirs keeps the other commit's chunks.
+	UseTheirs
+	// Fail makes the conflict unsolvable.
+	Fail
+)
+
+func (v VersionSelection) String() string {
+	switch v {
+	case UseOurs:
+		return "UseOurs"
+	case UseTheirs:
+		return "UseTheirs"
+	}
+	return "Fail"
+}
+
+// BasicConflictSolver solves the common conflicts by policy, as the seed's
+// does: chunk double updates by OnChunkConflict; deletes of things the other
+// side updated are kept (the delete wins) unless the matching Fail flag is
+// set; a group we delete under which they created nodes is deleted with
+// those nodes too, unless FailOnDeleteOfUpdatedGroup. Every other conflict is
+// unsolvable. The zero value is UseOurs with no Fail flags, the seed's
+// default.
+type BasicConflictSolver struct {
+	OnChunkConflict            VersionSelection
+	FailOnDeleteOfUpdatedArray bool
+	FailOnDeleteOfUpdatedGroup bool
+}
+
+// Solve implements ConflictSolver.
+func (b BasicConflictSolver) Solve(_ context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error) {
+	conflicts := detect(step)
+	var unsolvable []Conflict
+	cs := step.Changes
+	for _, c := range conflicts {
+		switch {
+		case c.Kind == ChunkDoubleUpdate && b.OnChunkConflict == UseOurs:
+		case c.Kind == ChunkDoubleUpdate && b.OnChunkConflict == UseTheirs:
+			cs.DropChunkChanges(c.NodeID, c.Coords)
+		case c.Kind == DeleteOfUpdatedArray && !b.FailOnDeleteOfUpdatedArray:
+		case c.Kind == DeleteOfUpdatedGroup && !b.FailOnDeleteOfUpdatedGroup:
+		case c.Kind == DeleteOfGroupWithNewChildren && !b.FailOnDeleteOfUpdatedGroup:
+			for _, list := range [][]codec.NodeChange{step.TxLog.NewGroups, step.TxLog.NewArrays} {
+				for _, n := range list {
+					if slices.Contains(c.Children, Path(n.Path)) {
+						typ := GroupNode
+						if step.TxLog.HasNewArray(n.ID) {
+							typ = ArrayNode
+						}
+						cs.deleteNode(Path(n.Path), n.ID, typ)
+					}
+				}
+			}
+		default:
+			unsolvable = append(unsolvable, c)
+		}
+	}
+	if len(unsolvable) > 0 {
+		return nil, unsolvable, nil
+	}
+	return cs, nil, nil
+}
+
+// detect lists the conflicts between the step's change set and commit.
+func detect(step *RebaseStep) []Conflict {
+	t, cs := step.TxLog, step.Changes
+	var out []Conflict
+	add := func(kind ConflictKind, path string, id codec.NodeID) *Conflict {
+		out = append(out, Conflict{Kind: kind, Path: Path(path), NodeID: id, Commit: step.Commit.ID, CommitMessage: step.Commit.Message})
+		return &out[len(out)-1]
+	}
+	pathOf := map[codec.NodeID]string{}
+	for _, n := range step.Base.Nodes {
+		pathOf[n.ID] = n.Path
+	}
+	for p, n := range cs.newNodes {
+		pathOf[n.id] = string(p)
+	}
+
+	// Our new nodes.
+	theirNew := map[string]codec.NodeID{}
+	for _, list := range [][]codec.NodeChange{t.NewGroups, t.NewArrays} {
+		for _, n := range list {
+			theirNew[n.Path] = n.ID
+		}
+	}
+	invalid := map[Path]bool{}
+	for _, p := range sortedNewPaths(cs) {
+		if id, ok := theirNew[string(p)]; ok {
+			add(NewNodeConflictsWithExistingNode, string(p), id)
+		}
+		for _, a := range p.Ancestors() {
+			if n, ok := step.Commit.Node(string(a)); ok && n.Type == ArrayNode && !invalid[a] {
+				invalid[a] = true
+				add(NewNodeInInvalidGroup, string(a), n.ID)
+			}
+		}
+	}
+
+	// Our metadata updates.
+	for _, id := range sortedIDs(cs.updatedNodes) {
+		u := cs.updatedNodes[id]
+		switch {
+		case t.HasUpdatedArray(id) || t.HasUpdatedGroup(id):
+			add(ZarrMetadataDoubleUpdate, string(u.path), id)
+		case t.HasDeletedArray(id):
+			add(ZarrMetadataUpdateOfDeletedArray, string(u.path), id)
+		case t.HasDeletedGroup(id):
+			add(ZarrMetadataUpdateOfDeletedGroup, string(u.path), id)
+		}
+	}
+
+	// Our chunk writes.
+	for _, id := range sortedIDs(cs.chunks) {
+		if !cs.hasChunkChanges(id) {
+			continue
+		}
+		path := pathOf[id]
+		switch {
+		case t.HasDeletedArray(id):
+			add(ChunksUpdatedInDeletedArray, path, id)
+			continue
+		case t.HasUpdatedArray(id) && gridChanged(step.Base, step.Commit, id, path):
+			add(ChunksUpdatedInUpdatedArray, path, id)
+		}
+		if theirs, ok := t.Chunks(id); ok {
+			var both [][]uint32
+			for _, c := range theirs.Coords {
+				if _, ours := cs.chunk(id, c); ours {
+					both = append(both, c)
+				}
+			}
+			if len(both) > 0 {
+				add(ChunkDoubleUpdate, path, id).Coords = both
+			}
+		}
+	}
+
+	// Our deletes.
+	for _, id := range sortedIDs(cs.deletedArrays) {
+		if _, chunks := t.Chunks(id); t.HasUpdatedArray(id) || chunks {
+			add(DeleteOfUpdatedArray, string(cs.deletedArrays[id]), id)
+		}
+	}
+	deletedGroups := sortedIDs(cs.deletedGroups)
+	for _, id := range deletedGroups {
+		if t.HasUpdatedGroup(id) {
+			add(DeleteOfUpdatedGroup, string(cs.deletedGroups[id]), id)
+		}
+	}
+	// Their new nodes inside groups we delete, reported at the outermost
+	// deleted group.
+	children := map[codec.NodeID][]Path{}
+	for p := range theirNew {
+		var outer codec.NodeID
+		outerPath := ""
+		for _, id := range deletedGroups {
+			g := cs.deletedGroups[id]
+			if g != Path(p) && g.Contains(Path(p)) && (outerPath == "" || len(g) < len(outerPath)) {
+				outer, outerPath = id, string(g)
+			}
+		}
+		if outerPath != "" {
+			children[outer] = append(children[outer], Path(p))
+		}
+	}
+	for _, id := range deletedGroups {
+		if kids := children[id]; len(kids) > 0 {
+			slices.Sort(kids)
+			add(DeleteOfGroupWithNewChildren, string(cs.deletedGroups[id]), id).Children = kids
+		}
+	}
+	return out
+}
+
+// gridChanged reports whether the array's shape or chunk shape differs
+// between two snapshots.
+func gridChanged(before, after *codec.Snapshot, id codec.NodeID, path string) bool {
+	a, okA := before.Node(path)
+	b, okB := after.Node(path)
+	if !okA || !okB || a.ID != id || b.ID != id || a.Array == nil || b.Array == nil {
+		return true
+	}
+	return !slices.Equal(a.Array.Shape, b.Array.Shape) || !slices.Equal(a.Array.ChunkShape, b.Array.ChunkShape)
+}
+
+// DropChunkChanges forgets the session's writes of the given chunks of
+// node id, so the other side's chunks show through.
+func (cs *ChangeSet) DropChunkChanges(id codec.NodeID, coords [][]uint32) {
+	m := cs.chunks[id]
+	for _, c := range coords {
+		delete(m, coordKey(c))
+	}
+	if len(m) == 0 {
+		delete(cs.chunks, id)
+	}
+}
+
+// DropNodeUpdate forgets the session's metadata update of node id.
+func (cs *ChangeSet) DropNodeUpdate(id codec.NodeID) { delete(cs.updatedNodes, id) }
+
+// DropNewNode forgets a node the session created at path, with its chunks.
+func (cs *ChangeSet) DropNewNode(path Path) {
+	if n, ok := cs.newNodes[path]; ok {
+		delete(cs.chunks, n.id)
+		delete(cs.newNodes, path)
+	}
+}
+
+// DropDelete forgets the session's delete of node id.
+func (cs *ChangeSet) DropDelete(id codec.NodeID) {
+	delete(cs.deletedArrays, id)
+	delete(cs.deletedGroups, id)
+}
+
+// DeleteNode records the delete of a node (and its chunks).
+func (cs *ChangeSet) DeleteNode(path Path, id codec.NodeID, typ NodeType) {
+	cs.deleteNode(path, id, typ)
+}
