@@ -53,7 +53,7 @@ demo:
 
 ## bench: benchmarks that print figures (they are not pass/fail).
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./codec/ ./storage/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./codec/ ./engine/ ./storage/...
 
 ## fuzz: run each fuzz target for FUZZTIME (default 5m).
 FUZZTIME ?= 5m
