@@ -63,6 +63,10 @@ func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, st
 		return codec.SnapshotID{}, 0, err
 	}
 	head, ok, err := r.consensus.Head(ctx, branchPrefix+name)
+	if errors.Is(err, storage.ErrCorrupt) {
+		// One corruption marker for callers, whichever layer found it.
+		err = errors.Mark(err, codec.ErrCorrupt)
+	}
 	if err != nil {
 		return codec.SnapshotID{}, 0, errors.Wrapf(err, "reading branch %q", name)
 	}
