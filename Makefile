@@ -12,7 +12,7 @@ MSGP_VERSION  := $(shell $(GO) list -m -f '{{.Version}}' github.com/tinylib/msgp
 
 export MINIO_BIN := $(MINIO)
 
-.PHONY: all build test demo bench tools fuzz generate vet fmt-check clean
+.PHONY: all build test demo bench tools fuzz stress generate vet fmt-check clean
 
 all: build
 
@@ -54,6 +54,11 @@ demo:
 ## bench: benchmarks that print figures (they are not pass/fail).
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./codec/ ./engine/ ./storage/...
+
+## stress: the long runs of the reliability tests (200 kills per backend,
+## the 8 x 25 contending writers), printing their figures.
+stress: tools
+	ICECHUNK_STRESS=1 $(GO) test -count=1 -v -timeout 90m -run 'Crash|Linearizable|WithRebase|InjectedFaults' ./tests/concurrency/ ./engine/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 5m).
 FUZZTIME ?= 5m

@@ -59,6 +59,16 @@ func runChild(specJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	switch spec.Mode {
+	case "crash":
+		return runCrashWriter(spec)
+	case "linearize":
+		return runLinearizeClient(spec)
+	}
+	return runCommitWriter(spec)
+}
+
+func runCommitWriter(spec childSpec) int {
 	ctx := context.Background()
 	store, err := spec.Place.open(ctx)
 	if err != nil {

@@ -1,7 +1,10 @@
-// Package concurrency holds tests in which several OS processes write to
-// one repository at once, on local disk and on a real MinIO server: the
-// commits that report success are exactly the history, none lost, none
-// duplicated; with rebase, contending writers all land.
+// Package concurrency holds tests in which OS processes share one
+// repository, on local disk and on a real MinIO server: writers at once
+// (the commits that report success are exactly the history, none lost,
+// none duplicated; with rebase, contending writers all land), writers
+// killed with SIGKILL at random moments (the repository stays whole and
+// acknowledged commits stay), and clients whose branch operations are
+// checked for linearizability.
 package concurrency
 
 import (
@@ -68,7 +71,7 @@ func places(t *testing.T) map[string]place {
 
 type childSpec struct {
 	Place   place  `json:"place"`
-	Mode    string `json:"mode"` // "plain" or "rebase"
+	Mode    string `json:"mode"` // "plain", "rebase", "crash" or "linearize"
 	Worker  int    `json:"worker"`
 	Commits int    `json:"commits"`
 }
