@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
 )
 
 // Rebase replays the session's changes over the commits that landed on its
@@ -113,7 +114,7 @@ func (s *Session) CommitRebasing(ctx context.Context, solver ConflictSolver, mes
 			return id, err
 		}
 		if attempt > 1 {
-			if err := sleepJitter(ctx, attempt-1, base, maxDelay); err != nil {
+			if err := storage.SleepBackoff(ctx, attempt-1, base, maxDelay); err != nil {
 				return codec.SnapshotID{}, err
 			}
 		}

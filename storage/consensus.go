@@ -217,7 +217,7 @@ func (c *Consensus) write(ctx context.Context, key string, slot uint64, e entry)
 	var lastErr error
 	for attempt := 0; attempt < 8; attempt++ {
 		if attempt > 0 {
-			if err := sleepBackoff(ctx, attempt); err != nil {
+			if err := SleepBackoff(ctx, attempt, 10*time.Millisecond, time.Second); err != nil {
 				return ExpectationMismatch, Indeterminate(errors.Wrapf(lastErr, "resolving write of %s", objectKey))
 			}
 		}
@@ -388,17 +388,4 @@ func decodeEntry(store Storage, objectKey string, b []byte) (entry, error) {
 	copy(e.writeID[:], b[13:29])
 	e.Data = append([]byte{}, body[entryHeader:]...)
 	return e, nil
-}
-
-// sleepBackoff waits before retry number attempt (1-based): exponential from
-// 10 ms, capped at 1 s, with full jitter.
-func sleepBackoff(ctx context.Context, attempt int) error {
-	t := time.NewTimer(backoff(attempt, 10*time.Millisecond, time.Second))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -24,15 +24,23 @@ type RetryPolicy struct {
 // DefaultRetryPolicy suits object stores: 6 tries over about 3 seconds.
 var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 6, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
 
-// backoff is the wait before retry number attempt (1-based): exponential
-// from base, capped at maxDelay, with full jitter so that many clients
-// failing together do not retry together.
-func backoff(attempt int, base, maxDelay time.Duration) time.Duration {
+// SleepBackoff waits before retry number attempt (from 1): a random time up
+// to base·2^(attempt-1), capped at maxDelay ("full jitter", so that many
+// clients failing together do not retry together). It returns early with
+// ctx's error if ctx ends first.
+func SleepBackoff(ctx context.Context, attempt int, base, maxDelay time.Duration) error {
 	d := base << min(attempt-1, 20)
 	if d <= 0 || d > maxDelay {
 		d = maxDelay
 	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(d) + 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Retrying retries the operations of a Storage that fail with ErrTransient,
@@ -76,14 +84,7 @@ func (r *Retrying) do(ctx context.Context, op func() error) error {
 }
 
 func (r *Retrying) wait(ctx context.Context, attempt int) error {
-	t := time.NewTimer(backoff(attempt, r.policy.BaseDelay, r.policy.MaxDelay))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return SleepBackoff(ctx, attempt, r.policy.BaseDelay, r.policy.MaxDelay)
 }
 
 // Get implements Storage.
