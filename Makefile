@@ -63,7 +63,7 @@ stress: tools
 ## fuzz: run each fuzz target for FUZZTIME (default 5m).
 FUZZTIME ?= 5m
 fuzz:
-	@for pkg in ./codec/; do \
+	@for pkg in ./codec/ ./engine/; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
