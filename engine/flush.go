@@ -201,7 +201,7 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 			f.keep(n.ID, mref)
 			continue
 		}
-		g.Go(func() error {
+		goRecovering(g, func() error {
 			old, err := f.repo.assets.fetchManifest(ctx, mref.ID)
 			if err != nil {
 				return err
@@ -211,11 +211,25 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 	}
 	for _, pending := range changes {
 		extents := blockExtents(pending[0].Coords, a.BlockShape)
-		g.Go(func() error {
+		goRecovering(g, func() error {
 			return f.write(ctx, n.ID, a, extents, mergeRefs(nil, pending, a))
 		})
 	}
 	a.Manifests = nil
+}
+
+// goRecovering runs fn on g, turning a panic into an error: the engine runs
+// inside host processes (through the C ABI), which a panic on one of our
+// goroutines would kill.
+func goRecovering(g *errgroup.Group, fn func() error) {
+	g.Go(func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicError(r)
+			}
+		}()
+		return fn()
+	})
 }
 
 // write stores a manifest of refs for one block (nothing if refs is empty:

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"iter"
@@ -181,6 +182,9 @@ func (r *Repository) DefaultCommitMetadata() map[string]any {
 
 // CreateBranch makes a branch at an existing snapshot.
 func (r *Repository) CreateBranch(ctx context.Context, name string, snap codec.SnapshotID) error {
+	if err := validateRefName("branch", name); err != nil {
+		return err
+	}
 	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
 		return err
 	}
@@ -226,6 +230,9 @@ func (r *Repository) ResetBranch(ctx context.Context, name string, snap, expecte
 
 // CreateTag makes an immutable tag at an existing snapshot.
 func (r *Repository) CreateTag(ctx context.Context, name string, snap codec.SnapshotID) error {
+	if err := validateRefName("tag", name); err != nil {
+		return err
+	}
 	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
 		return err
 	}
@@ -316,7 +323,10 @@ type SnapshotInfo struct {
 func snapshotInfo(s *codec.Snapshot) (SnapshotInfo, error) {
 	info := SnapshotInfo{ID: s.ID, ParentID: s.ParentID, WrittenAt: s.FlushedTime(), Message: s.Message, Metadata: map[string]any{}}
 	if len(s.Metadata) > 0 {
-		if err := json.Unmarshal(s.Metadata, &info.Metadata); err != nil {
+		// Numbers stay json.Number, so large integers keep every digit.
+		dec := json.NewDecoder(bytes.NewReader(s.Metadata))
+		dec.UseNumber()
+		if err := dec.Decode(&info.Metadata); err != nil {
 			return info, errors.Mark(errors.Wrapf(err, "snapshot %s has invalid metadata", s.ID), codec.ErrCorrupt)
 		}
 	}

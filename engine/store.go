@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
 
@@ -823,23 +824,25 @@ func runParallel(ctx context.Context, n int, fn func(i int) error) []error {
 		errs[0] = callRecovering(fn, 0)
 		return errs
 	}
-	sem := make(chan struct{}, storeParallelism)
+	// A fixed pool of workers takes the indices in turn: no goroutine (and
+	// stack) per key.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			for j := i; j < n; j++ {
-				errs[j] = ctx.Err()
-			}
-			wg.Wait()
-			return errs
-		}
+	for range min(n, storeParallelism) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = callRecovering(fn, i)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[i] = err
+					continue
+				}
+				errs[i] = callRecovering(fn, i)
+			}
 		}()
 	}
 	wg.Wait()

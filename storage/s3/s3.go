@@ -372,6 +372,15 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// A panic here would kill the host process (the library runs
+			// inside other programs): report it as a failure instead.
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					failures = append(failures, deleteFailure{fmt.Sprintf("a batch of %d keys", len(batch)), errors.AssertionFailedf("panic deleting a batch: %v", r)})
+					mu.Unlock()
+				}
+			}()
 			f := s.deleteBatch(ctx, batch)
 			if len(f) > 0 {
 				mu.Lock()
