@@ -14,10 +14,12 @@ export MINIO_BIN := $(MINIO)
 
 .PHONY: all build test demo bench tools fuzz stress generate vet fmt-check clean
 
+include mk/capi.mk
+
 all: build
 
-## build: compile every package.
-build:
+## build: compile every package and the C shared library.
+build: lib
 	$(GO) build ./...
 
 ## tools: install MinIO (for the S3 tests) once, reused when present.
@@ -46,6 +48,7 @@ fmt-check:
 ## MinIO server started on 127.0.0.1.
 test: tools vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) test-c
 
 ## demo: the main job.
 demo:
@@ -69,5 +72,5 @@ fuzz:
 	  done; \
 	done
 
-clean:
+clean: clean-c
 	$(GO) clean -testcache

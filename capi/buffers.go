@@ -1,0 +1,315 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/cockroachdb/errors"
+)
+
+// Memory handed to C. Every buffer and string returned through an
+// out-parameter is allocated with icgo_malloc and recorded in a registry
+// until ic_buffer_free or ic_string_free releases it, so that releasing a
+// pointer twice, or one the library never returned, is an error code and
+// not heap corruption. The registry is sharded by address: get-many
+// results and parallel readers do not meet on one lock.
+
+const allocShards = 64
+
+type allocShard struct {
+	mu   sync.Mutex
+	live map[uintptr]struct{}
+	_    [48]byte // one shard per 64-byte cache line
+}
+
+var (
+	allocs     [allocShards]allocShard
+	liveAllocs atomic.Int64
+)
+
+func shardOf(p uintptr) *allocShard {
+	return &allocs[((p>>4)*0x9E3779B97F4A7C15)>>58]
+}
+
+var errOutOfMemory = errors.New("out of memory")
+
+// cAlloc returns n bytes (at least one) of C memory owned by the caller of
+// the export that returns it.
+func cAlloc(n int) (unsafe.Pointer, error) {
+	p := C.icgo_malloc(C.size_t(n))
+	if p == nil {
+		return nil, errors.Mark(errors.Newf("cannot allocate %d bytes", n), errOutOfMemory)
+	}
+	s := shardOf(uintptr(p))
+	s.mu.Lock()
+	if s.live == nil {
+		s.live = map[uintptr]struct{}{}
+	}
+	s.live[uintptr(p)] = struct{}{}
+	s.mu.Unlock()
+	liveAllocs.Add(1)
+	return p, nil
+}
+
+// cRelease frees a pointer cAlloc returned; false if it is not live.
+func cRelease(p unsafe.Pointer) bool {
+	s := shardOf(uintptr(p))
+	s.mu.Lock()
+	_, ok := s.live[uintptr(p)]
+	delete(s.live, uintptr(p))
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	liveAllocs.Add(-1)
+	C.free(p)
+	return true
+}
+
+// cBytes copies data into a new registered C buffer.
+func cBytes(data []byte) (unsafe.Pointer, error) {
+	p, err := cAlloc(len(data))
+	if err != nil {
+		return nil, err
+	}
+	copy(unsafe.Slice((*byte)(p), len(data)), data)
+	return p, nil
+}
+
+// cString copies s into a new registered NUL-terminated C string.
+func cString(s string) (*C.char, error) {
+	p, err := cAlloc(len(s) + 1)
+	if err != nil {
+		return nil, err
+	}
+	b := unsafe.Slice((*byte)(p), len(s)+1)
+	copy(b, s)
+	b[len(s)] = 0
+	return (*C.char)(p), nil
+}
+
+// ownedCString copies s into C memory owned by a library object (an error),
+// not registered: the object frees it.
+func ownedCString(s string) *C.char {
+	p := C.icgo_malloc(C.size_t(len(s) + 1))
+	if p == nil {
+		return nil
+	}
+	b := unsafe.Slice((*byte)(p), len(s)+1)
+	copy(b, s)
+	b[len(s)] = 0
+	return (*C.char)(p)
+}
+
+//export ic_buffer_free
+func ic_buffer_free(data unsafe.Pointer) C.ic_status {
+	return call(nil, func() error {
+		if data == nil {
+			return nil
+		}
+		if !cRelease(data) {
+			return invalidArg("ic_buffer_free: %p is not a live buffer of this library (already freed, or not returned by it)", data)
+		}
+		return nil
+	})
+}
+
+//export ic_string_free
+func ic_string_free(str *C.char) C.ic_status {
+	return call(nil, func() error {
+		if str == nil {
+			return nil
+		}
+		if !cRelease(unsafe.Pointer(str)) {
+			return invalidArg("ic_string_free: %p is not a live string of this library (already freed, or not returned by it)", str)
+		}
+		return nil
+	})
+}
+
+// --- Arguments from C ---------------------------------------------------
+
+// maxSize is IC_MAX_SIZE: larger sizes are negative numbers converted to
+// size_t, or garbage.
+const maxSize = 1 << 48
+
+func checkSize(n C.size_t, what string) (int, error) {
+	if uint64(n) > maxSize {
+		return 0, invalidArg("%s %d is negative or larger than IC_MAX_SIZE", what, uint64(n))
+	}
+	return int(n), nil
+}
+
+// inString copies a required NUL-terminated UTF-8 string.
+func inString(p *C.ic_cchar, what string) (string, error) {
+	if p == nil {
+		return "", invalidArg("%s is NULL", what)
+	}
+	s := goString(unsafe.Pointer(p))
+	if !utf8.ValidString(s) {
+		return "", invalidArg("%s is not valid UTF-8", what)
+	}
+	return s, nil
+}
+
+// goString copies a NUL-terminated C string. It scans byte by byte instead
+// of using C.GoString, whose vectorised scan reads whole aligned words past
+// the terminator: harmless, but memcheck reports it as a read past the end
+// of the caller's block.
+func goString(p unsafe.Pointer) string {
+	n := 0
+	for *(*byte)(unsafe.Add(p, n)) != 0 {
+		n++
+	}
+	return string(unsafe.Slice((*byte)(p), n))
+}
+
+// inOptString is inString for a parameter that may be NULL ("", false).
+func inOptString(p *C.ic_cchar, what string) (string, bool, error) {
+	if p == nil {
+		return "", false, nil
+	}
+	s, err := inString(p, what)
+	return s, true, err
+}
+
+// inBytes copies n bytes at p (NULL only when n is 0).
+func inBytes(p *C.ic_cu8, n C.size_t, what string) ([]byte, error) {
+	size, err := checkSize(n, what+" length")
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return []byte{}, nil
+	}
+	if p == nil {
+		return nil, invalidArg("%s is NULL but its length is %d", what, size)
+	}
+	out := make([]byte, size)
+	copy(out, unsafe.Slice((*byte)(unsafe.Pointer(p)), size))
+	return out, nil
+}
+
+func inU32s(p *C.ic_cu32, n C.size_t, what string) ([]uint32, error) {
+	size, err := checkSize(n, what+" count")
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return []uint32{}, nil
+	}
+	if p == nil {
+		return nil, invalidArg("%s is NULL but its count is %d", what, size)
+	}
+	out := make([]uint32, size)
+	copy(out, unsafe.Slice((*uint32)(unsafe.Pointer(p)), size))
+	return out, nil
+}
+
+func inU64s(p *C.ic_cu64, n int, what string) ([]uint64, error) {
+	if n == 0 {
+		return []uint64{}, nil
+	}
+	if p == nil {
+		return nil, invalidArg("%s is NULL but ndim is %d", what, n)
+	}
+	out := make([]uint64, n)
+	copy(out, unsafe.Slice((*uint64)(unsafe.Pointer(p)), n))
+	return out, nil
+}
+
+// inStrings copies n strings (entries may be NULL only if allowNull; they
+// become "").
+func inStrings(p *C.ic_cstr, n int, what string, allowNull bool) ([]string, error) {
+	if n == 0 {
+		return []string{}, nil
+	}
+	if p == nil {
+		return nil, invalidArg("%s is NULL but its count is %d", what, n)
+	}
+	ptrs := unsafe.Slice((**C.ic_cchar)(unsafe.Pointer(p)), n)
+	out := make([]string, n)
+	for i, q := range ptrs {
+		if q == nil && allowNull {
+			continue
+		}
+		s, err := inString(q, what+"["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// inJSON decodes a required JSON document into v, strictly: unknown
+// fields and trailing data are errors.
+func inJSON(p *C.ic_cchar, what string, v any) error {
+	s, err := inString(p, what)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(s, what, v)
+}
+
+// --- Results to C -------------------------------------------------------
+
+func needOut(p unsafe.Pointer, what string) error {
+	if p == nil {
+		return invalidArg("%s (an out-parameter) is NULL", what)
+	}
+	return nil
+}
+
+// setString stores a new C copy of s in *out.
+func setString(out **C.char, s string) error {
+	c, err := cString(s)
+	if err != nil {
+		return err
+	}
+	*out = c
+	return nil
+}
+
+// marshalJSON encodes a result. Unlike json.Marshal it leaves <, > and &
+// as they are: results are data for programs, not HTML.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, errors.Wrap(err, "encoding a JSON result")
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// setJSON stores the JSON of v in *out.
+func setJSON(out **C.char, v any) error {
+	b, err := marshalJSON(v)
+	if err != nil {
+		return err
+	}
+	c, err := cString(string(b))
+	if err != nil {
+		return err
+	}
+	*out = c
+	return nil
+}
+
+func cBool(b bool) C.int32_t {
+	if b {
+		return 1
+	}
+	return 0
+}

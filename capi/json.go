@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/engine"
+)
+
+// The JSON forms of structured results and inputs, as documented in
+// include/icechunk.h. Names are snake_case; lists are never null.
+
+// decodeJSON decodes s into v strictly: unknown fields and trailing data
+// are errors, and numbers stay exact (json.Number in maps).
+func decodeJSON(s, what string, v any) error {
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return invalidArg("%s is not valid JSON of the expected shape: %v", what, err)
+	}
+	if dec.More() {
+		return invalidArg("%s: trailing data after the JSON value", what)
+	}
+	return nil
+}
+
+// jsonObject decodes a JSON object (for commit metadata).
+func jsonObject(s, what string) (map[string]any, error) {
+	var m map[string]any
+	if err := decodeJSON(s, what, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, invalidArg("%s must be a JSON object, not null", what)
+	}
+	return m, nil
+}
+
+// snapshotInfoJSON is a snapshot description.
+type snapshotInfoJSON struct {
+	ID                 string         `json:"id"`
+	ParentID           *string        `json:"parent_id"`
+	WrittenAt          string         `json:"written_at"`
+	WrittenAtUnixNanos int64          `json:"written_at_unix_nanos"`
+	Message            string         `json:"message"`
+	Metadata           map[string]any `json:"metadata"`
+}
+
+func snapshotInfo(info engine.SnapshotInfo) snapshotInfoJSON {
+	out := snapshotInfoJSON{ID: info.ID.String(), WrittenAt: info.WrittenAt.UTC().Format(time.RFC3339Nano),
+		WrittenAtUnixNanos: info.WrittenAt.UnixNano(), Message: info.Message, Metadata: info.Metadata}
+	if !info.ParentID.IsZero() {
+		p := info.ParentID.String()
+		out.ParentID = &p
+	}
+	if out.Metadata == nil {
+		out.Metadata = map[string]any{}
+	}
+	return out
+}
+
+// diffJSON is a diff or a session status.
+type diffJSON struct {
+	NewGroups     []string              `json:"new_groups"`
+	NewArrays     []string              `json:"new_arrays"`
+	DeletedGroups []string              `json:"deleted_groups"`
+	DeletedArrays []string              `json:"deleted_arrays"`
+	UpdatedGroups []string              `json:"updated_groups"`
+	UpdatedArrays []string              `json:"updated_arrays"`
+	UpdatedChunks map[string][][]uint32 `json:"updated_chunks"`
+}
+
+func paths(ps []engine.Path) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func diff(d *engine.Diff) diffJSON {
+	out := diffJSON{NewGroups: paths(d.NewGroups), NewArrays: paths(d.NewArrays), DeletedGroups: paths(d.DeletedGroups),
+		DeletedArrays: paths(d.DeletedArrays), UpdatedGroups: paths(d.UpdatedGroups), UpdatedArrays: paths(d.UpdatedArrays),
+		UpdatedChunks: make(map[string][][]uint32, len(d.UpdatedChunks))}
+	for _, p := range slices.Sorted(maps.Keys(d.UpdatedChunks)) {
+		out.UpdatedChunks[string(p)] = d.UpdatedChunks[p]
+	}
+	return out
+}
+
+// groupJSON and arrayJSON describe a node.
+type groupJSON struct {
+	Path         string          `json:"path"`
+	Type         string          `json:"type"`
+	ID           string          `json:"id"`
+	ZarrMetadata json.RawMessage `json:"zarr_metadata"`
+}
+
+type arrayJSON struct {
+	groupJSON
+	Shape          []uint64 `json:"shape"`
+	ChunkShape     []uint64 `json:"chunk_shape"`
+	DimensionNames []string `json:"dimension_names"` // null: no names
+}
+
+func node(n *engine.Node) any {
+	g := groupJSON{Path: n.Path, Type: n.Type.String(), ID: n.ID.String()}
+	if len(n.ZarrMetadata) > 0 && json.Valid(n.ZarrMetadata) {
+		g.ZarrMetadata = json.RawMessage(n.ZarrMetadata)
+	} else {
+		g.ZarrMetadata, _ = json.Marshal(string(n.ZarrMetadata)) // invalid UTF-8 becomes U+FFFD
+	}
+	if n.Array == nil {
+		return g
+	}
+	a := arrayJSON{groupJSON: g, Shape: append([]uint64{}, n.Array.Shape...), ChunkShape: append([]uint64{}, n.Array.ChunkShape...)}
+	if n.Array.HasDimensionNames {
+		a.DimensionNames = append([]string{}, n.Array.DimensionNames...)
+	}
+	return a
+}
+
+// configJSON is a repository configuration.
+type configJSON struct {
+	InlineChunkThreshold   uint32          `json:"inline_chunk_threshold"`
+	ManifestBlockChunks    uint32          `json:"manifest_block_chunks"`
+	SnapshotCacheBytes     uint64          `json:"snapshot_cache_bytes"`
+	ManifestCacheBytes     uint64          `json:"manifest_cache_bytes"`
+	DisableTransactionLogs bool            `json:"disable_transaction_logs"`
+	VirtualChunkContainers []containerJSON `json:"virtual_chunk_containers"`
+}
+
+type containerJSON struct {
+	Name      string `json:"name"`
+	URLPrefix string `json:"url_prefix"`
+}
+
+func configOf(c codec.RepoConfig) configJSON {
+	out := configJSON{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
+		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
+		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{}}
+	for _, vc := range c.VirtualChunkContainers {
+		out.VirtualChunkContainers = append(out.VirtualChunkContainers, containerJSON{Name: vc.Name, URLPrefix: vc.URLPrefix})
+	}
+	return out
+}
+
+// applyConfig decodes s over base: keys left out keep base's values.
+func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error) {
+	c := configOf(base)
+	if err := decodeJSON(s, what, &c); err != nil {
+		return codec.RepoConfig{}, err
+	}
+	out := codec.RepoConfig{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
+		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
+		DisableTransactionLogs: c.DisableTransactionLogs}
+	for _, vc := range c.VirtualChunkContainers {
+		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix})
+	}
+	if err := out.Validate(); err != nil {
+		return codec.RepoConfig{}, errors.Mark(errors.Wrapf(err, "%s", what), errInvalidArgument)
+	}
+	return out, nil
+}

@@ -1,0 +1,575 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"context"
+	"time"
+	"unsafe"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/engine"
+)
+
+func lookupRepo(h C.ic_repo) (*engine.Repository, error) {
+	return lookup[*engine.Repository](uint64(h), kindRepo)
+}
+
+func newRepoHandle(r *engine.Repository, out *C.ic_repo) error {
+	h, err := handles.add(kindRepo, r)
+	if err != nil {
+		return err
+	}
+	*out = C.ic_repo(h)
+	return nil
+}
+
+// inConfig reads an optional configuration over the defaults.
+func inConfig(p *C.ic_cchar) (*codec.RepoConfig, error) {
+	s, ok, err := inOptString(p, "config_json")
+	if err != nil || !ok {
+		return nil, err
+	}
+	cfg, err := applyConfig(codec.DefaultRepoConfig(), s, "config_json")
+	if err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// inSnapshotID parses a required snapshot id.
+func inSnapshotID(p *C.ic_cchar, what string) (codec.SnapshotID, error) {
+	s, err := inString(p, what)
+	if err != nil {
+		return codec.SnapshotID{}, err
+	}
+	id, err := codec.ParseSnapshotID(s)
+	if err != nil {
+		return codec.SnapshotID{}, errors.Mark(errors.Wrapf(err, "%s", what), errInvalidArgument)
+	}
+	if id.IsZero() {
+		return codec.SnapshotID{}, invalidArg("%s is the zero id, which names no snapshot", what)
+	}
+	return id, nil
+}
+
+// inVersion converts an ic_version.
+func inVersion(p *C.ic_cversion, what string) (engine.Version, error) {
+	if p == nil {
+		return engine.Version{}, invalidArg("%s is NULL", what)
+	}
+	var v engine.Version
+	kind, asOf := p.kind, int64(p.as_of_unix_nanos)
+	if asOf != 0 && kind != C.IC_AT_BRANCH {
+		return v, invalidArg("%s: as_of_unix_nanos is only for IC_AT_BRANCH", what)
+	}
+	switch kind {
+	case C.IC_AT_BRANCH:
+		name, err := inString((*C.ic_cchar)(p.name), what+".name")
+		if err != nil {
+			return v, err
+		}
+		v.Branch = name
+		if asOf != 0 {
+			v.AsOf = time.Unix(0, asOf)
+		}
+	case C.IC_AT_TAG:
+		name, err := inString((*C.ic_cchar)(p.name), what+".name")
+		if err != nil {
+			return v, err
+		}
+		v.Tag = name
+	case C.IC_AT_SNAPSHOT:
+		id, err := inSnapshotID((*C.ic_cchar)(p.name), what+".name")
+		if err != nil {
+			return v, err
+		}
+		v.Snapshot = id
+	default:
+		return v, invalidArg("%s.kind is %d, not an ic_version_kind value", what, int(kind))
+	}
+	if v.Branch == "" && v.Tag == "" && v.Snapshot.IsZero() {
+		return v, invalidArg("%s.name is empty", what)
+	}
+	return v, nil
+}
+
+func openRepo(out *C.ic_repo, open func(ctx context.Context) (*engine.Repository, error)) error {
+	if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+		return err
+	}
+	r, err := open(context.Background())
+	if err != nil {
+		return err
+	}
+	return newRepoHandle(r, out)
+}
+
+//export ic_repo_create
+func ic_repo_create(st C.ic_storage, configJSON *C.ic_cchar, out *C.ic_repo, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		s, err := lookupStorage(st)
+		if err != nil {
+			return err
+		}
+		cfg, err := inConfig(configJSON)
+		if err != nil {
+			return err
+		}
+		return openRepo(out, func(ctx context.Context) (*engine.Repository, error) { return engine.Create(ctx, s, cfg, nil) })
+	})
+}
+
+//export ic_repo_open
+func ic_repo_open(st C.ic_storage, out *C.ic_repo, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		s, err := lookupStorage(st)
+		if err != nil {
+			return err
+		}
+		return openRepo(out, func(ctx context.Context) (*engine.Repository, error) { return engine.Open(ctx, s, nil) })
+	})
+}
+
+//export ic_repo_open_or_create
+func ic_repo_open_or_create(st C.ic_storage, configJSON *C.ic_cchar, out *C.ic_repo, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		s, err := lookupStorage(st)
+		if err != nil {
+			return err
+		}
+		cfg, err := inConfig(configJSON)
+		if err != nil {
+			return err
+		}
+		return openRepo(out, func(ctx context.Context) (*engine.Repository, error) { return engine.OpenOrCreate(ctx, s, cfg, nil) })
+	})
+}
+
+//export ic_repo_exists
+func ic_repo_exists(st C.ic_storage, exists *C.int32_t, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		s, err := lookupStorage(st)
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(exists), "exists"); err != nil {
+			return err
+		}
+		ok, err := engine.Exists(context.Background(), s)
+		if err != nil {
+			return err
+		}
+		*exists = cBool(ok)
+		return nil
+	})
+}
+
+//export ic_repo_free
+func ic_repo_free(repo C.ic_repo) C.ic_status {
+	return call(nil, func() error {
+		if repo == 0 {
+			return nil
+		}
+		_, err := handles.remove(uint64(repo), kindRepo)
+		return err
+	})
+}
+
+// withRepo runs fn with the repository of h, for the exports below.
+func withRepo(h C.ic_repo, errOut *C.ic_error, fn func(r *engine.Repository, ctx context.Context) error) C.ic_status {
+	return call(errOut, func() error {
+		r, err := lookupRepo(h)
+		if err != nil {
+			return err
+		}
+		return fn(r, context.Background())
+	})
+}
+
+//export ic_repo_config_get
+func ic_repo_config_get(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		return setJSON(json, configOf(r.Config()))
+	})
+}
+
+//export ic_repo_config_set
+func ic_repo_config_set(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		s, err := inString(json, "json")
+		if err != nil {
+			return err
+		}
+		cfg, err := applyConfig(r.Config(), s, "json")
+		if err != nil {
+			return err
+		}
+		return r.SaveConfig(ctx, cfg)
+	})
+}
+
+//export ic_repo_set_default_commit_metadata
+func ic_repo_set_default_commit_metadata(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
+		s, err := inString(json, "json")
+		if err != nil {
+			return err
+		}
+		meta, err := jsonObject(s, "json")
+		if err != nil {
+			return err
+		}
+		r.SetDefaultCommitMetadata(meta)
+		return nil
+	})
+}
+
+//export ic_repo_default_commit_metadata
+func ic_repo_default_commit_metadata(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		meta := r.DefaultCommitMetadata()
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		return setJSON(json, meta)
+	})
+}
+
+//export ic_repo_set_virtual_chunk_storage
+func ic_repo_set_virtual_chunk_storage(repo C.ic_repo, urlPrefix *C.ic_cchar, st C.ic_storage, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
+		prefix, err := inString(urlPrefix, "url_prefix")
+		if err != nil {
+			return err
+		}
+		s, err := lookupStorage(st)
+		if err != nil {
+			return err
+		}
+		return r.SetVirtualChunkStorage(prefix, s)
+	})
+}
+
+// --- Branches and tags --------------------------------------------------
+
+//export ic_repo_create_branch
+func ic_repo_create_branch(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		id, err := inSnapshotID(snapshotID, "snapshot_id")
+		if err != nil {
+			return err
+		}
+		return r.CreateBranch(ctx, n, id)
+	})
+}
+
+//export ic_repo_list_branches
+func ic_repo_list_branches(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		names, err := r.ListBranches(ctx)
+		if err != nil {
+			return err
+		}
+		return setJSON(json, append([]string{}, names...))
+	})
+}
+
+//export ic_repo_lookup_branch
+func ic_repo_lookup_branch(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(snapshotID), "snapshot_id"); err != nil {
+			return err
+		}
+		id, err := r.LookupBranch(ctx, n)
+		if err != nil {
+			return err
+		}
+		return setString(snapshotID, id.String())
+	})
+}
+
+//export ic_repo_delete_branch
+func ic_repo_delete_branch(repo C.ic_repo, name *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		return r.DeleteBranch(ctx, n)
+	})
+}
+
+//export ic_repo_reset_branch
+func ic_repo_reset_branch(repo C.ic_repo, name, snapshotID, expectedTip *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		id, err := inSnapshotID(snapshotID, "snapshot_id")
+		if err != nil {
+			return err
+		}
+		var expected codec.SnapshotID
+		if expectedTip != nil {
+			if expected, err = inSnapshotID(expectedTip, "expected_tip"); err != nil {
+				return err
+			}
+		}
+		return r.ResetBranch(ctx, n, id, expected)
+	})
+}
+
+//export ic_repo_create_tag
+func ic_repo_create_tag(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		id, err := inSnapshotID(snapshotID, "snapshot_id")
+		if err != nil {
+			return err
+		}
+		return r.CreateTag(ctx, n, id)
+	})
+}
+
+//export ic_repo_list_tags
+func ic_repo_list_tags(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		names, err := r.ListTags(ctx)
+		if err != nil {
+			return err
+		}
+		return setJSON(json, append([]string{}, names...))
+	})
+}
+
+//export ic_repo_lookup_tag
+func ic_repo_lookup_tag(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(snapshotID), "snapshot_id"); err != nil {
+			return err
+		}
+		id, err := r.LookupTag(ctx, n)
+		if err != nil {
+			return err
+		}
+		return setString(snapshotID, id.String())
+	})
+}
+
+//export ic_repo_delete_tag
+func ic_repo_delete_tag(repo C.ic_repo, name *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		n, err := inString(name, "name")
+		if err != nil {
+			return err
+		}
+		return r.DeleteTag(ctx, n)
+	})
+}
+
+// --- Versions and history -----------------------------------------------
+
+//export ic_repo_resolve
+func ic_repo_resolve(repo C.ic_repo, version *C.ic_cversion, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		v, err := inVersion(version, "version")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(snapshotID), "snapshot_id"); err != nil {
+			return err
+		}
+		id, err := r.Resolve(ctx, v)
+		if err != nil {
+			return err
+		}
+		return setString(snapshotID, id.String())
+	})
+}
+
+//export ic_repo_snapshot_info
+func ic_repo_snapshot_info(repo C.ic_repo, snapshotID *C.ic_cchar, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		id, err := inSnapshotID(snapshotID, "snapshot_id")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		info, err := r.SnapshotInfo(ctx, id)
+		if err != nil {
+			return err
+		}
+		return setJSON(json, snapshotInfo(info))
+	})
+}
+
+//export ic_repo_ancestry
+func ic_repo_ancestry(repo C.ic_repo, version *C.ic_cversion, out *C.ic_iter, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		v, err := inVersion(version, "version")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		// Resolve now, so that a bad version fails here and not at the
+		// first ic_iter_next.
+		id, err := r.Resolve(ctx, v)
+		if err != nil {
+			return err
+		}
+		return newIter(r.Ancestry(ctx, engine.Version{Snapshot: id}), func(info engine.SnapshotInfo) any { return snapshotInfo(info) }, out)
+	})
+}
+
+//export ic_repo_ancestry_json
+func ic_repo_ancestry_json(repo C.ic_repo, version *C.ic_cversion, limit C.size_t, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		v, err := inVersion(version, "version")
+		if err != nil {
+			return err
+		}
+		n, err := checkSize(limit, "limit")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		out := []snapshotInfoJSON{}
+		for info, err := range r.Ancestry(ctx, v) {
+			if err != nil {
+				return err
+			}
+			out = append(out, snapshotInfo(info))
+			if n > 0 && len(out) == n {
+				break
+			}
+		}
+		return setJSON(json, out)
+	})
+}
+
+//export ic_repo_diff
+func ic_repo_diff(repo C.ic_repo, from, to *C.ic_cversion, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		f, err := inVersion(from, "from")
+		if err != nil {
+			return err
+		}
+		t, err := inVersion(to, "to")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		d, err := r.Diff(ctx, f, t)
+		if err != nil {
+			return err
+		}
+		return setJSON(json, diff(d))
+	})
+}
+
+// --- Sessions -----------------------------------------------------------
+
+func newSessionHandle(s *engine.Session, out *C.ic_session) error {
+	h, err := handles.add(kindSession, s)
+	if err != nil {
+		return err
+	}
+	*out = C.ic_session(h)
+	return nil
+}
+
+//export ic_repo_readonly_session
+func ic_repo_readonly_session(repo C.ic_repo, version *C.ic_cversion, out *C.ic_session, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		v, err := inVersion(version, "version")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		s, err := r.ReadonlySession(ctx, v)
+		if err != nil {
+			return err
+		}
+		return newSessionHandle(s, out)
+	})
+}
+
+//export ic_repo_writable_session
+func ic_repo_writable_session(repo C.ic_repo, branch *C.ic_cchar, out *C.ic_session, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		b, err := inString(branch, "branch")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		s, err := r.WritableSession(ctx, b)
+		if err != nil {
+			return err
+		}
+		return newSessionHandle(s, out)
+	})
+}
+
+//export ic_repo_session_from_bytes
+func ic_repo_session_from_bytes(repo C.ic_repo, data *C.ic_cu8, n C.size_t, out *C.ic_session, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
+		b, err := inBytes(data, n, "data")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		s, err := r.SessionFromBytes(b)
+		if err != nil {
+			return err
+		}
+		return newSessionHandle(s, out)
+	})
+}

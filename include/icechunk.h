@@ -1,0 +1,910 @@
+/*
+ * icechunk.h - the C interface of libicechunk, a transactional storage
+ * engine for Zarr v3 data (versioned hierarchies on S3, a local disk or in
+ * memory, with branches, tags, commits, history, diffs, conflict detection
+ * and rebase).
+ *
+ * This header is the contract. It is written by hand; the header the Go
+ * toolchain generates next to the library (libicechunk.h) is not part of
+ * the interface and must not be included.
+ *
+ * ------------------------------------------------------------------------
+ * CONVENTIONS
+ * ------------------------------------------------------------------------
+ *
+ * Names. Everything starts with ic_ (functions, types) or IC_ (macros,
+ * enum constants).
+ *
+ * Status codes. Every function that can fail returns an ic_status: IC_OK
+ * (zero) on success, one of the IC_ERR_* codes otherwise. The code is the
+ * class of the failure; it is what bindings map to their own exception
+ * types. A few accessors that cannot fail return their value directly
+ * (ic_abi_version, ic_error_code, ...); they say so.
+ *
+ * Error details. Most functions take a last parameter `ic_error *err`. It
+ * may be NULL when the caller only wants the status code. Otherwise the
+ * function always writes it: 0 (no error object) on success, and on failure
+ * a new error object carrying the code, a message and, for a failed rebase,
+ * the list of conflicts. The caller owns that object and releases it with
+ * ic_error_free (ic_error_free(0) is a no-op, so a caller may free
+ * unconditionally). There is no thread-local "last error": the library's
+ * work runs on threads of its own, and every detail travels in the object.
+ *
+ * Handles. Storages, repositories, sessions, iterators and errors are
+ * opaque 64-bit handles (ic_storage, ic_repo, ...), not pointers: a handle
+ * is an index into the library's handle table with a type tag and a
+ * generation. 0 is never a valid handle (IC_NULL_HANDLE). Passing a handle
+ * that was freed, that belongs to another type, or that was never issued
+ * (forged) is detected and answered with IC_ERR_INVALID_HANDLE, never with
+ * a crash. Every handle type has its free function (ic_storage_free,
+ * ic_repo_free, ic_session_free, ic_iter_free, ic_error_free); freeing
+ * IC_NULL_HANDLE is a no-op, freeing a handle twice gives
+ * IC_ERR_INVALID_HANDLE the second time. Freeing a handle while another
+ * thread is inside a call that uses it is allowed: that call completes
+ * normally, later calls fail. Handle types are all uint64_t, so the C
+ * compiler cannot tell them apart: passing a session where a repository is
+ * expected is caught at run time (IC_ERR_INVALID_HANDLE), not at compile
+ * time.
+ *
+ * Handles keep what they need alive: a session keeps working after the
+ * repository handle it came from is freed, and a repository after its
+ * storage handle is freed. Freeing a handle releases the library's
+ * reference; the memory goes when nothing uses it any more.
+ *
+ * Strings. Strings passed in are NUL-terminated UTF-8; the library copies
+ * what it keeps. Invalid UTF-8 is IC_ERR_INVALID_ARGUMENT. A NULL string
+ * where one is required is IC_ERR_INVALID_ARGUMENT; parameters that accept
+ * NULL say so.
+ *
+ * Sizes. Sizes are size_t. A size above IC_MAX_SIZE (in particular a
+ * negative number converted to size_t) is IC_ERR_INVALID_ARGUMENT. A data
+ * pointer may be NULL only when its length is 0.
+ *
+ * Pointers. NULL is detected; any other pointer passed in must point to
+ * valid memory of the stated size (the library cannot tell a dangling
+ * pointer from a good one, unlike a handle). The library reads inputs only
+ * during the call and never keeps a caller's pointer.
+ *
+ * Ownership of results. Memory the library returns through an out-parameter
+ * (a `char **` string, a `uint8_t **` buffer) is allocated for C, belongs to
+ * the caller, and is released with ic_string_free or ic_buffer_free (not
+ * with free(3): the library tracks its allocations, so that releasing a
+ * pointer twice, or one it never returned, is IC_ERR_INVALID_ARGUMENT
+ * instead of heap corruption). Out-parameters are written only on success,
+ * except `err`, which is always written. Pointers returned as `const`
+ * (ic_version_string, ic_status_name, ic_error_message, the fields filled
+ * by ic_error_conflict) belong to the library: static strings live forever,
+ * error strings until ic_error_free of their error.
+ *
+ * JSON. Structured results (branch lists, snapshot info, ancestry, diffs,
+ * status, node descriptions, configuration, error details) are returned as
+ * UTF-8 JSON strings, documented at each function. Structured inputs
+ * (configuration, commit metadata, S3 settings) are JSON too; malformed
+ * JSON, a wrong type or an unknown field is IC_ERR_INVALID_ARGUMENT.
+ *
+ * Identifiers. Snapshot ids are 20-character strings (Crockford base32 of
+ * 12 random bytes), as printed by the library.
+ *
+ * ------------------------------------------------------------------------
+ * THREADS
+ * ------------------------------------------------------------------------
+ *
+ * Every function may be called from any thread, including threads the
+ * library has never seen. Per handle type:
+ *
+ *   - library functions, ic_buffer_free, ic_string_free: thread-safe.
+ *   - ic_storage: thread-safe; one storage may back many repositories.
+ *   - ic_repo: thread-safe.
+ *   - ic_session: thread-safe. Using one writable session from many
+ *     threads at once is the normal case (it is how Zarr writes): chunk and
+ *     key reads and writes (ic_store_*, ic_session_get_chunk,
+ *     ic_session_set_chunk, ...) run in parallel, chunk uploads outside any
+ *     lock. Node changes, commit and rebase are serialised with them.
+ *   - ic_iter: calls on one iterator are serialised by the library; use
+ *     one iterator from one thread at a time for a meaningful order.
+ *   - ic_error: immutable; its accessors are thread-safe. Do not free it
+ *     while another thread still reads the strings it returned.
+ *
+ * ------------------------------------------------------------------------
+ * PROCESSES AND SIGNALS
+ * ------------------------------------------------------------------------
+ *
+ * The library contains the Go runtime, which starts threads when it is
+ * loaded. A process must not fork(2) after loading the library unless the
+ * child immediately calls exec: the child would have the library's memory
+ * but none of its threads, and any call into it can hang or crash. Use
+ * posix_spawn, or a "spawn" start method (Python's multiprocessing), for
+ * worker processes. The library must not be unloaded (dlclose) either.
+ *
+ * The library reads the process environment once, when it is loaded (the
+ * Go runtime copies it then): variables set later with setenv(3), such as
+ * AWS credentials for IC_S3_CREDENTIALS_FROM_ENV or GODEBUG, are not seen.
+ * Set them before loading the library.
+ *
+ * The library never installs handlers for asynchronous signals (it does not
+ * call signal.Notify); the Go runtime forwards the signals it does not own
+ * to the handlers that were installed before it. It uses SIGURG internally.
+ *
+ * ------------------------------------------------------------------------
+ * PANICS
+ * ------------------------------------------------------------------------
+ *
+ * Every exported function recovers a Go panic and returns IC_ERR_INTERNAL
+ * with a message naming it; so does every goroutine the library starts.
+ * A fault the Go runtime cannot recover from (running out of memory, a
+ * pointer into unmapped memory handed to the library as a string) still
+ * ends the process.
+ */
+
+#ifndef ICECHUNK_H
+#define ICECHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================
+ * Versions
+ * ====================================================================== */
+
+/* The library version, semantic versioning. */
+#define IC_VERSION_MAJOR 0
+#define IC_VERSION_MINOR 1
+#define IC_VERSION_PATCH 0
+#define IC_VERSION_STRING "0.1.0"
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH. */
+#define IC_VERSION_NUMBER 1000
+
+/*
+ * The version of this binary interface: the functions, their parameters,
+ * the struct layouts and the enum values of this header. It changes
+ * whenever any of those changes incompatibly. A binding compiled against
+ * IC_ABI_VERSION must refuse to use a library whose ic_abi_version()
+ * differs.
+ */
+#define IC_ABI_VERSION 1
+
+/* The library's version string, such as "0.1.0". Static; never NULL. */
+const char *ic_version_string(void);
+
+/* The library's version number (IC_VERSION_NUMBER of its build). */
+uint32_t ic_version_number(void);
+
+/* The library's ABI version; compare it with IC_ABI_VERSION. */
+uint32_t ic_abi_version(void);
+
+/* ======================================================================
+ * Status codes
+ * ====================================================================== */
+
+typedef int32_t ic_status;
+
+enum {
+    IC_OK = 0,
+
+    /* Misuse of the interface. */
+    IC_ERR_INVALID_ARGUMENT = 1,  /* NULL, bad UTF-8, bad JSON, bad size, bad enum value, bad id */
+    IC_ERR_INVALID_HANDLE = 2,    /* freed, stale, forged or wrong-type handle */
+    IC_ERR_BUFFER_TOO_SMALL = 3,  /* a caller-supplied buffer cannot hold the result */
+    IC_ERR_OUT_OF_MEMORY = 4,     /* the C allocator failed */
+    IC_ERR_INTERNAL = 5,          /* a bug in the library (a recovered panic, an unclassified error) */
+
+    /* Repositories and refs. */
+    IC_ERR_REPO_NOT_FOUND = 10,
+    IC_ERR_REPO_EXISTS = 11,
+    IC_ERR_BRANCH_NOT_FOUND = 12,
+    IC_ERR_BRANCH_EXISTS = 13,
+    IC_ERR_TAG_NOT_FOUND = 14,
+    IC_ERR_TAG_EXISTS = 15,       /* also: a deleted tag's name, never reusable */
+    IC_ERR_SNAPSHOT_NOT_FOUND = 16,
+
+    /* Nodes, keys and chunks. */
+    IC_ERR_NOT_FOUND = 20,        /* no node, key or chunk there */
+    IC_ERR_ALREADY_EXISTS = 21,   /* a node is already there */
+    IC_ERR_NOT_AN_ARRAY = 22,
+    IC_ERR_NOT_A_GROUP = 23,
+    IC_ERR_INVALID_KEY = 24,      /* not a Zarr key this store can hold */
+    IC_ERR_INVALID_PATH = 25,     /* not a valid node path */
+    IC_ERR_INVALID_METADATA = 26, /* zarr.json, shape or chunk shape rejected */
+    IC_ERR_INVALID_INDEX = 27,    /* chunk coordinates outside the array's grid */
+    IC_ERR_INVALID_RANGE = 28,    /* a byte range no object can satisfy */
+
+    /* Sessions, commits and rebase. */
+    IC_ERR_READ_ONLY = 30,        /* a write on a read-only session */
+    IC_ERR_NO_CHANGES = 31,       /* commit of a session without changes */
+    IC_ERR_CONFLICT = 32,         /* the branch moved since the session's base: rebase, then commit */
+    IC_ERR_REBASE_FAILED = 33,    /* conflicts the solver could not solve; see ic_error_conflict */
+    IC_ERR_BAD_SNAPSHOT_CHAIN = 34, /* diff: `from` is not an ancestor of `to` */
+    IC_ERR_TX_LOGS_DISABLED = 35, /* rebase or diff in a repository without transaction logs */
+    IC_ERR_INVALID_TIMESTAMP = 36, /* this machine's clock disagrees with the storage's */
+    IC_ERR_INVALID_SESSION_BYTES = 37,
+    IC_ERR_VIRTUAL_CHUNK = 38,    /* a virtual chunk cannot be read or is outside every container */
+
+    /* Storage and on-disk format. */
+    IC_ERR_STORAGE = 40,          /* the storage failed (I/O, network, permissions); see ic_error_json */
+    IC_ERR_CORRUPT = 41,          /* an object of the repository cannot be decoded */
+    IC_ERR_UNSUPPORTED_VERSION = 42 /* written by a newer format version */
+};
+
+/* The name of a status code ("IC_OK", "IC_ERR_CONFLICT", ...), or
+ * "IC_ERR_UNKNOWN" for a value that is not a code. Static; never NULL. */
+const char *ic_status_name(ic_status status);
+
+/* ======================================================================
+ * Handles
+ * ====================================================================== */
+
+typedef uint64_t ic_storage; /* where a repository lives */
+typedef uint64_t ic_repo;    /* an open repository */
+typedef uint64_t ic_session; /* a read-only or writable view of one snapshot */
+typedef uint64_t ic_iter;    /* a paged sequence of JSON values */
+typedef uint64_t ic_error;   /* details of one failure */
+
+#define IC_NULL_HANDLE ((uint64_t)0)
+
+/* The largest size argument accepted (bytes or element counts). */
+#define IC_MAX_SIZE (((size_t)1) << 48)
+
+/* ======================================================================
+ * Library settings and memory
+ * ====================================================================== */
+
+/*
+ * Sets the number of threads that run library code at once (the Go
+ * runtime's GOMAXPROCS). n < 1 leaves it unchanged; either way *previous
+ * (may be NULL) receives the setting before the call. The default is the
+ * number of CPUs. Best called once, before first use; safe at any time.
+ */
+ic_status ic_set_max_threads(int32_t n, int32_t *previous, ic_error *err);
+
+/*
+ * Sets a soft limit, in bytes, on the memory the library's runtime uses;
+ * the garbage collector works harder as it is approached. limit < 0 leaves
+ * it unchanged; *previous (may be NULL) receives the limit before the call
+ * (INT64_MAX: no limit, the default).
+ */
+ic_status ic_set_memory_limit(int64_t limit, int64_t *previous, ic_error *err);
+
+/*
+ * Releases a buffer returned by the library (a `uint8_t **` out-parameter).
+ * NULL is a no-op. A pointer the library did not return, or one already
+ * released, is IC_ERR_INVALID_ARGUMENT and nothing is freed.
+ */
+ic_status ic_buffer_free(void *data);
+
+/* Releases a string returned by the library; as ic_buffer_free. */
+ic_status ic_string_free(char *str);
+
+/*
+ * Counts what the caller has not released yet: live handles of every type
+ * and buffers/strings returned and not freed. For tests and leak hunting.
+ * Either pointer may be NULL.
+ */
+ic_status ic_debug_live_objects(uint64_t *handles, uint64_t *buffers);
+
+/* ======================================================================
+ * Errors
+ * ====================================================================== */
+
+/* The error's status code; IC_ERR_INVALID_HANDLE if err is not a live
+ * error handle. */
+ic_status ic_error_code(ic_error err);
+
+/*
+ * The error's message: one or more sentences naming what failed and why
+ * (for a failed rebase, one line per conflict). Owned by the error, valid
+ * until ic_error_free(err); never NULL (a static message if err is not a
+ * live error handle).
+ */
+const char *ic_error_message(ic_error err);
+
+/* The number of conflicts of an IC_ERR_REBASE_FAILED error; 0 for other
+ * errors and for invalid handles. */
+size_t ic_error_conflict_count(ic_error err);
+
+/* Conflict kinds (the names of upstream Icechunk). "We" are the session
+ * being rebased, "they" the commit it is replayed over. */
+typedef enum ic_conflict_kind {
+    IC_CONFLICT_NEW_NODE_CONFLICTS_WITH_EXISTING_NODE = 1, /* both created a node at path */
+    IC_CONFLICT_NEW_NODE_IN_INVALID_GROUP = 2,     /* we created a node inside what they made an array (path) */
+    IC_CONFLICT_ZARR_METADATA_DOUBLE_UPDATE = 3,   /* both changed the node's zarr.json */
+    IC_CONFLICT_ZARR_METADATA_UPDATE_OF_DELETED_ARRAY = 4,
+    IC_CONFLICT_ZARR_METADATA_UPDATE_OF_DELETED_GROUP = 5,
+    IC_CONFLICT_CHUNK_DOUBLE_UPDATE = 6,           /* both wrote the chunks in coords */
+    IC_CONFLICT_CHUNKS_UPDATED_IN_DELETED_ARRAY = 7,
+    IC_CONFLICT_CHUNKS_UPDATED_IN_UPDATED_ARRAY = 8, /* they changed the array's shape or chunking */
+    IC_CONFLICT_DELETE_OF_UPDATED_ARRAY = 9,
+    IC_CONFLICT_DELETE_OF_UPDATED_GROUP = 10,
+    IC_CONFLICT_DELETE_OF_GROUP_WITH_NEW_CHILDREN = 11 /* they created children (listed) in a group we delete */
+} ic_conflict_kind;
+
+/*
+ * One conflict of a failed rebase. Every pointer is owned by the error and
+ * valid until ic_error_free; strings are never NULL ("" when empty).
+ */
+typedef struct ic_conflict {
+    int32_t kind;               /* an ic_conflict_kind */
+    const char *kind_name;      /* "ChunkDoubleUpdate", ... */
+    const char *path;           /* the node, such as "/a/b" */
+    const char *node_id;        /* the node's id, "" when the kind is about a path */
+    const char *commit_id;      /* their commit's snapshot id */
+    const char *commit_message; /* their commit's message */
+    const char *sentence;       /* one human sentence explaining the conflict */
+    size_t coords_count;        /* chunk coordinate tuples (CHUNK_DOUBLE_UPDATE), else 0 */
+    size_t coords_rank;         /* entries per tuple */
+    const uint32_t *coords;     /* coords_count * coords_rank values, tuple after tuple; NULL if none */
+    size_t children_count;      /* their new nodes (DELETE_OF_GROUP_WITH_NEW_CHILDREN), else 0 */
+    const char *const *children;/* children_count paths; NULL if none */
+} ic_conflict;
+
+/*
+ * Fills *out with conflict number index (from 0) of err. IC_ERR_INVALID_ARGUMENT
+ * if index >= ic_error_conflict_count(err) or out is NULL;
+ * IC_ERR_INVALID_HANDLE if err is not a live error.
+ */
+ic_status ic_error_conflict(ic_error err, size_t index, ic_conflict *out);
+
+/*
+ * Writes the whole error as JSON to *json (caller frees with ic_string_free):
+ *   {"code": 33, "code_name": "IC_ERR_REBASE_FAILED", "message": "...",
+ *    "snapshot_id": "...",                        (rebase failed: their commit)
+ *    "conflicts": [{"kind": 6, "kind_name": "ChunkDoubleUpdate",
+ *                   "path": "/a", "node_id": "...", "coords": [[0,1]],
+ *                   "children": [], "commit_id": "...",
+ *                   "commit_message": "...", "sentence": "..."}],
+ *    "branch": "main", "expected_parent": "...", "actual_parent": "...",
+ *                                                 (conflict: the branch moved)
+ *    "indeterminate": false, "transient": false}  (storage: the write may
+ *                                                  have happened; a retry may work)
+ * Keys that do not apply are left out.
+ */
+ic_status ic_error_json(ic_error err, char **json);
+
+/* Releases an error. 0 is a no-op; a second free is IC_ERR_INVALID_HANDLE. */
+ic_status ic_error_free(ic_error err);
+
+/* ======================================================================
+ * Storage
+ * ====================================================================== */
+
+/*
+ * A new, empty in-memory storage. name (may be NULL) appears in messages.
+ * Its contents live as long as some handle uses it.
+ */
+ic_status ic_storage_new_memory(const char *name, ic_storage *out, ic_error *err);
+
+/*
+ * A storage in the local directory path, created (with its parents) if
+ * missing. Safe for concurrent writers, in this process and others.
+ */
+ic_status ic_storage_new_local(const char *path, ic_storage *out, ic_error *err);
+
+/* Where S3 credentials come from. */
+typedef enum ic_s3_credentials {
+    IC_S3_CREDENTIALS_STATIC = 1,    /* access_key_id + secret_access_key (+ session_token) */
+    IC_S3_CREDENTIALS_FROM_ENV = 2,  /* the AWS default chain: environment (as at load time), shared files, roles */
+    IC_S3_CREDENTIALS_ANONYMOUS = 3  /* unsigned requests, for public buckets */
+} ic_s3_credentials;
+
+/* S3 settings. Strings may be NULL (meaning empty) except bucket. */
+typedef struct ic_s3_options {
+    const char *bucket;            /* required */
+    const char *prefix;            /* folder inside the bucket; "" = bucket root */
+    const char *region;            /* "" = the environment's (from_env) or us-east-1 */
+    const char *endpoint;          /* "" = AWS; "http://127.0.0.1:9000" for MinIO */
+    int32_t force_path_style;      /* non-zero: host/bucket/key addressing (MinIO, Ceph) */
+    int32_t allow_http;            /* non-zero: permit a plain-http endpoint */
+    int32_t credentials;           /* an ic_s3_credentials */
+    const char *access_key_id;     /* static credentials only */
+    const char *secret_access_key; /* static credentials only */
+    const char *session_token;     /* static credentials only; may be NULL */
+    int32_t max_connections;       /* 0 = default (256) */
+} ic_s3_options;
+
+/*
+ * A storage in an S3 bucket (AWS or an S3-compatible service). Nothing is
+ * contacted until the first operation. Invalid settings are
+ * IC_ERR_INVALID_ARGUMENT; messages never contain secrets.
+ */
+ic_status ic_storage_new_s3(const ic_s3_options *options, ic_storage *out, ic_error *err);
+
+/*
+ * As ic_storage_new_s3, from the JSON form:
+ *   {"bucket": "b", "prefix": "repos/r1", "region": "us-east-1",
+ *    "endpoint": "http://127.0.0.1:9000", "force_path_style": true,
+ *    "allow_http": true, "access_key_id": "...", "secret_access_key": "...",
+ *    "session_token": "", "from_env": false, "anonymous": false,
+ *    "max_connections": 256}
+ * Exactly one credential source: static keys, from_env or anonymous.
+ */
+ic_status ic_storage_new_s3_json(const char *config_json, ic_storage *out, ic_error *err);
+
+/* A description of the storage for messages ("local:/data/repo",
+ * "s3://bucket/prefix"), without credentials. Caller frees *out. */
+ic_status ic_storage_describe(ic_storage storage, char **out, ic_error *err);
+
+/* Releases the handle. Repositories opened on it keep working. */
+ic_status ic_storage_free(ic_storage storage);
+
+/* ======================================================================
+ * Repositories
+ * ====================================================================== */
+
+/*
+ * Repository configuration, as JSON (every key optional on input; a key
+ * left out keeps its current or default value):
+ *   {"inline_chunk_threshold": 512,      chunks up to this many bytes live in manifests
+ *    "manifest_block_chunks": 65536,     chunk references per manifest
+ *    "snapshot_cache_bytes": 268435456,
+ *    "manifest_cache_bytes": 268435456,
+ *    "disable_transaction_logs": false,  true gives up rebase and diff
+ *    "virtual_chunk_containers": [{"name": "data", "url_prefix": "file:///data/"}]}
+ */
+
+/*
+ * Creates a repository in storage, with an initial empty commit on branch
+ * "main". config_json may be NULL (defaults). IC_ERR_REPO_EXISTS if the
+ * storage already holds one, even when two processes create at once.
+ * Caller frees *out with ic_repo_free.
+ */
+ic_status ic_repo_create(ic_storage storage, const char *config_json, ic_repo *out, ic_error *err);
+
+/* Opens the repository in storage (IC_ERR_REPO_NOT_FOUND if none), with
+ * its stored configuration. Caller frees *out. */
+ic_status ic_repo_open(ic_storage storage, ic_repo *out, ic_error *err);
+
+/* Opens the repository in storage, creating it (with config_json, may be
+ * NULL) if there is none. Caller frees *out. */
+ic_status ic_repo_open_or_create(ic_storage storage, const char *config_json, ic_repo *out, ic_error *err);
+
+/* *exists = 1 if storage holds a repository, else 0. */
+ic_status ic_repo_exists(ic_storage storage, int32_t *exists, ic_error *err);
+
+/* Releases the handle. Sessions opened from it keep working. */
+ic_status ic_repo_free(ic_repo repo);
+
+/* The repository's configuration as JSON (see above). Caller frees *json. */
+ic_status ic_repo_config_get(ic_repo repo, char **json, ic_error *err);
+
+/*
+ * Stores a new configuration: json is applied over the current one. Handles
+ * opened afterwards use it; this handle keeps its caches' sizes.
+ */
+ic_status ic_repo_config_set(ic_repo repo, const char *json, ic_error *err);
+
+/* Sets metadata (a JSON object) merged into every commit of the sessions
+ * created afterwards from this handle; a commit's own keys win. */
+ic_status ic_repo_set_default_commit_metadata(ic_repo repo, const char *json, ic_error *err);
+
+/* The default commit metadata, a JSON object. Caller frees *json. */
+ic_status ic_repo_default_commit_metadata(ic_repo repo, char **json, ic_error *err);
+
+/*
+ * Registers the storage that serves virtual chunks whose location starts
+ * with url_prefix, which must be a virtual chunk container of the
+ * configuration. file:// containers need none.
+ */
+ic_status ic_repo_set_virtual_chunk_storage(ic_repo repo, const char *url_prefix, ic_storage storage, ic_error *err);
+
+/* --- Branches ------------------------------------------------------------
+ * Branch and tag names are 1-255 letters, digits, '.', '_' or '-', not
+ * starting with '.' (else IC_ERR_INVALID_ARGUMENT). */
+
+/* Creates branch name at snapshot_id. IC_ERR_BRANCH_EXISTS, IC_ERR_SNAPSHOT_NOT_FOUND. */
+ic_status ic_repo_create_branch(ic_repo repo, const char *name, const char *snapshot_id, ic_error *err);
+
+/* The branch names, sorted, as a JSON array of strings. Caller frees *json. */
+ic_status ic_repo_list_branches(ic_repo repo, char **json, ic_error *err);
+
+/* The snapshot id at the tip of the branch. Caller frees *snapshot_id. */
+ic_status ic_repo_lookup_branch(ic_repo repo, const char *name, char **snapshot_id, ic_error *err);
+
+/* Deletes a branch (not "main"). */
+ic_status ic_repo_delete_branch(ic_repo repo, const char *name, ic_error *err);
+
+/*
+ * Points the branch at snapshot_id. If expected_tip is not NULL the reset
+ * happens only while the tip is still expected_tip (else IC_ERR_CONFLICT).
+ */
+ic_status ic_repo_reset_branch(ic_repo repo, const char *name, const char *snapshot_id, const char *expected_tip, ic_error *err);
+
+/* --- Tags ---------------------------------------------------------------- */
+
+/* Creates an immutable tag at snapshot_id. IC_ERR_TAG_EXISTS. */
+ic_status ic_repo_create_tag(ic_repo repo, const char *name, const char *snapshot_id, ic_error *err);
+
+/* The tag names, sorted, as a JSON array of strings. Caller frees *json. */
+ic_status ic_repo_list_tags(ic_repo repo, char **json, ic_error *err);
+
+/* The snapshot id a tag points at. Caller frees *snapshot_id. */
+ic_status ic_repo_lookup_tag(ic_repo repo, const char *name, char **snapshot_id, ic_error *err);
+
+/* Deletes a tag; its name can never be used again. */
+ic_status ic_repo_delete_tag(ic_repo repo, const char *name, ic_error *err);
+
+/* --- Versions and history ------------------------------------------------ */
+
+/* What a version names. */
+typedef enum ic_version_kind {
+    IC_AT_BRANCH = 1,   /* the tip of branch `name`, or with as_of its newest commit at or before then */
+    IC_AT_TAG = 2,      /* the snapshot of tag `name` */
+    IC_AT_SNAPSHOT = 3  /* the snapshot whose id is `name` */
+} ic_version_kind;
+
+/* A version of the repository: a branch (optionally as of a time), a tag
+ * or a snapshot id. */
+typedef struct ic_version {
+    int32_t kind;              /* an ic_version_kind */
+    const char *name;          /* branch name, tag name or snapshot id */
+    int64_t as_of_unix_nanos;  /* IC_AT_BRANCH only; 0 = the tip */
+} ic_version;
+
+/* The snapshot id a version names. Caller frees *snapshot_id. */
+ic_status ic_repo_resolve(ic_repo repo, const ic_version *version, char **snapshot_id, ic_error *err);
+
+/*
+ * A snapshot's description as JSON; caller frees *json:
+ *   {"id": "...", "parent_id": "..." or null, "written_at": "2025-01-02T03:04:05.123456789Z",
+ *    "written_at_unix_nanos": 1735787045123456789, "message": "...", "metadata": {...}}
+ */
+ic_status ic_repo_snapshot_info(ic_repo repo, const char *snapshot_id, char **json, ic_error *err);
+
+/*
+ * An iterator over the version's snapshot and its ancestors, newest first,
+ * each item a snapshot description as ic_repo_snapshot_info gives. History
+ * is read one snapshot per item. Caller frees *out with ic_iter_free.
+ */
+ic_status ic_repo_ancestry(ic_repo repo, const ic_version *version, ic_iter *out, ic_error *err);
+
+/*
+ * The first `limit` entries (0 = all) of the ancestry as one JSON array.
+ * To page through a long history, call again with IC_AT_SNAPSHOT and the
+ * last entry's parent_id. Caller frees *json.
+ */
+ic_status ic_repo_ancestry_json(ic_repo repo, const ic_version *version, size_t limit, char **json, ic_error *err);
+
+/*
+ * What changed from one version to another (from must be an ancestor of
+ * to: IC_ERR_BAD_SNAPSHOT_CHAIN otherwise), as JSON; caller frees *json:
+ *   {"new_groups": ["/g"], "new_arrays": ["/g/a"], "deleted_groups": [],
+ *    "deleted_arrays": [], "updated_groups": [], "updated_arrays": [],
+ *    "updated_chunks": {"/g/a": [[0, 0], [0, 1]]}}
+ * Paths and coordinates are sorted.
+ */
+ic_status ic_repo_diff(ic_repo repo, const ic_version *from, const ic_version *to, char **json, ic_error *err);
+
+/* --- Sessions ------------------------------------------------------------ */
+
+/* A read-only session at a version. Caller frees *out with ic_session_free. */
+ic_status ic_repo_readonly_session(ic_repo repo, const ic_version *version, ic_session *out, ic_error *err);
+
+/* A writable session on branch, based on its tip. Caller frees *out. */
+ic_status ic_repo_writable_session(ic_repo repo, const char *branch, ic_session *out, ic_error *err);
+
+/* Restores a session serialized with ic_session_to_bytes (in this process or
+ * another) into this repository. IC_ERR_INVALID_SESSION_BYTES for bad bytes.
+ * Caller frees *out. */
+ic_status ic_repo_session_from_bytes(ic_repo repo, const uint8_t *data, size_t len, ic_session *out, ic_error *err);
+
+/* ======================================================================
+ * Iterators
+ * ====================================================================== */
+
+/*
+ * The next item as JSON (caller frees *json), or *done = 1 and *json = NULL
+ * at the end. json and done must not be NULL.
+ */
+ic_status ic_iter_next(ic_iter iter, char **json, int32_t *done, ic_error *err);
+
+/*
+ * Up to max items (0 = all that remain) as one JSON array (caller frees
+ * *json); *count (may be NULL) receives the number of items. An empty
+ * array means the end.
+ */
+ic_status ic_iter_next_page(ic_iter iter, size_t max, char **json, size_t *count, ic_error *err);
+
+/* Releases the iterator. */
+ic_status ic_iter_free(ic_iter iter);
+
+/* ======================================================================
+ * Sessions
+ * ====================================================================== */
+
+/* Releases the session; its uncommitted changes are dropped. */
+ic_status ic_session_free(ic_session session);
+
+/* The branch a writable session commits to, "" for a read-only one. Caller frees *branch. */
+ic_status ic_session_branch(ic_session session, char **branch, ic_error *err);
+
+/* The snapshot the session reads (its base). Caller frees *snapshot_id. */
+ic_status ic_session_snapshot_id(ic_session session, char **snapshot_id, ic_error *err);
+
+/* *read_only = 1 if the session rejects writes (read-only sessions, and
+ * writable ones after they commit). */
+ic_status ic_session_read_only(ic_session session, int32_t *read_only, ic_error *err);
+
+/* *has_changes = 1 if the session holds uncommitted changes. */
+ic_status ic_session_has_changes(ic_session session, int32_t *has_changes, ic_error *err);
+
+/* *is_fork = 1 if the session is a fork (see ic_session_fork). */
+ic_status ic_session_is_fork(ic_session session, int32_t *is_fork, ic_error *err);
+
+/* --- Nodes ---------------------------------------------------------------
+ * Paths are "/" for the root and "/a/b" (or "a/b") below it. zarr_json is
+ * the node's zarr.json document, stored as given. */
+
+/* Adds a group. IC_ERR_ALREADY_EXISTS if a node is there. */
+ic_status ic_session_add_group(ic_session session, const char *path, const uint8_t *zarr_json, size_t zarr_json_len, ic_error *err);
+
+/*
+ * Adds an array of ndim dimensions with the given shape and chunk shape
+ * (ndim values each; may be NULL when ndim is 0). dimension_names is NULL
+ * (no names) or ndim strings (a NULL entry is an unnamed dimension, "").
+ */
+ic_status ic_session_add_array(ic_session session, const char *path, const uint64_t *shape, const uint64_t *chunk_shape, size_t ndim, const char *const *dimension_names, const uint8_t *zarr_json, size_t zarr_json_len, ic_error *err);
+
+/* Replaces the definition of the array at path (as ic_session_add_array).
+ * Chunks outside a smaller grid disappear. */
+ic_status ic_session_update_array(ic_session session, const char *path, const uint64_t *shape, const uint64_t *chunk_shape, size_t ndim, const char *const *dimension_names, const uint8_t *zarr_json, size_t zarr_json_len, ic_error *err);
+
+/* Replaces the zarr.json of the group at path. */
+ic_status ic_session_update_group(ic_session session, const char *path, const uint8_t *zarr_json, size_t zarr_json_len, ic_error *err);
+
+/* Deletes the array at path; a missing array is not an error. */
+ic_status ic_session_delete_array(ic_session session, const char *path, ic_error *err);
+
+/* Deletes the group at path and everything below; a missing group is not an error. */
+ic_status ic_session_delete_group(ic_session session, const char *path, ic_error *err);
+
+/* Deletes whatever node is at path, with its descendants. */
+ic_status ic_session_delete_node(ic_session session, const char *path, ic_error *err);
+
+/*
+ * The node at path as JSON (IC_ERR_NOT_FOUND if none); caller frees *json:
+ *   {"path": "/a", "type": "array", "id": "...", "zarr_metadata": {...},
+ *    "shape": [4, 8], "chunk_shape": [2, 4], "dimension_names": ["y", "x"] or null}
+ * zarr_metadata is the document itself when it is JSON, else a string of
+ * its bytes; shape, chunk_shape and dimension_names are arrays' only.
+ */
+ic_status ic_session_get_node(ic_session session, const char *path, char **json, ic_error *err);
+
+/* Every node, sorted by path, as a JSON array of ic_session_get_node objects. */
+ic_status ic_session_list_nodes(ic_session session, char **json, ic_error *err);
+
+/* --- Chunks --------------------------------------------------------------
+ * coords holds ndim chunk indices (may be NULL when ndim is 0). */
+
+/* How much of a value to read. */
+typedef enum ic_range_kind {
+    IC_RANGE_ALL = 0,     /* the whole value */
+    IC_RANGE_BOUNDED = 1, /* bytes [start, end) */
+    IC_RANGE_FROM = 2,    /* bytes [start, end of value) */
+    IC_RANGE_SUFFIX = 3   /* the last `start` bytes */
+} ic_range_kind;
+
+/* A byte range. Ranges are cut at the end of the value; negative numbers
+ * and end < start are IC_ERR_INVALID_RANGE. A NULL ic_byte_range pointer
+ * means IC_RANGE_ALL. */
+typedef struct ic_byte_range {
+    int32_t kind;  /* an ic_range_kind */
+    int64_t start;
+    int64_t end;
+} ic_byte_range;
+
+/* Writes data as the chunk at coords of the array at path (the data is
+ * copied). IC_ERR_INVALID_INDEX outside the grid. */
+ic_status ic_session_set_chunk(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const uint8_t *data, size_t len, ic_error *err);
+
+/*
+ * Reads range (NULL: all) of the chunk at coords. *found = 0 (and *data =
+ * NULL, *len = 0) if the chunk was never written; else *found = 1 and
+ * *data (caller frees with ic_buffer_free; never NULL, even for 0 bytes)
+ * holds *len bytes.
+ */
+ic_status ic_session_get_chunk(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const ic_byte_range *range, uint8_t **data, size_t *len, int32_t *found, ic_error *err);
+
+/*
+ * As ic_session_get_chunk, into the caller's buffer buf of capacity cap
+ * (buf may be NULL when cap is 0). *len receives the size of the data; if
+ * it exceeds cap nothing is copied and the status is
+ * IC_ERR_BUFFER_TOO_SMALL (with *len and *found written), so the caller
+ * can retry with a larger buffer.
+ */
+ic_status ic_session_get_chunk_into(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const ic_byte_range *range, uint8_t *buf, size_t cap, size_t *len, int32_t *found, ic_error *err);
+
+/* Deletes count chunks of the array at path; coords holds count * ndim
+ * indices, tuple after tuple. */
+ic_status ic_session_delete_chunks(ic_session session, const char *path, const uint32_t *coords, size_t count, size_t ndim, ic_error *err);
+
+/*
+ * Records a virtual chunk: length bytes at offset of the object at
+ * location (a URL under a virtual chunk container of the configuration),
+ * pinned to its modification time last_modified (Unix seconds; 0 = not
+ * checked).
+ */
+ic_status ic_session_set_virtual_ref(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const char *location, uint64_t offset, uint64_t length, int64_t last_modified, ic_error *err);
+
+/* An iterator over the coordinates of every chunk of the array at path,
+ * each item a JSON array of indices, in no promised order. */
+ic_status ic_session_chunk_coordinates(ic_session session, const char *path, ic_iter *out, ic_error *err);
+
+/* ======================================================================
+ * The Zarr store of a session
+ * ======================================================================
+ *
+ * The key-value view Zarr uses: keys such as "zarr.json", "a/b/zarr.json"
+ * and chunk keys "a/b/c/0/1" (decoded with the array's chunk key
+ * encoding). A key that is not a valid Zarr key is IC_ERR_INVALID_KEY.
+ * Reads of keys that hold nothing find nothing (*found = 0) rather than
+ * failing; writing a zarr.json adds or updates its node; writes on a
+ * read-only session are IC_ERR_READ_ONLY.
+ */
+
+/* Reads range (NULL: all) of the value at key. *found = 0 if the key is
+ * missing; else *data (caller frees; never NULL) holds *len bytes. */
+ic_status ic_store_get(ic_session session, const char *key, const ic_byte_range *range, uint8_t **data, size_t *len, int32_t *found, ic_error *err);
+
+/* As ic_store_get, into the caller's buffer (see ic_session_get_chunk_into). */
+ic_status ic_store_get_into(ic_session session, const char *key, const ic_byte_range *range, uint8_t *buf, size_t cap, size_t *len, int32_t *found, ic_error *err);
+
+/* The outcome for one key of ic_store_get_many. */
+typedef struct ic_get_result {
+    ic_status status; /* IC_OK, or the failure of this key */
+    int32_t found;    /* 1 if the key holds a value */
+    size_t offset;    /* where the value starts in the returned buffer */
+    size_t len;       /* its length */
+} ic_get_result;
+
+/*
+ * Reads n keys at once (in parallel inside the library), one call for many
+ * values. ranges is NULL (whole values) or holds n ranges. results (an
+ * array of n, filled by the library) says, per key, whether it failed,
+ * whether it was found and where its bytes are in *data, a single buffer
+ * holding every value found, back to back (caller frees with
+ * ic_buffer_free; never NULL; *data_len is its length). errors is NULL or
+ * an array of n that receives, per key, an error object for a failed key
+ * (0 otherwise; the caller frees each). The call fails as a whole only for
+ * bad arguments.
+ */
+ic_status ic_store_get_many(ic_session session, const char *const *keys, const ic_byte_range *ranges, size_t n, ic_get_result *results, uint8_t **data, size_t *data_len, ic_error *errors, ic_error *err);
+
+/* Sets the value at key (the bytes are copied). */
+ic_status ic_store_set(ic_session session, const char *key, const uint8_t *value, size_t len, ic_error *err);
+
+/*
+ * Sets n keys at once: keys[i] to values[i] of lens[i] bytes. zarr.json
+ * keys are set first, in order, so one batch can create an array and write
+ * its chunks; chunks are then written in parallel. Every entry is tried;
+ * the error is that of the first failing entry.
+ */
+ic_status ic_store_set_many(ic_session session, const char *const *keys, const uint8_t *const *values, const size_t *lens, size_t n, ic_error *err);
+
+/* Sets the value at key only if the key is missing; *stored = 1 if it did.
+ * Atomic within the session. stored may be NULL. */
+ic_status ic_store_set_if_not_exists(ic_session session, const char *key, const uint8_t *value, size_t len, int32_t *stored, ic_error *err);
+
+/* Deletes the value at key; a missing key is not an error. Deleting a
+ * zarr.json removes that node only (an array with its chunks). */
+ic_status ic_store_delete(ic_session session, const char *key, ic_error *err);
+
+/* Deletes every key under the directory prefix ("" for everything). */
+ic_status ic_store_delete_dir(ic_session session, const char *prefix, ic_error *err);
+
+/* *exists = 1 if key holds a value. */
+ic_status ic_store_exists(ic_session session, const char *key, int32_t *exists, ic_error *err);
+
+/* An iterator over every key (JSON strings), in no promised order. */
+ic_status ic_store_list(ic_session session, ic_iter *out, ic_error *err);
+
+/* An iterator over the keys starting with prefix (a plain string prefix). */
+ic_status ic_store_list_prefix(ic_session session, const char *prefix, ic_iter *out, ic_error *err);
+
+/* An iterator over the names of the immediate children of the directory
+ * prefix ("" for the top): the next segment of every key below it, once. */
+ic_status ic_store_list_dir(ic_session session, const char *prefix, ic_iter *out, ic_error *err);
+
+/* The size in bytes of the value at key; IC_ERR_NOT_FOUND if missing. */
+ic_status ic_store_get_size(ic_session session, const char *key, uint64_t *size, ic_error *err);
+
+/* The total size of the values whose keys start with prefix. */
+ic_status ic_store_get_size_prefix(ic_session session, const char *prefix, uint64_t *size, ic_error *err);
+
+/* *empty = 1 if no key lies under the directory prefix ("" for all). */
+ic_status ic_store_is_empty(ic_session session, const char *prefix, int32_t *empty, ic_error *err);
+
+/* Deletes every node and chunk. */
+ic_status ic_store_clear(ic_session session, ic_error *err);
+
+/* ======================================================================
+ * Status, commit, rebase
+ * ====================================================================== */
+
+/* The session's uncommitted changes, in ic_repo_diff's JSON form. Caller frees *json. */
+ic_status ic_session_status(ic_session session, char **json, ic_error *err);
+
+/* Drops the session's uncommitted changes. */
+ic_status ic_session_discard_changes(ic_session session, ic_error *err);
+
+/*
+ * Commits the session's changes as a new snapshot on its branch and
+ * returns its id (caller frees *snapshot_id; snapshot_id may be NULL).
+ * metadata_json is NULL or a JSON object, merged over the default commit
+ * metadata. Afterwards the session is read-only at the new snapshot.
+ * IC_ERR_CONFLICT if the branch moved since the session's base (rebase and
+ * commit again); IC_ERR_NO_CHANGES; IC_ERR_READ_ONLY. On any error nothing
+ * is committed and the session keeps its changes.
+ */
+ic_status ic_session_commit(ic_session session, const char *message, const char *metadata_json, char **snapshot_id, ic_error *err);
+
+/* Which side wins a chunk written by both. */
+typedef enum ic_version_selection {
+    IC_USE_OURS = 0,   /* keep the session's chunks */
+    IC_USE_THEIRS = 1, /* keep the other commit's chunks */
+    IC_FAIL = 2        /* the conflict is unsolvable */
+} ic_version_selection;
+
+/* How a rebase treats conflicts. */
+typedef enum ic_solver_kind {
+    IC_SOLVER_DETECTOR = 1, /* ConflictDetector: every conflict fails the rebase */
+    IC_SOLVER_BASIC = 2     /* BasicConflictSolver, with the options below */
+} ic_solver_kind;
+
+/*
+ * A conflict solver. For IC_SOLVER_BASIC: chunk double updates are solved
+ * by on_chunk_conflict; a delete of something the other side updated is
+ * kept (the delete wins) unless the matching fail_on flag is non-zero;
+ * other conflicts fail. { IC_SOLVER_BASIC, IC_USE_OURS, 0, 0 } is upstream
+ * Icechunk's default. The options are ignored for IC_SOLVER_DETECTOR.
+ */
+typedef struct ic_solver {
+    int32_t kind;                            /* an ic_solver_kind */
+    int32_t on_chunk_conflict;               /* an ic_version_selection */
+    int32_t fail_on_delete_of_updated_array; /* non-zero: fail instead */
+    int32_t fail_on_delete_of_updated_group; /* non-zero: fail instead */
+} ic_solver;
+
+/*
+ * Replays the session's changes over the commits that landed on its branch
+ * since its base, oldest first, letting solver patch them. On success the
+ * session is based on the branch tip. IC_ERR_REBASE_FAILED names the commit
+ * and lists the conflicts (ic_error_conflict_count, ic_error_conflict,
+ * ic_error_json); the session is then left based on the last commit it
+ * passed, with its changes as they were.
+ */
+ic_status ic_session_rebase(ic_session session, const ic_solver *solver, ic_error *err);
+
+/*
+ * Commits; on IC_ERR_CONFLICT rebases with solver and tries again, up to
+ * attempts rebases, sleeping a jittered exponential backoff between
+ * base_delay_ms and max_delay_ms (0: 10 ms and 1000 ms) before each.
+ * Returns the first error that is not a conflict (a failed rebase
+ * included), or the last conflict. snapshot_id may be NULL. Delays above a
+ * day (86400000 ms) are IC_ERR_INVALID_ARGUMENT.
+ */
+ic_status ic_session_commit_rebasing(ic_session session, const ic_solver *solver, const char *message, const char *metadata_json, uint32_t attempts, uint64_t base_delay_ms, uint64_t max_delay_ms, char **snapshot_id, ic_error *err);
+
+/* ======================================================================
+ * Serialization, fork and merge (cooperative writers)
+ * ====================================================================== */
+
+/* Serializes the session (base, branch, uncommitted changes; not chunk data,
+ * which is already in storage) for ic_repo_session_from_bytes in this
+ * process or another. Caller frees *data with ic_buffer_free. */
+ic_status ic_session_to_bytes(ic_session session, uint8_t **data, size_t *len, ic_error *err);
+
+/* A writable copy of the session for another worker. A fork cannot commit;
+ * its changes come back with ic_session_merge. The session must have no
+ * uncommitted changes. Caller frees *out. */
+ic_status ic_session_fork(ic_session session, ic_session *out, ic_error *err);
+
+/* Folds the changes of n forks (same branch and base) into session. */
+ic_status ic_session_merge(ic_session session, const ic_session *forks, size_t n, ic_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ICECHUNK_H */

@@ -1,0 +1,492 @@
+/*
+ * roundtrip.c - the whole life of a repository through the C interface:
+ * create on local disk, add a group and an array, write and read chunks,
+ * commit, history, tags, branches, read-only sessions at a tag, a branch,
+ * a snapshot and a time, diff, serialization, fork and merge, reopen.
+ */
+#include "common.h"
+
+#include <sys/stat.h>
+
+static ic_version at_branch(const char *b) { ic_version v = {IC_AT_BRANCH, b, 0}; return v; }
+static ic_version at_tag(const char *t) { ic_version v = {IC_AT_TAG, t, 0}; return v; }
+static ic_version at_snapshot(const char *id) { ic_version v = {IC_AT_SNAPSHOT, id, 0}; return v; }
+
+/* Reads chunk coords of /temp in session s and compares it with want. */
+static void expect_chunk(ic_session s, uint32_t y, uint32_t x, const uint8_t *want, size_t n) {
+    uint32_t c[2] = {y, x};
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int32_t found = 0;
+    OK(ic_session_get_chunk(s, "/temp", c, 2, NULL, &data, &len, &found, &E));
+    CHECK(found == 1 && len == n && data != NULL);
+    CHECK(memcmp(data, want, n) == 0);
+    OK(ic_buffer_free(data));
+}
+
+static char *snapshot_of(ic_session s) {
+    char *id = NULL;
+    OK(ic_session_snapshot_id(s, &id, &E));
+    return id;
+}
+
+int main(void) {
+    /* Versions. */
+    CHECK(ic_abi_version() == IC_ABI_VERSION);
+    CHECK(ic_version_number() == IC_VERSION_NUMBER);
+    CHECK(strcmp(ic_version_string(), IC_VERSION_STRING) == 0);
+    CHECK(strcmp(ic_status_name(IC_ERR_REBASE_FAILED), "IC_ERR_REBASE_FAILED") == 0);
+    CHECK(strcmp(ic_status_name(12345), "IC_ERR_UNKNOWN") == 0);
+    int32_t prev = 0;
+    OK(ic_set_max_threads(0, &prev, &E));
+    CHECK(prev >= 1);
+    int64_t limit = 0;
+    OK(ic_set_memory_limit(-1, &limit, &E));
+    CHECK(limit > 0);
+
+    char *dir = ic_test_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/repo", dir);
+
+    /* Create. */
+    ic_storage st = 0;
+    OK(ic_storage_new_local(path, &st, &E));
+    char *desc = NULL;
+    OK(ic_storage_describe(st, &desc, &E));
+    CONTAINS(desc, "local:");
+    ic_string_free(desc);
+    int32_t exists = 1;
+    OK(ic_repo_exists(st, &exists, &E));
+    CHECK(exists == 0);
+    FAILS(IC_ERR_REPO_NOT_FOUND, ic_repo_open(st, &(ic_repo){0}, &E));
+    ic_repo repo = 0;
+    OK(ic_repo_create(st, "{\"inline_chunk_threshold\": 16}", &repo, &E));
+    OK(ic_repo_exists(st, &exists, &E));
+    CHECK(exists == 1);
+    FAILS(IC_ERR_REPO_EXISTS, ic_repo_create(st, NULL, &(ic_repo){0}, &E));
+    char *cfg = NULL;
+    OK(ic_repo_config_get(repo, &cfg, &E));
+    CONTAINS(cfg, "\"inline_chunk_threshold\":16");
+    CONTAINS(cfg, "\"manifest_block_chunks\":65536");
+    ic_string_free(cfg);
+
+    char *branches = NULL;
+    OK(ic_repo_list_branches(repo, &branches, &E));
+    CHECK(strcmp(branches, "[\"main\"]") == 0);
+    ic_string_free(branches);
+    char *initial = NULL;
+    OK(ic_repo_lookup_branch(repo, "main", &initial, &E));
+    CHECK(strlen(initial) == 20);
+
+    /* Write a group and an array. */
+    ic_session s = 0;
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    int32_t ro = 1, changes = 1, fork = 1;
+    OK(ic_session_read_only(s, &ro, &E));
+    OK(ic_session_has_changes(s, &changes, &E));
+    OK(ic_session_is_fork(s, &fork, &E));
+    CHECK(ro == 0 && changes == 0 && fork == 0);
+    char *branch = NULL;
+    OK(ic_session_branch(s, &branch, &E));
+    CHECK(strcmp(branch, "main") == 0);
+    ic_string_free(branch);
+
+    OK(ic_session_add_group(s, "/", (const uint8_t *)GROUP_META, strlen(GROUP_META), &E));
+    ic_test_add_array(s, "/temp", 4, 16, 2, 4);
+    FAILS(IC_ERR_ALREADY_EXISTS, ic_session_add_group(s, "/temp", (const uint8_t *)GROUP_META, strlen(GROUP_META), &E));
+
+    uint8_t v1[4][64];
+    for (int i = 0; i < 4; i++) ic_test_fill(v1[i], 64, (unsigned)i + 1);
+    uint8_t small[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* at most 16 bytes: stored inline */
+    for (uint32_t y = 0; y < 2; y++)
+        for (uint32_t x = 0; x < 2; x++) {
+            uint32_t c[2] = {y, x};
+            if (y == 1 && x == 1)
+                OK(ic_session_set_chunk(s, "/temp", c, 2, small, sizeof small, &E));
+            else
+                OK(ic_session_set_chunk(s, "/temp", c, 2, v1[y * 2 + x], 64, &E));
+        }
+    uint32_t outside[2] = {2, 0};
+    FAILS(IC_ERR_INVALID_INDEX, ic_session_set_chunk(s, "/temp", outside, 2, small, sizeof small, &E));
+    FAILS(IC_ERR_NOT_FOUND, ic_session_set_chunk(s, "/nothing", outside, 2, small, sizeof small, &E));
+
+    expect_chunk(s, 0, 1, v1[1], 64);
+    expect_chunk(s, 1, 1, small, sizeof small);
+
+    /* A chunk never written; byte ranges; reads into a caller's buffer. */
+    {
+        uint32_t c[2] = {1, 3};
+        uint8_t *data = (uint8_t *)1;
+        size_t len = 9;
+        int32_t found = 9;
+        OK(ic_session_get_chunk(s, "/temp", c, 2, NULL, &data, &len, &found, &E));
+        CHECK(found == 0 && data == NULL && len == 0);
+
+        uint32_t c01[2] = {0, 1};
+        ic_byte_range r = {IC_RANGE_BOUNDED, 10, 20};
+        OK(ic_session_get_chunk(s, "/temp", c01, 2, &r, &data, &len, &found, &E));
+        CHECK(found == 1 && len == 10 && memcmp(data, v1[1] + 10, 10) == 0);
+        ic_buffer_free(data);
+        ic_byte_range suffix = {IC_RANGE_SUFFIX, 4, 0};
+        OK(ic_session_get_chunk(s, "/temp", c01, 2, &suffix, &data, &len, &found, &E));
+        CHECK(len == 4 && memcmp(data, v1[1] + 60, 4) == 0);
+        ic_buffer_free(data);
+        ic_byte_range from = {IC_RANGE_FROM, 60, 0};
+        OK(ic_session_get_chunk(s, "/temp", c01, 2, &from, &data, &len, &found, &E));
+        CHECK(len == 4 && memcmp(data, v1[1] + 60, 4) == 0);
+        ic_buffer_free(data);
+        ic_byte_range bad = {IC_RANGE_BOUNDED, 20, 10};
+        FAILS(IC_ERR_INVALID_RANGE, ic_session_get_chunk(s, "/temp", c01, 2, &bad, &data, &len, &found, &E));
+
+        uint8_t buf[64];
+        OK(ic_session_get_chunk_into(s, "/temp", c01, 2, NULL, buf, sizeof buf, &len, &found, &E));
+        CHECK(found == 1 && len == 64 && memcmp(buf, v1[1], 64) == 0);
+        FAILS(IC_ERR_BUFFER_TOO_SMALL, ic_session_get_chunk_into(s, "/temp", c01, 2, NULL, buf, 10, &len, &found, &E));
+        CHECK(len == 64 && found == 1);
+        OK(ic_session_get_chunk_into(s, "/temp", c, 2, NULL, buf, sizeof buf, &len, &found, &E));
+        CHECK(found == 0 && len == 0);
+    }
+
+    /* Node descriptions and status. */
+    char *node = NULL;
+    OK(ic_session_get_node(s, "/temp", &node, &E));
+    CONTAINS(node, "\"type\":\"array\"");
+    CONTAINS(node, "\"shape\":[4,16]");
+    CONTAINS(node, "\"dimension_names\":[\"y\",\"x\"]");
+    CONTAINS(node, "\"zarr_metadata\":{\"zarr_format\":3");
+    ic_string_free(node);
+    char *nodes = NULL;
+    OK(ic_session_list_nodes(s, &nodes, &E));
+    CONTAINS(nodes, "\"path\":\"/\"");
+    CONTAINS(nodes, "\"path\":\"/temp\"");
+    ic_string_free(nodes);
+    char *status = NULL;
+    OK(ic_session_status(s, &status, &E));
+    CONTAINS(status, "\"new_arrays\":[\"/temp\"]");
+    CONTAINS(status, "\"/temp\":[[0,0],[0,1],[1,0],[1,1]]");
+    ic_string_free(status);
+    OK(ic_session_has_changes(s, &changes, &E));
+    CHECK(changes == 1);
+
+    /* Chunk coordinates through an iterator. */
+    {
+        ic_iter it = 0;
+        OK(ic_session_chunk_coordinates(s, "/temp", &it, &E));
+        char *page = NULL;
+        size_t count = 0;
+        OK(ic_iter_next_page(it, 0, &page, &count, &E));
+        CHECK(count == 4);
+        CONTAINS(page, "[1,1]");
+        ic_string_free(page);
+        OK(ic_iter_free(it));
+    }
+
+    /* Commit. */
+    OK(ic_repo_set_default_commit_metadata(repo, "{\"tool\":\"ctest\",\"n\":1}", &E));
+    char *meta = NULL;
+    OK(ic_repo_default_commit_metadata(repo, &meta, &E));
+    CONTAINS(meta, "\"tool\":\"ctest\"");
+    ic_string_free(meta);
+    char *first = NULL;
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_commit(s, "first", "[1,2]", &first, &E));
+    OK(ic_session_commit(s, "first", "{\"author\":\"c\"}", &first, &E));
+    CHECK(first != NULL && strlen(first) == 20);
+    OK(ic_session_read_only(s, &ro, &E));
+    CHECK(ro == 1);
+    FAILS(IC_ERR_READ_ONLY, ic_session_set_chunk(s, "/temp", outside, 2, small, 1, &E));
+    expect_chunk(s, 0, 0, v1[0], 64); /* a committed session reads its new snapshot */
+    OK(ic_session_free(s));
+
+    /* The default metadata applies to sessions created after it was set. */
+    char *info = NULL;
+    OK(ic_repo_snapshot_info(repo, first, &info, &E));
+    CONTAINS(info, "\"message\":\"first\"");
+    CONTAINS(info, "\"author\":\"c\"");
+    CHECK(strstr(info, "ctest") == NULL); /* s was created before the default was set */
+    CONTAINS(info, "\"parent_id\":\"");
+    ic_string_free(info);
+
+    /* A second commit rewrites one chunk. */
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    int64_t between;
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        between = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    }
+    nanosleep(&pause, NULL);
+    uint8_t v2[64];
+    ic_test_fill(v2, 64, 99);
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    uint32_t c00[2] = {0, 0};
+    OK(ic_session_set_chunk(s, "/temp", c00, 2, v2, 64, &E));
+    char *second = NULL;
+    OK(ic_session_commit(s, "second", NULL, &second, &E));
+    OK(ic_session_free(s));
+    OK(ic_repo_snapshot_info(repo, second, &info, &E));
+    CONTAINS(info, "\"tool\":\"ctest\"");
+    ic_string_free(info);
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    FAILS(IC_ERR_NO_CHANGES, ic_session_commit(s, "empty", NULL, NULL, &E));
+    OK(ic_session_free(s));
+
+    /* History, newest first. */
+    {
+        ic_version v = at_branch("main");
+        ic_iter it = 0;
+        OK(ic_repo_ancestry(repo, &v, &it, &E));
+        const char *want[3] = {"\"message\":\"second\"", "\"message\":\"first\"", "\"message\":\"Repository initialized\""};
+        for (int i = 0; i < 3; i++) {
+            char *item = NULL;
+            int32_t done = 1;
+            OK(ic_iter_next(it, &item, &done, &E));
+            CHECK(done == 0);
+            CONTAINS(item, want[i]);
+            ic_string_free(item);
+        }
+        char *item = (char *)1;
+        int32_t done = 0;
+        OK(ic_iter_next(it, &item, &done, &E));
+        CHECK(done == 1 && item == NULL);
+        OK(ic_iter_free(it));
+        FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_iter_free(it));
+
+        char *page = NULL;
+        OK(ic_repo_ancestry_json(repo, &v, 2, &page, &E));
+        CONTAINS(page, "\"message\":\"second\"");
+        CONTAINS(page, "\"message\":\"first\"");
+        CHECK(strstr(page, "Repository initialized") == NULL);
+        ic_string_free(page);
+        OK(ic_repo_ancestry_json(repo, &v, 0, &page, &E));
+        CONTAINS(page, "Repository initialized");
+        CONTAINS(page, "\"parent_id\":null");
+        ic_string_free(page);
+    }
+
+    /* Tags. */
+    OK(ic_repo_create_tag(repo, "v1", first, &E));
+    FAILS(IC_ERR_TAG_EXISTS, ic_repo_create_tag(repo, "v1", second, &E));
+    char *tags = NULL;
+    OK(ic_repo_list_tags(repo, &tags, &E));
+    CHECK(strcmp(tags, "[\"v1\"]") == 0);
+    ic_string_free(tags);
+    char *tagged = NULL;
+    OK(ic_repo_lookup_tag(repo, "v1", &tagged, &E));
+    CHECK(strcmp(tagged, first) == 0);
+    ic_string_free(tagged);
+    OK(ic_repo_create_tag(repo, "tmp", second, &E));
+    OK(ic_repo_delete_tag(repo, "tmp", &E));
+    FAILS(IC_ERR_TAG_NOT_FOUND, ic_repo_lookup_tag(repo, "tmp", &tagged, &E));
+    FAILS(IC_ERR_TAG_EXISTS, ic_repo_create_tag(repo, "tmp", second, &E));
+
+    /* Read-only sessions at a tag, a branch, a snapshot and a time. */
+    {
+        ic_version v = at_tag("v1");
+        ic_session ro_s = 0;
+        OK(ic_repo_readonly_session(repo, &v, &ro_s, &E));
+        expect_chunk(ro_s, 0, 0, v1[0], 64);
+        expect_chunk(ro_s, 1, 1, small, sizeof small);
+        FAILS(IC_ERR_READ_ONLY, ic_session_set_chunk(ro_s, "/temp", c00, 2, v2, 64, &E));
+        char *b = NULL;
+        OK(ic_session_branch(ro_s, &b, &E));
+        CHECK(strcmp(b, "") == 0);
+        ic_string_free(b);
+        char *sid = snapshot_of(ro_s);
+        CHECK(strcmp(sid, first) == 0);
+        ic_string_free(sid);
+        OK(ic_session_free(ro_s));
+
+        v = at_branch("main");
+        OK(ic_repo_readonly_session(repo, &v, &ro_s, &E));
+        expect_chunk(ro_s, 0, 0, v2, 64);
+        OK(ic_session_free(ro_s));
+
+        v = at_snapshot(first);
+        OK(ic_repo_readonly_session(repo, &v, &ro_s, &E));
+        expect_chunk(ro_s, 0, 0, v1[0], 64);
+        OK(ic_session_free(ro_s));
+
+        ic_version asof = {IC_AT_BRANCH, "main", between};
+        OK(ic_repo_readonly_session(repo, &asof, &ro_s, &E));
+        expect_chunk(ro_s, 0, 0, v1[0], 64);
+        OK(ic_session_free(ro_s));
+        char *resolved = NULL;
+        OK(ic_repo_resolve(repo, &asof, &resolved, &E));
+        CHECK(strcmp(resolved, first) == 0);
+        ic_string_free(resolved);
+
+        v = at_tag("nope");
+        FAILS(IC_ERR_TAG_NOT_FOUND, ic_repo_readonly_session(repo, &v, &ro_s, &E));
+        v = at_snapshot("AAAAAAAAAAAAAAAAAAA0");
+        FAILS(IC_ERR_SNAPSHOT_NOT_FOUND, ic_repo_readonly_session(repo, &v, &ro_s, &E));
+    }
+
+    /* Diff. */
+    {
+        ic_version from = at_tag("v1"), to = at_branch("main");
+        char *d = NULL;
+        OK(ic_repo_diff(repo, &from, &to, &d, &E));
+        CONTAINS(d, "\"updated_chunks\":{\"/temp\":[[0,0]]}");
+        CONTAINS(d, "\"new_arrays\":[]");
+        ic_string_free(d);
+        from = at_snapshot(initial);
+        OK(ic_repo_diff(repo, &from, &to, &d, &E));
+        CONTAINS(d, "\"new_groups\":[\"/\"]");
+        CONTAINS(d, "\"new_arrays\":[\"/temp\"]");
+        ic_string_free(d);
+        FAILS(IC_ERR_BAD_SNAPSHOT_CHAIN, ic_repo_diff(repo, &to, &from, &d, &E));
+    }
+
+    /* Branches. */
+    OK(ic_repo_create_branch(repo, "dev", first, &E));
+    FAILS(IC_ERR_BRANCH_EXISTS, ic_repo_create_branch(repo, "dev", first, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_create_branch(repo, "bad name", first, &E));
+    OK(ic_repo_list_branches(repo, &branches, &E));
+    CHECK(strcmp(branches, "[\"dev\",\"main\"]") == 0);
+    ic_string_free(branches);
+    FAILS(IC_ERR_CONFLICT, ic_repo_reset_branch(repo, "dev", second, second, &E));
+    OK(ic_repo_reset_branch(repo, "dev", second, first, &E));
+    char *tip = NULL;
+    OK(ic_repo_lookup_branch(repo, "dev", &tip, &E));
+    CHECK(strcmp(tip, second) == 0);
+    ic_string_free(tip);
+    OK(ic_repo_delete_branch(repo, "dev", &E));
+    FAILS(IC_ERR_BRANCH_NOT_FOUND, ic_repo_lookup_branch(repo, "dev", &tip, &E));
+
+    /* Serialize a session with changes and restore it. */
+    {
+        OK(ic_repo_writable_session(repo, "main", &s, &E));
+        uint32_t c[2] = {1, 2};
+        OK(ic_session_set_chunk(s, "/temp", c, 2, v2, 64, &E));
+        uint8_t *bytes = NULL;
+        size_t n = 0;
+        OK(ic_session_to_bytes(s, &bytes, &n, &E));
+        CHECK(n > 0);
+        ic_session restored = 0;
+        OK(ic_repo_session_from_bytes(repo, bytes, n, &restored, &E));
+        ic_buffer_free(bytes);
+        OK(ic_session_free(s));
+        int32_t has = 0;
+        OK(ic_session_has_changes(restored, &has, &E));
+        CHECK(has == 1);
+        uint8_t junk[5] = {1, 2, 3, 4, 5};
+        FAILS(IC_ERR_INVALID_SESSION_BYTES, ic_repo_session_from_bytes(repo, junk, sizeof junk, &s, &E));
+        OK(ic_session_commit(restored, "restored", NULL, NULL, &E));
+        OK(ic_session_free(restored));
+    }
+
+    /* Fork, write in the forks, merge, commit. */
+    {
+        OK(ic_repo_writable_session(repo, "main", &s, &E));
+        ic_session forks[2];
+        OK(ic_session_fork(s, &forks[0], &E));
+        OK(ic_session_fork(s, &forks[1], &E));
+        OK(ic_session_is_fork(forks[0], &fork, &E));
+        CHECK(fork == 1);
+        uint32_t a[2] = {0, 2}, b[2] = {1, 0};
+        OK(ic_session_set_chunk(forks[0], "/temp", a, 2, small, sizeof small, &E));
+        OK(ic_session_set_chunk(forks[1], "/temp", b, 2, v2, 64, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_commit(forks[0], "fork", NULL, NULL, &E));
+        OK(ic_session_merge(s, forks, 2, &E));
+        OK(ic_session_commit(s, "merged", NULL, NULL, &E));
+        expect_chunk(s, 0, 2, small, sizeof small);
+        expect_chunk(s, 1, 0, v2, 64);
+        OK(ic_session_free(forks[0]));
+        OK(ic_session_free(forks[1]));
+        OK(ic_session_free(s));
+    }
+
+    /* Discard. */
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    OK(ic_session_delete_array(s, "/temp", &E));
+    OK(ic_session_has_changes(s, &changes, &E));
+    CHECK(changes == 1);
+    OK(ic_session_discard_changes(s, &E));
+    OK(ic_session_has_changes(s, &changes, &E));
+    CHECK(changes == 0);
+    OK(ic_session_free(s));
+
+    /* Reopen through a new storage handle; the repository outlives its
+     * storage handle, the session its repository handle. */
+    OK(ic_storage_free(st));
+    OK(ic_repo_free(repo));
+    OK(ic_storage_new_local(path, &st, &E));
+    OK(ic_repo_open(st, &repo, &E));
+    OK(ic_storage_free(st));
+    ic_version v = at_branch("main");
+    OK(ic_repo_readonly_session(repo, &v, &s, &E));
+    OK(ic_repo_free(repo));
+    expect_chunk(s, 0, 0, v2, 64);
+    expect_chunk(s, 1, 2, v2, 64);
+    OK(ic_session_free(s));
+
+    /* Virtual chunks: a file:// container read directly, and an s3://
+     * container served by a storage registered for it. */
+    {
+        char vdir[700], file[800], cfgj[2000], loc[900];
+        snprintf(vdir, sizeof vdir, "%s/virtual", dir);
+        CHECK(mkdir(vdir, 0755) == 0);
+        snprintf(file, sizeof file, "%s/data.bin", vdir);
+        uint8_t bytes[100];
+        ic_test_fill(bytes, sizeof bytes, 77);
+        FILE *f = fopen(file, "wb");
+        CHECK(f != NULL && fwrite(bytes, 1, sizeof bytes, f) == sizeof bytes);
+        fclose(f);
+        snprintf(cfgj, sizeof cfgj,
+                 "{\"virtual_chunk_containers\": [{\"name\": \"files\", \"url_prefix\": \"file://%s/\"},"
+                 " {\"name\": \"bucket\", \"url_prefix\": \"s3://bucket/\"}]}",
+                 vdir);
+        ic_storage vst = 0, files = 0;
+        ic_repo vrepo = 0;
+        OK(ic_storage_new_memory(NULL, &vst, &E));
+        OK(ic_repo_create(vst, cfgj, &vrepo, &E));
+        OK(ic_storage_new_local(vdir, &files, &E));
+        OK(ic_repo_set_virtual_chunk_storage(vrepo, "s3://bucket/", files, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_set_virtual_chunk_storage(vrepo, "s3://other/", files, &E));
+        OK(ic_repo_writable_session(vrepo, "main", &s, &E));
+        ic_test_add_array(s, "/v", 4, 4, 2, 2);
+        uint32_t c0[2] = {0, 0}, c1[2] = {0, 1}, c2[2] = {1, 0};
+        snprintf(loc, sizeof loc, "file://%s", file);
+        OK(ic_session_set_virtual_ref(s, "/v", c0, 2, loc, 10, 20, 0, &E));
+        OK(ic_session_set_virtual_ref(s, "/v", c1, 2, "s3://bucket/data.bin", 0, 5, 0, &E));
+        FAILS(IC_ERR_VIRTUAL_CHUNK, ic_session_set_virtual_ref(s, "/v", c2, 2, "https://elsewhere/x", 0, 5, 0, &E));
+        OK(ic_session_commit(s, "virtual", NULL, NULL, &E));
+        uint8_t buf[32];
+        size_t len = 0;
+        int32_t found = 0;
+        OK(ic_session_get_chunk_into(s, "/v", c0, 2, NULL, buf, sizeof buf, &len, &found, &E));
+        CHECK(found == 1 && len == 20 && memcmp(buf, bytes + 10, 20) == 0);
+        OK(ic_store_get_into(s, "v/c/0/1", NULL, buf, sizeof buf, &len, &found, &E));
+        CHECK(found == 1 && len == 5 && memcmp(buf, bytes, 5) == 0);
+        OK(ic_session_free(s));
+        OK(ic_repo_free(vrepo));
+        OK(ic_storage_free(vst));
+        OK(ic_storage_free(files));
+    }
+
+    /* open_or_create on an empty in-memory storage creates. */
+    OK(ic_storage_new_memory(NULL, &st, &E));
+    OK(ic_repo_open_or_create(st, NULL, &repo, &E));
+    ic_repo again = 0;
+    OK(ic_repo_open_or_create(st, NULL, &again, &E));
+    OK(ic_repo_free(again));
+    OK(ic_repo_config_set(repo, "{\"inline_chunk_threshold\": 100}", &E));
+    OK(ic_repo_open(st, &again, &E));
+    OK(ic_repo_config_get(again, &cfg, &E));
+    CONTAINS(cfg, "\"inline_chunk_threshold\":100");
+    ic_string_free(cfg);
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(again, "{\"inline_chunk_thresold\": 1}", &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(again, "{\"manifest_block_chunks\": 0}", &E));
+    OK(ic_repo_free(again));
+    OK(ic_repo_free(repo));
+    OK(ic_storage_free(st));
+
+    ic_string_free(initial);
+    ic_string_free(first);
+    ic_string_free(second);
+    ic_test_rmdir(dir);
+    ic_test_no_leaks();
+    printf("roundtrip: ok\n");
+    return 0;
+}
