@@ -14,7 +14,10 @@ export MINIO_BIN := $(MINIO)
 
 .PHONY: all build test demo bench tools fuzz stress generate vet fmt-check clean
 
+.DEFAULT_GOAL := all
+
 include mk/capi.mk
+include mk/julia.mk
 
 all: build
 
@@ -49,6 +52,7 @@ fmt-check:
 test: tools vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) test-c
+	$(MAKE) test-julia
 
 ## demo: the main job.
 demo:
@@ -72,5 +76,5 @@ fuzz:
 	  done; \
 	done
 
-clean: clean-c
+clean: clean-c clean-julia
 	$(GO) clean -testcache

@@ -1,0 +1,447 @@
+# Repositories: refs (branches, tags), history, diffs, and the sessions that
+# read and write them.
+
+"""
+    Repository
+
+An open repository. Open one with [`create_repository`](@ref),
+[`open_repository`](@ref) or [`open_or_create_repository`](@ref).
+Thread-safe.
+"""
+mutable struct Repository <: Handle
+    h::Threads.Atomic{UInt64}
+    Repository(h::UInt64) = _init_handle!(new(Threads.Atomic{UInt64}(h)))
+end
+_free(::Repository, h::UInt64) = @ic(:ic_repo_free, Int32, (UInt64,), h)
+
+"""
+    SnapshotInfo
+
+A commit: `id`, `parent_id` (`nothing` for the first), `written_at`
+(`DateTime`, UTC, millisecond precision), `written_at_unix_nanos`,
+`message` and `metadata::Dict{String,Any}`.
+"""
+struct SnapshotInfo
+    id::String
+    parent_id::Union{String,Nothing}
+    written_at::DateTime
+    written_at_unix_nanos::Int64
+    message::String
+    metadata::Dict{String,Any}
+end
+function SnapshotInfo(d::AbstractDict)
+    ns = Int64(get(d, "written_at_unix_nanos", 0))
+    p = get(d, "parent_id", nothing)
+    md = get(d, "metadata", nothing)
+    return SnapshotInfo(String(d["id"]), p === nothing ? nothing : String(p),
+        DateTime(1970) + Millisecond(fld(ns, 1_000_000)), ns,
+        String(get(d, "message", "")), md isa AbstractDict ? Dict{String,Any}(md) : Dict{String,Any}())
+end
+Base.show(io::IO, s::SnapshotInfo) = print(io, "SnapshotInfo(", s.id, ", ", repr(s.message), ", ", s.written_at, ")")
+
+"""
+    Diff
+
+What changed between two versions (or in a session, see [`status`](@ref)):
+`new_groups`, `new_arrays`, `deleted_groups`, `deleted_arrays`,
+`updated_groups`, `updated_arrays` (sorted node paths) and
+`updated_chunks::Dict{String,Vector{Vector{Int}}}` (array path => sorted
+0-based chunk coordinates). `isempty(d)` says whether nothing changed.
+"""
+struct Diff
+    new_groups::Vector{String}
+    new_arrays::Vector{String}
+    deleted_groups::Vector{String}
+    deleted_arrays::Vector{String}
+    updated_groups::Vector{String}
+    updated_arrays::Vector{String}
+    updated_chunks::Dict{String,Vector{Vector{Int}}}
+end
+_strings(v) = v === nothing ? String[] : String[String(x) for x in v]
+function Diff(d::AbstractDict)
+    uc = Dict{String,Vector{Vector{Int}}}()
+    for (k, v) in something(get(d, "updated_chunks", nothing), Dict{String,Any}())
+        uc[String(k)] = [Int[Int(i) for i in c] for c in v]
+    end
+    return Diff(_strings(get(d, "new_groups", nothing)), _strings(get(d, "new_arrays", nothing)),
+        _strings(get(d, "deleted_groups", nothing)), _strings(get(d, "deleted_arrays", nothing)),
+        _strings(get(d, "updated_groups", nothing)), _strings(get(d, "updated_arrays", nothing)), uc)
+end
+Base.isempty(d::Diff) = all(isempty, (d.new_groups, d.new_arrays, d.deleted_groups,
+    d.deleted_arrays, d.updated_groups, d.updated_arrays, d.updated_chunks))
+function Base.show(io::IO, d::Diff)
+    print(io, "Diff(")
+    first = true
+    for f in fieldnames(Diff)
+        v = getfield(d, f)
+        isempty(v) && continue
+        first || print(io, ", ")
+        first = false
+        print(io, f, "=", v)
+    end
+    print(io, ")")
+end
+
+# --- opening ----------------------------------------------------------------
+
+function _new_repo(f)
+    out = Ref{UInt64}(0)
+    err = Ref{UInt64}(0)
+    _check(f(out, err), err)
+    return Repository(out[])
+end
+
+_config_json(::Nothing) = nothing
+_config_json(c::AbstractString) = c
+_config_json(c::Union{AbstractDict,NamedTuple}) = JSON.write_json(c)
+
+"""
+    create_repository(storage; config=nothing) -> Repository
+
+Creates a repository in `storage` with an initial empty commit on branch
+`"main"`. `config` is `nothing` (defaults), a `Dict`/`NamedTuple` or a JSON
+string (see [`config`](@ref)). Throws `IcechunkError(:REPO_EXISTS)` if the
+storage already holds one.
+"""
+function create_repository(storage::Storage; config = nothing)
+    cj = _config_json(config)
+    with_handle(storage) do sh
+        _new_repo((out, err) -> @ic(:ic_repo_create, Int32, (UInt64, Cstring, Ref{UInt64}, Ref{UInt64}),
+            sh, _cstr(cj), out, err))
+    end
+end
+
+"""
+    open_repository(storage) -> Repository
+
+Opens the repository in `storage`; `IcechunkError(:REPO_NOT_FOUND)` if none.
+"""
+function open_repository(storage::Storage)
+    with_handle(storage) do sh
+        _new_repo((out, err) -> @ic(:ic_repo_open, Int32, (UInt64, Ref{UInt64}, Ref{UInt64}), sh, out, err))
+    end
+end
+
+"""
+    open_or_create_repository(storage; config=nothing) -> Repository
+
+Opens the repository in `storage`, creating it (with `config`) if there is none.
+"""
+function open_or_create_repository(storage::Storage; config = nothing)
+    cj = _config_json(config)
+    with_handle(storage) do sh
+        _new_repo((out, err) -> @ic(:ic_repo_open_or_create, Int32, (UInt64, Cstring, Ref{UInt64}, Ref{UInt64}),
+            sh, _cstr(cj), out, err))
+    end
+end
+
+"""
+    repository_exists(storage) -> Bool
+
+Whether `storage` holds a repository.
+"""
+function repository_exists(storage::Storage)
+    with_handle(storage) do sh
+        ex = Ref{Int32}(0)
+        err = Ref{UInt64}(0)
+        _check(@ic(:ic_repo_exists, Int32, (UInt64, Ref{Int32}, Ref{UInt64}), sh, ex, err), err)
+        ex[] != 0
+    end
+end
+
+# --- helpers ----------------------------------------------------------------
+
+function _string_out(f, x::Handle)
+    with_handle(x) do h
+        out = Ref{Ptr{UInt8}}(C_NULL)
+        err = Ref{UInt64}(0)
+        _check(f(h, out, err), err)
+        _take_string(out[])
+    end
+end
+_json_out(f, x::Handle) = JSON.parse_json(_string_out(f, x))
+
+function _no_out(f, x::Handle)
+    with_handle(x) do h
+        err = Ref{UInt64}(0)
+        _check(f(h, err), err)
+        nothing
+    end
+end
+
+function _nonul(s::AbstractString, what)
+    occursin('\0', s) && throw(ArgumentError("$what contains a NUL character: $(repr(s))"))
+    return String(s)
+end
+
+_unix_nanos(::Nothing) = Int64(0)
+_unix_nanos(t::Integer) = Int64(t)
+_unix_nanos(t::DateTime) = Int64(Dates.value(t - DateTime(1970))) * 1_000_000
+
+"""
+Calls `f(ref)` with a `Ref{CVersion}` for the version named by exactly one of
+`branch`, `tag`, `snapshot_id` (`as_of`: a `DateTime` in UTC or Unix
+nanoseconds, with `branch` only).
+"""
+function _with_version(f, prefix::String, branch, tag, snapshot_id, as_of)
+    given = count(x -> x !== nothing, (branch, tag, snapshot_id))
+    given == 1 || throw(ArgumentError("give exactly one of $(prefix)branch, $(prefix)tag and $(prefix)snapshot_id"))
+    as_of === nothing || branch !== nothing ||
+        throw(ArgumentError("$(prefix)as_of needs $(prefix)branch"))
+    kind, name = branch !== nothing ? (IC_AT_BRANCH, branch) :
+                 tag !== nothing ? (IC_AT_TAG, tag) : (IC_AT_SNAPSHOT, snapshot_id)
+    name = _nonul(name, "a version name")
+    GC.@preserve name begin
+        return f(Ref(CVersion(kind, pointer(name), _unix_nanos(as_of))))
+    end
+end
+
+# --- configuration ------------------------------------------------------------
+
+"""
+    config(repo) -> Dict{String,Any}
+
+The repository's configuration: `inline_chunk_threshold`,
+`manifest_block_chunks`, `snapshot_cache_bytes`, `manifest_cache_bytes`,
+`disable_transaction_logs`, `virtual_chunk_containers`.
+"""
+config(repo::Repository) =
+    _json_out((h, out, err) -> @ic(:ic_repo_config_get, Int32, (UInt64, Ref{Ptr{UInt8}}, Ref{UInt64}), h, out, err), repo)
+
+"""
+    set_config!(repo, config)
+
+Stores a new configuration: `config` (a `Dict`, `NamedTuple` or JSON string)
+is applied over the current one. Handles opened afterwards use it.
+"""
+function set_config!(repo::Repository, cfg)
+    js = _config_json(cfg)
+    _no_out((h, err) -> @ic(:ic_repo_config_set, Int32, (UInt64, Cstring, Ref{UInt64}), h, js, err), repo)
+end
+
+"""
+    default_commit_metadata(repo) -> Dict{String,Any}
+"""
+default_commit_metadata(repo::Repository) =
+    _json_out((h, out, err) -> @ic(:ic_repo_default_commit_metadata, Int32, (UInt64, Ref{Ptr{UInt8}}, Ref{UInt64}), h, out, err), repo)
+
+"""
+    set_default_commit_metadata!(repo, metadata)
+
+Metadata merged into every commit of sessions created afterwards from
+`repo`; a commit's own keys win.
+"""
+function set_default_commit_metadata!(repo::Repository, md)
+    js = _config_json(md)
+    _no_out((h, err) -> @ic(:ic_repo_set_default_commit_metadata, Int32, (UInt64, Cstring, Ref{UInt64}), h, js, err), repo)
+end
+
+"""
+    set_virtual_chunk_storage!(repo, url_prefix, storage)
+
+Registers the storage serving virtual chunks whose location starts with
+`url_prefix` (a virtual chunk container of the configuration).
+"""
+function set_virtual_chunk_storage!(repo::Repository, url_prefix::AbstractString, storage::Storage)
+    with_handle(storage) do sh
+        _no_out((h, err) -> @ic(:ic_repo_set_virtual_chunk_storage, Int32, (UInt64, Cstring, UInt64, Ref{UInt64}),
+            h, url_prefix, sh, err), repo)
+    end
+end
+
+# --- branches and tags ----------------------------------------------------------
+
+"""
+    list_branches(repo) -> Vector{String}
+
+The branch names, sorted.
+"""
+list_branches(repo::Repository) = String.(_json_out((h, out, err) ->
+    @ic(:ic_repo_list_branches, Int32, (UInt64, Ref{Ptr{UInt8}}, Ref{UInt64}), h, out, err), repo))
+
+"""
+    create_branch!(repo, name, snapshot_id)
+
+Creates branch `name` at `snapshot_id`.
+"""
+create_branch!(repo::Repository, name::AbstractString, snapshot_id::AbstractString) =
+    _no_out((h, err) -> @ic(:ic_repo_create_branch, Int32, (UInt64, Cstring, Cstring, Ref{UInt64}),
+        h, name, snapshot_id, err), repo)
+
+"""
+    lookup_branch(repo, name) -> String
+
+The snapshot id at the tip of branch `name`.
+"""
+lookup_branch(repo::Repository, name::AbstractString) =
+    _string_out((h, out, err) -> @ic(:ic_repo_lookup_branch, Int32, (UInt64, Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}),
+        h, name, out, err), repo)
+
+"""
+    delete_branch!(repo, name)
+
+Deletes a branch (not `"main"`).
+"""
+delete_branch!(repo::Repository, name::AbstractString) =
+    _no_out((h, err) -> @ic(:ic_repo_delete_branch, Int32, (UInt64, Cstring, Ref{UInt64}), h, name, err), repo)
+
+"""
+    reset_branch!(repo, name, snapshot_id; expected_tip=nothing)
+
+Points branch `name` at `snapshot_id`; with `expected_tip`, only while the
+tip is still that (else `ConflictError`).
+"""
+reset_branch!(repo::Repository, name::AbstractString, snapshot_id::AbstractString;
+              expected_tip::Union{Nothing,AbstractString} = nothing) =
+    _no_out((h, err) -> @ic(:ic_repo_reset_branch, Int32, (UInt64, Cstring, Cstring, Cstring, Ref{UInt64}),
+        h, name, snapshot_id, _cstr(expected_tip), err), repo)
+
+"""
+    list_tags(repo) -> Vector{String}
+
+The tag names, sorted.
+"""
+list_tags(repo::Repository) = String.(_json_out((h, out, err) ->
+    @ic(:ic_repo_list_tags, Int32, (UInt64, Ref{Ptr{UInt8}}, Ref{UInt64}), h, out, err), repo))
+
+"""
+    create_tag!(repo, name, snapshot_id)
+
+Creates the immutable tag `name` at `snapshot_id`.
+"""
+create_tag!(repo::Repository, name::AbstractString, snapshot_id::AbstractString) =
+    _no_out((h, err) -> @ic(:ic_repo_create_tag, Int32, (UInt64, Cstring, Cstring, Ref{UInt64}),
+        h, name, snapshot_id, err), repo)
+
+"""
+    lookup_tag(repo, name) -> String
+
+The snapshot id tag `name` points at.
+"""
+lookup_tag(repo::Repository, name::AbstractString) =
+    _string_out((h, out, err) -> @ic(:ic_repo_lookup_tag, Int32, (UInt64, Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}),
+        h, name, out, err), repo)
+
+"""
+    delete_tag!(repo, name)
+
+Deletes a tag; its name can never be used again.
+"""
+delete_tag!(repo::Repository, name::AbstractString) =
+    _no_out((h, err) -> @ic(:ic_repo_delete_tag, Int32, (UInt64, Cstring, Ref{UInt64}), h, name, err), repo)
+
+# --- history ------------------------------------------------------------------
+
+"""
+    resolve(repo; branch|tag|snapshot_id, as_of=nothing) -> String
+
+The snapshot id a version names.
+"""
+function resolve(repo::Repository; branch = nothing, tag = nothing, snapshot_id = nothing, as_of = nothing)
+    _with_version("", branch, tag, snapshot_id, as_of) do v
+        _string_out((h, out, err) -> @ic(:ic_repo_resolve, Int32, (UInt64, Ref{CVersion}, Ref{Ptr{UInt8}}, Ref{UInt64}),
+            h, v, out, err), repo)
+    end
+end
+
+"""
+    snapshot_info(repo, snapshot_id) -> SnapshotInfo
+"""
+snapshot_info(repo::Repository, id::AbstractString) =
+    SnapshotInfo(_json_out((h, out, err) -> @ic(:ic_repo_snapshot_info, Int32, (UInt64, Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}),
+        h, id, out, err), repo))
+
+"""
+    ancestry(repo; branch|tag|snapshot_id, as_of=nothing, limit=0) -> Vector{SnapshotInfo}
+
+The version's snapshot and its ancestors, newest first; `limit > 0` keeps
+the first `limit`. Read through the library's iterator, a page at a time.
+"""
+function ancestry(repo::Repository; branch = nothing, tag = nothing, snapshot_id = nothing,
+                  as_of = nothing, limit::Integer = 0)
+    limit >= 0 || throw(ArgumentError("limit must be >= 0"))
+    _with_version("", branch, tag, snapshot_id, as_of) do v
+        if limit > 0    # one call: the first `limit` entries as one JSON array
+            return SnapshotInfo[SnapshotInfo(d) for d in _json_out((h, out, err) -> @ic(:ic_repo_ancestry_json, Int32,
+                (UInt64, Ref{CVersion}, Csize_t, Ref{Ptr{UInt8}}, Ref{UInt64}), h, v, limit, out, err), repo)]
+        end
+        with_handle(repo) do h
+            out = Ref{UInt64}(0)
+            err = Ref{UInt64}(0)
+            _check(@ic(:ic_repo_ancestry, Int32, (UInt64, Ref{CVersion}, Ref{UInt64}, Ref{UInt64}), h, v, out, err), err)
+            it = JsonIter(out[])
+            res = SnapshotInfo[]
+            try
+                while true
+                    page = _next_page(it, 256)
+                    isempty(page) && break
+                    append!(res, SnapshotInfo.(page))
+                end
+            finally
+                close(it)
+            end
+            res
+        end
+    end
+end
+
+"""
+    diff(repo; from_branch|from_tag|from_snapshot_id, to_branch|to_tag|to_snapshot_id) -> Diff
+
+What changed from one version to a later one (`from` must be an ancestor of
+`to`, else `IcechunkError(:BAD_SNAPSHOT_CHAIN)`).
+"""
+function Base.diff(repo::Repository; from_branch = nothing, from_tag = nothing, from_snapshot_id = nothing,
+                   from_as_of = nothing, to_branch = nothing, to_tag = nothing, to_snapshot_id = nothing,
+                   to_as_of = nothing)
+    _with_version("from_", from_branch, from_tag, from_snapshot_id, from_as_of) do vf
+        _with_version("to_", to_branch, to_tag, to_snapshot_id, to_as_of) do vt
+            Diff(_json_out((h, out, err) -> @ic(:ic_repo_diff, Int32,
+                (UInt64, Ref{CVersion}, Ref{CVersion}, Ref{Ptr{UInt8}}, Ref{UInt64}), h, vf, vt, out, err), repo))
+        end
+    end
+end
+
+# --- sessions -----------------------------------------------------------------
+
+function _new_session(f, x::Handle)
+    with_handle(x) do h
+        out = Ref{UInt64}(0)
+        err = Ref{UInt64}(0)
+        _check(f(h, out, err), err)
+        Session(out[])
+    end
+end
+
+"""
+    readonly_session(repo; branch|tag|snapshot_id, as_of=nothing) -> Session
+
+A read-only session at a version.
+"""
+function readonly_session(repo::Repository; branch = nothing, tag = nothing, snapshot_id = nothing, as_of = nothing)
+    _with_version("", branch, tag, snapshot_id, as_of) do v
+        _new_session((h, out, err) -> @ic(:ic_repo_readonly_session, Int32, (UInt64, Ref{CVersion}, Ref{UInt64}, Ref{UInt64}),
+            h, v, out, err), repo)
+    end
+end
+
+"""
+    writable_session(repo, branch) -> Session
+
+A writable session on `branch`, based on its tip.
+"""
+writable_session(repo::Repository, branch::AbstractString) =
+    _new_session((h, out, err) -> @ic(:ic_repo_writable_session, Int32, (UInt64, Cstring, Ref{UInt64}, Ref{UInt64}),
+        h, branch, out, err), repo)
+
+"""
+    session_from_bytes(repo, bytes) -> Session
+
+Restores a session serialized with [`to_bytes`](@ref) (in this process or
+another) into `repo`. `IcechunkError(:INVALID_SESSION_BYTES)` for bad bytes.
+"""
+function session_from_bytes(repo::Repository, bytes::AbstractVector{UInt8})
+    b = Vector{UInt8}(bytes)
+    _new_session((h, out, err) -> @ic(:ic_repo_session_from_bytes, Int32,
+        (UInt64, Ptr{UInt8}, Csize_t, Ref{UInt64}, Ref{UInt64}), h, b, length(b), out, err), repo)
+end

@@ -1,0 +1,105 @@
+# S3 storage: settings checked without contacting anything; a round trip
+# against a real MinIO server when one is installed (MINIO_BIN, PATH, or the
+# Go path's bin folder, where `make tools` puts it), else reported skipped.
+
+using Sockets
+
+"The MinIO binary, or `nothing` and why not."
+function find_minio()
+    p = get(ENV, "MINIO_BIN", "")
+    isempty(p) || return isfile(p) ? (p, "") : (nothing, "MINIO_BIN=$p does not exist (run `make tools`)")
+    p = Sys.which("minio")
+    p === nothing || return (p, "")
+    go = Sys.which("go")
+    gopath = go === nothing ? "" : (try readchomp(`$go env GOPATH`) catch; "" end)
+    for d in split(gopath, ':', keepempty = false)
+        c = joinpath(d, "bin", "minio")
+        isfile(c) && return (c, "")
+    end
+    return (nothing, "no minio binary in MINIO_BIN, PATH or the Go path's bin folder (run `make tools`)")
+end
+
+"Two free TCP ports on 127.0.0.1."
+function free_ports()
+    p1, s1 = Sockets.listenany(ip"127.0.0.1", 20000)
+    p2, s2 = Sockets.listenany(ip"127.0.0.1", Int(p1) + 1)
+    close(s1)
+    close(s2)
+    return Int(p1), Int(p2)
+end
+
+@testset "s3 storage" begin
+    s = s3_storage(bucket = "bucket", prefix = "repos/r1", region = "us-east-1",
+                   endpoint_url = "http://127.0.0.1:1", allow_http = true, force_path_style = true,
+                   access_key_id = "AKIDEXAMPLE", secret_access_key = "very-secret")
+    @test describe(s) == "s3://bucket/repos/r1"
+    @test !occursin("very-secret", sprint(show, s))
+    @test caught(() -> s3_storage(bucket = "")) isa IcechunkError
+    e = caught(() -> s3_storage(bucket = "b", from_env = true, anonymous = true))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
+    e = caught(() -> s3_storage(bucket = "b", endpoint_url = "http://x:9000", anonymous = true))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT    # plain http without allow_http
+    @test s3_storage(bucket = "b", anonymous = true) isa Storage
+    @test s3_storage(bucket = "b", region = "eu-west-1", from_env = true) isa Storage
+    # the JSON form
+    sj = s3_storage(Dict("bucket" => "b2", "prefix" => "p", "anonymous" => true))
+    @test describe(sj) == "s3://b2/p"
+    e = caught(() -> s3_storage("""{"bucket": "b", "anonymous": true, "no_such_field": 1}"""))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
+
+    minio, why = find_minio()
+    if minio === nothing
+        @info "SKIPPED: S3 round trip against MinIO: $why"
+        @test_skip false
+    else
+        @testset "round trip against MinIO ($minio)" begin
+            mktempdir() do dir
+                mkpath(joinpath(dir, "data", "icechunk"))      # the bucket
+                port, console = free_ports()
+                log = joinpath(dir, "minio.log")
+                env = copy(ENV)
+                filter!(kv -> !startswith(kv.first, "MINIO_"), env)
+                env["MINIO_ROOT_USER"] = "icechunkadmin"
+                env["MINIO_ROOT_PASSWORD"] = "icechunkadmin-secret"
+                cmd = setenv(`$minio server --address 127.0.0.1:$port --console-address 127.0.0.1:$console --quiet $(joinpath(dir, "data"))`, env)
+                proc = run(pipeline(cmd; stdout = log, stderr = log); wait = false)
+                try
+                    mk() = s3_storage(bucket = "icechunk", prefix = "julia/repo", region = "us-east-1",
+                        endpoint_url = "http://127.0.0.1:$port", allow_http = true, force_path_style = true,
+                        access_key_id = "icechunkadmin", secret_access_key = "icechunkadmin-secret")
+                    storage = mk()
+                    ready = false
+                    for _ in 1:200
+                        process_running(proc) || break
+                        try
+                            repository_exists(storage)
+                            ready = true
+                            break
+                        catch
+                            sleep(0.1)
+                        end
+                    end
+                    ready || println(read(log, String))
+                    @test ready
+                    if ready
+                        repo = create_repository(storage)
+                        s = writable_session(repo, "main")
+                        st = store(s)
+                        st["zarr.json"] = group_json()
+                        st["a/zarr.json"] = array_json((4, 4), (2, 2))
+                        big = rand(UInt8, 10_000)
+                        st["a/c/1/1"] = big
+                        id = commit!(s, "on s3")
+                        create_tag!(repo, "s3-v1", id)
+                        repo2 = open_repository(mk())
+                        @test store(readonly_session(repo2; tag = "s3-v1"))["a/c/1/1"] == big
+                        @test [a.message for a in ancestry(repo2; branch = "main")] == ["on s3", "Repository initialized"]
+                    end
+                finally
+                    kill(proc)
+                    wait(proc)
+                end
+            end
+        end
+    end
+end
