@@ -40,7 +40,7 @@ func (s *Session) WriteChunk(ctx context.Context, data []byte) (*codec.ChunkRef,
 	if s.ReadOnly() {
 		return nil, readOnly("write a chunk")
 	}
-	if len(data) <= int(s.repo.config.InlineChunkThreshold) {
+	if len(data) <= int(s.repo.cfg().InlineChunkThreshold) {
 		return &codec.ChunkRef{Kind: codec.ChunkInline, Inline: slices.Clone(data)}, nil
 	}
 	return s.repo.assets.writeChunk(ctx, data)

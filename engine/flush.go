@@ -124,7 +124,7 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		return codec.SnapshotID{}, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
 	}
 
-	if !r.config.DisableTransactionLogs {
+	if !r.cfg().DisableTransactionLogs {
 		if err := r.assets.writeTransactionLog(ctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
 			return codec.SnapshotID{}, err
 		}
@@ -173,7 +173,7 @@ func (f *flusher) addRefLocked(node codec.NodeID, ref codec.ManifestRef) {
 // changes k chunks rewrites only the blocks holding them.
 func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *codec.ArrayData, cs *ChangeSet) {
 	if len(a.BlockShape) != len(a.Shape) {
-		a.BlockShape = blockShape(gridShape(a), f.repo.config.ManifestBlockChunks)
+		a.BlockShape = blockShape(gridShape(a), f.repo.cfg().ManifestBlockChunks)
 	}
 	grid := gridShape(a)
 	shrunk := false

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -19,7 +20,7 @@ import (
 // concurrent use.
 type Repository struct {
 	store   storage.Storage
-	config  codec.RepoConfig
+	config  atomic.Pointer[codec.RepoConfig] // replaced whole by SaveConfig
 	assets  *assets
 	refs    *refs
 	virtual *virtualResolver
@@ -44,8 +45,13 @@ func wrapStore(store storage.Storage, opts *Options) storage.Storage {
 }
 
 func newRepository(store storage.Storage, cfg codec.RepoConfig) *Repository {
-	return &Repository{store: store, config: cfg, assets: newAssets(store, &cfg), refs: newRefs(store), virtual: newVirtualResolver(&cfg)}
+	r := &Repository{store: store, assets: newAssets(store, &cfg), refs: newRefs(store), virtual: newVirtualResolver(&cfg)}
+	r.config.Store(&cfg)
+	return r
 }
+
+// cfg returns the config in force; callers must not modify it.
+func (r *Repository) cfg() *codec.RepoConfig { return r.config.Load() }
 
 // Create makes a new repository in store with an initial empty commit on
 // the main branch. cfg nil means codec.DefaultRepoConfig(). It fails with
@@ -139,18 +145,20 @@ func exists(ctx context.Context, store storage.Storage) (bool, error) {
 func (r *Repository) Storage() storage.Storage { return r.store }
 
 // Config returns the repository's config.
-func (r *Repository) Config() codec.RepoConfig { return r.config }
+func (r *Repository) Config() codec.RepoConfig { return *r.cfg() }
 
 func (r *Repository) saveConfig(ctx context.Context) error {
-	data, err := codec.EncodeRepoConfig(&r.config)
+	data, err := codec.EncodeRepoConfig(r.cfg())
 	if err != nil {
 		return err
 	}
 	return errors.Wrap(r.store.Put(ctx, codec.ConfigKey, data), "writing repository config")
 }
 
-// SaveConfig stores a new config for the repository; handles opened later
-// use it. The caches of this handle keep their sizes.
+// SaveConfig stores a new config for the repository and puts it in force
+// on this handle (inline threshold, transaction logs, manifest blocks,
+// virtual chunk containers); handles opened later read it. The caches of
+// this handle keep the sizes they were opened with.
 func (r *Repository) SaveConfig(ctx context.Context, cfg codec.RepoConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
@@ -162,6 +170,8 @@ func (r *Repository) SaveConfig(ctx context.Context, cfg codec.RepoConfig) error
 	if err := r.store.Put(ctx, codec.ConfigKey, data); err != nil {
 		return errors.Wrap(err, "writing repository config")
 	}
+	r.config.Store(&cfg)
+	r.virtual.setContainers(cfg.VirtualChunkContainers)
 	return nil
 }
 

@@ -25,10 +25,15 @@ import (
 // container's URL prefix (SetVirtualChunkStorage), which carries the
 // credentials.
 type virtualResolver struct {
+	mu         sync.RWMutex
 	containers []codec.VirtualChunkContainer
+	stores     map[string]storage.Storage // URL prefix -> storage rooted there
+}
 
-	mu     sync.RWMutex
-	stores map[string]storage.Storage // URL prefix -> storage rooted there
+func (v *virtualResolver) setContainers(c []codec.VirtualChunkContainer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.containers = c
 }
 
 func newVirtualResolver(cfg *codec.RepoConfig) *virtualResolver {
@@ -40,11 +45,11 @@ func newVirtualResolver(cfg *codec.RepoConfig) *virtualResolver {
 // config's containers. Keys passed to the storage are the rest of the
 // location after the prefix.
 func (r *Repository) SetVirtualChunkStorage(urlPrefix string, store storage.Storage) error {
+	r.virtual.mu.Lock()
+	defer r.virtual.mu.Unlock()
 	for _, c := range r.virtual.containers {
 		if c.URLPrefix == urlPrefix {
-			r.virtual.mu.Lock()
 			r.virtual.stores[urlPrefix] = store
-			r.virtual.mu.Unlock()
 			return nil
 		}
 	}
@@ -52,6 +57,8 @@ func (r *Repository) SetVirtualChunkStorage(urlPrefix string, store storage.Stor
 }
 
 func (v *virtualResolver) container(location string) (codec.VirtualChunkContainer, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	best := -1
 	for i, c := range v.containers {
 		if strings.HasPrefix(location, c.URLPrefix) && (best < 0 || len(c.URLPrefix) > len(v.containers[best].URLPrefix)) {
