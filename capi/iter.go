@@ -11,11 +11,12 @@ import (
 	"unsafe"
 )
 
-// iterObj is what an ic_iter handle holds: an engine sequence turned into
-// a pull iterator (iter.Pull2 runs the sequence as a coroutine; a panic in
-// it surfaces in the export that called next, where call recovers it).
-// Calls are serialised by mu. An error ends the sequence after the items
-// that came before it have been returned.
+// iterObj is what an ic_iter handle holds: an engine sequence run by a
+// goroutine of its own that hands items over a channel. (A pull iterator,
+// iter.Pull2, would be bound to the OS thread that created it, and a C
+// caller may use an iterator from any thread; the Go runtime aborts the
+// process on such a switch.) Calls are serialised by mu. An error ends the
+// sequence after the items that came before it have been returned.
 type iterObj struct {
 	mu      sync.Mutex
 	next    func() (any, error, bool)
@@ -24,17 +25,27 @@ type iterObj struct {
 	done    bool
 }
 
+// iterItem is one element of a sequence, converted, or the error ending it.
+type iterItem struct {
+	v   any
+	err error
+}
+
+// iterBuffer is how many items the producer may run ahead of the reader.
+const iterBuffer = 64
+
 func newIter[T any](seq iter.Seq2[T, error], conv func(T) any, out *C.ic_iter) error {
-	next, stop := iter.Pull2(seq)
+	items := make(chan iterItem, iterBuffer)
+	quit := make(chan struct{})
+	var once sync.Once
+	stop := func() { once.Do(func() { close(quit) }) }
+	go produce(seq, conv, items, quit)
 	it := &iterObj{stop: stop, next: func() (any, error, bool) {
-		v, err, ok := next()
-		switch {
-		case !ok:
+		x, ok := <-items
+		if !ok {
 			return nil, nil, false
-		case err != nil:
-			return nil, err, true
 		}
-		return conv(v), nil, true
+		return x.v, x.err, true
 	}}
 	h, err := handles.add(kindIter, it)
 	if err != nil {
@@ -43,6 +54,34 @@ func newIter[T any](seq iter.Seq2[T, error], conv func(T) any, out *C.ic_iter) e
 	}
 	*out = C.ic_iter(h)
 	return nil
+}
+
+// produce runs seq, sending its items until it ends, fails, or quit is
+// closed. A panic in the sequence becomes its last item's error.
+func produce[T any](seq iter.Seq2[T, error], conv func(T) any, items chan<- iterItem, quit <-chan struct{}) {
+	defer close(items)
+	send := func(x iterItem) bool {
+		select {
+		case items <- x:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			send(iterItem{err: panicError(r)})
+		}
+	}()
+	for v, err := range seq {
+		if err != nil {
+			send(iterItem{err: err})
+			return
+		}
+		if !send(iterItem{v: conv(v)}) {
+			return
+		}
+	}
 }
 
 // page pulls up to max items (0: all).

@@ -126,6 +126,35 @@ static void *churn(void *arg) {
     return NULL;
 }
 
+/* An iterator made on one thread is drained and freed on others: a C
+ * caller may use any handle from any thread (the library once aborted the
+ * process here). */
+static ic_iter handoff;
+
+static void *drain_half(void *arg) {
+    (void)arg;
+    char *json = NULL;
+    size_t count = 0;
+    OK(ic_iter_next_page(handoff, GRID * GRID / 2, &json, &count, &E));
+    CHECK(count == GRID * GRID / 2);
+    ic_string_free(json);
+    return NULL;
+}
+
+static void iterator_across_threads(ic_session s) {
+    OK(ic_session_chunk_coordinates(s, "/t", &handoff, &E));
+    for (int i = 0; i < 2; i++) {
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, drain_half, NULL) == 0);
+        CHECK(pthread_join(th, NULL) == 0);
+    }
+    char *json = NULL;
+    int32_t done = 0;
+    OK(ic_iter_next(handoff, &json, &done, &E));
+    CHECK(done == 1 && json == NULL);
+    OK(ic_iter_free(handoff));
+}
+
 static void run(void *(*fn)(void *)) {
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) CHECK(pthread_create(&th[t], NULL, fn, (void *)(intptr_t)t) == 0);
@@ -166,6 +195,7 @@ int main(void) {
     t1 = ic_test_now_ns();
     printf("threads: %d threads each read all %d chunks twice (single gets and get-many) in %.1f ms\n", THREADS,
            GRID * GRID, (t1 - t0) / 1e6);
+    iterator_across_threads(reader_session);
     OK(ic_session_free(reader_session));
 
     OK(ic_repo_writable_session(repo, "main", &shared, &E));
