@@ -12,12 +12,13 @@ MSGP_VERSION  := $(shell $(GO) list -m -f '{{.Version}}' github.com/tinylib/msgp
 
 export MINIO_BIN := $(MINIO)
 
-.PHONY: all build test demo bench tools fuzz stress generate vet fmt-check clean
+.PHONY: all build test demo demo-go bench tools fuzz stress generate vet fmt-check clean
 
 .DEFAULT_GOAL := all
 
 include mk/capi.mk
 include mk/julia.mk
+include mk/python.mk
 
 all: build
 
@@ -53,9 +54,14 @@ test: tools vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) test-c
 	$(MAKE) test-julia
+	$(MAKE) test-python
 
-## demo: the main job.
-demo:
+## demo: the main job, from Python: examples/quickstart.py in the
+## project's virtualenv (set up on first use) on a repository on local disk.
+demo: demo-python
+
+## demo-go: the same story told by the Go engine directly.
+demo-go:
 	$(GO) run ./cmd/icechunk-demo
 
 ## bench: benchmarks that print figures (they are not pass/fail).
@@ -76,5 +82,5 @@ fuzz:
 	  done; \
 	done
 
-clean: clean-c clean-julia
+clean: clean-c clean-julia clean-python
 	$(GO) clean -testcache

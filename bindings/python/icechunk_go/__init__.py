@@ -1,0 +1,125 @@
+"""icechunk_go: transactional, versioned Zarr storage (an Icechunk-class
+engine written in Go), with upstream Icechunk's Python names.
+
+Porting code written for upstream ``icechunk`` is an import change::
+
+    import icechunk_go as icechunk
+
+    storage = icechunk.local_filesystem_storage("/tmp/repo")
+    repo = icechunk.Repository.open_or_create(storage)
+    session = repo.writable_session("main")
+    zarr.open_group(session.store, mode="a").attrs["title"] = "demo"
+    session.commit("set a title")
+
+The package is pure Python over ``ctypes``; the engine is the bundled
+``libicechunk.so`` (or the one ``$ICECHUNK_GO_LIB`` names). Worker
+processes must be started with the "spawn" method, never "fork", once the
+library is loaded.
+"""
+
+from __future__ import annotations
+
+from . import _ffi
+from .config import RepositoryConfig, VirtualChunkContainer
+from .conflicts import BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection
+from .diff import Diff
+from .errors import (
+    AlreadyExistsError,
+    BranchExistsError,
+    BranchNotFoundError,
+    Conflict,
+    ConflictError,
+    ConflictType,
+    CorruptObjectError,
+    IcechunkError,
+    InvalidArgumentError,
+    InvalidKeyError,
+    InvalidMetadataError,
+    NoChangesToCommitError,
+    NotFoundError,
+    ReadOnlyError,
+    RebaseFailedError,
+    RepositoryExistsError,
+    RepositoryNotFoundError,
+    SnapshotNotFoundError,
+    StorageError,
+    TagExistsError,
+    TagNotFoundError,
+    UnsupportedFormatVersionError,
+)
+from .repository import Repository, SnapshotInfo
+from .session import Session, SessionPicklingError
+from .storage import Storage, in_memory_storage, local_filesystem_storage, s3_storage
+from .store import IcechunkStore
+
+__version__ = "0.1.0"
+
+ABI_VERSION = _ffi.ABI_VERSION
+"""The C ABI version this binding speaks (checked against the library at import)."""
+
+
+def library_version() -> str:
+    """The version of the loaded libicechunk, such as ``"0.1.0"``."""
+    return str(_ffi.lib.ic_version_string().decode())
+
+
+def library_path() -> str:
+    """The path of the loaded libicechunk."""
+    return str(_ffi.LIB_PATH)
+
+
+def set_max_threads(n: int) -> int:
+    """Sets how many threads run library code at once (default: the number
+    of CPUs) and returns the previous setting."""
+    import ctypes
+
+    prev = ctypes.c_int32(0)
+    _ffi.call(_ffi.lib.ic_set_max_threads, int(n), ctypes.byref(prev))
+    return prev.value
+
+
+__all__ = [
+    "ABI_VERSION",
+    "AlreadyExistsError",
+    "BasicConflictSolver",
+    "BranchExistsError",
+    "BranchNotFoundError",
+    "Conflict",
+    "ConflictDetector",
+    "ConflictError",
+    "ConflictSolver",
+    "ConflictType",
+    "CorruptObjectError",
+    "Diff",
+    "IcechunkError",
+    "IcechunkStore",
+    "InvalidArgumentError",
+    "InvalidKeyError",
+    "InvalidMetadataError",
+    "NoChangesToCommitError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "RebaseFailedError",
+    "Repository",
+    "RepositoryConfig",
+    "RepositoryExistsError",
+    "RepositoryNotFoundError",
+    "Session",
+    "SessionPicklingError",
+    "SnapshotInfo",
+    "SnapshotNotFoundError",
+    "Storage",
+    "StorageError",
+    "TagExistsError",
+    "TagNotFoundError",
+    "UnsupportedFormatVersionError",
+    "VersionSelection",
+    "VirtualChunkContainer",
+    "__version__",
+    "in_memory_storage",
+    "library_path",
+    "library_version",
+    "local_filesystem_storage",
+    "s3_storage",
+    "set_max_threads",
+]

@@ -1,0 +1,360 @@
+"""Repositories: branches, tags, history, diffs and sessions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterator
+from ctypes import byref
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _ffi
+from .config import RepositoryConfig
+from .diff import Diff
+from .session import Session, _dumps
+from .storage import Storage
+
+__all__ = ["Repository", "SnapshotInfo"]
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One snapshot (commit) of a repository.
+
+    Attributes
+    ----------
+    id : str
+        The snapshot id (20 characters).
+    parent_id : str or None
+        The previous snapshot; None for the repository's first.
+    written_at : datetime.datetime
+        When it was committed (UTC).
+    message : str
+        The commit message.
+    metadata : dict
+        The commit metadata.
+    """
+
+    id: str
+    parent_id: str | None
+    written_at: _dt.datetime
+    message: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> SnapshotInfo:
+        nanos = d.get("written_at_unix_nanos")
+        if nanos is not None:
+            written = _EPOCH + _dt.timedelta(microseconds=int(nanos) // 1000)
+        else:
+            written = _dt.datetime.fromisoformat(str(d["written_at"]).replace("Z", "+00:00")[:26] + "+00:00")
+        return cls(
+            id=d["id"],
+            parent_id=d.get("parent_id") or None,
+            written_at=written,
+            message=d.get("message", ""),
+            metadata=dict(d.get("metadata") or {}),
+        )
+
+
+def _unix_nanos(t: _dt.datetime) -> int:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.UTC)
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1_000
+
+
+def _version(
+    branch: str | None = None,
+    tag: str | None = None,
+    snapshot_id: str | None = None,
+    as_of: _dt.datetime | None = None,
+    *,
+    what: str = "version",
+) -> _ffi.Version:
+    given = [x for x in (branch, tag, snapshot_id) if x is not None]
+    if len(given) != 1:
+        raise ValueError(f"{what}: give exactly one of branch=, tag= or snapshot_id=")
+    if as_of is not None and branch is None:
+        raise ValueError(f"{what}: as_of= goes with branch=")
+    if branch is not None:
+        return _ffi.Version(_ffi.AT_BRANCH, _ffi.cstr(branch, "branch"), _unix_nanos(as_of) if as_of else 0)
+    if tag is not None:
+        return _ffi.Version(_ffi.AT_TAG, _ffi.cstr(tag, "tag"), 0)
+    return _ffi.Version(_ffi.AT_SNAPSHOT, _ffi.cstr(snapshot_id or "", "snapshot id"), 0)
+
+
+class Repository:
+    """A versioned Zarr repository in a :class:`Storage`.
+
+    Open one with :meth:`create`, :meth:`open` or :meth:`open_or_create`.
+    A repository object is safe to use from many threads. Sessions made
+    from it keep working after it is garbage collected.
+    """
+
+    __slots__ = ("__weakref__", "_handle", "_storage")
+
+    def __init__(self, handle: int, storage: Storage) -> None:
+        # Not for users: use create, open or open_or_create.
+        self._handle = _ffi.Handle(handle, _ffi.lib.ic_repo_free)
+        self._storage = storage
+
+    @property
+    def _h(self) -> int:
+        return self._handle.value
+
+    # --- opening -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+        """Creates a repository in ``storage``, with an initial empty commit
+        on branch ``main``.
+
+        Raises
+        ------
+        RepositoryExistsError
+            The storage already holds one (even when two processes create at once).
+        """
+        h = _ffi.handle_result(_ffi.lib.ic_repo_create, storage._h, _config_arg(config))
+        return cls(h, storage)
+
+    @classmethod
+    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+        """Opens the repository in ``storage``. If ``config`` is given, its
+        fields that are set are stored over the repository's configuration.
+
+        Raises
+        ------
+        RepositoryNotFoundError
+        """
+        h = _ffi.handle_result(_ffi.lib.ic_repo_open, storage._h)
+        repo = cls(h, storage)
+        if config is not None and config._to_json():
+            repo.save_config(config)
+        return repo
+
+    @classmethod
+    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+        """Opens the repository in ``storage``, creating it (with ``config``)
+        if there is none."""
+        h = _ffi.handle_result(_ffi.lib.ic_repo_open_or_create, storage._h, _config_arg(config))
+        return cls(h, storage)
+
+    @staticmethod
+    def exists(storage: Storage) -> bool:
+        """True if ``storage`` holds a repository."""
+        return _ffi.bool_result(_ffi.lib.ic_repo_exists, storage._h)
+
+    @property
+    def storage(self) -> Storage:
+        """The storage the repository lives in."""
+        return self._storage
+
+    def __reduce__(self) -> Any:
+        return (Repository.open, (self._storage,))
+
+    def close(self) -> None:
+        """Releases the repository handle now instead of when it is garbage
+        collected (sessions made from it keep working)."""
+        self._handle.free()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<icechunk_go.Repository {self._storage.describe()}>"
+
+    # --- configuration --------------------------------------------------------
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The repository's configuration."""
+        return RepositoryConfig._from_json(_ffi.json_result(_ffi.lib.ic_repo_config_get, self._h))
+
+    def save_config(self, config: RepositoryConfig) -> None:
+        """Stores ``config`` (its fields that are set) over the repository's
+        configuration. Handles opened afterwards use it."""
+        _ffi.call(_ffi.lib.ic_repo_config_set, self._h, _ffi.cstr(json.dumps(config._to_json())))
+
+    def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
+        """Metadata merged into every commit of the sessions created
+        afterwards from this object (a commit's own keys win)."""
+        _ffi.call(_ffi.lib.ic_repo_set_default_commit_metadata, self._h, _ffi.cstr(_dumps(metadata)))
+
+    def default_commit_metadata(self) -> dict[str, Any]:
+        """The default commit metadata."""
+        return dict(_ffi.json_result(_ffi.lib.ic_repo_default_commit_metadata, self._h))
+
+    def set_virtual_chunk_storage(self, url_prefix: str, storage: Storage) -> None:
+        """Registers the storage serving virtual chunks whose location starts
+        with ``url_prefix`` (a virtual chunk container of the configuration)."""
+        _ffi.call(_ffi.lib.ic_repo_set_virtual_chunk_storage, self._h, _ffi.cstr(url_prefix), storage._h)
+
+    # --- branches ----------------------------------------------------------------
+
+    def create_branch(self, branch: str, snapshot_id: str) -> None:
+        """Creates ``branch`` pointing at ``snapshot_id``.
+
+        Raises
+        ------
+        BranchExistsError, SnapshotNotFoundError
+        """
+        _ffi.call(_ffi.lib.ic_repo_create_branch, self._h, _ffi.cstr(branch, "branch"), _ffi.cstr(snapshot_id))
+
+    def list_branches(self) -> set[str]:
+        """The names of the branches."""
+        return set(_ffi.json_result(_ffi.lib.ic_repo_list_branches, self._h))
+
+    def lookup_branch(self, branch: str) -> str:
+        """The snapshot id at the tip of ``branch``.
+
+        Raises
+        ------
+        BranchNotFoundError
+        """
+        return _ffi.string_result(_ffi.lib.ic_repo_lookup_branch, self._h, _ffi.cstr(branch, "branch"))
+
+    def reset_branch(self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None) -> None:
+        """Points ``branch`` at ``snapshot_id``. With ``from_snapshot_id``,
+        only while the tip is still that snapshot (else :class:`ConflictError`)."""
+        _ffi.call(
+            _ffi.lib.ic_repo_reset_branch,
+            self._h,
+            _ffi.cstr(branch, "branch"),
+            _ffi.cstr(snapshot_id),
+            _ffi.opt_cstr(from_snapshot_id),
+        )
+
+    def delete_branch(self, branch: str) -> None:
+        """Deletes ``branch`` (not ``main``)."""
+        _ffi.call(_ffi.lib.ic_repo_delete_branch, self._h, _ffi.cstr(branch, "branch"))
+
+    # --- tags ----------------------------------------------------------------------
+
+    def create_tag(self, tag: str, snapshot_id: str) -> None:
+        """Creates the immutable tag ``tag`` at ``snapshot_id``.
+
+        Raises
+        ------
+        TagExistsError
+            Also for the name of a deleted tag: tag names are never reused.
+        """
+        _ffi.call(_ffi.lib.ic_repo_create_tag, self._h, _ffi.cstr(tag, "tag"), _ffi.cstr(snapshot_id))
+
+    def list_tags(self) -> set[str]:
+        """The names of the tags."""
+        return set(_ffi.json_result(_ffi.lib.ic_repo_list_tags, self._h))
+
+    def lookup_tag(self, tag: str) -> str:
+        """The snapshot id ``tag`` points at.
+
+        Raises
+        ------
+        TagNotFoundError
+        """
+        return _ffi.string_result(_ffi.lib.ic_repo_lookup_tag, self._h, _ffi.cstr(tag, "tag"))
+
+    def delete_tag(self, tag: str) -> None:
+        """Deletes ``tag``; its name can never be used again."""
+        _ffi.call(_ffi.lib.ic_repo_delete_tag, self._h, _ffi.cstr(tag, "tag"))
+
+    # --- history -------------------------------------------------------------------
+
+    def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
+        """The description of one snapshot."""
+        return SnapshotInfo._from_json(
+            _ffi.json_result(_ffi.lib.ic_repo_snapshot_info, self._h, _ffi.cstr(snapshot_id))
+        )
+
+    def resolve(
+        self,
+        branch: str | None = None,
+        *,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        as_of: _dt.datetime | None = None,
+    ) -> str:
+        """The snapshot id a version names: a branch tip (or, with
+        ``as_of``, its newest commit at or before that time), a tag, or a
+        snapshot id."""
+        v = _version(branch, tag, snapshot_id, as_of, what="resolve")
+        return _ffi.string_result(_ffi.lib.ic_repo_resolve, self._h, byref(v))
+
+    def ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> Iterator[SnapshotInfo]:
+        """The history of a version, newest first: its snapshot and every
+        ancestor, read one page at a time."""
+        v = _version(branch, tag, snapshot_id, what="ancestry")
+        return self._ancestry(v)
+
+    def _ancestry(self, v: _ffi.Version) -> Iterator[SnapshotInfo]:
+        # Pages of ic_repo_ancestry_json, each continuing from the parent of
+        # the last entry: no library state is kept between pages.
+        page = 100
+        while True:
+            items = _ffi.json_result(_ffi.lib.ic_repo_ancestry_json, self._h, byref(v), page)
+            for d in items:
+                yield SnapshotInfo._from_json(d)
+            if len(items) < page or not items[-1].get("parent_id"):
+                return
+            v = _ffi.Version(_ffi.AT_SNAPSHOT, _ffi.cstr(items[-1]["parent_id"]), 0)
+
+    def diff(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        """What changed from one version to a later one (``from`` must be an
+        ancestor of ``to``)."""
+        f = _version(from_branch, from_tag, from_snapshot_id, what="diff from")
+        t = _version(to_branch, to_tag, to_snapshot_id, what="diff to")
+        return Diff._from_json(_ffi.json_result(_ffi.lib.ic_repo_diff, self._h, byref(f), byref(t)))
+
+    # --- sessions ------------------------------------------------------------------
+
+    def readonly_session(
+        self,
+        branch: str | None = None,
+        *,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        as_of: _dt.datetime | None = None,
+    ) -> Session:
+        """A read-only session at a branch tip (or, with ``as_of``, the
+        branch's newest commit at or before that time; naive datetimes are
+        UTC), at a tag, or at a snapshot id."""
+        v = _version(branch, tag, snapshot_id, as_of, what="readonly_session")
+        return Session(_ffi.handle_result(_ffi.lib.ic_repo_readonly_session, self._h, byref(v)), self)
+
+    def writable_session(self, branch: str) -> Session:
+        """A writable session on ``branch``, based on its tip."""
+        h = _ffi.handle_result(_ffi.lib.ic_repo_writable_session, self._h, _ffi.cstr(branch, "branch"))
+        return Session(h, self)
+
+    def session_from_bytes(self, data: bytes) -> Session:
+        """Restores a session serialized with :meth:`Session.as_bytes` (in this
+        process or another) into this repository."""
+        buf = bytes(data)
+        return Session(_ffi.handle_result(_ffi.lib.ic_repo_session_from_bytes, self._h, buf, len(buf)), self)
+
+
+def _config_arg(config: RepositoryConfig | None) -> bytes | None:
+    if config is None:
+        return None
+    return _ffi.cstr(json.dumps(config._to_json()))

@@ -1,0 +1,338 @@
+"""Sessions: a read-only or writable view of one snapshot of a repository."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from ctypes import byref, c_size_t, c_uint32, c_uint64, c_void_p
+from typing import TYPE_CHECKING, Any
+
+from . import _ffi
+from .conflicts import ConflictSolver
+from .diff import Diff
+from .errors import IcechunkError
+
+if TYPE_CHECKING:
+    from .repository import Repository
+    from .storage import Storage
+    from .store import IcechunkStore
+
+__all__ = ["Session", "SessionPicklingError"]
+
+
+class SessionPicklingError(IcechunkError, pickle.PicklingError):
+    """Raised when pickling a writable session that is not a fork."""
+
+
+class Session:
+    """A view of one snapshot of a repository: read-only (at a branch tip,
+    tag, snapshot or time) or writable (on a branch, committed with
+    :meth:`commit`). Get one from :meth:`Repository.readonly_session` or
+    :meth:`Repository.writable_session`.
+
+    The Zarr store of the session is :attr:`store`. A session is safe to use
+    from many threads at once; chunk reads and writes run in parallel.
+
+    Cooperative writers (many processes or machines writing one change):
+    :meth:`fork` the session, send the forks to the workers (forks pickle),
+    let each write its own chunks, send them back and :meth:`merge` them,
+    then commit once. Read-only sessions pickle too; pickling a writable
+    session that is not a fork is refused, since its changes would be
+    silently split between copies.
+    """
+
+    __slots__ = ("__weakref__", "_handle", "_read_only", "_repo", "_token")
+
+    def __init__(self, handle: int, repo: Repository, token: str | None = None) -> None:
+        # Not for users: sessions come from a Repository.
+        self._handle = _ffi.Handle(handle, _ffi.lib.ic_session_free)
+        self._repo = repo
+        # Cached: a session becomes read-only only by committing, which goes
+        # through this object. (The store asks for it on the event loop's
+        # thread, which must not wait on the session's lock during a commit.)
+        self._read_only: bool | None = None
+        # Identifies "this session and its copies": kept by pickling, new for a fork.
+        self._token = token or uuid.uuid4().hex
+
+    @property
+    def _h(self) -> int:
+        return self._handle.value
+
+    # --- state -------------------------------------------------------------
+
+    @property
+    def repository(self) -> Repository:
+        """The repository the session belongs to."""
+        return self._repo
+
+    @property
+    def read_only(self) -> bool:
+        """True if the session rejects writes: read-only sessions, and
+        writable ones once they have committed."""
+        if self._read_only is None:
+            self._read_only = _ffi.bool_result(_ffi.lib.ic_session_read_only, self._h)
+        return self._read_only
+
+    @property
+    def snapshot_id(self) -> str:
+        """The snapshot the session reads (its base)."""
+        return _ffi.string_result(_ffi.lib.ic_session_snapshot_id, self._h)
+
+    @property
+    def branch(self) -> str | None:
+        """The branch a writable session commits to; None for a read-only one."""
+        return _ffi.string_result(_ffi.lib.ic_session_branch, self._h) or None
+
+    @property
+    def has_uncommitted_changes(self) -> bool:
+        """True if the session holds changes not committed yet."""
+        return _ffi.bool_result(_ffi.lib.ic_session_has_changes, self._h)
+
+    @property
+    def is_fork(self) -> bool:
+        """True for a fork (see :meth:`fork`)."""
+        return _ffi.bool_result(_ffi.lib.ic_session_is_fork, self._h)
+
+    @property
+    def store(self) -> IcechunkStore:
+        """The session's Zarr store (a ``zarr.abc.store.Store``): pass it to
+        ``zarr.open_group``, ``xarray.open_zarr``, ``Dataset.to_zarr``...
+        Every access gives a new store object; they compare equal."""
+        from .store import IcechunkStore
+
+        s = IcechunkStore(self)
+        s._is_open = True
+        return s
+
+    def close(self) -> None:
+        """Releases the session now instead of when it is garbage collected;
+        its uncommitted changes are dropped and later calls fail."""
+        self._handle.free()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def status(self) -> Diff:
+        """The session's uncommitted changes. ``print()`` it to see the paths
+        changed."""
+        return Diff._from_json(_ffi.json_result(_ffi.lib.ic_session_status, self._h))
+
+    def discard_changes(self) -> None:
+        """Drops every uncommitted change."""
+        _ffi.call(_ffi.lib.ic_session_discard_changes, self._h)
+
+    # --- commit and rebase --------------------------------------------------
+
+    def commit(
+        self,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+    ) -> str:
+        """Commits the changes as a new snapshot on the session's branch and
+        returns its id. Afterwards the session is read-only at that snapshot.
+
+        Parameters
+        ----------
+        message : str
+            The commit message.
+        metadata : dict, optional
+            JSON-serialisable metadata, merged over the repository's default
+            commit metadata.
+        rebase_with : ConflictSolver, optional
+            If the branch moved since the session's base, rebase with this
+            solver and try again (up to ``rebase_tries`` rebases, with a
+            jittered backoff). Without it, a moved branch raises
+            :class:`ConflictError`.
+        rebase_tries : int
+            The most rebases to attempt.
+
+        Raises
+        ------
+        ConflictError
+            The branch moved and ``rebase_with`` was not given (nothing is
+            committed; the session keeps its changes: :meth:`rebase` it).
+        RebaseFailedError
+            The solver could not solve a conflict.
+        NoChangesToCommitError, ReadOnlyError
+        """
+        msg = _ffi.cstr(message, "message")
+        meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
+        out = c_void_p()
+        if rebase_with is None:
+            _ffi.call(_ffi.lib.ic_session_commit, self._h, msg, meta, byref(out))
+        else:
+            solver = rebase_with._c()
+            tries = max(0, min(int(rebase_tries), 2**32 - 1))
+            _ffi.call(_ffi.lib.ic_session_commit_rebasing, self._h, byref(solver), msg, meta, tries, 0, 0, byref(out))
+        self._read_only = True
+        return _ffi.take_string(out)
+
+    def rebase(self, solver: ConflictSolver) -> None:
+        """Replays the session's changes over the commits that landed on its
+        branch since its base, letting ``solver`` settle conflicts. On
+        success the session is based on the branch tip and can commit.
+
+        Raises
+        ------
+        RebaseFailedError
+            With ``.conflicts``, each explaining itself in ``str()``.
+        """
+        s = solver._c()
+        _ffi.call(_ffi.lib.ic_session_rebase, self._h, byref(s))
+
+    # --- cooperative writers ------------------------------------------------
+
+    def fork(self) -> Session:
+        """A writable copy of the session for another worker (thread,
+        process or machine; forks pickle). A fork cannot commit: send it
+        back and :meth:`merge` it. The session must have no uncommitted
+        changes (forks start from a snapshot)."""
+        h = _ffi.handle_result(_ffi.lib.ic_session_fork, self._h)
+        return Session(h, self._repo)
+
+    def merge(self, *others: Session) -> None:
+        """Folds the changes of forks (same branch and base snapshot) into
+        this session."""
+        if not others:
+            return
+        for o in others:
+            if not isinstance(o, Session):
+                raise TypeError(f"merge: expected Session objects, got {type(o).__name__}")
+        arr = (c_uint64 * len(others))(*(o._h for o in others))
+        _ffi.call(_ffi.lib.ic_session_merge, self._h, arr, len(others))
+
+    def as_bytes(self) -> bytes:
+        """The session serialized (base, branch, uncommitted changes; not
+        chunk data, which is already in storage). Restore it with
+        :meth:`Repository.session_from_bytes`."""
+        data = c_void_p()
+        n = c_size_t(0)
+        _ffi.call(_ffi.lib.ic_session_to_bytes, self._h, byref(data), byref(n))
+        return _ffi.take_buffer(data, n.value)
+
+    def __reduce__(self) -> Any:
+        if not self.read_only and not self.is_fork:
+            raise SessionPicklingError(
+                "a writable session cannot be pickled: its changes would be split between "
+                "copies and lost. Call session.fork() and send the fork to workers (forks "
+                "pickle), then session.merge(*forks) and commit; or pickle a read-only session."
+            )
+        return (_session_from_pickle, (self._repo.storage, self.as_bytes(), self._token))
+
+    def __dask_tokenize__(self) -> Any:
+        return ("icechunk_go.Session", self._token, self.snapshot_id)
+
+    # --- nodes and chunks ---------------------------------------------------
+
+    def chunk_coordinates(self, array_path: str) -> Iterator[tuple[int, ...]]:
+        """The coordinates of every chunk written in the array at
+        ``array_path`` (such as ``"/group/array"``), in no promised order."""
+        items = _ffi.iter_all(_ffi.lib.ic_session_chunk_coordinates, self._h, _ffi.cstr(array_path, "path"))
+        for c in items:
+            yield tuple(int(i) for i in c)
+
+    def get_node(self, path: str) -> dict[str, Any]:
+        """The node at ``path`` as a dict: ``path``, ``type`` ("group" or
+        "array"), ``zarr_metadata`` and, for arrays, ``shape``,
+        ``chunk_shape`` and ``dimension_names``.
+
+        Raises
+        ------
+        NotFoundError
+        """
+        return dict(_ffi.json_result(_ffi.lib.ic_session_get_node, self._h, _ffi.cstr(path, "path")))
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        """Every node of the session (as :meth:`get_node`), sorted by path."""
+        return list(_ffi.json_result(_ffi.lib.ic_session_list_nodes, self._h))
+
+    def set_virtual_ref(
+        self,
+        array_path: str,
+        coords: tuple[int, ...] | list[int],
+        location: str,
+        *,
+        offset: int,
+        length: int,
+        last_modified: int | None = None,
+    ) -> None:
+        """Records the chunk at ``coords`` of the array at ``array_path`` as
+        ``length`` bytes at ``offset`` of the object at ``location`` (a URL
+        under one of the repository's virtual chunk containers), optionally
+        pinned to its modification time (Unix seconds)."""
+        n = len(coords)
+        c = (c_uint32 * max(n, 1))(*coords)
+        _ffi.call(
+            _ffi.lib.ic_session_set_virtual_ref,
+            self._h,
+            _ffi.cstr(array_path, "path"),
+            c,
+            n,
+            _ffi.cstr(location, "location"),
+            int(offset),
+            int(length),
+            int(last_modified or 0),
+        )
+
+    def __repr__(self) -> str:
+        try:
+            where = f"branch={self.branch!r}" if not self.read_only else "read-only"
+            return f"<icechunk_go.Session {where} snapshot={self.snapshot_id}>"
+        except IcechunkError:
+            return "<icechunk_go.Session (freed)>"
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    import datetime
+
+    if isinstance(o, datetime.datetime | datetime.date):
+        return o.isoformat()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+# Repositories reopened to restore pickled sessions, by storage: workers
+# that receive many sessions of one repository open it once.
+_repo_cache: OrderedDict[str, Repository] = OrderedDict()
+_repo_cache_lock = threading.Lock()
+_REPO_CACHE_SIZE = 8
+
+
+def _repo_for(storage: Storage) -> Repository:
+    from .repository import Repository
+
+    key = storage._key()
+    with _repo_cache_lock:
+        repo = _repo_cache.get(key)
+        if repo is not None:
+            _repo_cache.move_to_end(key)
+            return repo
+    repo = Repository.open(storage)
+    with _repo_cache_lock:
+        _repo_cache[key] = repo
+        while len(_repo_cache) > _REPO_CACHE_SIZE:
+            _repo_cache.popitem(last=False)
+    return repo
+
+
+def _session_from_pickle(storage: Storage, data: bytes, token: str) -> Session:
+    repo = _repo_for(storage)
+    s = repo.session_from_bytes(data)
+    s._token = token
+    return s

@@ -1,0 +1,166 @@
+"""Where a repository lives: in memory, in a local folder, or in S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+import weakref
+from typing import Any
+
+from . import _ffi
+from .errors import IcechunkError
+
+__all__ = [
+    "Storage",
+    "in_memory_storage",
+    "local_filesystem_storage",
+    "s3_storage",
+]
+
+# In-memory storages of this process by id, so that a session pickled and
+# unpickled within the process (threads, Dask's threaded scheduler) finds
+# its storage again.
+_memory_storages: weakref.WeakValueDictionary[str, Storage] = weakref.WeakValueDictionary()
+_memory_lock = threading.Lock()
+
+
+class Storage:
+    """A place that holds a repository. Make one with
+    :func:`in_memory_storage`, :func:`local_filesystem_storage` or
+    :func:`s3_storage`.
+
+    A storage may back many repositories handles and sessions at once and
+    may be used from many threads. It pickles by its settings, so that a
+    session sent to another process reopens the same repository there (an
+    in-memory storage only within its own process).
+    """
+
+    __slots__ = ("__weakref__", "_handle", "_spec")
+
+    def __init__(self, handle: int, spec: dict[str, Any]) -> None:
+        # Not for users: call one of the functions of this module.
+        self._handle = _ffi.Handle(handle, _ffi.lib.ic_storage_free)
+        self._spec = spec
+
+    @property
+    def _h(self) -> int:
+        return self._handle.value
+
+    def describe(self) -> str:
+        """A description such as ``local:/data/repo`` or ``s3://bucket/prefix``,
+        without credentials."""
+        return _ffi.string_result(_ffi.lib.ic_storage_describe, self._h)
+
+    def __repr__(self) -> str:
+        return f"<icechunk_go.Storage {self.describe()}>"
+
+    def _key(self) -> str:
+        """A canonical form of the settings: equal keys, same place."""
+        return json.dumps(self._spec, sort_keys=True)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Storage) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> Any:
+        return (_storage_from_spec, (self._spec,))
+
+
+def _storage_from_spec(spec: dict[str, Any]) -> Storage:
+    kind = spec.get("type")
+    if kind == "memory":
+        with _memory_lock:
+            found = _memory_storages.get(spec["id"])
+        if found is None:
+            raise IcechunkError(
+                "an in-memory storage cannot be used outside the process that made it "
+                "(or after it was freed): use local_filesystem_storage or s3_storage "
+                "to share a repository between processes"
+            )
+        return found
+    if kind == "local":
+        return local_filesystem_storage(spec["path"])
+    if kind == "s3":
+        return _s3_from_config(spec["config"])
+    raise IcechunkError(f"unknown storage kind {kind!r}")
+
+
+def in_memory_storage() -> Storage:
+    """A new, empty storage in this process's memory. Its contents live as
+    long as a repository, session or the storage object itself uses it."""
+    sid = uuid.uuid4().hex
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_memory, _ffi.cstr(f"memory-{sid[:8]}"))
+    s = Storage(h, {"type": "memory", "id": sid})
+    with _memory_lock:
+        _memory_storages[sid] = s
+    return s
+
+
+def local_filesystem_storage(path: str | os.PathLike[str]) -> Storage:
+    """A storage in the local folder ``path``, created (with its parents) if
+    missing. Safe for concurrent writers in this process and in others: a
+    commit moves a branch atomically (create-only files and ``link(2)``)."""
+    p = os.path.abspath(os.fspath(path))
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_local, _ffi.cstr(p, "path"))
+    return Storage(h, {"type": "local", "path": p})
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    prefix: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    force_path_style: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    from_env: bool | None = None,
+    anonymous: bool | None = None,
+    max_connections: int | None = None,
+) -> Storage:
+    """A storage in an S3 bucket (AWS, or an S3-compatible service such as
+    MinIO with ``endpoint_url=`` and ``force_path_style=True``).
+
+    Credentials come from exactly one source: ``access_key_id`` and
+    ``secret_access_key`` (and ``session_token``); ``anonymous=True`` for
+    public buckets; or, by default (``from_env=True``), the AWS default chain
+    (environment, shared files, roles). Nothing is contacted until the
+    first operation. Messages never contain secrets, but a pickled storage
+    does carry the static credentials it was given.
+    """
+    static = access_key_id is not None or secret_access_key is not None
+    if sum(bool(x) for x in (static, anonymous, from_env)) > 1:
+        raise ValueError(
+            "s3_storage: give exactly one credential source: access_key_id/secret_access_key, "
+            "anonymous=True or from_env=True"
+        )
+    if static and (not access_key_id or not secret_access_key):
+        raise ValueError("s3_storage: access_key_id and secret_access_key go together")
+    cfg: dict[str, Any] = {
+        "bucket": bucket,
+        "prefix": prefix or "",
+        "region": region or "",
+        "endpoint": endpoint_url or "",
+        "force_path_style": bool(force_path_style),
+        "allow_http": bool(allow_http),
+        "from_env": not static and not anonymous,
+        "anonymous": bool(anonymous),
+    }
+    if static:
+        cfg["access_key_id"] = access_key_id
+        cfg["secret_access_key"] = secret_access_key
+        cfg["session_token"] = session_token or ""
+    if max_connections:
+        cfg["max_connections"] = int(max_connections)
+    return _s3_from_config(cfg)
+
+
+def _s3_from_config(cfg: dict[str, Any]) -> Storage:
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_s3_json, _ffi.cstr(json.dumps(cfg)))
+    return Storage(h, {"type": "s3", "config": cfg})

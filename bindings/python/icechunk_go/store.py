@@ -1,0 +1,570 @@
+"""IcechunkStore: the zarr-python store of a session."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import os
+import threading
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from ctypes import byref, c_char_p, c_int32, c_size_t, c_uint64, c_void_p
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+
+from . import _ffi
+from .errors import NotFoundError, ReadOnlyError
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["IcechunkStore"]
+
+T = TypeVar("T")
+
+_READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
+
+# --- the thread pool running library calls -------------------------------------
+#
+# Every async method hands its library call to this pool, so the event loop
+# never waits on the library. ctypes releases the GIL during the call, so the
+# pool's threads run in parallel inside the library.
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                n = int(os.environ.get("ICECHUNK_GO_THREADS", "0")) or min(64, 4 * (os.cpu_count() or 2) + 4)
+                _executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="icechunk_go")
+    return _executor
+
+
+async def _run(fn: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
+
+
+# --- byte ranges -------------------------------------------------------------------
+
+
+def _c_range(byte_range: ByteRequest | None) -> _ffi.ByteRange | None:
+    if byte_range is None:
+        return None
+    if isinstance(byte_range, RangeByteRequest):
+        return _ffi.ByteRange(_ffi.RANGE_BOUNDED, byte_range.start, byte_range.end)
+    if isinstance(byte_range, OffsetByteRequest):
+        return _ffi.ByteRange(_ffi.RANGE_FROM, byte_range.offset, 0)
+    if isinstance(byte_range, SuffixByteRequest):
+        return _ffi.ByteRange(_ffi.RANGE_SUFFIX, byte_range.suffix, 0)
+    raise TypeError(f"Unexpected byte_range, got {byte_range}.")
+
+
+def _value(value: Any) -> np.ndarray[Any, Any]:
+    """The bytes of a Buffer as a contiguous uint8 array (no copy for CPU buffers)."""
+    if not isinstance(value, Buffer):
+        raise TypeError(
+            f"IcechunkStore.set(): `value` must be a Buffer instance. Got an instance of {type(value)} instead."
+        )
+    try:
+        arr = value.as_numpy_array()
+    except Exception:  # a buffer that lives elsewhere (GPU): copy it
+        return np.frombuffer(value.to_bytes(), dtype=np.uint8)
+    arr = np.ascontiguousarray(arr)
+    return arr.reshape(-1).view(np.uint8)
+
+
+# --- blocking calls (run in the pool) -----------------------------------------------
+
+_Result = tuple[int, Any]  # (status, bytes | None) or (status, exception)
+
+
+def _get(h: int, key: str, rng: _ffi.ByteRange | None) -> bytes | None:
+    data = c_void_p()
+    n = c_size_t(0)
+    found = c_int32(0)
+    _ffi.call(
+        _ffi.lib.ic_store_get,
+        h,
+        _ffi.cstr(key, "key"),
+        byref(rng) if rng is not None else None,
+        byref(data),
+        byref(n),
+        byref(found),
+    )
+    if not found.value:
+        return None
+    return _ffi.take_buffer(data, n.value)
+
+
+def _get_many(h: int, keys: list[str], ranges: list[_ffi.ByteRange | None]) -> list[Any]:
+    """Reads many keys in one call. Returns, per key, a memoryview of its
+    bytes, None if missing, or the exception for that key."""
+    n = len(keys)
+    if n == 0:
+        return []
+    ckeys = (c_char_p * n)(*(_ffi.cstr(k, "key") for k in keys))
+    cranges = None
+    if any(r is not None for r in ranges):
+        cranges = (_ffi.ByteRange * n)(*(r if r is not None else _ffi.ByteRange(_ffi.RANGE_ALL, 0, 0) for r in ranges))
+    results = (_ffi.GetResult * n)()
+    errors = (c_uint64 * n)()
+    data = c_void_p()
+    data_len = c_size_t(0)
+    _ffi.call(_ffi.lib.ic_store_get_many, h, ckeys, cranges, n, results, byref(data), byref(data_len), errors)
+    try:
+        buf = memoryview(ctypes.string_at(data, data_len.value) if data_len.value else b"")
+    finally:
+        if data.value:
+            _ffi.lib.ic_buffer_free(data)
+    out: list[Any] = []
+    for i in range(n):
+        r = results[i]
+        if r.status != _ffi.IC_OK:
+            out.append(_ffi.error_from_handle(r.status, errors[i]))
+        elif errors[i]:
+            _ffi.lib.ic_error_free(errors[i])
+            out.append(None)
+        elif r.found:
+            out.append(buf[r.offset : r.offset + r.len])
+        else:
+            out.append(None)
+    return out
+
+
+def _set(h: int, key: str, value: np.ndarray[Any, Any]) -> None:
+    _ffi.call(_ffi.lib.ic_store_set, h, _ffi.cstr(key, "key"), value.ctypes.data, value.nbytes)
+
+
+def _set_many(h: int, keys: list[str], values: list[np.ndarray[Any, Any]]) -> None:
+    n = len(keys)
+    if n == 0:
+        return
+    ckeys = (c_char_p * n)(*(_ffi.cstr(k, "key") for k in keys))
+    ptrs = (c_void_p * n)(*(v.ctypes.data for v in values))
+    lens = (c_size_t * n)(*(v.nbytes for v in values))
+    _ffi.call(_ffi.lib.ic_store_set_many, h, ckeys, ptrs, lens, n)
+
+
+def _set_if_not_exists(h: int, key: str, value: np.ndarray[Any, Any]) -> bool:
+    stored = c_int32(0)
+    _ffi.call(
+        _ffi.lib.ic_store_set_if_not_exists, h, _ffi.cstr(key, "key"), value.ctypes.data, value.nbytes, byref(stored)
+    )
+    return bool(stored.value)
+
+
+def _size(h: int, key: str) -> int:
+    out = c_uint64(0)
+    try:
+        _ffi.call(_ffi.lib.ic_store_get_size, h, _ffi.cstr(key, "key"), byref(out))
+    except NotFoundError as e:
+        raise FileNotFoundError(key) from e
+    return out.value
+
+
+def _size_prefix(h: int, prefix: str) -> int:
+    out = c_uint64(0)
+    _ffi.call(_ffi.lib.ic_store_get_size_prefix, h, _ffi.cstr(prefix, "prefix"), byref(out))
+    return out.value
+
+
+def _list_keys(fn: Any, h: int, *args: Any) -> list[str]:
+    # Opened, read and freed in this one call (on one thread).
+    return [str(k) for k in _ffi.iter_all(fn, h, *args)]
+
+
+# --- batching of concurrent calls ---------------------------------------------------
+#
+# zarr reads and writes the chunks of a selection with many concurrent
+# store.get / store.set calls, most issued in the same turn of the event
+# loop. A batcher collects the calls of one turn and sends them to the
+# library in one ic_store_get_many / ic_store_set_many call (one crossing,
+# one thread hand-off, run in parallel inside the library) instead of one
+# call each. A batch of one is a plain call.
+
+_MAX_BATCH = 256
+
+
+class _Batcher:
+    __slots__ = ("h", "loop", "one", "many", "pending", "scheduled")
+
+    def __init__(
+        self,
+        h: int,
+        loop: asyncio.AbstractEventLoop,
+        one: Callable[..., list[Any]],
+        many: Callable[..., list[Any]],
+    ) -> None:
+        self.h = h
+        self.loop = loop
+        self.one = one  # (h, *args) -> [result or exception]
+        self.many = many  # (h, [args...]) -> [result or exception per call]
+        self.pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self.scheduled = False
+
+    def submit(self, *args: Any) -> asyncio.Future[Any]:
+        fut = self.loop.create_future()
+        self.pending.append((args, fut))
+        if len(self.pending) >= _MAX_BATCH:
+            self._flush()
+        elif not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        batch, self.pending, self.scheduled = self.pending, [], False
+        batch = [b for b in batch if not b[1].done()]
+        if not batch:
+            return
+        if len(batch) == 1:
+            job = self.loop.run_in_executor(_pool(), self.one, self.h, *batch[0][0])
+        else:
+            job = self.loop.run_in_executor(_pool(), self.many, self.h, [b[0] for b in batch])
+        job.add_done_callback(functools.partial(_deliver, [b[1] for b in batch]))
+
+
+def _deliver(futs: list[asyncio.Future[Any]], job: asyncio.Future[list[Any]]) -> None:
+    if job.cancelled():
+        for f in futs:
+            if not f.done():
+                f.cancel()
+        return
+    exc = job.exception()
+    if exc is not None:
+        for f in futs:
+            if not f.done():
+                f.set_exception(exc)
+        return
+    for f, r in zip(futs, job.result(), strict=True):
+        if f.done():
+            continue
+        if isinstance(r, BaseException):
+            f.set_exception(r)
+        else:
+            f.set_result(r)
+
+
+def _one_get(h: int, key: str, rng: _ffi.ByteRange | None) -> list[Any]:
+    try:
+        return [_get(h, key, rng)]
+    except Exception as e:
+        return [e]
+
+
+def _many_get(h: int, calls: list[tuple[str, _ffi.ByteRange | None]]) -> list[Any]:
+    return _get_many(h, [c[0] for c in calls], [c[1] for c in calls])
+
+
+def _one_set(h: int, key: str, value: np.ndarray[Any, Any]) -> list[Any]:
+    try:
+        _set(h, key, value)
+        return [None]
+    except Exception as e:
+        return [e]
+
+
+def _many_set(h: int, calls: list[tuple[str, np.ndarray[Any, Any]]]) -> list[Any]:
+    try:
+        _set_many(h, [c[0] for c in calls], [c[1] for c in calls])
+        return [None] * len(calls)
+    except Exception:
+        # ic_store_set_many reports only the first failure: set each key on
+        # its own to give every caller its own outcome (setting a key again
+        # to the same value changes nothing).
+        return [_one_set(h, *c)[0] for c in calls]
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class IcechunkStore(Store):
+    """The Zarr store of a :class:`Session` (a ``zarr.abc.store.Store``).
+
+    Get it as ``session.store``. It holds Zarr v3 hierarchies: ``zarr.json``
+    documents of groups and arrays, and the chunk keys of existing arrays
+    (in each array's chunk key encoding). Writes of other keys raise
+    :class:`InvalidKeyError`; reads of them find nothing.
+
+    Every async method runs its library call on a thread pool, so the event
+    loop is never blocked, and concurrent gets and sets run in parallel in
+    the library. Gets issued together (as zarr does for the chunks of a
+    selection) cross into the library in one batch.
+
+    The store is read-only when its session is (read-only sessions, and
+    writable ones after commit), or when made with ``read_only=True``.
+    Pickling the store pickles its session: read-only sessions and forks
+    pickle; a writable session must be forked first.
+
+    Parameters
+    ----------
+    session : Session
+    read_only : bool, optional
+        True makes a read-only view of a writable session. By default the
+        store follows its session.
+    """
+
+    _session: Session
+    _ro: bool
+    _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[_Batcher, _Batcher]]
+
+    def __init__(self, session: Session, read_only: bool | None = None) -> None:
+        super().__init__(read_only=bool(read_only))
+        self._session = session
+        self._ro = bool(read_only)
+        if read_only is False and session.read_only:
+            raise ReadOnlyError("cannot make a writable store of a read-only session")
+        self._batchers = weakref.WeakKeyDictionary()
+
+    @property
+    def session(self) -> Session:
+        """The session the store reads and writes."""
+        return self._session
+
+    @property
+    def _h(self) -> int:
+        return self._session._h
+
+    @property
+    def read_only(self) -> bool:
+        """True if the store rejects writes."""
+        return self._ro or self._session.read_only
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            why = "made with read_only=True" if self._ro else "its session is read-only"
+            raise ReadOnlyError(f"{_READ_ONLY_MESSAGE} ({why})")
+
+    def with_read_only(self, read_only: bool = False) -> IcechunkStore:
+        """A new store on the same session with another read-only setting
+        (a writable one only if the session is writable)."""
+        return IcechunkStore(self._session, read_only=read_only)
+
+    def __eq__(self, other: object) -> bool:
+        """Stores are equal when they read and write the same session in the
+        same state: the same session object, a pickled copy of it that has
+        not diverged, or read-only sessions at the same snapshot of the same
+        storage."""
+        if not isinstance(other, IcechunkStore):
+            return False
+        if self.read_only != other.read_only:
+            return False
+        a, b = self._session, other._session
+        if a is b or a._h == b._h:
+            return True
+        if a.repository.storage != b.repository.storage:
+            return False
+        if a.read_only and b.read_only:
+            return a.snapshot_id == b.snapshot_id
+        return a._token == b._token and a.as_bytes() == b.as_bytes()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        s = self._session
+        try:
+            where = f"branch {s.branch!r}" if s.branch else f"snapshot {s.snapshot_id}"
+            desc = s.repository.storage.describe()
+        except Exception:
+            return "<IcechunkStore (freed session)>"
+        ro = ", read-only" if self.read_only else ""
+        return f"<IcechunkStore {desc} {where}{ro}>"
+
+    def __reduce__(self) -> Any:
+        return (_store_from_pickle, (self._session, self._ro, self._is_open))
+
+    def __dask_tokenize__(self) -> Any:
+        return ("icechunk_go.IcechunkStore", self._session._token, self._session.snapshot_id, self.read_only)
+
+    # --- capabilities --------------------------------------------------------
+
+    @property
+    def supports_writes(self) -> bool:
+        return True
+
+    @property
+    def supports_deletes(self) -> bool:
+        return True
+
+    @property
+    def supports_listing(self) -> bool:
+        return True
+
+    @property
+    def supports_consolidated_metadata(self) -> bool:
+        # Metadata lives in the repository's snapshot: one read gives every
+        # node, so there is nothing to consolidate.
+        return False
+
+    # --- reads ---------------------------------------------------------------
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """The value at ``key`` (``byte_range`` of it), or None if missing."""
+        rng = _c_range(byte_range)
+        proto = prototype or default_buffer_prototype()
+        data = await self._batcher(0).submit(key, rng)
+        return None if data is None else proto.buffer.from_bytes(data)
+
+    def _batcher(self, which: int) -> _Batcher:
+        """The get (0) or set (1) batcher of the running event loop."""
+        loop = asyncio.get_running_loop()
+        b = self._batchers.get(loop)
+        if b is None:
+            b = (
+                _Batcher(self._h, loop, _one_get, _many_get),
+                _Batcher(self._h, loop, _one_set, _many_set),
+            )
+            self._batchers[loop] = b
+        return b[which]
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        """Many (key, byte range) reads in one library call."""
+        kr = list(key_ranges)
+        if not kr:
+            return []
+        ranges = [_c_range(r) for _, r in kr]
+        res = await _run(_get_many, self._h, [k for k, _ in kr], ranges)
+        out: list[Buffer | None] = []
+        for r in res:
+            if isinstance(r, BaseException):
+                raise r
+            out.append(None if r is None else prototype.buffer.from_bytes(r))
+        return out
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
+        reqs = list(requests)
+        if not reqs:
+            return
+        res = await _run(_get_many, self._h, [r[0] for r in reqs], [_c_range(r[2]) for r in reqs])
+        for (key, proto, _), r in zip(reqs, res, strict=True):
+            if isinstance(r, BaseException):
+                raise r
+            yield key, (None if r is None else proto.buffer.from_bytes(r))
+
+    async def exists(self, key: str) -> bool:
+        """True if ``key`` holds a value."""
+        return await _run(_ffi.bool_result, _ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
+
+    async def getsize(self, key: str) -> int:
+        """The size of the value at ``key``; FileNotFoundError if missing."""
+        return await _run(_size, self._h, key)
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        """The total size of the values whose keys start with ``prefix``."""
+        return await _run(_size_prefix, self._h, prefix)
+
+    async def is_empty(self, prefix: str) -> bool:
+        """True if no key lies under the directory ``prefix`` ("" for all)."""
+        return await _run(_ffi.bool_result, _ffi.lib.ic_store_is_empty, self._h, _ffi.cstr(prefix, "prefix"))
+
+    # --- writes ---------------------------------------------------------------
+
+    async def set(self, key: str, value: Buffer) -> None:
+        """Stores ``value`` at ``key``: a zarr.json adds or updates its node,
+        a chunk key writes that chunk of its array."""
+        self._check_writable()
+        v = _value(value)
+        await self._batcher(1).submit(key, v)
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        """Stores ``value`` at ``key`` only if the key is missing (atomic
+        within the session)."""
+        self._check_writable()
+        v = _value(value)
+        await _run(_set_if_not_exists, self._h, key, v)
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        self._check_writable()
+        items = [(k, _value(v)) for k, v in values]
+        await _run(_set_many, self._h, [k for k, _ in items], [v for _, v in items])
+
+    async def delete(self, key: str) -> None:
+        """Deletes the value at ``key``; a missing key is not an error.
+        Deleting a zarr.json removes that node only."""
+        self._check_writable()
+        await _run(_ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
+
+    async def delete_dir(self, prefix: str) -> None:
+        """Deletes every key under the directory ``prefix``."""
+        self._check_writable()
+        await _run(_ffi.call, _ffi.lib.ic_store_delete_dir, self._h, _ffi.cstr(prefix, "prefix"))
+
+    async def clear(self) -> None:
+        """Deletes every node and chunk."""
+        self._check_writable()
+        await _run(_ffi.call, _ffi.lib.ic_store_clear, self._h)
+
+    # --- listing --------------------------------------------------------------
+
+    async def _list(self, fn: Any, *args: Any) -> AsyncIterator[str]:
+        for k in await _run(_list_keys, fn, self._h, *args):
+            yield k
+
+    def list(self) -> AsyncIterator[str]:
+        """Every key, in no promised order."""
+        return self._list(_ffi.lib.ic_store_list)
+
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        """The keys that start with ``prefix``."""
+        return self._list(_ffi.lib.ic_store_list_prefix, _ffi.cstr(prefix, "prefix"))
+
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        """The names of the immediate children of the directory ``prefix``."""
+        return self._list(_ffi.lib.ic_store_list_dir, _ffi.cstr(prefix, "prefix"))
+
+    # --- synchronous access (zarr's SupportsSyncStore) ---------------------------
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """As :meth:`get`, blocking the calling thread."""
+        data = _get(self._h, key, _c_range(byte_range))
+        proto = prototype or default_buffer_prototype()
+        return None if data is None else proto.buffer.from_bytes(data)
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        """As :meth:`set`, blocking the calling thread."""
+        self._check_writable()
+        _set(self._h, key, _value(value))
+
+    def delete_sync(self, key: str) -> None:
+        """As :meth:`delete`, blocking the calling thread."""
+        self._check_writable()
+        _ffi.call(_ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
+
+
+def _store_from_pickle(session: Session, ro: bool, is_open: bool) -> IcechunkStore:
+    s = IcechunkStore(session, read_only=ro or None)
+    s._is_open = is_open
+    return s

@@ -1,0 +1,233 @@
+"""Repositories in S3: a real MinIO server on 127.0.0.1, started for these
+tests on free ports with a temporary data folder, stopped afterwards.
+
+MinIO is the binary the foundation's `make tools` installs ($MINIO_BIN, or
+minio in `go env GOPATH`/bin, or on $PATH). Without it these tests are
+skipped, unless ICECHUNK_GO_REQUIRE_S3=1 (as `make test` sets), which makes
+its absence a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import icechunk_go as ic
+
+pytestmark = pytest.mark.slow
+
+ACCESS_KEY = "icechunk-go"
+SECRET_KEY = "icechunk-go-secret"
+REGION = "us-east-1"
+
+
+def _minio_binary() -> str | None:
+    if os.environ.get("MINIO_BIN"):
+        return os.environ["MINIO_BIN"]
+    found = shutil.which("minio")
+    if found:
+        return found
+    try:
+        gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    p = Path(gopath.split(os.pathsep)[0]) / "bin" / "minio"
+    return str(p) if p.is_file() else None
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class Minio:
+    endpoint: str
+    bucket: str
+
+    def storage(self, prefix: str) -> ic.Storage:
+        return ic.s3_storage(
+            bucket=self.bucket,
+            prefix=prefix,
+            region=REGION,
+            endpoint_url=self.endpoint,
+            allow_http=True,
+            force_path_style=True,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+        )
+
+
+@pytest.fixture(scope="module")
+def minio() -> Iterator[Minio]:
+    binary = _minio_binary()
+    if binary is None:
+        if os.environ.get("ICECHUNK_GO_REQUIRE_S3") == "1":
+            pytest.fail("MinIO not found: run `make tools` or set MINIO_BIN")
+        pytest.skip("MinIO not found: run `make tools` or set MINIO_BIN")
+    boto3 = pytest.importorskip("boto3")
+    workdir = Path(tempfile.mkdtemp(prefix="icechunk-go-minio-"))
+    (workdir / "data").mkdir()
+    api, console = _free_ports(2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
+    env.update(
+        MINIO_ROOT_USER=ACCESS_KEY,
+        MINIO_ROOT_PASSWORD=SECRET_KEY,
+        MINIO_REGION=REGION,
+        MINIO_BROWSER="off",
+        MINIO_UPDATE="off",
+        MINIO_CI_CD="on",
+    )
+    log = open(workdir / "minio.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            binary,
+            "server",
+            "--address",
+            f"127.0.0.1:{api}",
+            "--console-address",
+            f"127.0.0.1:{console}",
+            "--quiet",
+            str(workdir / "data"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{api}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"minio exited: {(workdir / 'minio.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{endpoint}/minio/health/live", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("minio did not start within 60 s")
+            time.sleep(0.1)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        )
+        while True:
+            try:
+                s3.create_bucket(Bucket="icechunk-go")
+                break
+            except Exception as e:  # the server may still be initializing
+                if time.monotonic() > deadline:
+                    raise
+                if "BucketAlreadyOwnedByYou" in str(e):
+                    break
+                time.sleep(0.1)
+        yield Minio(endpoint=endpoint, bucket="icechunk-go")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_s3_repository_roundtrip(minio: Minio) -> None:
+    storage = minio.storage("repos/roundtrip")
+    assert storage.describe().startswith("s3://icechunk-go/repos/roundtrip")
+    assert SECRET_KEY not in repr(storage)
+    assert not ic.Repository.exists(storage)
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    root = zarr.open_group(s.store, mode="w", attributes={"where": "s3"})
+    arr = root.create_array("a", shape=(20, 20), chunks=(5, 5), dtype="f4", fill_value=0)
+    arr[:] = np.arange(400, dtype="f4").reshape(20, 20)
+    first = s.commit("to s3")
+    repo.create_tag("v1", first)
+
+    s = repo.writable_session("main")
+    zarr.open_array(s.store, path="a", mode="a")[0:5, 0:5] = -1
+    s.commit("edit")
+
+    again = ic.Repository.open(minio.storage("repos/roundtrip"))
+    assert [h.message for h in again.ancestry(branch="main")] == ["edit", "to s3", "Repository initialized"]
+    cur = zarr.open_array(again.readonly_session(branch="main").store, path="a", mode="r")[:]
+    old = zarr.open_array(again.readonly_session(tag="v1").store, path="a", mode="r")[:]
+    assert (cur[0:5, 0:5] == -1).all() and (cur[5:] == old[5:]).all()
+    np.testing.assert_array_equal(old, np.arange(400, dtype="f4").reshape(20, 20))
+    assert zarr.open_group(again.readonly_session(branch="main").store, mode="r").attrs["where"] == "s3"
+
+
+def test_s3_conflicting_writers(minio: Minio) -> None:
+    repo = ic.Repository.create(minio.storage("repos/conflicts"))
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="a", shape=(4,), chunks=(1,), dtype="i4", fill_value=0)
+    s.commit("init")
+    a, b = repo.writable_session("main"), repo.writable_session("main")
+    zarr.open_array(a.store, path="a", mode="a")[0] = 1
+    zarr.open_array(b.store, path="a", mode="a")[3] = 2
+    a.commit("a")
+    with pytest.raises(ic.ConflictError):
+        b.commit("b")
+    b.commit("b", rebase_with=ic.ConflictDetector())
+    assert zarr.open_array(repo.readonly_session(branch="main").store, path="a", mode="r")[:].tolist() == [1, 0, 0, 2]
+
+
+def test_s3_session_pickles_with_its_storage(minio: Minio) -> None:
+    repo = ic.Repository.create(minio.storage("repos/pickle"))
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="a", shape=(3,), dtype="i1")[:] = [1, 2, 3]
+    s.commit("c")
+    ro = pickle.loads(pickle.dumps(repo.readonly_session(branch="main")))
+    assert zarr.open_array(ro.store, path="a", mode="r")[:].tolist() == [1, 2, 3]
+
+
+def test_s3_bad_credentials(minio: Minio) -> None:
+    storage = ic.s3_storage(
+        bucket=minio.bucket,
+        prefix="repos/denied",
+        region=REGION,
+        endpoint_url=minio.endpoint,
+        allow_http=True,
+        force_path_style=True,
+        access_key_id=ACCESS_KEY,
+        secret_access_key="wrong-secret",
+    )
+    with pytest.raises(ic.StorageError) as e:
+        ic.Repository.create(storage)
+    assert "wrong-secret" not in str(e.value)
+
+
+def test_s3_storage_arguments() -> None:
+    with pytest.raises(ValueError, match="exactly one credential source"):
+        ic.s3_storage(bucket="b", anonymous=True, access_key_id="k", secret_access_key="s")
+    with pytest.raises(ValueError, match="go together"):
+        ic.s3_storage(bucket="b", access_key_id="k")
+    assert ic.s3_storage(bucket="b", prefix="p", anonymous=True, region="eu-west-1").describe().startswith("s3://b/p")
