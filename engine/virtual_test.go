@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+func TestVirtualChunks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.bin")
+	ok(t, os.WriteFile(data, []byte("0123456789abcdefghij"), 0o644))
+	outside := filepath.Join(t.TempDir(), "secret.bin")
+	ok(t, os.WriteFile(outside, []byte("secret"), 0o644))
+
+	cfg := codec.DefaultRepoConfig()
+	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "data", URLPrefix: "file://" + dir + "/"}}
+	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
+	ok(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{4}, ChunkShape: []uint64{1}}, nil))
+	loc := "file://" + data
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{0}, loc, 2, 5, 0))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{1}, loc, 10, 4, time.Now().Add(time.Hour).Unix()))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{2}, loc, 0, 4, time.Now().Add(-time.Hour).Unix()))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{3}, loc, 18, 10, 0))
+
+	// Locations outside every container are refused when set.
+	if err := s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{0}, "file://"+outside, 0, 6, 0); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("outside a container: %v", err)
+	}
+	_, err = s.Commit(ctx, "virtual", nil)
+	ok(t, err)
+
+	if got := chunkBytes(t, s, "/v", 0); got != "23456" {
+		t.Fatalf("virtual chunk 0: %q", got)
+	}
+	got, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{0}, storage.Suffix(2))
+	ok(t, err)
+	if string(got) != "56" {
+		t.Fatalf("suffix of a virtual chunk: %q", got)
+	}
+	if got := chunkBytes(t, s, "/v", 1); got != "abcd" {
+		t.Fatalf("virtual chunk 1: %q", got)
+	}
+	// The file changed after chunk 2's reference was made.
+	if _, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{2}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("modified object: %v", err)
+	}
+	// The file is too short for chunk 3.
+	if _, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{3}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("short object: %v", err)
+	}
+
+	// A reference smuggled past the check (a config narrowed after it was
+	// written, or a crafted manifest) is refused at read time, and so is a
+	// location that climbs out of its container.
+	w, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, w.SetChunkRef(ctx, MustPath("/v"), []uint32{0}, &codec.ChunkRef{Kind: codec.ChunkVirtual, Location: "file://" + outside, Length: 6}))
+	ok(t, w.SetChunkRef(ctx, MustPath("/v"), []uint32{1}, &codec.ChunkRef{Kind: codec.ChunkVirtual, Location: "file://" + dir + "/../" + filepath.Base(filepath.Dir(outside)) + "/secret.bin", Length: 6}))
+	for _, c := range []uint32{0, 1} {
+		if _, _, err := w.GetChunk(ctx, MustPath("/v"), []uint32{c}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+			t.Fatalf("chunk %d outside its container was read: %v", c, err)
+		}
+	}
+	var locs []string
+	for l, err := range s.AllVirtualChunkLocations(ctx) {
+		ok(t, err)
+		locs = append(locs, l)
+	}
+	if len(locs) != 4 {
+		t.Fatalf("virtual locations: %v", locs)
+	}
+}
+
+// Virtual chunks of a non-file container are read through the storage the
+// host registers for it (for s3:// that is an S3 store with credentials).
+func TestVirtualChunksThroughRegisteredStorage(t *testing.T) {
+	ctx := context.Background()
+	cfg := codec.DefaultRepoConfig()
+	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "bucket", URLPrefix: "s3://bucket/data/"}}
+	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
+	ok(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{1}, ChunkShape: []uint64{1}}, nil))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{0}, "s3://bucket/data/f.nc", 1, 3, 0))
+	if _, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{0}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("no storage registered yet: %v", err)
+	}
+	if err := repo.SetVirtualChunkStorage("s3://elsewhere/", memory.New("x")); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("registering a prefix that is not a container: %v", err)
+	}
+	objects := memory.New("bucket")
+	ok(t, objects.Put(ctx, "f.nc", []byte("xyzw")))
+	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", objects))
+	if got := chunkBytes(t, s, "/v", 0); got != "yzw" {
+		t.Fatalf("virtual chunk: %q", got)
+	}
+}
