@@ -55,7 +55,7 @@ echo "valgrind: $name: memory errors pass: $summary"
 
 IC_TEST_UNDER_VALGRIND=1 LD_LIBRARY_PATH="$plain" \
   valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all \
-  --suppressions="$here/go.supp" --max-stackframe=200000000 --fair-sched=yes \
+  --suppressions="$here/go.supp" --suppressions="$here/glibc.supp" --max-stackframe=200000000 --fair-sched=yes \
   --undef-value-errors=no --xml=yes --xml-file="$xml" "$prog" >/dev/null 2>&1
 rc=$?
 # Per leak record: its kind, and whether icgo_malloc allocated it.
@@ -73,4 +73,4 @@ if [ $rc -ne 0 ] || [ "$lost" -ne 0 ] || [ "$ours" -ne 0 ]; then
   echo "valgrind: $name: leak pass failed (exit $rc; $lost lost blocks; $ours blocks of the library still allocated at exit)"
   exit 1
 fi
-echo "valgrind: $name: leak pass: 0 lost blocks, 0 library blocks left at exit (${suppressed} Go runtime thread blocks suppressed by go.supp)"
+echo "valgrind: $name: leak pass: 0 lost blocks, 0 library blocks left at exit (${suppressed} blocks of the Go runtime's and glibc's threads suppressed by go.supp and glibc.supp)"
