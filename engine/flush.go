@@ -132,6 +132,12 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	if err := r.assets.writeSnapshot(ctx, snap); err != nil {
 		return codec.SnapshotID{}, err
 	}
+	// Chunks, manifests and the transaction log may sit in a volatile
+	// cache (local disk): make them durable before the branch points at
+	// them, so a power loss never leaves a commit missing its objects.
+	if err := r.store.Sync(ctx); err != nil {
+		return codec.SnapshotID{}, errors.Wrap(err, "making the commit's objects durable")
+	}
 	info, err := r.store.Stat(ctx, codec.SnapshotKey(snap.ID))
 	if err != nil {
 		return codec.SnapshotID{}, errors.Wrap(err, "reading back the new snapshot's time")

@@ -152,7 +152,10 @@ func (r *Repository) saveConfig(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return errors.Wrap(r.store.Put(ctx, codec.ConfigKey, data), "writing repository config")
+	if err := r.store.Put(ctx, codec.ConfigKey, data); err != nil {
+		return errors.Wrap(err, "writing repository config")
+	}
+	return errors.Wrap(r.store.Sync(ctx), "writing repository config")
 }
 
 // SaveConfig stores a new config for the repository and puts it in force
@@ -168,6 +171,9 @@ func (r *Repository) SaveConfig(ctx context.Context, cfg codec.RepoConfig) error
 		return err
 	}
 	if err := r.store.Put(ctx, codec.ConfigKey, data); err != nil {
+		return errors.Wrap(err, "writing repository config")
+	}
+	if err := r.store.Sync(ctx); err != nil {
 		return errors.Wrap(err, "writing repository config")
 	}
 	r.config.Store(&cfg)

@@ -19,6 +19,7 @@ const (
 	OpDelete      Op = "delete"
 	OpList        Op = "list"
 	OpStat        Op = "stat"
+	OpSync        Op = "sync"
 )
 
 // Call is one recorded operation.
@@ -132,6 +133,12 @@ func (c *Counting) Delete(ctx context.Context, keys ...string) error {
 		c.count(OpDelete, k)
 	}
 	return c.inner.Delete(ctx, keys...)
+}
+
+// Sync implements Storage.
+func (c *Counting) Sync(ctx context.Context) error {
+	c.count(OpSync, "")
+	return c.inner.Sync(ctx)
 }
 
 // Stat implements Storage.

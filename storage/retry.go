@@ -166,6 +166,11 @@ func (r *Retrying) Delete(ctx context.Context, keys ...string) error {
 	return r.do(ctx, func() error { return r.inner.Delete(ctx, keys...) })
 }
 
+// Sync implements Storage.
+func (r *Retrying) Sync(ctx context.Context) error {
+	return r.do(ctx, func() error { return r.inner.Sync(ctx) })
+}
+
 // Stat implements Storage.
 func (r *Retrying) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
 	err = r.do(ctx, func() error {

@@ -45,6 +45,11 @@ type ListOptions struct {
 //     the whole old value or the whole new value (or its absence), never a
 //     torn write, and after a call returns successfully every later read,
 //     from this process or any other, sees its effect (read-after-write).
+//   - Durability: PutIfAbsent and Delete are durable when they return (they
+//     carry refs and markers); Put may be held in a volatile cache until
+//     Sync returns. A writer calls Sync before publishing what it wrote (a
+//     commit, before moving the branch), so a power loss never leaves a
+//     published reference to a lost object.
 //   - PutIfAbsent is create-only and linearizable: when several writers race
 //     to create the same key, exactly one succeeds and the others get
 //     ErrPreconditionFailed.
@@ -90,6 +95,10 @@ type Storage interface {
 	// Stat returns the size and modification time of one object.
 	// ErrNotFound if the key is absent.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
+
+	// Sync makes every Put that returned before it durable. Backends whose
+	// writes are durable on return (S3, memory) do nothing.
+	Sync(ctx context.Context) error
 
 	// String names the storage for messages, such as "local:/data/repo".
 	// It never includes credentials.

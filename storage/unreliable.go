@@ -147,6 +147,12 @@ func (u *Unreliable) Delete(ctx context.Context, keys ...string) error {
 	return u.run("delete", first, true, func() error { return u.inner.Delete(ctx, keys...) })
 }
 
+// Sync implements Storage. An indeterminate failure may come after the
+// sync happened.
+func (u *Unreliable) Sync(ctx context.Context) error {
+	return u.run("sync", "", true, func() error { return u.inner.Sync(ctx) })
+}
+
 // Stat implements Storage.
 func (u *Unreliable) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
 	err = u.run("stat", key, false, func() (err error) { info, err = u.inner.Stat(ctx, key); return err })

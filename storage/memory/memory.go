@@ -171,6 +171,15 @@ func (s *Store) page(prefix, after string) []storage.ObjectInfo {
 	return out
 }
 
+// Sync implements storage.Storage: memory writes are as durable as they
+// get when they return.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return storage.Determinate(err)
+	}
+	return nil
+}
+
 // Stat implements storage.Storage.
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
 	if err := s.check(ctx, key); err != nil {

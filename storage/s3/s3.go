@@ -306,6 +306,15 @@ func (s *Store) put(ctx context.Context, o op, key string, data []byte) error {
 	return nil
 }
 
+// Sync implements storage.Storage: an S3 write is durable once it is
+// acknowledged, so there is nothing to do.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return storage.Determinate(err)
+	}
+	return nil
+}
+
 // Stat implements storage.Storage with a HeadObject.
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
 	if err := s.check(ctx, opStat, key); err != nil {

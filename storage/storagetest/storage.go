@@ -179,6 +179,10 @@ func testBlob(t *testing.T, b Backend) {
 		}
 	}
 
+	// Sync succeeds and changes nothing visible.
+	must(t, blob0.Sync(ctx))
+	wantGet(t, blob1, k0, v1)
+
 	// A new handle to the same place sees everything.
 	blob3 := open(t, b, config)
 	wantGet(t, blob3, k0, v1)
