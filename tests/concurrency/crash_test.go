@@ -85,6 +85,7 @@ func TestCrashSafety(t *testing.T) {
 			setup(t, p, 2, crashSlots)
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 			var acks []crashAck
+			h := &crashHistory{known: map[string]bool{}}
 			next := 0
 			kills := 0
 			for round := range rounds {
@@ -92,7 +93,11 @@ func TestCrashSafety(t *testing.T) {
 				kills += 2
 				acks = append(acks, roundAcks...)
 				next += 1000
-				verifyAfterCrash(t, p, acks, round)
+				// Every acknowledged commit must still be in the history;
+				// the data of this round's commits is read back (earlier
+				// rounds' data was checked when they ended, and snapshots
+				// are immutable).
+				verifyAfterCrash(t, p, h, acks, roundAcks, round)
 			}
 			t.Logf("%s: %d rounds, %d kills, %d acknowledged commits, all intact", name, rounds, kills, len(acks))
 		})
@@ -148,7 +153,14 @@ func runCrashRound(t *testing.T, p place, rng *rand.Rand, first int) []crashAck 
 	return got
 }
 
-func verifyAfterCrash(t *testing.T, p place, acks []crashAck, round int) {
+// crashHistory is the part of main's history already verified: the
+// snapshots in it and the tip it ended at.
+type crashHistory struct {
+	known map[string]bool
+	tip   string
+}
+
+func verifyAfterCrash(t *testing.T, p place, h *crashHistory, acks, fresh []crashAck, round int) {
 	ctx := context.Background()
 	store, err := p.open(ctx)
 	if err != nil {
@@ -158,14 +170,29 @@ func verifyAfterCrash(t *testing.T, p place, acks []crashAck, round int) {
 	if err != nil {
 		t.Fatalf("round %d: repository does not open: %+v", round, err)
 	}
-	history := map[string]bool{}
+	// Walk back from the tip to the previous round's tip: reaching it shows
+	// that nothing verified before was lost; what lies between is new.
+	reached := h.tip == ""
+	newTip := ""
 	for info, err := range repo.Ancestry(ctx, engine.Version{Branch: engine.MainBranch}) {
 		if err != nil {
 			t.Fatalf("round %d: history: %+v", round, err)
 		}
 		id, _ := info.ID.MarshalText()
-		history[string(id)] = true
+		if newTip == "" {
+			newTip = string(id)
+		}
+		if string(id) == h.tip {
+			reached = true
+			break
+		}
+		h.known[string(id)] = true
 	}
+	if !reached {
+		t.Fatalf("round %d: the previous tip %s is no longer in main's history", round, h.tip)
+	}
+	h.tip = newTip
+	history := h.known
 	tip, err := repo.ReadonlySession(ctx, engine.Version{Branch: engine.MainBranch})
 	if err != nil {
 		t.Fatalf("round %d: tip: %+v", round, err)
@@ -182,6 +209,8 @@ func verifyAfterCrash(t *testing.T, p place, acks []crashAck, round int) {
 		if !history[a.snapshot] {
 			t.Fatalf("round %d: acknowledged commit %s (worker %d, %d) lost", round, a.snapshot, a.worker, a.i)
 		}
+	}
+	for _, a := range fresh {
 		id, err := codec.ParseSnapshotID(a.snapshot)
 		if err != nil {
 			t.Fatal(err)
