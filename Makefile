@@ -12,13 +12,14 @@ MSGP_VERSION  := $(shell $(GO) list -m -f '{{.Version}}' github.com/tinylib/msgp
 
 export MINIO_BIN := $(MINIO)
 
-.PHONY: all build test demo demo-go bench tools fuzz stress generate vet fmt-check clean
+.PHONY: all build test demo demo-go bench bench-go tools fuzz stress generate vet fmt-check clean
 
 .DEFAULT_GOAL := all
 
 include mk/capi.mk
 include mk/julia.mk
 include mk/python.mk
+include mk/bench.mk
 
 all: build
 
@@ -55,6 +56,7 @@ test: tools vet
 	$(MAKE) test-c
 	$(MAKE) test-julia
 	$(MAKE) test-python
+	$(MAKE) bench-smoke
 
 ## demo: the main job, from Python: examples/quickstart.py in the
 ## project's virtualenv (set up on first use) on a repository on local disk.
@@ -64,8 +66,12 @@ demo: demo-python
 demo-go:
 	$(GO) run ./cmd/icechunk-demo
 
-## bench: benchmarks that print figures (they are not pass/fail).
-bench: tools
+## bench: benchmarks that print figures (they are not pass/fail): the Go
+## engine's, codec's and storage's, then the side-by-side comparison with
+## upstream icechunk and zarr's LocalStore (bench/results.md, ratios.png).
+bench: bench-go bench-c bench-python
+
+bench-go: tools
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./codec/ ./engine/ ./storage/...
 
 ## stress: the long runs of the reliability tests (200 kills per backend,
