@@ -264,8 +264,11 @@ func ic_repo_set_virtual_chunk_storage(repo C.ic_repo, urlPrefix *C.ic_cchar, st
 
 // --- Branches and tags --------------------------------------------------
 
-//export ic_repo_create_branch
-func ic_repo_create_branch(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+// Branches and tags share four shapes of call; each export names the
+// engine method it delegates to.
+
+func createRef(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error,
+	create func(*engine.Repository, context.Context, string, codec.SnapshotID) error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
 		n, err := inString(name, "name")
 		if err != nil {
@@ -275,17 +278,17 @@ func ic_repo_create_branch(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut 
 		if err != nil {
 			return err
 		}
-		return r.CreateBranch(ctx, n, id)
+		return create(r, ctx, n, id)
 	})
 }
 
-//export ic_repo_list_branches
-func ic_repo_list_branches(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+func listRefs(repo C.ic_repo, json **C.char, errOut *C.ic_error,
+	list func(*engine.Repository, context.Context) ([]string, error)) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
 		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
 			return err
 		}
-		names, err := r.ListBranches(ctx)
+		names, err := list(r, ctx)
 		if err != nil {
 			return err
 		}
@@ -293,8 +296,8 @@ func ic_repo_list_branches(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.
 	})
 }
 
-//export ic_repo_lookup_branch
-func ic_repo_lookup_branch(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+func lookupRef(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error,
+	lookup func(*engine.Repository, context.Context, string) (codec.SnapshotID, error)) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
 		n, err := inString(name, "name")
 		if err != nil {
@@ -303,7 +306,7 @@ func ic_repo_lookup_branch(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char
 		if err := needOut(unsafe.Pointer(snapshotID), "snapshot_id"); err != nil {
 			return err
 		}
-		id, err := r.LookupBranch(ctx, n)
+		id, err := lookup(r, ctx, n)
 		if err != nil {
 			return err
 		}
@@ -311,15 +314,35 @@ func ic_repo_lookup_branch(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char
 	})
 }
 
-//export ic_repo_delete_branch
-func ic_repo_delete_branch(repo C.ic_repo, name *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+func deleteRef(repo C.ic_repo, name *C.ic_cchar, errOut *C.ic_error,
+	del func(*engine.Repository, context.Context, string) error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
 		n, err := inString(name, "name")
 		if err != nil {
 			return err
 		}
-		return r.DeleteBranch(ctx, n)
+		return del(r, ctx, n)
 	})
+}
+
+//export ic_repo_create_branch
+func ic_repo_create_branch(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return createRef(repo, name, snapshotID, errOut, (*engine.Repository).CreateBranch)
+}
+
+//export ic_repo_list_branches
+func ic_repo_list_branches(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+	return listRefs(repo, json, errOut, (*engine.Repository).ListBranches)
+}
+
+//export ic_repo_lookup_branch
+func ic_repo_lookup_branch(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return lookupRef(repo, name, snapshotID, errOut, (*engine.Repository).LookupBranch)
+}
+
+//export ic_repo_delete_branch
+func ic_repo_delete_branch(repo C.ic_repo, name *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return deleteRef(repo, name, errOut, (*engine.Repository).DeleteBranch)
 }
 
 //export ic_repo_reset_branch
@@ -345,60 +368,22 @@ func ic_repo_reset_branch(repo C.ic_repo, name, snapshotID, expectedTip *C.ic_cc
 
 //export ic_repo_create_tag
 func ic_repo_create_tag(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error) C.ic_status {
-	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
-		n, err := inString(name, "name")
-		if err != nil {
-			return err
-		}
-		id, err := inSnapshotID(snapshotID, "snapshot_id")
-		if err != nil {
-			return err
-		}
-		return r.CreateTag(ctx, n, id)
-	})
+	return createRef(repo, name, snapshotID, errOut, (*engine.Repository).CreateTag)
 }
 
 //export ic_repo_list_tags
 func ic_repo_list_tags(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
-	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
-		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
-			return err
-		}
-		names, err := r.ListTags(ctx)
-		if err != nil {
-			return err
-		}
-		return setJSON(json, append([]string{}, names...))
-	})
+	return listRefs(repo, json, errOut, (*engine.Repository).ListTags)
 }
 
 //export ic_repo_lookup_tag
 func ic_repo_lookup_tag(repo C.ic_repo, name *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
-	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
-		n, err := inString(name, "name")
-		if err != nil {
-			return err
-		}
-		if err := needOut(unsafe.Pointer(snapshotID), "snapshot_id"); err != nil {
-			return err
-		}
-		id, err := r.LookupTag(ctx, n)
-		if err != nil {
-			return err
-		}
-		return setString(snapshotID, id.String())
-	})
+	return lookupRef(repo, name, snapshotID, errOut, (*engine.Repository).LookupTag)
 }
 
 //export ic_repo_delete_tag
 func ic_repo_delete_tag(repo C.ic_repo, name *C.ic_cchar, errOut *C.ic_error) C.ic_status {
-	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
-		n, err := inString(name, "name")
-		if err != nil {
-			return err
-		}
-		return r.DeleteTag(ctx, n)
-	})
+	return deleteRef(repo, name, errOut, (*engine.Repository).DeleteTag)
 }
 
 // --- Versions and history -----------------------------------------------
