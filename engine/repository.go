@@ -393,10 +393,11 @@ func (r *Repository) ReadonlySession(ctx context.Context, v Version) (*Session, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.assets.fetchSnapshot(ctx, id); err != nil {
+	snap, err := r.assets.fetchSnapshot(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	return newSession(r, "", id), nil
+	return newSession(r, "", snap), nil
 }
 
 // WritableSession opens a session that commits to branch, based on its tip.
@@ -405,8 +406,9 @@ func (r *Repository) WritableSession(ctx context.Context, branch string) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.assets.fetchSnapshot(ctx, tip); err != nil {
+	snap, err := r.assets.fetchSnapshot(ctx, tip)
+	if err != nil {
 		return nil, err
 	}
-	return newSession(r, branch, tip), nil
+	return newSession(r, branch, snap), nil
 }

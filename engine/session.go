@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
 
@@ -34,10 +35,18 @@ type Session struct {
 	meta       map[string]any
 
 	zarrInfo sync.Map // codec.NodeID -> *zarrArrayInfo, parsed zarr.json of arrays
+
+	// base pins the decoded base snapshot once read, so that node lookups
+	// (every zarr.json read) never go back to storage, even after the
+	// repository's cache evicted it. It is stale when its ID is not
+	// snapshotID (after a commit or rebase) and is then read again.
+	base atomic.Pointer[codec.Snapshot]
 }
 
-func newSession(repo *Repository, branch string, snap codec.SnapshotID) *Session {
-	return &Session{repo: repo, branch: branch, snapshotID: snap, changes: NewChangeSet(), meta: repo.DefaultCommitMetadata()}
+func newSession(repo *Repository, branch string, snap *codec.Snapshot) *Session {
+	s := &Session{repo: repo, branch: branch, snapshotID: snap.ID, changes: NewChangeSet(), meta: repo.DefaultCommitMetadata()}
+	s.base.Store(snap)
+	return s
 }
 
 // Branch returns the branch a writable session commits to, or "".
@@ -85,8 +94,17 @@ func (s *Session) checkWritable(what string) error {
 	return nil
 }
 
+// snapshot returns the base snapshot (caller holds mu, read or write).
 func (s *Session) snapshot(ctx context.Context) (*codec.Snapshot, error) {
-	return s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
+	if snap := s.base.Load(); snap != nil && snap.ID == s.snapshotID {
+		return snap, nil
+	}
+	snap, err := s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
+	if err != nil {
+		return nil, err
+	}
+	s.base.Store(snap)
+	return snap, nil
 }
 
 // getNodeLocked finds the node at path (caller holds mu).
@@ -437,8 +455,8 @@ func (s *Session) Fork() (*Session, error) {
 	if !s.changes.IsEmpty() && !s.fork {
 		return nil, invalidArgument("cannot fork a session with uncommitted changes: commit or discard them first, so forks start from a snapshot")
 	}
-	f := newSession(s.repo, s.branch, s.snapshotID)
-	f.fork = true
+	f := &Session{repo: s.repo, branch: s.branch, snapshotID: s.snapshotID, fork: true}
+	f.base.Store(s.base.Load())
 	f.changes = s.changes.clone()
 	f.meta = s.meta
 	return f, nil
