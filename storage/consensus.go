@@ -130,6 +130,84 @@ func (c *Consensus) Head(ctx context.Context, key string) (VersionedData, bool, 
 	return e.VersionedData, ok, err
 }
 
+// Entry is a log entry with the slot it occupies in its log. A caller keeps
+// the last Entry it read or wrote as a hint, so that it can later find the
+// head (HeadFrom) and append (CompareAndSetAfter) with a few Gets and no
+// List, which is the costly request on object stores.
+//
+// The hint methods assume the log is never truncated: on a log that
+// Truncate may have shortened after the hint was taken they can report a
+// stale head, or write into a deleted slot. Branch logs are never truncated.
+type Entry struct {
+	VersionedData
+	Slot uint64
+}
+
+// HeadEntry is Head with the head's slot: one List and one Get.
+func (c *Consensus) HeadEntry(ctx context.Context, key string) (Entry, bool, error) {
+	e, slot, ok, err := c.head(ctx, key)
+	return Entry{VersionedData: e.VersionedData, Slot: slot}, ok, err
+}
+
+// maxProbes bounds the slots HeadFrom reads one by one before it lists.
+const maxProbes = 16
+
+// HeadFrom returns the newest entry of a log, starting from known, an entry
+// read from (or written to) this log earlier. It reads the slots after
+// known one Get at a time until one is missing, so a log that moved by n
+// entries costs n+1 small Gets. A log that moved by many entries is listed
+// instead. The read that finds the next slot missing is the moment the
+// result was the head, so HeadFrom is as linearizable as Head. The log must
+// not be truncated (see Entry).
+func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entry, error) {
+	if err := c.validateKey(key); err != nil {
+		return Entry{}, err
+	}
+	head := known
+	for range maxProbes {
+		e, err := c.read(ctx, key, head.Slot+1)
+		if errors.Is(err, ErrNotFound) {
+			return head, nil
+		}
+		if err != nil {
+			return Entry{}, err
+		}
+		head = Entry{VersionedData: e.VersionedData, Slot: head.Slot + 1}
+	}
+	e, ok, err := c.HeadEntry(ctx, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	if !ok || e.Slot < head.Slot {
+		return Entry{}, errors.Mark(errors.Newf("%s: consensus log %q lost entries: slot %d was read, the log now ends before it", c.store, key, head.Slot), ErrCorrupt)
+	}
+	return e, nil
+}
+
+// CompareAndSetAfter appends next to the log iff known (an entry read from
+// this log earlier) is still its head: it creates the slot after known's
+// with PutIfAbsent, so it costs one conditional write and no List. It
+// returns Committed with the new entry, or ExpectationMismatch if another
+// entry follows known. next.SeqNo must be greater than known.SeqNo and at
+// most MaxSeqNo. Errors and indeterminate outcomes are as for
+// CompareAndSet. The log must not be truncated (see Entry).
+func (c *Consensus) CompareAndSetAfter(ctx context.Context, key string, known Entry, next VersionedData) (CaSResult, Entry, error) {
+	if err := c.validateKey(key); err != nil {
+		return ExpectationMismatch, Entry{}, err
+	}
+	if next.SeqNo > MaxSeqNo || next.SeqNo <= known.SeqNo {
+		return ExpectationMismatch, Entry{}, errors.Newf("invalid sequence number %d: must be in (%d, %d]", next.SeqNo, known.SeqNo, MaxSeqNo)
+	}
+	if known.Slot == math.MaxUint64 {
+		return ExpectationMismatch, Entry{}, errors.Newf("consensus log %q is full", key)
+	}
+	res, err := c.append(ctx, key, known.Slot+1, next)
+	if res != Committed || err != nil {
+		return res, Entry{}, err
+	}
+	return res, Entry{VersionedData: next, Slot: known.Slot + 1}, nil
+}
+
 func (c *Consensus) head(ctx context.Context, key string) (entry, uint64, bool, error) {
 	if err := c.validateKey(key); err != nil {
 		return entry{}, 0, false, err
@@ -203,11 +281,16 @@ func (c *Consensus) CompareAndSet(ctx context.Context, key string, expected SeqN
 	default:
 		target = slot + 1
 	}
+	return c.append(ctx, key, target, next)
+}
+
+// append writes next into slot under a fresh write id.
+func (c *Consensus) append(ctx context.Context, key string, slot uint64, next VersionedData) (CaSResult, error) {
 	e := entry{VersionedData: next}
 	if _, err := rand.Read(e.writeID[:]); err != nil {
 		return ExpectationMismatch, errors.Wrap(err, "generating a write id")
 	}
-	return c.write(ctx, key, target, e)
+	return c.write(ctx, key, slot, e)
 }
 
 // write creates the slot, resolving indeterminate outcomes by reading back.
@@ -286,7 +369,9 @@ func (c *Consensus) Scan(ctx context.Context, key string, from SeqNo, limit int)
 
 // Truncate deletes the entries with SeqNo < seqno and returns how many it
 // deleted. It fails if the log is empty (ErrNotFound) or seqno is greater
-// than the head's; the head is never deleted. It is idempotent.
+// than the head's; the head is never deleted. It is idempotent. It must not
+// be used on a log that is read or written through Entry hints (HeadFrom,
+// CompareAndSetAfter).
 func (c *Consensus) Truncate(ctx context.Context, key string, seqno SeqNo) (int, error) {
 	head, headSlot, ok, err := c.head(ctx, key)
 	if err != nil {

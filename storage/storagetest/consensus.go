@@ -203,3 +203,143 @@ func testConsensusGoroutineRace(t *testing.T, b Backend) {
 		}
 	}
 }
+
+// testConsensusHints checks HeadFrom and CompareAndSetAfter, the reads and
+// appends that start from an entry read earlier instead of listing.
+func testConsensusHints(t *testing.T, b Backend) {
+	ctx := context.Background()
+	config := b.Fresh(t)
+	c := storage.NewConsensus(open(t, b, config), "refs/")
+	other := storage.NewConsensus(open(t, b, config), "refs/")
+	key := "hints"
+
+	if _, err := c.CompareAndSet(ctx, key, storage.NoSeqNo, vd(0, "v0")); err != nil {
+		t.Fatal(err)
+	}
+	first, ok, err := c.HeadEntry(ctx, key)
+	must(t, err)
+	if !ok || first.SeqNo != 0 || string(first.Data) != "v0" {
+		t.Fatalf("head entry: got %+v (%v)", first, ok)
+	}
+	wantHead := func(got storage.Entry, seq storage.SeqNo, data string) {
+		t.Helper()
+		if got.SeqNo != seq || string(got.Data) != data {
+			t.Fatalf("head: got %d %q want %d %q", got.SeqNo, got.Data, seq, data)
+		}
+		listed, ok, err := c.HeadEntry(ctx, key)
+		must(t, err)
+		if !ok || listed.Slot != got.Slot || listed.SeqNo != got.SeqNo {
+			t.Fatalf("head by hint %+v disagrees with head by listing %+v", got, listed)
+		}
+	}
+
+	// Unmoved: the hint is the head.
+	head, err := c.HeadFrom(ctx, key, first)
+	must(t, err)
+	wantHead(head, 0, "v0")
+
+	// Another client appends three entries; the old hint finds the newest.
+	for i := 1; i <= 3; i++ {
+		res, err := other.CompareAndSet(ctx, key, storage.SeqNo(i-1), vd(storage.SeqNo(i), fmt.Sprintf("v%d", i)))
+		must(t, err)
+		if res != storage.Committed {
+			t.Fatalf("append %d: %v", i, res)
+		}
+	}
+	head, err = c.HeadFrom(ctx, key, first)
+	must(t, err)
+	wantHead(head, 3, "v3")
+
+	// A stale hint cannot append; a fresh one can.
+	res, _, err := c.CompareAndSetAfter(ctx, key, first, vd(1, "stale"))
+	must(t, err)
+	if res != storage.ExpectationMismatch {
+		t.Fatalf("append after a stale entry: got %v", res)
+	}
+	if _, _, err := c.CompareAndSetAfter(ctx, key, head, vd(3, "same seqno")); err == nil {
+		t.Fatal("append with a sequence number not above the known entry's: want an error")
+	}
+	res, next, err := c.CompareAndSetAfter(ctx, key, head, vd(4, "v4"))
+	must(t, err)
+	if res != storage.Committed || next.Slot != head.Slot+1 {
+		t.Fatalf("append after the head: got %v %+v", res, next)
+	}
+	head, err = other.HeadFrom(ctx, key, first)
+	must(t, err)
+	wantHead(head, 4, "v4")
+
+	// A log that moved further than the probes reach is listed instead.
+	seq := storage.SeqNo(4)
+	for range 20 {
+		res, err := other.CompareAndSet(ctx, key, seq, vd(seq+1, fmt.Sprintf("v%d", seq+1)))
+		must(t, err)
+		if res != storage.Committed {
+			t.Fatalf("append %d: %v", seq+1, res)
+		}
+		seq++
+	}
+	head, err = c.HeadFrom(ctx, key, first)
+	must(t, err)
+	wantHead(head, seq, fmt.Sprintf("v%d", seq))
+
+	// Racing appenders, each with its own client and its own (possibly
+	// stale) hint: exactly one wins each round and every loser learns the
+	// new head from its hint.
+	const workers, rounds = 6, 8
+	hints := make([]storage.Entry, workers)
+	clients := make([]*storage.Consensus, workers)
+	for w := range workers {
+		clients[w] = storage.NewConsensus(open(t, b, config), "refs/")
+		hints[w] = first
+	}
+	for round := range rounds {
+		results := make([]storage.CaSResult, workers)
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				h, err := clients[w].HeadFrom(ctx, key, hints[w])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				hints[w] = h
+				res, e, err := clients[w].CompareAndSetAfter(ctx, key, h, vd(h.SeqNo+1, fmt.Sprintf("r%d w%d", round, w)))
+				results[w], errs[w] = res, err
+				if res == storage.Committed {
+					hints[w] = e
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winners := 0
+		for w := range workers {
+			must(t, errs[w])
+			if results[w] == storage.Committed {
+				winners++
+			}
+		}
+		// Each round at least one append lands (the first to reach the
+		// head); a worker whose hint was behind may win a later slot in
+		// the same round, but two can never take one slot.
+		if winners == 0 {
+			t.Fatalf("round %d: nobody committed", round)
+		}
+		seq += storage.SeqNo(winners)
+	}
+	all, err := c.Scan(ctx, key, 0, 0)
+	must(t, err)
+	if len(all) != int(seq)+1 {
+		t.Fatalf("log holds %d entries, want %d", len(all), seq+1)
+	}
+	for i, e := range all {
+		if e.SeqNo != storage.SeqNo(i) {
+			t.Fatalf("entry %d has seqno %d: the log is not dense", i, e.SeqNo)
+		}
+	}
+}
