@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cockroachdb/errors"
 
@@ -47,13 +48,57 @@ func validateRefName(kind, name string) error {
 }
 
 // refs manages branches and tags.
+//
+// It remembers the last entry it read or wrote of each branch log. Branch
+// logs are never truncated, so that entry is a safe starting point: the
+// tip is then found with one Get of the slot after it (more if the branch
+// moved) and a commit appends with one conditional Put, where listing the
+// log would cost a List, the most expensive request on object stores.
 type refs struct {
 	store     storage.Storage
 	consensus *storage.Consensus
+
+	mu    sync.Mutex
+	known map[string]storage.Entry // branch log key -> newest entry seen
 }
 
 func newRefs(store storage.Storage) *refs {
-	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix)}
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}}
+}
+
+func (r *refs) knownEntry(key string) (storage.Entry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.known[key]
+	return e, ok
+}
+
+// remember records e as the newest entry seen of the log, unless a newer
+// one is already known (goroutines race to record).
+func (r *refs) remember(key string, e storage.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.known[key]; !ok || old.Slot < e.Slot {
+		r.known[key] = e
+	}
+}
+
+// head reads the newest entry of a branch log, from the remembered entry
+// when there is one.
+func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error) {
+	var head storage.Entry
+	var err error
+	ok := true
+	if known, found := r.knownEntry(key); found {
+		head, err = r.consensus.HeadFrom(ctx, key, known)
+	} else {
+		head, ok, err = r.consensus.HeadEntry(ctx, key)
+	}
+	if err != nil || !ok {
+		return storage.Entry{}, false, err
+	}
+	r.remember(key, head)
+	return head, true, nil
 }
 
 // branchTip returns the branch's tip and the log version it is at.
@@ -62,7 +107,7 @@ func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, st
 	if err := validateRefName("branch", name); err != nil {
 		return codec.SnapshotID{}, 0, err
 	}
-	head, ok, err := r.consensus.Head(ctx, branchPrefix+name)
+	head, ok, err := r.head(ctx, branchPrefix+name)
 	if errors.Is(err, storage.ErrCorrupt) {
 		// One corruption marker for callers, whichever layer found it.
 		err = errors.Mark(err, codec.ErrCorrupt)
@@ -119,7 +164,21 @@ func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, sn
 	if seq != storage.NoSeqNo {
 		next = seq + 1
 	}
-	res, err := r.consensus.CompareAndSet(ctx, branchPrefix+name, seq, storage.VersionedData{SeqNo: next, Data: data})
+	key := branchPrefix + name
+	entry := storage.VersionedData{SeqNo: next, Data: data}
+	var res storage.CaSResult
+	var err error
+	if known, ok := r.knownEntry(key); ok && seq != storage.NoSeqNo && known.SeqNo == seq {
+		// The version the caller read is the remembered entry: append
+		// right after it; if anything followed it, the write fails.
+		var written storage.Entry
+		res, written, err = r.consensus.CompareAndSetAfter(ctx, key, known, entry)
+		if err == nil && res == storage.Committed {
+			r.remember(key, written)
+		}
+	} else {
+		res, err = r.consensus.CompareAndSet(ctx, key, seq, entry)
+	}
 	if err != nil {
 		return errors.Wrapf(err, "updating branch %q", name)
 	}
