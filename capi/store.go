@@ -286,6 +286,35 @@ func ic_store_list_dir(session C.ic_session, prefix *C.ic_cchar, out *C.ic_iter,
 	})
 }
 
+//export ic_store_list_group_dir
+func ic_store_list_group_dir(session C.ic_session, prefix *C.ic_cchar, out **C.char, listed *C.int32_t, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		p, err := inString(prefix, "prefix")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(listed), "listed"); err != nil {
+			return err
+		}
+		names, ok, err := s.StoreListGroupDir(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			*listed = 0
+			return nil
+		}
+		if err := setJSON(out, names); err != nil {
+			return err
+		}
+		*listed = 1
+		return nil
+	})
+}
+
 //export ic_store_get_size
 func ic_store_get_size(session C.ic_session, key *C.ic_cchar, size *C.uint64_t, errOut *C.ic_error) C.ic_status {
 	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
@@ -340,6 +369,13 @@ func ic_store_is_empty(session C.ic_session, prefix *C.ic_cchar, empty *C.int32_
 		}
 		*empty = cBool(ok)
 		return nil
+	})
+}
+
+//export ic_store_load_metadata
+func ic_store_load_metadata(session C.ic_session, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		return s.LoadBase(ctx)
 	})
 }
 

@@ -94,6 +94,18 @@ func (s *Session) checkWritable(what string) error {
 	return nil
 }
 
+// LoadBase reads the session's base snapshot into memory if it is not
+// there yet. Until a commit or rebase moves the base, node lookups (every
+// zarr.json read or write) then never touch storage. Sessions opened from
+// a repository hold their base from the start; restored ones read it on
+// first use, or here.
+func (s *Session) LoadBase(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, err := s.snapshot(ctx)
+	return err
+}
+
 // snapshot returns the base snapshot (caller holds mu, read or write).
 func (s *Session) snapshot(ctx context.Context) (*codec.Snapshot, error) {
 	if snap := s.base.Load(); snap != nil && snap.ID == s.snapshotID {

@@ -679,6 +679,38 @@ func (s *Session) arrayChunkEntries(ctx context.Context, path Path) iter.Seq2[st
 	}
 }
 
+// StoreListGroupDir lists the directory of a group ("" or "/" for the
+// root, "a/b" or "a/b/" for the group /a/b) as StoreListDir does. Nodes
+// never live inside arrays, so a group's directory holds no chunk keys and
+// its names come from the nodes alone: once the base snapshot is in memory
+// (see LoadBase) this never reads storage, which lets bindings call it
+// without a thread hand-off. ok is false, with nothing listed, if prefix
+// is not the directory of an existing group.
+func (s *Session) StoreListGroupDir(ctx context.Context, prefix string) (names []string, ok bool, err error) {
+	dir := strings.TrimSuffix(prefix, "/")
+	if strings.HasPrefix(dir, "/") {
+		return nil, false, nil
+	}
+	path, err := NewPath(dir)
+	if err != nil {
+		return nil, false, nil
+	}
+	if _, err := s.GetGroup(ctx, path); err != nil {
+		if errors.Is(err, ErrNodeNotFound) || errors.Is(err, ErrNotAGroup) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	names = []string{}
+	for name, err := range s.StoreListDir(ctx, prefix) {
+		if err != nil {
+			return nil, false, err
+		}
+		names = append(names, name)
+	}
+	return names, true, nil
+}
+
 // StoreListDir yields the names of the immediate children of the
 // directory prefix ("" for the top; "a/b" and "a/b/" alike): the next
 // segment of every key below it, each once, in no promised order. For an

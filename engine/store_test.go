@@ -693,3 +693,54 @@ func TestStoreConcurrentChunks(t *testing.T) {
 		return out
 	}()...)
 }
+
+// A group's directory lists from the nodes alone, the same names as
+// StoreListDir, without reading storage; any other prefix is declined.
+func TestStoreListGroupDir(t *testing.T) {
+	ctx := context.Background()
+	counting := storage.NewCounting(memory.New(t.Name()))
+	repo, err := Create(ctx, counting, nil, nil)
+	mustOK(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	set := func(key string, v []byte) { t.Helper(); mustOK(t, s.StoreSet(ctx, key, v)) }
+	set("zarr.json", groupJSON(""))
+	set("a/zarr.json", groupJSON(""))
+	set("a/b/zarr.json", arrayJSON([]int{4, 4}, []int{2, 2}, "default", ""))
+	set("a/b/c/0/0", []byte("1"))
+	set("a/g/zarr.json", groupJSON(""))
+	set("x/y/zarr.json", groupJSON("")) // x is only a prefix
+	_, err = s.Commit(ctx, "tree", nil)
+	mustOK(t, err)
+
+	// A session restored from bytes reads its base once, in LoadBase.
+	b, err := s.Repository().WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	raw, err := b.Bytes()
+	mustOK(t, err)
+	restored, err := repo.SessionFromBytes(raw)
+	mustOK(t, err)
+	mustOK(t, restored.LoadBase(ctx))
+	counting.Reset()
+	for _, prefix := range []string{"", "/", "a", "a/", "a/g/", "x/y"} {
+		names, ok, err := restored.StoreListGroupDir(ctx, prefix)
+		mustOK(t, err)
+		if !ok {
+			t.Fatalf("%q: declined, want the group's names", prefix)
+		}
+		want := prefix
+		if want == "/" {
+			want = ""
+		}
+		slices.Sort(names)
+		wantKeys(t, "list group dir "+prefix, names, collect(t, restored.StoreListDir(ctx, want))...)
+	}
+	for _, prefix := range []string{"a/b", "a/b/c", "x", "nope/", "/a", "a//g"} {
+		if names, ok, err := restored.StoreListGroupDir(ctx, prefix); ok || err != nil {
+			t.Fatalf("%q: got %v %v %v, want it declined", prefix, names, ok, err)
+		}
+	}
+	if ops := counting.Counts().Ops; len(ops) != 0 {
+		t.Fatalf("listing group directories read storage: %v", ops)
+	}
+}

@@ -806,6 +806,18 @@ ic_status ic_store_list_prefix(ic_session session, const char *prefix, ic_iter *
  * prefix ("" for the top): the next segment of every key below it, once. */
 ic_status ic_store_list_dir(ic_session session, const char *prefix, ic_iter *out, ic_error *err);
 
+/*
+ * As ic_store_list_dir for the directory of a group ("" or "/" for a root
+ * group, "a/b" or "a/b/" for the group /a/b), whose names come from the
+ * session's nodes alone (nodes never live inside arrays), so that, like
+ * the calls on metadata keys, it answers from memory (see
+ * ic_store_load_metadata). If prefix is the directory of a group, *listed
+ * = 1 and *json (caller frees) holds the names as a JSON array of strings.
+ * Otherwise *listed = 0 and *json is left alone: list it with
+ * ic_store_list_dir, which may read manifests.
+ */
+ic_status ic_store_list_group_dir(ic_session session, const char *prefix, char **json, int32_t *listed, ic_error *err);
+
 /* The size in bytes of the value at key; IC_ERR_NOT_FOUND if missing. */
 ic_status ic_store_get_size(ic_session session, const char *key, uint64_t *size, ic_error *err);
 
@@ -817,6 +829,20 @@ ic_status ic_store_is_empty(ic_session session, const char *prefix, int32_t *emp
 
 /* Deletes every node and chunk. */
 ic_status ic_store_clear(ic_session session, ic_error *err);
+
+/*
+ * Reads the session's base snapshot from storage if it is not in memory
+ * yet. A session opened from a repository (and its forks) holds it from
+ * the start; one restored with ic_repo_session_from_bytes, or whose base
+ * moved (commit, rebase), reads it on first use. Afterwards, until the
+ * base moves again, calls on metadata keys (zarr.json, and the Zarr v2
+ * names, which hold nothing) and ic_store_list_group_dir never touch
+ * storage: they answer from memory in microseconds, waiting at most for
+ * the session's lock, which a commit or rebase holds while it runs.
+ * Bindings use this to make those calls without a thread hand-off. Calls
+ * on chunk keys and other listings may still read manifests and chunks.
+ */
+ic_status ic_store_load_metadata(ic_session session, ic_error *err);
 
 /* ======================================================================
  * Status, commit, rebase

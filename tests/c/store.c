@@ -1,8 +1,9 @@
 /*
  * store.c - the Zarr key layer through C: set/get of zarr.json and chunk
  * keys, byte ranges, get-many and set-many, set-if-not-exists, exists,
- * sizes, listings (all, prefix, dir), deletes, clear; on an in-memory
- * repository, then committed and read back read-only.
+ * sizes, listings (all, prefix, dir, a group's dir), deletes, clear; on an
+ * in-memory repository, then committed and read back read-only, and
+ * restored from bytes.
  */
 #include "common.h"
 
@@ -189,6 +190,36 @@ int main(void) {
         CONTAINS(dir, "\"c\"");
         ic_string_free(dir);
 
+        /* A group's directory, listed from its nodes in one call. */
+        char *names = NULL;
+        int32_t listed = 0;
+        OK(ic_store_list_group_dir(s, "", &names, &listed, &E));
+        CHECK(listed == 1);
+        CONTAINS(names, "\"zarr.json\"");
+        CONTAINS(names, "\"g\"");
+        CONTAINS(names, "\"b\"");
+        ic_string_free(names);
+        names = NULL;
+        OK(ic_store_list_group_dir(s, "g/", &names, &listed, &E));
+        CHECK(listed == 1 && strcmp(names, "[\"zarr.json\",\"a\"]") == 0);
+        ic_string_free(names);
+        names = NULL;
+        OK(ic_store_list_group_dir(s, "g", &names, &listed, &E));
+        CHECK(listed == 1 && strcmp(names, "[\"zarr.json\",\"a\"]") == 0);
+        ic_string_free(names);
+        /* Anything else (an array, inside one, nothing, not a directory):
+         * nothing listed, *json untouched. */
+        const char *others[] = {"g/a", "g/a/c/", "b/", "nothing/", "g/../a", "/g", "g//"};
+        for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+            names = NULL;
+            listed = 1;
+            OK(ic_store_list_group_dir(s, others[i], &names, &listed, &E));
+            CHECK(listed == 0 && names == NULL);
+        }
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_store_list_group_dir(s, NULL, &names, &listed, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_store_list_group_dir(s, "", NULL, &listed, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_store_list_group_dir(s, "", &names, NULL, &E));
+
         /* Paging one item at a time. */
         OK(ic_store_list_prefix(s, "g/a/c/", &it, &E));
         int n = 0;
@@ -221,6 +252,24 @@ int main(void) {
     FAILS(IC_ERR_READ_ONLY, ic_store_set(s, "g/a/c/0/0", big, 1, &E));
     FAILS(IC_ERR_READ_ONLY, ic_store_delete(s, "g/a/c/0/0", &E));
     FAILS(IC_ERR_READ_ONLY, ic_store_clear(s, &E));
+
+    /* A restored session reads its base snapshot on first use, or when
+     * asked to; then metadata keys answer from memory. */
+    {
+        uint8_t *bytes = NULL;
+        size_t n = 0;
+        ic_session r = 0;
+        OK(ic_session_to_bytes(s, &bytes, &n, &E));
+        OK(ic_repo_session_from_bytes(repo, bytes, n, &r, &E));
+        OK(ic_buffer_free(bytes));
+        OK(ic_store_load_metadata(r, &E));
+        OK(ic_store_load_metadata(r, &E)); /* nothing left to read */
+        expect_value(r, "g/zarr.json", GROUP_META, strlen(GROUP_META));
+        expect_value(r, "g/a/c/0/0", big, sizeof big);
+        OK(ic_session_free(r));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_store_load_metadata(r, &E));
+        OK(ic_store_load_metadata(s, &E));
+    }
     OK(ic_session_free(s));
     ic_string_free(id);
 
