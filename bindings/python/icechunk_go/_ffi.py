@@ -32,6 +32,8 @@ from ctypes import (
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 # The ABI version of include/icechunk.h this binding was written against.
 # A library reporting another ic_abi_version() is refused at import.
 ABI_VERSION = 1
@@ -246,6 +248,8 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_store_get_size_prefix": (_ST, [_H, c_char_p, POINTER(c_uint64), _ERR]),
     "ic_store_is_empty": (_ST, [_H, c_char_p, POINTER(c_int32), _ERR]),
     "ic_store_clear": (_ST, [_H, _ERR]),
+    "ic_store_load_metadata": (_ST, [_H, _ERR]),
+    "ic_store_list_group_dir": (_ST, [_H, c_char_p, _OUT_PTR, POINTER(c_int32), _ERR]),
 }
 
 
@@ -428,6 +432,45 @@ def take_buffer(p: c_void_p, n: int) -> bytes:
     finally:
         if p.value:
             lib.ic_buffer_free(p)
+
+
+# Buffers up to this size are copied into bytes and freed at once: copying
+# them costs less than tracking their lifetime.
+COPY_MAX = 64 * 1024
+
+
+class _CBuffer:
+    """Shows a library-owned buffer to numpy (``__array_interface__``) and
+    frees it, once, when collected. Arrays made from it, and their views,
+    keep it alive."""
+
+    __slots__ = ("__array_interface__", "__weakref__")
+
+    def __init__(self, p: int, n: int) -> None:
+        self.__array_interface__ = {"version": 3, "shape": (n,), "typestr": "|u1", "data": (p, True)}
+        fin = weakref.finalize(self, _free_buffer, p)
+        # At exit, arrays may still refer to the buffer: leave it to the OS.
+        fin.atexit = False
+
+
+def _free_buffer(p: int) -> None:
+    if _forked_child:
+        return
+    try:
+        lib.ic_buffer_free(p)
+    except Exception:  # pragma: no cover - only at interpreter shutdown
+        pass
+
+
+def take_buffer_view(p: c_void_p, n: int) -> bytes | np.ndarray[Any, Any]:
+    """The n bytes of a library-owned buffer, which this takes over: small
+    buffers are copied into bytes and freed now; larger ones are wrapped
+    without a copy in a read-only uint8 array (slices of it are views) and
+    freed when the last array referring to them is collected."""
+    if n <= COPY_MAX:
+        return take_buffer(p, n)
+    # From here on the owner frees the buffer, whatever happens.
+    return np.asarray(_CBuffer(p.value, n))
 
 
 def string_result(fn: Any, *args: Any) -> str:

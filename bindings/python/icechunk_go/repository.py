@@ -351,7 +351,9 @@ class Repository:
         """Restores a session serialized with :meth:`Session.as_bytes` (in this
         process or another) into this repository."""
         buf = bytes(data)
-        return Session(_ffi.handle_result(_ffi.lib.ic_repo_session_from_bytes, self._h, buf, len(buf)), self)
+        h = _ffi.handle_result(_ffi.lib.ic_repo_session_from_bytes, self._h, buf, len(buf))
+        # A restored session reads its base snapshot on first use.
+        return Session(h, self, loaded=False)
 
 
 def _config_arg(config: RepositoryConfig | None) -> bytes | None:

@@ -44,9 +44,20 @@ class Session:
     silently split between copies.
     """
 
-    __slots__ = ("__weakref__", "_handle", "_read_only", "_repo", "_token")
+    __slots__ = (
+        "__weakref__",
+        "_base_gen",
+        "_busy",
+        "_handle",
+        "_load_lock",
+        "_meta_loaded",
+        "_read_only",
+        "_repo",
+        "_state_lock",
+        "_token",
+    )
 
-    def __init__(self, handle: int, repo: Repository, token: str | None = None) -> None:
+    def __init__(self, handle: int, repo: Repository, token: str | None = None, *, loaded: bool = True) -> None:
         # Not for users: sessions come from a Repository.
         self._handle = _ffi.Handle(handle, _ffi.lib.ic_session_free)
         self._repo = repo
@@ -56,10 +67,52 @@ class Session:
         self._read_only: bool | None = None
         # Identifies "this session and its copies": kept by pickling, new for a fork.
         self._token = token or uuid.uuid4().hex
+        # What lets the store call the library on the event loop's thread
+        # for metadata keys (see _metadata_in_memory): whether the base
+        # snapshot is known to be in memory (sessions opened from a
+        # repository and their forks hold it; restored ones read it on first
+        # use), which base that was (_base_gen, bumped when a commit or
+        # rebase moves the base), and how many commits or rebases are
+        # running (they hold the session's lock while they talk to storage).
+        self._meta_loaded = loaded
+        self._base_gen = 0
+        self._busy = 0
+        self._state_lock = threading.Lock()
+        self._load_lock = threading.Lock()
 
     @property
     def _h(self) -> int:
         return self._handle.value
+
+    def _metadata_in_memory(self) -> bool:
+        """True when the library answers calls on metadata keys from memory
+        without waiting: the base snapshot is loaded and no commit or
+        rebase holds the session. (A commit starting right after this check
+        can still make such a call wait for it: that delays, never breaks.)"""
+        return self._meta_loaded and not self._busy
+
+    def _load_metadata(self) -> None:
+        """Reads the base snapshot into memory if needed (blocking: run it
+        off the event loop). Concurrent callers read it once."""
+        with self._load_lock:
+            if self._meta_loaded:
+                return
+            gen = self._base_gen
+            _ffi.call(_ffi.lib.ic_store_load_metadata, self._h)
+            if self._base_gen == gen:
+                self._meta_loaded = True
+
+    def _begin_exclusive(self) -> None:
+        with self._state_lock:
+            self._busy += 1
+
+    def _end_exclusive(self) -> None:
+        # The base may have moved: it is read again before calls on
+        # metadata keys go back to the event loop's thread.
+        with self._state_lock:
+            self._base_gen += 1
+            self._meta_loaded = False
+            self._busy -= 1
 
     # --- state -------------------------------------------------------------
 
@@ -167,12 +220,18 @@ class Session:
         msg = _ffi.cstr(message, "message")
         meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
         out = c_void_p()
-        if rebase_with is None:
-            _ffi.call(_ffi.lib.ic_session_commit, self._h, msg, meta, byref(out))
-        else:
-            solver = rebase_with._c()
-            tries = max(0, min(int(rebase_tries), 2**32 - 1))
-            _ffi.call(_ffi.lib.ic_session_commit_rebasing, self._h, byref(solver), msg, meta, tries, 0, 0, byref(out))
+        self._begin_exclusive()
+        try:
+            if rebase_with is None:
+                _ffi.call(_ffi.lib.ic_session_commit, self._h, msg, meta, byref(out))
+            else:
+                solver = rebase_with._c()
+                tries = max(0, min(int(rebase_tries), 2**32 - 1))
+                _ffi.call(
+                    _ffi.lib.ic_session_commit_rebasing, self._h, byref(solver), msg, meta, tries, 0, 0, byref(out)
+                )
+        finally:
+            self._end_exclusive()
         self._read_only = True
         return _ffi.take_string(out)
 
@@ -187,7 +246,11 @@ class Session:
             With ``.conflicts``, each explaining itself in ``str()``.
         """
         s = solver._c()
-        _ffi.call(_ffi.lib.ic_session_rebase, self._h, byref(s))
+        self._begin_exclusive()
+        try:
+            _ffi.call(_ffi.lib.ic_session_rebase, self._h, byref(s))
+        finally:
+            self._end_exclusive()
 
     # --- cooperative writers ------------------------------------------------
 
@@ -197,7 +260,8 @@ class Session:
         back and :meth:`merge` it. The session must have no uncommitted
         changes (forks start from a snapshot)."""
         h = _ffi.handle_result(_ffi.lib.ic_session_fork, self._h)
-        return Session(h, self._repo)
+        # A fork shares its parent's loaded base, if it has one.
+        return Session(h, self._repo, loaded=self._meta_loaded)
 
     def merge(self, *others: Session) -> None:
         """Folds the changes of forks (same branch and base snapshot) into

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import functools
 import os
 import threading
@@ -37,9 +36,10 @@ _READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support wr
 
 # --- the thread pool running library calls -------------------------------------
 #
-# Every async method hands its library call to this pool, so the event loop
-# never waits on the library. ctypes releases the GIL during the call, so the
-# pool's threads run in parallel inside the library.
+# Async methods hand their library calls to this pool (all but the calls on
+# metadata keys, see below), so the event loop never waits on storage.
+# ctypes releases the GIL during the call, so the pool's threads run in
+# parallel inside the library.
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -58,6 +58,29 @@ def _pool() -> ThreadPoolExecutor:
 async def _run(fn: Callable[..., T], *args: Any) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
+
+
+# --- metadata keys, called inline ------------------------------------------------
+#
+# The library answers calls on metadata keys (zarr.json, and the Zarr v2
+# names it knows are never stored) from memory in microseconds: node
+# lookups read the session's base snapshot, which the session keeps in
+# memory once read, and writes go to its in-memory change set. The store
+# makes those calls directly on the event loop's thread, which saves the
+# hand-off to the pool and back (hundreds of microseconds a call); so are
+# listings of a group's directory (ic_store_list_group_dir). Chunk keys,
+# and listings inside arrays, may read storage and always go through the
+# pool. ctypes releases the GIL during the call, and the session is safe
+# for concurrent use, so pool threads keep running chunk calls meanwhile.
+# While a commit or rebase runs (it holds the session's lock while it
+# talks to storage), and until a restored or committed session has read
+# its base snapshot (on the pool), metadata calls go through the pool too.
+
+_METADATA_NAMES = frozenset(("zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"))
+
+
+def _is_metadata_key(key: str) -> bool:
+    return key.rpartition("/")[2] in _METADATA_NAMES
 
 
 # --- byte ranges -------------------------------------------------------------------
@@ -94,7 +117,9 @@ def _value(value: Any) -> np.ndarray[Any, Any]:
 _Result = tuple[int, Any]  # (status, bytes | None) or (status, exception)
 
 
-def _get(h: int, key: str, rng: _ffi.ByteRange | None) -> bytes | None:
+def _get(h: int, key: str, rng: _ffi.ByteRange | None) -> bytes | np.ndarray[Any, Any] | None:
+    """The value at key (large values as a read-only array over the
+    library's buffer, see _ffi.take_buffer_view), or None if missing."""
     data = c_void_p()
     n = c_size_t(0)
     found = c_int32(0)
@@ -109,12 +134,18 @@ def _get(h: int, key: str, rng: _ffi.ByteRange | None) -> bytes | None:
     )
     if not found.value:
         return None
-    return _ffi.take_buffer(data, n.value)
+    return _ffi.take_buffer_view(data, n.value)
 
 
 def _get_many(h: int, keys: list[str], ranges: list[_ffi.ByteRange | None]) -> list[Any]:
-    """Reads many keys in one call. Returns, per key, a memoryview of its
-    bytes, None if missing, or the exception for that key."""
+    """Reads many keys in one call. Returns, per key, a view of its bytes,
+    None if missing, or the exception for that key.
+
+    The values share the one buffer the library returns, without a copy
+    (unless it is small): the buffer is freed when no value of the batch is
+    referenced any more. A value kept alive therefore keeps its whole batch
+    in memory; zarr decodes each chunk into its output array and drops it,
+    so in practice batches are freed as soon as they are decoded."""
     n = len(keys)
     if n == 0:
         return []
@@ -127,11 +158,8 @@ def _get_many(h: int, keys: list[str], ranges: list[_ffi.ByteRange | None]) -> l
     data = c_void_p()
     data_len = c_size_t(0)
     _ffi.call(_ffi.lib.ic_store_get_many, h, ckeys, cranges, n, results, byref(data), byref(data_len), errors)
-    try:
-        buf = memoryview(ctypes.string_at(data, data_len.value) if data_len.value else b"")
-    finally:
-        if data.value:
-            _ffi.lib.ic_buffer_free(data)
+    taken = _ffi.take_buffer_view(data, data_len.value)
+    buf = memoryview(taken) if isinstance(taken, bytes) else taken
     out: list[Any] = []
     for i in range(n):
         r = results[i]
@@ -184,6 +212,17 @@ def _size_prefix(h: int, prefix: str) -> int:
     return out.value
 
 
+def _list_group_dir(h: int, prefix: bytes) -> list[str] | None:
+    """The names in the directory of a group (from memory), or None if
+    prefix is not a group's directory."""
+    out = c_void_p()
+    listed = c_int32(0)
+    _ffi.call(_ffi.lib.ic_store_list_group_dir, h, prefix, byref(out), byref(listed))
+    if not listed.value:
+        return None
+    return [str(k) for k in _ffi.take_json(out)]
+
+
 def _list_keys(fn: Any, h: int, *args: Any) -> list[str]:
     # Opened, read and freed in this one call (on one thread).
     return [str(k) for k in _ffi.iter_all(fn, h, *args)]
@@ -197,12 +236,21 @@ def _list_keys(fn: Any, h: int, *args: Any) -> list[str]:
 # library in one ic_store_get_many / ic_store_set_many call (one crossing,
 # one thread hand-off, run in parallel inside the library) instead of one
 # call each. A batch of one is a plain call.
+#
+# Batching pays for small values, whose cost is the crossing. For large
+# ones it stalls the pipeline: zarr keeps a fixed number of calls in
+# flight, a batch finishes only when its slowest value is done, and no new
+# call starts meanwhile. So a batch is sent as soon as it holds
+# _BATCH_BYTES: large values go one call each and the library always has
+# work. A set's size is known; a get's is guessed from the values the
+# batcher returned last.
 
 _MAX_BATCH = 256
+_BATCH_BYTES = 64 * 1024
 
 
 class _Batcher:
-    __slots__ = ("h", "loop", "one", "many", "pending", "scheduled")
+    __slots__ = ("h", "loop", "one", "many", "pending", "pending_bytes", "scheduled", "typical")
 
     def __init__(
         self,
@@ -216,12 +264,17 @@ class _Batcher:
         self.one = one  # (h, *args) -> [result or exception]
         self.many = many  # (h, [args...]) -> [result or exception per call]
         self.pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self.pending_bytes = 0
         self.scheduled = False
+        self.typical = 0  # bytes of a value returned lately (gets)
 
-    def submit(self, *args: Any) -> asyncio.Future[Any]:
+    def submit(self, nbytes: int | None, *args: Any) -> asyncio.Future[Any]:
+        """Queues a call with args; nbytes is its value's size, None if not
+        known before the call (a get)."""
         fut = self.loop.create_future()
         self.pending.append((args, fut))
-        if len(self.pending) >= _MAX_BATCH:
+        self.pending_bytes += self.typical if nbytes is None else nbytes
+        if len(self.pending) >= _MAX_BATCH or self.pending_bytes >= _BATCH_BYTES:
             self._flush()
         elif not self.scheduled:
             self.scheduled = True
@@ -229,7 +282,7 @@ class _Batcher:
         return fut
 
     def _flush(self) -> None:
-        batch, self.pending, self.scheduled = self.pending, [], False
+        batch, self.pending, self.pending_bytes, self.scheduled = self.pending, [], 0, False
         batch = [b for b in batch if not b[1].done()]
         if not batch:
             return
@@ -237,10 +290,16 @@ class _Batcher:
             job = self.loop.run_in_executor(_pool(), self.one, self.h, *batch[0][0])
         else:
             job = self.loop.run_in_executor(_pool(), self.many, self.h, [b[0] for b in batch])
-        job.add_done_callback(functools.partial(_deliver, [b[1] for b in batch]))
+        job.add_done_callback(functools.partial(_deliver, self, [b[1] for b in batch]))
+
+    def observe(self, results: list[Any]) -> None:
+        """Notes the size of values returned, for the next guesses."""
+        sizes = [len(r) for r in results if r is not None and not isinstance(r, BaseException)]
+        if sizes:
+            self.typical = sum(sizes) // len(sizes)
 
 
-def _deliver(futs: list[asyncio.Future[Any]], job: asyncio.Future[list[Any]]) -> None:
+def _deliver(batcher: _Batcher, futs: list[asyncio.Future[Any]], job: asyncio.Future[list[Any]]) -> None:
     if job.cancelled():
         for f in futs:
             if not f.done():
@@ -252,7 +311,9 @@ def _deliver(futs: list[asyncio.Future[Any]], job: asyncio.Future[list[Any]]) ->
             if not f.done():
                 f.set_exception(exc)
         return
-    for f, r in zip(futs, job.result(), strict=True):
+    results = job.result()
+    batcher.observe(results)
+    for f, r in zip(futs, results, strict=True):
         if f.done():
             continue
         if isinstance(r, BaseException):
@@ -302,10 +363,13 @@ class IcechunkStore(Store):
     (in each array's chunk key encoding). Writes of other keys raise
     :class:`InvalidKeyError`; reads of them find nothing.
 
-    Every async method runs its library call on a thread pool, so the event
-    loop is never blocked, and concurrent gets and sets run in parallel in
-    the library. Gets issued together (as zarr does for the chunks of a
-    selection) cross into the library in one batch.
+    Calls on chunk keys, listings and other calls that may reach storage
+    run on a thread pool, so the event loop never waits on storage, and
+    concurrent gets and sets run in parallel in the library. Gets issued
+    together (as zarr does for the chunks of a selection) cross into the
+    library in one batch. Calls on metadata keys (``zarr.json``) and
+    listings of a group's directory, which the library answers from memory,
+    are made directly on the event loop's thread.
 
     The store is read-only when its session is (read-only sessions, and
     writable ones after commit), or when made with ``read_only=True``.
@@ -423,8 +487,29 @@ class IcechunkStore(Store):
         """The value at ``key`` (``byte_range`` of it), or None if missing."""
         rng = _c_range(byte_range)
         proto = prototype or default_buffer_prototype()
-        data = await self._batcher(0).submit(key, rng)
+        if await self._inline(key):
+            data = _get(self._h, key, rng)
+        else:
+            data = await self._batcher(0).submit(None, key, rng)
         return None if data is None else proto.buffer.from_bytes(data)
+
+    async def _inline(self, key: str) -> bool:
+        """True if the call on key may run on the event loop's thread: a
+        metadata key of a session whose metadata is in memory (see
+        _metadata_ready)."""
+        if not _is_metadata_key(key):
+            return False
+        s = self._session
+        return s._metadata_in_memory() or await self._metadata_ready()
+
+    async def _metadata_ready(self) -> bool:
+        """True if the session's base snapshot is in memory (read here, on
+        the pool, if it is not yet) and no commit or rebase holds the
+        session. Returns without suspending when it is."""
+        s = self._session
+        if not s._meta_loaded and not s._busy:
+            await _run(s._load_metadata)
+        return s._metadata_in_memory()
 
     def _batcher(self, which: int) -> _Batcher:
         """The get (0) or set (1) batcher of the running event loop."""
@@ -470,10 +555,14 @@ class IcechunkStore(Store):
 
     async def exists(self, key: str) -> bool:
         """True if ``key`` holds a value."""
+        if await self._inline(key):
+            return _ffi.bool_result(_ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
         return await _run(_ffi.bool_result, _ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
 
     async def getsize(self, key: str) -> int:
         """The size of the value at ``key``; FileNotFoundError if missing."""
+        if await self._inline(key):
+            return _size(self._h, key)
         return await _run(_size, self._h, key)
 
     async def getsize_prefix(self, prefix: str) -> int:
@@ -491,14 +580,20 @@ class IcechunkStore(Store):
         a chunk key writes that chunk of its array."""
         self._check_writable()
         v = _value(value)
-        await self._batcher(1).submit(key, v)
+        if await self._inline(key):
+            _set(self._h, key, v)
+        else:
+            await self._batcher(1).submit(v.nbytes, key, v)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Stores ``value`` at ``key`` only if the key is missing (atomic
         within the session)."""
         self._check_writable()
         v = _value(value)
-        await _run(_set_if_not_exists, self._h, key, v)
+        if await self._inline(key):
+            _set_if_not_exists(self._h, key, v)
+        else:
+            await _run(_set_if_not_exists, self._h, key, v)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         self._check_writable()
@@ -509,7 +604,10 @@ class IcechunkStore(Store):
         """Deletes the value at ``key``; a missing key is not an error.
         Deleting a zarr.json removes that node only."""
         self._check_writable()
-        await _run(_ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
+        if await self._inline(key):
+            _ffi.call(_ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
+        else:
+            await _run(_ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
 
     async def delete_dir(self, prefix: str) -> None:
         """Deletes every key under the directory ``prefix``."""
@@ -537,7 +635,16 @@ class IcechunkStore(Store):
 
     def list_dir(self, prefix: str) -> AsyncIterator[str]:
         """The names of the immediate children of the directory ``prefix``."""
-        return self._list(_ffi.lib.ic_store_list_dir, _ffi.cstr(prefix, "prefix"))
+        return self._list_dir(_ffi.cstr(prefix, "prefix"))
+
+    async def _list_dir(self, prefix: bytes) -> AsyncIterator[str]:
+        # A group's directory is listed from memory, on the event loop's
+        # thread; any other (inside an array's keys) may read manifests.
+        names = _list_group_dir(self._h, prefix) if await self._metadata_ready() else None
+        if names is None:
+            names = await _run(_list_keys, _ffi.lib.ic_store_list_dir, self._h, prefix)
+        for k in names:
+            yield k
 
     # --- synchronous access (zarr's SupportsSyncStore) ---------------------------
 

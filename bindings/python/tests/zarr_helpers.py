@@ -85,7 +85,8 @@ def raw_set(store: IcechunkStore, key: str, value: bytes) -> None:
 
 def raw_get(store: IcechunkStore, key: str) -> bytes | None:
     """Reads a key through the library, not through the IcechunkStore class."""
-    return _store._get(store.session._h, key, None)
+    data = _store._get(store.session._h, key, None)
+    return None if data is None else bytes(data)
 
 
 def ensure_owner(store: IcechunkStore, key: str) -> None:
