@@ -37,6 +37,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"iter"
 	"net/url"
 	"slices"
@@ -264,14 +265,27 @@ func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string) (d
 		return nil, false, s.fail(ctx, o, key, err, sent.Load())
 	}
 	defer out.Body.Close()
-	var buf bytes.Buffer
-	if n := aws.ToInt64(out.ContentLength); n > 0 {
-		buf.Grow(int(min(n, maxPrealloc)))
+	if n := aws.ToInt64(out.ContentLength); n > 0 && n <= maxPrealloc {
+		// Read into a buffer of exactly the announced size: growing a
+		// buffer as bytes arrive would copy every object once more.
+		data = make([]byte, n)
+		if _, err = io.ReadFull(out.Body, data); err == nil {
+			// Read to the end, so that a reader that checks the body at
+			// its end (the SDK's checksum validation) gets to.
+			var extra [1]byte
+			if _, err = io.ReadFull(out.Body, extra[:]); err == io.EOF {
+				err = nil
+			} else if err == nil {
+				err = errors.Newf("the body is longer than its announced %d bytes", n)
+			}
+		}
+	} else {
+		data, err = io.ReadAll(out.Body)
 	}
-	if _, err := buf.ReadFrom(out.Body); err != nil {
+	if err != nil {
 		return nil, false, s.fail(ctx, o, key, errors.Wrap(err, "reading the response body"), true)
 	}
-	return buf.Bytes(), aws.ToString(out.ContentRange) != "", nil
+	return data, aws.ToString(out.ContentRange) != "", nil
 }
 
 // Put implements storage.Storage with a PutObject.
