@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +255,187 @@ func mustLocal(b *testing.B, dir string) storage.Storage {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// 200,000 chunk refs set in one session on a 1-D array, then one commit,
+// on in-memory storage. "refs" sets fabricated native refs (no chunk
+// objects); "zarr" writes 4 KiB chunks through the zarr store API in
+// batches of 8,192, as the Python benchmark W3w does, into a storage that
+// drops chunk objects. Reports the live heap the change set holds per ref,
+// and the heap during the commit: its sampled peak (objects, garbage
+// included, which is what the process's RSS follows), the peak of the live
+// heap marked by the collector, and the bytes allocated; heap figures are
+// above the heap before the writes.
+func BenchmarkCommit200kRefs(b *testing.B) {
+	const n, batch = 200_000, 8192
+	ctx := context.Background()
+	data := make([]byte, 4096)
+	write := map[string]func(b *testing.B, s *Session){
+		"refs": func(b *testing.B, s *Session) {
+			for i := range uint32(n) {
+				ref := &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: codec.NewChunkID(), Length: 4096}
+				if err := s.SetChunkRef(ctx, MustPath("/data"), []uint32{i}, ref); err != nil {
+					b.Fatal(err)
+				}
+			}
+		},
+		"zarr": func(b *testing.B, s *Session) {
+			for i := 0; i < n; i += batch {
+				var keys []string
+				var values [][]byte
+				for j := i; j < min(i+batch, n); j++ {
+					keys = append(keys, fmt.Sprintf("data/c/%d", j))
+					values = append(values, data)
+				}
+				if err := s.StoreSetMany(ctx, keys, values); err != nil {
+					b.Fatal(err)
+				}
+			}
+		},
+	}
+	for _, name := range []string{"refs", "zarr"} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				repo, err := Create(ctx, dropChunks{memory.New("bench")}, nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, _ := repo.WritableSession(ctx, MainBranch)
+				if err := s.StoreSet(ctx, "data/zarr.json", arrayJSON([]int{n * 1024}, []int{1024}, "default", "")); err != nil {
+					b.Fatal(err)
+				}
+				base := liveHeap()
+				b.StartTimer()
+				write[name](b, s)
+				b.StopTimer()
+				written := liveHeap()
+				b.StartTimer()
+				stop := sampleHeap()
+				if _, err := s.Commit(ctx, "200k chunks", nil); err != nil {
+					b.Fatal(err)
+				}
+				peak := stop()
+				b.StopTimer()
+				b.ReportMetric(float64(written-base)/n, "live-B/ref")
+				b.ReportMetric(float64(peak.objects-base)/(1<<20), "commit-peak-heap-MiB")
+				b.ReportMetric(float64(peak.live-base)/(1<<20), "commit-peak-live-MiB")
+				b.ReportMetric(float64(peak.allocated)/(1<<20), "commit-alloc-MiB")
+				runtime.KeepAlive(s)
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// The refs of 200,000 chunks committed as BenchmarkCommit200kRefs/refs
+// commits them, looked up one by one from a freshly opened repository, as
+// the Python benchmark W3r reads them. Reports the live heap the decoded
+// manifests take per ref and the heap's sampled peak during the reads,
+// above the heap before them.
+func BenchmarkRead200kRefs(b *testing.B) {
+	const n = 200_000
+	ctx := context.Background()
+	store := memory.New("bench")
+	repo, err := Create(ctx, store, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := repo.WritableSession(ctx, MainBranch)
+	if err := s.AddArray(ctx, MustPath("/data"), ArrayMeta{Shape: []uint64{n * 1024}, ChunkShape: []uint64{1024}}, nil); err != nil {
+		b.Fatal(err)
+	}
+	for i := range uint32(n) {
+		ref := &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: codec.NewChunkID(), Length: 4096}
+		if err := s.SetChunkRef(ctx, MustPath("/data"), []uint32{i}, ref); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.Commit(ctx, "200k chunk refs", nil); err != nil {
+		b.Fatal(err)
+	}
+	repo, s = nil, nil
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		fresh, err := Open(ctx, store, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, err := fresh.ReadonlySession(ctx, Version{Branch: MainBranch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		base := liveHeap()
+		b.StartTimer()
+		stop := sampleHeap()
+		for i := range uint32(n) {
+			if ref, err := rs.GetChunkRef(ctx, MustPath("/data"), []uint32{i}); err != nil || ref == nil {
+				b.Fatal(i, err)
+			}
+		}
+		peak := stop()
+		b.StopTimer()
+		live := liveHeap()
+		b.ReportMetric(float64(live-base)/n, "live-B/ref")
+		b.ReportMetric(float64(peak.objects-base)/(1<<20), "peak-heap-MiB")
+		runtime.KeepAlive(rs)
+		b.StartTimer()
+	}
+}
+
+// dropChunks is a storage that discards chunk objects, so that a benchmark
+// of the engine's memory does not count the chunks' bytes.
+type dropChunks struct{ storage.Storage }
+
+func (d dropChunks) Put(ctx context.Context, key string, data []byte) error {
+	if strings.HasPrefix(key, codec.ChunksPrefix) {
+		return nil
+	}
+	return d.Storage.Put(ctx, key, data)
+}
+
+// liveHeap collects garbage and returns the bytes of live heap objects.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+type heapPeak struct {
+	objects   uint64 // heap objects, garbage included
+	live      uint64 // live heap as marked by the last collection
+	allocated uint64 // bytes allocated while sampling
+}
+
+// sampleHeap samples the heap every 100µs until the returned function is
+// called, which returns the peaks.
+func sampleHeap() func() heapPeak {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(samples)
+	allocs0 := samples[2].Value.Uint64()
+	var peak heapPeak
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Microsecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			peak.objects = max(peak.objects, samples[0].Value.Uint64())
+			peak.live = max(peak.live, samples[1].Value.Uint64())
+			select {
+			case <-done:
+				peak.allocated = samples[2].Value.Uint64() - allocs0
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() heapPeak {
+		close(done)
+		<-finished
+		return peak
+	}
 }

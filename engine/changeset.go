@@ -54,9 +54,8 @@ type ChangeSet struct {
 	updatedNodes  map[codec.NodeID]*updatedNode
 	deletedGroups map[codec.NodeID]Path
 	deletedArrays map[codec.NodeID]Path
-	// chunks holds per array node the chunk refs written, by coordinate
-	// key; a nil ref is a delete.
-	chunks map[codec.NodeID]map[string]*codec.ChunkRef
+	// chunks holds per array node the chunk refs written (and deleted).
+	chunks map[codec.NodeID]*arrayChunks
 }
 
 // NewChangeSet returns an empty change set.
@@ -66,7 +65,7 @@ func NewChangeSet() *ChangeSet {
 		updatedNodes:  map[codec.NodeID]*updatedNode{},
 		deletedGroups: map[codec.NodeID]Path{},
 		deletedArrays: map[codec.NodeID]Path{},
-		chunks:        map[codec.NodeID]map[string]*codec.ChunkRef{},
+		chunks:        map[codec.NodeID]*arrayChunks{},
 	}
 }
 
@@ -124,33 +123,63 @@ func (cs *ChangeSet) isDeleted(id codec.NodeID) bool {
 	return a || g
 }
 
-// setChunk records a chunk ref (nil: delete) for an array node.
+// setChunk records a chunk ref (nil: delete) for an array node. Neither ref
+// nor coords is kept (ref.Coords is ignored), so callers may reuse them.
 func (cs *ChangeSet) setChunk(id codec.NodeID, ref *codec.ChunkRef, coords []uint32) {
-	m, ok := cs.chunks[id]
+	a, ok := cs.chunks[id]
 	if !ok {
-		m = map[string]*codec.ChunkRef{}
-		cs.chunks[id] = m
+		a = &arrayChunks{}
+		cs.chunks[id] = a
 	}
-	m[coordKey(coords)] = ref
+	a.set(coords, ref)
 }
 
 // chunk returns the ref recorded for coords: (ref, true) if set, (nil,
-// true) if deleted, (nil, false) if the change set does not know.
+// true) if deleted, (nil, false) if the change set does not know. The ref
+// must not be changed; it may be shared with the change set.
 func (cs *ChangeSet) chunk(id codec.NodeID, coords []uint32) (*codec.ChunkRef, bool) {
-	ref, ok := cs.chunks[id][coordKey(coords)]
-	return ref, ok
+	a, ok := cs.chunks[id]
+	if !ok {
+		return nil, false
+	}
+	return a.get(coords)
 }
 
-func (cs *ChangeSet) hasChunkChanges(id codec.NodeID) bool { return len(cs.chunks[id]) > 0 }
+func (cs *ChangeSet) hasChunkChanges(id codec.NodeID) bool {
+	a, ok := cs.chunks[id]
+	return ok && a.len() > 0
+}
+
+// dropChunk forgets the change of the chunk at coords, if any.
+func (cs *ChangeSet) dropChunk(id codec.NodeID, coords []uint32) {
+	if a, ok := cs.chunks[id]; ok {
+		a.drop(coords)
+		if a.len() == 0 {
+			delete(cs.chunks, id)
+		}
+	}
+}
 
 // sortedChunks returns the chunk changes of one array in coordinate order;
-// deletes have a nil Ref.
+// deletes have a nil Ref. The coordinates and refs are copies, in a few
+// allocations.
 func (cs *ChangeSet) sortedChunks(id codec.NodeID) []chunkChange {
-	m := cs.chunks[id]
-	keys := slices.Sorted(maps.Keys(m))
-	out := make([]chunkChange, len(keys))
-	for i, k := range keys {
-		out[i] = chunkChange{Coords: parseCoordKey(k), Ref: m[k]}
+	a, ok := cs.chunks[id]
+	if !ok {
+		return nil
+	}
+	out := make([]chunkChange, 0, a.len())
+	refs := make([]codec.ChunkRef, 0, a.len())
+	var arena coordArena
+	for coords, ref := range a.sorted() {
+		c := arena.copy(coords)
+		var r *codec.ChunkRef
+		if ref != nil {
+			refs = append(refs, *ref)
+			r = &refs[len(refs)-1]
+			r.Coords = c
+		}
+		out = append(out, chunkChange{Coords: c, Ref: r})
 	}
 	return out
 }
@@ -175,16 +204,16 @@ func (cs *ChangeSet) merge(other *ChangeSet) {
 	for id, p := range other.deletedArrays {
 		cs.deleteNode(p, id, ArrayNode)
 	}
-	for id, m := range other.chunks {
+	for id, a := range other.chunks {
 		if cs.isDeleted(id) {
 			continue
 		}
 		dst, ok := cs.chunks[id]
 		if !ok {
-			dst = make(map[string]*codec.ChunkRef, len(m))
-			cs.chunks[id] = dst
+			cs.chunks[id] = a.clone()
+			continue
 		}
-		maps.Copy(dst, m)
+		dst.merge(a)
 	}
 }
 
@@ -202,8 +231,8 @@ func (cs *ChangeSet) clone() *ChangeSet {
 	}
 	maps.Copy(out.deletedGroups, cs.deletedGroups)
 	maps.Copy(out.deletedArrays, cs.deletedArrays)
-	for id, m := range cs.chunks {
-		out.chunks[id] = maps.Clone(m)
+	for id, a := range cs.chunks {
+		out.chunks[id] = a.clone()
 	}
 	return out
 }

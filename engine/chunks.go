@@ -65,12 +65,6 @@ func (s *Session) setChunkRefLocked(n *Node, coords []uint32, ref *codec.ChunkRe
 	if !validCoords(n.Array, coords) {
 		return invalidIndex(Path(n.Path), coords)
 	}
-	coords = slices.Clone(coords)
-	if ref != nil {
-		r := *ref
-		r.Coords = coords
-		ref = &r
-	}
 	s.changes.setChunk(n.ID, ref, coords)
 	return nil
 }
@@ -260,12 +254,17 @@ func (s *Session) ArrayChunks(ctx context.Context, path Path) iter.Seq2[ChunkInf
 	}
 }
 
-// nodeChunks yields a node's committed chunks merged with changes.
+// nodeChunks yields a node's committed chunks merged with changes, which
+// are in coordinate order (as sortedChunks returns them).
 func (r *Repository) nodeChunks(ctx context.Context, n *Node, changes []chunkChange) iter.Seq2[ChunkInfo, error] {
 	return func(yield func(ChunkInfo, error) bool) {
-		touched := make(map[string]bool, len(changes))
+		touched := func(coords []uint32) bool {
+			_, found := slices.BinarySearchFunc(changes, coords, func(c chunkChange, coords []uint32) int {
+				return codec.CompareCoords(c.Coords, coords)
+			})
+			return found
+		}
 		for _, c := range changes {
-			touched[coordKey(c.Coords)] = true
 			if c.Ref != nil && validCoords(n.Array, c.Coords) {
 				if !yield(ChunkInfo{Path: Path(n.Path), NodeID: n.ID, Coords: c.Coords, Ref: c.Ref}, nil) {
 					return
@@ -280,7 +279,7 @@ func (r *Repository) nodeChunks(ctx context.Context, n *Node, changes []chunkCha
 			}
 			for i := range m.Refs {
 				ref := &m.Refs[i]
-				if touched[coordKey(ref.Coords)] || !validCoords(n.Array, ref.Coords) {
+				if !validCoords(n.Array, ref.Coords) || touched(ref.Coords) {
 					continue
 				}
 				if !yield(ChunkInfo{Path: Path(n.Path), NodeID: n.ID, Coords: ref.Coords, Ref: ref}, nil) {

@@ -188,13 +188,14 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 			shrunk = shrunk || (d < len(grid) && grid[d] < g)
 		}
 	}
-	changes := map[string][]chunkChange{}
-	for _, c := range cs.sortedChunks(n.ID) {
-		if len(c.Coords) != len(a.Shape) {
-			continue // written before a change of rank: no chunk of the array now
-		}
-		k := blockKey(c.Coords, a.BlockShape)
-		changes[k] = append(changes[k], c)
+	// Changes written before a change of rank are left out: they are no
+	// chunks of the array now. Blocks hold keys only; each block's refs are
+	// built when its manifest is written, so a commit never holds a second
+	// copy of all the changes.
+	changes := map[string]*chunkBlock{}
+	chunks := cs.chunks[n.ID]
+	if chunks != nil {
+		changes = chunks.blocks(len(a.Shape), a.BlockShape)
 	}
 	for _, mref := range a.Manifests {
 		if len(mref.Extents) != len(a.Shape) {
@@ -212,13 +213,13 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 			if err != nil {
 				return err
 			}
-			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old.Refs, pending, a))
+			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old.Refs, chunks, pending, a))
 		})
 	}
 	for _, pending := range changes {
-		extents := blockExtents(pending[0].Coords, a.BlockShape)
+		extents := blockExtents(pending.first, a.BlockShape)
 		goRecovering(g, func() error {
-			return f.write(ctx, n.ID, a, extents, mergeRefs(nil, pending, a))
+			return f.write(ctx, n.ID, a, extents, mergeRefs(nil, chunks, pending, a))
 		})
 	}
 	a.Manifests = nil
@@ -259,36 +260,52 @@ func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayDa
 	return nil
 }
 
-// mergeRefs applies sorted changes to sorted old refs, dropping deletes and
-// chunks outside the array's grid (after a shrink).
-func mergeRefs(old []codec.ChunkRef, changes []chunkChange, a *codec.ArrayData) []codec.ChunkRef {
-	out := make([]codec.ChunkRef, 0, len(old)+len(changes))
-	i, j := 0, 0
-	for i < len(old) || j < len(changes) {
-		var c int
-		switch {
-		case i == len(old):
-			c = 1
-		case j == len(changes):
-			c = -1
-		default:
-			c = codec.CompareCoords(old[i].Coords, changes[j].Coords)
+// mergeRefs applies the changes of one block (nil: none) of chunks to the
+// block's sorted old refs, dropping deletes and chunks outside the array's
+// grid (after a shrink). The result is sorted; the coordinates of the
+// changes share one array, old refs keep theirs.
+func mergeRefs(old []codec.ChunkRef, chunks *arrayChunks, block *chunkBlock, a *codec.ArrayData) []codec.ChunkRef {
+	if block == nil {
+		return appendValid(make([]codec.ChunkRef, 0, len(old)), old, a)
+	}
+	out := make([]codec.ChunkRef, 0, len(old)+block.len())
+	coords := make([]uint32, 0, block.len()*len(a.Shape))
+	changes := block.cursor(chunks)
+	i := 0
+	for {
+		c, ref, ok := changes.next()
+		if !ok {
+			break
 		}
-		var ref *codec.ChunkRef
-		switch {
-		case c < 0:
-			ref = &old[i]
-			i++
-		case c > 0:
-			ref = changes[j].Ref
-			j++
-		default:
-			ref = changes[j].Ref
-			i++
-			j++
+		// One pass over the old refs before c: they are large, and
+		// reading them twice costs more than the comparisons.
+		for ; i < len(old); i++ {
+			order := codec.CompareCoords(old[i].Coords, c)
+			if order == 0 {
+				i++ // replaced or deleted
+			}
+			if order >= 0 {
+				break
+			}
+			if validCoords(a, old[i].Coords) {
+				out = append(out, old[i])
+			}
 		}
-		if ref != nil && validCoords(a, ref.Coords) {
+		if ref != nil && validCoords(a, c) {
+			start := len(coords)
+			coords = append(coords, c...)
 			out = append(out, *ref)
+			out[len(out)-1].Coords = coords[start:len(coords):len(coords)]
+		}
+	}
+	return appendValid(out, old[i:], a)
+}
+
+// appendValid appends the refs inside the array's grid to out.
+func appendValid(out, refs []codec.ChunkRef, a *codec.ArrayData) []codec.ChunkRef {
+	for i := range refs {
+		if validCoords(a, refs[i].Coords) {
+			out = append(out, refs[i])
 		}
 	}
 	return out
@@ -377,14 +394,15 @@ func transactionLog(id codec.SnapshotID, cs *ChangeSet, nodes []*Node, parent *c
 	for id, p := range cs.deletedArrays {
 		t.DeletedArrays = append(t.DeletedArrays, codec.NodeChange{ID: id, Path: string(p)})
 	}
-	for id := range cs.chunks {
+	var arena coordArena
+	for id, chunks := range cs.chunks {
 		path, ok := paths[id]
-		if !ok || !cs.hasChunkChanges(id) {
+		if !ok || chunks.len() == 0 {
 			continue
 		}
-		ac := codec.ArrayChunks{ID: id, Path: path}
-		for _, c := range cs.sortedChunks(id) {
-			ac.Coords = append(ac.Coords, c.Coords)
+		ac := codec.ArrayChunks{ID: id, Path: path, Coords: make([][]uint32, 0, chunks.len())}
+		for c := range chunks.coords() { // in no order: t.Sort sorts them
+			ac.Coords = append(ac.Coords, arena.copy(c))
 		}
 		t.UpdatedChunks = append(t.UpdatedChunks, ac)
 	}

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"maps"
-	"slices"
 
 	"github.com/cockroachdb/errors"
 
@@ -89,11 +87,12 @@ func (cs *ChangeSet) wire() wireChangeSet {
 	for _, id := range sortedIDs(cs.deletedArrays) {
 		w.DeletedArrays = append(w.DeletedArrays, codec.NodeChange{ID: id, Path: string(cs.deletedArrays[id])})
 	}
+	var arena coordArena
 	for _, id := range sortedIDs(cs.chunks) {
-		ac := wireArrayChunks{ID: id}
-		for _, k := range slices.Sorted(maps.Keys(cs.chunks[id])) {
-			ref := cs.chunks[id][k]
-			c := wireChunk{Coords: parseCoordKey(k), Deleted: ref == nil}
+		a := cs.chunks[id]
+		ac := wireArrayChunks{ID: id, Chunks: make([]wireChunk, 0, a.len())}
+		for coords, ref := range a.sorted() {
+			c := wireChunk{Coords: arena.copy(coords), Deleted: ref == nil}
 			if ref != nil {
 				c.Kind, c.Inline, c.ChunkID, c.Location = uint8(ref.Kind), ref.Inline, ref.ChunkID, ref.Location
 				c.Offset, c.Length, c.ETag, c.LastModified = ref.Offset, ref.Length, ref.ETag, ref.LastModified

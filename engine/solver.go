@@ -235,12 +235,8 @@ func gridChanged(before, after *codec.Snapshot, id codec.NodeID, path string) bo
 // DropChunkChanges forgets the session's writes of the given chunks of
 // node id, so the other side's chunks show through.
 func (cs *ChangeSet) DropChunkChanges(id codec.NodeID, coords [][]uint32) {
-	m := cs.chunks[id]
 	for _, c := range coords {
-		delete(m, coordKey(c))
-	}
-	if len(m) == 0 {
-		delete(cs.chunks, id)
+		cs.dropChunk(id, c)
 	}
 }
 
