@@ -98,6 +98,15 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(manifestWriters)
 	snap := &codec.Snapshot{ID: codec.NewSnapshotID(), ParentID: parentID, Message: message, Metadata: metaJSON}
+	// The transaction log is written beside the manifests: nothing refers
+	// to either until the branch moves, so only the ref must come after
+	// them, and a writer racing others for the branch keeps the window
+	// between reading the tip and moving it one round trip shorter.
+	if !r.cfg().DisableTransactionLogs {
+		goRecovering(g, func() error {
+			return r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent))
+		})
+	}
 	snap.Nodes = make([]codec.NodeSnapshot, len(nodes))
 	for i, n := range nodes {
 		out := codec.NodeSnapshot{ID: n.ID, Path: n.Path, Type: n.Type, ZarrMetadata: n.ZarrMetadata}
@@ -124,11 +133,6 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		return codec.SnapshotID{}, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
 	}
 
-	if !r.cfg().DisableTransactionLogs {
-		if err := r.assets.writeTransactionLog(ctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
-			return codec.SnapshotID{}, err
-		}
-	}
 	if err := r.assets.writeSnapshot(ctx, snap); err != nil {
 		return codec.SnapshotID{}, err
 	}
