@@ -82,10 +82,26 @@ func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, o
 		}
 		return nil, err
 	}
-	if err := r.saveConfig(ctx); err != nil {
+	if err := r.createConfig(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// createConfig writes a new repository's config create-only, which is
+// durable by itself: no Sync, which on local disk flushes every dirty page
+// of the filesystem, other programs' included. A config left by an
+// interrupted create is replaced as SaveConfig would.
+func (r *Repository) createConfig(ctx context.Context) error {
+	data, err := codec.EncodeRepoConfig(r.cfg())
+	if err != nil {
+		return err
+	}
+	err = r.store.PutIfAbsent(ctx, codec.ConfigKey, data)
+	if errors.Is(err, storage.ErrPreconditionFailed) {
+		return r.saveConfig(ctx)
+	}
+	return errors.Wrap(err, "writing repository config")
 }
 
 // Open opens the repository in store. ErrRepositoryNotFound if there is
