@@ -27,3 +27,21 @@ func syncFilesystem(root *os.Root) error {
 	}
 	return serr
 }
+
+// startWriteback asks the kernel to start writing f's dirty pages now,
+// without waiting for them. A large object written lazily then reaches the
+// disk while the caller goes on writing others, and the Sync of a commit
+// finds little left to flush. Small objects are left to the kernel: a
+// write request each would cost more than it saves.
+func startWriteback(f *os.File, size int) {
+	if size < writebackMinSize {
+		return
+	}
+	if conn, err := f.SyscallConn(); err == nil {
+		_ = conn.Control(func(fd uintptr) {
+			_ = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		})
+	}
+}
+
+const writebackMinSize = 64 << 10

@@ -97,6 +97,8 @@ func (s *Store) writeTemp(key string, data []byte, durable bool) (string, error)
 	_, err = f.Write(data)
 	if err == nil && durable {
 		err = f.Sync()
+	} else if err == nil {
+		startWriteback(f, len(data))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
