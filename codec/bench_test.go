@@ -34,8 +34,7 @@ var benchFixtures sync.Map // kind -> *benchFixture
 // chunk is a whole object) and compressed chunk lengths spread over
 // 512 KiB-1.5 MiB.
 func nativeBenchManifest(rng *rand.Rand) *Manifest {
-	m := &Manifest{ID: NewManifestID(), NodeID: NewNodeID(), Extents: []Extent{{0, 100}, {0, 100}, {0, 100}}}
-	m.Refs = make([]ChunkRef, 0, benchRefs)
+	mb := NewManifestBuilder(3, benchRefs)
 	for i := range uint32(100) {
 		for j := range uint32(100) {
 			for k := range uint32(100) {
@@ -46,9 +45,17 @@ func nativeBenchManifest(rng *rand.Rand) *Manifest {
 						r.ChunkID[x] = byte(v >> (8 * (x - b)))
 					}
 				}
-				m.Refs = append(m.Refs, r)
+				mb.Append(&r)
 			}
 		}
+	}
+	return mustBuild(mb)
+}
+
+func mustBuild(mb *ManifestBuilder) *Manifest {
+	m, err := mb.Build(NewManifestID(), NewNodeID(), []Extent{{0, 100}, {0, 100}, {0, 100}})
+	if err != nil {
+		panic(err)
 	}
 	return m
 }
@@ -57,8 +64,7 @@ func nativeBenchManifest(rng *rand.Rand) *Manifest {
 // at increasing offsets with lengths spread over 64-192 KiB, with an ETag
 // and modification time per file.
 func virtualBenchManifest(rng *rand.Rand) *Manifest {
-	m := &Manifest{ID: NewManifestID(), NodeID: NewNodeID(), Extents: []Extent{{0, 100}, {0, 100}, {0, 100}}}
-	m.Refs = make([]ChunkRef, 0, benchRefs)
+	mb := NewManifestBuilder(3, benchRefs)
 	var offset uint64
 	var loc, etag string
 	for i := range uint32(100) {
@@ -71,13 +77,13 @@ func virtualBenchManifest(rng *rand.Rand) *Manifest {
 			}
 			for k := range uint32(100) {
 				n := 64<<10 + rng.Uint64N(128<<10)
-				m.Refs = append(m.Refs, ChunkRef{Coords: []uint32{i, j, k}, Kind: ChunkVirtual,
+				mb.Append(&ChunkRef{Coords: []uint32{i, j, k}, Kind: ChunkVirtual,
 					Location: loc, Offset: offset, Length: n, ETag: etag, LastModified: 1700000000 + int64(file)})
 				offset += n
 			}
 		}
 	}
-	return m
+	return mustBuild(mb)
 }
 
 func benchFixtureFor(b *testing.B, kind string) *benchFixture {
@@ -153,8 +159,8 @@ func benchDecode(b *testing.B, kind string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if len(m.Refs) != benchRefs {
-		b.Fatalf("decoded %d refs", len(m.Refs))
+	if m.Len() != benchRefs {
+		b.Fatalf("decoded %d refs", m.Len())
 	}
 	m = nil
 	b.ResetTimer()

@@ -1,8 +1,10 @@
 package codec
 
 import (
+	"iter"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/cockroachdb/errors"
 )
@@ -101,30 +103,41 @@ func (r *ChunkRef) Validate() error {
 // Invariants (checked by Validate, hence by Encode and Decode): ID and NodeID
 // are not zero; Extents, when not empty, has one valid extent per dimension
 // and contains every ref; every ref has the same number of coordinates and is
-// valid (ChunkRef.Validate); Refs are sorted by Coords (CompareCoords) with
+// valid (ChunkRef.Validate); refs are sorted by Coords (CompareCoords) with
 // no duplicates.
 //
-// On the wire a manifest is stored column by column (see manifest_wire.go
-// and docs/format.md), which keeps a million references within a few
-// megabytes of their entropy and decodes them with a handful of allocations.
+// The refs are held column by column (see refColumns), not as a []ChunkRef:
+// a manifest of n refs is a handful of allocations whatever n is, and a
+// native ref of a d-dimensional array costs 4d+29 bytes. Read them with Len,
+// Coords, Ref, Lookup and All; build a manifest with NewManifest or a
+// ManifestBuilder. A Manifest is safe for concurrent reads.
+//
+// On the wire a manifest is stored column by column too (see
+// manifest_wire.go and docs/format.md), which keeps a million references
+// within a few megabytes of their entropy.
 type Manifest struct {
 	ID      ManifestID
 	NodeID  NodeID
 	Extents []Extent
-	Refs    []ChunkRef
+	refs    refColumns
 }
 
-// NewManifest builds a manifest from refs in any order. It takes ownership
-// of refs, sorts it by coordinates and validates the result; duplicate
-// coordinates, mixed dimensionality or inconsistent refs give an error
-// marked ErrInvalid.
+// NewManifest builds a manifest from refs in any order. It sorts refs by
+// coordinates (reordering the caller's slice) and validates the result;
+// duplicate coordinates, mixed dimensionality or inconsistent refs give an
+// error marked ErrInvalid. The manifest keeps no reference to refs, but
+// shares the strings of virtual refs.
 func NewManifest(id ManifestID, node NodeID, extents []Extent, refs []ChunkRef) (*Manifest, error) {
 	SortChunkRefs(refs)
-	m := &Manifest{ID: id, NodeID: node, Extents: extents, Refs: refs}
-	if err := m.Validate(); err != nil {
-		return nil, errors.Mark(err, ErrInvalid)
+	nd := len(extents)
+	if len(refs) > 0 {
+		nd = len(refs[0].Coords)
 	}
-	return m, nil
+	b := NewManifestBuilder(nd, len(refs))
+	for i := range refs {
+		b.Append(&refs[i])
+	}
+	return b.Build(id, node, extents)
 }
 
 // SortChunkRefs sorts refs by coordinates (CompareCoords), as Manifest
@@ -133,33 +146,65 @@ func SortChunkRefs(refs []ChunkRef) {
 	slices.SortFunc(refs, func(a, b ChunkRef) int { return CompareCoords(a.Coords, b.Coords) })
 }
 
+// Len returns the number of refs.
+func (m *Manifest) Len() int { return len(m.refs.kinds) }
+
+// Coords returns the coordinates of ref i (0 <= i < Len). The slice is the
+// manifest's own memory: callers must not modify it.
+func (m *Manifest) Coords(i int) []uint32 { return m.refs.coordsAt(i) }
+
+// Ref returns ref i (0 <= i < Len), in coordinate order. Its Coords and
+// Inline are the manifest's own memory (capped, so appending copies):
+// callers must not modify their elements.
+func (m *Manifest) Ref(i int) ChunkRef { return m.refs.ref(i) }
+
 // Lookup returns the reference of the chunk at coords, found by binary
-// search. The pointer aliases m.Refs.
-func (m *Manifest) Lookup(coords []uint32) (*ChunkRef, bool) {
-	// A hand-written search: slices.BinarySearchFunc would copy a ChunkRef
-	// per probe.
-	lo, hi := 0, len(m.Refs)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		switch CompareCoords(m.Refs[mid].Coords, coords) {
-		case -1:
-			lo = mid + 1
-		case 1:
-			hi = mid
-		default:
-			return &m.Refs[mid], true
+// search, as Ref returns it.
+func (m *Manifest) Lookup(coords []uint32) (ChunkRef, bool) {
+	if i, ok := m.refs.search(coords); ok {
+		return m.refs.ref(i), true
+	}
+	return ChunkRef{}, false
+}
+
+// All yields each ref's position and the ref (as Ref returns it), in
+// coordinate order.
+func (m *Manifest) All() iter.Seq2[int, ChunkRef] {
+	return func(yield func(int, ChunkRef) bool) {
+		for i := range m.Len() {
+			if !yield(i, m.refs.ref(i)) {
+				return
+			}
 		}
 	}
-	return nil, false
 }
 
 // NDim returns the number of dimensions of the manifest's chunk
 // coordinates: that of its refs, or of its extents when it has no refs.
 func (m *Manifest) NDim() int {
-	if len(m.Refs) > 0 {
-		return len(m.Refs[0].Coords)
+	if m.Len() > 0 {
+		return m.refs.nd
 	}
 	return len(m.Extents)
+}
+
+// MemSize returns the bytes of memory m holds (its columns by capacity,
+// side tables and strings), for caches bounded in bytes.
+func (m *Manifest) MemSize() int64 {
+	c := &m.refs
+	size := int64(unsafe.Sizeof(*m)) + int64(cap(m.Extents))*int64(unsafe.Sizeof(Extent{})) +
+		4*int64(cap(c.coords)) + int64(cap(c.kinds)) + int64(cap(c.ids)) +
+		8*int64(cap(c.offsets)) + 8*int64(cap(c.lengths)) + int64(cap(c.inline)) +
+		4*int64(cap(c.objects)) + 8*int64(cap(c.lastModified))
+	// Decoded strings are allocations of their own; a built manifest's may
+	// be shared with its refs' callers, which this overcounts.
+	for _, s := range c.locations {
+		size += int64(unsafe.Sizeof(s)) + int64(len(s))
+	}
+	for _, s := range c.etags {
+		size += int64(unsafe.Sizeof(s)) + int64(len(s))
+	}
+	return size
 }
 
 // Validate checks the manifest's invariants (see Manifest). The error names
@@ -178,12 +223,9 @@ func (m *Manifest) Validate() error {
 	if len(m.Extents) != 0 && len(m.Extents) != nd {
 		return errors.Newf("manifest %s has %d extents for %d-dimensional chunk coordinates", m.ID, len(m.Extents), nd)
 	}
-	for i := range m.Refs {
-		r := &m.Refs[i]
-		if len(r.Coords) != nd {
-			return errors.Newf("manifest %s: chunk %v has %d coordinates, want %d", m.ID, r.Coords, len(r.Coords), nd)
-		}
-		if i > 0 && CompareCoords(m.Refs[i-1].Coords, r.Coords) >= 0 {
+	for i := range m.Len() {
+		r := m.refs.ref(i)
+		if i > 0 && CompareCoords(m.refs.coordsAt(i-1), r.Coords) >= 0 {
 			return errors.Newf("manifest %s: chunk references not sorted or duplicated at %v", m.ID, r.Coords)
 		}
 		if len(m.Extents) != 0 && !ExtentsContain(m.Extents, r.Coords) {

@@ -63,33 +63,34 @@ func (z *manifestWire) MarshalMsg(b []byte) (o []byte, err error) {
 	}
 	// string "inline"
 	o = append(o, 0xa6, 0x69, 0x6e, 0x6c, 0x69, 0x6e, 0x65)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Inline)))
-	for za0006 := range z.Inline {
-		o = msgp.AppendBytes(o, z.Inline[za0006])
+	o, err = z.Inline.MarshalMsg(o)
+	if err != nil {
+		err = msgp.WrapError(err, "Inline")
+		return
 	}
 	// string "locations"
 	o = append(o, 0xa9, 0x6c, 0x6f, 0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x73)
 	o = msgp.AppendArrayHeader(o, uint32(len(z.Locations)))
-	for za0007 := range z.Locations {
-		o = msgp.AppendString(o, z.Locations[za0007])
+	for za0006 := range z.Locations {
+		o = msgp.AppendString(o, z.Locations[za0006])
 	}
 	// string "etags"
 	o = append(o, 0xa5, 0x65, 0x74, 0x61, 0x67, 0x73)
 	o = msgp.AppendArrayHeader(o, uint32(len(z.ETags)))
-	for za0008 := range z.ETags {
-		o = msgp.AppendString(o, z.ETags[za0008])
+	for za0007 := range z.ETags {
+		o = msgp.AppendString(o, z.ETags[za0007])
 	}
 	// string "last_modified"
 	o = append(o, 0xad, 0x6c, 0x61, 0x73, 0x74, 0x5f, 0x6d, 0x6f, 0x64, 0x69, 0x66, 0x69, 0x65, 0x64)
 	o = msgp.AppendArrayHeader(o, uint32(len(z.LastModified)))
-	for za0009 := range z.LastModified {
-		o = msgp.AppendInt64(o, z.LastModified[za0009])
+	for za0008 := range z.LastModified {
+		o = msgp.AppendInt64(o, z.LastModified[za0008])
 	}
 	// string "object_index"
 	o = append(o, 0xac, 0x6f, 0x62, 0x6a, 0x65, 0x63, 0x74, 0x5f, 0x69, 0x6e, 0x64, 0x65, 0x78)
 	o = msgp.AppendArrayHeader(o, uint32(len(z.ObjectIndex)))
-	for za0010 := range z.ObjectIndex {
-		o = msgp.AppendUint32(o, z.ObjectIndex[za0010])
+	for za0009 := range z.ObjectIndex {
+		o = msgp.AppendUint32(o, z.ObjectIndex[za0009])
 	}
 	return
 }
@@ -226,97 +227,84 @@ func (z *manifestWire) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				}
 			}
 		case "inline":
-			var zb0007 uint32
-			zb0007, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			bts, err = z.Inline.UnmarshalMsg(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Inline")
 				return
 			}
-			if cap(z.Inline) >= int(zb0007) {
-				z.Inline = (z.Inline)[:zb0007]
-			} else {
-				z.Inline = make([][]byte, zb0007)
-			}
-			for za0006 := range z.Inline {
-				z.Inline[za0006], bts, err = msgp.ReadBytesBytes(bts, z.Inline[za0006])
-				if err != nil {
-					err = msgp.WrapError(err, "Inline", za0006)
-					return
-				}
-			}
 		case "locations":
-			var zb0008 uint32
-			zb0008, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			var zb0007 uint32
+			zb0007, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "Locations")
 				return
 			}
-			if cap(z.Locations) >= int(zb0008) {
-				z.Locations = (z.Locations)[:zb0008]
+			if cap(z.Locations) >= int(zb0007) {
+				z.Locations = (z.Locations)[:zb0007]
 			} else {
-				z.Locations = make([]string, zb0008)
+				z.Locations = make([]string, zb0007)
 			}
-			for za0007 := range z.Locations {
-				z.Locations[za0007], bts, err = msgp.ReadStringBytes(bts)
+			for za0006 := range z.Locations {
+				z.Locations[za0006], bts, err = msgp.ReadStringBytes(bts)
 				if err != nil {
-					err = msgp.WrapError(err, "Locations", za0007)
+					err = msgp.WrapError(err, "Locations", za0006)
 					return
 				}
 			}
 		case "etags":
-			var zb0009 uint32
-			zb0009, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			var zb0008 uint32
+			zb0008, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "ETags")
 				return
 			}
-			if cap(z.ETags) >= int(zb0009) {
-				z.ETags = (z.ETags)[:zb0009]
+			if cap(z.ETags) >= int(zb0008) {
+				z.ETags = (z.ETags)[:zb0008]
 			} else {
-				z.ETags = make([]string, zb0009)
+				z.ETags = make([]string, zb0008)
 			}
-			for za0008 := range z.ETags {
-				z.ETags[za0008], bts, err = msgp.ReadStringBytes(bts)
+			for za0007 := range z.ETags {
+				z.ETags[za0007], bts, err = msgp.ReadStringBytes(bts)
 				if err != nil {
-					err = msgp.WrapError(err, "ETags", za0008)
+					err = msgp.WrapError(err, "ETags", za0007)
 					return
 				}
 			}
 		case "last_modified":
-			var zb0010 uint32
-			zb0010, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			var zb0009 uint32
+			zb0009, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "LastModified")
 				return
 			}
-			if cap(z.LastModified) >= int(zb0010) {
-				z.LastModified = (z.LastModified)[:zb0010]
+			if cap(z.LastModified) >= int(zb0009) {
+				z.LastModified = (z.LastModified)[:zb0009]
 			} else {
-				z.LastModified = make([]int64, zb0010)
+				z.LastModified = make([]int64, zb0009)
 			}
-			for za0009 := range z.LastModified {
-				z.LastModified[za0009], bts, err = msgp.ReadInt64Bytes(bts)
+			for za0008 := range z.LastModified {
+				z.LastModified[za0008], bts, err = msgp.ReadInt64Bytes(bts)
 				if err != nil {
-					err = msgp.WrapError(err, "LastModified", za0009)
+					err = msgp.WrapError(err, "LastModified", za0008)
 					return
 				}
 			}
 		case "object_index":
-			var zb0011 uint32
-			zb0011, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			var zb0010 uint32
+			zb0010, bts, err = msgp.ReadArrayHeaderBytes(bts)
 			if err != nil {
 				err = msgp.WrapError(err, "ObjectIndex")
 				return
 			}
-			if cap(z.ObjectIndex) >= int(zb0011) {
-				z.ObjectIndex = (z.ObjectIndex)[:zb0011]
+			if cap(z.ObjectIndex) >= int(zb0010) {
+				z.ObjectIndex = (z.ObjectIndex)[:zb0010]
 			} else {
-				z.ObjectIndex = make([]uint32, zb0011)
+				z.ObjectIndex = make([]uint32, zb0010)
 			}
-			for za0010 := range z.ObjectIndex {
-				z.ObjectIndex[za0010], bts, err = msgp.ReadUint32Bytes(bts)
+			for za0009 := range z.ObjectIndex {
+				z.ObjectIndex[za0009], bts, err = msgp.ReadUint32Bytes(bts)
 				if err != nil {
-					err = msgp.WrapError(err, "ObjectIndex", za0010)
+					err = msgp.WrapError(err, "ObjectIndex", za0009)
 					return
 				}
 			}
@@ -342,17 +330,13 @@ func (z *manifestWire) Msgsize() (s int) {
 	for za0002 := range z.Coords {
 		s += msgp.ArrayHeaderSize + (len(z.Coords[za0002]) * (msgp.Uint32Size))
 	}
-	s += 6 + msgp.BytesPrefixSize + len(z.Kinds) + 10 + msgp.BytesPrefixSize + len(z.ChunkIDs) + 8 + msgp.ArrayHeaderSize + (len(z.Offsets) * (msgp.Uint64Size)) + 8 + msgp.ArrayHeaderSize + (len(z.Lengths) * (msgp.Uint64Size)) + 7 + msgp.ArrayHeaderSize
-	for za0006 := range z.Inline {
-		s += msgp.BytesPrefixSize + len(z.Inline[za0006])
-	}
-	s += 10 + msgp.ArrayHeaderSize
-	for za0007 := range z.Locations {
-		s += msgp.StringPrefixSize + len(z.Locations[za0007])
+	s += 6 + msgp.BytesPrefixSize + len(z.Kinds) + 10 + msgp.BytesPrefixSize + len(z.ChunkIDs) + 8 + msgp.ArrayHeaderSize + (len(z.Offsets) * (msgp.Uint64Size)) + 8 + msgp.ArrayHeaderSize + (len(z.Lengths) * (msgp.Uint64Size)) + 7 + z.Inline.Msgsize() + 10 + msgp.ArrayHeaderSize
+	for za0006 := range z.Locations {
+		s += msgp.StringPrefixSize + len(z.Locations[za0006])
 	}
 	s += 6 + msgp.ArrayHeaderSize
-	for za0008 := range z.ETags {
-		s += msgp.StringPrefixSize + len(z.ETags[za0008])
+	for za0007 := range z.ETags {
+		s += msgp.StringPrefixSize + len(z.ETags[za0007])
 	}
 	s += 14 + msgp.ArrayHeaderSize + (len(z.LastModified) * (msgp.Int64Size)) + 13 + msgp.ArrayHeaderSize + (len(z.ObjectIndex) * (msgp.Uint32Size))
 	return

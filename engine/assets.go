@@ -21,12 +21,10 @@ type assets struct {
 	txlogs    *cache[codec.SnapshotID, *codec.TransactionLog]
 }
 
-// Decoded objects take more memory than their compressed files; these
-// factors turn file sizes into cache costs.
-const (
-	snapshotCostFactor = 4
-	manifestCostFactor = 8
-)
+// Decoded snapshots and transaction logs take more memory than their
+// compressed files; this factor turns file sizes into cache costs.
+// Manifests report their own size (codec.Manifest.MemSize).
+const snapshotCostFactor = 4
 
 func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
 	return &assets{
@@ -81,11 +79,14 @@ func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec
 		if err != nil {
 			return nil, 0, err
 		}
-		return m, int64(len(data)) * manifestCostFactor, nil
+		return m, m.MemSize(), nil
 	})
 }
 
-// writeManifest stores m and returns its file size.
+// writeManifest stores m and returns its file size. It also caches m: the
+// session that commits goes on reading at the new snapshot, and the next
+// commit on this repository merges its changes into these manifests, both
+// without reading them back.
 func (a *assets) writeManifest(ctx context.Context, m *codec.Manifest) (uint64, error) {
 	data, err := codec.EncodeManifest(m)
 	if err != nil {
@@ -94,7 +95,7 @@ func (a *assets) writeManifest(ctx context.Context, m *codec.Manifest) (uint64, 
 	if err := a.store.Put(ctx, codec.ManifestKey(m.ID), data); err != nil {
 		return 0, errors.Wrapf(err, "writing manifest %s", m.ID)
 	}
-	a.manifests.put(m.ID, m, int64(len(data))*manifestCostFactor)
+	a.manifests.put(m.ID, m, m.MemSize())
 	return uint64(len(data)), nil
 }
 

@@ -145,7 +145,9 @@ func (s *Session) GetChunkRef(ctx context.Context, path Path, coords []uint32) (
 	return s.repo.lookupChunk(ctx, n, coords)
 }
 
-// lookupChunk finds coords in the node's committed manifests.
+// lookupChunk finds coords in the node's committed manifests. The ref is
+// the caller's, but its Coords and Inline are the cached manifest's memory:
+// they must not be modified.
 func (r *Repository) lookupChunk(ctx context.Context, n *Node, coords []uint32) (*codec.ChunkRef, error) {
 	if n.Array == nil || len(coords) != len(n.Array.Shape) {
 		return nil, nil
@@ -159,7 +161,7 @@ func (r *Repository) lookupChunk(ctx context.Context, n *Node, coords []uint32) 
 			return nil, err
 		}
 		if ref, ok := m.Lookup(coords); ok {
-			return ref, nil
+			return &ref, nil
 		}
 	}
 	return nil, nil
@@ -271,17 +273,24 @@ func (r *Repository) nodeChunks(ctx context.Context, n *Node, changes []chunkCha
 				}
 			}
 		}
+		// The refs handed out are carved from shared pages, saving an
+		// allocation per chunk.
+		var page []codec.ChunkRef
 		for _, mref := range n.Array.Manifests {
 			m, err := r.assets.fetchManifest(ctx, mref.ID)
 			if err != nil {
 				yield(ChunkInfo{}, err)
 				return
 			}
-			for i := range m.Refs {
-				ref := &m.Refs[i]
-				if !validCoords(n.Array, ref.Coords) || touched(ref.Coords) {
+			for i := range m.Len() {
+				if c := m.Coords(i); !validCoords(n.Array, c) || touched(c) {
 					continue
 				}
+				if len(page) == cap(page) {
+					page = make([]codec.ChunkRef, 0, 256)
+				}
+				page = append(page, m.Ref(i))
+				ref := &page[len(page)-1]
 				if !yield(ChunkInfo{Path: Path(n.Path), NodeID: n.ID, Coords: ref.Coords, Ref: ref}, nil) {
 					return
 				}

@@ -217,7 +217,7 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 			if err != nil {
 				return err
 			}
-			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old.Refs, chunks, pending, a))
+			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old, chunks, pending, a))
 		})
 	}
 	for _, pending := range changes {
@@ -243,13 +243,13 @@ func goRecovering(g *errgroup.Group, fn func() error) {
 	})
 }
 
-// write stores a manifest of refs for one block (nothing if refs is empty:
-// the block has no chunks left).
-func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayData, extents []codec.Extent, refs []codec.ChunkRef) error {
-	if len(refs) == 0 {
+// write stores the manifest refs builds for one block (nothing if refs is
+// empty: the block has no chunks left).
+func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayData, extents []codec.Extent, refs *codec.ManifestBuilder) error {
+	if refs.Len() == 0 {
 		return nil
 	}
-	m, err := codec.NewManifest(codec.NewManifestID(), node, extents, refs)
+	m, err := refs.Build(codec.NewManifestID(), node, extents)
 	if err != nil {
 		return err
 	}
@@ -259,58 +259,57 @@ func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayDa
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.files[m.ID] = codec.ManifestFileInfo{ID: m.ID, SizeBytes: size, NumChunkRefs: uint64(len(refs))}
+	f.files[m.ID] = codec.ManifestFileInfo{ID: m.ID, SizeBytes: size, NumChunkRefs: uint64(m.Len())}
 	f.addRefLocked(node, codec.ManifestRef{ID: m.ID, Extents: extents})
 	return nil
 }
 
 // mergeRefs applies the changes of one block (nil: none) of chunks to the
-// block's sorted old refs, dropping deletes and chunks outside the array's
-// grid (after a shrink). The result is sorted; the coordinates of the
-// changes share one array, old refs keep theirs.
-func mergeRefs(old []codec.ChunkRef, chunks *arrayChunks, block *chunkBlock, a *codec.ArrayData) []codec.ChunkRef {
-	if block == nil {
-		return appendValid(make([]codec.ChunkRef, 0, len(old)), old, a)
+// block's old manifest (nil: none), dropping deletes and chunks outside
+// the array's grid (after a shrink), in one pass over both: the refs come
+// out sorted, straight into the new manifest's columns.
+func mergeRefs(old *codec.Manifest, chunks *arrayChunks, block *chunkBlock, a *codec.ArrayData) *codec.ManifestBuilder {
+	nOld, nNew := 0, 0
+	if old != nil {
+		nOld = old.Len()
 	}
-	out := make([]codec.ChunkRef, 0, len(old)+block.len())
-	coords := make([]uint32, 0, block.len()*len(a.Shape))
-	changes := block.cursor(chunks)
-	i := 0
-	for {
-		c, ref, ok := changes.next()
-		if !ok {
-			break
+	if block != nil {
+		nNew = block.len()
+	}
+	out := codec.NewManifestBuilder(len(a.Shape), nOld+nNew)
+	keep := func(j int) {
+		if validCoords(a, old.Coords(j)) {
+			r := old.Ref(j)
+			out.Append(&r)
 		}
-		// One pass over the old refs before c: they are large, and
-		// reading them twice costs more than the comparisons.
-		for ; i < len(old); i++ {
-			order := codec.CompareCoords(old[i].Coords, c)
-			if order == 0 {
-				i++ // replaced or deleted
-			}
-			if order >= 0 {
+	}
+	i := 0 // the next old ref
+	if block != nil {
+		changes := block.cursor(chunks)
+		for {
+			c, ref, ok := changes.next()
+			if !ok {
 				break
 			}
-			if validCoords(a, old[i].Coords) {
-				out = append(out, old[i])
+			for ; i < nOld; i++ {
+				order := codec.CompareCoords(old.Coords(i), c)
+				if order == 0 {
+					i++ // replaced or deleted
+				}
+				if order >= 0 {
+					break
+				}
+				keep(i)
+			}
+			if ref != nil && validCoords(a, c) {
+				r := *ref
+				r.Coords = c // copied by Append
+				out.Append(&r)
 			}
 		}
-		if ref != nil && validCoords(a, c) {
-			start := len(coords)
-			coords = append(coords, c...)
-			out = append(out, *ref)
-			out[len(out)-1].Coords = coords[start:len(coords):len(coords)]
-		}
 	}
-	return appendValid(out, old[i:], a)
-}
-
-// appendValid appends the refs inside the array's grid to out.
-func appendValid(out, refs []codec.ChunkRef, a *codec.ArrayData) []codec.ChunkRef {
-	for i := range refs {
-		if validCoords(a, refs[i].Coords) {
-			out = append(out, refs[i])
-		}
+	for ; i < nOld; i++ {
+		keep(i)
 	}
 	return out
 }

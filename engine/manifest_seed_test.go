@@ -40,6 +40,15 @@ func seedManifestsOf(t testing.TB, s *Session, path Path) []codec.ManifestRef {
 	return n.Array.Manifests
 }
 
+// manifestRefs returns every ref of m, in order.
+func manifestRefs(m *codec.Manifest) []codec.ChunkRef {
+	refs := make([]codec.ChunkRef, 0, m.Len())
+	for _, r := range m.All() {
+		refs = append(refs, r)
+	}
+	return refs
+}
+
 // TestSeedBlockShape checks blockShape's contract on random grids and
 // budgets: every entry is positive, the block holds at most budget chunks,
 // and dimensions after the first never exceed the grid.
@@ -138,7 +147,7 @@ func TestSeedAggregateExtents(t *testing.T) {
 			if !slices.Equal(m.Extents, mref.Extents) || m.NodeID != node.ID {
 				t.Fatalf("manifest %s: extents %v node %s, ref says %v node %s", m.ID, m.Extents, m.NodeID, mref.Extents, node.ID)
 			}
-			first := m.Refs[0].Coords
+			first := m.Coords(0)
 			k := coordKey([]uint32{first[0] / block[0], first[1] / block[1], first[2] / block[2]})
 			if seen[k] {
 				t.Fatalf("two manifests for one block")
@@ -153,7 +162,7 @@ func TestSeedAggregateExtents(t *testing.T) {
 				to[d] = max(to[d], e.To)
 			}
 			var got [][]uint32
-			for _, r := range m.Refs {
+			for _, r := range m.All() {
 				if !codec.ExtentsContain(mref.Extents, r.Coords) {
 					t.Fatalf("chunk %v outside its manifest's extents %v", r.Coords, mref.Extents)
 				}
@@ -369,8 +378,8 @@ func TestSeedManifestsShrink(t *testing.T) {
 	firstManifest := refs[0].ID
 	m, err := repo.assets.fetchManifest(ctx, firstManifest)
 	seedOK(t, err)
-	if len(m.Refs) != 2 {
-		t.Fatalf("array1's manifest holds %d chunks, want 2", len(m.Refs))
+	if m.Len() != 2 {
+		t.Fatalf("array1's manifest holds %d chunks, want 2", m.Len())
 	}
 
 	ds = seedWritable(t, repo, MainBranch)
@@ -397,8 +406,8 @@ func TestSeedManifestsShrink(t *testing.T) {
 	}
 	m, err = repo.assets.fetchManifest(ctx, refs[0].ID)
 	seedOK(t, err)
-	if len(m.Refs) != 1 || !slices.Equal(m.Refs[0].Coords, []uint32{0, 1}) {
-		t.Fatalf("the shrunk manifest holds %+v", m.Refs)
+	if m.Len() != 1 || !slices.Equal(m.Coords(0), []uint32{0, 1}) {
+		t.Fatalf("the shrunk manifest holds %+v", manifestRefs(m))
 	}
 
 	// delete the last chunk: no manifest left for the array
@@ -456,12 +465,12 @@ func TestSeedShrinkDropsChunksOutsideGrid(t *testing.T) {
 	for _, r := range refs {
 		m, err := repo.assets.fetchManifest(ctx, r.ID)
 		seedOK(t, err)
-		for _, c := range m.Refs {
+		for _, c := range m.All() {
 			if c.Coords[0] >= 6 {
 				t.Fatalf("chunk %v survived the shrink", c.Coords)
 			}
 		}
-		total += len(m.Refs)
+		total += m.Len()
 	}
 	if total != 6 || len(refs) != 2 {
 		t.Fatalf("%d chunks in %d manifests after the shrink", total, len(refs))

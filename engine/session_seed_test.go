@@ -649,8 +649,8 @@ func TestSeedRepositoryWithUpdatesAndWrites(t *testing.T) {
 	}
 	m, err := repo.assets.fetchManifest(ctx, node.Array.Manifests[0].ID)
 	seedOK(t, err)
-	if len(m.Refs) != 1 || !slices.Equal(m.Refs[0].Coords, []uint32{0, 0, 0}) {
-		t.Fatalf("manifest after the delete holds %+v", m.Refs)
+	if m.Len() != 1 || !slices.Equal(m.Coords(0), []uint32{0, 0, 0}) {
+		t.Fatalf("manifest after the delete holds %+v", manifestRefs(m))
 	}
 
 	ds = seedReadonly(t, repo, Version{Branch: MainBranch})
