@@ -332,13 +332,14 @@ def test_chunk_views_through_zarr(mem_repo: ic.Repository) -> None:
 
 
 def test_small_values_batched_large_ones_sent_alone(mem_repo: ic.Repository, calls: list[Any]) -> None:
-    """Small chunks cross into the library in batches; large ones one call
-    each, so that a slow value never holds back the next ones (zarr keeps
-    a fixed number of calls in flight)."""
+    """Small chunks cross into the library in batches; values of a batch's
+    full size (1 MiB) one call each, so that a slow value never holds back
+    the next ones (zarr keeps a fixed number of calls in flight)."""
+    mib = 1024 * 1024
     s = mem_repo.writable_session("main")
     root = zarr.create_group(s.store)
     small = root.create_array("small", shape=(64 * 1024,), chunks=(1024,), dtype="i4", fill_value=0, compressors=None)
-    large = root.create_array("large", shape=(8 * CHUNK,), chunks=(CHUNK,), dtype="u1", fill_value=0, compressors=None)
+    large = root.create_array("large", shape=(8 * mib,), chunks=(mib,), dtype="u1", fill_value=0, compressors=None)
 
     def count(name: str) -> int:
         return sum(1 for c in calls if c[0] == name)
@@ -349,7 +350,7 @@ def test_small_values_batched_large_ones_sent_alone(mem_repo: ic.Repository, cal
     assert count("ic_store_set") < 64
 
     calls.clear()
-    large[:] = np.full(8 * CHUNK, 7, dtype="u1")
+    large[:] = np.full(8 * mib, 7, dtype="u1")
     assert count("ic_store_set_many") == 0
     assert count("ic_store_set") == 8
 
