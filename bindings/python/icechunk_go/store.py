@@ -488,25 +488,18 @@ class IcechunkStore(Store):
         """The value at ``key`` (``byte_range`` of it), or None if missing."""
         rng = _c_range(byte_range)
         proto = prototype or default_buffer_prototype()
-        if await self._inline(key):
+        if _is_metadata_key(key) and await self._metadata_ready():
             data = _get(self._h, key, rng)
         else:
             data = await self._batcher(0).submit(None, key, rng)
         return None if data is None else proto.buffer.from_bytes(data)
 
-    async def _inline(self, key: str) -> bool:
-        """True if the call on key may run on the event loop's thread: a
-        metadata key of a session whose metadata is in memory (see
-        _metadata_ready)."""
-        if not _is_metadata_key(key):
-            return False
-        s = self._session
-        return s._metadata_in_memory() or await self._metadata_ready()
-
     async def _metadata_ready(self) -> bool:
-        """True if the session's base snapshot is in memory (read here, on
-        the pool, if it is not yet) and no commit or rebase holds the
-        session. Returns without suspending when it is."""
+        """True if the library may be called on the event loop's thread for
+        metadata keys: the session's base snapshot is in memory (read here,
+        on the pool, if it is not yet) and no commit or rebase holds the
+        session. Returns without suspending when it is. Callers check
+        _is_metadata_key first, so chunk calls never pay for a coroutine."""
         s = self._session
         if not s._meta_loaded and not s._busy:
             await _run(s._load_metadata)
@@ -556,13 +549,13 @@ class IcechunkStore(Store):
 
     async def exists(self, key: str) -> bool:
         """True if ``key`` holds a value."""
-        if await self._inline(key):
+        if _is_metadata_key(key) and await self._metadata_ready():
             return _ffi.bool_result(_ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
         return await _run(_ffi.bool_result, _ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
 
     async def getsize(self, key: str) -> int:
         """The size of the value at ``key``; FileNotFoundError if missing."""
-        if await self._inline(key):
+        if _is_metadata_key(key) and await self._metadata_ready():
             return _size(self._h, key)
         return await _run(_size, self._h, key)
 
@@ -581,7 +574,7 @@ class IcechunkStore(Store):
         a chunk key writes that chunk of its array."""
         self._check_writable()
         v = _value(value)
-        if await self._inline(key):
+        if _is_metadata_key(key) and await self._metadata_ready():
             _set(self._h, key, v)
         else:
             await self._batcher(1).submit(v.nbytes, key, v)
@@ -591,7 +584,7 @@ class IcechunkStore(Store):
         within the session)."""
         self._check_writable()
         v = _value(value)
-        if await self._inline(key):
+        if _is_metadata_key(key) and await self._metadata_ready():
             _set_if_not_exists(self._h, key, v)
         else:
             await _run(_set_if_not_exists, self._h, key, v)
@@ -605,7 +598,7 @@ class IcechunkStore(Store):
         """Deletes the value at ``key``; a missing key is not an error.
         Deleting a zarr.json removes that node only."""
         self._check_writable()
-        if await self._inline(key):
+        if _is_metadata_key(key) and await self._metadata_ready():
             _ffi.call(_ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
         else:
             await _run(_ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
