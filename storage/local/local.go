@@ -8,16 +8,21 @@
 //
 // Contract, on top of storage.Storage's:
 //
-//   - Put writes a temporary file, fsyncs it, renames it over the key
-//     (rename(2) is atomic) and fsyncs the key's directory. A reader, in this
-//     process or another, sees the whole old object or the whole new one,
-//     never a torn write. When Put returns nil the object is durable, as far
-//     as the filesystem honours fsync.
-//   - PutIfAbsent writes and fsyncs a temporary file, then hard-links it to
-//     the key with link(2), which fails if the name exists. It is therefore
-//     create-only and atomic across OS processes sharing the directory, which
-//     makes the store safe for concurrent writers (branch refs included). It
-//     needs a filesystem with hard links (not FAT, not some FUSE mounts).
+//   - Put writes the data to a new file and only then gives it the key's
+//     name: on Linux an unnamed file (O_TMPFILE) linked at the key with
+//     linkat(2), or renamed over the key when the key exists; elsewhere, or
+//     where the filesystem lacks O_TMPFILE, a named file in the staging
+//     directory renamed over the key (rename(2) is atomic). A reader, in
+//     this process or another, sees the whole old object or the whole new
+//     one, never a torn write. On Linux the value is durable once Sync
+//     returns (one syncfs(2) for any number of writes); elsewhere Put
+//     fsyncs the file and the key's directory before it returns.
+//   - PutIfAbsent writes and fsyncs a new file the same way, then links it
+//     at the key with link(2) or linkat(2), which fail if the name exists.
+//     It is therefore create-only and atomic across OS processes sharing the
+//     directory, which makes the store safe for concurrent writers (branch
+//     refs included). It needs a filesystem with hard links (not FAT, not
+//     some FUSE mounts).
 //   - Delete unlinks the file and fsyncs its directory, then removes the
 //     directories it left empty, never the root. Writers racing with that
 //     pruning retry, so neither side fails.
@@ -37,8 +42,9 @@
 // an error carrying storage.ErrInvalidKey and storage.ErrDeterminate. On a
 // case-insensitive filesystem keys differing only in case collide. Path
 // segments longer than the filesystem allows (usually 255 bytes) are refused
-// with storage.ErrInvalidKey. A crash in the middle of a write can leave an
-// orphan file in <root>/.tmp/, never a partial object.
+// with storage.ErrInvalidKey. A crash in the middle of a write never leaves
+// a partial object; with named staging files it can leave an orphan file in
+// <root>/.tmp/ (unnamed files vanish with the process).
 package local
 
 import (
@@ -68,6 +74,9 @@ const (
 type Store struct {
 	root *os.Root
 	abs  string // absolute path of the root, for messages
+	// unnamed: writes create unnamed files and link them into place
+	// (Linux, when the filesystem supports it; see unnamed_linux.go).
+	unnamed bool
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -94,6 +103,7 @@ func New(root string) (*Store, error) {
 		_ = r.Close()
 		return nil, err
 	}
+	s.unnamed = probeUnnamed(r)
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,10 +33,57 @@ func TestMain(m *testing.M) { storagetest.Main(m, backend) }
 
 func TestConformance(t *testing.T) { storagetest.Run(t, backend) }
 
+// TestConformanceNamedStaging runs the suite with writes going through named
+// staging files, the way used where unnamed files are not supported. Other
+// processes of the cross-process races write through unnamed files, so the
+// two ways are also checked against each other.
+func TestConformanceNamedStaging(t *testing.T) {
+	named := backend
+	named.Name = "local (named staging)"
+	named.Open = func(config string) (storage.Storage, error) { return openLocal(config, true) }
+	storagetest.Run(t, named)
+}
+
+// TestUnnamedFilesOnLinux: on Linux with a filesystem that supports
+// O_TMPFILE (tmpfs, ext4, xfs, btrfs), writes use unnamed files.
+func TestUnnamedFilesOnLinux(t *testing.T) {
+	s, _ := newStore(t)
+	if runtime.GOOS == "linux" && !local.UsesUnnamedFiles(s) {
+		t.Fatalf("%s: writes do not use unnamed files", s)
+	}
+	if runtime.GOOS != "linux" && local.UsesUnnamedFiles(s) {
+		t.Fatalf("%s: unnamed files used outside Linux", s)
+	}
+}
+
+// namedStaging, when set, makes the stores of newStore and openLocal write
+// through named staging files. Tests that care run in both modes with
+// bothWriteModes; none of them run in parallel.
+var namedStaging bool
+
+func openLocal(root string, named bool) (*local.Store, error) {
+	s, err := local.New(root)
+	if err == nil && named {
+		local.UseNamedStaging(s)
+	}
+	return s, err
+}
+
+// bothWriteModes runs fn with unnamed files (where supported) and with
+// named staging files.
+func bothWriteModes(t *testing.T, fn func(t *testing.T)) {
+	t.Run("unnamed", fn)
+	t.Run("named", func(t *testing.T) {
+		namedStaging = true
+		defer func() { namedStaging = false }()
+		fn(t)
+	})
+}
+
 func newStore(t *testing.T) (*local.Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := local.New(dir)
+	s, err := openLocal(dir, namedStaging)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +476,9 @@ func TestNotFound(t *testing.T) {
 
 // TestNoTornWrites: readers never see anything but a whole object while a
 // writer replaces it over and over.
-func TestNoTornWrites(t *testing.T) {
+func TestNoTornWrites(t *testing.T) { bothWriteModes(t, testNoTornWrites) }
+
+func testNoTornWrites(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	const size = 1 << 20
@@ -482,7 +532,9 @@ func TestNoTornWrites(t *testing.T) {
 
 // TestPutIfAbsentOneWinner races 16 goroutines, each with its own handle on
 // the directory, to create one key: exactly one wins.
-func TestPutIfAbsentOneWinner(t *testing.T) {
+func TestPutIfAbsentOneWinner(t *testing.T) { bothWriteModes(t, testPutIfAbsentOneWinner) }
+
+func testPutIfAbsentOneWinner(t *testing.T) {
 	ctx := context.Background()
 	_, root := newStore(t)
 	const workers = 16
@@ -493,7 +545,7 @@ func TestPutIfAbsentOneWinner(t *testing.T) {
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
-				s, err := local.New(root)
+				s, err := openLocal(root, namedStaging && w%2 == 0)
 				if err != nil {
 					results[w] = err
 					return
@@ -563,7 +615,9 @@ func TestDeletePrunesDirectories(t *testing.T) {
 // directory (pruning it), others keep writing into the same directory.
 // No call fails, and every completed write is readable until its writer
 // deletes it.
-func TestDeleteRacesWriters(t *testing.T) {
+func TestDeleteRacesWriters(t *testing.T) { bothWriteModes(t, testDeleteRacesWriters) }
+
+func testDeleteRacesWriters(t *testing.T) {
 	ctx := context.Background()
 	s, root := newStore(t)
 	const workers, rounds = 8, 200
@@ -608,7 +662,9 @@ func TestDeleteRacesWriters(t *testing.T) {
 	}
 }
 
-func TestStagingDirectoryRecreated(t *testing.T) {
+func TestStagingDirectoryRecreated(t *testing.T) { bothWriteModes(t, testStagingDirectoryRecreated) }
+
+func testStagingDirectoryRecreated(t *testing.T) {
 	ctx := context.Background()
 	s, root := newStore(t)
 	must(t, os.RemoveAll(filepath.Join(root, ".tmp")))
@@ -619,7 +675,9 @@ func TestStagingDirectoryRecreated(t *testing.T) {
 	}
 }
 
-func TestOverwriteKeepsOpenReaders(t *testing.T) {
+func TestOverwriteKeepsOpenReaders(t *testing.T) { bothWriteModes(t, testOverwriteKeepsOpenReaders) }
+
+func testOverwriteKeepsOpenReaders(t *testing.T) {
 	ctx := context.Background()
 	s, root := newStore(t)
 	must(t, s.Put(ctx, "k", []byte("old")))

@@ -16,17 +16,20 @@ const maxPlaceAttempts = 100
 
 // Put implements storage.Storage.
 //
-// The data goes to a fresh file in the staging directory, which is then
-// renamed over the key: readers see the old or the new value, never a torn
+// The data goes to a new file first, which then takes the key's name (see
+// the package comment): readers see the old or the new value, never a torn
 // one. On Linux the file and its directory are not fsynced here: the value
 // is durable once Sync returns (one syncfs(2) for any number of writes),
 // which is what makes bulk chunk writes fast. Elsewhere Put fsyncs the file
-// before the rename and the directory after it. A failure before the rename
-// is determinate (the key is untouched); a failed fsync after it is
+// before naming it and the directory after. A failure before the file is
+// named is determinate (the key is untouched); a failed fsync after it is
 // indeterminate.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := s.checkKey(ctx, key); err != nil {
 		return err
+	}
+	if s.unnamed {
+		return s.putUnnamed(key, data, !lazyPut, false)
 	}
 	tmp, err := s.writeTemp(key, data, !lazyPut)
 	if err != nil {
@@ -58,13 +61,17 @@ func (s *Store) Sync(ctx context.Context) error {
 
 // PutIfAbsent implements storage.Storage.
 //
-// The data goes to a fresh, fsynced file in the staging directory, which is
-// then hard-linked to the key: link(2) fails with EEXIST when the key exists,
-// atomically, also across OS processes. The staging name is unlinked and the
-// key's directory fsynced afterwards.
+// The data goes to a new, fsynced file (unnamed on Linux, else in the
+// staging directory), which is then hard-linked to the key: link(2) and
+// linkat(2) fail with EEXIST when the key exists, atomically, also across OS
+// processes. A staging name is unlinked and the key's directory fsynced
+// afterwards.
 func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	if err := s.checkKey(ctx, key); err != nil {
 		return err
+	}
+	if s.unnamed {
+		return s.putUnnamed(key, data, true, true)
 	}
 	tmp, err := s.writeTemp(key, data, true)
 	if err != nil {
