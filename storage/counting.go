@@ -53,7 +53,10 @@ type Counting struct {
 // NewCounting wraps inner. Recording of calls starts off.
 func NewCounting(inner Storage) *Counting { return &Counting{inner: inner} }
 
-var _ Storage = (*Counting)(nil)
+var (
+	_ Storage     = (*Counting)(nil)
+	_ RangeReader = (*Counting)(nil)
+)
 
 // Record switches call recording on or off.
 func (c *Counting) Record(on bool) { c.record.Store(on) }
@@ -111,6 +114,16 @@ func (c *Counting) GetRange(ctx context.Context, key string, r ByteRange) ([]byt
 	data, err := c.inner.GetRange(ctx, key, r)
 	c.bytesRead.Add(int64(len(data)))
 	return data, err
+}
+
+// ReadRange implements RangeReader; it counts as a GetRange.
+func (c *Counting) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	c.count(OpGetRange, key)
+	err := ReadRange(ctx, c.inner, key, offset, dst)
+	if err == nil {
+		c.bytesRead.Add(int64(len(dst)))
+	}
+	return err
 }
 
 // Put implements Storage.

@@ -65,7 +65,10 @@ func NewRetrying(inner Storage, policy RetryPolicy) *Retrying {
 	return &Retrying{inner: inner, policy: policy}
 }
 
-var _ Storage = (*Retrying)(nil)
+var (
+	_ Storage     = (*Retrying)(nil)
+	_ RangeReader = (*Retrying)(nil)
+)
 
 func (r *Retrying) String() string { return r.inner.String() }
 
@@ -103,6 +106,11 @@ func (r *Retrying) GetRange(ctx context.Context, key string, br ByteRange) (data
 		return err
 	})
 	return data, err
+}
+
+// ReadRange implements RangeReader.
+func (r *Retrying) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	return r.do(ctx, func() error { return ReadRange(ctx, r.inner, key, offset, dst) })
 }
 
 // Put implements Storage.

@@ -50,7 +50,10 @@ func NewUnreliable(inner Storage, faults Faults) *Unreliable {
 	return u
 }
 
-var _ Storage = (*Unreliable)(nil)
+var (
+	_ Storage     = (*Unreliable)(nil)
+	_ RangeReader = (*Unreliable)(nil)
+)
 
 // SetEnabled switches fault injection on or off.
 func (u *Unreliable) SetEnabled(on bool) { u.enabled.Store(on) }
@@ -126,6 +129,11 @@ func (u *Unreliable) GetRange(ctx context.Context, key string, r ByteRange) (dat
 		return nil, err
 	}
 	return data, nil
+}
+
+// ReadRange implements RangeReader.
+func (u *Unreliable) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	return u.run("get range", key, false, func() error { return ReadRange(ctx, u.inner, key, offset, dst) })
 }
 
 // Put implements Storage.

@@ -79,7 +79,10 @@ type Store struct {
 	unnamed bool
 }
 
-var _ storage.Storage = (*Store)(nil)
+var (
+	_ storage.Storage     = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // New returns a Store rooted at the directory root, creating it (and its
 // parents) if needed.

@@ -48,6 +48,29 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	return nil, s.wrapErr(err, "read", key, false)
 }
 
+// ReadRange implements storage.RangeReader: one pread(2) into dst.
+func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	if err := s.checkKey(ctx, key); err != nil {
+		return err
+	}
+	f, info, err := s.openObject(key)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	if offset < 0 || offset+int64(len(dst)) > info.Size() {
+		return storage.ShortObject(s, key, offset, len(dst), info.Size()-offset)
+	}
+	n, err := f.ReadAt(dst, offset)
+	if n == len(dst) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = errors.Newf("object shrank while being read: got %d of %d bytes at offset %d", n, len(dst), offset)
+	}
+	return s.wrapErr(err, "read", key, false)
+}
+
 // Stat implements storage.Storage.
 func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
 	if err := s.checkKey(ctx, key); err != nil {

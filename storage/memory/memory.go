@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/errors"
+
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -36,7 +38,10 @@ func New(name string) *Store {
 	return &Store{name: name, objects: map[string]object{}}
 }
 
-var _ storage.Storage = (*Store)(nil)
+var (
+	_ storage.Storage     = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 func (s *Store) String() string { return "memory:" + s.name }
 
@@ -58,9 +63,28 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	}
 	start, end, err := r.Resolve(int64(len(obj.data)))
 	if err != nil {
-		return nil, err
+		return nil, errors.Wrapf(err, "%s: get %q", s, key)
 	}
 	return slices.Clone(obj.data[start:end:end]), nil
+}
+
+// ReadRange implements storage.RangeReader.
+func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	obj, ok := s.objects[key]
+	s.mu.RUnlock()
+	if !ok {
+		return storage.NotFound(s, key)
+	}
+	size := int64(len(obj.data))
+	if offset < 0 || offset+int64(len(dst)) > size {
+		return storage.ShortObject(s, key, offset, len(dst), size-offset)
+	}
+	copy(dst, obj.data[offset:])
+	return nil
 }
 
 // Put implements storage.Storage.

@@ -66,7 +66,10 @@ type Store struct {
 	token     string // scrubbed from messages
 }
 
-var _ storage.Storage = (*Store)(nil)
+var (
+	_ storage.Storage     = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+)
 
 // New returns a Store for the bucket and prefix cfg names. It does not
 // contact the service (so it succeeds for an unreachable endpoint or a
@@ -168,7 +171,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, opGet, key); err != nil {
 		return nil, err
 	}
-	data, _, err := s.getObject(ctx, opGet, key, "")
+	data, _, err := s.getObject(ctx, opGet, key, "", nil)
 	return data, err
 }
 
@@ -201,7 +204,7 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	// explains it; try again a few times before giving up.
 	const tries = 3
 	for i := 0; ; i++ {
-		data, ranged, err := s.getObject(ctx, opGetRange, key, header)
+		data, ranged, err := s.getObject(ctx, opGetRange, key, header, nil)
 		switch {
 		case err == nil && ranged:
 			return data, nil
@@ -253,8 +256,10 @@ func (s *Store) emptyRange(ctx context.Context, key string, r storage.ByteRange)
 const maxPrealloc = 1 << 30
 
 // getObject fetches key, or the bytes of rangeHeader if not empty. ranged
-// reports whether the service answered with a partial response.
-func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string) (data []byte, ranged bool, err error) {
+// reports whether the service answered with a partial response. When dst
+// is not nil and the answer is a range of exactly len(dst) bytes, the body
+// is read into dst (data is then dst); otherwise into a new buffer.
+func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string, dst []byte) (data []byte, ranged bool, err error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)}
 	if rangeHeader != "" {
 		in.Range = aws.String(rangeHeader)
@@ -265,10 +270,15 @@ func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string) (d
 		return nil, false, s.fail(ctx, o, key, err, sent.Load())
 	}
 	defer out.Body.Close()
+	ranged = aws.ToString(out.ContentRange) != ""
 	if n := aws.ToInt64(out.ContentLength); n > 0 && n <= maxPrealloc {
 		// Read into a buffer of exactly the announced size: growing a
 		// buffer as bytes arrive would copy every object once more.
-		data = make([]byte, n)
+		if dst != nil && ranged && n == int64(len(dst)) {
+			data = dst
+		} else {
+			data = make([]byte, n)
+		}
 		if _, err = io.ReadFull(out.Body, data); err == nil {
 			// Read to the end, so that a reader that checks the body at
 			// its end (the SDK's checksum validation) gets to.
@@ -285,7 +295,42 @@ func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string) (d
 	if err != nil {
 		return nil, false, s.fail(ctx, o, key, errors.Wrap(err, "reading the response body"), true)
 	}
-	return data, aws.ToString(out.ContentRange) != "", nil
+	return data, ranged, nil
+}
+
+// ReadRange implements storage.RangeReader with one ranged GetObject whose
+// body goes straight into dst.
+func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	if err := s.check(ctx, opGetRange, key); err != nil {
+		return err
+	}
+	end := offset + int64(len(dst))
+	if len(dst) == 0 {
+		// Nothing to read, but the key must exist and reach offset.
+		_, err := s.GetRange(ctx, key, storage.Range(offset, end))
+		return err
+	}
+	header := fmt.Sprintf("bytes=%d-%d", offset, end-1)
+	data, ranged, err := s.getObject(ctx, opGetRange, key, header, dst)
+	switch {
+	case errors.Is(err, storage.ErrInvalidRange):
+		// 416: the object ends at or before offset.
+		return storage.ShortObject(s, key, offset, len(dst), 0)
+	case err != nil:
+		return err
+	case !ranged:
+		// The service ignored the Range header and sent the whole object.
+		if int64(len(data)) < end {
+			return storage.ShortObject(s, key, offset, len(dst), int64(len(data))-offset)
+		}
+		data = data[offset:end]
+	case len(data) != len(dst):
+		return storage.ShortObject(s, key, offset, len(dst), int64(len(data)))
+	}
+	if &data[0] != &dst[0] {
+		copy(dst, data)
+	}
+	return nil
 }
 
 // Put implements storage.Storage with a PutObject.

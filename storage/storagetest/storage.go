@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 func Run(t *testing.T, b Backend) {
 	t.Run("Blob", func(t *testing.T) { testBlob(t, b) })
 	t.Run("Ranges", func(t *testing.T) { testRanges(t, b) })
+	t.Run("ReadRange", func(t *testing.T) { testReadRange(t, b) })
 	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, b) })
 	t.Run("InvalidKeys", func(t *testing.T) { testInvalidKeys(t, b) })
 	t.Run("ListPaging", func(t *testing.T) { testListPaging(t, b) })
@@ -225,6 +227,56 @@ func testRanges(t *testing.T, b Backend) {
 	}
 	_, err := s.GetRange(ctx, "missing", storage.Range(0, 1))
 	wantIs(t, err, storage.ErrNotFound)
+}
+
+// testReadRange checks storage.ReadRange on the backend's own RangeReader
+// (when it has one) and on the GetRange fallback: exact reads fill the
+// buffer, reads past the end are ErrInvalidRange, a missing key is
+// ErrNotFound.
+func testReadRange(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	must(t, s.Put(ctx, "r", []byte("0123456789")))
+	must(t, s.Put(ctx, "big", big))
+	ways := map[string]storage.Storage{
+		"own":      s,
+		"fallback": struct{ storage.Storage }{s}, // hides any RangeReader
+	}
+	for name, st := range ways {
+		for _, c := range []struct {
+			offset int64
+			want   string
+		}{{0, "0123456789"}, {2, "234"}, {8, "89"}, {10, ""}, {4, ""}} {
+			dst := []byte(strings.Repeat("x", len(c.want)))
+			if err := storage.ReadRange(ctx, st, "r", c.offset, dst); err != nil {
+				t.Fatalf("%s: read %d bytes at %d: %+v", name, len(c.want), c.offset, err)
+			}
+			if string(dst) != c.want {
+				t.Fatalf("%s: read at %d: got %q want %q", name, c.offset, dst, c.want)
+			}
+		}
+		dst := make([]byte, 200<<10)
+		must(t, storage.ReadRange(ctx, st, "big", 100<<10, dst))
+		if !bytes.Equal(dst, big[100<<10:]) {
+			t.Fatalf("%s: the 200 KiB read at 100 KiB differs from what was written", name)
+		}
+		for _, c := range []struct {
+			offset int64
+			n      int
+		}{{8, 3}, {10, 1}, {11, 0}, {11, 2}, {-1, 2}} {
+			err := storage.ReadRange(ctx, st, "r", c.offset, make([]byte, c.n))
+			wantIs(t, err, storage.ErrInvalidRange)
+			if c.offset >= 0 && !strings.Contains(err.Error(), `"r"`) {
+				t.Fatalf("%s: error %q does not name the key", name, err)
+			}
+		}
+		err := storage.ReadRange(ctx, st, "missing", 0, make([]byte, 1))
+		wantIs(t, err, storage.ErrNotFound)
+	}
 }
 
 func testPutIfAbsent(t *testing.T, b Backend) {
