@@ -95,31 +95,33 @@ func ic_store_get_many(session C.ic_session, keys *C.ic_cstr, ranges *C.ic_crang
 		if err := needOut(unsafe.Pointer(dataLen), "data_len"); err != nil {
 			return err
 		}
+		// The values are read straight into the buffer handed to the
+		// caller, back to back in key order.
 		var got []engine.StoreGetResult
+		var p unsafe.Pointer
+		total := 0
 		if err := unlocked(func() (err error) {
-			got, err = s.StoreGetMany(ctx, ks, rs)
+			got, err = s.StoreGetManyInto(ctx, ks, rs, func(size int) ([]byte, error) {
+				q, err := cAlloc(size)
+				if err != nil {
+					return nil, err
+				}
+				p, total = q, size
+				return unsafe.Slice((*byte)(q), size), nil
+			})
 			return err
 		}); err != nil {
-			return err
-		}
-		total := 0
-		for _, g := range got {
-			if g.Err == nil && g.Found {
-				total += len(g.Data)
+			if p != nil {
+				cRelease(p)
 			}
-		}
-		p, err := cAlloc(total)
-		if err != nil {
 			return err
 		}
-		buf := unsafe.Slice((*byte)(p), total)
 		res := unsafe.Slice(results, count)
 		var errSlots []C.ic_error
 		if errs != nil {
 			errSlots = unsafe.Slice(errs, count)
 			clear(errSlots)
 		}
-		off := 0
 		for i, g := range got {
 			r := C.ic_get_result{status: C.IC_OK}
 			switch {
@@ -129,9 +131,12 @@ func ic_store_get_many(session C.ic_session, keys *C.ic_cstr, ranges *C.ic_crang
 					report(&errSlots[i], g.Err)
 				}
 			case g.Found:
-				copy(buf[off:], g.Data)
-				r.found, r.offset, r.len = 1, C.size_t(off), C.size_t(len(g.Data))
-				off += len(g.Data)
+				// A value's place in the buffer (a failed read leaves its
+				// place unused); an empty value needs none.
+				r.found, r.len = 1, C.size_t(len(g.Data))
+				if len(g.Data) > 0 {
+					r.offset = C.size_t(uintptr(unsafe.Pointer(&g.Data[0])) - uintptr(p))
+				}
 			}
 			res[i] = r
 		}

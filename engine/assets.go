@@ -138,16 +138,34 @@ func (a *assets) writeChunk(ctx context.Context, data []byte) (*codec.ChunkRef, 
 	return &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: id, Offset: 0, Length: uint64(len(data))}, nil
 }
 
-// fetchChunk reads [start, end) of a native chunk object.
+// fetchChunk reads [start, end) of a native chunk object. The object
+// bounds the buffer it allocates, whatever a (corrupt) reference claims.
 func (a *assets) fetchChunk(ctx context.Context, id codec.ChunkID, start, end uint64) ([]byte, error) {
 	data, err := a.store.GetRange(ctx, codec.ChunkKey(id), storage.Range(int64(start), int64(end)))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errors.Mark(errors.Wrapf(err, "chunk object %s is missing", id), ErrChunkNotFound)
+	if err == nil && uint64(len(data)) != end-start {
+		err = storage.ShortObject(a.store, codec.ChunkKey(id), int64(start), int(end-start), int64(len(data)))
 	}
-	if err != nil {
-		return nil, errors.Wrapf(err, "reading chunk %s", id)
+	return data, chunkReadErr(id, err)
+}
+
+// readChunkInto fills dst with the bytes of a native chunk object from
+// offset on, with no buffer of its own.
+func (a *assets) readChunkInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
+	return chunkReadErr(id, storage.ReadRange(ctx, a.store, codec.ChunkKey(id), int64(offset), dst))
+}
+
+// chunkReadErr classifies a failed read of a chunk object: a missing object
+// is ErrChunkNotFound, one shorter than its reference says is corrupt.
+func chunkReadErr(id codec.ChunkID, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return errors.Mark(errors.Wrapf(err, "chunk object %s is missing", id), ErrChunkNotFound)
+	case errors.Is(err, storage.ErrInvalidRange):
+		return errors.Mark(errors.Wrapf(err, "chunk object %s is shorter than its reference says", id), codec.ErrCorrupt)
 	}
-	return data, nil
+	return errors.Wrapf(err, "reading chunk %s", id)
 }
 
 func panicError(r any) error {

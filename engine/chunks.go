@@ -188,6 +188,26 @@ func (r *Repository) readChunk(ctx context.Context, ref *codec.ChunkRef, rng sto
 	if err != nil {
 		return nil, err
 	}
+	return r.readChunkRange(ctx, ref, start, end)
+}
+
+// readChunkInto fills dst with the bytes of the chunk ref points at from
+// start on (start+len(dst) is at most the chunk's length).
+func (r *Repository) readChunkInto(ctx context.Context, ref *codec.ChunkRef, start uint64, dst []byte) error {
+	if ref.Kind == codec.ChunkNative {
+		return r.assets.readChunkInto(ctx, ref.ChunkID, ref.Offset+start, dst)
+	}
+	data, err := r.readChunkRange(ctx, ref, start, start+uint64(len(dst)))
+	if err != nil {
+		return err
+	}
+	copy(dst, data)
+	return nil
+}
+
+// readChunkRange reads [start, end) of the chunk ref points at, a range
+// within the chunk's length.
+func (r *Repository) readChunkRange(ctx context.Context, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
 	switch ref.Kind {
 	case codec.ChunkInline:
 		return slices.Clone(ref.Inline[start:end]), nil

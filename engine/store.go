@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
-
-	"github.com/icechunk-go/icechunk-go/storage"
 )
 
 // This file is the Zarr v3 store a session exposes to bindings (the Python
@@ -53,81 +51,6 @@ func keyNotFound(key string, kind error) error {
 // storeParallelism bounds the goroutines of one StoreGetMany or
 // StoreSetMany call.
 const storeParallelism = 32
-
-// StoreGet returns the bytes of rng of the value at key (storage.From(0)
-// for the whole value), and false without error if the key is missing. A
-// zarr.json key gives the node's metadata document as it was set.
-// Ranges are cut at the end of the value; a suffix range longer than the
-// value gives all of it.
-func (s *Session) StoreGet(ctx context.Context, key string, rng storage.ByteRange) ([]byte, bool, error) {
-	k, err := parseZarrKey(key)
-	if err != nil {
-		return nil, false, err
-	}
-	switch k.kind {
-	case keyV2Metadata:
-		return nil, false, nil
-	case keyMetadata:
-		n, err := s.GetNode(ctx, k.path)
-		if errors.Is(err, ErrNodeNotFound) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		start, end, err := chunkRange(rng, uint64(len(n.ZarrMetadata)))
-		if err != nil {
-			return nil, false, errors.Wrapf(err, "reading %q", key)
-		}
-		return slices.Clone(n.ZarrMetadata[start:end]), true, nil
-	}
-	t, err := s.resolveChunk(ctx, k)
-	if err != nil || t == nil || !t.inGrid {
-		return nil, false, err
-	}
-	ref, err := s.chunkRef(ctx, t)
-	if err != nil || ref == nil {
-		return nil, false, err
-	}
-	data, err := s.repo.readChunk(ctx, ref, rng)
-	if err != nil {
-		return nil, false, errors.Wrapf(err, "reading %q", key)
-	}
-	return data, true, nil
-}
-
-// StoreGetResult is the outcome for one key of StoreGetMany.
-type StoreGetResult struct {
-	Data  []byte
-	Found bool
-	Err   error
-}
-
-// StoreGetMany runs StoreGet for each key, at most storeParallelism at a
-// time, and returns the results in key order. ranges is nil (whole values)
-// or holds one range per key. Per-key failures are in the results; the
-// error is only for bad arguments.
-func (s *Session) StoreGetMany(ctx context.Context, keys []string, ranges []storage.ByteRange) ([]StoreGetResult, error) {
-	if ranges != nil && len(ranges) != len(keys) {
-		return nil, invalidArgument("%d byte ranges for %d keys", len(ranges), len(keys))
-	}
-	out := make([]StoreGetResult, len(keys))
-	errs := runParallel(ctx, len(keys), func(i int) error {
-		rng := storage.From(0)
-		if ranges != nil {
-			rng = ranges[i]
-		}
-		data, ok, err := s.StoreGet(ctx, keys[i], rng)
-		out[i] = StoreGetResult{Data: data, Found: ok}
-		return err
-	})
-	for i, err := range errs {
-		if err != nil {
-			out[i] = StoreGetResult{Err: err}
-		}
-	}
-	return out, nil
-}
 
 // StoreSet stores value at key.
 //

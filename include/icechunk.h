@@ -763,8 +763,10 @@ typedef struct ic_get_result {
  * values. ranges is NULL (whole values) or holds n ranges. results (an
  * array of n, filled by the library) says, per key, whether it failed,
  * whether it was found and where its bytes are in *data, a single buffer
- * holding every value found, back to back (caller frees with
- * ic_buffer_free; never NULL; *data_len is its length). errors is NULL or
+ * holding every value found, in key order (caller frees with
+ * ic_buffer_free; never NULL; *data_len is its length). The library reads
+ * the values straight into that buffer; a key whose read fails may leave
+ * its bytes unused there, so use each result's offset. errors is NULL or
  * an array of n that receives, per key, an error object for a failed key
  * (0 otherwise; the caller frees each). The call fails as a whole only for
  * bad arguments.
