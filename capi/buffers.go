@@ -8,6 +8,7 @@ import "C"
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -183,8 +184,12 @@ func inOptString(p *C.ic_cchar, what string) (string, bool, error) {
 	return s, true, err
 }
 
-// inBytes copies n bytes at p (NULL only when n is 0).
-func inBytes(p *C.ic_cu8, n C.size_t, what string) ([]byte, error) {
+// borrowBytes returns the n bytes at p (NULL only when n is 0) without
+// copying them: the slice is the caller's memory, valid only until the
+// export returns. Pass it only to engine calls that keep nothing of their
+// input once they return (StoreSet, SetChunk, WriteChunk): large chunk
+// values then reach the file or the network without a copy in Go.
+func borrowBytes(p *C.ic_cu8, n C.size_t, what string) ([]byte, error) {
 	size, err := checkSize(n, what+" length")
 	if err != nil {
 		return nil, err
@@ -195,9 +200,16 @@ func inBytes(p *C.ic_cu8, n C.size_t, what string) ([]byte, error) {
 	if p == nil {
 		return nil, invalidArg("%s is NULL but its length is %d", what, size)
 	}
-	out := make([]byte, size)
-	copy(out, unsafe.Slice((*byte)(unsafe.Pointer(p)), size))
-	return out, nil
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), size), nil
+}
+
+// inBytes copies n bytes at p (NULL only when n is 0).
+func inBytes(p *C.ic_cu8, n C.size_t, what string) ([]byte, error) {
+	b, err := borrowBytes(p, n, what)
+	if err != nil || len(b) == 0 {
+		return b, err
+	}
+	return slices.Clone(b), nil
 }
 
 func inU32s(p *C.ic_cu32, n C.size_t, what string) ([]uint32, error) {

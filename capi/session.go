@@ -286,7 +286,7 @@ func ic_session_set_chunk(session C.ic_session, path *C.ic_cchar, coords *C.ic_c
 		if err != nil {
 			return err
 		}
-		b, err := inBytes(data, n, "data")
+		b, err := borrowBytes(data, n, "data")
 		if err != nil {
 			return err
 		}

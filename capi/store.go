@@ -152,7 +152,7 @@ func ic_store_set(session C.ic_session, key *C.ic_cchar, value *C.ic_cu8, n C.si
 		if err != nil {
 			return err
 		}
-		b, err := inBytes(value, n, "value")
+		b, err := borrowBytes(value, n, "value")
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func ic_store_set_many(session C.ic_session, keys *C.ic_cstr, values *C.ic_cbyte
 			ptrs := unsafe.Slice((**C.ic_cu8)(unsafe.Pointer(values)), count)
 			sizes := unsafe.Slice((*C.size_t)(unsafe.Pointer(lens)), count)
 			for i := range vals {
-				if vals[i], err = inBytes(ptrs[i], sizes[i], "values["+strconv.Itoa(i)+"]"); err != nil {
+				if vals[i], err = borrowBytes(ptrs[i], sizes[i], "values["+strconv.Itoa(i)+"]"); err != nil {
 					return err
 				}
 			}

@@ -35,7 +35,8 @@ func validCoords(a *codec.ArrayData, coords []uint32) bool {
 
 // WriteChunk turns chunk bytes into a ref: inline when at or below the
 // repository's inline threshold, otherwise a chunk object written now. It
-// does not touch the change set; pass the ref to SetChunkRef.
+// does not touch the change set; pass the ref to SetChunkRef. data is not
+// kept once WriteChunk returns (storage.Storage's Put promises the same).
 func (s *Session) WriteChunk(ctx context.Context, data []byte) (*codec.ChunkRef, error) {
 	if s.ReadOnly() {
 		return nil, readOnly("write a chunk")

@@ -66,6 +66,9 @@ const storeParallelism = 32
 // (ErrNotAGroup).
 //
 // A chunk key is written as that chunk (ErrInvalidIndex outside the grid).
+//
+// value is not kept once StoreSet returns: the caller may reuse or free it
+// (the C library passes its caller's buffers without copying them).
 func (s *Session) StoreSet(ctx context.Context, key string, value []byte) error {
 	if s.ReadOnly() {
 		return readOnly(fmt.Sprintf("set zarr key %q", key))
@@ -199,7 +202,7 @@ func (s *Session) checkNoDescendant(ctx context.Context, path Path) error {
 // most storeParallelism at a time (the order between two entries for the
 // same chunk is not defined). Every entry is attempted; the error is that
 // of the first failing entry in input order, and the other entries may
-// have been set.
+// have been set. As with StoreSet, no value is kept once it returns.
 func (s *Session) StoreSetMany(ctx context.Context, keys []string, values [][]byte) error {
 	if len(keys) != len(values) {
 		return invalidArgument("%d values for %d keys", len(values), len(keys))

@@ -694,8 +694,9 @@ typedef struct ic_byte_range {
     int64_t end;
 } ic_byte_range;
 
-/* Writes data as the chunk at coords of the array at path (the data is
- * copied). IC_ERR_INVALID_INDEX outside the grid. */
+/* Writes data as the chunk at coords of the array at path. The library
+ * writes straight from data and keeps nothing of it once the call returns.
+ * IC_ERR_INVALID_INDEX outside the grid. */
 ic_status ic_session_set_chunk(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const uint8_t *data, size_t len, ic_error *err);
 
 /*
@@ -773,14 +774,16 @@ typedef struct ic_get_result {
  */
 ic_status ic_store_get_many(ic_session session, const char *const *keys, const ic_byte_range *ranges, size_t n, ic_get_result *results, uint8_t **data, size_t *data_len, ic_error *errors, ic_error *err);
 
-/* Sets the value at key (the bytes are copied). */
+/* Sets the value at key. The library writes straight from value and keeps
+ * nothing of it once the call returns. */
 ic_status ic_store_set(ic_session session, const char *key, const uint8_t *value, size_t len, ic_error *err);
 
 /*
  * Sets n keys at once: keys[i] to values[i] of lens[i] bytes. zarr.json
  * keys are set first, in order, so one batch can create an array and write
- * its chunks; chunks are then written in parallel. Every entry is tried;
- * the error is that of the first failing entry.
+ * its chunks; chunks are then written in parallel, straight from the
+ * values (nothing of them is kept once the call returns). Every entry is
+ * tried; the error is that of the first failing entry.
  */
 ic_status ic_store_set_many(ic_session session, const char *const *keys, const uint8_t *const *values, const size_t *lens, size_t n, ic_error *err);
 

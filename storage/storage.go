@@ -54,6 +54,9 @@ type ListOptions struct {
 //     to create the same key, exactly one succeeds and the others get
 //     ErrPreconditionFailed.
 //   - Delete is idempotent: deleting an absent key succeeds.
+//   - Put and PutIfAbsent keep no reference to data once they return: the
+//     caller may reuse or free it (the C library passes its caller's
+//     buffers without copying them).
 //   - List yields keys in ascending byte order, in pages fetched as the
 //     caller iterates; it never loads a whole huge prefix at once.
 //   - Methods are safe for concurrent use by many goroutines.

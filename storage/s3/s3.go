@@ -34,7 +34,6 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -349,10 +348,12 @@ func (s *Store) put(ctx context.Context, o op, key string, data []byte) error {
 	if err := s.check(ctx, o, key); err != nil {
 		return err
 	}
+	body := newDetachedBody(data)
+	defer body.detach()
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           s.objectKey(key),
-		Body:          bytes.NewReader(data),
+		Body:          body,
 		ContentLength: aws.Int64(int64(len(data))),
 	}
 	if o == opPutIfAbsent {

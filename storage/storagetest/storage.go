@@ -20,6 +20,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Blob", func(t *testing.T) { testBlob(t, b) })
 	t.Run("Ranges", func(t *testing.T) { testRanges(t, b) })
 	t.Run("ReadRange", func(t *testing.T) { testReadRange(t, b) })
+	t.Run("PutKeepsNothing", func(t *testing.T) { testPutKeepsNothing(t, b) })
 	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, b) })
 	t.Run("InvalidKeys", func(t *testing.T) { testInvalidKeys(t, b) })
 	t.Run("ListPaging", func(t *testing.T) { testListPaging(t, b) })
@@ -227,6 +228,24 @@ func testRanges(t *testing.T, b Backend) {
 	}
 	_, err := s.GetRange(ctx, "missing", storage.Range(0, 1))
 	wantIs(t, err, storage.ErrNotFound)
+}
+
+// testPutKeepsNothing: once Put and PutIfAbsent return, the caller's
+// buffer is the caller's again; changing it changes nothing stored.
+func testPutKeepsNothing(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	for _, size := range []int{10, 300 << 10} {
+		want := bytes.Repeat([]byte{'a'}, size)
+		buf := slices.Clone(want)
+		must(t, s.Put(ctx, "put", buf))
+		clear(buf)
+		wantGet(t, s, "put", want)
+		buf = slices.Clone(want)
+		must(t, s.PutIfAbsent(ctx, fmt.Sprint("once", size), buf))
+		clear(buf)
+		wantGet(t, s, fmt.Sprint("once", size), want)
+	}
 }
 
 // testReadRange checks storage.ReadRange on the backend's own RangeReader
