@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -104,13 +105,42 @@ func checkModified(location string, ref *codec.ChunkRef, mod time.Time) error {
 	return nil
 }
 
+// checkETag refuses an object whose entity tag is not the one the reference
+// pins (where it pins one). A storage that reports no entity tags cannot
+// vouch for the object, so that is refused too rather than read blindly.
+func checkETag(location string, ref *codec.ChunkRef, etag string, store fmt.Stringer) error {
+	switch {
+	case ref.ETag == "":
+		return nil
+	case etag == "":
+		return virtualErr("cannot check virtual chunk %q against its ETag %s: %s reports no ETags", location, ref.ETag, store)
+	case unquoteETag(etag) != unquoteETag(ref.ETag):
+		return virtualErr("virtual chunk %q was modified after its reference was made: its ETag is %s, the reference has %s", location, etag, ref.ETag)
+	}
+	return nil
+}
+
+// localFiles names local files in messages.
+type localFiles struct{}
+
+func (localFiles) String() string { return "the local filesystem" }
+
+// unquoteETag drops the quotes around an entity tag: references written by
+// other tools may store it with or without them.
+func unquoteETag(etag string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(etag, `"`), `"`)
+}
+
 func (v *virtualResolver) fetchFromStorage(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
-	if ref.LastModified != 0 {
+	if ref.LastModified != 0 || ref.ETag != "" {
 		info, err := store.Stat(ctx, key)
 		if err != nil {
 			return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 		}
 		if err := checkModified(ref.Location, ref, info.ModTime); err != nil {
+			return nil, err
+		}
+		if err := checkETag(ref.Location, ref, info.ETag, store); err != nil {
 			return nil, err
 		}
 	}
@@ -139,6 +169,9 @@ func fetchFile(ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
 		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 	}
 	if err := checkModified(ref.Location, ref, info.ModTime()); err != nil {
+		return nil, err
+	}
+	if err := checkETag(ref.Location, ref, "", localFiles{}); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, end-start)

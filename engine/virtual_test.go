@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,57 @@ func TestVirtualChunksThroughRegisteredStorage(t *testing.T) {
 	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", objects))
 	if got := chunkBytes(t, s, "/v", 0); got != "yzw" {
 		t.Fatalf("virtual chunk: %q", got)
+	}
+}
+
+// A virtual reference that pins an ETag reads only the object with that
+// ETag: a rewritten object, or a storage that cannot tell (local files), is
+// an ErrVirtualChunk naming the chunk, never bytes of another version.
+func TestVirtualChunkETag(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ok(t, os.WriteFile(filepath.Join(dir, "f.bin"), []byte("0123456789"), 0o644))
+	cfg := codec.DefaultRepoConfig()
+	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{
+		{Name: "bucket", URLPrefix: "s3://bucket/data/"},
+		{Name: "files", URLPrefix: "file://" + dir + "/"},
+	}
+	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
+	ok(t, err)
+	objects := memory.New("bucket")
+	ok(t, objects.Put(ctx, "f.nc", []byte("xyzw")))
+	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", objects))
+	info, err := objects.Stat(ctx, "f.nc")
+	ok(t, err)
+	if info.ETag == "" {
+		t.Fatal("memory storage reports no ETag")
+	}
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{4}, ChunkShape: []uint64{1}}, nil))
+	set := func(i uint32, location, etag string) {
+		ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{i}, &codec.ChunkRef{
+			Kind: codec.ChunkVirtual, Location: location, Offset: 1, Length: 3, ETag: etag}))
+	}
+	set(0, "s3://bucket/data/f.nc", info.ETag)
+	set(1, "s3://bucket/data/f.nc", info.ETag[1:len(info.ETag)-1]) // stored without quotes
+	set(2, "s3://bucket/data/f.nc", `"0000"`)
+	set(3, "file://"+dir+"/f.bin", `"abc"`)
+	for _, i := range []uint32{0, 1} {
+		if got := chunkBytes(t, s, "/v", i); got != "yzw" {
+			t.Fatalf("chunk %d with the object's ETag: %q", i, got)
+		}
+	}
+	for i, want := range map[uint32]string{2: "was modified", 3: "reports no ETags"} {
+		_, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{i}, storage.From(0))
+		if !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("chunk %d: want ErrVirtualChunk saying %q, got %v", i, want, err)
+		}
+	}
+	// The object is rewritten: the pinned ETag no longer matches.
+	ok(t, objects.Put(ctx, "f.nc", []byte("XYZW")))
+	_, _, err = s.GetChunk(ctx, MustPath("/v"), []uint32{0}, storage.From(0))
+	if !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), "s3://bucket/data/f.nc") {
+		t.Fatalf("rewritten object: want ErrVirtualChunk naming it, got %v", err)
 	}
 }

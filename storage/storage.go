@@ -28,6 +28,11 @@ type ObjectInfo struct {
 	// ModTime is the time the object was last written, by the storage's
 	// clock (not the writer's). The engine uses it to check clock skew.
 	ModTime time.Time
+	// ETag is the object's entity tag as the storage reports it (quotes
+	// included), set by Stat on storages that have one (S3, memory) and
+	// empty on those that do not (local files). It changes whenever the
+	// object's content does; virtual chunk references pin it.
+	ETag string
 }
 
 // ListOptions narrows a List call.

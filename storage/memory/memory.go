@@ -5,6 +5,8 @@ package memory
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"iter"
 	"slices"
 	"sort"
@@ -215,7 +217,14 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 	if !ok {
 		return storage.ObjectInfo{}, storage.NotFound(s, key)
 	}
-	return storage.ObjectInfo{Key: key, Size: int64(len(obj.data)), ModTime: obj.modTime}, nil
+	return storage.ObjectInfo{Key: key, Size: int64(len(obj.data)), ModTime: obj.modTime, ETag: etagOf(obj.data)}, nil
+}
+
+// etagOf is the entity tag S3 gives an object written in one PUT: the
+// quoted hex MD5 of its content.
+func etagOf(data []byte) string {
+	sum := md5.Sum(data)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
 
 func (s *Store) check(ctx context.Context, key string) error {

@@ -389,6 +389,7 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 		Key:     key,
 		Size:    aws.ToInt64(out.ContentLength),
 		ModTime: aws.ToTime(out.LastModified),
+		ETag:    aws.ToString(out.ETag),
 	}, nil
 }
 

@@ -55,6 +55,33 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, backend)
 }
 
+// Stat reports the object's ETag (virtual chunk references pin it), and a
+// rewrite with other content changes it.
+func TestStatReportsETag(t *testing.T) {
+	ctx := context.Background()
+	s := freshStore(t)
+	if err := s.Put(ctx, "obj", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Stat(ctx, "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ETag == "" {
+		t.Fatal("Stat reports no ETag")
+	}
+	if err := s.Put(ctx, "obj", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.Stat(ctx, "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ETag == "" || second.ETag == first.ETag {
+		t.Fatalf("ETag after a rewrite: %q (before: %q)", second.ETag, first.ETag)
+	}
+}
+
 var prefixSeq atomic.Int64
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
