@@ -505,6 +505,15 @@ class IcechunkStore(Store):
             await _run(s._load_metadata)
         return s._metadata_in_memory()
 
+    async def _call(self, key: str, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args), a library call on key: made on the event loop's thread
+        for a metadata key the library answers from memory, else on the
+        pool. (get and set check inline instead, so that chunk calls, which
+        batch, never pay for this coroutine.)"""
+        if _is_metadata_key(key) and await self._metadata_ready():
+            return fn(*args)
+        return await _run(fn, *args)
+
     def _batcher(self, which: int) -> _Batcher:
         """The get (0) or set (1) batcher of the running event loop."""
         loop = asyncio.get_running_loop()
@@ -549,15 +558,11 @@ class IcechunkStore(Store):
 
     async def exists(self, key: str) -> bool:
         """True if ``key`` holds a value."""
-        if _is_metadata_key(key) and await self._metadata_ready():
-            return _ffi.bool_result(_ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
-        return await _run(_ffi.bool_result, _ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
+        return await self._call(key, _ffi.bool_result, _ffi.lib.ic_store_exists, self._h, _ffi.cstr(key, "key"))
 
     async def getsize(self, key: str) -> int:
         """The size of the value at ``key``; FileNotFoundError if missing."""
-        if _is_metadata_key(key) and await self._metadata_ready():
-            return _size(self._h, key)
-        return await _run(_size, self._h, key)
+        return await self._call(key, _size, self._h, key)
 
     async def getsize_prefix(self, prefix: str) -> int:
         """The total size of the values whose keys start with ``prefix``."""
@@ -584,10 +589,7 @@ class IcechunkStore(Store):
         within the session)."""
         self._check_writable()
         v = _value(value)
-        if _is_metadata_key(key) and await self._metadata_ready():
-            _set_if_not_exists(self._h, key, v)
-        else:
-            await _run(_set_if_not_exists, self._h, key, v)
+        await self._call(key, _set_if_not_exists, self._h, key, v)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         self._check_writable()
@@ -598,10 +600,7 @@ class IcechunkStore(Store):
         """Deletes the value at ``key``; a missing key is not an error.
         Deleting a zarr.json removes that node only."""
         self._check_writable()
-        if _is_metadata_key(key) and await self._metadata_ready():
-            _ffi.call(_ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
-        else:
-            await _run(_ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
+        await self._call(key, _ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
 
     async def delete_dir(self, prefix: str) -> None:
         """Deletes every key under the directory ``prefix``."""
