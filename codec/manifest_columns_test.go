@@ -149,17 +149,22 @@ func gridRefs(nd int, kind func(int, []uint32) ChunkRef) []ChunkRef {
 		if i%2 == 0 {
 			refs = append(refs, kind(len(refs), slices.Clone(c)))
 		}
-		k := nd - 1
-		for ; k >= 0; k-- {
-			if c[k]++; c[k] < 5 {
-				break
-			}
-			c[k] = 0
-		}
-		if k < 0 {
+		if !nextGridPoint(c) {
 			return refs
 		}
 	}
+}
+
+// nextGridPoint steps c to the next point of the grid of side 5 in
+// row-major order, and reports false (c back at the origin) after the last.
+func nextGridPoint(c []uint32) bool {
+	for k := len(c) - 1; k >= 0; k-- {
+		if c[k]++; c[k] < 5 {
+			return true
+		}
+		c[k] = 0
+	}
+	return false
 }
 
 func TestManifestColumnsAgainstWire(t *testing.T) {
@@ -213,14 +218,7 @@ func TestManifestLookupRanks(t *testing.T) {
 			if _, ok := m.Lookup(c); ok != (i%2 == 0) {
 				t.Fatalf("rank %d: Lookup(%v) = %v", nd, c, ok)
 			}
-			k := nd - 1
-			for ; k >= 0; k-- {
-				if c[k]++; c[k] < 5 {
-					break
-				}
-				c[k] = 0
-			}
-			if k < 0 {
+			if !nextGridPoint(c) {
 				break
 			}
 		}
