@@ -255,10 +255,7 @@ func testPutKeepsNothing(t *testing.T, b Backend) {
 func testReadRange(t *testing.T, b Backend) {
 	ctx := context.Background()
 	s := open(t, b, b.Fresh(t))
-	big := make([]byte, 300<<10)
-	for i := range big {
-		big[i] = byte(i * 7)
-	}
+	big := patterned(300 << 10)
 	must(t, s.Put(ctx, "r", []byte("0123456789")))
 	must(t, s.Put(ctx, "big", big))
 	ways := map[string]storage.Storage{
@@ -399,13 +396,20 @@ func testBatchDelete(t *testing.T, b Backend) {
 	}
 }
 
-func testLargeObject(t *testing.T, b Backend) {
-	ctx := context.Background()
-	s := open(t, b, b.Fresh(t))
-	data := make([]byte, 8<<20)
+// patterned returns n bytes that differ from their neighbours, so that a
+// misplaced or shifted range shows.
+func patterned(n int) []byte {
+	data := make([]byte, n)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
+	return data
+}
+
+func testLargeObject(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	data := patterned(8 << 20)
 	must(t, s.Put(ctx, "big", data))
 	wantGet(t, s, "big", data)
 	got, err := s.GetRange(ctx, "big", storage.Range(5<<20, 5<<20+10))
