@@ -53,25 +53,16 @@ func (s *Store) putUnnamed(key string, data []byte, durable, exclusive bool) err
 	if exclusive {
 		opName = "put-if-absent"
 	}
-	f, err := s.root.OpenFile(tmpDir, unix.O_TMPFILE|os.O_WRONLY, filePerm)
-	if err != nil && isNotExist(err) {
-		// Someone removed the staging directory; make it again.
-		if err := s.ensureTmpDir(); err != nil {
-			return err
-		}
+	var f *os.File
+	err := s.inStaging(func() (err error) {
 		f, err = s.root.OpenFile(tmpDir, unix.O_TMPFILE|os.O_WRONLY, filePerm)
-	}
+		return err
+	})
 	if err != nil {
 		return s.wrapErr(errors.Wrapf(err, "creating an unnamed file in %s", s.path(tmpDir)), opName, key, false)
 	}
 	defer func() { _ = f.Close() }()
-	_, err = f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
-	} else if err == nil {
-		startWriteback(f, len(data))
-	}
-	if err != nil {
+	if err := writeData(f, data, durable); err != nil {
 		return s.wrapErr(errors.Wrapf(err, "writing an unnamed file in %s", s.path(tmpDir)), opName, key, false)
 	}
 	err = s.place(key, opName, func() error {
@@ -107,14 +98,7 @@ func (s *Store) linkAt(f *os.File, key string) error {
 // replaces the old object atomically.
 func (s *Store) replaceWith(f *os.File, key string) error {
 	name := tmpDir + "/" + rand.Text()
-	err := s.linkAt(f, name)
-	if err != nil && isNotExist(err) {
-		if err := s.ensureTmpDir(); err != nil {
-			return err
-		}
-		err = s.linkAt(f, name)
-	}
-	if err != nil {
+	if err := s.inStaging(func() error { return s.linkAt(f, name) }); err != nil {
 		return err
 	}
 	if err := s.root.Rename(name, key); err != nil {

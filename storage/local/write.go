@@ -90,23 +90,15 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 // Errors are determinate: nothing is visible under key yet.
 func (s *Store) writeTemp(key string, data []byte, durable bool) (string, error) {
 	name := tmpDir + "/" + rand.Text()
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
-	if err != nil && errors.Is(err, os.ErrNotExist) {
-		// Someone removed the staging directory; make it again.
-		if err := s.ensureTmpDir(); err != nil {
-			return "", err
-		}
+	var f *os.File
+	err := s.inStaging(func() (err error) {
 		f, err = s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
-	}
+		return err
+	})
 	if err != nil {
 		return "", s.wrapErr(errors.Wrapf(err, "creating temporary file %s", s.path(name)), "write", key, false)
 	}
-	_, err = f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
-	} else if err == nil {
-		startWriteback(f, len(data))
-	}
+	err = writeData(f, data, durable)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -115,6 +107,32 @@ func (s *Store) writeTemp(key string, data []byte, durable bool) (string, error)
 		return "", s.wrapErr(errors.Wrapf(err, "writing temporary file %s", s.path(name)), "write", key, false)
 	}
 	return name, nil
+}
+
+// inStaging runs op, which creates something in the staging directory, and
+// if op finds the directory missing (someone removed it), makes it again
+// and runs op once more.
+func (s *Store) inStaging(op func() error) error {
+	err := op()
+	if err != nil && errors.Is(err, os.ErrNotExist) {
+		if err := s.ensureTmpDir(); err != nil {
+			return err
+		}
+		err = op()
+	}
+	return err
+}
+
+// writeData writes data to the new file f, then fsyncs it if durable is
+// set, or else starts its writeback (see startWriteback).
+func writeData(f *os.File, data []byte, durable bool) error {
+	_, err := f.Write(data)
+	if err == nil && durable {
+		err = f.Sync()
+	} else if err == nil {
+		startWriteback(f, len(data))
+	}
+	return err
 }
 
 // removeTemp removes a staging file, best effort: a leftover is garbage in
