@@ -38,14 +38,23 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 		return nil, errors.Wrapf(err, "%s: get %q", s, key)
 	}
 	buf := make([]byte, end-start)
-	n, err := f.ReadAt(buf, start)
-	if n == len(buf) {
-		return buf, nil
+	if err := s.readAt(f, key, buf, start); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// readAt fills dst from the open object f (of key) at offset. The file was
+// checked to be long enough: a short read means it shrank meanwhile.
+func (s *Store) readAt(f *os.File, key string, dst []byte, offset int64) error {
+	n, err := f.ReadAt(dst, offset)
+	if n == len(dst) {
+		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
-		err = errors.Newf("object shrank while being read: got %d of %d bytes at offset %d", n, len(buf), start)
+		err = errors.Newf("object shrank while being read: got %d of %d bytes at offset %d", n, len(dst), offset)
 	}
-	return nil, s.wrapErr(err, "read", key, false)
+	return s.wrapErr(err, "read", key, false)
 }
 
 // ReadRange implements storage.RangeReader: one pread(2) into dst.
@@ -61,14 +70,7 @@ func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []b
 	if offset < 0 || offset+int64(len(dst)) > info.Size() {
 		return storage.ShortObject(s, key, offset, len(dst), info.Size()-offset)
 	}
-	n, err := f.ReadAt(dst, offset)
-	if n == len(dst) {
-		return nil
-	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = errors.Newf("object shrank while being read: got %d of %d bytes at offset %d", n, len(dst), offset)
-	}
-	return s.wrapErr(err, "read", key, false)
+	return s.readAt(f, key, dst, offset)
 }
 
 // Stat implements storage.Storage.
