@@ -56,6 +56,7 @@ func NewCounting(inner Storage) *Counting { return &Counting{inner: inner} }
 var (
 	_ Storage     = (*Counting)(nil)
 	_ RangeReader = (*Counting)(nil)
+	_ PartsPutter = (*Counting)(nil)
 )
 
 // Record switches call recording on or off.
@@ -131,6 +132,14 @@ func (c *Counting) Put(ctx context.Context, key string, data []byte) error {
 	c.count(OpPut, key)
 	c.bytesWritten.Add(int64(len(data)))
 	return c.inner.Put(ctx, key, data)
+}
+
+// PutParts implements PartsPutter; it counts as a Put of the parts' total
+// length.
+func (c *Counting) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	c.count(OpPut, key)
+	c.bytesWritten.Add(int64(partsLen(parts)))
+	return PutParts(ctx, c.inner, key, parts)
 }
 
 // PutIfAbsent implements Storage.

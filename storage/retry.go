@@ -45,9 +45,9 @@ func SleepBackoff(ctx context.Context, attempt int, base, maxDelay time.Duration
 
 // Retrying retries the operations of a Storage that fail with ErrTransient,
 // waiting with exponential backoff and jitter between tries, at most
-// MaxAttempts times in all. Get, GetRange, Put, Delete, Stat and List are
-// idempotent and simply repeated (List resumes after the last key it
-// yielded). A PutIfAbsent whose outcome is unknown (ErrIndeterminate) is
+// MaxAttempts times in all. Get, GetRange, ReadRange, Put, PutParts, Delete,
+// Stat and List are idempotent and simply repeated (List resumes after the
+// last key it yielded). A PutIfAbsent whose outcome is unknown (ErrIndeterminate) is
 // resolved by reading the key back: the same bytes mean our write landed,
 // other bytes mean we lost the race, absence means it did not happen and is
 // tried again. Callers that need certainty about who won a race must make
@@ -68,6 +68,7 @@ func NewRetrying(inner Storage, policy RetryPolicy) *Retrying {
 var (
 	_ Storage     = (*Retrying)(nil)
 	_ RangeReader = (*Retrying)(nil)
+	_ PartsPutter = (*Retrying)(nil)
 )
 
 func (r *Retrying) String() string { return r.inner.String() }
@@ -116,6 +117,12 @@ func (r *Retrying) ReadRange(ctx context.Context, key string, offset int64, dst 
 // Put implements Storage.
 func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {
 	return r.do(ctx, func() error { return r.inner.Put(ctx, key, data) })
+}
+
+// PutParts implements PartsPutter. Like Put it is idempotent, so a failed
+// try is simply repeated with the same parts.
+func (r *Retrying) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	return r.do(ctx, func() error { return PutParts(ctx, r.inner, key, parts) })
 }
 
 // PutIfAbsent implements Storage.

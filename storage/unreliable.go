@@ -53,6 +53,7 @@ func NewUnreliable(inner Storage, faults Faults) *Unreliable {
 var (
 	_ Storage     = (*Unreliable)(nil)
 	_ RangeReader = (*Unreliable)(nil)
+	_ PartsPutter = (*Unreliable)(nil)
 )
 
 // SetEnabled switches fault injection on or off.
@@ -139,6 +140,11 @@ func (u *Unreliable) ReadRange(ctx context.Context, key string, offset int64, ds
 // Put implements Storage.
 func (u *Unreliable) Put(ctx context.Context, key string, data []byte) error {
 	return u.run("put", key, true, func() error { return u.inner.Put(ctx, key, data) })
+}
+
+// PutParts implements PartsPutter; its faults are those of Put.
+func (u *Unreliable) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	return u.run("put", key, true, func() error { return PutParts(ctx, u.inner, key, parts) })
 }
 
 // PutIfAbsent implements Storage.

@@ -185,3 +185,102 @@ func TestValidateKey(t *testing.T) {
 		}
 	}
 }
+
+// partsSpy is a storage whose own PutParts counts its calls, so a test can
+// tell that a wrapper forwarded PutParts rather than falling back to Put.
+type partsSpy struct {
+	*memory.Store
+	mu    sync.Mutex
+	calls int
+}
+
+func (p *partsSpy) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	p.mu.Lock()
+	p.calls++
+	p.mu.Unlock()
+	return p.Store.PutParts(ctx, key, parts)
+}
+
+func (p *partsSpy) Calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+// Every wrapper passes PutParts on to the storage it wraps: Counting counts
+// it as a Put of the parts' total length, Retrying retries it, Unreliable
+// injects the faults of a Put.
+func TestWrappersForwardPutParts(t *testing.T) {
+	ctx := context.Background()
+	parts := [][]byte{[]byte("ab"), nil, []byte("cde"), {}}
+
+	spy := &partsSpy{Store: memory.New("parts-counting")}
+	c := storage.NewCounting(spy)
+	c.Record(true)
+	if err := storage.PutParts(ctx, c, "a", parts); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := spy.Get(ctx, "a"); err != nil || string(got) != "abcde" {
+		t.Fatalf("counting: stored %q, %v", got, err)
+	}
+	if spy.Calls() != 1 {
+		t.Fatalf("counting: the inner PutParts ran %d times, want 1", spy.Calls())
+	}
+	counts := c.Counts()
+	if counts.Ops[storage.OpPut] != 1 || counts.BytesWritten != 5 {
+		t.Fatalf("counting: %+v", counts)
+	}
+	if calls := c.Calls(); len(calls) != 1 || calls[0] != (storage.Call{Op: storage.OpPut, Key: "a"}) {
+		t.Fatalf("counting: calls %+v", calls)
+	}
+	// A wrapped storage without PartsPutter gets one Put.
+	hidden := storage.NewCounting(struct{ storage.Storage }{memory.New("parts-hidden")})
+	if err := storage.PutParts(ctx, hidden, "a", parts); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := hidden.Get(ctx, "a"); err != nil || string(got) != "abcde" {
+		t.Fatalf("counting over a storage without PutParts: stored %q, %v", got, err)
+	}
+
+	// Faults of a Put, absorbed by retries.
+	spy = &partsSpy{Store: memory.New("parts-faults")}
+	faulty := storage.NewUnreliable(spy, storage.Faults{Rate: 0.3, IndeterminateShare: 0.5, Seed: 5})
+	s := storage.NewRetrying(faulty, fastRetry)
+	for i := range 200 {
+		key := fmt.Sprintf("k/%03d", i)
+		if err := storage.PutParts(ctx, s, key, [][]byte{[]byte(key), nil, []byte("!")}); err != nil {
+			t.Fatalf("put parts %s: %+v", key, err)
+		}
+		if got, err := spy.Get(ctx, key); err != nil || string(got) != key+"!" {
+			t.Fatalf("put parts %s: stored %q, %v", key, got, err)
+		}
+	}
+	if faulty.Injected() < 50 || spy.Calls() < 200 {
+		t.Fatalf("%d faults injected, inner PutParts ran %d times", faulty.Injected(), spy.Calls())
+	}
+
+	// Without retries, the faults surface as a Put's do.
+	always := storage.NewUnreliable(memory.New("parts-classes"), storage.Faults{Rate: 1, IndeterminateShare: 1, Seed: 6})
+	landed := false
+	for i := range 50 {
+		key := fmt.Sprintf("k%d", i)
+		err := storage.PutParts(ctx, always, key, parts)
+		if !storage.IsIndeterminate(err) || !storage.IsTransient(err) || !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("want indeterminate transient injected fault, got %v", err)
+		}
+		always.SetEnabled(false)
+		if _, err := always.Get(ctx, key); err == nil {
+			landed = true
+		}
+		always.SetEnabled(true)
+	}
+	if !landed {
+		t.Fatal("no indeterminate failure of PutParts ever let the write land")
+	}
+	spy = &partsSpy{Store: memory.New("parts-det")}
+	det := storage.NewRetrying(storage.NewUnreliable(spy, storage.Faults{Rate: 1, Seed: 7}), fastRetry)
+	err := storage.PutParts(ctx, det, "k", parts)
+	if !errors.Is(err, storage.ErrDeterminate) || !storage.IsTransient(err) || spy.Calls() != 0 {
+		t.Fatalf("want a determinate fault after %d tries and no write, got %v and %d writes", fastRetry.MaxAttempts, err, spy.Calls())
+	}
+}

@@ -16,7 +16,8 @@
 //     this process or another, sees the whole old object or the whole new
 //     one, never a torn write. On Linux the value is durable once Sync
 //     returns (one syncfs(2) for any number of writes); elsewhere Put
-//     fsyncs the file and the key's directory before it returns.
+//     fsyncs the file and the key's directory before it returns. PutParts
+//     is Put with the file written from each part in turn.
 //   - PutIfAbsent writes and fsyncs a new file the same way, then links it
 //     at the key with link(2) or linkat(2), which fail if the name exists.
 //     It is therefore create-only and atomic across OS processes sharing the
@@ -82,6 +83,7 @@ type Store struct {
 var (
 	_ storage.Storage     = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.PartsPutter = (*Store)(nil)
 )
 
 // New returns a Store rooted at the directory root, creating it (and its

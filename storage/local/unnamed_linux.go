@@ -44,11 +44,12 @@ func probeUnnamed(root *os.Root) bool {
 	return true
 }
 
-// putUnnamed writes data as a new unnamed file and links it at key. When
-// exclusive is set the link fails if key exists (PutIfAbsent); otherwise
-// an existing key is replaced atomically (Put). With durable set, the file
-// is fsynced before it gets its name and the key's directory after.
-func (s *Store) putUnnamed(key string, data []byte, durable, exclusive bool) error {
+// putUnnamed writes parts, one after the other, as a new unnamed file and
+// links it at key. When exclusive is set the link fails if key exists
+// (PutIfAbsent); otherwise an existing key is replaced atomically (Put,
+// PutParts). With durable set, the file is fsynced before it gets its name
+// and the key's directory after.
+func (s *Store) putUnnamed(key string, parts [][]byte, durable, exclusive bool) error {
 	opName := "put"
 	if exclusive {
 		opName = "put-if-absent"
@@ -62,7 +63,7 @@ func (s *Store) putUnnamed(key string, data []byte, durable, exclusive bool) err
 		return s.wrapErr(errors.Wrapf(err, "creating an unnamed file in %s", s.path(tmpDir)), opName, key, false)
 	}
 	defer func() { _ = f.Close() }()
-	if err := writeData(f, data, durable); err != nil {
+	if err := writeData(f, parts, durable); err != nil {
 		return s.wrapErr(errors.Wrapf(err, "writing an unnamed file in %s", s.path(tmpDir)), opName, key, false)
 	}
 	err = s.place(key, opName, func() error {

@@ -13,6 +13,6 @@ import (
 func probeUnnamed(*os.Root) bool { return false }
 
 // putUnnamed is never called where probeUnnamed is false.
-func (s *Store) putUnnamed(key string, _ []byte, _, _ bool) error {
+func (s *Store) putUnnamed(key string, _ [][]byte, _, _ bool) error {
 	return errors.AssertionFailedf("%s: unnamed files are not supported here (key %q)", s, key)
 }

@@ -25,13 +25,25 @@ const maxPlaceAttempts = 100
 // named is determinate (the key is untouched); a failed fsync after it is
 // indeterminate.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, key, [][]byte{data})
+}
+
+// PutParts implements storage.PartsPutter. It is Put with the new file
+// written from each part in turn, so the parts are never copied into one
+// buffer; durability and errors are those of Put.
+func (s *Store) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	return s.put(ctx, key, parts)
+}
+
+// put stores the concatenation of parts at key, as Put describes.
+func (s *Store) put(ctx context.Context, key string, parts [][]byte) error {
 	if err := s.checkKey(ctx, key); err != nil {
 		return err
 	}
 	if s.unnamed {
-		return s.putUnnamed(key, data, !lazyPut, false)
+		return s.putUnnamed(key, parts, !lazyPut, false)
 	}
-	tmp, err := s.writeTemp(key, data, !lazyPut)
+	tmp, err := s.writeTemp(key, parts, !lazyPut)
 	if err != nil {
 		return err
 	}
@@ -71,9 +83,9 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 		return err
 	}
 	if s.unnamed {
-		return s.putUnnamed(key, data, true, true)
+		return s.putUnnamed(key, [][]byte{data}, true, true)
 	}
-	tmp, err := s.writeTemp(key, data, true)
+	tmp, err := s.writeTemp(key, [][]byte{data}, true)
 	if err != nil {
 		return err
 	}
@@ -85,10 +97,11 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	return s.syncParent(key, "put-if-absent")
 }
 
-// writeTemp writes data to a new file in the staging directory, fsyncs it
-// if durable is set, closes it, and returns its name relative to the root.
-// Errors are determinate: nothing is visible under key yet.
-func (s *Store) writeTemp(key string, data []byte, durable bool) (string, error) {
+// writeTemp writes parts, one after the other, to a new file in the staging
+// directory, fsyncs it if durable is set, closes it, and returns its name
+// relative to the root. Errors are determinate: nothing is visible under key
+// yet.
+func (s *Store) writeTemp(key string, parts [][]byte, durable bool) (string, error) {
 	name := tmpDir + "/" + rand.Text()
 	var f *os.File
 	err := s.inStaging(func() (err error) {
@@ -98,7 +111,7 @@ func (s *Store) writeTemp(key string, data []byte, durable bool) (string, error)
 	if err != nil {
 		return "", s.wrapErr(errors.Wrapf(err, "creating temporary file %s", s.path(name)), "write", key, false)
 	}
-	err = writeData(f, data, durable)
+	err = writeData(f, parts, durable)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -123,16 +136,25 @@ func (s *Store) inStaging(op func() error) error {
 	return err
 }
 
-// writeData writes data to the new file f, then fsyncs it if durable is
-// set, or else starts its writeback (see startWriteback).
-func writeData(f *os.File, data []byte, durable bool) error {
-	_, err := f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
-	} else if err == nil {
-		startWriteback(f, len(data))
+// writeData writes parts, one after the other, to the new file f, then
+// fsyncs it if durable is set, or else starts its writeback (see
+// startWriteback).
+func writeData(f *os.File, parts [][]byte, durable bool) error {
+	size := 0
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue // no write(2) for nothing
+		}
+		if _, err := f.Write(p); err != nil {
+			return err
+		}
+		size += len(p)
 	}
-	return err
+	if durable {
+		return f.Sync()
+	}
+	startWriteback(f, size)
+	return nil
 }
 
 // removeTemp removes a staging file, best effort: a leftover is garbage in

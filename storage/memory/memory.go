@@ -43,6 +43,7 @@ func New(name string) *Store {
 var (
 	_ storage.Storage     = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.PartsPutter = (*Store)(nil)
 )
 
 func (s *Store) String() string { return "memory:" + s.name }
@@ -94,6 +95,20 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
+	data = slices.Clone(data) // the caller keeps its buffer
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setLocked(key, data)
+	return nil
+}
+
+// PutParts implements storage.PartsPutter: it stores one copy of the
+// concatenation, as Put stores one copy of its data.
+func (s *Store) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	data := slices.Concat(parts...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.setLocked(key, data)
@@ -110,16 +125,18 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if _, ok := s.objects[key]; ok {
 		return storage.PreconditionFailed(s, key)
 	}
-	s.setLocked(key, data)
+	s.setLocked(key, slices.Clone(data))
 	return nil
 }
 
+// setLocked stores data at key, taking ownership of it: callers pass a
+// copy of their caller's bytes. s.mu must be held.
 func (s *Store) setLocked(key string, data []byte) {
 	if _, ok := s.objects[key]; !ok {
 		i, _ := slices.BinarySearch(s.keys, key)
 		s.keys = slices.Insert(s.keys, i, key)
 	}
-	s.objects[key] = object{data: slices.Clone(data), modTime: time.Now()}
+	s.objects[key] = object{data: data, modTime: time.Now()}
 }
 
 // Delete implements storage.Storage.

@@ -68,6 +68,7 @@ type Store struct {
 var (
 	_ storage.Storage     = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
+	_ storage.PartsPutter = (*Store)(nil)
 )
 
 // New returns a Store for the bucket and prefix cfg names. It does not
@@ -334,27 +335,36 @@ func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []b
 
 // Put implements storage.Storage with a PutObject.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
-	return s.put(ctx, opPut, key, data)
+	return s.put(ctx, opPut, key, [][]byte{data})
+}
+
+// PutParts implements storage.PartsPutter with one PutObject whose body is
+// the parts, read one after the other from the caller's memory; its errors
+// are those of Put.
+func (s *Store) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	return s.put(ctx, opPut, key, parts)
 }
 
 // PutIfAbsent implements storage.Storage with a PutObject carrying
 // "If-None-Match: *". A 412 answer, or 409 ConditionalRequestConflict,
 // gives storage.ErrPreconditionFailed.
 func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	return s.put(ctx, opPutIfAbsent, key, data)
+	return s.put(ctx, opPutIfAbsent, key, [][]byte{data})
 }
 
-func (s *Store) put(ctx context.Context, o op, key string, data []byte) error {
+// put sends one PutObject of the concatenation of parts, create-only for
+// opPutIfAbsent.
+func (s *Store) put(ctx context.Context, o op, key string, parts [][]byte) error {
 	if err := s.check(ctx, o, key); err != nil {
 		return err
 	}
-	body := newDetachedBody(data)
+	body := newDetachedBody(parts)
 	defer body.detach()
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           s.objectKey(key),
 		Body:          body,
-		ContentLength: aws.Int64(int64(len(data))),
+		ContentLength: aws.Int64(body.size),
 	}
 	if o == opPutIfAbsent {
 		in.IfNoneMatch = aws.String("*")

@@ -20,6 +20,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Blob", func(t *testing.T) { testBlob(t, b) })
 	t.Run("Ranges", func(t *testing.T) { testRanges(t, b) })
 	t.Run("ReadRange", func(t *testing.T) { testReadRange(t, b) })
+	t.Run("PutParts", func(t *testing.T) { testPutParts(t, b) })
 	t.Run("PutKeepsNothing", func(t *testing.T) { testPutKeepsNothing(t, b) })
 	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, b) })
 	t.Run("InvalidKeys", func(t *testing.T) { testInvalidKeys(t, b) })
@@ -292,6 +293,117 @@ func testReadRange(t *testing.T, b Backend) {
 		}
 		err := storage.ReadRange(ctx, st, "missing", 0, make([]byte, 1))
 		wantIs(t, err, storage.ErrNotFound)
+	}
+}
+
+// testPutParts checks storage.PutParts on the backend's own PartsPutter
+// (when it has one) and on the Put fallback: the object is the parts one
+// after the other, empty parts and no parts included; it replaces what the
+// key held; ranges across part boundaries read back right; the parts'
+// memory is the caller's again once PutParts returns; invalid keys are
+// refused.
+func testPutParts(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	big := patterned(6<<20 + 12345)
+	// Part lengths of big, awkward ones included: empty, one byte, odd.
+	bigLens := []int{1, 0, 1<<20 - 1, 3 << 20, 17, 0, 64<<10 + 3}
+	ways := map[string]storage.Storage{
+		"own":      s,
+		"fallback": struct{ storage.Storage }{s}, // hides any PartsPutter
+	}
+	for name, st := range ways {
+		key := func(k string) string { return name + "/" + k }
+
+		// Small parts, empty ones among them; ranges across boundaries.
+		small := [][]byte{nil, []byte("012"), {}, []byte("3456"), []byte("7"), nil, []byte("89"), {}}
+		must(t, storage.PutParts(ctx, st, key("small"), small))
+		wantGet(t, s, key("small"), []byte("0123456789"))
+		for _, c := range []struct {
+			r    storage.ByteRange
+			want string
+		}{
+			{storage.Range(2, 4), "23"},
+			{storage.Range(1, 9), "12345678"},
+			{storage.Range(6, 8), "67"},
+			{storage.Range(7, 8), "7"},
+			{storage.Range(8, 20), "89"},
+			{storage.From(3), "3456789"},
+			{storage.Suffix(3), "789"},
+		} {
+			got, err := s.GetRange(ctx, key("small"), c.r)
+			must(t, err)
+			if string(got) != c.want {
+				t.Fatalf("%s: range %v of the small parts: got %q want %q", name, c.r, got, c.want)
+			}
+		}
+
+		// One part, only empty parts, and no parts at all.
+		must(t, storage.PutParts(ctx, st, key("one"), [][]byte{[]byte("single")}))
+		wantGet(t, s, key("one"), []byte("single"))
+		for _, parts := range [][][]byte{nil, {}, {nil}, {{}, nil, {}}} {
+			must(t, storage.PutParts(ctx, st, key("empty"), parts))
+			wantGet(t, s, key("empty"), []byte{})
+			info, err := s.Stat(ctx, key("empty"))
+			must(t, err)
+			if info.Size != 0 {
+				t.Fatalf("%s: PutParts of %d empty parts stored %d bytes", name, len(parts), info.Size)
+			}
+		}
+
+		// Replacing an object, longer or shorter, with parts and by Put.
+		must(t, s.Put(ctx, key("replace"), []byte("an older and longer value")))
+		must(t, storage.PutParts(ctx, st, key("replace"), [][]byte{[]byte("new"), nil, []byte(" one")}))
+		wantGet(t, s, key("replace"), []byte("new one"))
+		must(t, storage.PutParts(ctx, st, key("replace"), [][]byte{[]byte("newer"), []byte(", longer"), []byte(" one")}))
+		wantGet(t, s, key("replace"), []byte("newer, longer one"))
+		must(t, storage.PutParts(ctx, st, key("replace"), [][]byte{[]byte("newer, longer one")})) // idempotent
+		wantGet(t, s, key("replace"), []byte("newer, longer one"))
+		must(t, s.Put(ctx, key("replace"), []byte("put")))
+		wantGet(t, s, key("replace"), []byte("put"))
+
+		// A multi-megabyte object from parts of the caller's buffer, which
+		// the caller overwrites as soon as PutParts returns.
+		buf := slices.Clone(big)
+		var parts [][]byte
+		var bounds []int // offset of each part's end
+		rest := buf
+		for _, n := range bigLens {
+			parts = append(parts, rest[:n:n])
+			rest = rest[n:]
+			bounds = append(bounds, len(big)-len(rest))
+		}
+		parts = append(parts, rest)
+		must(t, storage.PutParts(ctx, st, key("big"), parts))
+		clear(buf)
+		wantGet(t, s, key("big"), big)
+		for _, at := range bounds {
+			start, end := max(at-5, 0), min(at+5, len(big))
+			got, err := s.GetRange(ctx, key("big"), storage.Range(int64(start), int64(end)))
+			must(t, err)
+			if !bytes.Equal(got, big[start:end]) {
+				t.Fatalf("%s: range [%d, %d) across a part boundary differs from what was written", name, start, end)
+			}
+		}
+
+		// The caller may overwrite small parts at once too.
+		smallBuf := []byte("abcdefgh")
+		must(t, storage.PutParts(ctx, st, key("reused"), [][]byte{smallBuf[:3], smallBuf[3:3], smallBuf[3:]}))
+		copy(smallBuf, "XXXXXXXX")
+		wantGet(t, s, key("reused"), []byte("abcdefgh"))
+
+		for _, bad := range []string{"", "/abs", "../up", "a//b", "a/", "nul\x00"} {
+			wantIs(t, storage.PutParts(ctx, st, bad, small), storage.ErrInvalidKey)
+		}
+	}
+	want := []string{}
+	for _, name := range []string{"fallback", "own"} {
+		for _, k := range []string{"big", "empty", "one", "replace", "reused", "small"} {
+			want = append(want, name+"/"+k)
+		}
+	}
+	if got := listKeys(t, s, ""); !slices.Equal(got, want) {
+		t.Fatalf("after PutParts the store lists %v, want %v", got, want)
 	}
 }
 
