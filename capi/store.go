@@ -96,7 +96,7 @@ func ic_store_get_many(session C.ic_session, keys *C.ic_cstr, ranges *C.ic_crang
 			return err
 		}
 		// The values are read straight into the buffer handed to the
-		// caller, in key order.
+		// caller; the results say where each one is.
 		var got []engine.StoreGetResult
 		var p unsafe.Pointer
 		total := 0

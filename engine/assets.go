@@ -131,11 +131,28 @@ func (a *assets) writeTransactionLog(ctx context.Context, t *codec.TransactionLo
 
 // writeChunk stores chunk bytes as a new chunk object and returns its ref.
 func (a *assets) writeChunk(ctx context.Context, data []byte) (*codec.ChunkRef, error) {
+	refs, err := a.writeChunks(ctx, [][]byte{data})
+	if err != nil {
+		return nil, err
+	}
+	return &refs[0], nil
+}
+
+// writeChunks stores several chunks as one new chunk object, one after the
+// other, straight from their memory, and returns a native ref for each:
+// one chunk id, each chunk at its own offset.
+func (a *assets) writeChunks(ctx context.Context, chunks [][]byte) ([]codec.ChunkRef, error) {
 	id := codec.NewChunkID()
-	if err := a.store.Put(ctx, codec.ChunkKey(id), data); err != nil {
+	if err := storage.PutParts(ctx, a.store, codec.ChunkKey(id), chunks); err != nil {
 		return nil, errors.Wrapf(err, "writing chunk %s", id)
 	}
-	return &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: id, Offset: 0, Length: uint64(len(data))}, nil
+	refs := make([]codec.ChunkRef, len(chunks))
+	var off uint64
+	for i, c := range chunks {
+		refs[i] = codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: id, Offset: off, Length: uint64(len(c))}
+		off += uint64(len(c))
+	}
+	return refs, nil
 }
 
 // fetchChunk reads [start, end) of a native chunk object. The object

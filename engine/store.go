@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
 )
 
 // This file is the Zarr v3 store a session exposes to bindings (the Python
@@ -198,11 +200,14 @@ func (s *Session) checkNoDescendant(ctx context.Context, path Path) error {
 
 // StoreSetMany sets keys[i] to values[i] for every i. zarr.json keys are
 // set first, one at a time in the order given (so a batch may create an
-// array and write its chunks); the other keys are then set in parallel, at
-// most storeParallelism at a time (the order between two entries for the
-// same chunk is not defined). Every entry is attempted; the error is that
-// of the first failing entry in input order, and the other entries may
-// have been set. As with StoreSet, no value is kept once it returns.
+// array and write its chunks). The chunks are then written together: those
+// at or below the inline threshold inline, the others packed, in input
+// order, into as few chunk objects as maxPackBytes allows (one object, one
+// request, for a typical batch), which are written in parallel; each chunk
+// is a range of its object. The order between two entries for the same
+// chunk is not defined. Every entry is attempted; the error is that of the
+// first failing entry in input order, and the other entries may have been
+// set. As with StoreSet, no value is kept once it returns.
 func (s *Session) StoreSetMany(ctx context.Context, keys []string, values [][]byte) error {
 	if len(keys) != len(values) {
 		return invalidArgument("%d values for %d keys", len(values), len(keys))
@@ -219,17 +224,79 @@ func (s *Session) StoreSetMany(ctx context.Context, keys []string, values [][]by
 			chunks = append(chunks, i)
 		}
 	}
-	for j, err := range runParallel(ctx, len(chunks), func(j int) error {
-		return s.StoreSet(ctx, keys[chunks[j]], values[chunks[j]])
-	}) {
-		errs[chunks[j]] = err
-	}
+	s.setChunks(ctx, keys, values, chunks, errs)
 	for _, err := range errs {
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// maxPackBytes bounds the chunk object StoreSetMany packs a batch's chunks
+// into. Packing saves a request (and, on disk, a file) per chunk; the bound
+// keeps a large batch spread over several objects written in parallel. A
+// single larger chunk gets an object of its own.
+const maxPackBytes = 8 << 20
+
+// setChunks sets the chunk keys keys[i], i in idx, for StoreSetMany, and
+// puts each entry's failure in errs[i].
+func (s *Session) setChunks(ctx context.Context, keys []string, values [][]byte, idx []int, errs []error) {
+	targets := make([]*chunkTarget, len(keys))
+	refs := make([]*codec.ChunkRef, len(keys))
+	inline := int(s.repo.cfg().InlineChunkThreshold)
+	var packs [][]int // indices of the values of each chunk object
+	packBytes := 0
+	for _, i := range idx {
+		k, err := parseZarrKey(keys[i])
+		if err != nil || k.kind != keyChunk {
+			errs[i] = s.StoreSet(ctx, keys[i], values[i]) // fails, or sets metadata, as for a single key
+			continue
+		}
+		if targets[i], err = s.writableChunkTarget(ctx, k); err != nil {
+			errs[i] = err
+			continue
+		}
+		v := values[i]
+		if len(v) <= inline {
+			refs[i] = &codec.ChunkRef{Kind: codec.ChunkInline, Inline: slices.Clone(v)}
+			continue
+		}
+		if len(packs) == 0 || packBytes+len(v) > maxPackBytes {
+			packs, packBytes = append(packs, nil), 0
+		}
+		packs[len(packs)-1] = append(packs[len(packs)-1], i)
+		packBytes += len(v)
+	}
+	for p, err := range runParallel(ctx, len(packs), func(p int) error {
+		parts := make([][]byte, len(packs[p]))
+		for j, i := range packs[p] {
+			parts[j] = values[i]
+		}
+		written, err := s.repo.assets.writeChunks(ctx, parts)
+		for j, i := range packs[p] {
+			if err == nil {
+				refs[i] = &written[j]
+			}
+		}
+		return err
+	}) {
+		for _, i := range packs[p] {
+			if err != nil {
+				errs[i] = errors.Wrapf(err, "setting %q", keys[i])
+			}
+		}
+	}
+	// Record the refs; SetChunkRef checks each array again, in case it
+	// changed while the chunks were written.
+	for _, i := range idx {
+		if refs[i] == nil {
+			continue
+		}
+		if err := s.SetChunkRef(ctx, Path(targets[i].node.Path), targets[i].coords, refs[i]); err != nil {
+			errs[i] = errors.Wrapf(err, "setting %q", keys[i])
+		}
+	}
 }
 
 // StoreSetIfNotExists stores value at key only if the key is missing, and

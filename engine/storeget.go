@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -129,8 +131,11 @@ func (s *Session) StoreGetMany(ctx context.Context, keys []string, ranges []stor
 // StoreGetManyInto is StoreGetMany with every value read into one buffer:
 // it resolves all keys, calls alloc once with the total size of the values
 // found, and reads each value straight into its own slice of the buffer
-// alloc returns (which must have that length), in key order. The Data of
-// the results are those slices. A failed read leaves its slice unused.
+// alloc returns (which must have that length). The Data of the results are
+// those slices, in an order of StoreGetManyInto's choosing: chunks stored
+// one after the other in one object (as StoreSetMany packs them) are laid
+// out one after the other, and each such run is one read. A failed read
+// leaves its slice unused.
 //
 // The buffer may live outside Go's heap (the C library reads into the
 // buffer it hands to its caller); nothing keeps a reference to it after
@@ -147,12 +152,14 @@ func (s *Session) StoreGetManyInto(ctx context.Context, keys []string, ranges []
 	})
 	out := make([]StoreGetResult, len(keys))
 	var total uint64
+	var found []int
 	for i, err := range errs {
 		switch {
 		case err != nil:
 			out[i] = StoreGetResult{Err: err}
 		case reads[i].found:
 			total += reads[i].size()
+			found = append(found, i)
 		}
 	}
 	if total > math.MaxInt {
@@ -165,34 +172,105 @@ func (s *Session) StoreGetManyInto(ctx context.Context, keys []string, ranges []
 	if uint64(len(buf)) != total {
 		return nil, errors.AssertionFailedf("alloc returned %d bytes for %d", len(buf), total)
 	}
+	slices.SortStableFunc(found, func(a, b int) int { return comparePlacement(&reads[a], &reads[b]) })
 	var off uint64
-	for i, err := range errs {
-		if err == nil && reads[i].found {
-			n := reads[i].size()
-			out[i] = StoreGetResult{Data: buf[off : off+n : off+n], Found: true}
-			off += n
-		}
+	runStart := make([]uint64, len(keys)) // where each value starts in buf
+	for _, i := range found {
+		n := reads[i].size()
+		out[i] = StoreGetResult{Data: buf[off : off+n : off+n], Found: true}
+		runStart[i] = off
+		off += n
 	}
-	errs = runParallel(ctx, len(keys), func(i int) error {
-		if out[i].Err != nil || !out[i].Found {
-			return nil
-		}
-		v := &reads[i]
-		if v.ref == nil {
-			copy(out[i].Data, v.mem)
-			return nil
-		}
-		if err := s.repo.readChunkInto(ctx, v.ref, v.start, out[i].Data); err != nil {
-			return errors.Wrapf(err, "reading %q", keys[i])
-		}
+	runs := readRuns(reads, found)
+	errs = runParallel(ctx, len(runs), func(r int) error {
+		run := runs[r]
+		last := run[len(run)-1]
+		s.readRun(ctx, keys, reads, run, buf[runStart[run[0]]:runStart[last]+reads[last].size()], out)
 		return nil
 	})
-	for i, err := range errs {
-		if err != nil {
-			out[i] = StoreGetResult{Err: err}
+	for r, err := range errs {
+		if err != nil { // a panic or a cancelled context
+			for _, i := range runs[r] {
+				out[i] = StoreGetResult{Err: err}
+			}
 		}
 	}
 	return out, nil
+}
+
+// maxReadRun bounds the bytes StoreGetManyInto reads in one request, so
+// that a batch of many contiguous chunks is still read in parallel.
+const maxReadRun = 8 << 20
+
+// comparePlacement orders values for their layout in StoreGetManyInto's
+// buffer: values in memory and virtual chunks first, then native chunks by
+// object and by place in it.
+func comparePlacement(a, b *valueRead) int {
+	an, bn := a.native(), b.native()
+	switch {
+	case !an || !bn:
+		return cmp.Compare(boolInt(an), boolInt(bn))
+	case a.ref.ChunkID != b.ref.ChunkID:
+		return bytes.Compare(a.ref.ChunkID[:], b.ref.ChunkID[:])
+	}
+	return cmp.Compare(a.ref.Offset+a.start, b.ref.Offset+b.start)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// native reports whether the value is bytes of a native chunk object.
+func (v *valueRead) native() bool { return v.ref != nil && v.ref.Kind == codec.ChunkNative }
+
+// readRuns groups the found values, in their layout order, into runs read
+// with one request each: consecutive bytes of one chunk object, up to
+// maxReadRun of them. Every other value is a run of its own.
+func readRuns(reads []valueRead, found []int) [][]int {
+	var runs [][]int
+	var runBytes uint64
+	for j, i := range found {
+		v := &reads[i]
+		if j > 0 && v.native() && runBytes+v.size() <= maxReadRun {
+			p := &reads[found[j-1]]
+			if p.native() && p.ref.ChunkID == v.ref.ChunkID && p.ref.Offset+p.end == v.ref.Offset+v.start {
+				runs[len(runs)-1] = append(runs[len(runs)-1], i)
+				runBytes += v.size()
+				continue
+			}
+		}
+		runs = append(runs, []int{i})
+		runBytes = v.size()
+	}
+	return runs
+}
+
+// readRun reads the values of one run into dst, which spans their slices
+// of the buffer (out[i].Data), and puts each value's failure in out[i].
+// A run that fails
+// as a whole is read again value by value, so that each key gets its own
+// outcome (only the chunks past the end of a truncated object are corrupt,
+// say).
+func (s *Session) readRun(ctx context.Context, keys []string, reads []valueRead, run []int, dst []byte, out []StoreGetResult) {
+	if len(run) > 1 {
+		v := &reads[run[0]]
+		if s.repo.assets.readChunkInto(ctx, v.ref.ChunkID, v.ref.Offset+v.start, dst) == nil {
+			return
+		}
+	}
+	for _, i := range run {
+		v := &reads[i]
+		if v.ref == nil {
+			copy(out[i].Data, v.mem)
+			continue
+		}
+		if err := s.repo.readChunkInto(ctx, v.ref, v.start, out[i].Data); err != nil {
+			out[i] = StoreGetResult{Err: errors.Wrapf(err, "reading %q", keys[i])}
+		}
+	}
 }
 
 // rangeAt is the range of key i of a get: ranges[i], or the whole value.

@@ -764,10 +764,12 @@ typedef struct ic_get_result {
  * values. ranges is NULL (whole values) or holds n ranges. results (an
  * array of n, filled by the library) says, per key, whether it failed,
  * whether it was found and where its bytes are in *data, a single buffer
- * holding every value found, in key order (caller frees with
- * ic_buffer_free; never NULL; *data_len is its length). The library reads
- * the values straight into that buffer; a key whose read fails may leave
- * its bytes unused there, so use each result's offset. errors is NULL or
+ * holding every value found (caller frees with ic_buffer_free; never NULL;
+ * *data_len is its length). The library reads the values straight into
+ * that buffer, in an order of its choosing: chunks stored one after the
+ * other (as ic_store_set_many stores a batch) are placed one after the
+ * other and read with one request. Use each result's offset; a key whose
+ * read fails may leave its bytes unused. errors is NULL or
  * an array of n that receives, per key, an error object for a failed key
  * (0 otherwise; the caller frees each). The call fails as a whole only for
  * bad arguments.
@@ -781,8 +783,10 @@ ic_status ic_store_set(ic_session session, const char *key, const uint8_t *value
 /*
  * Sets n keys at once: keys[i] to values[i] of lens[i] bytes. zarr.json
  * keys are set first, in order, so one batch can create an array and write
- * its chunks; chunks are then written in parallel, straight from the
- * values (nothing of them is kept once the call returns). Every entry is
+ * its chunks. The chunks are then written straight from the values
+ * (nothing of them is kept once the call returns), packed one after the
+ * other into as few chunk objects as an 8 MiB bound allows: one request
+ * (or file) for a typical batch instead of one per chunk. Every entry is
  * tried; the error is that of the first failing entry.
  */
 ic_status ic_store_set_many(ic_session session, const char *const *keys, const uint8_t *const *values, const size_t *lens, size_t n, ic_error *err);
