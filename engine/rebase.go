@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -52,18 +53,24 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if !found {
 		return errors.Mark(errors.Newf("cannot rebase: branch %q was reset to %s, which does not descend from this session's base %s; start a new session", s.branch, tip, s.snapshotID), ErrRebaseFailed)
 	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		commit, err := s.repo.assets.fetchSnapshot(ctx, chain[i])
+	slices.Reverse(chain) // oldest first
+	var txlogs []*codec.TransactionLog
+	for i, id := range chain {
+		if i%rebasePrefetch == 0 {
+			// Fetch the next transaction logs together: a writer that fell
+			// behind catches up in one round trip, not one per commit.
+			if txlogs, err = s.fetchTransactionLogs(ctx, chain[i:min(i+rebasePrefetch, len(chain))]); err != nil {
+				return err
+			}
+		}
+		txlog := txlogs[i%rebasePrefetch]
+		commit, err := s.repo.assets.fetchSnapshot(ctx, id)
 		if err != nil {
 			return err
 		}
 		base, err := s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
 		if err != nil {
 			return err
-		}
-		txlog, err := s.repo.assets.fetchTransactionLog(ctx, commit.ID)
-		if err != nil {
-			return errors.Wrap(err, "rebase needs the transaction log of every commit it passes")
 		}
 		patched, conflicts, err := solver.Solve(ctx, &RebaseStep{Commit: commit, TxLog: txlog, Base: base, Changes: s.changes.clone()})
 		if err != nil {
@@ -77,6 +84,24 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 		s.zarrInfo.Clear()
 	}
 	return nil
+}
+
+// rebasePrefetch is how many transaction logs Rebase fetches at once.
+const rebasePrefetch = 16
+
+// fetchTransactionLogs fetches the transaction logs of ids in parallel.
+func (s *Session) fetchTransactionLogs(ctx context.Context, ids []codec.SnapshotID) ([]*codec.TransactionLog, error) {
+	logs := make([]*codec.TransactionLog, len(ids))
+	errs := runParallel(ctx, len(ids), func(i int) (err error) {
+		logs[i], err = s.repo.assets.fetchTransactionLog(ctx, ids[i])
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, errors.Wrap(err, "rebase needs the transaction log of every commit it passes")
+		}
+	}
+	return logs, nil
 }
 
 // RetryOptions tune CommitRebasing.

@@ -343,3 +343,45 @@ func testConsensusHints(t *testing.T, b Backend) {
 		}
 	}
 }
+
+// testConsensusHintsBehind checks HeadFrom from hints any number of
+// entries behind, up to past the probes it makes before listing, and what
+// it costs: one Get when the log did not move, a few rounds of Gets and no
+// List when it moved a little.
+func testConsensusHintsBehind(t *testing.T, b Backend) {
+	ctx := context.Background()
+	counting := storage.NewCounting(open(t, b, b.Fresh(t)))
+	c := storage.NewConsensus(counting, "refs/")
+	key := "behind"
+	if _, err := c.CompareAndSet(ctx, key, storage.NoSeqNo, vd(0, "v0")); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := c.HeadEntry(ctx, key)
+	must(t, err)
+	entries := []storage.Entry{first}
+	for i := 1; i <= 20; i++ {
+		res, e, err := c.CompareAndSetAfter(ctx, key, entries[i-1], vd(storage.SeqNo(i), fmt.Sprintf("v%d", i)))
+		must(t, err)
+		if res != storage.Committed {
+			t.Fatalf("append %d: %v", i, res)
+		}
+		entries = append(entries, e)
+	}
+	tip := entries[len(entries)-1]
+	for i, hint := range entries {
+		counting.Reset()
+		got, err := c.HeadFrom(ctx, key, hint)
+		must(t, err)
+		if got.Slot != tip.Slot || got.SeqNo != tip.SeqNo || string(got.Data) != string(tip.Data) {
+			t.Fatalf("from entry %d: head %+v, want %+v", i, got, tip)
+		}
+		ops := counting.Counts().Ops
+		behind := len(entries) - 1 - i
+		switch {
+		case behind == 0 && (ops[storage.OpGet] != 1 || ops[storage.OpList] != 0):
+			t.Fatalf("unmoved log: %v, want one Get", ops)
+		case behind > 0 && behind < 8 && (ops[storage.OpGet] > int64(2*behind+1) || ops[storage.OpList] != 0):
+			t.Fatalf("log %d entries ahead: %v, want at most %d Gets and no List", behind, ops, 2*behind+1)
+		}
+	}
+}
