@@ -38,6 +38,15 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if tip == s.snapshotID {
 		return nil
 	}
+	if ahead := s.repo.refs.snapshotsAfter(s.branch, s.snapshotID); len(ahead) > 1 {
+		// Fetch the commits the branch log says came after the base all at
+		// once, instead of one parent link per round trip below. Only a
+		// hint: the walk decides what the rebase passes, and reports errors.
+		runParallel(ctx, len(ahead), func(i int) error {
+			_, err := s.repo.assets.fetchSnapshot(ctx, ahead[i])
+			return err
+		})
+	}
 	var chain []codec.SnapshotID // newest first
 	found := false
 	for info, err := range s.repo.ancestry(ctx, tip) {

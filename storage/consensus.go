@@ -168,6 +168,13 @@ const maxProbes = 16
 // creation is one; so HeadFrom is as linearizable as Head. The log must
 // not be truncated (see Entry).
 func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entry, error) {
+	return c.HeadFromEach(ctx, key, known, nil)
+}
+
+// HeadFromEach is HeadFrom that also calls each (when not nil) with every
+// entry it read after known, oldest first. Entries a listing skipped (a
+// log that moved by many) are not passed.
+func (c *Consensus) HeadFromEach(ctx context.Context, key string, known Entry, each func(Entry)) (Entry, error) {
 	if err := c.validateKey(key); err != nil {
 		return Entry{}, err
 	}
@@ -182,6 +189,9 @@ func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entr
 				return Entry{}, errs[i]
 			}
 			head = Entry{VersionedData: entries[i].VersionedData, Slot: head.Slot + 1}
+			if each != nil {
+				each(head)
+			}
 		}
 	}
 	e, ok, err := c.HeadEntry(ctx, key)
