@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -38,15 +37,6 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if tip == s.snapshotID {
 		return nil
 	}
-	if ahead := s.repo.refs.snapshotsAfter(s.branch, s.snapshotID); len(ahead) > 1 {
-		// Fetch the commits the branch log says came after the base all at
-		// once, instead of one parent link per round trip below. Only a
-		// hint: the walk decides what the rebase passes, and reports errors.
-		runParallel(ctx, len(ahead), func(i int) error {
-			_, err := s.repo.assets.fetchSnapshot(ctx, ahead[i])
-			return err
-		})
-	}
 	var chain []codec.SnapshotID // newest first
 	found := false
 	for info, err := range s.repo.ancestry(ctx, tip) {
@@ -62,24 +52,18 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if !found {
 		return errors.Mark(errors.Newf("cannot rebase: branch %q was reset to %s, which does not descend from this session's base %s; start a new session", s.branch, tip, s.snapshotID), ErrRebaseFailed)
 	}
-	slices.Reverse(chain) // oldest first
-	var txlogs []*codec.TransactionLog
-	for i, id := range chain {
-		if i%rebasePrefetch == 0 {
-			// Fetch the next transaction logs together: a writer that fell
-			// behind catches up in one round trip, not one per commit.
-			if txlogs, err = s.fetchTransactionLogs(ctx, chain[i:min(i+rebasePrefetch, len(chain))]); err != nil {
-				return err
-			}
-		}
-		txlog := txlogs[i%rebasePrefetch]
-		commit, err := s.repo.assets.fetchSnapshot(ctx, id)
+	for i := len(chain) - 1; i >= 0; i-- {
+		commit, err := s.repo.assets.fetchSnapshot(ctx, chain[i])
 		if err != nil {
 			return err
 		}
 		base, err := s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
 		if err != nil {
 			return err
+		}
+		txlog, err := s.repo.assets.fetchTransactionLog(ctx, commit.ID)
+		if err != nil {
+			return errors.Wrap(err, "rebase needs the transaction log of every commit it passes")
 		}
 		patched, conflicts, err := solver.Solve(ctx, &RebaseStep{Commit: commit, TxLog: txlog, Base: base, Changes: s.changes.clone()})
 		if err != nil {
@@ -93,24 +77,6 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 		s.zarrInfo.Clear()
 	}
 	return nil
-}
-
-// rebasePrefetch is how many transaction logs Rebase fetches at once.
-const rebasePrefetch = 16
-
-// fetchTransactionLogs fetches the transaction logs of ids in parallel.
-func (s *Session) fetchTransactionLogs(ctx context.Context, ids []codec.SnapshotID) ([]*codec.TransactionLog, error) {
-	logs := make([]*codec.TransactionLog, len(ids))
-	errs := runParallel(ctx, len(ids), func(i int) (err error) {
-		logs[i], err = s.repo.assets.fetchTransactionLog(ctx, ids[i])
-		return err
-	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, errors.Wrap(err, "rebase needs the transaction log of every commit it passes")
-		}
-	}
-	return logs, nil
 }
 
 // RetryOptions tune CommitRebasing.

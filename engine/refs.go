@@ -54,77 +54,16 @@ func validateRefName(kind, name string) error {
 // tip is then found with one Get of the slot after it (more if the branch
 // moved) and a commit appends with one conditional Put, where listing the
 // log would cost a List, the most expensive request on object stores.
-//
-// It also remembers the snapshots the last few entries of each branch log
-// named (recent), so that a rebase can fetch the commits it passes all at
-// once instead of walking their parent links one round trip at a time.
 type refs struct {
 	store     storage.Storage
 	consensus *storage.Consensus
-	recent    map[string][]slotSnapshot // branch log key -> consecutive entries, oldest first
 
 	mu    sync.Mutex
 	known map[string]storage.Entry // branch log key -> newest entry seen
 }
 
 func newRefs(store storage.Storage) *refs {
-	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string][]slotSnapshot{}}
-}
-
-// A slotSnapshot is the snapshot a branch log entry named (zero for a
-// deleted branch's tombstone, or a payload that did not decode).
-type slotSnapshot struct {
-	slot uint64
-	snap codec.SnapshotID
-}
-
-// maxRecent bounds the entries refs remembers per branch log.
-const maxRecent = 64
-
-// noteEntry records the snapshot e names as the newest of the branch log
-// key's recent entries. An entry that does not follow the last one
-// recorded starts the list again (the entries between are not known).
-func (r *refs) noteEntry(key string, e storage.Entry) {
-	var snap codec.SnapshotID
-	if len(e.Data) > 0 {
-		if ref, err := codec.DecodeRef(codec.RefsPrefix+key, e.Data); err == nil {
-			snap = ref.Snapshot
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	list := r.recent[key]
-	switch {
-	case len(list) > 0 && e.Slot <= list[len(list)-1].slot:
-		return // known already
-	case len(list) > 0 && e.Slot != list[len(list)-1].slot+1:
-		list = list[:0]
-	case len(list) == maxRecent:
-		list = append(list[:0], list[1:]...)
-	}
-	r.recent[key] = append(list, slotSnapshot{slot: e.Slot, snap: snap})
-}
-
-// snapshotsAfter returns the snapshots the recent entries of branch name
-// after the last one naming base named, oldest first: the commits a rebase
-// from base passes, if the branch only moved by commits on top of base.
-// It is a hint for fetching ahead; nil when base is not among them.
-func (r *refs) snapshotsAfter(name string, base codec.SnapshotID) []codec.SnapshotID {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	list := r.recent[branchPrefix+name]
-	for i := len(list) - 1; i >= 0; i-- {
-		if list[i].snap == base {
-			out := make([]codec.SnapshotID, 0, len(list)-i-1)
-			for _, e := range list[i+1:] {
-				if !e.snap.IsZero() {
-					out = append(out, e.snap)
-				}
-			}
-			return out
-		}
-	}
-	return nil
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}}
 }
 
 func (r *refs) knownEntry(key string) (storage.Entry, bool) {
@@ -151,14 +90,13 @@ func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error
 	var err error
 	ok := true
 	if known, found := r.knownEntry(key); found {
-		head, err = r.consensus.HeadFromEach(ctx, key, known, func(e storage.Entry) { r.noteEntry(key, e) })
+		head, err = r.consensus.HeadFrom(ctx, key, known)
 	} else {
 		head, ok, err = r.consensus.HeadEntry(ctx, key)
 	}
 	if err != nil || !ok {
 		return storage.Entry{}, false, err
 	}
-	r.noteEntry(key, head)
 	r.remember(key, head)
 	return head, true, nil
 }
@@ -236,7 +174,6 @@ func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, sn
 		var written storage.Entry
 		res, written, err = r.consensus.CompareAndSetAfter(ctx, key, known, entry)
 		if err == nil && res == storage.Committed {
-			r.noteEntry(key, written)
 			r.remember(key, written)
 		}
 	} else {

@@ -10,7 +10,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -150,49 +149,30 @@ func (c *Consensus) HeadEntry(ctx context.Context, key string) (Entry, bool, err
 	return Entry{VersionedData: e.VersionedData, Slot: slot}, ok, err
 }
 
-// maxProbes bounds the slots HeadFrom reads before it lists.
+// maxProbes bounds the slots HeadFrom reads one by one before it lists.
 const maxProbes = 16
 
 // HeadFrom returns the newest entry of a log, starting from known, an entry
-// read from (or written to) this log earlier. It reads the slot after
-// known and, while slots are there, the next one, then the next 2, 4 and 8
-// in parallel rounds, until one is missing. A log that did not move costs
-// one small Get; one that moved by n entries at most 2n Gets in about
-// log2(n) round trips, so a writer that fell behind catches up without n
-// waits in a row (under contention, each wait lets more commits land). A
-// log that moved by many entries is listed instead.
-//
-// The read that finds a slot missing is a moment when the slot before it
-// was the head, or else that slot was created later, while HeadFrom ran
-// (a slot is only created after the one before it), and the moment of its
-// creation is one; so HeadFrom is as linearizable as Head. The log must
+// read from (or written to) this log earlier. It reads the slots after
+// known one Get at a time until one is missing, so a log that moved by n
+// entries costs n+1 small Gets. A log that moved by many entries is listed
+// instead. The read that finds the next slot missing is the moment the
+// result was the head, so HeadFrom is as linearizable as Head. The log must
 // not be truncated (see Entry).
 func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entry, error) {
-	return c.HeadFromEach(ctx, key, known, nil)
-}
-
-// HeadFromEach is HeadFrom that also calls each (when not nil) with every
-// entry it read after known, oldest first. Entries a listing skipped (a
-// log that moved by many) are not passed.
-func (c *Consensus) HeadFromEach(ctx context.Context, key string, known Entry, each func(Entry)) (Entry, error) {
 	if err := c.validateKey(key); err != nil {
 		return Entry{}, err
 	}
 	head := known
-	for probed, window := 0, 1; probed+window <= maxProbes; probed, window = probed+window, max(probed, 1) {
-		entries, errs := c.readSlots(ctx, key, head.Slot+1, window)
-		for i := range window {
-			if errors.Is(errs[i], ErrNotFound) {
-				return head, nil
-			}
-			if errs[i] != nil {
-				return Entry{}, errs[i]
-			}
-			head = Entry{VersionedData: entries[i].VersionedData, Slot: head.Slot + 1}
-			if each != nil {
-				each(head)
-			}
+	for range maxProbes {
+		e, err := c.read(ctx, key, head.Slot+1)
+		if errors.Is(err, ErrNotFound) {
+			return head, nil
 		}
+		if err != nil {
+			return Entry{}, err
+		}
+		head = Entry{VersionedData: e.VersionedData, Slot: head.Slot + 1}
 	}
 	e, ok, err := c.HeadEntry(ctx, key)
 	if err != nil {
@@ -202,21 +182,6 @@ func (c *Consensus) HeadFromEach(ctx context.Context, key string, known Entry, e
 		return Entry{}, errors.Mark(errors.Newf("%s: consensus log %q lost entries: slot %d was read, the log now ends before it", c.store, key, head.Slot), ErrCorrupt)
 	}
 	return e, nil
-}
-
-// readSlots reads the n slots from first on, in parallel.
-func (c *Consensus) readSlots(ctx context.Context, key string, first uint64, n int) ([]entry, []error) {
-	entries, errs := make([]entry, n), make([]error, n)
-	if n == 1 {
-		entries[0], errs[0] = c.read(ctx, key, first)
-		return entries, errs
-	}
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { entries[i], errs[i] = c.read(ctx, key, first+uint64(i)) })
-	}
-	wg.Wait()
-	return entries, errs
 }
 
 // CompareAndSetAfter appends next to the log iff known (an entry read from

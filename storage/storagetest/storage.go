@@ -31,7 +31,6 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Consensus", func(t *testing.T) { testConsensus(t, b) })
 	t.Run("ConsensusGoroutineRace", func(t *testing.T) { testConsensusGoroutineRace(t, b) })
 	t.Run("ConsensusHints", func(t *testing.T) { testConsensusHints(t, b) })
-	t.Run("ConsensusHintsBehind", func(t *testing.T) { testConsensusHintsBehind(t, b) })
 	t.Run("ConsensusProcessRace", func(t *testing.T) { testConsensusProcessRace(t, b) })
 }
 
