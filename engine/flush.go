@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
 )
 
 // maxClockSkew is how far the writer's clock may be from the storage's
@@ -55,6 +56,9 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	}
 
 	// Fail early, before writing anything, if the branch already moved.
+	// Even right after a rebase this pays: on a contended branch it often
+	// moved during the rebase, and writing the commit's objects for
+	// nothing loads the storage every writer waits on.
 	tip, seq, err := s.repo.refs.branchTip(ctx, s.branch)
 	if err != nil {
 		return codec.SnapshotID{}, err
@@ -102,9 +106,18 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	// to either until the branch moves, so only the ref must come after
 	// them, and a writer racing others for the branch keeps the window
 	// between reading the tip and moving it one round trip shorter.
+	//
+	// The storage's clock is read back from the first object written (the
+	// transaction log, else the snapshot) so that the check costs no round
+	// trip of its own while the branch may move.
+	var clock clockReading
 	if !r.cfg().DisableTransactionLogs {
 		goRecovering(g, func() error {
-			return r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent))
+			before := time.Now()
+			if err := r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
+				return err
+			}
+			return clock.read(gctx, r.store, codec.TransactionLogKey(snap.ID), before)
 		})
 	}
 	snap.Nodes = make([]codec.NodeSnapshot, len(nodes))
@@ -136,20 +149,49 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	if err := r.assets.writeSnapshot(ctx, snap); err != nil {
 		return codec.SnapshotID{}, err
 	}
+	if clock.object == "" {
+		if err := clock.read(ctx, r.store, codec.SnapshotKey(snap.ID), snap.FlushedTime()); err != nil {
+			return codec.SnapshotID{}, err
+		}
+	}
+	if err := clock.check(); err != nil {
+		return codec.SnapshotID{}, err
+	}
 	// Chunks, manifests and the transaction log may sit in a volatile
 	// cache (local disk): make them durable before the branch points at
 	// them, so a power loss never leaves a commit missing its objects.
 	if err := r.store.Sync(ctx); err != nil {
 		return codec.SnapshotID{}, errors.Wrap(err, "making the commit's objects durable")
 	}
-	info, err := r.store.Stat(ctx, codec.SnapshotKey(snap.ID))
-	if err != nil {
-		return codec.SnapshotID{}, errors.Wrap(err, "reading back the new snapshot's time")
-	}
-	if d := info.ModTime.Sub(snap.FlushedTime()); d > maxClockSkew || d < -maxClockSkew {
-		return codec.SnapshotID{}, errors.Mark(errors.Newf("snapshot timestamp is invalid: timestamp %s, object store clock %s; fix this machine's clock", snap.FlushedTime(), info.ModTime.UTC()), ErrInvalidTimestamp)
-	}
 	return snap.ID, nil
+}
+
+// A clockReading compares this machine's clock with the storage's: the
+// modification time the storage gives an object just written against the
+// local time before the write.
+type clockReading struct {
+	object       string
+	local, store time.Time
+}
+
+// read stats object, written after local time before.
+func (c *clockReading) read(ctx context.Context, store storage.Storage, object string, before time.Time) error {
+	info, err := store.Stat(ctx, object)
+	if err != nil {
+		return errors.Wrapf(err, "reading back the time of %s", object)
+	}
+	c.object, c.local, c.store = object, before, info.ModTime
+	return nil
+}
+
+// check refuses a commit from a machine whose clock is more than
+// maxClockSkew away from the storage's.
+func (c *clockReading) check() error {
+	if d := c.store.Sub(c.local); d > maxClockSkew || d < -maxClockSkew {
+		return errors.Mark(errors.Newf("snapshot timestamp is invalid: this machine's clock says %s, the object store's %s (%s); fix this machine's clock",
+			c.local.UTC(), c.store.UTC(), c.object), ErrInvalidTimestamp)
+	}
+	return nil
 }
 
 // flusher plans and writes the manifests of one commit.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
@@ -55,5 +58,53 @@ func TestCommitWriteOrder(t *testing.T) {
 	want := []string{"chunk", "manifests+txlog", "snapshot", "sync", "ref"}
 	if strings.Join(order, " ") != strings.Join(want, " ") {
 		t.Fatalf("commit wrote in order %v, want %v", order, want)
+	}
+}
+
+// skewedStore reports every object's modification time shifted by skew, as
+// a storage whose clock is off from this machine's would.
+type skewedStore struct {
+	storage.Storage
+	skew time.Duration
+}
+
+func (s skewedStore) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	info, err := s.Storage.Stat(ctx, key)
+	info.ModTime = info.ModTime.Add(s.skew)
+	return info, err
+}
+
+// A commit from a machine whose clock is far from the storage's is refused
+// before the branch moves, whether the storage's time is read from the
+// transaction log or (without transaction logs) from the snapshot.
+func TestCommitRefusesASkewedClock(t *testing.T) {
+	ctx := context.Background()
+	for _, txlogs := range []bool{true, false} {
+		for _, skew := range []time.Duration{0, maxClockSkew / 2, -maxClockSkew / 2, maxClockSkew + time.Minute, -maxClockSkew - time.Minute} {
+			mem := memory.New(t.Name())
+			cfg := codec.DefaultRepoConfig()
+			cfg.DisableTransactionLogs = !txlogs
+			repo, err := Create(ctx, mem, &cfg, nil)
+			ok(t, err)
+			before, err := repo.LookupBranch(ctx, MainBranch)
+			ok(t, err)
+			skewed, err := Open(ctx, skewedStore{Storage: mem, skew: skew}, nil)
+			ok(t, err)
+			s, err := skewed.WritableSession(ctx, MainBranch)
+			ok(t, err)
+			ok(t, s.AddGroup(ctx, MustPath("/g"), nil))
+			_, err = s.Commit(ctx, "skewed", nil)
+			tip, lerr := repo.LookupBranch(ctx, MainBranch)
+			ok(t, lerr)
+			wantFail := skew > maxClockSkew || skew < -maxClockSkew
+			switch {
+			case wantFail && !errors.Is(err, ErrInvalidTimestamp):
+				t.Fatalf("txlogs %v, skew %s: want ErrInvalidTimestamp, got %v", txlogs, skew, err)
+			case wantFail && tip != before:
+				t.Fatalf("txlogs %v, skew %s: the refused commit moved the branch", txlogs, skew)
+			case !wantFail && err != nil:
+				t.Fatalf("txlogs %v, skew %s: %v", txlogs, skew, err)
+			}
+		}
 	}
 }
