@@ -102,12 +102,14 @@ type tableKey[K any] interface {
 	compare(K) int
 }
 
-// chunkSlot is one chunk change. A native ref at offset 0 shorter than
-// 4 GiB (what WriteChunk makes) is its chunk id and length; otherwise the
-// id is zero, which no native ref has, and length tells a delete
-// (deletedSlot) from a ref kept in chunkTable.side (sideSlot).
+// chunkSlot is one chunk change. A native ref within the first 4 GiB of
+// its object and shorter than 4 GiB (what WriteChunk and StoreSetMany's
+// packing make) is its chunk id, offset and length; otherwise the id is
+// zero, which no native ref has, and length tells a delete (deletedSlot)
+// from a ref kept in chunkTable.side (sideSlot).
 type chunkSlot struct {
 	id     codec.ChunkID
+	offset uint32
 	length uint32
 }
 
@@ -123,9 +125,9 @@ func slotOf(ref *codec.ChunkRef) chunkSlot {
 	switch {
 	case ref == nil:
 		return deletedSlot
-	case ref.Kind == codec.ChunkNative && !ref.ChunkID.IsZero() && ref.Offset == 0 && ref.Length <= math.MaxUint32 &&
+	case ref.Kind == codec.ChunkNative && !ref.ChunkID.IsZero() && ref.Offset <= math.MaxUint32 && ref.Length <= math.MaxUint32 &&
 		ref.Inline == nil && ref.Location == "" && ref.ETag == "" && ref.LastModified == 0:
-		return chunkSlot{id: ref.ChunkID, length: uint32(ref.Length)}
+		return chunkSlot{id: ref.ChunkID, offset: uint32(ref.Offset), length: uint32(ref.Length)}
 	}
 	return sideSlot
 }
@@ -166,7 +168,7 @@ func (t *chunkTable[K]) load(k K, s chunkSlot, dst *codec.ChunkRef) bool {
 		*dst = *t.side[k]
 		dst.Coords = coords
 	default:
-		*dst = codec.ChunkRef{Coords: dst.Coords, Kind: codec.ChunkNative, ChunkID: s.id, Length: uint64(s.length)}
+		*dst = codec.ChunkRef{Coords: dst.Coords, Kind: codec.ChunkNative, ChunkID: s.id, Offset: uint64(s.offset), Length: uint64(s.length)}
 	}
 	return true
 }

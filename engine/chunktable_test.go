@@ -431,3 +431,25 @@ func TestChunkRefKindsThroughSession(t *testing.T) {
 		t.Fatalf("deleted chunk: found %v, %v", found, err)
 	}
 }
+
+// A packed chunk (a native ref at an offset in its object, as
+// StoreSetMany writes them) takes a slot of its own, as a chunk alone in
+// its object does; only refs beyond 4 GiB go to the side table.
+func TestPackedRefTakesASlot(t *testing.T) {
+	id := codec.ChunkID{7}
+	for _, off := range []uint64{0, 1 << 20, math.MaxUint32} {
+		ref := &codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: id, Offset: off, Length: 4096}
+		s := slotOf(ref)
+		if s == sideSlot || s == deletedSlot {
+			t.Fatalf("native ref at offset %d: slot %+v", off, s)
+		}
+		var got codec.ChunkRef
+		var tbl chunkTable[wideKey]
+		if !tbl.load("k", s, &got) || !reflect.DeepEqual(&got, ref) {
+			t.Fatalf("offset %d: slot loads as %+v, want %+v", off, got, ref)
+		}
+	}
+	if s := slotOf(&codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: id, Offset: math.MaxUint32 + 1, Length: 1}); s != sideSlot {
+		t.Fatalf("a ref past 4 GiB got slot %+v, want the side table", s)
+	}
+}
