@@ -34,6 +34,16 @@ func packValue(i, n int) []byte {
 	return bytes.Repeat(fmt.Appendf(nil, "<%d>", i), n/len(fmt.Sprintf("<%d>", i))+1)[:n]
 }
 
+// chunkBatch is the keys <array>/c/i and values of a batch of chunks of
+// the given sizes, one per i.
+func chunkBatch(array string, sizes ...int) ([]string, [][]byte) {
+	keys, values := make([]string, len(sizes)), make([][]byte, len(sizes))
+	for i, n := range sizes {
+		keys[i], values[i] = fmt.Sprintf("%s/c/%d", array, i), packValue(i, n)
+	}
+	return keys, values
+}
+
 // chunkPuts are the keys of the chunk objects written since the last Reset.
 func chunkPuts(store *storage.Counting) []string {
 	var keys []string
@@ -51,16 +61,7 @@ func chunkPuts(store *storage.Counting) []string {
 func TestStoreSetManyPacksABatchIntoOneObject(t *testing.T) {
 	ctx := context.Background()
 	s, repo, store, _ := packFixture(t)
-	var keys []string
-	var values [][]byte
-	for i := range 10 {
-		n := 700 + 100*i
-		if i == 4 {
-			n = 10 // inline
-		}
-		keys = append(keys, fmt.Sprintf("a/c/%d", i))
-		values = append(values, packValue(i, n))
-	}
+	keys, values := chunkBatch("a", 700, 800, 900, 1000, 10 /* inline */, 1200, 1300, 1400, 1500, 1600)
 	store.Record(true)
 	mustOK(t, s.StoreSetMany(ctx, keys, values))
 	if puts := chunkPuts(store); len(puts) != 1 {
@@ -121,14 +122,8 @@ func TestStoreSetManyBoundsItsObjects(t *testing.T) {
 	ctx := context.Background()
 	s, _, store, mem := packFixture(t)
 	mustOK(t, s.StoreSet(ctx, "b/zarr.json", arrayJSON([]int{64 << 20}, []int{4 << 20}, "default", "")))
-	var keys []string
-	var values [][]byte
-	for i := range 5 { // 5 x 3 MiB: at most two per object
-		keys = append(keys, fmt.Sprintf("b/c/%d", i))
-		values = append(values, packValue(i, 3<<20))
-	}
-	keys = append(keys, "b/c/5")
-	values = append(values, packValue(5, maxPackBytes+1))
+	// 5 x 3 MiB (at most two per object), then one chunk above the bound.
+	keys, values := chunkBatch("b", 3<<20, 3<<20, 3<<20, 3<<20, 3<<20, maxPackBytes+1)
 	store.Record(true)
 	mustOK(t, s.StoreSetMany(ctx, keys, values))
 	puts := chunkPuts(store)
@@ -184,12 +179,7 @@ func TestStoreSetManyPacksAroundAFailingEntry(t *testing.T) {
 func TestStoreGetManyIntoPackedRangesAndTruncation(t *testing.T) {
 	ctx := context.Background()
 	s, _, store, mem := packFixture(t)
-	var keys []string
-	var values [][]byte
-	for i := range 4 {
-		keys = append(keys, fmt.Sprintf("a/c/%d", i))
-		values = append(values, packValue(i, 1000))
-	}
+	keys, values := chunkBatch("a", 1000, 1000, 1000, 1000)
 	store.Record(true)
 	mustOK(t, s.StoreSetMany(ctx, keys, values))
 	obj := chunkPuts(store)[0]

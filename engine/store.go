@@ -274,17 +274,19 @@ func (s *Session) setChunks(ctx context.Context, keys []string, values [][]byte,
 			parts[j] = values[i]
 		}
 		written, err := s.repo.assets.writeChunks(ctx, parts)
-		for j, i := range packs[p] {
-			if err == nil {
-				refs[i] = &written[j]
-			}
+		if err != nil {
+			return err
 		}
-		return err
+		for j, i := range packs[p] {
+			refs[i] = &written[j]
+		}
+		return nil
 	}) {
+		if err == nil {
+			continue
+		}
 		for _, i := range packs[p] {
-			if err != nil {
-				errs[i] = errors.Wrapf(err, "setting %q", keys[i])
-			}
+			errs[i] = errors.Wrapf(err, "setting %q", keys[i])
 		}
 	}
 	// Record the refs; SetChunkRef checks each array again, in case it

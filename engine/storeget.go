@@ -174,18 +174,17 @@ func (s *Session) StoreGetManyInto(ctx context.Context, keys []string, ranges []
 	}
 	slices.SortStableFunc(found, func(a, b int) int { return comparePlacement(&reads[a], &reads[b]) })
 	var off uint64
-	runStart := make([]uint64, len(keys)) // where each value starts in buf
+	at := make([]uint64, len(keys)) // where each value starts in buf
 	for _, i := range found {
 		n := reads[i].size()
 		out[i] = StoreGetResult{Data: buf[off : off+n : off+n], Found: true}
-		runStart[i] = off
+		at[i] = off
 		off += n
 	}
 	runs := readRuns(reads, found)
 	errs = runParallel(ctx, len(runs), func(r int) error {
-		run := runs[r]
-		last := run[len(run)-1]
-		s.readRun(ctx, keys, reads, run, buf[runStart[run[0]]:runStart[last]+reads[last].size()], out)
+		first, last := runs[r][0], runs[r][len(runs[r])-1]
+		s.readRun(ctx, keys, reads, runs[r], buf[at[first]:at[last]+reads[last].size()], out)
 		return nil
 	})
 	for r, err := range errs {
@@ -206,21 +205,15 @@ const maxReadRun = 8 << 20
 // buffer: values in memory and virtual chunks first, then native chunks by
 // object and by place in it.
 func comparePlacement(a, b *valueRead) int {
-	an, bn := a.native(), b.native()
-	switch {
-	case !an || !bn:
-		return cmp.Compare(boolInt(an), boolInt(bn))
-	case a.ref.ChunkID != b.ref.ChunkID:
-		return bytes.Compare(a.ref.ChunkID[:], b.ref.ChunkID[:])
-	}
-	return cmp.Compare(a.ref.Offset+a.start, b.ref.Offset+b.start)
-}
-
-func boolInt(b bool) int {
-	if b {
+	switch an, bn := a.native(), b.native(); {
+	case an != bn && an:
 		return 1
+	case an != bn:
+		return -1
+	case !an:
+		return 0
 	}
-	return 0
+	return cmp.Or(bytes.Compare(a.ref.ChunkID[:], b.ref.ChunkID[:]), cmp.Compare(a.ref.Offset+a.start, b.ref.Offset+b.start))
 }
 
 // native reports whether the value is bytes of a native chunk object.
@@ -249,11 +242,10 @@ func readRuns(reads []valueRead, found []int) [][]int {
 }
 
 // readRun reads the values of one run into dst, which spans their slices
-// of the buffer (out[i].Data), and puts each value's failure in out[i].
-// A run that fails
-// as a whole is read again value by value, so that each key gets its own
-// outcome (only the chunks past the end of a truncated object are corrupt,
-// say).
+// of the buffer (out[i].Data), and puts each value's failure in out[i]. A
+// run that fails as a whole is read again value by value, so that each key
+// gets its own outcome (only the chunks past the end of a truncated object
+// are corrupt, say).
 func (s *Session) readRun(ctx context.Context, keys []string, reads []valueRead, run []int, dst []byte, out []StoreGetResult) {
 	if len(run) > 1 {
 		v := &reads[run[0]]
