@@ -87,16 +87,24 @@ func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec
 // session that commits goes on reading at the new snapshot, and the next
 // commit on this repository merges its changes into these manifests, both
 // without reading them back.
-func (a *assets) writeManifest(ctx context.Context, m *codec.Manifest) (uint64, error) {
+// encodeManifest encodes m for putManifest: a commit encodes its manifests
+// first, so that it knows their sizes for the snapshot, and then writes
+// them side by side with the snapshot.
+func encodeManifest(m *codec.Manifest) ([]byte, error) {
 	data, err := codec.EncodeManifest(m)
 	if err != nil {
-		return 0, errors.Wrapf(err, "encoding manifest %s", m.ID)
+		return nil, errors.Wrapf(err, "encoding manifest %s", m.ID)
 	}
+	return data, nil
+}
+
+// putManifest stores m, encoded as data by encodeManifest.
+func (a *assets) putManifest(ctx context.Context, m *codec.Manifest, data []byte) error {
 	if err := a.store.Put(ctx, codec.ManifestKey(m.ID), data); err != nil {
-		return 0, errors.Wrapf(err, "writing manifest %s", m.ID)
+		return errors.Wrapf(err, "writing manifest %s", m.ID)
 	}
 	a.manifests.put(m.ID, m, m.MemSize())
-	return uint64(len(data)), nil
+	return nil
 }
 
 func (a *assets) fetchTransactionLog(ctx context.Context, id codec.SnapshotID) (*codec.TransactionLog, error) {

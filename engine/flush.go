@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
@@ -102,16 +103,19 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(manifestWriters)
 	snap := &codec.Snapshot{ID: codec.NewSnapshotID(), ParentID: parentID, Message: message, Metadata: metaJSON}
-	// The transaction log is written beside the manifests: nothing refers
-	// to either until the branch moves, so only the ref must come after
-	// them, and a writer racing others for the branch keeps the window
-	// between reading the tip and moving it one round trip shorter.
+	// Manifests, transaction log and snapshot are written side by side:
+	// nothing refers to any of them until the branch moves, so only the
+	// ref must come after them, and a writer racing others for the branch
+	// keeps the window between reading the tip and moving it short. The
+	// snapshot needs only the manifests' ids and sizes, known once they
+	// are encoded.
 	//
 	// The storage's clock is read back from the first object written (the
 	// transaction log, else the snapshot) so that the check costs no round
 	// trip of its own while the branch may move.
 	var clock clockReading
-	if !r.cfg().DisableTransactionLogs {
+	txlogs := !r.cfg().DisableTransactionLogs
+	if txlogs {
 		goRecovering(g, func() error {
 			before := time.Now()
 			if err := r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
@@ -130,8 +134,9 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		}
 		snap.Nodes[i] = out
 	}
-	if err := g.Wait(); err != nil {
-		return codec.SnapshotID{}, err
+	f.encoding.Wait()
+	if gctx.Err() != nil { // a write failed, or ctx ended
+		return codec.SnapshotID{}, cmp.Or(g.Wait(), ctx.Err())
 	}
 	for i := range snap.Nodes {
 		if a := snap.Nodes[i].Array; a != nil {
@@ -143,16 +148,20 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 
 	snap.FlushedAt = time.Now().UnixNano()
 	if snap.FlushedAt <= parent.FlushedAt {
+		_ = g.Wait()
 		return codec.SnapshotID{}, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
 	}
-
-	if err := r.assets.writeSnapshot(ctx, snap); err != nil {
-		return codec.SnapshotID{}, err
-	}
-	if clock.object == "" {
-		if err := clock.read(ctx, r.store, codec.SnapshotKey(snap.ID), snap.FlushedTime()); err != nil {
-			return codec.SnapshotID{}, err
+	goRecovering(g, func() error {
+		if err := r.assets.writeSnapshot(gctx, snap); err != nil {
+			return err
 		}
+		if txlogs {
+			return nil
+		}
+		return clock.read(gctx, r.store, codec.SnapshotKey(snap.ID), snap.FlushedTime())
+	})
+	if err := g.Wait(); err != nil {
+		return codec.SnapshotID{}, err
 	}
 	if err := clock.check(); err != nil {
 		return codec.SnapshotID{}, err
@@ -199,9 +208,25 @@ type flusher struct {
 	repo   *Repository
 	parent *codec.Snapshot
 
+	// encoding counts the manifest writes scheduled whose manifest is not
+	// encoded yet: the snapshot can be built once it is zero.
+	encoding sync.WaitGroup
+
 	mu     sync.Mutex
 	files  map[codec.ManifestID]codec.ManifestFileInfo
 	result map[codec.NodeID][]codec.ManifestRef
+}
+
+// schedule runs a manifest write on g. write calls encoded once its
+// manifest is encoded (and recorded), before storing it; if it returns
+// first, it is called then.
+func (f *flusher) schedule(g *errgroup.Group, write func(encoded func()) error) {
+	f.encoding.Add(1)
+	goRecovering(g, func() error {
+		encoded := sync.OnceFunc(f.encoding.Done)
+		defer encoded()
+		return write(encoded)
+	})
 }
 
 func (f *flusher) keep(node codec.NodeID, ref codec.ManifestRef) {
@@ -254,18 +279,18 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 			f.keep(n.ID, mref)
 			continue
 		}
-		goRecovering(g, func() error {
+		f.schedule(g, func(encoded func()) error {
 			old, err := f.repo.assets.fetchManifest(ctx, mref.ID)
 			if err != nil {
 				return err
 			}
-			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old, chunks, pending, a))
+			return f.write(ctx, n.ID, a, mref.Extents, mergeRefs(old, chunks, pending, a), encoded)
 		})
 	}
 	for _, pending := range changes {
 		extents := blockExtents(pending.first, a.BlockShape)
-		goRecovering(g, func() error {
-			return f.write(ctx, n.ID, a, extents, mergeRefs(nil, chunks, pending, a))
+		f.schedule(g, func(encoded func()) error {
+			return f.write(ctx, n.ID, a, extents, mergeRefs(nil, chunks, pending, a), encoded)
 		})
 	}
 	a.Manifests = nil
@@ -286,8 +311,9 @@ func goRecovering(g *errgroup.Group, fn func() error) {
 }
 
 // write stores the manifest refs builds for one block (nothing if refs is
-// empty: the block has no chunks left).
-func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayData, extents []codec.Extent, refs *codec.ManifestBuilder) error {
+// empty: the block has no chunks left), calling encoded once the manifest
+// is encoded and recorded for the snapshot.
+func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayData, extents []codec.Extent, refs *codec.ManifestBuilder, encoded func()) error {
 	if refs.Len() == 0 {
 		return nil
 	}
@@ -295,15 +321,16 @@ func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayDa
 	if err != nil {
 		return err
 	}
-	size, err := f.repo.assets.writeManifest(ctx, m)
+	data, err := encodeManifest(m)
 	if err != nil {
 		return err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.files[m.ID] = codec.ManifestFileInfo{ID: m.ID, SizeBytes: size, NumChunkRefs: uint64(m.Len())}
+	f.files[m.ID] = codec.ManifestFileInfo{ID: m.ID, SizeBytes: uint64(len(data)), NumChunkRefs: uint64(m.Len())}
 	f.addRefLocked(node, codec.ManifestRef{ID: m.ID, Extents: extents})
-	return nil
+	f.mu.Unlock()
+	encoded()
+	return f.repo.assets.putManifest(ctx, m, data)
 }
 
 // mergeRefs applies the changes of one block (nil: none) of chunks to the

@@ -372,8 +372,10 @@ func TestSeedRepositoryWithUpdates(t *testing.T) {
 			{Coords: []uint32{0, 0, 1}, Kind: codec.ChunkInline, Inline: []byte("hello")},
 		})
 	seedOK(t, err)
-	size, err := repo.assets.writeManifest(ctx, manifest)
+	encoded, err := encodeManifest(manifest)
 	seedOK(t, err)
+	seedOK(t, repo.assets.putManifest(ctx, manifest, encoded))
+	size := uint64(len(encoded))
 
 	groupDef := []byte(`{"some":"group"}`)
 	arrayDef := []byte(`{"this":"array"}`)
