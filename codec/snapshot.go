@@ -61,8 +61,10 @@ type NodeSnapshot struct {
 	ID   NodeID   `msg:"id"`
 	Path string   `msg:"path"` // "/" for the root, "/a/b" otherwise; see ValidatePath
 	Type NodeType `msg:"type"`
-	// ZarrMetadata is the node's zarr.json document, stored verbatim.
-	ZarrMetadata []byte     `msg:"zarr_metadata,allownil"`
+	// ZarrMetadata is the node's zarr.json document, stored verbatim. A
+	// decoded snapshot shares it with the decoded file (no copy per node):
+	// it is never modified in place.
+	ZarrMetadata []byte     `msg:"zarr_metadata,allownil,zerocopy"`
 	Array        *ArrayData `msg:"array"` // nil for groups, set for arrays
 }
 

@@ -497,13 +497,10 @@ func (z *NodeSnapshot) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				bts = bts[1:]
 				z.ZarrMetadata = nil
 			} else {
-				z.ZarrMetadata, bts, err = msgp.ReadBytesBytes(bts, z.ZarrMetadata)
+				z.ZarrMetadata, bts, err = msgp.ReadBytesZC(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "ZarrMetadata")
 					return
-				}
-				if z.ZarrMetadata == nil {
-					z.ZarrMetadata = make([]byte, 0)
 				}
 			}
 		case "array":
