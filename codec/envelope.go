@@ -241,7 +241,7 @@ func encode(ft FileType, c Compression, fallback bool, v msgp.Marshaler) ([]byte
 	}
 	h := Header{FileType: ft, Compression: CompressionNone, StoredLen: uint64(len(payload)), DecodedLen: uint64(len(payload))}
 	if c == CompressionZstd {
-		z := compress(payload, make([]byte, HeaderSize, HeaderSize+compressBound(len(payload))))
+		z := compress(payload, make([]byte, HeaderSize, HeaderSize+compressGuess(len(payload))))
 		if !fallback || len(z)-HeaderSize < len(payload) {
 			buf = z
 			h.Compression = CompressionZstd
@@ -251,8 +251,9 @@ func encode(ft FileType, c Compression, fallback bool, v msgp.Marshaler) ([]byte
 	h.PayloadCRC = crc32.Checksum(buf[HeaderSize:], castagnoli)
 	putHeader(buf, h)
 	if cap(buf)-len(buf) > len(buf) {
-		// Buffers are sized for the worst case; do not hand the caller (who
-		// may keep the file a while) more than twice what it needs.
+		// Buffers are sized from estimates (Msgsize is an upper bound);
+		// do not hand the caller (who may keep the file a while) more than
+		// twice what it needs.
 		buf = slices.Clone(buf)
 	}
 	return buf, nil
