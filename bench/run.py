@@ -305,9 +305,7 @@ class Runner:
         lat = sorted(x for r in results for x in r["commit_latencies"])
         cyc = sorted(x for r in results for x in r["cycle_latencies"])
         n = len(lat)
-        signals = [r["exit_signal"] for r in results if r.get("exit_signal")]
-        return {
-            **({"exit_signal": signals[0]} if signals else {}),
+        out = {
             "ok": True,
             "seconds": wall,
             "commits": n,
@@ -321,6 +319,10 @@ class Runner:
             "cpu_s": sum(r["cpu_s"] for r in results),
             **server,
         }
+        signals = [r["exit_signal"] for r in results if r.get("exit_signal")]
+        if signals:
+            out["exit_signal"] = signals[0]
+        return out
 
 
 def _quantile(xs: list[float], q: float) -> float:

@@ -83,10 +83,6 @@ func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec
 	})
 }
 
-// writeManifest stores m and returns its file size. It also caches m: the
-// session that commits goes on reading at the new snapshot, and the next
-// commit on this repository merges its changes into these manifests, both
-// without reading them back.
 // encodeManifest encodes m for putManifest: a commit encodes its manifests
 // first, so that it knows their sizes for the snapshot, and then writes
 // them side by side with the snapshot.
@@ -98,7 +94,10 @@ func encodeManifest(m *codec.Manifest) ([]byte, error) {
 	return data, nil
 }
 
-// putManifest stores m, encoded as data by encodeManifest.
+// putManifest stores m, encoded as data by encodeManifest. It also caches
+// m: the session that commits goes on reading at the new snapshot, and the
+// next commit on this repository merges its changes into these manifests,
+// both without reading them back.
 func (a *assets) putManifest(ctx context.Context, m *codec.Manifest, data []byte) error {
 	if err := a.store.Put(ctx, codec.ManifestKey(m.ID), data); err != nil {
 		return errors.Wrapf(err, "writing manifest %s", m.ID)

@@ -56,26 +56,35 @@ func TestRetryingAbsorbsFaults(t *testing.T) {
 	}
 }
 
+// wantIndeterminateWrites writes 50 keys with write through faulty, which
+// fails every call indeterminately: each must fail as an indeterminate
+// transient injected fault, and at least one must have landed anyway.
+func wantIndeterminateWrites(t *testing.T, faulty *storage.Unreliable, what string, write func(key string) error) {
+	t.Helper()
+	ctx := context.Background()
+	landed := false
+	for i := range 50 {
+		key := fmt.Sprintf("k%d", i)
+		err := write(key)
+		if !storage.IsIndeterminate(err) || !storage.IsTransient(err) || !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("%s: want indeterminate transient injected fault, got %v", what, err)
+		}
+		faulty.SetEnabled(false)
+		if _, err := faulty.Get(ctx, key); err == nil {
+			landed = true
+		}
+		faulty.SetEnabled(true)
+	}
+	if !landed {
+		t.Fatalf("no indeterminate failure of %s ever let the write land", what)
+	}
+}
+
 // Without retries, faults surface with the right classes.
 func TestUnreliableClassifiesFaults(t *testing.T) {
 	ctx := context.Background()
 	faulty := storage.NewUnreliable(memory.New("classes"), storage.Faults{Rate: 1, IndeterminateShare: 1, Seed: 2})
-	var landedButFailed bool
-	for i := range 50 {
-		key := fmt.Sprintf("k%d", i)
-		err := faulty.Put(ctx, key, []byte("x"))
-		if !storage.IsIndeterminate(err) || !storage.IsTransient(err) || !errors.Is(err, storage.ErrInjected) {
-			t.Fatalf("want indeterminate transient injected fault, got %v", err)
-		}
-		faulty.SetEnabled(false)
-		if _, err := faulty.Get(ctx, key); err == nil {
-			landedButFailed = true
-		}
-		faulty.SetEnabled(true)
-	}
-	if !landedButFailed {
-		t.Fatal("no indeterminate failure ever let the write land")
-	}
+	wantIndeterminateWrites(t, faulty, "Put", func(key string) error { return faulty.Put(ctx, key, []byte("x")) })
 	det := storage.NewUnreliable(memory.New("det"), storage.Faults{Rate: 1, IndeterminateShare: 0, Seed: 3})
 	err := det.Put(ctx, "k", nil)
 	if !errors.Is(err, storage.ErrDeterminate) || storage.IsIndeterminate(err) {
@@ -261,22 +270,7 @@ func TestWrappersForwardPutParts(t *testing.T) {
 
 	// Without retries, the faults surface as a Put's do.
 	always := storage.NewUnreliable(memory.New("parts-classes"), storage.Faults{Rate: 1, IndeterminateShare: 1, Seed: 6})
-	landed := false
-	for i := range 50 {
-		key := fmt.Sprintf("k%d", i)
-		err := storage.PutParts(ctx, always, key, parts)
-		if !storage.IsIndeterminate(err) || !storage.IsTransient(err) || !errors.Is(err, storage.ErrInjected) {
-			t.Fatalf("want indeterminate transient injected fault, got %v", err)
-		}
-		always.SetEnabled(false)
-		if _, err := always.Get(ctx, key); err == nil {
-			landed = true
-		}
-		always.SetEnabled(true)
-	}
-	if !landed {
-		t.Fatal("no indeterminate failure of PutParts ever let the write land")
-	}
+	wantIndeterminateWrites(t, always, "PutParts", func(key string) error { return storage.PutParts(ctx, always, key, parts) })
 	spy = &partsSpy{Store: memory.New("parts-det")}
 	det := storage.NewRetrying(storage.NewUnreliable(spy, storage.Faults{Rate: 1, Seed: 7}), fastRetry)
 	err := storage.PutParts(ctx, det, "k", parts)
