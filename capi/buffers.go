@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 
@@ -19,62 +17,31 @@ import (
 )
 
 // Memory handed to C. Every buffer and string returned through an
-// out-parameter is allocated with icgo_malloc and recorded in a registry
-// until ic_buffer_free or ic_string_free releases it, so that releasing a
-// pointer twice, or one the library never returned, is an error code and
-// not heap corruption. The registry is sharded by address: get-many
-// results and parallel readers do not meet on one lock.
-
-const allocShards = 64
-
-type allocShard struct {
-	mu   sync.Mutex
-	live map[uintptr]struct{}
-	_    [48]byte // one shard per 64-byte cache line
-}
-
-var (
-	allocs     [allocShards]allocShard
-	liveAllocs atomic.Int64
-)
-
-func shardOf(p uintptr) *allocShard {
-	return &allocs[((p>>4)*0x9E3779B97F4A7C15)>>58]
-}
+// out-parameter comes from cAlloc and is recorded in the registry of
+// registry.c until ic_buffer_free or ic_string_free releases it; those two
+// exports are written in C there, so that a release never waits for the Go
+// runtime.
 
 var errOutOfMemory = errors.New("out of memory")
 
 // cAlloc returns n bytes (at least one) of C memory owned by the caller of
 // the export that returns it.
 func cAlloc(n int) (unsafe.Pointer, error) {
-	p := C.icgo_malloc(C.size_t(n))
+	p := C.icgo_alloc(C.size_t(n))
 	if p == nil {
 		return nil, errors.Mark(errors.Newf("cannot allocate %d bytes", n), errOutOfMemory)
 	}
-	s := shardOf(uintptr(p))
-	s.mu.Lock()
-	if s.live == nil {
-		s.live = map[uintptr]struct{}{}
-	}
-	s.live[uintptr(p)] = struct{}{}
-	s.mu.Unlock()
-	liveAllocs.Add(1)
 	return p, nil
 }
 
 // cRelease frees a pointer cAlloc returned; false if it is not live.
 func cRelease(p unsafe.Pointer) bool {
-	s := shardOf(uintptr(p))
-	s.mu.Lock()
-	_, ok := s.live[uintptr(p)]
-	delete(s.live, uintptr(p))
-	s.mu.Unlock()
-	if !ok {
-		return false
-	}
-	liveAllocs.Add(-1)
-	C.free(p)
-	return true
+	return C.icgo_release(p) != 0
+}
+
+// liveAllocs counts the pointers cAlloc returned that are not released.
+func liveAllocs() int64 {
+	return int64(C.icgo_live_allocs())
 }
 
 // cBytes copies data into a new registered C buffer.
@@ -110,32 +77,6 @@ func ownedCString(s string) *C.char {
 	copy(b, s)
 	b[len(s)] = 0
 	return (*C.char)(p)
-}
-
-//export ic_buffer_free
-func ic_buffer_free(data unsafe.Pointer) C.ic_status {
-	return call(nil, func() error {
-		if data == nil {
-			return nil
-		}
-		if !cRelease(data) {
-			return invalidArg("ic_buffer_free: %p is not a live buffer of this library (already freed, or not returned by it)", data)
-		}
-		return nil
-	})
-}
-
-//export ic_string_free
-func ic_string_free(str *C.char) C.ic_status {
-	return call(nil, func() error {
-		if str == nil {
-			return nil
-		}
-		if !cRelease(unsafe.Pointer(str)) {
-			return invalidArg("ic_string_free: %p is not a live string of this library (already freed, or not returned by it)", str)
-		}
-		return nil
-	})
 }
 
 // --- Arguments from C ---------------------------------------------------

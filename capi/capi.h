@@ -37,4 +37,9 @@ const char *icgo_status_name(ic_status status);
 const char *icgo_version_string(void);
 const char *icgo_invalid_error_message(void);
 
+/* registry.c: not exported either. */
+void *icgo_alloc(size_t n);
+int icgo_release(void *p);
+int64_t icgo_live_allocs(void);
+
 #endif

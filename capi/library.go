@@ -8,7 +8,9 @@
 // and error objects), buffers.go (C memory and argument conversion),
 // library.go (versions and settings), storage.go, repo.go, iter.go,
 // session.go, store.go (the Zarr key calls), rebase.go (solvers, rebase,
-// commit with retries), json.go (the JSON forms of results).
+// commit with retries), json.go (the JSON forms of results); in C,
+// registry.c (the registry of C memory, ic_buffer_free and ic_string_free)
+// and helpers.c.
 //
 // Rules every export follows: it runs its body through call, which
 // recovers panics and turns errors into a status code and an error object;
@@ -97,7 +99,7 @@ func ic_debug_live_objects(handleCount, bufferCount *C.uint64_t) C.ic_status {
 			*handleCount = C.uint64_t(handles.live.Load())
 		}
 		if bufferCount != nil {
-			*bufferCount = C.uint64_t(liveAllocs.Load())
+			*bufferCount = C.uint64_t(liveAllocs())
 		}
 		return nil
 	})

@@ -5,7 +5,9 @@
 #   1. every function the header declares is exported by the library;
 #   2. every ic_ function the library exports is declared in the header;
 #   3. every //export directive of the Go package names an ic_ function
-#      (nothing else leaks into the library's interface) and is exported;
+#      (nothing else leaks into the library's interface) and is exported,
+#      and the library exports nothing else but the ic_ functions the
+#      package's C files define (ic_buffer_free, ic_string_free);
 #   4. the library's private C helpers (icgo_*) are not exported;
 #   5. IC_ABI_VERSION / IC_VERSION_NUMBER of the header are what the Go
 #      package builds into ic_abi_version / ic_version_number (it reads the
@@ -24,7 +26,12 @@ trap 'rm -rf "$tmp"' EXIT
 # (comments gone), excluding the typedef'd struct and enum names.
 ${CC:-cc} -E -P -x c "$header" | grep -oE '\bic_[a-z0-9_]+[[:space:]]*\(' | sed -E 's/[[:space:]]*\($//' | sort -u >"$tmp/declared"
 nm -D --defined-only "$lib" | awk '$2 == "T" { print $3 }' | grep '^ic_' | sort -u >"$tmp/exported"
-grep -h '^//export ' "$pkg"/*.go | awk '{ print $2 }' | sort -u >"$tmp/directives"
+{
+  grep -h '^//export ' "$pkg"/*.go | awk '{ print $2 }'
+  # Functions defined at the top level of the C files, not static or hidden.
+  grep -hE '^[A-Za-z_][A-Za-z0-9_ *]*[ *]ic_[a-z0-9_]+\(' "$pkg"/*.c | grep -vE '^(static|HIDDEN)\b' |
+    grep -oE '\bic_[a-z0-9_]+\(' | tr -d '('
+} | sort -u >"$tmp/directives"
 
 status=0
 if ! diff -u "$tmp/declared" "$tmp/exported" >"$tmp/diff1"; then
@@ -37,7 +44,7 @@ if grep -v '^ic_' "$tmp/directives"; then
   status=1
 fi
 if ! diff -u "$tmp/directives" "$tmp/exported" >"$tmp/diff2"; then
-  echo "check_symbols: //export directives and library exports disagree:"
+  echo "check_symbols: //export directives and C definitions disagree with the library's exports:"
   grep -E '^[-+]ic_' "$tmp/diff2" || true
   status=1
 fi
