@@ -1,0 +1,64 @@
+package codec
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+	"weak"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// A pooled decoder that decompress used holds no reference to the
+// compressed input or to the output: once the caller drops them, the
+// collector frees them, while the decoder lives on in the pool. (A zstd
+// decoder keeps both until its next use, which kept every decompressed
+// manifest alive; forget is what clears them.)
+func TestDecoderForgetsItsLastBuffers(t *testing.T) {
+	payload := bytes.Repeat([]byte("chunk ref 0123456789 "), 100_000) // 2.1 MB, several blocks
+	src := compress(payload, nil)
+	d := zstdDecoders.Get().(*zstd.Decoder)
+	out, err := d.DecodeAll(src, make([]byte, 0, len(payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, payload) {
+		t.Fatal("round trip changed the payload")
+	}
+	if !forget(d) {
+		t.Fatal("forget failed")
+	}
+	in, res := weak.Make(&src[0]), weak.Make(&out[0])
+	src, out = nil, nil
+	runtime.GC()
+	runtime.GC()
+	runtime.KeepAlive(d) // the decoder outlives the buffers, as in the pool
+	if in.Value() != nil {
+		t.Error("the compressed input is still referenced after decompress")
+	}
+	if res.Value() != nil {
+		t.Error("the decompressed output is still referenced after the caller dropped it")
+	}
+}
+
+// Decompression still refuses to decode more than the size it is given,
+// with pooled decoders.
+func TestDecompressRespectsSize(t *testing.T) {
+	payload := bytes.Repeat([]byte{7}, 1<<16)
+	src := compress(payload, nil)
+	if _, err := decompress(src, len(payload)-1); err == nil {
+		t.Fatal("decoded past the size limit")
+	}
+	if out, err := decompress(src, len(payload)); err != nil || !bytes.Equal(out, payload) {
+		t.Fatalf("at the exact size: %v", err)
+	}
+}
+
+// The constant frame forget decodes is a valid frame of the byte 0.
+func TestOneByteFrame(t *testing.T) {
+	d := zstdDecoders.Get().(*zstd.Decoder)
+	defer zstdDecoders.Put(d)
+	if out, err := d.DecodeAll(oneByteFrame, make([]byte, 0, 1)); err != nil || !bytes.Equal(out, []byte{0}) {
+		t.Fatalf("decodes to %v, %v", out, err)
+	}
+}
