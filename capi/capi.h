@@ -31,13 +31,17 @@ typedef const ic_solver ic_csolver;         /* const ic_solver * */
 typedef const ic_s3_options ic_cs3_options; /* const ic_s3_options * */
 typedef const ic_session ic_csession;       /* const ic_session * */
 
-/* helpers.c: not exported from the shared library. */
+/* The C helpers of the package are hidden: the shared library exports only
+ * the ic_ functions of icechunk.h. */
+#define HIDDEN __attribute__((visibility("hidden")))
+
+/* helpers.c */
 void *icgo_malloc(size_t n);
 const char *icgo_status_name(ic_status status);
 const char *icgo_version_string(void);
 const char *icgo_invalid_error_message(void);
 
-/* registry.c: not exported either. */
+/* registry.c */
 void *icgo_alloc(size_t n);
 int icgo_release(void *p);
 int64_t icgo_live_allocs(void);

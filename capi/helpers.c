@@ -4,8 +4,6 @@
  */
 #include "capi.h"
 
-#define HIDDEN __attribute__((visibility("hidden")))
-
 /*
  * Every buffer, string and error string the library hands to C is
  * allocated here, and nowhere else. The frame name icgo_malloc therefore

@@ -25,8 +25,6 @@
 
 #include "capi.h"
 
-#define HIDDEN __attribute__((visibility("hidden")))
-
 #define SHARD_BITS 6
 #define SHARDS (1 << SHARD_BITS)
 #define FIRST_CAPACITY 64

@@ -43,13 +43,12 @@ func compress(src, dst []byte) []byte {
 }
 
 // Decoders are pooled, one goroutine's each, rather than shared like the
-// encoder: a decoder keeps slices of the input and the output of its last
-// DecodeAll (its block and sequence decoders point into them) until its
-// next one, so a shared decoder kept a decompressed manifest alive long
-// after it was parsed, about 1.4 MB per decoder in the 200,000-chunk
-// benchmark. A pooled decoder is used for one decompress and then for a
-// decode of a one-byte frame, which moves those slices off the caller's
-// buffers, before it goes back to the pool.
+// encoder: a decoder keeps a slice of the output of its last DecodeAll
+// (its sequence decoder writes through it) until its next one, so a
+// shared decoder kept a decompressed manifest alive long after it was
+// parsed, about 1.4 MB per decoder in the 200,000-chunk benchmark. A pooled decoder is used for one decompress and then for a
+// decode of a one-byte frame, which moves that slice off the caller's
+// buffer, before it goes back to the pool.
 var zstdDecoders = sync.Pool{New: func() any {
 	d, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1), // DecodeAll only: no goroutines to stop
@@ -82,7 +81,7 @@ func decompress(src []byte, size int) ([]byte, error) {
 	return out, err
 }
 
-// forget makes d drop its slices of the input and output of its last
+// forget makes d drop what it holds of the input and output of its last
 // DecodeAll, by decoding a one-byte frame. It reports false if d failed to
 // (it cannot), and then d must not be reused.
 func forget(d *zstd.Decoder) bool {

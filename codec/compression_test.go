@@ -12,7 +12,7 @@ import (
 // A pooled decoder that decompress used holds no reference to the
 // compressed input or to the output: once the caller drops them, the
 // collector frees them, while the decoder lives on in the pool. (A zstd
-// decoder keeps both until its next use, which kept every decompressed
+// decoder keeps its last output until its next use, which kept every decompressed
 // manifest alive; forget is what clears them.)
 func TestDecoderForgetsItsLastBuffers(t *testing.T) {
 	payload := bytes.Repeat([]byte("chunk ref 0123456789 "), 100_000) // 2.1 MB, several blocks
