@@ -39,6 +39,25 @@ func cRelease(p unsafe.Pointer) bool {
 	return C.icgo_release(p) != 0
 }
 
+// cAllocTo returns an alloc function for the engine's reads into a buffer
+// (StoreGetInto, StoreGetManyInto): each call hands out a new registered C
+// buffer and records it in *p, and its size in *size unless size is nil.
+// The engine calls it at most once per read; after a failed read the
+// caller releases *p if it is set.
+func cAllocTo(p *unsafe.Pointer, size *int) func(int) ([]byte, error) {
+	return func(n int) ([]byte, error) {
+		q, err := cAlloc(n)
+		if err != nil {
+			return nil, err
+		}
+		*p = q
+		if size != nil {
+			*size = n
+		}
+		return unsafe.Slice((*byte)(q), n), nil
+	}
+}
+
 // liveAllocs counts the pointers cAlloc returned that are not released.
 func liveAllocs() int64 {
 	return int64(C.icgo_live_allocs())

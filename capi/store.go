@@ -32,11 +32,23 @@ func ic_store_get(session C.ic_session, key *C.ic_cchar, rng *C.ic_crange, data 
 		if err := checkReadOut(data, n, found); err != nil {
 			return err
 		}
-		b, ok, err := s.StoreGet(ctx, k, r)
+		// The value goes straight into the C buffer handed out: zarr reads
+		// every zarr.json this way, and a copy through Go memory per call
+		// was most of the garbage of opening a hierarchy.
+		var p unsafe.Pointer
+		b, ok, err := s.StoreGetInto(ctx, k, r, cAllocTo(&p, nil))
 		if err != nil {
+			if p != nil {
+				cRelease(p)
+			}
 			return err
 		}
-		return readOut(b, ok, data, n, found)
+		if !ok {
+			*data, *n, *found = nil, 0, 0
+			return nil
+		}
+		*data, *n, *found = (*C.uint8_t)(p), C.size_t(len(b)), 1
+		return nil
 	})
 }
 
@@ -101,14 +113,7 @@ func ic_store_get_many(session C.ic_session, keys *C.ic_cstr, ranges *C.ic_crang
 		var p unsafe.Pointer
 		total := 0
 		if err := unlocked(func() (err error) {
-			got, err = s.StoreGetManyInto(ctx, ks, rs, func(size int) ([]byte, error) {
-				q, err := cAlloc(size)
-				if err != nil {
-					return nil, err
-				}
-				p, total = q, size
-				return unsafe.Slice((*byte)(q), size), nil
-			})
+			got, err = s.StoreGetManyInto(ctx, ks, rs, cAllocTo(&p, &total))
 			return err
 		}); err != nil {
 			if p != nil {

@@ -739,28 +739,35 @@ func (s *Session) StoreListDir(ctx context.Context, prefix string) iter.Seq2[str
 			seen[name] = true
 			return yield(name, nil)
 		}
+		// A node's keys are under nodeDir(path); the comparisons below use
+		// the path itself ("/a/b" for "a/b/"), so that a listing does not
+		// build a string per node of the hierarchy.
+		dirPath := "/" + dir // "/a/b/", or "/" for the top
 		for _, n := range nodes {
 			if err := ctx.Err(); err != nil {
 				yield("", err)
 				return
 			}
-			nd := nodeDir(Path(n.Path))
+			p := n.Path
 			switch {
-			case nd == dir:
+			case p == dirPath[:max(len(dirPath)-1, 1)]: // nodeDir(p) == dir
 				if !emit(metadataName) {
 					return
 				}
-				if n.Type == ArrayNode && !s.listChunkDir(ctx, Path(n.Path), dir, 0, emit, yield) {
+				if n.Type == ArrayNode && !s.listChunkDir(ctx, Path(p), dir, 0, emit, yield) {
 					return
 				}
-			case strings.HasPrefix(nd, dir):
-				seg, _, _ := strings.Cut(nd[len(dir):], "/")
+			case strings.HasPrefix(p, dirPath): // below dir
+				seg, _, _ := strings.Cut(p[len(dirPath):], "/")
 				if !emit(seg) {
 					return
 				}
-			case n.Type == ArrayNode && strings.HasPrefix(dir, nd):
-				depth := strings.Count(dir[len(nd):], "/")
-				if !s.listChunkDir(ctx, Path(n.Path), dir, depth, emit, yield) {
+			case n.Type == ArrayNode && isAncestorDir(p, dirPath):
+				ndLen := len(p) // len(nodeDir(p)): "a/b/" is as long as "/a/b"
+				if p == string(Root) {
+					ndLen = 0
+				}
+				if !s.listChunkDir(ctx, Path(p), dir, strings.Count(dir[ndLen:], "/"), emit, yield) {
 					return
 				}
 			}

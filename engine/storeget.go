@@ -85,18 +85,42 @@ func (s *Session) resolveGet(ctx context.Context, key string, rng storage.ByteRa
 // value gives all of it. A chunk object shorter than its reference says is
 // ErrCorrupt.
 func (s *Session) StoreGet(ctx context.Context, key string, rng storage.ByteRange) ([]byte, bool, error) {
+	return s.StoreGetInto(ctx, key, rng, func(size int) ([]byte, error) { return make([]byte, size), nil })
+}
+
+// StoreGetInto is StoreGet with the value read into the buffer alloc
+// returns, which must have the requested length: a metadata document is
+// copied into it and a chunk read straight into it, never through a Go
+// buffer of its own (the C library passes C memory). alloc is called once
+// the value is found, and not at all for a missing key; after an error,
+// the buffer it returned, if any, is the caller's to release. An empty
+// value reads nothing from storage.
+func (s *Session) StoreGetInto(ctx context.Context, key string, rng storage.ByteRange, alloc func(size int) ([]byte, error)) ([]byte, bool, error) {
 	v, err := s.resolveGet(ctx, key, rng)
 	if err != nil || !v.found {
 		return nil, false, err
 	}
-	if v.ref == nil {
-		return slices.Clone(v.mem), true, nil
+	size := v.size()
+	if size > math.MaxInt {
+		return nil, false, invalidArgument("the value at %q has %d bytes, more than one buffer can", key, size)
 	}
-	data, err := s.repo.readChunkRange(ctx, v.ref, v.start, v.end)
+	buf, err := alloc(int(size))
 	if err != nil {
-		return nil, false, errors.Wrapf(err, "reading %q", key)
+		return nil, false, err
 	}
-	return data, true, nil
+	if uint64(len(buf)) != size {
+		return nil, false, errors.AssertionFailedf("alloc returned %d bytes for %d", len(buf), size)
+	}
+	if v.ref == nil {
+		copy(buf, v.mem)
+		return buf, true, nil
+	}
+	if size > 0 {
+		if err := s.repo.readChunkInto(ctx, v.ref, v.start, buf); err != nil {
+			return nil, false, errors.Wrapf(err, "reading %q", key)
+		}
+	}
+	return buf, true, nil
 }
 
 // StoreGetResult is the outcome for one key of StoreGetMany.

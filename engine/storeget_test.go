@@ -141,6 +141,47 @@ func TestStoreGetManyIntoAllocFailure(t *testing.T) {
 	}
 }
 
+// StoreGetInto gives, key by key, what StoreGetManyInto gives, in the one
+// buffer it asked for: alloc is called once, with the value's exact size,
+// for a value found, and never for a missing key or a failed lookup.
+func TestStoreGetIntoMatchesStoreGetManyInto(t *testing.T) {
+	ctx := context.Background()
+	s, _, keys, ranges := getManyFixture(t)
+	for _, rs := range [][]storage.ByteRange{nil, ranges} {
+		want, err := s.StoreGetManyInto(ctx, keys, rs, func(n int) ([]byte, error) { return make([]byte, n), nil })
+		mustOK(t, err)
+		for i, key := range keys {
+			var sizes []int
+			var buf []byte
+			got, found, err := s.StoreGetInto(ctx, key, rangeAt(rs, i), func(n int) ([]byte, error) {
+				sizes = append(sizes, n)
+				buf = make([]byte, n)
+				return buf, nil
+			})
+			w := want[i]
+			if (w.Err == nil) != (err == nil) || w.Found != found || !bytes.Equal(w.Data, got) {
+				t.Fatalf("%q (ranges %v): StoreGetManyInto gave %v %q %v, StoreGetInto %v %q %v",
+					key, rs != nil, w.Found, w.Data, w.Err, found, got, err)
+			}
+			switch {
+			case !found && len(sizes) != 0:
+				t.Fatalf("%q: alloc called %v for a value not found", key, sizes)
+			case found && (len(sizes) != 1 || sizes[0] != len(w.Data)):
+				t.Fatalf("%q: alloc called %v for a value of %d bytes", key, sizes, len(w.Data))
+			case found && len(got) > 0 && &got[0] != &buf[0]:
+				t.Fatalf("%q: the value is not in the buffer alloc returned", key)
+			}
+		}
+	}
+	boom := errors.New("out of buffers")
+	if _, _, err := s.StoreGetInto(ctx, "g/zarr.json", storage.From(0), func(int) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("want the alloc error, got %v", err)
+	}
+	if _, _, err := s.StoreGetInto(ctx, "g/c/0/1", storage.From(0), func(n int) ([]byte, error) { return make([]byte, n+1), nil }); err == nil {
+		t.Fatal("a buffer of the wrong size was accepted")
+	}
+}
+
 // A chunk object shorter than its reference says is corrupt, through every
 // read path; a missing one is ErrChunkNotFound.
 func TestTruncatedChunkObjectIsCorrupt(t *testing.T) {

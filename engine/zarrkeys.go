@@ -117,6 +117,16 @@ func nodeDir(p Path) string {
 	return p.Key() + "/"
 }
 
+// isAncestorDir reports whether the node at path p ("/a") holds the
+// directory dirPath ("/a/b/", a directory key with a leading slash) below
+// its own: nodeDir(p) is a proper prefix of the directory.
+func isAncestorDir(p, dirPath string) bool {
+	if p == string(Root) {
+		return dirPath != "/"
+	}
+	return len(dirPath) > len(p)+1 && dirPath[len(p)] == '/' && strings.HasPrefix(dirPath, p)
+}
+
 // metadataKey is the key of a node's zarr.json.
 func metadataKey(p Path) string { return nodeDir(p) + metadataName }
 
