@@ -403,11 +403,23 @@ func (s *Session) ListNodes(ctx context.Context) ([]*Node, error) {
 }
 
 func (s *Session) listNodesLocked(ctx context.Context) ([]*Node, error) {
-	snap, err := s.snapshot(ctx)
-	if err != nil {
+	var out []*Node
+	if err := s.eachNodeLocked(ctx, func(n *Node) { out = append(out, n) }); err != nil {
 		return nil, err
 	}
-	out := make([]*Node, 0, len(snap.Nodes)+len(s.changes.newNodes))
+	slices.SortFunc(out, func(a, b *Node) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+// eachNodeLocked calls fn for every node of the session, as ListNodes
+// gives them but in no promised order (caller holds s.mu). A base node the
+// change set leaves alone is passed as it is, without a copy, so that a
+// walk that keeps few nodes allocates little.
+func (s *Session) eachNodeLocked(ctx context.Context, fn func(*Node)) error {
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return err
+	}
 	for i := range snap.Nodes {
 		base := &snap.Nodes[i]
 		if s.changes.isDeleted(base.ID) {
@@ -416,13 +428,12 @@ func (s *Session) listNodesLocked(ctx context.Context) ([]*Node, error) {
 		if _, replaced := s.changes.newNodes[Path(base.Path)]; replaced {
 			continue
 		}
-		out = append(out, applyUpdate(base, s.changes))
+		fn(applyUpdate(base, s.changes))
 	}
 	for p, n := range s.changes.newNodes {
-		out = append(out, materializeNew(p, n))
+		fn(materializeNew(p, n))
 	}
-	slices.SortFunc(out, func(a, b *Node) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
+	return nil
 }
 
 // DiscardChanges drops the change set and returns it.

@@ -726,11 +726,24 @@ func (s *Session) StoreListDir(ctx context.Context, prefix string) iter.Seq2[str
 		if len(segs) > 0 {
 			dir = strings.Join(segs, "/") + "/"
 		}
-		nodes, err := s.ListNodes(ctx)
+		// A node's keys are under nodeDir(path); the comparisons below use
+		// the path itself ("/a/b" for "a/b/"), so that a listing does not
+		// build a string per node of the hierarchy, and only the nodes in
+		// or above the directory are kept.
+		dirPath := "/" + dir // "/a/b/", or "/" for the top
+		var nodes []*Node
+		s.mu.RLock()
+		err = s.eachNodeLocked(ctx, func(n *Node) {
+			if strings.HasPrefix(n.Path, dirPath[:max(len(dirPath)-1, 1)]) || n.Type == ArrayNode && isAncestorDir(n.Path, dirPath) {
+				nodes = append(nodes, n)
+			}
+		})
+		s.mu.RUnlock()
 		if err != nil {
 			yield("", err)
 			return
 		}
+		slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.Path, b.Path) })
 		seen := map[string]bool{}
 		emit := func(name string) bool {
 			if seen[name] {
@@ -739,10 +752,6 @@ func (s *Session) StoreListDir(ctx context.Context, prefix string) iter.Seq2[str
 			seen[name] = true
 			return yield(name, nil)
 		}
-		// A node's keys are under nodeDir(path); the comparisons below use
-		// the path itself ("/a/b" for "a/b/"), so that a listing does not
-		// build a string per node of the hierarchy.
-		dirPath := "/" + dir // "/a/b/", or "/" for the top
 		for _, n := range nodes {
 			if err := ctx.Err(); err != nil {
 				yield("", err)
