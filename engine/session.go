@@ -121,18 +121,38 @@ func (s *Session) snapshot(ctx context.Context) (*codec.Snapshot, error) {
 
 // getNodeLocked finds the node at path (caller holds mu).
 func (s *Session) getNodeLocked(ctx context.Context, path Path) (*Node, error) {
+	n, ok, err := s.lookupNodeLocked(ctx, path)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, nodeNotFound(path, "no such group or array")
+	}
+	return n, nil
+}
+
+// lookupNode is GetNode with a missing node reported as false, not as an
+// error. zarr probes for nodes that do not exist on every create, and an
+// error value with its stack costs more than the lookup itself.
+func (s *Session) lookupNode(ctx context.Context, path Path) (*Node, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookupNodeLocked(ctx, path)
+}
+
+func (s *Session) lookupNodeLocked(ctx context.Context, path Path) (*Node, bool, error) {
 	if n, ok := s.changes.newNodeAt(path); ok {
-		return materializeNew(path, n), nil
+		return materializeNew(path, n), true, nil
 	}
 	snap, err := s.snapshot(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	base, ok := snap.Node(string(path))
 	if !ok || s.changes.isDeleted(base.ID) {
-		return nil, nodeNotFound(path, "no such group or array")
+		return nil, false, nil
 	}
-	return applyUpdate(base, s.changes), nil
+	return applyUpdate(base, s.changes), true, nil
 }
 
 func materializeNew(path Path, n *newNode) *Node {
@@ -208,12 +228,12 @@ func (s *Session) getGroupLocked(ctx context.Context, path Path) (*Node, error) 
 
 // checkNewNodeLocked refuses a node where one exists, or below an array.
 func (s *Session) checkNewNodeLocked(ctx context.Context, path Path, typ NodeType) error {
-	n, err := s.getNodeLocked(ctx, path)
-	if err == nil {
-		return alreadyExists(path, n.Type, "trying to add "+typ.String())
-	}
-	if !errors.Is(err, ErrNodeNotFound) {
+	n, found, err := s.lookupNodeLocked(ctx, path)
+	switch {
+	case err != nil:
 		return err
+	case found:
+		return alreadyExists(path, n.Type, "trying to add "+typ.String())
 	}
 	if typ == ArrayNode {
 		if below, err := s.hasDescendantsLocked(ctx, path); err != nil {
@@ -223,12 +243,12 @@ func (s *Session) checkNewNodeLocked(ctx context.Context, path Path, typ NodeTyp
 		}
 	}
 	for _, anc := range path.Ancestors() {
-		a, err := s.getNodeLocked(ctx, anc)
-		if err == nil && a.Type == ArrayNode {
-			return notAGroup(anc, "cannot create "+string(path)+" inside an array")
-		}
-		if err != nil && !errors.Is(err, ErrNodeNotFound) {
+		a, found, err := s.lookupNodeLocked(ctx, anc)
+		if err != nil {
 			return err
+		}
+		if found && a.Type == ArrayNode {
+			return notAGroup(anc, "cannot create "+string(path)+" inside an array")
 		}
 	}
 	return nil

@@ -126,10 +126,12 @@ func (s *Session) storeSetMetadata(ctx context.Context, k zarrKey, value []byte)
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		n, err := s.GetNode(ctx, k.path)
+		n, found, err := s.lookupNode(ctx, k.path)
 		raced := false
 		switch {
-		case err == nil:
+		case err != nil:
+			return err
+		case found:
 			if n.Type != meta.typ {
 				return alreadyExists(k.path, n.Type, fmt.Sprintf("cannot set %q to %s metadata: delete the node first", k.key, meta.typ))
 			}
@@ -142,7 +144,7 @@ func (s *Session) storeSetMetadata(ctx context.Context, k zarrKey, value []byte)
 				err = s.UpdateArray(ctx, k.path, meta.array, value)
 			}
 			raced = errors.Is(err, ErrNodeNotFound)
-		case errors.Is(err, ErrNodeNotFound):
+		default:
 			if meta.typ == GroupNode {
 				err = s.AddGroup(ctx, k.path, value)
 			} else {
@@ -152,8 +154,6 @@ func (s *Session) storeSetMetadata(ctx context.Context, k zarrKey, value []byte)
 				err = s.AddArray(ctx, k.path, meta.array, value)
 			}
 			raced = errors.Is(err, ErrAlreadyExists)
-		default:
-			return err
 		}
 		if !raced || attempt == 3 {
 			return err
@@ -321,12 +321,14 @@ func (s *Session) StoreSetIfNotExists(ctx context.Context, key string, value []b
 		if err != nil {
 			return false, err
 		}
+		// zarr sets every parent group's zarr.json this way on each create:
+		// a node already there is the common case, answered by a lookup.
+		if _, found, err := s.lookupNode(ctx, k.path); err != nil || found {
+			return false, err
+		}
 		if meta.typ == GroupNode {
 			err = s.AddGroup(ctx, k.path, value)
 		} else {
-			if _, err := s.GetNode(ctx, k.path); err == nil {
-				return false, nil
-			}
 			if err := s.checkNoDescendant(ctx, k.path); err != nil {
 				return false, err
 			}
@@ -502,12 +504,12 @@ func (s *Session) StoreGetSize(ctx context.Context, key string) (int64, error) {
 	case keyV2Metadata:
 		return 0, keyNotFound(key, ErrNodeNotFound)
 	case keyMetadata:
-		n, err := s.GetNode(ctx, k.path)
-		if errors.Is(err, ErrNodeNotFound) {
-			return 0, keyNotFound(key, ErrNodeNotFound)
-		}
+		n, found, err := s.lookupNode(ctx, k.path)
 		if err != nil {
 			return 0, err
+		}
+		if !found {
+			return 0, keyNotFound(key, ErrNodeNotFound)
 		}
 		return int64(len(n.ZarrMetadata)), nil
 	}

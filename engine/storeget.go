@@ -47,11 +47,8 @@ func (s *Session) resolveGet(ctx context.Context, key string, rng storage.ByteRa
 	case keyV2Metadata:
 		return valueRead{}, nil
 	case keyMetadata:
-		n, err := s.GetNode(ctx, k.path)
-		if errors.Is(err, ErrNodeNotFound) {
-			return valueRead{}, nil
-		}
-		if err != nil {
+		n, found, err := s.lookupNode(ctx, k.path)
+		if err != nil || !found {
 			return valueRead{}, err
 		}
 		start, end, err := chunkRange(rng, uint64(len(n.ZarrMetadata)))
