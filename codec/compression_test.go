@@ -16,7 +16,7 @@ import (
 // manifest alive; forget is what clears them.)
 func TestDecoderForgetsItsLastBuffers(t *testing.T) {
 	payload := bytes.Repeat([]byte("chunk ref 0123456789 "), 100_000) // 2.1 MB, several blocks
-	src := compress(payload, nil)
+	src := compress(payload, nil, false)
 	d := zstdDecoders.Get().(*zstd.Decoder)
 	out, err := d.DecodeAll(src, make([]byte, 0, len(payload)))
 	if err != nil {
@@ -45,7 +45,7 @@ func TestDecoderForgetsItsLastBuffers(t *testing.T) {
 // with pooled decoders.
 func TestDecompressRespectsSize(t *testing.T) {
 	payload := bytes.Repeat([]byte{7}, 1<<16)
-	src := compress(payload, nil)
+	src := compress(payload, nil, false)
 	if _, err := decompress(src, len(payload)-1); err == nil {
 		t.Fatal("decoded past the size limit")
 	}
@@ -60,5 +60,51 @@ func TestOneByteFrame(t *testing.T) {
 	defer zstdDecoders.Put(d)
 	if out, err := d.DecodeAll(oneByteFrame, make([]byte, 0, 1)); err != nil || !bytes.Equal(out, []byte{0}) {
 		t.Fatalf("decodes to %v, %v", out, err)
+	}
+}
+
+// Manifests with virtual refs are compressed at the default level and
+// every other file at the fastest; files at either level decode alike.
+func TestCompressionLevelByFile(t *testing.T) {
+	withVirtual := fixtureManifest()
+	var native []ChunkRef
+	for _, r := range fixtureManifestRefs() {
+		if r.Kind != ChunkVirtual {
+			native = append(native, r)
+		}
+	}
+	nativeOnly := mustManifest(fxManifestID, fxArrayID, []Extent{{0, 64}, {0, 4}, {0, 4}}, native)
+	if !withVirtual.compressDense() {
+		t.Error("a manifest with virtual refs is not compressed at the default level")
+	}
+	if nativeOnly.compressDense() {
+		t.Error("a manifest of native and inline refs is compressed at the default level")
+	}
+	var _ denseCompressor = withVirtual
+	if _, ok := any(fixtureSnapshot()).(denseCompressor); ok {
+		t.Error("snapshots are compressed at the default level")
+	}
+	payload := bytes.Repeat([]byte("s3://bucket/data/file.nc 4096 100000 "), 20_000)
+	for _, dense := range []bool{false, true} {
+		z := compress(payload, nil, dense)
+		if len(z) >= len(payload)/10 {
+			t.Errorf("dense=%v: %d bytes compressed to %d", dense, len(payload), len(z))
+		}
+		if out, err := decompress(z, len(payload)); err != nil || !bytes.Equal(out, payload) {
+			t.Fatalf("dense=%v: round trip failed: %v", dense, err)
+		}
+	}
+	for _, m := range []*Manifest{withVirtual, nativeOnly} {
+		data, err := EncodeManifest(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeManifest("m", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalValues(manifestRefs(got), manifestRefs(m)) {
+			t.Fatal("manifest changed in a round trip")
+		}
 	}
 }

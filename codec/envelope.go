@@ -241,7 +241,8 @@ func encode(ft FileType, c Compression, fallback bool, v msgp.Marshaler) ([]byte
 	}
 	h := Header{FileType: ft, Compression: CompressionNone, StoredLen: uint64(len(payload)), DecodedLen: uint64(len(payload))}
 	if c == CompressionZstd {
-		z := compress(payload, make([]byte, HeaderSize, HeaderSize+compressGuess(len(payload))))
+		d, ok := v.(denseCompressor)
+		z := compress(payload, make([]byte, HeaderSize, HeaderSize+compressGuess(len(payload))), ok && d.compressDense())
 		if !fallback || len(z)-HeaderSize < len(payload) {
 			buf = z
 			h.Compression = CompressionZstd

@@ -230,7 +230,7 @@ func TestDecodeBadHeaderFields(t *testing.T) {
 // a header (and checksums) claiming 1 KiB, is rejected.
 func TestDecompressionBomb(t *testing.T) {
 	big := make([]byte, 64<<20)
-	z := compress(big, nil)
+	z := compress(big, nil, false)
 	data := wrap(FileTypeRef, CompressionZstd, 1024, z)
 	_, err := DecodeRef("bomb", data)
 	if !errors.Is(err, ErrCorrupt) {

@@ -41,7 +41,7 @@ func fuzzSeeds(c codecCase) map[string][]byte {
 		panic(err)
 	}
 	seeds["payload"] = payload
-	seeds["payload-zstd"] = compress(payload, nil)
+	seeds["payload-zstd"] = compress(payload, nil, false)
 	return seeds
 }
 

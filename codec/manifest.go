@@ -242,6 +242,10 @@ func (m *Manifest) Validate() error {
 // is marked ErrInvalid if m breaks an invariant.
 func EncodeManifest(m *Manifest) ([]byte, error) { return Encode(FileTypeManifest, m) }
 
+// compressDense reports whether the manifest holds virtual refs, whose
+// locations compress better at zstd's default level (see zstdDense).
+func (m *Manifest) compressDense() bool { return m.refs.objects != nil }
+
 // DecodeManifest decodes a manifest file; object names it in errors (its
 // storage key). See Decode for the errors.
 func DecodeManifest(object string, data []byte) (*Manifest, error) {
