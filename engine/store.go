@@ -732,11 +732,12 @@ func (s *Session) StoreListDir(ctx context.Context, prefix string) iter.Seq2[str
 		// the path itself ("/a/b" for "a/b/"), so that a listing does not
 		// build a string per node of the hierarchy, and only the nodes in
 		// or above the directory are kept.
-		dirPath := "/" + dir // "/a/b/", or "/" for the top
+		dirPath := "/" + dir                        // "/a/b/", or "/" for the top
+		dirNode := dirPath[:max(len(dirPath)-1, 1)] // "/a/b": the node whose keys are in dir
 		var nodes []*Node
 		s.mu.RLock()
 		err = s.eachNodeLocked(ctx, func(n *Node) {
-			if strings.HasPrefix(n.Path, dirPath[:max(len(dirPath)-1, 1)]) || n.Type == ArrayNode && isAncestorDir(n.Path, dirPath) {
+			if strings.HasPrefix(n.Path, dirNode) || n.Type == ArrayNode && isAncestorDir(n.Path, dirPath) {
 				nodes = append(nodes, n)
 			}
 		})
@@ -761,7 +762,7 @@ func (s *Session) StoreListDir(ctx context.Context, prefix string) iter.Seq2[str
 			}
 			p := n.Path
 			switch {
-			case p == dirPath[:max(len(dirPath)-1, 1)]: // nodeDir(p) == dir
+			case p == dirNode:
 				if !emit(metadataName) {
 					return
 				}
