@@ -63,12 +63,13 @@ func compress(src, dst []byte, dense bool) []byte {
 }
 
 // Decoders are pooled, one goroutine's each, rather than shared like the
-// encoder: a decoder keeps a slice of the output of its last DecodeAll
+// encoders: a decoder keeps a slice of the output of its last DecodeAll
 // (its sequence decoder writes through it) until its next one, so a
 // shared decoder kept a decompressed manifest alive long after it was
-// parsed, about 1.4 MB per decoder in the 200,000-chunk benchmark. A pooled decoder is used for one decompress and then for a
-// decode of a one-byte frame, which moves that slice off the caller's
-// buffer, before it goes back to the pool.
+// parsed, about 1.4 MB per decoder in the 200,000-chunk benchmark. A
+// pooled decoder is used for one decompress and then for a decode of a
+// one-byte frame, which moves that slice off the caller's buffer, before
+// it goes back to the pool.
 var zstdDecoders = sync.Pool{New: func() any {
 	d, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1), // DecodeAll only: no goroutines to stop
@@ -86,7 +87,7 @@ var zstdDecoders = sync.Pool{New: func() any {
 
 // oneByteFrame is a zstd frame of the single byte 0 (one raw block and a
 // checksum), for forget. A constant, so that reading a repository does not
-// build the encoder.
+// build an encoder.
 var oneByteFrame = []byte{0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x00, 0x09, 0x00, 0x00, 0x00, 0x68, 0x27, 0x05, 0xdb}
 
 // decompress returns the zstd decompression of src, failing if it would

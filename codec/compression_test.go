@@ -95,15 +95,7 @@ func TestCompressionLevelByFile(t *testing.T) {
 		}
 	}
 	for _, m := range []*Manifest{withVirtual, nativeOnly} {
-		data, err := EncodeManifest(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := DecodeManifest("m", data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !equalValues(manifestRefs(got), manifestRefs(m)) {
+		if got := manifestRoundTrip(t, m); !equalValues(manifestRefs(got), manifestRefs(m)) {
 			t.Fatal("manifest changed in a round trip")
 		}
 	}

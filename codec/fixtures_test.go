@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"reflect"
+	"testing"
 )
 
 // Fixed values used by golden files, fuzz seeds and round-trip tests. Change
@@ -181,4 +182,19 @@ func equalValue(a, b reflect.Value) bool {
 	default:
 		return reflect.DeepEqual(a.Interface(), b.Interface())
 	}
+}
+
+// manifestRoundTrip encodes m and decodes the result, failing the test on
+// either error.
+func manifestRoundTrip(t *testing.T, m *Manifest) *Manifest {
+	t.Helper()
+	data, err := EncodeManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeManifest("k", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -176,14 +176,7 @@ func TestManifestSharesVirtualObjects(t *testing.T) {
 	if len(w.Locations) != 2 || len(w.ObjectIndex) != 3 {
 		t.Fatalf("object table %q, index %v: want 2 objects for 3 virtual refs", w.Locations, w.ObjectIndex)
 	}
-	data, err := EncodeManifest(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeManifest("k", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := manifestRoundTrip(t, m)
 	if a, b := got.Ref(2).Location, got.Ref(3).Location; unsafe.StringData(a) != unsafe.StringData(b) {
 		t.Error("decoded refs into one object do not share its location")
 	}

@@ -423,7 +423,11 @@ func (s *Session) ListNodes(ctx context.Context) ([]*Node, error) {
 }
 
 func (s *Session) listNodesLocked(ctx context.Context) ([]*Node, error) {
-	var out []*Node
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Node, 0, len(snap.Nodes)+len(s.changes.newNodes))
 	if err := s.eachNodeLocked(ctx, func(n *Node) { out = append(out, n) }); err != nil {
 		return nil, err
 	}
