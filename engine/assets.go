@@ -162,16 +162,6 @@ func (a *assets) writeChunks(ctx context.Context, chunks [][]byte) ([]codec.Chun
 	return refs, nil
 }
 
-// fetchChunk reads [start, end) of a native chunk object. The object
-// bounds the buffer it allocates, whatever a (corrupt) reference claims.
-func (a *assets) fetchChunk(ctx context.Context, id codec.ChunkID, start, end uint64) ([]byte, error) {
-	data, err := a.store.GetRange(ctx, codec.ChunkKey(id), storage.Range(int64(start), int64(end)))
-	if err == nil && uint64(len(data)) != end-start {
-		err = storage.ShortObject(a.store, codec.ChunkKey(id), int64(start), int(end-start), int64(len(data)))
-	}
-	return data, chunkReadErr(id, err)
-}
-
 // readChunkInto fills dst with the bytes of a native chunk object from
 // offset on, with no buffer of its own.
 func (a *assets) readChunkInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {

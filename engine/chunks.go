@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"iter"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/errors"
@@ -172,55 +173,54 @@ func (r *Repository) lookupChunk(ctx context.Context, n *Node, coords []uint32) 
 // the chunk does not exist. Ranges are relative to the chunk and are cut at
 // its end; a suffix range longer than the chunk gives the whole chunk.
 func (s *Session) GetChunk(ctx context.Context, path Path, coords []uint32, rng storage.ByteRange) ([]byte, bool, error) {
+	return s.GetChunkInto(ctx, path, coords, rng, func(size int) ([]byte, error) { return make([]byte, size), nil })
+}
+
+// GetChunkInto is GetChunk with the bytes read into the buffer alloc
+// returns, with the contract of StoreGetInto's alloc: it must have the
+// requested length, it is called once the chunk is found and not at all
+// for a missing one, and after an error the buffer it returned, if any, is
+// the caller's to release.
+func (s *Session) GetChunkInto(ctx context.Context, path Path, coords []uint32, rng storage.ByteRange, alloc func(size int) ([]byte, error)) ([]byte, bool, error) {
 	ref, err := s.GetChunkRef(ctx, path, coords)
 	if err != nil || ref == nil {
 		return nil, false, err
 	}
-	data, err := s.repo.readChunk(ctx, ref, rng)
+	start, end, err := chunkRange(rng, chunkLength(ref))
 	if err != nil {
 		return nil, false, errors.Wrapf(err, "reading chunk %v of %q", coords, path)
 	}
-	return data, true, nil
-}
-
-// readChunk reads rng of the chunk ref points at.
-func (r *Repository) readChunk(ctx context.Context, ref *codec.ChunkRef, rng storage.ByteRange) ([]byte, error) {
-	start, end, err := chunkRange(rng, chunkLength(ref))
-	if err != nil {
-		return nil, err
+	if end-start > math.MaxInt {
+		return nil, false, invalidArgument("chunk %v of %q has %d bytes, more than one buffer can", coords, path, end-start)
 	}
-	return r.readChunkRange(ctx, ref, start, end)
+	buf, err := alloc(int(end - start))
+	if err != nil {
+		return nil, false, err
+	}
+	if uint64(len(buf)) != end-start {
+		return nil, false, errors.AssertionFailedf("alloc returned %d bytes for %d", len(buf), end-start)
+	}
+	if len(buf) > 0 {
+		if err := s.repo.readChunkInto(ctx, ref, start, buf); err != nil {
+			return nil, false, errors.Wrapf(err, "reading chunk %v of %q", coords, path)
+		}
+	}
+	return buf, true, nil
 }
 
 // readChunkInto fills dst with the bytes of the chunk ref points at from
 // start on (start+len(dst) is at most the chunk's length).
 func (r *Repository) readChunkInto(ctx context.Context, ref *codec.ChunkRef, start uint64, dst []byte) error {
-	if ref.Kind == codec.ChunkNative {
-		return r.assets.readChunkInto(ctx, ref.ChunkID, ref.Offset+start, dst)
-	}
-	data, err := r.readChunkRange(ctx, ref, start, start+uint64(len(dst)))
-	if err != nil {
-		return err
-	}
-	copy(dst, data)
-	return nil
-}
-
-// readChunkRange reads [start, end) of the chunk ref points at, a range
-// within the chunk's length.
-func (r *Repository) readChunkRange(ctx context.Context, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
 	switch ref.Kind {
 	case codec.ChunkInline:
-		return slices.Clone(ref.Inline[start:end]), nil
+		copy(dst, ref.Inline[start:])
+		return nil
 	case codec.ChunkNative:
-		if start == end {
-			return []byte{}, nil
-		}
-		return r.assets.fetchChunk(ctx, ref.ChunkID, ref.Offset+start, ref.Offset+end)
+		return r.assets.readChunkInto(ctx, ref.ChunkID, ref.Offset+start, dst)
 	case codec.ChunkVirtual:
-		return r.virtual.fetch(ctx, ref, ref.Offset+start, ref.Offset+end)
+		return r.virtual.fetchInto(ctx, ref, ref.Offset+start, dst)
 	}
-	return nil, errors.Mark(errors.Newf("unknown chunk kind %d", ref.Kind), codec.ErrCorrupt)
+	return errors.Mark(errors.Newf("unknown chunk kind %d", ref.Kind), codec.ErrCorrupt)
 }
 
 // chunkLength is the chunk's size in bytes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"strings"
@@ -76,26 +77,31 @@ func virtualErr(format string, args ...any) error {
 	return errors.Mark(errors.Newf(format, args...), ErrVirtualChunk)
 }
 
-// fetch reads [start, end) of the object a virtual ref points at, checking
-// that it was not modified after the ref was made.
-func (v *virtualResolver) fetch(ctx context.Context, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
+// fetchInto fills dst with the bytes of the object a virtual ref points at
+// from offset start on, checking that the object is the version the ref
+// was made against (its modification time or entity tag, where the ref
+// pins one).
+func (v *virtualResolver) fetchInto(ctx context.Context, ref *codec.ChunkRef, start uint64, dst []byte) error {
 	c, ok := v.container(ref.Location)
 	if !ok {
-		return nil, virtualErr("virtual chunk location %q is outside every virtual chunk container of the repository; add a container for it to the repository config", ref.Location)
+		return virtualErr("virtual chunk location %q is outside every virtual chunk container of the repository; add a container for it to the repository config", ref.Location)
 	}
 	if strings.Contains(strings.TrimPrefix(ref.Location, c.URLPrefix), "..") {
-		return nil, virtualErr("virtual chunk location %q escapes container %q", ref.Location, c.Name)
+		return virtualErr("virtual chunk location %q escapes container %q", ref.Location, c.Name)
+	}
+	if start > math.MaxInt64-uint64(len(dst)) {
+		return virtualErr("virtual chunk %q: offset %d is out of range", ref.Location, start)
 	}
 	v.mu.RLock()
 	store, registered := v.stores[c.URLPrefix]
 	v.mu.RUnlock()
 	if registered {
-		return v.fetchFromStorage(ctx, store, strings.TrimPrefix(ref.Location, c.URLPrefix), ref, start, end)
+		return fetchFromStorage(ctx, store, strings.TrimPrefix(ref.Location, c.URLPrefix), ref, int64(start), dst)
 	}
 	if strings.HasPrefix(ref.Location, "file://") {
-		return fetchFile(ref, start, end)
+		return fetchFile(ref, int64(start), dst)
 	}
-	return nil, virtualErr("no storage registered for virtual chunk container %q (%s)", c.Name, c.URLPrefix)
+	return virtualErr("no storage registered for virtual chunk container %q (%s)", c.Name, c.URLPrefix)
 }
 
 func checkModified(location string, ref *codec.ChunkRef, mod time.Time) error {
@@ -114,7 +120,7 @@ func checkETag(location string, ref *codec.ChunkRef, etag string, store fmt.Stri
 		return nil
 	case etag == "":
 		return virtualErr("cannot check virtual chunk %q against its ETag %s: %s reports no ETags", location, ref.ETag, store)
-	case unquoteETag(etag) != unquoteETag(ref.ETag):
+	case storage.UnquoteETag(etag) != storage.UnquoteETag(ref.ETag):
 		return virtualErr("virtual chunk %q was modified after its reference was made: its ETag is %s, the reference has %s", location, etag, ref.ETag)
 	}
 	return nil
@@ -125,64 +131,71 @@ type localFiles struct{}
 
 func (localFiles) String() string { return "the local filesystem" }
 
-// unquoteETag drops the quotes around an entity tag: references written by
-// other tools may store it with or without them.
-func unquoteETag(etag string) string {
-	return strings.TrimSuffix(strings.TrimPrefix(etag, `"`), `"`)
+// fetchFromStorage reads a virtual chunk from a host's storage with one
+// conditional read (one request on S3), and only when the read is refused
+// asks for the object's version, to say what changed.
+func fetchFromStorage(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, offset int64, dst []byte) error {
+	cond := storage.ReadCondition{ETag: ref.ETag}
+	if ref.LastModified != 0 {
+		cond.NotModifiedAfter = time.Unix(ref.LastModified, 0)
+	}
+	err := storage.ReadRangeIf(ctx, store, key, offset, dst, cond)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrPreconditionFailed):
+		return explainChanged(ctx, store, key, ref, err)
+	case errors.Is(err, storage.ErrInvalidRange):
+		return virtualErr("virtual chunk %q: object too short for bytes [%d, %d)", ref.Location, offset, offset+int64(len(dst)))
+	}
+	return errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 }
 
-func (v *virtualResolver) fetchFromStorage(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
-	if ref.LastModified != 0 || ref.ETag != "" {
-		info, err := store.Stat(ctx, key)
-		if err != nil {
-			return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
-		}
-		if err := checkModified(ref.Location, ref, info.ModTime); err != nil {
-			return nil, err
-		}
-		if err := checkETag(ref.Location, ref, info.ETag, store); err != nil {
-			return nil, err
-		}
-	}
-	data, err := store.GetRange(ctx, key, storage.Range(int64(start), int64(end)))
+// explainChanged turns a refused conditional read of a virtual chunk into
+// an error that says how the object differs from the reference.
+func explainChanged(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, refused error) error {
+	info, err := store.Stat(ctx, key)
 	if err != nil {
-		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+		return errors.Mark(errors.Wrapf(refused, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 	}
-	if uint64(len(data)) != end-start {
-		return nil, virtualErr("virtual chunk %q: object too short for bytes [%d, %d)", ref.Location, start, end)
+	if err := checkModified(ref.Location, ref, info.ModTime); err != nil {
+		return err
 	}
-	return data, nil
+	if err := checkETag(ref.Location, ref, info.ETag, store); err != nil {
+		return err
+	}
+	// It meets the reference again: it was replaced while being read.
+	return errors.Mark(errors.Wrapf(refused, "virtual chunk %q changed while it was read", ref.Location), ErrVirtualChunk)
 }
 
-func fetchFile(ref *codec.ChunkRef, start, end uint64) ([]byte, error) {
+func fetchFile(ref *codec.ChunkRef, offset int64, dst []byte) error {
 	u, err := url.Parse(ref.Location)
 	if err != nil || u.Path == "" {
-		return nil, virtualErr("invalid virtual chunk location %q", ref.Location)
+		return virtualErr("invalid virtual chunk location %q", ref.Location)
 	}
 	f, err := os.Open(u.Path)
 	if err != nil {
-		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+		return errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+		return errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 	}
 	if err := checkModified(ref.Location, ref, info.ModTime()); err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkETag(ref.Location, ref, "", localFiles{}); err != nil {
-		return nil, err
+		return err
 	}
-	buf := make([]byte, end-start)
-	n, err := f.ReadAt(buf, int64(start))
-	if err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
+	n, err := f.ReadAt(dst, offset)
+	if err != nil && !(errors.Is(err, io.EOF) && n == len(dst)) {
 		if errors.Is(err, io.EOF) {
-			return nil, virtualErr("virtual chunk %q: file too short for bytes [%d, %d)", ref.Location, start, end)
+			return virtualErr("virtual chunk %q: file too short for bytes [%d, %d)", ref.Location, offset, offset+int64(len(dst)))
 		}
-		return nil, errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+		return errors.Mark(errors.Wrapf(err, "virtual chunk %q", ref.Location), ErrVirtualChunk)
 	}
-	return buf, nil
+	return nil
 }
 
 // SetVirtualChunkRef records a virtual chunk: length bytes at offset of the

@@ -162,3 +162,53 @@ func TestVirtualChunkETag(t *testing.T) {
 		t.Fatalf("rewritten object: want ErrVirtualChunk naming it, got %v", err)
 	}
 }
+
+// A virtual chunk pinned to its object's version is read with one
+// conditional read, straight into the caller's buffer; the storage is
+// asked for the object's version only to explain a refused read.
+func TestVirtualChunkPinnedReadIsOneRequest(t *testing.T) {
+	ctx := context.Background()
+	cfg := codec.DefaultRepoConfig()
+	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "bucket", URLPrefix: "s3://bucket/data/"}}
+	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
+	ok(t, err)
+	objects := memory.New("bucket")
+	ok(t, objects.Put(ctx, "f.nc", []byte("xyzw")))
+	info, err := objects.Stat(ctx, "f.nc")
+	ok(t, err)
+	counted := storage.NewCounting(objects)
+	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", counted))
+
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, s.StoreSet(ctx, "v/zarr.json", arrayJSON([]int{3}, []int{1}, "default", "")))
+	set := func(i uint32, etag string, lastModified int64) {
+		ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{i}, &codec.ChunkRef{
+			Kind: codec.ChunkVirtual, Location: "s3://bucket/data/f.nc", Offset: 1, Length: 3,
+			ETag: etag, LastModified: lastModified}))
+	}
+	set(0, info.ETag, 0)
+	set(1, "", info.ModTime.Unix())
+	set(2, "", info.ModTime.Unix()-10)
+
+	counted.Reset()
+	for _, key := range []string{"v/c/0", "v/c/1"} {
+		buf := make([]byte, 3)
+		got, found, err := s.StoreGetInto(ctx, key, storage.From(0), func(n int) ([]byte, error) { return buf[:n], nil })
+		ok(t, err)
+		if !found || string(got) != "yzw" || &got[0] != &buf[0] {
+			t.Fatalf("%s: found %v, %q, read into the caller's buffer: %v", key, found, got, found && &got[0] == &buf[0])
+		}
+	}
+	if c := counted.Counts().Ops; c[storage.OpStat] != 0 || c[storage.OpGetRange] != 2 {
+		t.Fatalf("two pinned reads made %v, want 2 reads and no stat", c)
+	}
+
+	_, _, err = s.StoreGet(ctx, "v/c/2", storage.From(0))
+	if !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), "was modified at") {
+		t.Fatalf("an object modified after its reference: want ErrVirtualChunk saying so, got %v", err)
+	}
+	if c := counted.Counts().Ops; c[storage.OpStat] != 1 {
+		t.Fatalf("a refused read is explained with one stat, got %v", c)
+	}
+}

@@ -54,9 +54,10 @@ type Counting struct {
 func NewCounting(inner Storage) *Counting { return &Counting{inner: inner} }
 
 var (
-	_ Storage     = (*Counting)(nil)
-	_ RangeReader = (*Counting)(nil)
-	_ PartsPutter = (*Counting)(nil)
+	_ Storage                = (*Counting)(nil)
+	_ RangeReader            = (*Counting)(nil)
+	_ ConditionalRangeReader = (*Counting)(nil)
+	_ PartsPutter            = (*Counting)(nil)
 )
 
 // Record switches call recording on or off.
@@ -121,6 +122,16 @@ func (c *Counting) GetRange(ctx context.Context, key string, r ByteRange) ([]byt
 func (c *Counting) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
 	c.count(OpGetRange, key)
 	err := ReadRange(ctx, c.inner, key, offset, dst)
+	if err == nil {
+		c.bytesRead.Add(int64(len(dst)))
+	}
+	return err
+}
+
+// ReadRangeIf implements ConditionalRangeReader; it counts as a GetRange.
+func (c *Counting) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
+	c.count(OpGetRange, key)
+	err := ReadRangeIf(ctx, c.inner, key, offset, dst, cond)
 	if err == nil {
 		c.bytesRead.Add(int64(len(dst)))
 	}

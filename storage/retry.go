@@ -45,7 +45,7 @@ func SleepBackoff(ctx context.Context, attempt int, base, maxDelay time.Duration
 
 // Retrying retries the operations of a Storage that fail with ErrTransient,
 // waiting with exponential backoff and jitter between tries, at most
-// MaxAttempts times in all. Get, GetRange, ReadRange, Put, PutParts, Delete,
+// MaxAttempts times in all. Get, GetRange, ReadRange, ReadRangeIf, Put, PutParts, Delete,
 // Stat and List are idempotent and simply repeated (List resumes after the
 // last key it yielded). A PutIfAbsent whose outcome is unknown (ErrIndeterminate) is
 // resolved by reading the key back: the same bytes mean our write landed,
@@ -66,9 +66,10 @@ func NewRetrying(inner Storage, policy RetryPolicy) *Retrying {
 }
 
 var (
-	_ Storage     = (*Retrying)(nil)
-	_ RangeReader = (*Retrying)(nil)
-	_ PartsPutter = (*Retrying)(nil)
+	_ Storage                = (*Retrying)(nil)
+	_ RangeReader            = (*Retrying)(nil)
+	_ ConditionalRangeReader = (*Retrying)(nil)
+	_ PartsPutter            = (*Retrying)(nil)
 )
 
 func (r *Retrying) String() string { return r.inner.String() }
@@ -112,6 +113,12 @@ func (r *Retrying) GetRange(ctx context.Context, key string, br ByteRange) (data
 // ReadRange implements RangeReader.
 func (r *Retrying) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
 	return r.do(ctx, func() error { return ReadRange(ctx, r.inner, key, offset, dst) })
+}
+
+// ReadRangeIf implements ConditionalRangeReader. An object that fails the
+// condition is an answer, not a failure: it is not retried.
+func (r *Retrying) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
+	return r.do(ctx, func() error { return ReadRangeIf(ctx, r.inner, key, offset, dst, cond) })
 }
 
 // Put implements Storage.

@@ -51,9 +51,10 @@ func NewUnreliable(inner Storage, faults Faults) *Unreliable {
 }
 
 var (
-	_ Storage     = (*Unreliable)(nil)
-	_ RangeReader = (*Unreliable)(nil)
-	_ PartsPutter = (*Unreliable)(nil)
+	_ Storage                = (*Unreliable)(nil)
+	_ RangeReader            = (*Unreliable)(nil)
+	_ ConditionalRangeReader = (*Unreliable)(nil)
+	_ PartsPutter            = (*Unreliable)(nil)
 )
 
 // SetEnabled switches fault injection on or off.
@@ -135,6 +136,12 @@ func (u *Unreliable) GetRange(ctx context.Context, key string, r ByteRange) (dat
 // ReadRange implements RangeReader.
 func (u *Unreliable) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
 	return u.run("get range", key, false, func() error { return ReadRange(ctx, u.inner, key, offset, dst) })
+}
+
+// ReadRangeIf implements ConditionalRangeReader; its faults are those of
+// ReadRange.
+func (u *Unreliable) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
+	return u.run("get range", key, false, func() error { return ReadRangeIf(ctx, u.inner, key, offset, dst, cond) })
 }
 
 // Put implements Storage.

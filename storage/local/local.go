@@ -81,9 +81,10 @@ type Store struct {
 }
 
 var (
-	_ storage.Storage     = (*Store)(nil)
-	_ storage.RangeReader = (*Store)(nil)
-	_ storage.PartsPutter = (*Store)(nil)
+	_ storage.Storage                = (*Store)(nil)
+	_ storage.RangeReader            = (*Store)(nil)
+	_ storage.ConditionalRangeReader = (*Store)(nil)
+	_ storage.PartsPutter            = (*Store)(nil)
 )
 
 // New returns a Store rooted at the directory root, creating it (and its

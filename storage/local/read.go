@@ -59,6 +59,14 @@ func (s *Store) readAt(f *os.File, key string, dst []byte, offset int64) error {
 
 // ReadRange implements storage.RangeReader: one pread(2) into dst.
 func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	return s.ReadRangeIf(ctx, key, offset, dst, storage.ReadCondition{})
+}
+
+// ReadRangeIf implements storage.ConditionalRangeReader. The condition is
+// checked on the opened file, which keeps the version it was opened with
+// (writes replace files, never change them). Files have no entity tags, so
+// a condition on one fails.
+func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond storage.ReadCondition) error {
 	if err := s.checkKey(ctx, key); err != nil {
 		return err
 	}
@@ -67,6 +75,9 @@ func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []b
 		return err
 	}
 	defer func() { _ = f.Close() }()
+	if err := storage.CheckCondition(s, key, storage.ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, cond); err != nil {
+		return err
+	}
 	if offset < 0 || offset+int64(len(dst)) > info.Size() {
 		return storage.ShortObject(s, key, offset, len(dst), info.Size()-offset)
 	}

@@ -41,9 +41,10 @@ func New(name string) *Store {
 }
 
 var (
-	_ storage.Storage     = (*Store)(nil)
-	_ storage.RangeReader = (*Store)(nil)
-	_ storage.PartsPutter = (*Store)(nil)
+	_ storage.Storage                = (*Store)(nil)
+	_ storage.RangeReader            = (*Store)(nil)
+	_ storage.ConditionalRangeReader = (*Store)(nil)
+	_ storage.PartsPutter            = (*Store)(nil)
 )
 
 func (s *Store) String() string { return "memory:" + s.name }
@@ -73,6 +74,13 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 
 // ReadRange implements storage.RangeReader.
 func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	return s.ReadRangeIf(ctx, key, offset, dst, storage.ReadCondition{})
+}
+
+// ReadRangeIf implements storage.ConditionalRangeReader. Objects are
+// replaced, never changed in place, so the version checked is the one
+// read.
+func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond storage.ReadCondition) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
@@ -81,6 +89,15 @@ func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []b
 	s.mu.RUnlock()
 	if !ok {
 		return storage.NotFound(s, key)
+	}
+	if !cond.IsZero() {
+		info := storage.ObjectInfo{Key: key, Size: int64(len(obj.data)), ModTime: obj.modTime}
+		if cond.ETag != "" {
+			info.ETag = etagOf(obj.data)
+		}
+		if err := storage.CheckCondition(s, key, info, cond); err != nil {
+			return err
+		}
 	}
 	size := int64(len(obj.data))
 	if offset < 0 || offset+int64(len(dst)) > size {

@@ -21,6 +21,7 @@ type op uint8
 const (
 	opGet op = iota
 	opGetRange
+	opGetRangeIf
 	opStat
 	opList
 	opPut
@@ -34,6 +35,8 @@ func (o op) String() string {
 		return "get"
 	case opGetRange:
 		return "get range of"
+	case opGetRangeIf:
+		return "conditional get range of"
 	case opStat:
 		return "stat"
 	case opList:
@@ -54,7 +57,9 @@ func (o op) writes() bool { return o == opPut || o == opPutIfAbsent || o == opDe
 
 // mayBeAbsent reports whether "no such key" is an answer (ErrNotFound)
 // rather than a failure for the operation.
-func (o op) mayBeAbsent() bool { return o == opGet || o == opGetRange || o == opStat }
+func (o op) mayBeAbsent() bool {
+	return o == opGet || o == opGetRange || o == opGetRangeIf || o == opStat
+}
 
 // Error codes S3 (and S3-compatible services) answer with that this package
 // treats specially.
@@ -143,9 +148,9 @@ func classifyResponse(o op, status int, code string, unknown class) verdict {
 		return verdict{class: classDeterminate}
 	case status == 404 && o.mayBeAbsent():
 		return verdict{class: classNotFound}
-	case o == opGetRange && (status == 416 || code == codeInvalidRange):
+	case (o == opGetRange || o == opGetRangeIf) && (status == 416 || code == codeInvalidRange):
 		return verdict{class: classInvalidRange}
-	case o == opPutIfAbsent && (status == 412 || code == codePreconditionFailed):
+	case (o == opPutIfAbsent || o == opGetRangeIf) && (status == 412 || code == codePreconditionFailed):
 		return verdict{class: classPrecondition}
 	case o == opPutIfAbsent && code == codeConditionalRequestConflict:
 		// Another create-only write of the same key is in flight; it is

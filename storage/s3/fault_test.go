@@ -324,3 +324,75 @@ func TestRangeIgnored(t *testing.T) {
 	_, err := s.GetRange(context.Background(), "k", storage.From(11))
 	wantIs(t, err, storage.ErrInvalidRange)
 }
+
+// TestReadRangeIfOneRequest: a conditional read is one GET carrying the
+// conditions (no HeadObject first), and the version answered is checked
+// even when the server ignores them.
+func TestReadRangeIfOneRequest(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	modified := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s if-match=%s if-unmodified-since=%s", r.Method, r.Header.Get("If-Match"), r.Header.Get("If-Unmodified-Since")))
+		mu.Unlock()
+		// Conditions are ignored: every GET gets the same version.
+		w.Header().Set("ETag", `"abc"`)
+		w.Header().Set("Last-Modified", modified.Format(http.TimeFormat))
+		w.Header().Set("Content-Range", "bytes 2-4/10")
+		w.Header().Set("Content-Length", "3")
+		w.WriteHeader(http.StatusPartialContent)
+		fmt.Fprint(w, "234")
+	}))
+	t.Cleanup(srv.Close)
+	s := fakeStore(t, srv.URL)
+	ctx := context.Background()
+	take := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		got := seen
+		seen = nil
+		return got
+	}
+
+	dst := make([]byte, 3)
+	must(t, s.ReadRangeIf(ctx, "k", 2, dst, storage.ReadCondition{ETag: "abc", NotModifiedAfter: modified}))
+	if string(dst) != "234" {
+		t.Fatalf("got %q", dst)
+	}
+	want := []string{`GET if-match="abc" if-unmodified-since=` + modified.Format(http.TimeFormat)}
+	if got := take(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+
+	for _, c := range []storage.ReadCondition{
+		{ETag: `"other"`},
+		{NotModifiedAfter: modified.Add(-time.Second)},
+		{ETag: "abc", NotModifiedAfter: modified.Add(-time.Second)},
+	} {
+		err := s.ReadRangeIf(ctx, "k", 2, make([]byte, 3), c)
+		if classOf(err) != preconditionFailed || !strings.Contains(err.Error(), `"k"`) {
+			t.Fatalf("%+v: want a precondition failure naming the key, got %v", c, err)
+		}
+		if got := take(); len(got) != 1 {
+			t.Fatalf("%+v: %d requests, want 1: %q", c, len(got), got)
+		}
+	}
+}
+
+// TestReadRangeIf412: the service's 412 answer to a conditional read is
+// storage.ErrPreconditionFailed, not a failure of the storage.
+func TestReadRangeIf412(t *testing.T) {
+	srv, n := cannedServer(t, http.StatusPreconditionFailed, "PreconditionFailed")
+	s := fakeStore(t, srv.URL)
+	err := s.ReadRangeIf(context.Background(), "k", 0, make([]byte, 4), storage.ReadCondition{ETag: `"abc"`})
+	if classOf(err) != preconditionFailed {
+		t.Fatalf("want a precondition failure, got %v (%+v)", err, classOf(err))
+	}
+	if !strings.Contains(err.Error(), `ETag "abc"`) {
+		t.Fatalf("error %q does not name the version asked for", err)
+	}
+	if n.Load() != 1 {
+		t.Fatalf("%d requests", n.Load())
+	}
+}

@@ -66,9 +66,10 @@ type Store struct {
 }
 
 var (
-	_ storage.Storage     = (*Store)(nil)
-	_ storage.RangeReader = (*Store)(nil)
-	_ storage.PartsPutter = (*Store)(nil)
+	_ storage.Storage                = (*Store)(nil)
+	_ storage.RangeReader            = (*Store)(nil)
+	_ storage.ConditionalRangeReader = (*Store)(nil)
+	_ storage.PartsPutter            = (*Store)(nil)
 )
 
 // New returns a Store for the bucket and prefix cfg names. It does not
@@ -171,7 +172,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, opGet, key); err != nil {
 		return nil, err
 	}
-	data, _, err := s.getObject(ctx, opGet, key, "", nil)
+	data, _, err := s.getObject(ctx, opGet, key, "", nil, storage.ReadCondition{})
 	return data, err
 }
 
@@ -204,7 +205,7 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	// explains it; try again a few times before giving up.
 	const tries = 3
 	for i := 0; ; i++ {
-		data, ranged, err := s.getObject(ctx, opGetRange, key, header, nil)
+		data, ranged, err := s.getObject(ctx, opGetRange, key, header, nil, storage.ReadCondition{})
 		switch {
 		case err == nil && ranged:
 			return data, nil
@@ -255,14 +256,21 @@ func (s *Store) emptyRange(ctx context.Context, key string, r storage.ByteRange)
 // length.
 const maxPrealloc = 1 << 30
 
-// getObject fetches key, or the bytes of rangeHeader if not empty. ranged
-// reports whether the service answered with a partial response. When dst
-// is not nil and the answer is a range of exactly len(dst) bytes, the body
-// is read into dst (data is then dst); otherwise into a new buffer.
-func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string, dst []byte) (data []byte, ranged bool, err error) {
+// getObject fetches key, or the bytes of rangeHeader if not empty, of the
+// object's version that meets cond. ranged reports whether the service
+// answered with a partial response. When dst is not nil and the answer is
+// a range of exactly len(dst) bytes, the body is read into dst (data is
+// then dst); otherwise into a new buffer.
+func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string, dst []byte, cond storage.ReadCondition) (data []byte, ranged bool, err error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: s.objectKey(key)}
 	if rangeHeader != "" {
 		in.Range = aws.String(rangeHeader)
+	}
+	if cond.ETag != "" {
+		in.IfMatch = aws.String(`"` + storage.UnquoteETag(cond.ETag) + `"`)
+	}
+	if !cond.NotModifiedAfter.IsZero() {
+		in.IfUnmodifiedSince = aws.Time(cond.NotModifiedAfter)
 	}
 	sctx, sent := withSentFlag(ctx)
 	out, err := s.client.GetObject(sctx, in)
@@ -270,6 +278,15 @@ func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string, ds
 		return nil, false, s.fail(ctx, o, key, err, sent.Load())
 	}
 	defer out.Body.Close()
+	if !cond.IsZero() {
+		// Check the version answered as well: S3 ignores
+		// If-Unmodified-Since when an If-Match holds, and a service may
+		// ignore conditions it does not support.
+		info := storage.ObjectInfo{Key: key, ModTime: aws.ToTime(out.LastModified), ETag: aws.ToString(out.ETag)}
+		if err := storage.CheckCondition(s, key, info, cond); err != nil {
+			return nil, false, err
+		}
+	}
 	ranged = aws.ToString(out.ContentRange) != ""
 	if n := aws.ToInt64(out.ContentLength); n > 0 && n <= maxPrealloc {
 		// Read into a buffer of exactly the announced size: growing a
@@ -301,18 +318,42 @@ func (s *Store) getObject(ctx context.Context, o op, key, rangeHeader string, ds
 // ReadRange implements storage.RangeReader with one ranged GetObject whose
 // body goes straight into dst.
 func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
-	if err := s.check(ctx, opGetRange, key); err != nil {
+	return s.ReadRangeIf(ctx, key, offset, dst, storage.ReadCondition{})
+}
+
+// ReadRangeIf implements storage.ConditionalRangeReader with ReadRange's
+// one GetObject, carrying If-Match for an entity tag and
+// If-Unmodified-Since for a modification time; the version answered is
+// checked too. A 412 answer is storage.ErrPreconditionFailed.
+func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond storage.ReadCondition) error {
+	o := opGetRange
+	if !cond.IsZero() {
+		o = opGetRangeIf
+	}
+	if err := s.check(ctx, o, key); err != nil {
 		return err
 	}
 	end := offset + int64(len(dst))
 	if len(dst) == 0 {
-		// Nothing to read, but the key must exist and reach offset.
-		_, err := s.GetRange(ctx, key, storage.Range(offset, end))
-		return err
+		// Nothing to read, but the key must exist, meet cond and reach
+		// offset.
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return err
+		}
+		if err := storage.CheckCondition(s, key, info, cond); err != nil {
+			return err
+		}
+		if offset > info.Size {
+			return storage.ShortObject(s, key, offset, 0, info.Size-offset)
+		}
+		return nil
 	}
 	header := fmt.Sprintf("bytes=%d-%d", offset, end-1)
-	data, ranged, err := s.getObject(ctx, opGetRange, key, header, dst)
+	data, ranged, err := s.getObject(ctx, o, key, header, dst, cond)
 	switch {
+	case errors.Is(err, storage.ErrPreconditionFailed):
+		return storage.NotTheVersion(s, key, cond)
 	case errors.Is(err, storage.ErrInvalidRange):
 		// 416: the object ends at or before offset.
 		return storage.ShortObject(s, key, offset, len(dst), 0)

@@ -20,6 +20,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Blob", func(t *testing.T) { testBlob(t, b) })
 	t.Run("Ranges", func(t *testing.T) { testRanges(t, b) })
 	t.Run("ReadRange", func(t *testing.T) { testReadRange(t, b) })
+	t.Run("ReadRangeIf", func(t *testing.T) { testReadRangeIf(t, b) })
 	t.Run("PutParts", func(t *testing.T) { testPutParts(t, b) })
 	t.Run("PutKeepsNothing", func(t *testing.T) { testPutKeepsNothing(t, b) })
 	t.Run("PutIfAbsent", func(t *testing.T) { testPutIfAbsent(t, b) })
@@ -293,6 +294,80 @@ func testReadRange(t *testing.T, b Backend) {
 		}
 		err := storage.ReadRange(ctx, st, "missing", 0, make([]byte, 1))
 		wantIs(t, err, storage.ErrNotFound)
+	}
+}
+
+// testReadRangeIf checks storage.ReadRangeIf on the backend's own
+// ConditionalRangeReader (when it has one) and on the Stat-then-read
+// fallback: a read whose object meets the condition is ReadRange's, one
+// whose object does not (a later modification time, another entity tag, or
+// any entity tag on a backend without them) is ErrPreconditionFailed naming
+// the key, and the condition is checked before anything else is reported
+// about the range.
+func testReadRangeIf(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := open(t, b, b.Fresh(t))
+	must(t, s.Put(ctx, "v", []byte("0123456789")))
+	info, err := s.Stat(ctx, "v")
+	must(t, err)
+	type cond = storage.ReadCondition
+	holds := []cond{
+		{},
+		{NotModifiedAfter: info.ModTime},
+		{NotModifiedAfter: info.ModTime.Add(time.Hour)},
+	}
+	fails := []cond{
+		{NotModifiedAfter: info.ModTime.Add(-2 * time.Second)},
+		{ETag: `"00000000000000000000000000000000"`},
+	}
+	if info.ETag != "" {
+		holds = append(holds, cond{ETag: info.ETag}, cond{ETag: storage.UnquoteETag(info.ETag)},
+			cond{ETag: info.ETag, NotModifiedAfter: info.ModTime})
+		fails = append(fails, cond{ETag: info.ETag, NotModifiedAfter: info.ModTime.Add(-2 * time.Second)})
+	} else {
+		// No entity tags: the storage cannot vouch for any.
+		fails = append(fails, cond{ETag: `"anything"`})
+	}
+	ways := map[string]storage.Storage{
+		"own":      s,
+		"fallback": struct{ storage.Storage }{s}, // hides any ConditionalRangeReader
+	}
+	for name, st := range ways {
+		for _, c := range holds {
+			dst := []byte("xxx")
+			if err := storage.ReadRangeIf(ctx, st, "v", 2, dst, c); err != nil {
+				t.Fatalf("%s: read with %+v, which the object meets: %+v", name, c, err)
+			}
+			if string(dst) != "234" {
+				t.Fatalf("%s: read with %+v: got %q want %q", name, c, dst, "234")
+			}
+			must(t, storage.ReadRangeIf(ctx, st, "v", 10, nil, c))
+			wantIs(t, storage.ReadRangeIf(ctx, st, "v", 8, make([]byte, 3), c), storage.ErrInvalidRange)
+			wantIs(t, storage.ReadRangeIf(ctx, st, "v", 11, nil, c), storage.ErrInvalidRange)
+			wantIs(t, storage.ReadRangeIf(ctx, st, "missing", 0, make([]byte, 1), c), storage.ErrNotFound)
+		}
+		for _, c := range fails {
+			for _, n := range []int{3, 0} {
+				err := storage.ReadRangeIf(ctx, st, "v", 2, make([]byte, n), c)
+				wantIs(t, err, storage.ErrPreconditionFailed)
+				if !strings.Contains(err.Error(), `"v"`) {
+					t.Fatalf("%s: error %q does not name the key", name, err)
+				}
+			}
+			wantIs(t, storage.ReadRangeIf(ctx, st, "missing", 0, make([]byte, 1), c), storage.ErrNotFound)
+		}
+		wantIs(t, storage.ReadRangeIf(ctx, st, "v", -1, make([]byte, 1), cond{}), storage.ErrInvalidRange)
+	}
+	if info.ETag != "" {
+		// A replaced object has another entity tag: the old one no longer
+		// reads.
+		must(t, s.Put(ctx, "v", []byte("9876543210")))
+		for name, st := range ways {
+			err := storage.ReadRangeIf(ctx, st, "v", 0, make([]byte, 3), cond{ETag: info.ETag})
+			if !errors.Is(err, storage.ErrPreconditionFailed) {
+				t.Fatalf("%s: read of a replaced object with its old ETag: want ErrPreconditionFailed, got %v", name, err)
+			}
+		}
 	}
 }
 
