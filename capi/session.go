@@ -294,31 +294,23 @@ func ic_session_set_chunk(session C.ic_session, path *C.ic_cchar, coords *C.ic_c
 	})
 }
 
-// readOut delivers bytes read into a new buffer (*data, *len).
-func readOut(b []byte, found bool, data **C.uint8_t, n *C.size_t, foundOut *C.int32_t) error {
-	if !found {
-		*data, *n, *foundOut = nil, 0, 0
-		return nil
+// intoCaller returns the alloc of an engine read (StoreGetInto,
+// GetChunkInto) that hands out the caller's buffer, so the value is read
+// straight into it. It reports the value found and its size first: a
+// value larger than capacity is errBufferTooSmall with *n saying how large
+// a buffer it needs, and nothing is read. The caller sets *n and
+// *foundOut to 0 before the read, for a value that is not found.
+func intoCaller(buf *C.uint8_t, capacity int, n *C.size_t, foundOut *C.int32_t) func(int) ([]byte, error) {
+	return func(size int) ([]byte, error) {
+		*foundOut, *n = 1, C.size_t(size)
+		if size > capacity {
+			return nil, errors.Mark(errors.Newf("the value has %d bytes, the buffer holds %d", size, capacity), errBufferTooSmall)
+		}
+		if size == 0 {
+			return []byte{}, nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(buf)), size), nil
 	}
-	p, err := cBytes(b)
-	if err != nil {
-		return err
-	}
-	*data, *n, *foundOut = (*C.uint8_t)(p), C.size_t(len(b)), 1
-	return nil
-}
-
-// readInto delivers bytes read into the caller's buffer.
-func readInto(b []byte, found bool, buf *C.uint8_t, capacity int, n *C.size_t, foundOut *C.int32_t) error {
-	*foundOut = cBool(found)
-	*n = C.size_t(len(b))
-	if len(b) > capacity {
-		return errors.Mark(errors.Newf("the value has %d bytes, the buffer holds %d", len(b), capacity), errBufferTooSmall)
-	}
-	if len(b) > 0 {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(buf)), len(b)), b)
-	}
-	return nil
 }
 
 // checkInto validates the arguments of a read into a caller's buffer.
@@ -370,11 +362,21 @@ func ic_session_get_chunk(session C.ic_session, path *C.ic_cchar, coords *C.ic_c
 		if err := checkReadOut(data, n, found); err != nil {
 			return err
 		}
-		b, ok, err := s.GetChunk(ctx, p, c, r)
+		// The chunk goes straight into the C buffer handed out.
+		var out unsafe.Pointer
+		b, ok, err := s.GetChunkInto(ctx, p, c, r, cAllocTo(&out, nil))
 		if err != nil {
+			if out != nil {
+				cRelease(out)
+			}
 			return err
 		}
-		return readOut(b, ok, data, n, found)
+		if !ok {
+			*data, *n, *found = nil, 0, 0
+			return nil
+		}
+		*data, *n, *found = (*C.uint8_t)(out), C.size_t(len(b)), 1
+		return nil
 	})
 }
 
@@ -389,11 +391,9 @@ func ic_session_get_chunk_into(session C.ic_session, path *C.ic_cchar, coords *C
 		if err != nil {
 			return err
 		}
-		b, ok, err := s.GetChunk(ctx, p, c, r)
-		if err != nil {
-			return err
-		}
-		return readInto(b, ok, buf, capBytes, n, found)
+		*n, *found = 0, 0
+		_, _, err = s.GetChunkInto(ctx, p, c, r, intoCaller(buf, capBytes, n, found))
+		return err
 	})
 }
 

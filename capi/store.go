@@ -67,11 +67,9 @@ func ic_store_get_into(session C.ic_session, key *C.ic_cchar, rng *C.ic_crange, 
 		if err != nil {
 			return err
 		}
-		b, ok, err := s.StoreGet(ctx, k, r)
-		if err != nil {
-			return err
-		}
-		return readInto(b, ok, buf, capBytes, n, found)
+		*n, *found = 0, 0
+		_, _, err = s.StoreGetInto(ctx, k, r, intoCaller(buf, capBytes, n, found))
+		return err
 	})
 }
 

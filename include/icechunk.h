@@ -712,7 +712,8 @@ ic_status ic_session_get_chunk(ic_session session, const char *path, const uint3
  * (buf may be NULL when cap is 0). *len receives the size of the data; if
  * it exceeds cap nothing is copied and the status is
  * IC_ERR_BUFFER_TOO_SMALL (with *len and *found written), so the caller
- * can retry with a larger buffer.
+ * can retry with a larger buffer. The data is read straight into buf; after
+ * any other error buf's contents are unspecified.
  */
 ic_status ic_session_get_chunk_into(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const ic_byte_range *range, uint8_t *buf, size_t cap, size_t *len, int32_t *found, ic_error *err);
 
