@@ -22,3 +22,16 @@ func removeEmptyDir(root *os.Root, dir string) error {
 	}
 	return root.Remove(dir)
 }
+
+// writeParts writes parts to f one after the other, a write each.
+func writeParts(f *os.File, parts [][]byte) error {
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue // no write(2) for nothing
+		}
+		if _, err := f.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

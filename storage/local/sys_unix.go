@@ -3,6 +3,7 @@
 package local
 
 import (
+	"io"
 	"os"
 	"path"
 	"syscall"
@@ -43,4 +44,52 @@ func removeEmptyDir(root *os.Root, dir string) error {
 		return &os.PathError{Op: "rmdir", Path: dir, Err: rmErr}
 	}
 	return nil
+}
+
+// maxIovecs is the most buffers one writev(2) takes (IOV_MAX on Linux and
+// the BSDs).
+const maxIovecs = 1024
+
+// writeParts writes parts to f one after the other with writev(2): a
+// batch of small chunks packed into one object is one system call, not one
+// per chunk. Short writes are continued where they stopped.
+func writeParts(f *os.File, parts [][]byte) error {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	if err := conn.Write(func(fd uintptr) bool {
+		for parts = skipWritten(parts, 0); len(parts) > 0; {
+			n, err := unix.Writev(int(fd), parts[:min(len(parts), maxIovecs)])
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				werr = &os.PathError{Op: "writev", Path: f.Name(), Err: err}
+				return true
+			case n == 0:
+				werr = &os.PathError{Op: "writev", Path: f.Name(), Err: io.ErrShortWrite}
+				return true
+			}
+			parts = skipWritten(parts, n)
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	return werr
+}
+
+// skipWritten drops the first n bytes of parts, and the parts left empty.
+func skipWritten(parts [][]byte, n int) [][]byte {
+	for len(parts) > 0 && n >= len(parts[0]) {
+		n -= len(parts[0])
+		parts = parts[1:]
+	}
+	if n > 0 {
+		// parts is the caller's slice: shorten a copy of its header.
+		parts = append([][]byte{parts[0][n:]}, parts[1:]...)
+	}
+	return parts
 }

@@ -142,13 +142,12 @@ func (s *Store) inStaging(op func() error) error {
 func writeData(f *os.File, parts [][]byte, durable bool) error {
 	size := 0
 	for _, p := range parts {
-		if len(p) == 0 {
-			continue // no write(2) for nothing
-		}
-		if _, err := f.Write(p); err != nil {
+		size += len(p)
+	}
+	if size > 0 {
+		if err := writeParts(f, parts); err != nil {
 			return err
 		}
-		size += len(p)
 	}
 	if durable {
 		return f.Sync()
