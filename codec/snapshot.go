@@ -63,7 +63,9 @@ type NodeSnapshot struct {
 	Type NodeType `msg:"type"`
 	// ZarrMetadata is the node's zarr.json document, stored verbatim. A
 	// decoded snapshot shares it with the decoded file (no copy per node):
-	// it is never modified in place.
+	// it is never modified in place, and DecodeSnapshot caps its capacity
+	// at its length, so an append copies instead of overwriting the next
+	// node's bytes.
 	ZarrMetadata []byte     `msg:"zarr_metadata,allownil,zerocopy"`
 	Array        *ArrayData `msg:"array"` // nil for groups, set for arrays
 }
@@ -308,6 +310,10 @@ func DecodeSnapshot(object string, data []byte) (*Snapshot, error) {
 	s := new(Snapshot)
 	if err := Decode(FileTypeSnapshot, object, data, s); err != nil {
 		return nil, err
+	}
+	for i := range s.Nodes {
+		m := s.Nodes[i].ZarrMetadata
+		s.Nodes[i].ZarrMetadata = m[:len(m):len(m)]
 	}
 	return s, nil
 }

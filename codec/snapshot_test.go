@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,34 @@ func TestSnapshotSort(t *testing.T) {
 	s.Sort()
 	if !equalValues(s, fixtureSnapshot()) {
 		t.Fatal("Sort did not restore the order")
+	}
+}
+
+// A decoded snapshot's zarr metadata shares the decoded file but ends at
+// its own last byte: appending to one node's document must not overwrite
+// the next node's.
+func TestDecodedZarrMetadataIsCapped(t *testing.T) {
+	snap := &Snapshot{ID: NewSnapshotID(), FlushedAt: 1, Message: "m", Nodes: []NodeSnapshot{
+		{ID: NewNodeID(), Path: "/", Type: NodeTypeGroup, ZarrMetadata: []byte(`{"zarr_format":3,"node_type":"group"}`)},
+		{ID: NewNodeID(), Path: "/a", Type: NodeTypeGroup, ZarrMetadata: []byte(`{"zarr_format":3,"node_type":"group","attributes":{"k":1}}`)},
+	}}
+	data, err := EncodeSnapshot(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSnapshot("snapshot", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range got.Nodes {
+		if cap(n.ZarrMetadata) != len(n.ZarrMetadata) {
+			t.Fatalf("node %d: metadata of %d bytes has capacity %d", i, len(n.ZarrMetadata), cap(n.ZarrMetadata))
+		}
+	}
+	_ = append(got.Nodes[0].ZarrMetadata, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+	for i, n := range got.Nodes {
+		if !bytes.Equal(n.ZarrMetadata, snap.Nodes[i].ZarrMetadata) {
+			t.Fatalf("node %d after an append to node 0: %q", i, n.ZarrMetadata)
+		}
 	}
 }
