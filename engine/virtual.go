@@ -156,7 +156,8 @@ func fetchFromStorage(ctx context.Context, store storage.Storage, key string, re
 func explainChanged(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, refused error) error {
 	info, err := store.Stat(ctx, key)
 	if err != nil {
-		return errors.Mark(errors.Wrapf(refused, "virtual chunk %q", ref.Location), ErrVirtualChunk)
+		// Replaced, then removed or unreachable: say both.
+		return errors.Mark(errors.WithSecondaryError(errors.Wrapf(refused, "virtual chunk %q", ref.Location), err), ErrVirtualChunk)
 	}
 	if err := checkModified(ref.Location, ref, info.ModTime); err != nil {
 		return err
