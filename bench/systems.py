@@ -53,6 +53,20 @@ def available(name: str) -> tuple[bool, str]:
         return False, f"{type(e).__name__}: {e}"
 
 
+def native_library(name: str) -> str | None:
+    """The file of the system's native library (None for LocalStore), once
+    the system imports."""
+    if name == "icechunk_go":
+        from icechunk_go import _ffi
+
+        return str(_ffi.library_path())
+    if name == "icechunk":
+        from icechunk import _icechunk_python
+
+        return str(_icechunk_python.__file__)
+    return None
+
+
 class Handle:
     """A store to use with zarr, and how to make its changes durable."""
 
