@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"iter"
-	"math"
 	"slices"
 
 	"github.com/cockroachdb/errors"
@@ -190,15 +190,9 @@ func (s *Session) GetChunkInto(ctx context.Context, path Path, coords []uint32, 
 	if err != nil {
 		return nil, false, errors.Wrapf(err, "reading chunk %v of %q", coords, path)
 	}
-	if end-start > math.MaxInt {
-		return nil, false, invalidArgument("chunk %v of %q has %d bytes, more than one buffer can", coords, path, end-start)
-	}
-	buf, err := alloc(int(end - start))
+	buf, err := allocExact(alloc, end-start, func() string { return fmt.Sprintf("chunk %v of %q", coords, path) })
 	if err != nil {
 		return nil, false, err
-	}
-	if uint64(len(buf)) != end-start {
-		return nil, false, errors.AssertionFailedf("alloc returned %d bytes for %d", len(buf), end-start)
 	}
 	if len(buf) > 0 {
 		if err := s.repo.readChunkInto(ctx, ref, start, buf); err != nil {

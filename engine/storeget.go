@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"slices"
 
@@ -98,15 +99,9 @@ func (s *Session) StoreGetInto(ctx context.Context, key string, rng storage.Byte
 		return nil, false, err
 	}
 	size := v.size()
-	if size > math.MaxInt {
-		return nil, false, invalidArgument("the value at %q has %d bytes, more than one buffer can", key, size)
-	}
-	buf, err := alloc(int(size))
+	buf, err := allocExact(alloc, size, func() string { return fmt.Sprintf("the value at %q", key) })
 	if err != nil {
 		return nil, false, err
-	}
-	if uint64(len(buf)) != size {
-		return nil, false, errors.AssertionFailedf("alloc returned %d bytes for %d", len(buf), size)
 	}
 	if v.ref == nil {
 		copy(buf, v.mem)
@@ -118,6 +113,23 @@ func (s *Session) StoreGetInto(ctx context.Context, key string, rng storage.Byte
 		}
 	}
 	return buf, true, nil
+}
+
+// allocExact asks alloc for a buffer of size bytes, which must be exactly
+// that long; what names the value in the error for a size no buffer can
+// have.
+func allocExact(alloc func(size int) ([]byte, error), size uint64, what func() string) ([]byte, error) {
+	if size > math.MaxInt {
+		return nil, invalidArgument("%s has %d bytes, more than one buffer can", what(), size)
+	}
+	buf, err := alloc(int(size))
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(buf)) != size {
+		return nil, errors.AssertionFailedf("alloc returned %d bytes for %d", len(buf), size)
+	}
+	return buf, nil
 }
 
 // StoreGetResult is the outcome for one key of StoreGetMany.

@@ -75,8 +75,10 @@ func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst [
 		return err
 	}
 	defer func() { _ = f.Close() }()
-	if err := storage.CheckCondition(s, key, storage.ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, cond); err != nil {
-		return err
+	if !cond.IsZero() {
+		if err := storage.CheckCondition(s, key, storage.ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, cond); err != nil {
+			return err
+		}
 	}
 	if offset < 0 || offset+int64(len(dst)) > info.Size() {
 		return storage.ShortObject(s, key, offset, len(dst), info.Size()-offset)
