@@ -128,6 +128,9 @@ func (c *Counting) ReadRange(ctx context.Context, key string, offset int64, dst 
 	return err
 }
 
+// BulkWrite implements BulkWriter with the wrapped storage's hint.
+func (c *Counting) BulkWrite() (int, int) { return BulkWrite(c.inner) }
+
 // ReadRangeIf implements ConditionalRangeReader; it counts as a GetRange.
 func (c *Counting) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
 	c.count(OpGetRange, key)

@@ -144,6 +144,9 @@ func (u *Unreliable) ReadRangeIf(ctx context.Context, key string, offset int64, 
 	return u.run("get range", key, false, func() error { return ReadRangeIf(ctx, u.inner, key, offset, dst, cond) })
 }
 
+// BulkWrite implements BulkWriter with the wrapped storage's hint.
+func (u *Unreliable) BulkWrite() (int, int) { return BulkWrite(u.inner) }
+
 // Put implements Storage.
 func (u *Unreliable) Put(ctx context.Context, key string, data []byte) error {
 	return u.run("put", key, true, func() error { return u.inner.Put(ctx, key, data) })
