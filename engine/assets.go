@@ -150,8 +150,8 @@ func (a *assets) writeChunk(ctx context.Context, data []byte) (*codec.ChunkRef, 
 // one chunk id, each chunk at its own offset.
 func (a *assets) writeChunks(ctx context.Context, chunks [][]byte) ([]codec.ChunkRef, error) {
 	id := codec.NewChunkID()
-	if err := storage.PutParts(ctx, a.store, codec.ChunkKey(id), chunks); err != nil {
-		return nil, errors.Wrapf(err, "writing chunk %s", id)
+	if err := a.putChunkObject(ctx, id, chunks); err != nil {
+		return nil, err
 	}
 	refs := make([]codec.ChunkRef, len(chunks))
 	var off uint64
@@ -160,6 +160,14 @@ func (a *assets) writeChunks(ctx context.Context, chunks [][]byte) ([]codec.Chun
 		off += uint64(len(c))
 	}
 	return refs, nil
+}
+
+// putChunkObject stores parts, one after the other, as the chunk object id.
+func (a *assets) putChunkObject(ctx context.Context, id codec.ChunkID, parts [][]byte) error {
+	if err := storage.PutParts(ctx, a.store, codec.ChunkKey(id), parts); err != nil {
+		return errors.Wrapf(err, "writing chunk %s", id)
+	}
+	return nil
 }
 
 // readChunkInto fills dst with the bytes of a native chunk object from

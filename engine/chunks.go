@@ -195,7 +195,7 @@ func (s *Session) GetChunkInto(ctx context.Context, path Path, coords []uint32, 
 		return nil, false, err
 	}
 	if len(buf) > 0 {
-		if err := s.repo.readChunkInto(ctx, ref, start, buf); err != nil {
+		if err := s.readChunkInto(ctx, ref, start, buf); err != nil {
 			return nil, false, errors.Wrapf(err, "reading chunk %v of %q", coords, path)
 		}
 	}

@@ -56,6 +56,11 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 		return codec.SnapshotID{}, invalidArgument("commit metadata is not JSON-serialisable: %v", err)
 	}
 
+	// Every ref must name an object in storage before a snapshot names it.
+	if err := s.flushLocked(ctx); err != nil {
+		return codec.SnapshotID{}, err
+	}
+
 	// Fail early, before writing anything, if the branch already moved.
 	// Even right after a rebase this pays: on a contended branch it often
 	// moved during the rebase, and writing the commit's objects for

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/cockroachdb/errors"
@@ -12,10 +13,13 @@ import (
 // commit metadata and change set) so that it can travel to another process
 // or machine, where Repository.SessionFromBytes restores it. Chunk data is
 // not included: native chunks are already in storage, inline ones are in
-// their refs.
+// their refs (write-behind chunks are flushed first).
 func (s *Session) Bytes() ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.flushLocked(context.Background()); err != nil {
+		return nil, err
+	}
 	w := wireSession{Branch: s.branch, Snapshot: s.snapshotID, Fork: s.fork}
 	if len(s.meta) > 0 {
 		meta, err := json.Marshal(s.meta)

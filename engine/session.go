@@ -41,6 +41,10 @@ type Session struct {
 	// repository's cache evicted it. It is stale when its ID is not
 	// snapshotID (after a commit or rebase) and is then read again.
 	base atomic.Pointer[codec.Snapshot]
+
+	// writes holds the chunks of StoreSetBehind not yet in storage (nil
+	// until the first).
+	writes atomic.Pointer[writeBehind]
 }
 
 func newSession(repo *Repository, branch string, snap *codec.Snapshot) *Session {
@@ -467,6 +471,9 @@ func (s *Session) DiscardChanges() *ChangeSet {
 	cs := s.changes
 	s.changes = NewChangeSet()
 	s.zarrInfo.Clear()
+	if w := s.writes.Load(); w != nil {
+		w.discard()
+	}
 	return cs
 }
 
@@ -492,11 +499,15 @@ func (s *Session) MergeChanges(cs *ChangeSet) error {
 
 // Fork returns a writable copy of the session for cooperative writing
 // elsewhere (another goroutine, process or machine, via Bytes). A fork
-// cannot commit: its changes come back with Merge.
+// cannot commit: its changes come back with Merge. Write-behind chunks are
+// flushed first.
 func (s *Session) Fork() (*Session, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.checkWritable("fork"); err != nil {
+		return nil, err
+	}
+	if err := s.flushLocked(context.Background()); err != nil {
 		return nil, err
 	}
 	if !s.changes.IsEmpty() && !s.fork {
@@ -510,13 +521,17 @@ func (s *Session) Fork() (*Session, error) {
 }
 
 // Merge folds the changes of forks into s. The forks must be of the same
-// branch and base snapshot.
+// branch and base snapshot. Their write-behind chunks are flushed first.
 func (s *Session) Merge(forks ...*Session) error {
 	for _, f := range forks {
-		f.mu.RLock()
+		f.mu.Lock()
 		same := f.snapshotID == s.SnapshotID() && f.branch == s.Branch()
+		err := f.flushLocked(context.Background())
 		cs := f.changes.clone()
-		f.mu.RUnlock()
+		f.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if !same {
 			return invalidArgument("cannot merge a session based on snapshot %s of branch %q into one based on %s of %q", f.SnapshotID(), f.Branch(), s.SnapshotID(), s.Branch())
 		}

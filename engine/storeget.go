@@ -108,7 +108,7 @@ func (s *Session) StoreGetInto(ctx context.Context, key string, rng storage.Byte
 		return buf, true, nil
 	}
 	if size > 0 {
-		if err := s.repo.readChunkInto(ctx, v.ref, v.start, buf); err != nil {
+		if err := s.readChunkInto(ctx, v.ref, v.start, buf); err != nil {
 			return nil, false, errors.Wrapf(err, "reading %q", key)
 		}
 	}
@@ -282,7 +282,7 @@ func readRuns(reads []valueRead, found []int) [][]int {
 func (s *Session) readRun(ctx context.Context, keys []string, reads []valueRead, run []int, dst []byte, out []StoreGetResult) {
 	if len(run) > 1 {
 		v := &reads[run[0]]
-		if s.repo.assets.readChunkInto(ctx, v.ref.ChunkID, v.ref.Offset+v.start, dst) == nil {
+		if s.readObjectInto(ctx, v.ref.ChunkID, v.ref.Offset+v.start, dst) == nil {
 			return
 		}
 	}
@@ -292,7 +292,7 @@ func (s *Session) readRun(ctx context.Context, keys []string, reads []valueRead,
 			copy(out[i].Data, v.mem)
 			continue
 		}
-		if err := s.repo.readChunkInto(ctx, v.ref, v.start, out[i].Data); err != nil {
+		if err := s.readChunkInto(ctx, v.ref, v.start, out[i].Data); err != nil {
 			out[i] = StoreGetResult{Err: errors.Wrapf(err, "reading %q", keys[i])}
 		}
 	}

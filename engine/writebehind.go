@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// Write-behind of chunk writes (Session.StoreSetBehind).
+//
+// A write-behind set copies the chunk into an open pack in memory, records
+// its ref in the change set at once (the pack's chunk object id, the
+// chunk's offset in it) and returns: the caller does not wait for storage.
+// A full pack is written as one chunk object in the background while the
+// caller goes on producing chunks. This is what a writer like zarr needs
+// on remote storage: it keeps a fixed number of writes in flight and waits
+// for each, so every request's latency stalls it, and the batch it hands
+// over at once is too small to make objects of a size S3 handles cheaply.
+//
+// Because the ref is recorded when the chunk is staged, the change set is
+// always in the order the caller set things in: a later set, delete or
+// node change simply replaces or drops the ref. Reads of a chunk whose
+// pack is not in storage yet are served from the pack, so a session reads
+// its own writes. Everything that hands refs on to where
+// memory is not shared (Commit, Bytes, Fork, Merge) flushes first, so
+// every ref it hands on names an object in storage.
+//
+// Memory is bounded: at most parallel packs of packBytes each (the one being
+// filled and those being written), sized by the storage
+// (storage.BulkWrite): a new pack is opened only while fewer than parallel
+// are being written. A producer faster than storage waits for the
+// oldest pack to be written, or, if it asked not to wait, is told to come
+// back (the binding then waits on a thread that may block). A pack that
+// failed to write stays in memory and is written again by the next flush;
+// until then every write-behind set fails with its error, so that a dead
+// server does not fill memory and the caller hears of the failure soon.
+
+// pendingPack is a chunk object being filled or written.
+type pendingPack struct {
+	id   codec.ChunkID
+	mu   sync.RWMutex
+	buf  []byte // the chunks so far; nil once written
+	done chan struct{}
+	err  error // the write's failure, set before done is closed
+}
+
+// readInto copies the bytes at offset into dst and reports whether the pack
+// still held them (false once it is in storage).
+func (p *pendingPack) readInto(offset uint64, dst []byte) (bool, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.buf == nil {
+		return false, nil
+	}
+	if offset > uint64(len(p.buf)) || uint64(len(dst)) > uint64(len(p.buf))-offset {
+		return true, errors.Mark(errors.Newf("chunk object %s (not yet written) holds %d bytes, a read wants %d at %d", p.id, len(p.buf), len(dst), offset), codec.ErrCorrupt)
+	}
+	copy(dst, p.buf[offset:])
+	return true, nil
+}
+
+// writeBehind holds a session's packs.
+type writeBehind struct {
+	assets    *assets
+	packBytes int
+	parallel  int
+
+	mu      sync.Mutex
+	open    *pendingPack   // being filled, nil if none
+	writing []*pendingPack // sealed, in write order
+	failed  []*pendingPack // written without success, kept for the next flush
+	free    [][]byte       // buffers of written packs, reused
+
+	// pending maps the ids of packs not in storage yet to the packs, for
+	// reads; count is their number, so that reads skip the map when none.
+	pending sync.Map // codec.ChunkID -> *pendingPack
+	count   atomic.Int64
+}
+
+// newWriteBehind sizes packs by the storage's bulk-write hint.
+func newWriteBehind(a *assets) *writeBehind {
+	size, parallel := storage.BulkWrite(a.store)
+	return &writeBehind{assets: a, packBytes: min(size, maxPackBytes), parallel: parallel}
+}
+
+// add copies value into the open pack and returns its ref. If it does not
+// fit, the pack is sealed (its write starts) and a new one opened; with
+// parallel packs being written, add waits for the oldest, or, when wait
+// is false, returns accepted == false without setting anything.
+// value must fit a pack.
+func (w *writeBehind) add(ctx context.Context, value []byte, wait bool) (ref codec.ChunkRef, accepted bool, err error) {
+	for {
+		w.mu.Lock()
+		if len(w.failed) > 0 {
+			err := w.failed[0].err
+			w.mu.Unlock()
+			return ref, false, errors.Wrap(err, "an earlier write-behind chunk object could not be written (a flush or commit writes it again)")
+		}
+		if p := w.open; p != nil && len(p.buf)+len(value) <= w.packBytes {
+			p.mu.Lock()
+			off := len(p.buf)
+			p.buf = append(p.buf, value...)
+			p.mu.Unlock()
+			w.mu.Unlock()
+			return codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: p.id, Offset: uint64(off), Length: uint64(len(value))}, true, nil
+		}
+		w.sealLocked()
+		if len(w.writing) < w.parallel {
+			w.openLocked()
+			w.mu.Unlock()
+			continue
+		}
+		oldest := w.writing[0].done
+		w.mu.Unlock()
+		if !wait {
+			return ref, false, nil
+		}
+		select {
+		case <-oldest:
+		case <-ctx.Done():
+			return ref, false, errors.Wrap(ctx.Err(), "waiting for write-behind chunks to be written")
+		}
+	}
+}
+
+// openLocked starts a new open pack, registered for reads.
+func (w *writeBehind) openLocked() {
+	var buf []byte
+	if n := len(w.free); n > 0 {
+		buf, w.free = w.free[n-1][:0], w.free[:n-1]
+	} else {
+		buf = make([]byte, 0, w.packBytes)
+	}
+	p := &pendingPack{id: codec.NewChunkID(), buf: buf, done: make(chan struct{})}
+	w.addPending(p)
+	w.open = p
+}
+
+// sealLocked starts writing the open pack, if it holds anything.
+func (w *writeBehind) sealLocked() {
+	p := w.open
+	if p == nil {
+		return
+	}
+	w.open = nil
+	if len(p.buf) == 0 {
+		w.dropPending(p)
+		w.free = append(w.free, p.buf)
+		return
+	}
+	w.writing = append(w.writing, p)
+	go w.write(p)
+}
+
+// write stores a sealed pack and, on success, lets reads go to storage and
+// keeps its buffer for the next pack. It does not use the setter's context:
+// the set has returned long before.
+func (w *writeBehind) write(p *pendingPack) {
+	err := w.assets.putChunkObject(context.Background(), p.id, [][]byte{p.buf})
+	w.mu.Lock()
+	if i := slices.Index(w.writing, p); i >= 0 {
+		w.writing = slices.Delete(w.writing, i, i+1)
+	}
+	p.err = err
+	if err != nil {
+		w.failed = append(w.failed, p)
+	} else {
+		p.mu.Lock()
+		buf := p.buf
+		p.buf = nil
+		p.mu.Unlock()
+		w.dropPending(p)
+		if len(w.free) < w.parallel {
+			w.free = append(w.free, buf[:0])
+		}
+	}
+	w.mu.Unlock()
+	close(p.done)
+}
+
+// flush writes every pack to storage, the open one and failed ones again
+// included, and waits for them. It returns the first failure; failed packs
+// stay for the next flush. Afterwards the spare buffers are let go.
+func (w *writeBehind) flush(ctx context.Context) error {
+	w.mu.Lock()
+	w.sealLocked()
+	for _, p := range w.failed {
+		p.err = nil
+		p.done = make(chan struct{})
+		w.writing = append(w.writing, p)
+		go w.write(p)
+	}
+	w.failed = nil
+	wait := make([]chan struct{}, len(w.writing))
+	for i, p := range w.writing {
+		wait[i] = p.done
+	}
+	w.mu.Unlock()
+	for _, done := range wait {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return errors.Wrap(ctx.Err(), "waiting for write-behind chunks to be written")
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.free = nil
+	if len(w.failed) > 0 {
+		return errors.Wrapf(w.failed[0].err, "writing %d write-behind chunk object(s)", len(w.failed))
+	}
+	return nil
+}
+
+// discard forgets failed packs: the changes that referred to them are gone.
+func (w *writeBehind) discard() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.failed {
+		w.dropPending(p)
+	}
+	w.failed = nil
+}
+
+// readPending serves a read of a chunk object from its pack if the object
+// is not in storage yet, and reports whether it did.
+func (w *writeBehind) readPending(id codec.ChunkID, offset uint64, dst []byte) (bool, error) {
+	if w.count.Load() == 0 {
+		return false, nil
+	}
+	p, ok := w.pending.Load(id)
+	if !ok {
+		return false, nil
+	}
+	return p.(*pendingPack).readInto(offset, dst)
+}
+
+func (w *writeBehind) addPending(p *pendingPack) {
+	w.pending.Store(p.id, p)
+	w.count.Add(1)
+}
+
+func (w *writeBehind) dropPending(p *pendingPack) {
+	if _, ok := w.pending.LoadAndDelete(p.id); ok {
+		w.count.Add(-1)
+	}
+}
+
+// readObjectInto fills dst with the bytes of a native chunk object from
+// offset on: from memory while the object is written behind, else from
+// storage.
+func (s *Session) readObjectInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
+	if w := s.writes.Load(); w != nil {
+		if ok, err := w.readPending(id, offset, dst); ok {
+			return err
+		}
+	}
+	return s.repo.assets.readChunkInto(ctx, id, offset, dst)
+}
+
+// readChunkInto is Repository.readChunkInto, with native chunks read by
+// readObjectInto.
+func (s *Session) readChunkInto(ctx context.Context, ref *codec.ChunkRef, start uint64, dst []byte) error {
+	if ref.Kind == codec.ChunkNative {
+		return s.readObjectInto(ctx, ref.ChunkID, ref.Offset+start, dst)
+	}
+	return s.repo.readChunkInto(ctx, ref, start, dst)
+}
+
+// behind returns the session's write-behind packs, made on first use.
+func (s *Session) behind() *writeBehind {
+	if w := s.writes.Load(); w != nil {
+		return w
+	}
+	s.writes.CompareAndSwap(nil, newWriteBehind(s.repo.assets))
+	return s.writes.Load()
+}
+
+// StoreSetBehind sets a chunk key as StoreSet does, but without waiting for
+// storage: the chunk is copied into memory, its ref recorded, and the
+// chunk object written in the background with others (see the comment at
+// the top of writebehind.go). Errors about the key, the array and the
+// session come back at once, as from StoreSet; a failed background write
+// comes back from the next StoreSetBehind, FlushWrites or Commit.
+//
+// When the memory set aside for write-behind is full, StoreSetBehind waits
+// for a write to finish, or, if wait is false, returns false and sets
+// nothing (a caller that must not block calls again with wait). Other
+// keys, chunks at or below the inline threshold and chunks larger than a
+// pack are set as StoreSet does (a large chunk is its own object anyway). value is not kept once it returns.
+func (s *Session) StoreSetBehind(ctx context.Context, key string, value []byte, wait bool) (bool, error) {
+	if s.ReadOnly() {
+		return false, readOnly(fmt.Sprintf("set zarr key %q", key))
+	}
+	k, err := parseZarrKey(key)
+	if err != nil {
+		return false, err
+	}
+	w := s.behind()
+	if k.kind != keyChunk || len(value) <= int(s.repo.cfg().InlineChunkThreshold) || len(value) > w.packBytes {
+		return true, s.StoreSet(ctx, key, value)
+	}
+	t, err := s.writableChunkTarget(ctx, k)
+	if err != nil {
+		return false, err
+	}
+	ref, ok, err := w.add(ctx, value, wait)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := s.SetChunkRef(ctx, Path(t.node.Path), t.coords, &ref); err != nil {
+		return false, errors.Wrapf(err, "setting %q", key)
+	}
+	return true, nil
+}
+
+// FlushWrites waits until every chunk set with StoreSetBehind is in
+// storage, writing again those whose write failed; it returns the first
+// failure. Commit, Bytes, Fork and Merge flush by themselves.
+func (s *Session) FlushWrites(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushLocked(ctx)
+}
+
+// flushLocked flushes with s.mu held, so that no ref to a pack is recorded
+// meanwhile: every ref in the change set then names an object in storage.
+func (s *Session) flushLocked(ctx context.Context) error {
+	w := s.writes.Load()
+	if w == nil {
+		return nil
+	}
+	return w.flush(ctx)
+}
