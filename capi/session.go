@@ -501,6 +501,13 @@ func inCommit(message, metadataJSON *C.ic_cchar) (string, map[string]any, error)
 	return msg, meta, err
 }
 
+//export ic_session_flush
+func ic_session_flush(session C.ic_session, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		return s.FlushWrites(ctx)
+	})
+}
+
 //export ic_session_commit
 func ic_session_commit(session C.ic_session, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
 	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {

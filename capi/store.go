@@ -191,6 +191,28 @@ func ic_store_set_many(session C.ic_session, keys *C.ic_cstr, values *C.ic_cbyte
 	})
 }
 
+//export ic_store_set_behind
+func ic_store_set_behind(session C.ic_session, key *C.ic_cchar, value *C.ic_cu8, n C.size_t, wait C.int32_t, accepted *C.int32_t, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		k, err := inKey(key)
+		if err != nil {
+			return err
+		}
+		b, err := borrowBytes(value, n, "value")
+		if err != nil {
+			return err
+		}
+		ok, err := s.StoreSetBehind(ctx, k, b, wait != 0)
+		if err != nil {
+			return err
+		}
+		if accepted != nil {
+			*accepted = cBool(ok)
+		}
+		return nil
+	})
+}
+
 //export ic_store_set_if_not_exists
 func ic_store_set_if_not_exists(session C.ic_session, key *C.ic_cchar, value *C.ic_cu8, n C.size_t, stored *C.int32_t, errOut *C.ic_error) C.ic_status {
 	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {

@@ -792,6 +792,27 @@ ic_status ic_store_set(ic_session session, const char *key, const uint8_t *value
  */
 ic_status ic_store_set_many(ic_session session, const char *const *keys, const uint8_t *const *values, const size_t *lens, size_t n, ic_error *err);
 
+/*
+ * Sets the value at key as ic_store_set does, without waiting for storage
+ * (write-behind). A chunk is copied into memory, recorded in the session at
+ * once, and written later in the background, packed with the chunks set
+ * after it into chunk objects of a size that suits the storage (3 MiB on
+ * S3, 512 KiB files on local disk). Reads through the session see it at
+ * once; ic_session_commit, ic_session_flush, ic_session_to_bytes,
+ * ic_session_fork and ic_session_merge put every such chunk in storage
+ * first. Errors about the key and the array come back at once; a failed
+ * background write comes back from the next ic_store_set_behind,
+ * ic_session_flush or ic_session_commit (a flush or commit writes it
+ * again). The memory held is bounded per session (6 MiB on S3, 2.5 MiB on
+ * local disk): when it is full, the call waits for a write to finish if
+ * wait is nonzero, else sets nothing and returns IC_OK with *accepted = 0
+ * (call again with wait from a thread that may block). Otherwise
+ * *accepted = 1. Other keys, chunks small enough to be inline and chunks
+ * larger than an object are set as ic_store_set sets them. value is not
+ * kept once the call returns. accepted may be NULL.
+ */
+ic_status ic_store_set_behind(ic_session session, const char *key, const uint8_t *value, size_t len, int32_t wait, int32_t *accepted, ic_error *err);
+
 /* Sets the value at key only if the key is missing; *stored = 1 if it did.
  * Atomic within the session. stored may be NULL. */
 ic_status ic_store_set_if_not_exists(ic_session session, const char *key, const uint8_t *value, size_t len, int32_t *stored, ic_error *err);
@@ -863,6 +884,11 @@ ic_status ic_session_status(ic_session session, char **json, ic_error *err);
 
 /* Drops the session's uncommitted changes. */
 ic_status ic_session_discard_changes(ic_session session, ic_error *err);
+
+/* Writes every chunk set with ic_store_set_behind to storage, again for
+ * those whose background write failed, and waits for it. Fails with the
+ * first failure (those chunks stay in memory for the next flush). */
+ic_status ic_session_flush(ic_session session, ic_error *err);
 
 /*
  * Commits the session's changes as a new snapshot on its branch and

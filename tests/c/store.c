@@ -164,6 +164,44 @@ int main(void) {
         free(want);
     }
 
+    /* Write-behind: the chunk is copied and written later; reads see it
+     * at once, the caller's buffer is free once the call returns, and a
+     * flush puts everything in storage. */
+    {
+        enum { BIG = 100000, N = 40 };
+        char meta[1024];
+        ic_test_array_meta(meta, sizeof meta, N, 1, 1, 1);
+        OK(ic_store_set(s, "w/zarr.json", (const uint8_t *)meta, strlen(meta), &E));
+        for (int i = 0; i < N; i++) {
+            uint8_t *v = malloc(BIG);
+            CHECK(v != NULL);
+            memset(v, 'a' + i % 26, BIG);
+            char key[32];
+            snprintf(key, sizeof key, "w/c/%d/0", i);
+            int32_t accepted = 9;
+            OK(ic_store_set_behind(s, key, v, BIG, 1, &accepted, &E));
+            CHECK(accepted == 1);
+            memset(v, 0, BIG);
+            free(v);
+        }
+        uint8_t *want = malloc(BIG);
+        CHECK(want != NULL);
+        for (int i = 0; i < N; i += 13) {
+            char key[32];
+            snprintf(key, sizeof key, "w/c/%d/0", i);
+            memset(want, 'a' + i % 26, BIG);
+            expect_value(s, key, (const char *)want, BIG);
+        }
+        OK(ic_session_flush(s, &E));
+        memset(want, 'a' + 39 % 26, BIG);
+        expect_value(s, "w/c/39/0", (const char *)want, BIG);
+        free(want);
+        /* Errors about the key come back at once; accepted may be NULL. */
+        FAILS(IC_ERR_INVALID_KEY, ic_store_set_behind(s, "nope/c/0", (const uint8_t *)"x", 1, 0, NULL, &E));
+        FAILS(IC_ERR_INVALID_INDEX, ic_store_set_behind(s, "w/c/99/0", (const uint8_t *)"x", 1, 0, NULL, &E));
+        OK(ic_store_delete_dir(s, "w", &E));
+    }
+
     /* Set if not exists. */
     {
         int32_t stored = 9;
