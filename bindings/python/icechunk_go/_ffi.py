@@ -205,6 +205,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_session_status": (_ST, [_H, _OUT_PTR, _ERR]),
     "ic_session_discard_changes": (_ST, [_H, _ERR]),
     "ic_session_commit": (_ST, [_H, c_char_p, c_char_p, _OUT_PTR, _ERR]),
+    "ic_session_flush": (_ST, [_H, _ERR]),
     "ic_session_rebase": (_ST, [_H, POINTER(Solver), _ERR]),
     "ic_session_commit_rebasing": (
         _ST,
@@ -238,6 +239,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
         [_H, POINTER(c_char_p), POINTER(c_void_p), POINTER(c_size_t), c_size_t, _ERR],
     ),
     "ic_store_set_if_not_exists": (_ST, [_H, c_char_p, _U8P, c_size_t, POINTER(c_int32), _ERR]),
+    "ic_store_set_behind": (_ST, [_H, c_char_p, _U8P, c_size_t, c_int32, POINTER(c_int32), _ERR]),
     "ic_store_delete": (_ST, [_H, c_char_p, _ERR]),
     "ic_store_delete_dir": (_ST, [_H, c_char_p, _ERR]),
     "ic_store_exists": (_ST, [_H, c_char_p, POINTER(c_int32), _ERR]),

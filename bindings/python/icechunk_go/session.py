@@ -182,6 +182,14 @@ class Session:
 
     # --- commit and rebase --------------------------------------------------
 
+    def flush(self) -> None:
+        """Writes to storage every chunk the store handed over without
+        waiting (write-behind), and waits for it. :meth:`commit`,
+        :meth:`fork`, :meth:`merge` and pickling do this by themselves; a
+        background write that failed is written again, and raises here if
+        it fails again."""
+        _ffi.call(_ffi.lib.ic_session_flush, self._h)
+
     def commit(
         self,
         message: str,

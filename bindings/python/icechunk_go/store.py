@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 import threading
@@ -189,6 +190,16 @@ def _set_many(h: int, keys: list[str], values: list[np.ndarray[Any, Any]]) -> No
     _ffi.call(_ffi.lib.ic_store_set_many, h, ckeys, ptrs, lens, n)
 
 
+def _set_behind(h: int, key: str, value: np.ndarray[Any, Any], wait: int) -> bool:
+    """Sets a chunk without waiting for storage (ic_store_set_behind);
+    False if the library's write-behind memory is full and wait is 0."""
+    accepted = c_int32(0)
+    _ffi.call(
+        _ffi.lib.ic_store_set_behind, h, _ffi.cstr(key, "key"), value.ctypes.data, value.nbytes, wait, byref(accepted)
+    )
+    return bool(accepted.value)
+
+
 def _set_if_not_exists(h: int, key: str, value: np.ndarray[Any, Any]) -> bool:
     stored = c_int32(0)
     _ffi.call(
@@ -230,14 +241,15 @@ def _list_keys(fn: Any, h: int, *args: Any) -> list[str]:
 
 # --- batching of concurrent calls ---------------------------------------------------
 #
-# zarr reads and writes the chunks of a selection with many concurrent
-# store.get / store.set calls, most issued in the same turn of the event
-# loop. A batcher collects the calls of one turn and sends them to the
-# library in one ic_store_get_many / ic_store_set_many call (one crossing,
-# one thread hand-off, run in parallel inside the library) instead of one
-# call each. A batch of one is a plain call. The library also writes the
-# chunks of a set batch as one object (one request on S3, one file on
-# disk) and reads chunks stored together with one request.
+# zarr reads the chunks of a selection with many concurrent store.get
+# calls, most issued in the same turn of the event loop. A batcher collects
+# the calls of one turn and sends them to the library in one
+# ic_store_get_many call (one crossing, one thread hand-off, run in
+# parallel inside the library) instead of one call each. A batch of one is
+# a plain call. The library reads chunks stored together with one request.
+# (Chunk sets are written behind instead, see below; sets of metadata keys
+# made before the session's metadata is in memory are batched the same
+# way, with ic_store_set_many.)
 #
 # Batching pays for small values, whose cost is the crossing. For large
 # ones it can stall the pipeline: zarr keeps a fixed number of calls in
@@ -245,10 +257,8 @@ def _list_keys(fn: Any, h: int, *args: Any) -> list[str]:
 # call starts meanwhile. So a batch is sent as soon as it holds
 # _BATCH_BYTES. One call per value costs more than it saves (measured with
 # 256 KiB chunks, local and S3): a few large values per call keep both
-# costs small (a larger set batch makes fewer objects, but zarr then
-# waits for all of it before encoding more: 4 MiB was slower on S3). A
-# set's size is known; a get's is guessed from the values the batcher
-# returned last.
+# costs small. A set's size is known; a get's is guessed from the values
+# the batcher returned last.
 
 _MAX_BATCH = 256
 _BATCH_BYTES = 1024 * 1024
@@ -357,6 +367,72 @@ def _many_set(h: int, calls: list[tuple[str, np.ndarray[Any, Any]]]) -> list[Any
         return [_one_set(h, *c)[0] for c in calls]
 
 
+# --- chunk writes: write-behind ----------------------------------------------------
+#
+# A chunk set is handed to the library with ic_store_set_behind: it copies
+# the chunk, records it in the session and returns, and writes chunks
+# packed into objects in the background (sized for the storage: a few MiB
+# on S3). zarr keeps a fixed number of sets in flight and waits for each;
+# so it never waits for storage, and the library, not zarr's in-flight
+# count, decides how large objects are. The call is made on the event
+# loop's thread, like metadata calls. When the library's write-behind
+# memory is full it refuses without blocking, and the set queues here: one
+# pool job at a time hands the queued sets over, waiting, in the order
+# zarr made them, so chunks written one after the other stay one after
+# the other in their objects (reads of neighbouring chunks are then one
+# request). While any set is queued, new ones queue behind it.
+
+
+class _BehindQueue:
+    __slots__ = ("h", "loop", "items", "lock", "running")
+
+    def __init__(self, h: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.h = h
+        self.loop = loop
+        self.items: collections.deque[tuple[str, np.ndarray[Any, Any], asyncio.Future[None]]] = collections.deque()
+        self.lock = threading.Lock()
+        self.running = False
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def submit(self, key: str, value: np.ndarray[Any, Any]) -> asyncio.Future[None]:
+        fut = self.loop.create_future()
+        with self.lock:
+            self.items.append((key, value, fut))
+            start = not self.running
+            self.running = True
+        if start:
+            self.loop.run_in_executor(_pool(), self._drain)
+        return fut
+
+    def _drain(self) -> None:
+        # On a pool thread: hand the queued sets over, oldest first.
+        while True:
+            with self.lock:
+                if not self.items:
+                    self.running = False
+                    return
+                key, value, fut = self.items[0]
+            try:
+                _set_behind(self.h, key, value, 1)
+                err: BaseException | None = None
+            except Exception as e:
+                err = e
+            with self.lock:
+                self.items.popleft()
+            self.loop.call_soon_threadsafe(_settle, fut, err)
+
+
+def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
+    if fut.done():
+        return
+    if err is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(err)
+
+
 # --- the store ------------------------------------------------------------------------------
 
 
@@ -368,13 +444,17 @@ class IcechunkStore(Store):
     (in each array's chunk key encoding). Writes of other keys raise
     :class:`InvalidKeyError`; reads of them find nothing.
 
-    Calls on chunk keys, listings and other calls that may reach storage
+    Reads of chunk keys, listings and other calls that may reach storage
     run on a thread pool, so the event loop never waits on storage, and
-    concurrent gets and sets run in parallel in the library. Gets issued
-    together (as zarr does for the chunks of a selection) cross into the
-    library in one batch. Calls on metadata keys (``zarr.json``) and
-    listings of a group's directory, which the library answers from memory,
-    are made directly on the event loop's thread.
+    concurrent gets run in parallel in the library. Gets issued together
+    (as zarr does for the chunks of a selection) cross into the library in
+    one batch. Chunk sets are written behind: the library copies the chunk
+    and returns, and writes chunks packed into objects in the background
+    (reads see them at once; :meth:`Session.commit` and
+    :meth:`Session.flush` wait for them, and report a failed write). Calls
+    on metadata keys (``zarr.json``) and listings of a group's directory,
+    which the library answers from memory, are made directly on the event
+    loop's thread.
 
     The store is read-only when its session is (read-only sessions, and
     writable ones after commit), or when made with ``read_only=True``.
@@ -392,6 +472,7 @@ class IcechunkStore(Store):
     _session: Session
     _ro: bool
     _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[_Batcher, _Batcher]]
+    _behind_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _BehindQueue]
 
     def __init__(self, session: Session, read_only: bool | None = None) -> None:
         super().__init__(read_only=bool(read_only))
@@ -400,6 +481,7 @@ class IcechunkStore(Store):
         if read_only is False and session.read_only:
             raise ReadOnlyError("cannot make a writable store of a read-only session")
         self._batchers = weakref.WeakKeyDictionary()
+        self._behind_queues = weakref.WeakKeyDictionary()
 
     @property
     def session(self) -> Session:
@@ -518,6 +600,15 @@ class IcechunkStore(Store):
             return fn(*args)
         return await _run(fn, *args)
 
+    def _behind_queue(self) -> _BehindQueue:
+        """The queue of write-behind sets of the running event loop."""
+        loop = asyncio.get_running_loop()
+        q = self._behind_queues.get(loop)
+        if q is None:
+            q = _BehindQueue(self._h, loop)
+            self._behind_queues[loop] = q
+        return q
+
     def _batcher(self, which: int) -> _Batcher:
         """The get (0) or set (1) batcher of the running event loop."""
         loop = asyncio.get_running_loop()
@@ -583,10 +674,17 @@ class IcechunkStore(Store):
         a chunk key writes that chunk of its array."""
         self._check_writable()
         v = _value(value)
-        if _is_metadata_key(key) and await self._metadata_ready():
-            _set(self._h, key, v)
+        if _is_metadata_key(key):
+            if await self._metadata_ready():
+                _set(self._h, key, v)
+            else:
+                await self._batcher(1).submit(v.nbytes, key, v)
         else:
-            await self._batcher(1).submit(v.nbytes, key, v)
+            q = self._behind_queue()
+            if q or not (self._session._metadata_in_memory() and _set_behind(self._h, key, v, 0)):
+                # Sets are queued, the array is not in memory yet, a commit
+                # holds the session, or the write-behind memory is full.
+                await q.submit(key, v)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Stores ``value`` at ``key`` only if the key is missing (atomic

@@ -479,9 +479,11 @@ def test_zarr_hierarchy_state_machine(kind: str, tmp_path: Path) -> None:
     run_state_machine_as_test(machine)
 
 
-def test_zarr_io_batches_and_leaves_the_loop_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A zarr read or write of many chunks crosses into the library in a few
-    batched calls, made on the pool's threads, never on the event loop's."""
+def test_zarr_io_batches_reads_and_writes_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zarr read of many chunks crosses into the library in a few batched
+    calls, made on the pool's threads. Chunk writes are handed over without
+    waiting for storage (write-behind): on the event loop's thread only when
+    the library need not wait, otherwise on the pool's."""
     import threading
 
     import numpy as np
@@ -489,26 +491,55 @@ def test_zarr_io_batches_and_leaves_the_loop_free(monkeypatch: pytest.MonkeyPatc
 
     from icechunk_go import store as store_mod
 
-    calls: dict[str, list[tuple[str, int]]] = {"get": [], "set": []}
-    orig_get, orig_set = store_mod._get_many, store_mod._set_many
+    gets: list[tuple[str, int]] = []
+    sets: list[tuple[str, int]] = []
+    orig_get, orig_set = store_mod._get_many, store_mod._set_behind
 
     def get_many(h: int, keys: list[str], ranges: list[Any]) -> list[Any]:
-        calls["get"].append((threading.current_thread().name, len(keys)))
+        gets.append((threading.current_thread().name, len(keys)))
         return orig_get(h, keys, ranges)
 
-    def set_many(h: int, keys: list[str], values: list[Any]) -> None:
-        calls["set"].append((threading.current_thread().name, len(keys)))
-        orig_set(h, keys, values)
+    def set_behind(h: int, key: str, value: Any, wait: int) -> bool:
+        sets.append((threading.current_thread().name, wait))
+        return orig_set(h, key, value, wait)
 
     monkeypatch.setattr(store_mod, "_get_many", get_many)
-    monkeypatch.setattr(store_mod, "_set_many", set_many)
+    monkeypatch.setattr(store_mod, "_set_behind", set_behind)
     repo = ic.Repository.create(ic.in_memory_storage())
     s = repo.writable_session("main")
     arr = zarr.create_array(s.store, name="a", shape=(64, 64), chunks=(8, 8), dtype="i4")
     data = np.arange(64 * 64, dtype="i4").reshape(64, 64)
     arr[:] = data
     np.testing.assert_array_equal(arr[:], data)
-    for kind in ("get", "set"):
-        assert calls[kind], f"no batched {kind}"
-        assert sum(n for _, n in calls[kind]) >= 32, calls[kind]  # most of the 64 chunks went in batches
-        assert all(name.startswith("icechunk_go") for name, _ in calls[kind])
+    assert gets, "no batched get"
+    assert sum(n for _, n in gets) >= 32, gets  # most of the 64 chunks went in batches
+    assert all(name.startswith("icechunk_go") for name, _ in gets)
+    assert len(sets) >= 64
+    for name, wait in sets:
+        assert wait == 0 or name.startswith("icechunk_go"), (name, wait)  # the loop never waits
+
+
+def test_write_behind_keeps_the_values_and_their_order(tmp_path: Path) -> None:
+    """Chunks written behind are copies: the caller may change its array
+    once zarr returns. Many large chunks fill the library's write-behind
+    memory, so sets queue; every value reads back right before the commit,
+    after a flush and from a new repository handle after the commit."""
+    import numpy as np
+    import zarr
+
+    repo = ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"))
+    s = repo.writable_session("main")
+    arr = zarr.create_array(s.store, name="a", shape=(64 * 65536,), chunks=(65536,), dtype="i4", compressors=None)
+    slab = np.empty(16 * 65536, dtype="i4")
+    for part in range(4):
+        slab[:] = np.arange(slab.size, dtype="i4") + part  # the caller reuses its buffer
+        arr[part * slab.size : (part + 1) * slab.size] = slab
+    slab[:] = -1
+    want = np.concatenate([np.arange(16 * 65536, dtype="i4") + p for p in range(4)])
+    np.testing.assert_array_equal(arr[:], want)
+    s.flush()
+    np.testing.assert_array_equal(arr[:], want)
+    s.commit("written behind")
+    again = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "repo"))
+    got = zarr.open_array(again.readonly_session(branch="main").store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(got, want)
