@@ -256,12 +256,15 @@ def _list_keys(fn: Any, h: int, *args: Any) -> list[str]:
 # flight, a batch finishes only when its slowest value is done, and no new
 # call starts meanwhile. So a batch is sent as soon as it holds
 # _BATCH_BYTES. One call per value costs more than it saves (measured with
-# 256 KiB chunks, local and S3): a few large values per call keep both
-# costs small. A set's size is known; a get's is guessed from the values
-# the batcher returned last.
+# 256 KiB chunks, local and S3). Since chunks are written behind in
+# objects of a few MiB, the chunks of a batch of 3 MiB (all of zarr's ten
+# 256 KiB reads in flight) are mostly one request: on S3 that halved the
+# GETs and the client's and server's CPU against batches of 1 MiB, and
+# reads on local disk did no worse. A set's size is known; a get's is
+# guessed from the values the batcher returned last.
 
 _MAX_BATCH = 256
-_BATCH_BYTES = 1024 * 1024
+_BATCH_BYTES = 3 * 1024 * 1024
 
 
 class _Batcher:
