@@ -106,7 +106,7 @@ func (w *writeBehind) add(ctx context.Context, value []byte, wait bool) (ref cod
 		if p := w.open; p != nil && len(p.buf)+len(value) <= w.packBytes {
 			p.mu.Lock()
 			off := len(p.buf)
-			p.buf = append(p.buf, value...)
+			p.buf = append(growPack(p.buf, len(value), w.packBytes), value...)
 			p.mu.Unlock()
 			w.mu.Unlock()
 			return codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: p.id, Offset: uint64(off), Length: uint64(len(value))}, true, nil
@@ -132,15 +132,30 @@ func (w *writeBehind) add(ctx context.Context, value []byte, wait bool) (ref cod
 
 // openLocked starts a new open pack, registered for reads.
 func (w *writeBehind) openLocked() {
-	var buf []byte
+	var buf []byte // grown as chunks come (growPack), unless reused
 	if n := len(w.free); n > 0 {
 		buf, w.free = w.free[n-1][:0], w.free[:n-1]
-	} else {
-		buf = make([]byte, 0, w.packBytes)
 	}
 	p := &pendingPack{id: codec.NewChunkID(), buf: buf, done: make(chan struct{})}
 	w.addPending(p)
 	w.open = p
+}
+
+// minPackAlloc is the least a pack's buffer grows to.
+const minPackAlloc = 64 << 10
+
+// growPack returns buf with room for n more bytes, within limit. A pack
+// starts small and doubles, so that a session writing a few chunks does
+// not take (and, on a reused heap span, zero) a whole pack's memory; a
+// writer of many chunks reuses full-size buffers (writeBehind.free).
+func growPack(buf []byte, n, limit int) []byte {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	size := min(max(2*cap(buf), len(buf)+n, minPackAlloc), max(limit, len(buf)+n))
+	grown := make([]byte, len(buf), size)
+	copy(grown, buf)
+	return grown
 }
 
 // sealLocked starts writing the open pack, if it holds anything.

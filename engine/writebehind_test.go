@@ -301,3 +301,23 @@ func TestWriteBehindConcurrentWritersAndReaders(t *testing.T) {
 	mustOK(t, err)
 	checkChunks(t, committedSession(t, g, id), 0, 100, 3, "wrong after concurrent writes")
 }
+
+func TestPackBuffersGrowAsChunksCome(t *testing.T) {
+	const limit = 3 << 20
+	buf := growPack(nil, 1000, limit)
+	if cap(buf) != minPackAlloc {
+		t.Fatalf("a pack of one small chunk took %d bytes", cap(buf))
+	}
+	buf = append(buf, make([]byte, 1000)...)
+	if again := growPack(buf, 1000, limit); cap(again) != cap(buf) || &again[:1][0] != &buf[:1][0] {
+		t.Fatal("a pack with room reallocated")
+	}
+	buf = growPack(buf[:minPackAlloc], 1, limit)
+	if cap(buf) != 2*minPackAlloc || len(buf) != minPackAlloc {
+		t.Fatalf("a full pack grew to cap %d, len %d", cap(buf), len(buf))
+	}
+	buf = growPack(make([]byte, limit-10), 10, limit)
+	if cap(buf) != limit {
+		t.Fatalf("a pack grew to %d, past its limit %d", cap(buf), limit)
+	}
+}
