@@ -477,7 +477,10 @@ func (s *Session) DiscardChanges() *ChangeSet {
 	return cs
 }
 
-// Changes returns a copy of the session's change set.
+// Changes returns a copy of the session's change set. Refs of chunks set
+// with StoreSetBehind may name objects not in storage yet: call
+// FlushWrites first if the copy is to leave the session (Merge and Bytes
+// flush by themselves).
 func (s *Session) Changes() *ChangeSet {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -524,8 +527,12 @@ func (s *Session) Fork() (*Session, error) {
 // branch and base snapshot. Their write-behind chunks are flushed first.
 func (s *Session) Merge(forks ...*Session) error {
 	for _, f := range forks {
+		if f == s {
+			return invalidArgument("cannot merge a session into itself")
+		}
+		snap, branch := s.SnapshotID(), s.Branch() // before f's lock: f's flush holds it
 		f.mu.Lock()
-		same := f.snapshotID == s.SnapshotID() && f.branch == s.Branch()
+		same := f.snapshotID == snap && f.branch == branch
 		err := f.flushLocked(context.Background())
 		cs := f.changes.clone()
 		f.mu.Unlock()

@@ -167,7 +167,9 @@ func (w *writeBehind) sealLocked() {
 	w.open = nil
 	if len(p.buf) == 0 {
 		w.dropPending(p)
-		w.free = append(w.free, p.buf)
+		if cap(p.buf) > 0 && len(w.free) < w.parallel {
+			w.free = append(w.free, p.buf)
+		}
 		return
 	}
 	w.writing = append(w.writing, p)

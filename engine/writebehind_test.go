@@ -267,6 +267,9 @@ func TestWriteBehindFlushesBeforeRefsLeave(t *testing.T) {
 	f2, err := s.Fork()
 	mustOK(t, err)
 	setBehind(t, f2, "a/c/2", behindValue(2, 1), true)
+	if err := f2.Merge(f2); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("merging a session into itself: %v", err)
+	}
 	mustOK(t, s.Merge(restored, f2))
 	id, err = s.Commit(ctx, "merged", nil)
 	mustOK(t, err)
