@@ -63,6 +63,12 @@ func liveAllocs() int64 {
 	return int64(C.icgo_live_allocs())
 }
 
+// largeCached is the number of large buffers the registry keeps for reuse
+// (registry.c).
+func largeCached() int {
+	return int(C.icgo_large_cached())
+}
+
 // cBytes copies data into a new registered C buffer.
 func cBytes(data []byte) (unsafe.Pointer, error) {
 	p, err := cAlloc(len(data))

@@ -45,5 +45,6 @@ const char *icgo_invalid_error_message(void);
 void *icgo_alloc(size_t n);
 int icgo_release(void *p);
 int64_t icgo_live_allocs(void);
+int icgo_large_cached(void);
 
 #endif

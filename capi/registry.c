@@ -17,8 +17,15 @@
  *
  * The registry is sharded by address so that get-many results released on
  * several threads do not meet on one lock. Each shard is an open-addressing
- * hash set of addresses (linear probing, deletion by backward shift: no
- * tombstones), grown to keep it at most half full.
+ * hash table of addresses and sizes (linear probing, deletion by backward
+ * shift: no tombstones), grown to keep it at most half full.
+ *
+ * Large buffers (get-many batches of a few MiB, one after another while a
+ * reader scans) are kept for reuse in a small cache shared by all threads
+ * instead of going back to malloc. malloc would hand each of the library's
+ * threads an arena of its own and keep freed megabytes in each: a scan
+ * through the Python binding held about 10 MiB more that way than with one
+ * arena. The cache holds at most LARGE_CACHED buffers.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -28,10 +35,17 @@
 #define SHARD_BITS 6
 #define SHARDS (1 << SHARD_BITS)
 #define FIRST_CAPACITY 64
+#define LARGE ((size_t)1 << 20) /* buffers this large are cached */
+#define LARGE_CACHED 3
+
+typedef struct {
+    uintptr_t p; /* 0: empty */
+    size_t size; /* as allocated: at least what was asked */
+} entry;
 
 typedef struct {
     pthread_mutex_t mu;
-    uintptr_t *slots; /* 0: empty */
+    entry *slots;
     size_t capacity;  /* a power of two, or 0 before the first insert */
     size_t count;
 } shard;
@@ -45,22 +59,22 @@ static shard *shard_of(uintptr_t p) { return &shards[mix(p) >> (64 - SHARD_BITS)
 
 static size_t home_slot(const shard *s, uintptr_t p) { return (size_t)mix(p) & (s->capacity - 1); }
 
-/* Inserts p, known to be absent, into a table with room for it. */
-static void place(shard *s, uintptr_t p) {
-    size_t i = home_slot(s, p);
-    while (s->slots[i] != 0) {
+/* Inserts e, known to be absent, into a table with room for it. */
+static void place(shard *s, entry e) {
+    size_t i = home_slot(s, e.p);
+    while (s->slots[i].p != 0) {
         i = (i + 1) & (s->capacity - 1);
     }
-    s->slots[i] = p;
+    s->slots[i] = e;
     s->count++;
 }
 
 /* Doubles the table (or makes the first one); 0 when out of memory. */
 static int grow(shard *s) {
     size_t capacity = s->capacity ? s->capacity * 2 : FIRST_CAPACITY;
-    uintptr_t *old = s->slots;
+    entry *old = s->slots;
     size_t old_capacity = s->capacity;
-    uintptr_t *slots = calloc(capacity, sizeof(uintptr_t));
+    entry *slots = calloc(capacity, sizeof(entry));
     if (slots == NULL) {
         return 0;
     }
@@ -68,7 +82,7 @@ static int grow(shard *s) {
     s->capacity = capacity;
     s->count = 0;
     for (size_t i = 0; i < old_capacity; i++) {
-        if (old[i] != 0) {
+        if (old[i].p != 0) {
             place(s, old[i]);
         }
     }
@@ -76,44 +90,83 @@ static int grow(shard *s) {
     return 1;
 }
 
-/* Removes p; 0 if it is not in the table. */
-static int take(shard *s, uintptr_t p) {
+/* Removes p and sets *size to its size; 0 if it is not in the table. */
+static int take(shard *s, uintptr_t p, size_t *size) {
     if (s->capacity == 0) {
         return 0;
     }
     size_t mask = s->capacity - 1;
     size_t i = home_slot(s, p);
-    while (s->slots[i] != p) {
-        if (s->slots[i] == 0) {
+    while (s->slots[i].p != p) {
+        if (s->slots[i].p == 0) {
             return 0;
         }
         i = (i + 1) & mask;
     }
+    *size = s->slots[i].size;
     /* Backward shift: move later entries of the probe chain into the gap
      * unless that would put one before its home slot. */
     size_t gap = i;
-    for (size_t j = (i + 1) & mask; s->slots[j] != 0; j = (j + 1) & mask) {
-        size_t home = home_slot(s, s->slots[j]);
+    for (size_t j = (i + 1) & mask; s->slots[j].p != 0; j = (j + 1) & mask) {
+        size_t home = home_slot(s, s->slots[j].p);
         if (((j - home) & mask) >= ((j - gap) & mask)) {
             s->slots[gap] = s->slots[j];
             gap = j;
         }
     }
-    s->slots[gap] = 0;
+    s->slots[gap] = (entry){0, 0};
     s->count--;
     return 1;
 }
 
-HIDDEN void *icgo_alloc(size_t n) {
-    void *p = icgo_malloc(n);
-    if (p == NULL) {
-        return NULL;
+/* The cache of large buffers no one holds, each with its size. */
+static pthread_mutex_t large_mu = PTHREAD_MUTEX_INITIALIZER;
+static entry large[LARGE_CACHED];
+static int large_count;
+
+/* Takes a cached buffer of at least n bytes (and not much more), or 0. */
+static entry large_take(size_t n) {
+    entry e = {0, 0};
+    pthread_mutex_lock(&large_mu);
+    for (int i = 0; i < large_count; i++) {
+        if (large[i].size >= n && large[i].size - n <= n / 2) {
+            e = large[i];
+            large[i] = large[--large_count];
+            break;
+        }
     }
-    shard *s = shard_of((uintptr_t)p);
+    pthread_mutex_unlock(&large_mu);
+    return e;
+}
+
+/* Keeps e for reuse; 0 if the cache is full (the oldest stays). */
+static int large_keep(entry e) {
+    pthread_mutex_lock(&large_mu);
+    int ok = large_count < LARGE_CACHED;
+    if (ok) {
+        large[large_count++] = e;
+    }
+    pthread_mutex_unlock(&large_mu);
+    return ok;
+}
+
+HIDDEN void *icgo_alloc(size_t n) {
+    entry e = {0, n};
+    if (n >= LARGE) {
+        e = large_take(n);
+    }
+    if (e.p == 0) {
+        e = (entry){(uintptr_t)icgo_malloc(n), n};
+        if (e.p == 0) {
+            return NULL;
+        }
+    }
+    void *p = (void *)e.p;
+    shard *s = shard_of(e.p);
     pthread_mutex_lock(&s->mu);
     int ok = (s->count + 1) * 2 <= s->capacity || grow(s);
     if (ok) {
-        place(s, (uintptr_t)p);
+        place(s, e);
     }
     pthread_mutex_unlock(&s->mu);
     if (!ok) {
@@ -126,18 +179,28 @@ HIDDEN void *icgo_alloc(size_t n) {
 
 HIDDEN int icgo_release(void *p) {
     shard *s = shard_of((uintptr_t)p);
+    size_t size = 0;
     pthread_mutex_lock(&s->mu);
-    int ok = take(s, (uintptr_t)p);
+    int ok = take(s, (uintptr_t)p, &size);
     pthread_mutex_unlock(&s->mu);
     if (!ok) {
         return 0;
     }
     __atomic_sub_fetch(&live_count, 1, __ATOMIC_RELAXED);
-    free(p);
+    if (size < LARGE || !large_keep((entry){(uintptr_t)p, size})) {
+        free(p);
+    }
     return 1;
 }
 
 HIDDEN int64_t icgo_live_allocs(void) { return __atomic_load_n(&live_count, __ATOMIC_RELAXED); }
+
+HIDDEN int icgo_large_cached(void) {
+    pthread_mutex_lock(&large_mu);
+    int n = large_count;
+    pthread_mutex_unlock(&large_mu);
+    return n;
+}
 
 ic_status ic_buffer_free(void *data) {
     if (data == NULL || icgo_release(data)) {

@@ -271,7 +271,9 @@ ic_status ic_set_memory_limit(int64_t limit, int64_t *previous, ic_error *err);
 /*
  * Releases a buffer returned by the library (a `uint8_t **` out-parameter).
  * NULL is a no-op. A pointer the library did not return, or one already
- * released, is IC_ERR_INVALID_ARGUMENT and nothing is freed.
+ * released, is IC_ERR_INVALID_ARGUMENT and nothing is freed. The library
+ * keeps up to three released buffers of 1 MiB or more for its next
+ * allocations instead of returning them to malloc.
  */
 ic_status ic_buffer_free(void *data);
 
