@@ -45,6 +45,10 @@ type Session struct {
 	// writes holds the chunks of StoreSetBehind not yet in storage (nil
 	// until the first).
 	writes atomic.Pointer[writeBehind]
+
+	// ahead holds chunks read ahead of a scan (nil until the first, and on
+	// storage that does not ask for read-ahead).
+	ahead atomic.Pointer[readAhead]
 }
 
 func newSession(repo *Repository, branch string, snap *codec.Snapshot) *Session {

@@ -27,6 +27,10 @@ type valueRead struct {
 	// of it.
 	ref        *codec.ChunkRef
 	start, end uint64
+	// node and coords name the chunk of a whole native chunk's read, which
+	// read-ahead follows (nil otherwise).
+	node   *Node
+	coords []uint32
 }
 
 // size is the number of bytes the value has.
@@ -73,7 +77,11 @@ func (s *Session) resolveGet(ctx context.Context, key string, rng storage.ByteRa
 	if ref.Kind == codec.ChunkInline {
 		return valueRead{found: true, mem: ref.Inline[start:end]}, nil
 	}
-	return valueRead{found: true, ref: ref, start: start, end: end}, nil
+	v := valueRead{found: true, ref: ref, start: start, end: end}
+	if ref.Kind == codec.ChunkNative && start == 0 && end == ref.Length {
+		v.node, v.coords = t.node, t.coords
+	}
+	return v, nil
 }
 
 // StoreGet returns the bytes of rng of the value at key (storage.From(0)
@@ -226,6 +234,9 @@ func (s *Session) StoreGetManyInto(ctx context.Context, keys []string, ranges []
 				out[i] = StoreGetResult{Err: err}
 			}
 		}
+	}
+	if r := s.readAheadState(); r != nil {
+		s.startReadAhead(ctx, r, reads, found)
 	}
 	return out, nil
 }

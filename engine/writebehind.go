@@ -271,9 +271,22 @@ func (w *writeBehind) dropPending(p *pendingPack) {
 }
 
 // readObjectInto fills dst with the bytes of a native chunk object from
-// offset on: from memory while the object is written behind, else from
-// storage.
+// offset on: those read ahead (readahead.go) from memory, the rest as
+// fetchObjectInto reads them.
 func (s *Session) readObjectInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
+	if r := s.ahead.Load(); r != nil {
+		n, err := r.serve(ctx, id, offset, dst)
+		if err != nil || n == len(dst) {
+			return err
+		}
+		offset, dst = offset+uint64(n), dst[n:]
+	}
+	return s.fetchObjectInto(ctx, id, offset, dst)
+}
+
+// fetchObjectInto is readObjectInto without read-ahead: from the session's
+// write-behind packs, else from storage.
+func (s *Session) fetchObjectInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
 	if w := s.writes.Load(); w != nil {
 		if ok, err := w.readPending(id, offset, dst); ok {
 			return err

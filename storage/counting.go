@@ -131,6 +131,9 @@ func (c *Counting) ReadRange(ctx context.Context, key string, offset int64, dst 
 // BulkWrite implements BulkWriter with the wrapped storage's hint.
 func (c *Counting) BulkWrite() (int, int) { return BulkWrite(c.inner) }
 
+// ReadAhead implements ReadAheader with the wrapped storage's hint.
+func (c *Counting) ReadAhead() int { return ReadAhead(c.inner) }
+
 // ReadRangeIf implements ConditionalRangeReader; it counts as a GetRange.
 func (c *Counting) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
 	c.count(OpGetRange, key)

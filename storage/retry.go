@@ -124,6 +124,9 @@ func (r *Retrying) ReadRangeIf(ctx context.Context, key string, offset int64, ds
 // BulkWrite implements BulkWriter with the wrapped storage's hint.
 func (r *Retrying) BulkWrite() (int, int) { return BulkWrite(r.inner) }
 
+// ReadAhead implements ReadAheader with the wrapped storage's hint.
+func (r *Retrying) ReadAhead() int { return ReadAhead(r.inner) }
+
 // Put implements Storage.
 func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {
 	return r.do(ctx, func() error { return r.inner.Put(ctx, key, data) })

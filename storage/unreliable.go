@@ -147,6 +147,9 @@ func (u *Unreliable) ReadRangeIf(ctx context.Context, key string, offset int64, 
 // BulkWrite implements BulkWriter with the wrapped storage's hint.
 func (u *Unreliable) BulkWrite() (int, int) { return BulkWrite(u.inner) }
 
+// ReadAhead implements ReadAheader with the wrapped storage's hint.
+func (u *Unreliable) ReadAhead() int { return ReadAhead(u.inner) }
+
 // Put implements Storage.
 func (u *Unreliable) Put(ctx context.Context, key string, data []byte) error {
 	return u.run("put", key, true, func() error { return u.inner.Put(ctx, key, data) })

@@ -278,3 +278,35 @@ func TestWrappersForwardPutParts(t *testing.T) {
 		t.Fatalf("want a determinate fault after %d tries and no write, got %v and %d writes", fastRetry.MaxAttempts, err, spy.Calls())
 	}
 }
+
+// hinted is memory storage with the cost hints of a remote store.
+type hinted struct{ storage.Storage }
+
+func (hinted) BulkWrite() (int, int) { return 3 << 20, 2 }
+func (hinted) ReadAhead() int        { return 6 << 20 }
+
+// The wrappers pass on the hints of the storage they wrap, and storage
+// without hints gets the defaults: no read-ahead, 1 MiB objects.
+func TestWrappersForwardHints(t *testing.T) {
+	wrap := map[string]func(storage.Storage) storage.Storage{
+		"counting":   func(s storage.Storage) storage.Storage { return storage.NewCounting(s) },
+		"retrying":   func(s storage.Storage) storage.Storage { return storage.NewRetrying(s, fastRetry) },
+		"unreliable": func(s storage.Storage) storage.Storage { return storage.NewUnreliable(s, storage.Faults{}) },
+	}
+	for name, w := range wrap {
+		s := w(hinted{memory.New("hinted")})
+		if got := storage.ReadAhead(s); got != 6<<20 {
+			t.Errorf("%s: read-ahead %d, want the wrapped storage's 6 MiB", name, got)
+		}
+		if n, p := storage.BulkWrite(s); n != 3<<20 || p != 2 {
+			t.Errorf("%s: bulk write %d x %d, want the wrapped storage's 3 MiB x 2", name, n, p)
+		}
+		plain := w(memory.New("plain"))
+		if got := storage.ReadAhead(plain); got != 0 {
+			t.Errorf("%s of storage without hints: read-ahead %d, want 0", name, got)
+		}
+		if n, p := storage.BulkWrite(plain); n != storage.DefaultBulkObjectBytes || p != storage.DefaultBulkParallel {
+			t.Errorf("%s of storage without hints: bulk write %d x %d, want the defaults", name, n, p)
+		}
+	}
+}

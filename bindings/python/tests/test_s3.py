@@ -201,6 +201,28 @@ def test_s3_write_behind_packs_chunks(minio: Minio) -> None:
     np.testing.assert_array_equal(zarr.open_array(again.readonly_session(branch="main").store, path="a", mode="r")[:], want)
 
 
+def test_s3_reads_ahead_of_scans(minio: Minio) -> None:
+    """Reads through zarr on S3 start read-ahead when a batch continues
+    the last one: scans, scans that stop and jump, reverse and strided
+    reads all give the right values, with read-ahead held or not."""
+    storage = minio.storage("repos/read-ahead")
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    chunk = 65536
+    want = np.arange(64 * chunk, dtype="i4")
+    zarr.create_array(s.store, name="a", shape=want.shape, chunks=(chunk,), dtype="i4", compressors=None)[:] = want
+    s.commit("64 chunks of 256 KiB")
+    arr = zarr.open_array(ic.Repository.open(storage).readonly_session(branch="main").store, path="a", mode="r")
+    np.testing.assert_array_equal(arr[:], want)
+    for first in range(0, 24, 3):  # a scan in small steps, then a jump back
+        np.testing.assert_array_equal(arr[first * chunk : (first + 3) * chunk], want[first * chunk : (first + 3) * chunk])
+    np.testing.assert_array_equal(arr[5 * chunk : 9 * chunk], want[5 * chunk : 9 * chunk])
+    for first in range(60, 0, -4):  # backwards
+        np.testing.assert_array_equal(arr[first * chunk : (first + 4) * chunk], want[first * chunk : (first + 4) * chunk])
+    np.testing.assert_array_equal(arr[:: chunk // 2], want[:: chunk // 2])  # two values of each chunk
+    np.testing.assert_array_equal(arr[100 : 40 * chunk + 7], want[100 : 40 * chunk + 7])
+
+
 def test_s3_conflicting_writers(minio: Minio) -> None:
     repo = ic.Repository.create(minio.storage("repos/conflicts"))
     s = repo.writable_session("main")
