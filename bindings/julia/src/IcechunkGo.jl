@@ -43,9 +43,9 @@ export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFail
     add_group!, update_group!, add_array!, update_array!, delete_array!, delete_group!,
     delete_node!, get_node, list_nodes,
     ByteRange, set_chunk!, get_chunk, get_chunk_into!, delete_chunks!, set_virtual_ref!, chunk_coordinates,
-    status, discard_changes!, commit!, rebase!, to_bytes, fork,
+    status, discard_changes!, flush!, commit!, rebase!, to_bytes, fork,
     VersionSelection, ConflictSolver, ConflictDetector, BasicConflictSolver,
-    IcechunkStore, store, session, get_into!, set_if_not_exists!, delete_dir!, isinitialized,
+    IcechunkStore, store, session, get_into!, set_behind!, set_if_not_exists!, delete_dir!, isinitialized,
     getsize, getsize_prefix, list_prefix, list_dir, is_empty, subdirs, subkeys, storagesize,
     getmany, setmany!, read_items!, store_read_strategy, SequentialRead, ConcurrentRead,
     zarrstore

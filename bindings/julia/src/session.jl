@@ -347,6 +347,17 @@ discard_changes!(s::Session) =
     _no_out((h, err) -> @ic(:ic_session_discard_changes, Int32, (UInt64, Ref{UInt64}), h, err), s)
 
 """
+    flush!(session)
+
+Writes every chunk set with [`set_behind!`](@ref) to storage (again for
+those whose background write failed) and waits for it. Throws the first
+failure; those chunks stay in memory for the next flush or commit.
+`commit!`, `to_bytes`, `fork` and merging flush by themselves.
+"""
+flush!(s::Session) =
+    _no_out((h, err) -> @ic(:ic_session_flush, Int32, (UInt64, Ref{UInt64}), h, err), s)
+
+"""
     commit!(session, message; metadata=nothing, rebase_with=nothing,
             rebase_tries=1000) -> String
 

@@ -121,6 +121,33 @@ function Base.setindex!(st::IcechunkStore, value, key::AbstractString)
 end
 
 """
+    set_behind!(store, key, value; wait = true) -> Bool
+
+Sets the value at `key` as `store[key] = value` does, without waiting for
+storage: a chunk is copied, recorded in the session at once and written
+later in the background, packed with the chunks set after it into objects
+of a size that suits the storage (3 MiB on S3, 1 MiB files on local disk).
+Reads see it at once; [`flush!`](@ref) and `commit!` put it in storage. A
+failed background write is thrown by the next `set_behind!`, `flush!` or
+`commit!`, and nothing recorded is lost. The memory held is bounded per
+session: when it is full, the call waits for a write to finish, or, with
+`wait = false`, sets nothing and returns `false`. `value` is not kept.
+Other keys, and chunks small enough to be inline, are set as
+`store[key] = value` sets them.
+"""
+function set_behind!(st::IcechunkStore, key::AbstractString, value; wait::Bool = true)
+    k = _key(key)
+    b = _bytes(value)
+    with_handle(st.session) do h
+        accepted = Ref{Int32}(0)
+        err = Ref{UInt64}(0)
+        _check(@ic(:ic_store_set_behind, Int32, (UInt64, Cstring, Ptr{UInt8}, Csize_t, Int32, Ref{Int32}, Ref{UInt64}),
+            h, k, b, length(b), Int32(wait), accepted, err), err)
+        accepted[] != 0
+    end
+end
+
+"""
     set_if_not_exists!(store, key, value) -> Bool
 
 Sets the value only if `key` is missing (atomically); whether it did.

@@ -44,3 +44,14 @@ end
 
 "The exception `f()` throws, or `nothing`."
 caught(f) = try f(); nothing catch e; e end
+
+"The IcechunkError code `f()` throws (rethrows anything else; :no_error if nothing)."
+function errcode(f)
+    try
+        f()
+    catch e
+        e isa IcechunkError && return e.code
+        rethrow()
+    end
+    return :no_error
+end

@@ -2,17 +2,6 @@
 # finalizer, both, in either order), forged handles, bad keys, bad strings,
 # bad JSON, wrong arguments, writes to read-only sessions.
 
-"The IcechunkError code `f()` throws (fails the test if it throws something else or nothing)."
-function errcode(f)
-    try
-        f()
-    catch e
-        e isa IcechunkError && return e.code
-        rethrow()
-    end
-    return :no_error
-end
-
 @testset "misuse" begin
     @testset "closed handles" begin
         storage = in_memory_storage()

@@ -113,3 +113,36 @@
     @test isempty(st)
     @test keys(st) == String[]
 end
+
+@testset "store: chunks written behind" begin
+    dir = mktempdir()
+    repo = create_repository(local_filesystem_storage(dir))
+    s = writable_session(repo, "main")
+    st = store(s)
+    @test set_behind!(st, "zarr.json", group_json())  # metadata: set at once
+    @test set_behind!(st, "a/zarr.json", array_json((40000,), (1000,)))
+    buf = zeros(UInt8, 1000)  # one buffer, refilled for every chunk
+    refused = Int[]
+    for i in 0:39
+        buf .= chunk(i, 1000)
+        accepted = set_behind!(st, "a/c/$i", buf; wait = (i % 2 == 0))
+        buf .= 0xff  # the library kept a copy, not the buffer
+        if accepted
+            @test st["a/c/$i"] == chunk(i, 1000)
+        else  # wait = false and the session's write-behind memory full
+            @test st["a/c/$i"] === nothing
+            push!(refused, i)
+        end
+    end
+    for i in refused
+        @test set_behind!(st, "a/c/$i", chunk(i, 1000))
+    end
+    @test all(st["a/c/$i"] == chunk(i, 1000) for i in 0:39)
+    @test flush!(s) === nothing
+    @test all(st["a/c/$i"] == chunk(i, 1000) for i in 0:39)
+    snap = commit!(s, "40 chunks written behind")
+    again = store(readonly_session(open_repository(local_filesystem_storage(dir)); snapshot_id = snap))
+    @test all(again["a/c/$i"] == chunk(i, 1000) for i in 0:39)
+    @test errcode(() -> set_behind!(again, "a/c/0", chunk(0, 1000))) === :READ_ONLY
+    @test flush!(session(again)) === nothing  # nothing written behind: nothing to do
+end
