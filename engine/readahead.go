@@ -21,10 +21,10 @@ import (
 // works. When a batch's chunks of an array begin exactly where the previous
 // batch of that array ended (in C order of chunk coordinates, the order in
 // which zarr reads a selection), the session fetches the chunks that follow
-// in the background: about as many bytes as the batch held, then on to the
-// end of the chunk object the last of them lies in, so that the next
-// read-ahead starts at an object's start and an object is one request. The
-// next batch copies its chunks from memory.
+// in the background: about two batches' worth, then on to the end of the
+// chunk object the last of them lies in, so that the next read-ahead
+// starts at an object's start and an object is one request. The next
+// batch copies its chunks from memory.
 //
 // What is held are bytes of chunk objects at an offset, and chunk objects
 // never change once written, so a read served from them is right whatever
@@ -37,6 +37,11 @@ import (
 // maxAheadLookups bounds the coordinates one read-ahead looks at, so that a
 // sparse array does not make it walk a huge grid.
 const maxAheadLookups = 1024
+
+// aheadBatches is how many batches of the size of the last one a
+// read-ahead covers: with two, a fetch that takes longer than the reader's
+// processing of one batch does not stall it.
+const aheadBatches = 2
 
 // maxAheadArrays bounds the arrays whose scans are followed at once.
 const maxAheadArrays = 256
@@ -308,7 +313,7 @@ func (s *Session) startReadAhead(ctx context.Context, r *readAhead, reads []valu
 	for _, sc := range scans {
 		if from, ok := r.follow(sc.node, sc.first, sc.last); ok {
 			r.fetches.Add(1)
-			go s.readAheadFrom(context.WithoutCancel(ctx), r, sc.node, from, min(sc.bytes, r.budget))
+			go s.readAheadFrom(context.WithoutCancel(ctx), r, sc.node, from, min(aheadBatches*sc.bytes, r.budget))
 		}
 	}
 }

@@ -124,8 +124,8 @@ func TestReadAheadServesASequentialScan(t *testing.T) {
 	store, id := scanFixture(t, 0)
 	without := scan(t, store, id, 0)
 
-	store.budget = 25000
-	with := scan(t, store, id, 25000)
+	store.budget = 30000
+	with := scan(t, store, id, 30000)
 	// Without read-ahead each batch of eight reads its own runs: 13 batches,
 	// most straddling two objects. With it, the first two batches read for
 	// themselves (the second one starts the scan's read-ahead), and from then
@@ -139,7 +139,7 @@ func TestReadAheadServesASequentialScan(t *testing.T) {
 }
 
 func TestReadAheadFollowsOnlyScans(t *testing.T) {
-	store, id := scanFixture(t, 25000)
+	store, id := scanFixture(t, 30000)
 	s := committedSession(t, store, id)
 	before := store.reads.Load()
 	// Backwards, and with gaps: no batch starts where the previous one ended.
@@ -156,7 +156,7 @@ func TestReadAheadFollowsOnlyScans(t *testing.T) {
 }
 
 func TestReadAheadBytesAreDroppedOnceServed(t *testing.T) {
-	store, id := scanFixture(t, 25000)
+	store, id := scanFixture(t, 30000)
 	s := committedSession(t, store, id)
 	readBatch(t, s, span(0, 8)...)
 	readBatch(t, s, span(8, 8)...) // continues: read-ahead from chunk 16 on
@@ -177,14 +177,14 @@ func TestReadAheadBytesAreDroppedOnceServed(t *testing.T) {
 	readBatch(t, s, span(60, 8)...)
 	readBatch(t, s, span(68, 8)...)
 	settle(s)
-	if h := held(s); h > 25000 {
+	if h := held(s); h > 30000 {
 		t.Fatalf("%d bytes held, over the budget", h)
 	}
 	readBatch(t, s, span(24, 8)...) // where the old scan was, from memory or not
 }
 
 func TestReadAheadFailureIsOnlyAMiss(t *testing.T) {
-	store, id := scanFixture(t, 25000)
+	store, id := scanFixture(t, 30000)
 	s := committedSession(t, store, id)
 	// Batches read runs of at most 8000 bytes; read-ahead fetches whole
 	// objects of 10000: make those fail.
@@ -221,7 +221,7 @@ func TestReadAheadFailureIsOnlyAMiss(t *testing.T) {
 }
 
 func TestReadAheadConcurrentScans(t *testing.T) {
-	store, id := scanFixture(t, 25000)
+	store, id := scanFixture(t, 30000)
 	s := committedSession(t, store, id)
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -235,7 +235,7 @@ func TestReadAheadConcurrentScans(t *testing.T) {
 	}
 	wg.Wait()
 	settle(s)
-	if h := held(s); h > 25000 {
+	if h := held(s); h > 30000 {
 		t.Fatalf("%d bytes held, over the budget", h)
 	}
 }
@@ -243,7 +243,7 @@ func TestReadAheadConcurrentScans(t *testing.T) {
 // Any sequence of batches, scans and jumps, waiting for read-ahead or
 // not, reads the right bytes, and what is held stays within the budget.
 func TestReadAheadAnyPattern(t *testing.T) {
-	store, id := scanFixture(t, 25000)
+	store, id := scanFixture(t, 30000)
 	rapid.Check(t, func(rt *rapid.T) {
 		s := committedSession(t, store, id)
 		next := 0
@@ -258,7 +258,7 @@ func TestReadAheadAnyPattern(t *testing.T) {
 			if rapid.Bool().Draw(rt, "settle") {
 				settle(s)
 			}
-			if h := held(s); h > 25000 {
+			if h := held(s); h > 30000 {
 				rt.Fatalf("%d bytes held, over the budget", h)
 			}
 		}
@@ -269,7 +269,7 @@ func TestReadAheadAnyPattern(t *testing.T) {
 // A writable session scans its own chunks, some still in write-behind
 // packs: read-ahead fetches them from the packs or from storage alike.
 func TestReadAheadOfOwnWrites(t *testing.T) {
-	store := newAheadStore(25000)
+	store := newAheadStore(30000)
 	_, s := newBehindSession(t, store)
 	for i := range 100 {
 		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)

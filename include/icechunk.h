@@ -775,7 +775,11 @@ typedef struct ic_get_result {
  * read fails may leave its bytes unused. errors is NULL or
  * an array of n that receives, per key, an error object for a failed key
  * (0 otherwise; the caller frees each). The call fails as a whole only for
- * bad arguments.
+ * bad arguments. On S3, a call whose whole chunks of an array continue
+ * where the session's previous call for that array ended (in C order of
+ * chunk coordinates) starts fetching the chunks that follow in the
+ * background (at most 9 MiB per session), so that a reader scanning in
+ * batches finds its next batch in memory.
  */
 ic_status ic_store_get_many(ic_session session, const char *const *keys, const ic_byte_range *ranges, size_t n, ic_get_result *results, uint8_t **data, size_t *data_len, ic_error *errors, ic_error *err);
 
@@ -799,13 +803,13 @@ ic_status ic_store_set_many(ic_session session, const char *const *keys, const u
  * (write-behind). A chunk is copied into memory, recorded in the session at
  * once, and written later in the background, packed with the chunks set
  * after it into chunk objects of a size that suits the storage (3 MiB on
- * S3, 512 KiB files on local disk). Reads through the session see it at
+ * S3, 1 MiB files on local disk). Reads through the session see it at
  * once; ic_session_commit, ic_session_flush, ic_session_to_bytes,
  * ic_session_fork and ic_session_merge put every such chunk in storage
  * first. Errors about the key and the array come back at once; a failed
  * background write comes back from the next ic_store_set_behind,
  * ic_session_flush or ic_session_commit (a flush or commit writes it
- * again). The memory held is bounded per session (6 MiB on S3, 2.5 MiB on
+ * again). The memory held is bounded per session (6 MiB on S3, 5 MiB on
  * local disk): when it is full, the call waits for a write to finish if
  * wait is nonzero, else sets nothing and returns IC_OK with *accepted = 0
  * (call again with wait from a thread that may block). Otherwise

@@ -381,10 +381,10 @@ func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst [
 func (s *Store) BulkWrite() (int, int) { return 3 << 20, 2 }
 
 // ReadAhead implements storage.ReadAheader: a session scanning chunks
-// holds up to 6 MiB read ahead of its reader, the next batch's chunks to
-// the end of their object (objects are 3 MiB, see BulkWrite), so that the
-// server works while the reader processes the last batch.
-func (s *Store) ReadAhead() int { return 6 << 20 }
+// holds up to 9 MiB read ahead of its reader, the next two batches' chunks
+// to the end of their object (objects are 3 MiB, see BulkWrite), so that
+// the server works while the reader processes the last batch.
+func (s *Store) ReadAhead() int { return 9 << 20 }
 
 // Put implements storage.Storage with a PutObject.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
