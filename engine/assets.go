@@ -16,6 +16,7 @@ import (
 // changed, so cached copies never go stale.
 type assets struct {
 	store     storage.Storage
+	readAhead int // the storage's read-ahead budget (storage.ReadAhead), asked once
 	snapshots *cache[codec.SnapshotID, *codec.Snapshot]
 	manifests *cache[codec.ManifestID, *codec.Manifest]
 	txlogs    *cache[codec.SnapshotID, *codec.TransactionLog]
@@ -29,6 +30,7 @@ const snapshotCostFactor = 4
 func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
 	return &assets{
 		store:     store,
+		readAhead: storage.ReadAhead(store),
 		snapshots: newCache[codec.SnapshotID, *codec.Snapshot](int64(cfg.SnapshotCacheBytes)),
 		manifests: newCache[codec.ManifestID, *codec.Manifest](int64(cfg.ManifestCacheBytes)),
 		txlogs:    newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/icechunk-go/icechunk-go/codec"
-	"github.com/icechunk-go/icechunk-go/storage"
 )
 
 // Read-ahead of chunk scans (Session.StoreGetManyInto, on storage that asks
@@ -58,7 +57,7 @@ type aheadSpan struct {
 	at       uint64 // where buf starts in the arena
 	served   uint64 // bytes copied out so far
 	readers  int    // copies in progress
-	dropped  bool   // no longer in spans, the last reader frees buf
+	dropped  bool   // no longer in spans; the last reader releases buf
 	released bool   // buf's bytes of the arena are free
 }
 
@@ -102,7 +101,7 @@ func (s *Session) readAheadState() *readAhead {
 	if r := s.ahead.Load(); r != nil {
 		return r
 	}
-	budget := storage.ReadAhead(s.repo.assets.store)
+	budget := s.repo.assets.readAhead
 	if budget <= 0 {
 		return nil
 	}
@@ -249,8 +248,9 @@ func (r *readAhead) reserve(id codec.ChunkID, offset, n uint64) *aheadSpan {
 }
 
 // follow notes a batch that read the chunks first..last (in C order) of
-// array n, bytes in all, and reports whether the batch continued the
-// previous one of the array, where the next read-ahead is to start then.
+// array n, and returns where the next read-ahead of the array would start
+// and whether the batch continued the array's previous one (so that it
+// should start).
 func (r *readAhead) follow(n *Node, first, last []uint32) ([]uint32, bool) {
 	next := slices.Clone(last)
 	more := nextCoords(next, gridShape(n.Array))
