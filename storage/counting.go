@@ -159,6 +159,16 @@ func (c *Counting) PutParts(ctx context.Context, key string, parts [][]byte) err
 	return PutParts(ctx, c.inner, key, parts)
 }
 
+// PutPiece implements PieceWriter; it counts as a Put of the piece.
+func (c *Counting) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
+	c.count(OpPut, key)
+	c.bytesWritten.Add(int64(len(data)))
+	return PutPiece(ctx, c.inner, key, offset, data)
+}
+
+// ObjectPieces implements PieceWriter with the wrapped storage's hint.
+func (c *Counting) ObjectPieces() int { return ObjectPieces(c.inner) }
+
 // PutIfAbsent implements Storage.
 func (c *Counting) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	c.count(OpPutIfAbsent, key)

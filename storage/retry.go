@@ -45,7 +45,7 @@ func SleepBackoff(ctx context.Context, attempt int, base, maxDelay time.Duration
 
 // Retrying retries the operations of a Storage that fail with ErrTransient,
 // waiting with exponential backoff and jitter between tries, at most
-// MaxAttempts times in all. Get, GetRange, ReadRange, ReadRangeIf, Put, PutParts, Delete,
+// MaxAttempts times in all. Get, GetRange, ReadRange, ReadRangeIf, Put, PutParts, PutPiece, Delete,
 // Stat and List are idempotent and simply repeated (List resumes after the
 // last key it yielded). A PutIfAbsent whose outcome is unknown (ErrIndeterminate) is
 // resolved by reading the key back: the same bytes mean our write landed,
@@ -137,6 +137,15 @@ func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {
 func (r *Retrying) PutParts(ctx context.Context, key string, parts [][]byte) error {
 	return r.do(ctx, func() error { return PutParts(ctx, r.inner, key, parts) })
 }
+
+// PutPiece implements PieceWriter. A piece written again holds the same
+// bytes, so a failed try is simply repeated.
+func (r *Retrying) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
+	return r.do(ctx, func() error { return PutPiece(ctx, r.inner, key, offset, data) })
+}
+
+// ObjectPieces implements PieceWriter with the wrapped storage's hint.
+func (r *Retrying) ObjectPieces() int { return ObjectPieces(r.inner) }
 
 // PutIfAbsent implements Storage.
 func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) error {

@@ -160,6 +160,14 @@ func (u *Unreliable) PutParts(ctx context.Context, key string, parts [][]byte) e
 	return u.run("put", key, true, func() error { return PutParts(ctx, u.inner, key, parts) })
 }
 
+// PutPiece implements PieceWriter; its faults are those of Put.
+func (u *Unreliable) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
+	return u.run("put", key, true, func() error { return PutPiece(ctx, u.inner, key, offset, data) })
+}
+
+// ObjectPieces implements PieceWriter with the wrapped storage's hint.
+func (u *Unreliable) ObjectPieces() int { return ObjectPieces(u.inner) }
+
 // PutIfAbsent implements Storage.
 func (u *Unreliable) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	return u.run("put-if-absent", key, true, func() error { return u.inner.PutIfAbsent(ctx, key, data) })

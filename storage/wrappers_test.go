@@ -284,10 +284,18 @@ type hinted struct{ storage.Storage }
 
 func (hinted) BulkWrite() (int, int) { return 3 << 20, 2 }
 func (hinted) ReadAhead() int        { return 6 << 20 }
+func (hinted) ObjectPieces() int     { return 3 }
 
-// The wrappers pass on the hints of the storage they wrap, and storage
-// without hints gets the defaults: no read-ahead, 1 MiB objects.
+// PutPiece stores each piece as an object of its own, named by its offset.
+func (h hinted) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
+	return h.Put(ctx, fmt.Sprintf("%s@%d", key, offset), data)
+}
+
+// The wrappers pass on the hints and the pieces of the storage they wrap,
+// and storage without hints gets the defaults: no read-ahead, 1 MiB
+// objects, written whole.
 func TestWrappersForwardHints(t *testing.T) {
+	ctx := context.Background()
 	wrap := map[string]func(storage.Storage) storage.Storage{
 		"counting":   func(s storage.Storage) storage.Storage { return storage.NewCounting(s) },
 		"retrying":   func(s storage.Storage) storage.Storage { return storage.NewRetrying(s, fastRetry) },
@@ -307,6 +315,25 @@ func TestWrappersForwardHints(t *testing.T) {
 		}
 		if n, p := storage.BulkWrite(plain); n != storage.DefaultBulkObjectBytes || p != storage.DefaultBulkParallel {
 			t.Errorf("%s of storage without hints: bulk write %d x %d, want the defaults", name, n, p)
+		}
+		if got := storage.ObjectPieces(s); got != 3 {
+			t.Errorf("%s: %d pieces per object, want the wrapped storage's 3", name, got)
+		}
+		if err := storage.PutPiece(ctx, s, "k", 5, []byte("piece")); err != nil {
+			t.Errorf("%s: put-piece: %v", name, err)
+		} else if got, err := s.Get(ctx, "k@5"); err != nil || string(got) != "piece" {
+			t.Errorf("%s: the piece did not reach the wrapped storage's PutPiece: %q %v", name, got, err)
+		}
+		if got := storage.ObjectPieces(plain); got != 1 {
+			t.Errorf("%s of storage without pieces: %d pieces per object, want 1", name, got)
+		}
+		if err := storage.PutPiece(ctx, plain, "k", 5, []byte("piece")); !errors.Is(err, storage.ErrDeterminate) || storage.IsTransient(err) {
+			t.Errorf("%s of storage without pieces: a piece at 5 gave %v, want a determinate error", name, err)
+		}
+		if err := storage.PutPiece(ctx, plain, "k", 0, []byte("whole")); err != nil {
+			t.Errorf("%s of storage without pieces: a piece at 0: %v", name, err)
+		} else if got, err := plain.Get(ctx, "k"); err != nil || string(got) != "whole" {
+			t.Errorf("%s of storage without pieces: a piece at 0 is not the object: %q %v", name, got, err)
 		}
 	}
 }

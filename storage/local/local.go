@@ -18,6 +18,10 @@
 //     returns (one syncfs(2) for any number of writes); elsewhere Put
 //     fsyncs the file and the key's directory before it returns. PutParts
 //     is Put with the file written from each part in turn.
+//   - PutPiece (storage.PieceWriter) writes a piece in place at its offset
+//     of the named file, created if missing, so that write-behind chunk
+//     objects are 4 MiB files built from 1 MiB pieces. It is not atomic: it
+//     is only for keys no reader knows until every piece is written.
 //   - PutIfAbsent writes and fsyncs a new file the same way, then links it
 //     at the key with link(2) or linkat(2), which fail if the name exists.
 //     It is therefore create-only and atomic across OS processes sharing the
@@ -44,7 +48,8 @@
 // case-insensitive filesystem keys differing only in case collide. Path
 // segments longer than the filesystem allows (usually 255 bytes) are refused
 // with storage.ErrInvalidKey. A crash in the middle of a write never leaves
-// a partial object; with named staging files it can leave an orphan file in
+// a partial object, except one written by PutPiece (garbage no ref names);
+// with named staging files it can leave an orphan file in
 // <root>/.tmp/ (unnamed files vanish with the process).
 package local
 

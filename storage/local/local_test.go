@@ -628,10 +628,13 @@ func testDeleteRacesWriters(t *testing.T) {
 			key := fmt.Sprintf("shared/dir/deep/w%d", w)
 			for i := range rounds {
 				var err error
-				if i%2 == 0 {
+				switch i % 3 {
+				case 0:
 					err = s.Put(ctx, key, []byte(key))
-				} else {
+				case 1:
 					err = s.PutIfAbsent(ctx, key, []byte(key))
+				default:
+					err = s.PutPiece(ctx, key, 0, []byte(key))
 				}
 				if err != nil {
 					errs <- errors.Wrapf(err, "worker %d round %d: write", w, i)

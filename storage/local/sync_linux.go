@@ -33,13 +33,17 @@ func syncFilesystem(root *os.Root) error {
 // disk while the caller goes on writing others, and the Sync of a commit
 // finds little left to flush. Small objects are left to the kernel: a
 // write request each would cost more than it saves.
-func startWriteback(f *os.File, size int) {
+func startWriteback(f *os.File, size int) { startWritebackRange(f, 0, size) }
+
+// startWritebackRange is startWriteback for the size bytes at offset of f
+// (a piece; see PutPiece).
+func startWritebackRange(f *os.File, offset int64, size int) {
 	if size < writebackMinSize {
 		return
 	}
 	if conn, err := f.SyscallConn(); err == nil {
 		_ = conn.Control(func(fd uintptr) {
-			_ = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+			_ = unix.SyncFileRange(int(fd), offset, int64(size), unix.SYNC_FILE_RANGE_WRITE)
 		})
 	}
 }
