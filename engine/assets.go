@@ -172,6 +172,15 @@ func (a *assets) putChunkObject(ctx context.Context, id codec.ChunkID, parts [][
 	return nil
 }
 
+// putChunkPiece writes data at offset of native chunk object id, which is
+// built in pieces (storage.PieceWriter).
+func (a *assets) putChunkPiece(ctx context.Context, id codec.ChunkID, offset uint64, data []byte) error {
+	if err := storage.PutPiece(ctx, a.store, codec.ChunkKey(id), int64(offset), data); err != nil {
+		return errors.Wrapf(err, "writing %d bytes at %d of chunk %s", len(data), offset, id)
+	}
+	return nil
+}
+
 // readChunkInto fills dst with the bytes of a native chunk object from
 // offset on, with no buffer of its own.
 func (a *assets) readChunkInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {

@@ -41,29 +41,42 @@ import (
 // failed to write stays in memory and is written again by the next flush;
 // until then every write-behind set fails with its error, so that a dead
 // server does not fill memory and the caller hears of the failure soon.
+//
+// A storage that writes objects in pieces (storage.PieceWriter: a local
+// file written in place) has several packs make one chunk object, each
+// written at its offset as it fills: larger objects, the same memory. An
+// object ends when it has its pieces, and at every flush, so that no ref
+// handed on names an object still growing. Reads then take each byte from
+// a pack still in memory, else from storage: a pack leaves memory only
+// once written, so storage holds every byte no pending pack does, even
+// while a later piece has landed before an earlier one.
 
-// pendingPack is a chunk object being filled or written.
+// pendingPack is a chunk object, or a piece of one, being filled or
+// written.
 type pendingPack struct {
 	id   codec.ChunkID
+	base uint64 // the offset of buf in the object: 0 unless a later piece
 	mu   sync.RWMutex
 	buf  []byte // the chunks so far; nil once written
 	done chan struct{}
 	err  error // the write's failure, set before done is closed
+	// after is the done of the object's previous piece if that was still
+	// being written when this one was sealed: pieces of one object are
+	// written one after the other, since a file takes one write at a time
+	// and concurrent writers only spin on its lock.
+	after chan struct{}
 }
 
-// readInto copies the bytes at offset into dst and reports whether the pack
-// still held them (false once it is in storage).
-func (p *pendingPack) readInto(offset uint64, dst []byte) (bool, error) {
+// readAt copies into dst the bytes from offset of the object on that the
+// pack holds, and returns how many: 0 if it holds not the byte at offset,
+// or is in storage by now.
+func (p *pendingPack) readAt(offset uint64, dst []byte) int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.buf == nil {
-		return false, nil
+	if offset < p.base || offset-p.base >= uint64(len(p.buf)) {
+		return 0
 	}
-	if offset > uint64(len(p.buf)) || uint64(len(dst)) > uint64(len(p.buf))-offset {
-		return true, errors.Mark(errors.Newf("chunk object %s (not yet written) holds %d bytes, a read wants %d at %d", p.id, len(p.buf), len(dst), offset), codec.ErrCorrupt)
-	}
-	copy(dst, p.buf[offset:])
-	return true, nil
+	return copy(dst, p.buf[offset-p.base:])
 }
 
 // writeBehind holds a session's packs.
@@ -71,23 +84,34 @@ type writeBehind struct {
 	assets    *assets
 	packBytes int
 	parallel  int
+	pieces    int // packs per chunk object (storage.ObjectPieces)
 
 	mu      sync.Mutex
 	open    *pendingPack   // being filled, nil if none
 	writing []*pendingPack // sealed, in write order
 	failed  []*pendingPack // written without success, kept for the next flush
 	free    [][]byte       // buffers of written packs, reused
+	next    nextPiece      // where the next pack goes
 
-	// pending maps the ids of packs not in storage yet to the packs, for
-	// reads; count is their number, so that reads skip the map when none.
-	pending sync.Map // codec.ChunkID -> *pendingPack
+	// pending maps the ids of chunk objects to their packs not in storage
+	// yet, for reads: a slice replaced, never changed, with mu held. count
+	// is the number of such packs, so that reads skip the map when none.
+	pending sync.Map // codec.ChunkID -> []*pendingPack
 	count   atomic.Int64
+}
+
+// nextPiece is the chunk object the next pack continues, and where; an
+// object with no pieces yet (the zero value) means a new object.
+type nextPiece struct {
+	id     codec.ChunkID
+	offset uint64
+	pieces int
 }
 
 // newWriteBehind sizes packs by the storage's bulk-write hint.
 func newWriteBehind(a *assets) *writeBehind {
 	size, parallel := storage.BulkWrite(a.store)
-	return &writeBehind{assets: a, packBytes: min(size, maxPackBytes), parallel: parallel}
+	return &writeBehind{assets: a, packBytes: min(size, maxPackBytes), parallel: parallel, pieces: storage.ObjectPieces(a.store)}
 }
 
 // add copies value into the open pack and returns its ref. If it does not
@@ -109,7 +133,7 @@ func (w *writeBehind) add(ctx context.Context, value []byte, wait bool) (ref cod
 			p.buf = append(growPack(p.buf, len(value), w.packBytes), value...)
 			p.mu.Unlock()
 			w.mu.Unlock()
-			return codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: p.id, Offset: uint64(off), Length: uint64(len(value))}, true, nil
+			return codec.ChunkRef{Kind: codec.ChunkNative, ChunkID: p.id, Offset: p.base + uint64(off), Length: uint64(len(value))}, true, nil
 		}
 		w.sealLocked()
 		if len(w.writing) < w.parallel {
@@ -130,16 +154,23 @@ func (w *writeBehind) add(ctx context.Context, value []byte, wait bool) (ref cod
 	}
 }
 
-// openLocked starts a new open pack, registered for reads.
+// openLocked starts a new open pack, registered for reads: the next piece
+// of the current chunk object, or a new object.
 func (w *writeBehind) openLocked() {
 	var buf []byte // grown as chunks come (growPack), unless reused
 	if n := len(w.free); n > 0 {
 		buf, w.free = w.free[n-1][:0], w.free[:n-1]
 	}
-	p := &pendingPack{id: codec.NewChunkID(), buf: buf, done: make(chan struct{})}
+	if w.next.pieces == 0 {
+		w.next = nextPiece{id: codec.NewChunkID()}
+	}
+	p := &pendingPack{id: w.next.id, base: w.next.offset, buf: buf, done: make(chan struct{})}
 	w.addPending(p)
 	w.open = p
 }
+
+// endObjectLocked makes the next pack start a new chunk object.
+func (w *writeBehind) endObjectLocked() { w.next = nextPiece{} }
 
 // minPackAlloc is the least a pack's buffer grows to.
 const minPackAlloc = 64 << 10
@@ -172,6 +203,18 @@ func (w *writeBehind) sealLocked() {
 		}
 		return
 	}
+	for _, q := range slices.Backward(w.writing) {
+		if q.id == p.id {
+			p.after = q.done
+			break
+		}
+	}
+	if p.id == w.next.id { // the object goes on, unless ended meanwhile
+		w.next.offset = p.base + uint64(len(p.buf))
+		if w.next.pieces++; w.next.pieces >= w.pieces {
+			w.endObjectLocked()
+		}
+	}
 	w.writing = append(w.writing, p)
 	go w.write(p)
 }
@@ -180,7 +223,15 @@ func (w *writeBehind) sealLocked() {
 // keeps its buffer for the next pack. It does not use the setter's context:
 // the set has returned long before.
 func (w *writeBehind) write(p *pendingPack) {
-	err := w.assets.putChunkObject(context.Background(), p.id, [][]byte{p.buf})
+	if p.after != nil {
+		<-p.after
+	}
+	var err error
+	if w.pieces > 1 {
+		err = w.assets.putChunkPiece(context.Background(), p.id, p.base, p.buf)
+	} else {
+		err = w.assets.putChunkObject(context.Background(), p.id, [][]byte{p.buf})
+	}
 	w.mu.Lock()
 	if i := slices.Index(w.writing, p); i >= 0 {
 		w.writing = slices.Delete(w.writing, i, i+1)
@@ -208,8 +259,10 @@ func (w *writeBehind) write(p *pendingPack) {
 func (w *writeBehind) flush(ctx context.Context) error {
 	w.mu.Lock()
 	w.sealLocked()
+	w.endObjectLocked()
 	for _, p := range w.failed {
 		p.err = nil
+		p.after = nil
 		p.done = make(chan struct{})
 		w.writing = append(w.writing, p)
 		go w.write(p)
@@ -244,30 +297,69 @@ func (w *writeBehind) discard() {
 		w.dropPending(p)
 	}
 	w.failed = nil
+	w.endObjectLocked()
 }
 
-// readPending serves a read of a chunk object from its pack if the object
-// is not in storage yet, and reports whether it did.
-func (w *writeBehind) readPending(id codec.ChunkID, offset uint64, dst []byte) (bool, error) {
-	if w.count.Load() == 0 {
-		return false, nil
+// readInto fills dst with the bytes of chunk object id from offset on:
+// those its packs still hold from memory, the rest with read, which reads
+// storage (see the comment at the top of the file).
+func (w *writeBehind) readInto(id codec.ChunkID, offset uint64, dst []byte, read func(offset uint64, dst []byte) error) error {
+	var packs []*pendingPack
+	if w.count.Load() > 0 {
+		if v, ok := w.pending.Load(id); ok {
+			packs = v.([]*pendingPack)
+		}
 	}
-	p, ok := w.pending.Load(id)
-	if !ok {
-		return false, nil
+	for len(dst) > 0 {
+		gap := uint64(len(dst)) // bytes from offset on that no pack holds
+		for _, p := range packs {
+			if n := p.readAt(offset, dst); n > 0 {
+				gap = 0
+				offset, dst = offset+uint64(n), dst[n:]
+				break
+			}
+			if p.base > offset {
+				gap = min(gap, p.base-offset)
+			}
+		}
+		if gap == 0 {
+			continue
+		}
+		if err := read(offset, dst[:gap]); err != nil {
+			return err
+		}
+		offset, dst = offset+gap, dst[gap:]
 	}
-	return p.(*pendingPack).readInto(offset, dst)
+	return nil
 }
 
+// addPending registers p for reads; w.mu is held.
 func (w *writeBehind) addPending(p *pendingPack) {
-	w.pending.Store(p.id, p)
+	var packs []*pendingPack
+	if v, ok := w.pending.Load(p.id); ok {
+		packs = v.([]*pendingPack)
+	}
+	w.pending.Store(p.id, append(slices.Clip(packs), p))
 	w.count.Add(1)
 }
 
+// dropPending unregisters p, once in storage or forgotten; w.mu is held.
 func (w *writeBehind) dropPending(p *pendingPack) {
-	if _, ok := w.pending.LoadAndDelete(p.id); ok {
-		w.count.Add(-1)
+	v, ok := w.pending.Load(p.id)
+	if !ok {
+		return
 	}
+	packs := v.([]*pendingPack)
+	i := slices.Index(packs, p)
+	if i < 0 {
+		return
+	}
+	if len(packs) == 1 {
+		w.pending.Delete(p.id)
+	} else {
+		w.pending.Store(p.id, slices.Delete(slices.Clone(packs), i, i+1))
+	}
+	w.count.Add(-1)
 }
 
 // readObjectInto fills dst with the bytes of a native chunk object from
@@ -288,9 +380,9 @@ func (s *Session) readObjectInto(ctx context.Context, id codec.ChunkID, offset u
 // write-behind packs, else from storage.
 func (s *Session) fetchObjectInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
 	if w := s.writes.Load(); w != nil {
-		if ok, err := w.readPending(id, offset, dst); ok {
-			return err
-		}
+		return w.readInto(id, offset, dst, func(offset uint64, dst []byte) error {
+			return s.repo.assets.readChunkInto(ctx, id, offset, dst)
+		})
 	}
 	return s.repo.assets.readChunkInto(ctx, id, offset, dst)
 }

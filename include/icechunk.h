@@ -803,10 +803,10 @@ ic_status ic_store_set_many(ic_session session, const char *const *keys, const u
  * (write-behind). A chunk is copied into memory, recorded in the session at
  * once, and written later in the background, packed with the chunks set
  * after it into chunk objects of a size that suits the storage (3 MiB on
- * S3, 1 MiB files on local disk). Reads through the session see it at
- * once; ic_session_commit, ic_session_flush, ic_session_to_bytes,
- * ic_session_fork and ic_session_merge put every such chunk in storage
- * first. Errors about the key and the array come back at once; a failed
+ * S3, 4 MiB files written 1 MiB at a time on local disk). Reads through
+ * the session see it at once; ic_session_commit, ic_session_flush,
+ * ic_session_to_bytes, ic_session_fork and ic_session_merge put every such
+ * chunk in storage first. Errors about the key and the array come back at once; a failed
  * background write comes back from the next ic_store_set_behind,
  * ic_session_flush or ic_session_commit (a flush or commit writes it
  * again). The memory held is bounded per session (6 MiB on S3, 5 MiB on
@@ -814,7 +814,8 @@ ic_status ic_store_set_many(ic_session session, const char *const *keys, const u
  * wait is nonzero, else sets nothing and returns IC_OK with *accepted = 0
  * (call again with wait from a thread that may block). Otherwise
  * *accepted = 1. Other keys, chunks small enough to be inline and chunks
- * larger than an object are set as ic_store_set sets them. value is not
+ * larger than one background write (3 MiB on S3, 1 MiB on local disk) are
+ * set as ic_store_set sets them. value is not
  * kept once the call returns. accepted may be NULL.
  */
 ic_status ic_store_set_behind(ic_session session, const char *key, const uint8_t *value, size_t len, int32_t wait, int32_t *accepted, ic_error *err);
