@@ -301,9 +301,9 @@ func (w *writeBehind) discard() {
 }
 
 // readInto fills dst with the bytes of chunk object id from offset on:
-// those its packs still hold from memory, the rest with read, which reads
-// storage (see the comment at the top of the file).
-func (w *writeBehind) readInto(id codec.ChunkID, offset uint64, dst []byte, read func(offset uint64, dst []byte) error) error {
+// those its packs still hold from memory, the rest from storage (see the
+// comment at the top of the file).
+func (w *writeBehind) readInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
 	var packs []*pendingPack
 	if w.count.Load() > 0 {
 		if v, ok := w.pending.Load(id); ok {
@@ -325,7 +325,7 @@ func (w *writeBehind) readInto(id codec.ChunkID, offset uint64, dst []byte, read
 		if gap == 0 {
 			continue
 		}
-		if err := read(offset, dst[:gap]); err != nil {
+		if err := w.assets.readChunkInto(ctx, id, offset, dst[:gap]); err != nil {
 			return err
 		}
 		offset, dst = offset+gap, dst[gap:]
@@ -380,9 +380,7 @@ func (s *Session) readObjectInto(ctx context.Context, id codec.ChunkID, offset u
 // write-behind packs, else from storage.
 func (s *Session) fetchObjectInto(ctx context.Context, id codec.ChunkID, offset uint64, dst []byte) error {
 	if w := s.writes.Load(); w != nil {
-		return w.readInto(id, offset, dst, func(offset uint64, dst []byte) error {
-			return s.repo.assets.readChunkInto(ctx, id, offset, dst)
-		})
+		return w.readInto(ctx, id, offset, dst)
 	}
 	return s.repo.assets.readChunkInto(ctx, id, offset, dst)
 }

@@ -106,6 +106,17 @@ func behindValues(n int) []byte {
 	return out
 }
 
+// commitChecked commits s and checks chunks first..last-1 of "a" at
+// version 1 through a session of the new snapshot, which it returns.
+func commitChecked(t *testing.T, s *Session, store storage.Storage, message string, first, last int) *Session {
+	t.Helper()
+	id, err := s.Commit(context.Background(), message, nil)
+	mustOK(t, err)
+	ro := committedSession(t, store, id)
+	checkChunks(t, ro, first, last, 1, "after the commit "+message)
+	return ro
+}
+
 // chunkObjects returns the sizes of the chunk objects in store, by key.
 func chunkObjects(t *testing.T, store storage.Storage) map[string]int {
 	t.Helper()
@@ -139,11 +150,7 @@ func TestWriteBehindBuildsObjectsFromPieces(t *testing.T) {
 	// A flush ends the object being built: chunk 14 starts a new one.
 	mustOK(t, s.FlushWrites(ctx))
 	setBehind(t, s, "a/c/14", behindValue(14, 1), true)
-	id, err := s.Commit(ctx, "in pieces", nil)
-	mustOK(t, err)
-
-	ro := committedSession(t, store, id)
-	checkChunks(t, ro, 0, 15, 1, "after commit")
+	ro := commitChecked(t, s, store, "in pieces", 0, 15)
 	first := map[codec.ChunkID]int{} // object -> its first chunk
 	for i := range 15 {
 		ref := chunkRef(t, ro, i)
@@ -216,10 +223,7 @@ func TestWriteBehindReadsPiecesLandedOutOfOrder(t *testing.T) {
 	store.failAt.Store(-1)
 	mustOK(t, s.FlushWrites(ctx))
 	setBehind(t, s, "a/c/4", behindValue(4, 1), true)
-	id, err := s.Commit(ctx, "out of order", nil)
-	mustOK(t, err)
-	ro := committedSession(t, store, id)
-	checkChunks(t, ro, 0, 5, 1, "after commit")
+	ro := commitChecked(t, s, store, "out of order", 0, 5)
 	if r3 := chunkRef(t, ro, 3); r3.ChunkID != ref.ChunkID || r3.Offset != 3000 {
 		t.Fatalf("chunk 3 at %s:%d, want the second piece of %s", r3.ChunkID, r3.Offset, ref.ChunkID)
 	}
@@ -252,9 +256,7 @@ func TestWriteBehindReadsAcrossALandedAndAPendingPiece(t *testing.T) {
 	}
 	checkChunks(t, s, 0, 5, 1, "with a piece still to land")
 	close(gate)
-	id, err := s.Commit(ctx, "landed and pending", nil)
-	mustOK(t, err)
-	checkChunks(t, committedSession(t, store, id), 0, 5, 1, "after commit")
+	commitChecked(t, s, store, "landed and pending", 0, 5)
 }
 
 // Discarding changes ends the object being built; the pack still open
@@ -270,10 +272,7 @@ func TestWriteBehindDiscardEndsTheObject(t *testing.T) {
 	for i := 1; i < 8; i++ {
 		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
 	}
-	id, err := s.Commit(ctx, "after a discard", nil)
-	mustOK(t, err)
-	ro := committedSession(t, store, id)
-	checkChunks(t, ro, 1, 8, 1, "after a discard")
+	ro := commitChecked(t, s, store, "after a discard", 1, 8)
 	mustMissing(t, ro, "a/c/0")
 	for i := 1; i < 8; i++ {
 		if ref := chunkRef(t, ro, i); ref.ChunkID == (codec.ChunkID{}) {
@@ -298,10 +297,7 @@ func TestWriteBehindRetriesAFailedPiece(t *testing.T) {
 	}
 	checkChunks(t, s, 0, 6, 1, "after a failed piece")
 	store.failAt.Store(-1)
-	id, err := s.Commit(ctx, "retried", nil)
-	mustOK(t, err)
-	ro := committedSession(t, store, id)
-	checkChunks(t, ro, 0, 6, 1, "after the retried piece")
+	ro := commitChecked(t, s, store, "retried", 0, 6)
 	if r5, r0 := chunkRef(t, ro, 5), chunkRef(t, ro, 0); r5.ChunkID != r0.ChunkID || r5.Offset != 5000 {
 		t.Fatalf("chunk 5 at %s:%d, want offset 5000 of %s", r5.ChunkID, r5.Offset, r0.ChunkID)
 	}
