@@ -317,6 +317,9 @@ class Runner:
             "rss_kib": max(r["rss_kib"] for r in results),
             "rss_sum_kib": sum(r["rss_kib"] for r in results),
             "cpu_s": sum(r["cpu_s"] for r in results),
+            # the writers' CPU from their release on, without Python's start and imports
+            "released_cpu_s": sum(r["released_cpu_s"] for r in results),
+            "writer_ends_s": sorted(r["end_monotonic"] - t_go for r in results),
             **server,
         }
         signals = [r["exit_signal"] for r in results if r.get("exit_signal")]

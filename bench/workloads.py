@@ -298,6 +298,7 @@ def contend_worker(
     buf = _base(chunk_elems, seed=w)
     wait_for_start()
     start = time.monotonic()
+    cpu0 = time.process_time()
     commit_lat, cycle_lat = [], []
     for i in range(p["commits"]):
         c0 = time.perf_counter()
@@ -314,6 +315,7 @@ def contend_worker(
     end = time.monotonic()
     return {
         "seconds": end - start,
+        "released_cpu_s": time.process_time() - cpu0,
         "start_monotonic": start,
         "end_monotonic": end,
         "commit_latencies": commit_lat,

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -25,7 +26,7 @@ import (
 const arrayPath = "/data"
 
 // setup creates the repository with one array of workers x commits chunks.
-func setup(t *testing.T, p place, workers, commits int) {
+func setup(t testing.TB, p place, workers, commits int) {
 	ctx := context.Background()
 	store, err := p.open(ctx)
 	if err != nil {
@@ -48,7 +49,15 @@ func setup(t *testing.T, p place, workers, commits int) {
 	}
 }
 
-func chunkValue(worker, i int) []byte { return []byte(fmt.Sprintf("worker %d commit %d", worker, i)) }
+// chunkBytes is the size of every chunk a writer commits: 64 KiB, as in the
+// bench suite's W6, so that chunks are objects of their own (not inline).
+const chunkBytes = 64 << 10
+
+func chunkValue(worker, i int) []byte {
+	v := make([]byte, chunkBytes)
+	copy(v, fmt.Sprintf("worker %d commit %d", worker, i))
+	return v
+}
 
 // runChild is a writer process: it makes spec.Commits commits, each writing
 // its own chunk (worker, i), and prints one line per attempt:
@@ -70,11 +79,12 @@ func runChild(specJSON string) int {
 
 func runCommitWriter(spec childSpec) int {
 	ctx := context.Background()
-	store, err := spec.Place.open(ctx)
+	inner, err := spec.Place.open(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	store := storage.NewCounting(inner)
 	repo, err := engine.Open(ctx, store, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -82,6 +92,12 @@ func runCommitWriter(spec childSpec) int {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	store.Record(true) // from here on: the commits' requests, not the opening's
+	rebases := 0
+	defer func() {
+		printRequests(out, store)
+		fmt.Fprintf(out, "REBASES %d\n", rebases)
+	}()
 	for i := range spec.Commits {
 		start := time.Now()
 		s, err := repo.WritableSession(ctx, engine.MainBranch)
@@ -96,7 +112,7 @@ func runCommitWriter(spec childSpec) int {
 		msg := fmt.Sprintf("worker %d commit %d", spec.Worker, i)
 		var id [12]byte
 		if spec.Mode == "rebase" {
-			id, err = s.CommitRebasing(ctx, engine.BasicConflictSolver{}, msg, nil, engine.RetryOptions{Attempts: 1000})
+			id, err = s.CommitRebasing(ctx, engine.BasicConflictSolver{}, msg, nil, engine.RetryOptions{Attempts: 1000, BeforeRebase: func(int) { rebases++ }})
 		} else {
 			id, err = s.Commit(ctx, msg, nil)
 		}
@@ -115,6 +131,21 @@ func runCommitWriter(spec childSpec) int {
 	return 0
 }
 
+// printRequests prints one line "REQUESTS op:kind=n ..." of the calls
+// recorded, by operation and kind of object (the key's first folder).
+func printRequests(out *bufio.Writer, store *storage.Counting) {
+	counts := map[string]int{}
+	for _, c := range store.Calls() {
+		kind, _, _ := strings.Cut(strings.TrimPrefix(c.Key, "/"), "/")
+		counts[string(c.Op)+":"+kind]++
+	}
+	fmt.Fprint(out, "REQUESTS")
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(out, " %s=%d", k, counts[k])
+	}
+	fmt.Fprintln(out)
+}
+
 type outcome struct {
 	worker   int
 	i        int
@@ -122,11 +153,21 @@ type outcome struct {
 	latency  time.Duration
 }
 
+// A run is what the writer processes of one runWriters did.
+type run struct {
+	oks       []outcome
+	conflicts int
+	elapsed   time.Duration
+	requests  map[string]int // "op:kind" -> storage calls of all writers' commits
+	rebases   int
+}
+
 // runWriters starts the writer processes and collects their successes.
-func runWriters(t *testing.T, p place, mode string, workers, commits int) ([]outcome, int, time.Duration) {
+func runWriters(t testing.TB, p place, mode string, workers, commits int) run {
 	var mu sync.Mutex
 	var oks []outcome
-	conflicts := 0
+	conflicts, rebases := 0, 0
+	requests := map[string]int{}
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range workers {
@@ -154,6 +195,15 @@ func runWriters(t *testing.T, p place, mode string, workers, commits int) ([]out
 					oks = append(oks, outcome{worker: w, i: i, snapshot: f[1], latency: time.Duration(ns)})
 				case len(f) == 2 && f[0] == "CONFLICT":
 					conflicts++
+				case len(f) == 2 && f[0] == "REBASES":
+					n, _ := strconv.Atoi(f[1])
+					rebases += n
+				case len(f) >= 1 && f[0] == "REQUESTS":
+					for _, kv := range f[1:] {
+						k, v, _ := strings.Cut(kv, "=")
+						n, _ := strconv.Atoi(v)
+						requests[k] += n
+					}
 				default:
 					t.Errorf("worker %d printed %q", w, line)
 				}
@@ -161,13 +211,13 @@ func runWriters(t *testing.T, p place, mode string, workers, commits int) ([]out
 		}()
 	}
 	wg.Wait()
-	return oks, conflicts, time.Since(start)
+	return run{oks: oks, conflicts: conflicts, elapsed: time.Since(start), requests: requests, rebases: rebases}
 }
 
 // checkHistory verifies that main's history, past the setup commit, is
 // exactly the successful commits, and that every chunk a successful commit
 // wrote reads back with its writer's value.
-func checkHistory(t *testing.T, p place, oks []outcome) {
+func checkHistory(t testing.TB, p place, oks []outcome) {
 	ctx := context.Background()
 	store, err := p.open(ctx)
 	if err != nil {
@@ -220,7 +270,8 @@ func TestProcessesCommitWithoutRebase(t *testing.T) {
 	for name, p := range places(t) {
 		t.Run(name, func(t *testing.T) {
 			setup(t, p, workers, commits)
-			oks, conflicts, _ := runWriters(t, p, "plain", workers, commits)
+			r := runWriters(t, p, "plain", workers, commits)
+			oks, conflicts := r.oks, r.conflicts
 			if len(oks)+conflicts != workers*commits {
 				t.Fatalf("%d successes + %d conflicts != %d attempts", len(oks), conflicts, workers*commits)
 			}
@@ -244,7 +295,8 @@ func TestProcessesCommitWithRebase(t *testing.T) {
 	for name, p := range places(t) {
 		t.Run(name, func(t *testing.T) {
 			setup(t, p, workers, commits)
-			oks, conflicts, elapsed := runWriters(t, p, "rebase", workers, commits)
+			r := runWriters(t, p, "rebase", workers, commits)
+			oks, conflicts, elapsed := r.oks, r.conflicts, r.elapsed
 			if conflicts != 0 || len(oks) != workers*commits {
 				t.Fatalf("%d of %d commits landed, %d gave up", len(oks), workers*commits, conflicts)
 			}
@@ -259,4 +311,46 @@ func TestProcessesCommitWithRebase(t *testing.T) {
 				lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)*99/100].Round(time.Millisecond))
 		})
 	}
+}
+
+// BenchmarkProcessesCommitWithRebaseS3 is the bench suite's W6 without
+// Python: 8 processes commit 20 times each to disjoint chunks of one array
+// on MinIO, with rebase. It reports commits per second, the commit latency
+// and the storage requests per commit, by operation and kind of object
+// (such as get:refs), as the writers counted them.
+func BenchmarkProcessesCommitWithRebaseS3(b *testing.B) {
+	const workers, commits = 8, 20
+	var total run
+	total.requests = map[string]int{}
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		p := places(b)["s3"]
+		p.S3.Prefix += fmt.Sprintf("-%d", i)
+		setup(b, p, workers, commits)
+		r := runWriters(b, p, "rebase", workers, commits)
+		if r.conflicts != 0 || len(r.oks) != workers*commits {
+			b.Fatalf("%d of %d commits landed, %d gave up", len(r.oks), workers*commits, r.conflicts)
+		}
+		total.oks = append(total.oks, r.oks...)
+		total.elapsed += r.elapsed
+		total.rebases += r.rebases
+		for k, n := range r.requests {
+			total.requests[k] += n
+		}
+		for _, o := range r.oks {
+			lat = append(lat, o.latency)
+		}
+	}
+	n := float64(len(total.oks))
+	slices.Sort(lat)
+	b.ReportMetric(n/total.elapsed.Seconds(), "commits/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	all := 0
+	for k, c := range total.requests {
+		all += c
+		b.ReportMetric(float64(c)/n, k+"/commit")
+	}
+	b.ReportMetric(float64(all)/n, "requests/commit")
+	b.ReportMetric(float64(total.rebases)/n, "rebases/commit")
 }

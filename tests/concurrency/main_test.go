@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 }
 
 // places returns a fresh local folder and a fresh S3 prefix.
-func places(t *testing.T) map[string]place {
+func places(t testing.TB) map[string]place {
 	return map[string]place{
 		"local": {Kind: "local", Path: t.TempDir()},
 		"s3": {Kind: "s3", S3: s3.Config{
