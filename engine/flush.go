@@ -115,9 +115,10 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	// snapshot needs only the manifests' ids and sizes, known once they
 	// are encoded.
 	//
-	// The storage's clock is read back from the first object written (the
-	// transaction log, else the snapshot) so that the check costs no round
-	// trip of its own while the branch may move.
+	// The storage's clock comes from the responses to these writes where
+	// the storage reports it (S3's Date header), else from the first object
+	// written (the transaction log, else the snapshot), so that the check
+	// costs no round trip of its own while the branch may move.
 	var clock clockReading
 	txlogs := !r.cfg().DisableTransactionLogs
 	if txlogs {
@@ -188,8 +189,14 @@ type clockReading struct {
 	local, store time.Time
 }
 
-// read stats object, written after local time before.
+// read takes the storage's time from its latest response if it has a clock
+// (storage.ServerClock) and that response came after local time before;
+// otherwise it stats object, written after before.
 func (c *clockReading) read(ctx context.Context, store storage.Storage, object string, before time.Time) error {
+	if server, local, ok := storage.ServerTime(store); ok && !local.Before(before) {
+		c.object, c.local, c.store = "the storage's latest response", local, server
+		return nil
+	}
 	info, err := store.Stat(ctx, object)
 	if err != nil {
 		return errors.Wrapf(err, "reading back the time of %s", object)

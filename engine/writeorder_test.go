@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,36 +74,68 @@ func (s skewedStore) Stat(ctx context.Context, key string) (storage.ObjectInfo, 
 	return info, err
 }
 
+// clockedStore is a storage whose responses carry its time (as S3's Date
+// header does), off from this machine's by skew; it counts the Stats of
+// transaction logs and snapshots, which a commit then need not make.
+type clockedStore struct {
+	storage.Storage
+	skew  time.Duration
+	stats *atomic.Int64
+}
+
+func (s clockedStore) ServerTime() (server, local time.Time, ok bool) {
+	now := time.Now()
+	return now.Add(s.skew), now, true
+}
+
+func (s clockedStore) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if strings.HasPrefix(key, codec.TransactionsPrefix) || strings.HasPrefix(key, codec.SnapshotsPrefix) {
+		s.stats.Add(1)
+	}
+	return s.Storage.Stat(ctx, key)
+}
+
 // A commit from a machine whose clock is far from the storage's is refused
 // before the branch moves, whether the storage's time is read from the
-// transaction log or (without transaction logs) from the snapshot.
+// transaction log or (without transaction logs) from the snapshot, or, on
+// a storage that tells its time in its responses, taken from those without
+// reading any object's time back.
 func TestCommitRefusesASkewedClock(t *testing.T) {
 	ctx := context.Background()
-	for _, txlogs := range []bool{true, false} {
-		for _, skew := range []time.Duration{0, maxClockSkew / 2, -maxClockSkew / 2, maxClockSkew + time.Minute, -maxClockSkew - time.Minute} {
-			mem := memory.New(t.Name())
-			cfg := codec.DefaultRepoConfig()
-			cfg.DisableTransactionLogs = !txlogs
-			repo, err := Create(ctx, mem, &cfg, nil)
-			ok(t, err)
-			before, err := repo.LookupBranch(ctx, MainBranch)
-			ok(t, err)
-			skewed, err := Open(ctx, skewedStore{Storage: mem, skew: skew}, nil)
-			ok(t, err)
-			s, err := skewed.WritableSession(ctx, MainBranch)
-			ok(t, err)
-			ok(t, s.AddGroup(ctx, MustPath("/g"), nil))
-			_, err = s.Commit(ctx, "skewed", nil)
-			tip, lerr := repo.LookupBranch(ctx, MainBranch)
-			ok(t, lerr)
-			wantFail := skew > maxClockSkew || skew < -maxClockSkew
-			switch {
-			case wantFail && !errors.Is(err, ErrInvalidTimestamp):
-				t.Fatalf("txlogs %v, skew %s: want ErrInvalidTimestamp, got %v", txlogs, skew, err)
-			case wantFail && tip != before:
-				t.Fatalf("txlogs %v, skew %s: the refused commit moved the branch", txlogs, skew)
-			case !wantFail && err != nil:
-				t.Fatalf("txlogs %v, skew %s: %v", txlogs, skew, err)
+	for _, clocked := range []bool{false, true} {
+		for _, txlogs := range []bool{true, false} {
+			for _, skew := range []time.Duration{0, maxClockSkew / 2, -maxClockSkew / 2, maxClockSkew + time.Minute, -maxClockSkew - time.Minute} {
+				mem := memory.New(t.Name())
+				cfg := codec.DefaultRepoConfig()
+				cfg.DisableTransactionLogs = !txlogs
+				repo, err := Create(ctx, mem, &cfg, nil)
+				ok(t, err)
+				before, err := repo.LookupBranch(ctx, MainBranch)
+				ok(t, err)
+				var store storage.Storage = skewedStore{Storage: mem, skew: skew}
+				stats := new(atomic.Int64)
+				if clocked {
+					store = clockedStore{Storage: mem, skew: skew, stats: stats}
+				}
+				skewed, err := Open(ctx, store, nil)
+				ok(t, err)
+				s, err := skewed.WritableSession(ctx, MainBranch)
+				ok(t, err)
+				ok(t, s.AddGroup(ctx, MustPath("/g"), nil))
+				_, err = s.Commit(ctx, "skewed", nil)
+				tip, lerr := repo.LookupBranch(ctx, MainBranch)
+				ok(t, lerr)
+				wantFail := skew > maxClockSkew || skew < -maxClockSkew
+				switch {
+				case wantFail && !errors.Is(err, ErrInvalidTimestamp):
+					t.Fatalf("clock in responses %v, txlogs %v, skew %s: want ErrInvalidTimestamp, got %v", clocked, txlogs, skew, err)
+				case wantFail && tip != before:
+					t.Fatalf("clock in responses %v, txlogs %v, skew %s: the refused commit moved the branch", clocked, txlogs, skew)
+				case !wantFail && (err != nil || tip == before):
+					t.Fatalf("clock in responses %v, txlogs %v, skew %s: %v (branch moved: %v)", clocked, txlogs, skew, err, tip != before)
+				case stats.Load() != 0:
+					t.Fatalf("txlogs %v, skew %s: the commit read %d object times back", txlogs, skew, stats.Load())
+				}
 			}
 		}
 	}

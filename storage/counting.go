@@ -5,6 +5,7 @@ import (
 	"iter"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Op names one kind of Storage operation.
@@ -58,6 +59,7 @@ var (
 	_ RangeReader            = (*Counting)(nil)
 	_ ConditionalRangeReader = (*Counting)(nil)
 	_ PartsPutter            = (*Counting)(nil)
+	_ ServerClock            = (*Counting)(nil)
 )
 
 // Record switches call recording on or off.
@@ -133,6 +135,9 @@ func (c *Counting) BulkWrite() (int, int) { return BulkWrite(c.inner) }
 
 // ReadAhead implements ReadAheader with the wrapped storage's hint.
 func (c *Counting) ReadAhead() int { return ReadAhead(c.inner) }
+
+// ServerTime implements ServerClock with the wrapped storage's clock.
+func (c *Counting) ServerTime() (server, local time.Time, ok bool) { return ServerTime(c.inner) }
 
 // ReadRangeIf implements ConditionalRangeReader; it counts as a GetRange.
 func (c *Counting) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {

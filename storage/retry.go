@@ -70,6 +70,7 @@ var (
 	_ RangeReader            = (*Retrying)(nil)
 	_ ConditionalRangeReader = (*Retrying)(nil)
 	_ PartsPutter            = (*Retrying)(nil)
+	_ ServerClock            = (*Retrying)(nil)
 )
 
 func (r *Retrying) String() string { return r.inner.String() }
@@ -126,6 +127,9 @@ func (r *Retrying) BulkWrite() (int, int) { return BulkWrite(r.inner) }
 
 // ReadAhead implements ReadAheader with the wrapped storage's hint.
 func (r *Retrying) ReadAhead() int { return ReadAhead(r.inner) }
+
+// ServerTime implements ServerClock with the wrapped storage's clock.
+func (r *Retrying) ServerTime() (server, local time.Time, ok bool) { return ServerTime(r.inner) }
 
 // Put implements Storage.
 func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/errors"
 )
@@ -55,6 +56,7 @@ var (
 	_ RangeReader            = (*Unreliable)(nil)
 	_ ConditionalRangeReader = (*Unreliable)(nil)
 	_ PartsPutter            = (*Unreliable)(nil)
+	_ ServerClock            = (*Unreliable)(nil)
 )
 
 // SetEnabled switches fault injection on or off.
@@ -149,6 +151,9 @@ func (u *Unreliable) BulkWrite() (int, int) { return BulkWrite(u.inner) }
 
 // ReadAhead implements ReadAheader with the wrapped storage's hint.
 func (u *Unreliable) ReadAhead() int { return ReadAhead(u.inner) }
+
+// ServerTime implements ServerClock with the wrapped storage's clock.
+func (u *Unreliable) ServerTime() (server, local time.Time, ok bool) { return ServerTime(u.inner) }
 
 // Put implements Storage.
 func (u *Unreliable) Put(ctx context.Context, key string, data []byte) error {

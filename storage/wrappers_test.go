@@ -286,14 +286,21 @@ func (hinted) BulkWrite() (int, int) { return 3 << 20, 2 }
 func (hinted) ReadAhead() int        { return 6 << 20 }
 func (hinted) ObjectPieces() int     { return 3 }
 
+// hintedClock is the time every hinted storage's responses carry.
+var hintedClock = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func (hinted) ServerTime() (server, local time.Time, ok bool) {
+	return hintedClock, hintedClock.Add(time.Second), true
+}
+
 // PutPiece stores each piece as an object of its own, named by its offset.
 func (h hinted) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
 	return h.Put(ctx, fmt.Sprintf("%s@%d", key, offset), data)
 }
 
-// The wrappers pass on the hints and the pieces of the storage they wrap,
-// and storage without hints gets the defaults: no read-ahead, 1 MiB
-// objects, written whole.
+// The wrappers pass on the hints, the pieces and the clock of the storage
+// they wrap, and storage without hints gets the defaults: no read-ahead,
+// 1 MiB objects, written whole, no clock.
 func TestWrappersForwardHints(t *testing.T) {
 	ctx := context.Background()
 	wrap := map[string]func(storage.Storage) storage.Storage{
@@ -323,6 +330,12 @@ func TestWrappersForwardHints(t *testing.T) {
 			t.Errorf("%s: put-piece: %v", name, err)
 		} else if got, err := s.Get(ctx, "k@5"); err != nil || string(got) != "piece" {
 			t.Errorf("%s: the piece did not reach the wrapped storage's PutPiece: %q %v", name, got, err)
+		}
+		if server, local, ok := storage.ServerTime(s); !ok || !server.Equal(hintedClock) || !local.Equal(hintedClock.Add(time.Second)) {
+			t.Errorf("%s: server time %v, %v, %v, want the wrapped storage's", name, server, local, ok)
+		}
+		if _, _, ok := storage.ServerTime(plain); ok {
+			t.Errorf("%s of storage without a clock reports one", name)
 		}
 		if got := storage.ObjectPieces(plain); got != 1 {
 			t.Errorf("%s of storage without pieces: %d pieces per object, want 1", name, got)

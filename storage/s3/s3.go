@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -63,6 +64,8 @@ type Store struct {
 	name      string // "s3://bucket/prefix"
 	secret    string // scrubbed from messages
 	token     string // scrubbed from messages
+
+	clock atomic.Pointer[clockSample] // the service's time, from its latest response
 }
 
 var (
@@ -70,6 +73,7 @@ var (
 	_ storage.RangeReader            = (*Store)(nil)
 	_ storage.ConditionalRangeReader = (*Store)(nil)
 	_ storage.PartsPutter            = (*Store)(nil)
+	_ storage.ServerClock            = (*Store)(nil)
 )
 
 // New returns a Store for the bucket and prefix cfg names. It does not
@@ -110,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		awsCfg.Region = DefaultRegion
 	}
 
+	st := &Store{}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = n.ForcePathStyle
 		if n.Endpoint != "" {
@@ -122,21 +127,20 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		// our objects carry their own.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.APIOptions = append(o.APIOptions, markSent)
+		o.APIOptions = append(o.APIOptions, markSent, st.readClock)
 	})
 
 	name := "s3://" + n.Bucket
 	if n.Prefix != "" {
 		name += "/" + n.Prefix
 	}
-	return &Store{
-		client:    client,
-		bucket:    n.Bucket,
-		keyPrefix: n.keyPrefix,
-		name:      name,
-		secret:    n.SecretAccessKey,
-		token:     n.SessionToken,
-	}, nil
+	st.client = client
+	st.bucket = n.Bucket
+	st.keyPrefix = n.keyPrefix
+	st.name = name
+	st.secret = n.SecretAccessKey
+	st.token = n.SessionToken
+	return st, nil
 }
 
 // Open parses the JSON form of a Config (see ParseConfig) and returns New's

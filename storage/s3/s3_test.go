@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/storage"
 	"github.com/icechunk-go/icechunk-go/storage/s3"
@@ -111,4 +114,38 @@ func newStore(t testing.TB, cfg s3.Config) *s3.Store {
 func freshStore(t *testing.T) *s3.Store {
 	t.Helper()
 	return newStore(t, configFor(t, shared))
+}
+
+// Every response tells the server's time (its Date header), a missing
+// object's 404 included: commits check the clock with it instead of
+// reading an object's time back.
+func TestServerTimeFromResponses(t *testing.T) {
+	ctx := context.Background()
+	s := freshStore(t)
+	if _, _, ok := s.ServerTime(); ok {
+		t.Fatal("a store that made no request reports a server time")
+	}
+	for name, call := range map[string]func() error{
+		"put": func() error { return s.Put(ctx, "obj", []byte("x")) },
+		"get of a missing object": func() error {
+			if _, err := s.Get(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("want not found, got %v", err)
+			}
+			return nil
+		},
+	} {
+		before := time.Now()
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		server, local, ok := s.ServerTime()
+		switch {
+		case !ok:
+			t.Fatalf("%s: no server time", name)
+		case local.Before(before) || local.After(time.Now()):
+			t.Fatalf("%s: the response arrived at %v, not during the call (from %v)", name, local, before)
+		case server.Sub(local).Abs() > 5*time.Second: // MinIO runs on this machine's clock; Date counts whole seconds
+			t.Fatalf("%s: server time %v is far from this machine's %v", name, server, local)
+		}
+	}
 }
