@@ -56,30 +56,34 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 		return codec.SnapshotID{}, invalidArgument("commit metadata is not JSON-serialisable: %v", err)
 	}
 
-	// Every ref must name an object in storage before a snapshot names it.
-	if err := s.flushLocked(ctx); err != nil {
-		return codec.SnapshotID{}, err
-	}
+	// Chunks still being written behind land while the commit reads the
+	// tip and writes its manifests, transaction log and snapshot: nothing
+	// names those until the ref moves, and the ref moves only once every
+	// chunk is in storage and durable. On a storage with latency (S3) that
+	// takes a round trip off every commit. A failed chunk write is
+	// reported before anything else, as if it had been waited for first.
+	chunks := s.flushAsyncLocked(ctx)
+	defer chunks() // never leave the flush running past the session's lock
 
 	// Fail early, before writing anything, if the branch already moved.
 	// Even right after a rebase this pays: on a contended branch it often
 	// moved during the rebase, and writing the commit's objects for
 	// nothing loads the storage every writer waits on.
 	tip, seq, err := s.repo.refs.branchTip(ctx, s.branch)
-	if err != nil {
-		return codec.SnapshotID{}, err
+	if err == nil && tip != s.snapshotID {
+		err = &ConflictError{Branch: s.branch, ExpectedParent: s.snapshotID, ActualParent: tip}
 	}
-	if tip != s.snapshotID {
-		return codec.SnapshotID{}, &ConflictError{Branch: s.branch, ExpectedParent: s.snapshotID, ActualParent: tip}
+	if err != nil {
+		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
 
 	nodes, err := s.listNodesLocked(ctx)
 	if err != nil {
-		return codec.SnapshotID{}, err
+		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
-	id, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON)
+	id, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks)
 	if err != nil {
-		return codec.SnapshotID{}, err
+		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
 	// Compare-and-set from the version read above: it still holds our base
 	// iff nobody committed in between.
@@ -98,8 +102,10 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 }
 
 // flush writes manifests, transaction log and snapshot for changes on top of
-// parentID, and returns the new snapshot's id. It does not move any ref.
-func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte) (codec.SnapshotID, error) {
+// parentID, waits for chunks (the commit's chunks landing in storage), makes
+// it all durable, and returns the new snapshot's id. It does not move any
+// ref.
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error) (codec.SnapshotID, error) {
 	parent, err := r.assets.fetchSnapshot(ctx, parentID)
 	if err != nil {
 		return codec.SnapshotID{}, err
@@ -170,6 +176,9 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		return codec.SnapshotID{}, err
 	}
 	if err := clock.check(); err != nil {
+		return codec.SnapshotID{}, err
+	}
+	if err := chunks(); err != nil {
 		return codec.SnapshotID{}, err
 	}
 	// Chunks, manifests and the transaction log may sit in a volatile

@@ -459,3 +459,23 @@ func (s *Session) flushLocked(ctx context.Context) error {
 	}
 	return w.flush(ctx)
 }
+
+// flushAsyncLocked starts flushLocked on a goroutine of its own and returns
+// the wait for its result, which may be called any number of times. The
+// caller must wait before it releases s.mu.
+func (s *Session) flushAsyncLocked(ctx context.Context) (wait func() error) {
+	w := s.writes.Load()
+	if w == nil {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- panicError(r)
+			}
+		}()
+		done <- w.flush(ctx)
+	}()
+	return sync.OnceValue(func() error { return <-done })
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -323,4 +324,67 @@ func TestPackBuffersGrowAsChunksCome(t *testing.T) {
 	if cap(buf) != limit {
 		t.Fatalf("a pack grew to %d, past its limit %d", cap(buf), limit)
 	}
+}
+
+// A commit writes its manifests, transaction log and snapshot while its
+// write-behind chunks are still being written, and moves the branch only
+// once they have landed.
+func TestCommitWritesItsObjectsWhileChunksLand(t *testing.T) {
+	ctx := context.Background()
+	g := newGatedStore(false)
+	repo, s := newBehindSession(t, g)
+	_, err := s.Commit(ctx, "the array", nil) // metadata only: no chunk waits at the gate
+	mustOK(t, err)
+	before, err := repo.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	snapshots := func() int {
+		n := 0
+		for _, err := range g.List(ctx, codec.SnapshotsPrefix, storage.ListOptions{}) {
+			mustOK(t, err)
+			n++
+		}
+		return n
+	}
+	had := snapshots()
+
+	s, err = repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	for i := range 2 { // one pack: its write waits at the gate
+		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
+	}
+	type result struct {
+		id  codec.SnapshotID
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, err := s.Commit(ctx, "chunks", nil)
+		done <- result{id, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for snapshots() == had {
+		select {
+		case r := <-done:
+			t.Fatalf("the commit returned (%v) while its chunks were held", r.err)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			close(g.gate)
+			<-done
+			t.Fatal("the commit wrote no snapshot while its chunks were held")
+		}
+	}
+	// The snapshot is written; the chunks are not, so the branch must wait.
+	select {
+	case r := <-done:
+		t.Fatalf("the commit returned (%v) while its chunks were held", r.err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if tip, err := repo.LookupBranch(ctx, MainBranch); err != nil || tip != before || g.puts.Load() != 0 {
+		t.Fatalf("the branch moved (%v, %v) before the chunks landed (%d written)", tip != before, err, g.puts.Load())
+	}
+	close(g.gate)
+	r := <-done
+	mustOK(t, r.err)
+	checkChunks(t, committedSession(t, g, r.id), 0, 2, 1, "after the commit")
 }

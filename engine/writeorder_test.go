@@ -14,10 +14,12 @@ import (
 	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
 
-// A commit writes chunks, then manifests, the transaction log and the
-// snapshot (side by side: nothing refers to them until the branch moves),
-// makes them durable, and only then moves the branch: a crash (or power
-// loss) at any point leaves the branch on a complete snapshot.
+// A commit of chunks set directly writes them, then manifests, the
+// transaction log and the snapshot (side by side: nothing refers to them
+// until the branch moves), makes them durable, and only then moves the
+// branch: a crash (or power loss) at any point leaves the branch on a
+// complete snapshot. (Chunks written behind may land beside the other
+// objects: TestCommitWritesItsObjectsWhileChunksLand.)
 func TestCommitWriteOrder(t *testing.T) {
 	ctx := context.Background()
 	counting := storage.NewCounting(memory.New(t.Name()))
