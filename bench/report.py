@@ -237,7 +237,8 @@ def markdown(data: dict[str, Any]) -> str:
         "## CPU time (median, user + system)",
         "",
         (
-            "Of the worker process (W6: all writers together), and for W6/W7 also of the MinIO server during"
+            "Of the worker process (W6: all writers together, and in brackets their CPU from their release on,"
+            " without Python's start and imports), and for W6/W7 also of the MinIO server during"
             f" the run (`+ n s server`): where the time went, on a machine with {m.get('cpus')} CPUs."
         ),
         "",
@@ -252,6 +253,9 @@ def markdown(data: dict[str, Any]) -> str:
                 cells.append("-")
                 continue
             cell = f"{statistics.median(r['cpu_s'] for r in rs):.2f} s"
+            rel = [r["released_cpu_s"] for r in rs if r.get("released_cpu_s") is not None]
+            if rel:
+                cell += f" ({statistics.median(rel):.2f} s after release)"
             srv = [r["server_cpu_s"] for r in rs if r.get("server_cpu_s") is not None]
             if srv:
                 cell += f" + {statistics.median(srv):.2f} s server"
