@@ -144,9 +144,7 @@ func TestWriteBehindBuildsObjectsFromPieces(t *testing.T) {
 	ctx := context.Background()
 	store := newPieceStore()
 	_, s := newBehindSession(t, store)
-	for i := range 14 {
-		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
-	}
+	setChunksBehind(t, s, 0, 14, true)
 	// A flush ends the object being built: chunk 14 starts a new one.
 	mustOK(t, s.FlushWrites(ctx))
 	setBehind(t, s, "a/c/14", behindValue(14, 1), true)
@@ -188,11 +186,7 @@ func TestWriteBehindReadsPiecesLandedOutOfOrder(t *testing.T) {
 	ctx := context.Background()
 	store, gate := heldPieceStore(0)
 	_, s := newBehindSession(t, store)
-	for i := range 4 {
-		if !setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), false) {
-			t.Fatalf("chunk %d refused with memory to spare", i)
-		}
-	}
+	setChunksBehind(t, s, 0, 4, false)
 	// Chunk 4 seals the second pack; both packs are being written, so it
 	// is refused. The first fails once let through; the second follows it
 	// and lands.
@@ -289,9 +283,7 @@ func TestWriteBehindRetriesAFailedPiece(t *testing.T) {
 	store := newPieceStore()
 	store.failAt.Store(4000)
 	_, s := newBehindSession(t, store)
-	for i := range 6 {
-		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
-	}
+	setChunksBehind(t, s, 0, 6, true)
 	if err := s.FlushWrites(ctx); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "at 4000") {
 		t.Fatalf("flush: want the failed piece at 4000, got %v", err)
 	}

@@ -97,17 +97,24 @@ func setBehind(t *testing.T, s *Session, key string, value []byte, wait bool) bo
 	return ok
 }
 
+// setChunksBehind sets chunks first..last-1 of "a" at version 1, waiting
+// for memory if wait; without waiting, each must be accepted.
+func setChunksBehind(t *testing.T, s *Session, first, last int, wait bool) {
+	t.Helper()
+	for i := first; i < last; i++ {
+		if !setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), wait) {
+			t.Fatalf("chunk %d refused with memory to spare", i)
+		}
+	}
+}
+
 func TestWriteBehindReadsOwnWritesThenCommits(t *testing.T) {
 	ctx := context.Background()
 	g := newGatedStore(false)
 	_, s := newBehindSession(t, g)
 	// Two packs fit in memory: the first (chunks 0, 1) is written, the
 	// second (2, 3) fills; chunk 4 finds memory full while the gate is shut.
-	for i := range 4 {
-		if !setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), false) {
-			t.Fatalf("chunk %d refused with memory to spare", i)
-		}
-	}
+	setChunksBehind(t, s, 0, 4, false)
 	if setBehind(t, s, "a/c/4", behindValue(4, 1), false) {
 		t.Fatal("chunk 4 accepted beyond the memory bound")
 	}
@@ -198,9 +205,7 @@ func TestWriteBehindFailureIsReportedAndRetried(t *testing.T) {
 	g := newGatedStore(true)
 	g.failing.Store(true)
 	_, s := newBehindSession(t, g)
-	for i := range 2 {
-		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
-	}
+	setChunksBehind(t, s, 0, 2, true)
 	// The pack's write fails; its chunks are still read from memory.
 	err := s.FlushWrites(ctx)
 	if !errors.Is(err, errInjected) {
@@ -349,9 +354,7 @@ func TestCommitWritesItsObjectsWhileChunksLand(t *testing.T) {
 
 	s, err = repo.WritableSession(ctx, MainBranch)
 	mustOK(t, err)
-	for i := range 2 { // one pack: its write waits at the gate
-		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
-	}
+	setChunksBehind(t, s, 0, 2, true) // one pack: its write waits at the gate
 	type result struct {
 		id  codec.SnapshotID
 		err error

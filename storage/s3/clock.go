@@ -9,14 +9,17 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// A clockSample is the service's time from one response's Date header and
-// this machine's time when the response arrived.
+// A clockSample is one response's Date header and this machine's time
+// when the response arrived. The header is parsed only when asked for: a
+// commit needs it, the many reads and writes between commits do not.
 type clockSample struct {
-	server, local time.Time
+	date  string
+	local time.Time
 }
 
 // ServerTime implements storage.ServerClock: the Date header of the latest
-// response, whatever its status (a 404 or 412 carries the time too). The
+// response, whatever its status (a 404 or 412 carries the time too); ok is
+// false if that header is not an HTTP date. The
 // header counts whole seconds, ample for the commit's check, which allows
 // minutes of skew.
 func (s *Store) ServerTime() (server, local time.Time, ok bool) {
@@ -24,7 +27,11 @@ func (s *Store) ServerTime() (server, local time.Time, ok bool) {
 	if c == nil {
 		return time.Time{}, time.Time{}, false
 	}
-	return c.server, c.local, true
+	t, err := http.ParseTime(c.date)
+	if err != nil {
+		return time.Time{}, time.Time{}, false
+	}
+	return t, c.local, true
 }
 
 // readClock is a middleware of every call that keeps the Date header of
@@ -36,8 +43,8 @@ func (s *Store) readClock(stack *middleware.Stack) error {
 		) {
 			out, meta, err := next.HandleDeserialize(ctx, in)
 			if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp != nil {
-				if t, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
-					s.clock.Store(&clockSample{server: t, local: time.Now()})
+				if date := resp.Header.Get("Date"); date != "" {
+					s.clock.Store(&clockSample{date: date, local: time.Now()})
 				}
 			}
 			return out, meta, err
