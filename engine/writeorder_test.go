@@ -136,7 +136,7 @@ func TestCommitRefusesASkewedClock(t *testing.T) {
 				case !wantFail && (err != nil || tip == before):
 					t.Fatalf("clock in responses %v, txlogs %v, skew %s: %v (branch moved: %v)", clocked, txlogs, skew, err, tip != before)
 				case stats.Load() != 0:
-					t.Fatalf("txlogs %v, skew %s: the commit read %d object times back", txlogs, skew, stats.Load())
+					t.Fatalf("clock in responses %v, txlogs %v, skew %s: the commit read %d object times back", clocked, txlogs, skew, stats.Load())
 				}
 			}
 		}

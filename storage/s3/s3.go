@@ -114,8 +114,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		awsCfg.Region = DefaultRegion
 	}
 
-	st := &Store{}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+	name := "s3://" + n.Bucket
+	if n.Prefix != "" {
+		name += "/" + n.Prefix
+	}
+	st := &Store{bucket: n.Bucket, keyPrefix: n.keyPrefix, name: name, secret: n.SecretAccessKey, token: n.SessionToken}
+	// The client's middleware keeps each response's time in st.
+	st.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = n.ForcePathStyle
 		if n.Endpoint != "" {
 			o.BaseEndpoint = aws.String(n.Endpoint)
@@ -129,17 +134,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.APIOptions = append(o.APIOptions, markSent, st.readClock)
 	})
-
-	name := "s3://" + n.Bucket
-	if n.Prefix != "" {
-		name += "/" + n.Prefix
-	}
-	st.client = client
-	st.bucket = n.Bucket
-	st.keyPrefix = n.keyPrefix
-	st.name = name
-	st.secret = n.SecretAccessKey
-	st.token = n.SessionToken
 	return st, nil
 }
 

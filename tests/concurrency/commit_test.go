@@ -323,8 +323,9 @@ func BenchmarkProcessesCommitWithRebaseS3(b *testing.B) {
 	var total run
 	total.requests = map[string]int{}
 	var lat []time.Duration
+	base := places(b)["s3"]
 	for i := 0; b.Loop(); i++ {
-		p := places(b)["s3"]
+		p := base
 		p.S3.Prefix += fmt.Sprintf("-%d", i)
 		setup(b, p, workers, commits)
 		r := runWriters(b, p, "rebase", workers, commits)
