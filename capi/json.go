@@ -169,3 +169,17 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 	}
 	return out, nil
 }
+
+// gcSummaryJSON is what a garbage collection deleted.
+type gcSummaryJSON struct {
+	SnapshotsDeleted       int   `json:"snapshots_deleted"`
+	ManifestsDeleted       int   `json:"manifests_deleted"`
+	TransactionLogsDeleted int   `json:"transaction_logs_deleted"`
+	ChunksDeleted          int   `json:"chunks_deleted"`
+	BytesDeleted           int64 `json:"bytes_deleted"`
+	DryRun                 bool  `json:"dry_run"`
+}
+
+func gcSummary(s engine.GCSummary, dryRun bool) gcSummaryJSON {
+	return gcSummaryJSON{s.SnapshotsDeleted, s.ManifestsDeleted, s.TransactionLogsDeleted, s.ChunksDeleted, s.BytesDeleted, dryRun}
+}

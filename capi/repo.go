@@ -494,6 +494,25 @@ func ic_repo_diff(repo C.ic_repo, from, to *C.ic_cversion, json **C.char, errOut
 	})
 }
 
+// --- Garbage collection ---------------------------------------------------
+
+//export ic_repo_garbage_collect
+func ic_repo_garbage_collect(repo C.ic_repo, deleteOlderThan C.int64_t, dryRun C.int32_t, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		if deleteOlderThan <= 0 {
+			return invalidArg("delete_older_than_unix_nanos is %d; it must be a time after 1970 (objects last written before it may be deleted)", int64(deleteOlderThan))
+		}
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		sum, err := r.GarbageCollect(ctx, engine.GCOptions{DeleteOlderThan: time.Unix(0, int64(deleteOlderThan)), DryRun: dryRun != 0})
+		if err != nil {
+			return err
+		}
+		return setJSON(json, gcSummary(sum, dryRun != 0))
+	})
+}
+
 // --- Sessions -----------------------------------------------------------
 
 func newSessionHandle(s *engine.Session, out *C.ic_session) error {

@@ -179,6 +179,19 @@ func (m *Manifest) All() iter.Seq2[int, ChunkRef] {
 	}
 }
 
+// ChunkIDs yields the chunk id of each native ref, in coordinate order. A
+// chunk object holding several chunks is yielded once per ref.
+func (m *Manifest) ChunkIDs() iter.Seq[ChunkID] {
+	return func(yield func(ChunkID) bool) {
+		c := &m.refs
+		for i, k := range c.kinds {
+			if ChunkKind(k) == ChunkNative && !yield(ChunkID(c.ids[i*IDSize:(i+1)*IDSize])) {
+				return
+			}
+		}
+	}
+}
+
 // NDim returns the number of dimensions of the manifest's chunk
 // coordinates: that of its refs, or of its extents when it has no refs.
 func (m *Manifest) NDim() int {

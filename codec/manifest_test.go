@@ -23,6 +23,26 @@ func TestManifestLookup(t *testing.T) {
 	}
 }
 
+func TestManifestChunkIDs(t *testing.T) {
+	m := fixtureManifest()
+	var want []ChunkID
+	for _, r := range fixtureManifestRefs() {
+		if r.Kind == ChunkNative {
+			want = append(want, r.ChunkID)
+		}
+	}
+	var got []ChunkID
+	for id := range m.ChunkIDs() {
+		got = append(got, id)
+	}
+	if len(want) == 0 || !equalValues(got, want) {
+		t.Fatalf("ChunkIDs = %v, want the native refs' ids %v", got, want)
+	}
+	for range m.ChunkIDs() {
+		break // stopping early must not panic
+	}
+}
+
 func TestNewManifestSorts(t *testing.T) {
 	want := fixtureManifest()
 	refs := fixtureManifestRefs()

@@ -4,9 +4,10 @@ package engine
 // simple in-memory model, in the spirit of the seed's proptest state
 // machine (RepositoryStateMachine): random sequences of adds, updates and
 // deletes of groups and arrays (group deletes are recursive), chunk writes
-// and deletes, commits, discards and re-opens; after every step the
-// session must show exactly the model's state, and a read-only session at
-// each committed snapshot must still show that snapshot's state.
+// and deletes, commits, discards, re-opens and garbage collections; after
+// every step the session must show exactly the model's state, and a
+// read-only session at each committed snapshot must still show that
+// snapshot's state.
 
 import (
 	"bytes"
@@ -15,6 +16,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"pgregory.net/rapid"
@@ -118,6 +120,7 @@ type repoMachine struct {
 	store *memory.Store
 	repo  *Repository
 	s     *Session
+	began time.Time // when s was opened: the cutoff of GarbageCollect
 
 	cur       modelState // what the session must show
 	committed modelState // the state of the session's base snapshot
@@ -165,7 +168,7 @@ func (m *repoMachine) newSession(t *rapid.T) {
 	if err != nil {
 		t.Fatalf("writable session: %+v", err)
 	}
-	m.s = s
+	m.s, m.began = s, time.Now()
 }
 
 func (m *repoMachine) drawPath(t *rapid.T) Path {
@@ -454,6 +457,17 @@ func (m *repoMachine) Discard(t *rapid.T) {
 	}
 }
 
+// GarbageCollect deletes the unreachable objects written before the
+// session began: the garbage of earlier sessions (chunks overwritten or
+// discarded before a commit). History and Check then show that nothing
+// committed, and nothing the open session wrote, went with it.
+func (m *repoMachine) GarbageCollect(t *rapid.T) {
+	if _, err := m.repo.GarbageCollect(m.ctx, GCOptions{DeleteOlderThan: m.began}); err != nil {
+		t.Fatalf("garbage collection: %+v", err)
+	}
+	m.checkSession(t, m.s, m.cur, "session after garbage collection")
+}
+
 // History checks a read-only session at every committed snapshot.
 func (m *repoMachine) History(t *rapid.T) {
 	for i, c := range m.history {
@@ -591,6 +605,7 @@ func TestModelSessions(t *testing.T) {
 			"Commit":      m.Commit,
 			"Discard":     m.Discard,
 			"History":     m.History,
+			"Collect":     m.GarbageCollect,
 			"":            m.Check,
 		})
 		m.History(t)

@@ -578,6 +578,36 @@ ic_status ic_repo_ancestry_json(ic_repo repo, const ic_version *version, size_t 
  */
 ic_status ic_repo_diff(ic_repo repo, const ic_version *from, const ic_version *to, char **json, ic_error *err);
 
+/* --- Garbage collection -------------------------------------------------- */
+
+/*
+ * Deletes the objects no branch or tag can reach: snapshots that are not
+ * the tip of a branch, a tag's snapshot or an ancestor of one, their
+ * transaction logs, manifests no reachable snapshot lists, and chunk
+ * objects no reachable manifest names (among them the chunks of sessions
+ * that never committed and the files a crash left). Refs, the config and
+ * keys that are not the repository's objects are never touched.
+ *
+ * Only objects last written (by the storage's clock) before
+ * delete_older_than_unix_nanos are deleted; it must be after 1970
+ * (IC_ERR_INVALID_ARGUMENT otherwise). Choose it older than the start of
+ * every session still writing to the repository: the chunks such a session
+ * wrote are not yet named by any snapshot, and deleting them would make
+ * its commit name missing objects. Read-only sessions at a snapshot that
+ * becomes unreachable fail on their next read of a deleted object.
+ *
+ * Everything reachable is found before anything is deleted: if part of the
+ * reachable history cannot be read, the call fails and deletes nothing.
+ * With dry_run != 0 nothing is deleted and the counts say what would be.
+ * On success *json (caller frees) is
+ *   {"snapshots_deleted": 2, "manifests_deleted": 2, "transaction_logs_deleted": 2,
+ *    "chunks_deleted": 5, "bytes_deleted": 1234567, "dry_run": false}
+ * where chunks_deleted counts chunk objects (one may hold many chunks). A
+ * failure part-way leaves only unreachable objects deleted; calling again
+ * finishes the job.
+ */
+ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_nanos, int32_t dry_run, char **json, ic_error *err);
+
 /* --- Sessions ------------------------------------------------------------ */
 
 /* A read-only session at a version. Caller frees *out with ic_session_free. */

@@ -219,14 +219,7 @@ func runWriters(t testing.TB, p place, mode string, workers, commits int) run {
 // wrote reads back with its writer's value.
 func checkHistory(t testing.TB, p place, oks []outcome) {
 	ctx := context.Background()
-	store, err := p.open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := engine.Open(ctx, store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := openRepo(t, p)
 	var history []string
 	for info, err := range repo.Ancestry(ctx, engine.Version{Branch: engine.MainBranch}) {
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/icechunk-go/icechunk-go/engine"
 	"github.com/icechunk-go/icechunk-go/storage"
 	"github.com/icechunk-go/icechunk-go/storage/local"
 	"github.com/icechunk-go/icechunk-go/storage/s3"
@@ -55,6 +56,22 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = minio.Stop()
 	os.Exit(code)
+}
+
+// openRepo opens the repository at p with a new handle, one that shares no
+// memory with the writers.
+func openRepo(t testing.TB, p place) *engine.Repository {
+	t.Helper()
+	ctx := context.Background()
+	store, err := p.open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := engine.Open(ctx, store, nil)
+	if err != nil {
+		t.Fatalf("opening the repository at %s: %+v", store, err)
+	}
+	return repo
 }
 
 // places returns a fresh local folder and a fresh S3 prefix.

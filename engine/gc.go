@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// GCOptions say which unreachable objects GarbageCollect may delete.
+type GCOptions struct {
+	// DeleteOlderThan is required: only objects last written before it
+	// (by the storage's clock) are deleted. Objects written after it are
+	// kept even when nothing refers to them yet, since a session may be
+	// about to commit them. It must be older than the start of every
+	// session still writing: chunks such a session wrote before it are
+	// not yet named by any snapshot, and deleting them would make its
+	// commit name missing objects.
+	DeleteOlderThan time.Time
+	// DryRun counts what would be deleted and deletes nothing.
+	DryRun bool
+}
+
+// GCSummary counts the objects a garbage collection deleted (or, in a dry
+// run, would delete).
+type GCSummary struct {
+	SnapshotsDeleted       int
+	ManifestsDeleted       int
+	TransactionLogsDeleted int
+	// ChunksDeleted counts chunk objects; one object may hold many chunks.
+	ChunksDeleted int
+	BytesDeleted  int64
+}
+
+// gcDeleteBatch is the number of keys per Storage.Delete call (S3 deletes
+// up to 1,000 keys per request).
+const gcDeleteBatch = 1000
+
+// gcManifestFetches bounds the manifests read at once while marking.
+const gcManifestFetches = 8
+
+// GarbageCollect deletes the objects no branch or tag can reach: snapshots
+// that are not the tip of a branch, a tag's snapshot or an ancestor of one;
+// their transaction logs; manifests no reachable snapshot lists; chunk
+// objects no reachable manifest refers to (among them the chunks of
+// sessions that never committed, and the files of write-behind packs left
+// by a crash). Refs, the configuration and keys that are not the
+// repository's objects are never touched.
+//
+// Everything reachable is found before anything is deleted: a snapshot,
+// manifest or chunk object of the reachable history that cannot be read
+// fails the collection and nothing is deleted. Deletes go snapshots first,
+// then transaction logs, manifests and chunks, so an interrupted
+// collection never leaves a snapshot whose manifests are gone; running it
+// again finishes the job.
+//
+// Only objects last written before opts.DeleteOlderThan are deleted (see
+// GCOptions for how to choose it). Read-only sessions open at a snapshot
+// that becomes unreachable (of a deleted branch, or a branch reset away
+// from it) fail on their next read of a deleted object.
+func (r *Repository) GarbageCollect(ctx context.Context, opts GCOptions) (GCSummary, error) {
+	if opts.DeleteOlderThan.IsZero() {
+		return GCSummary{}, invalidArgument("garbage collection needs a time before which unreachable objects may be deleted")
+	}
+	live, err := r.reachable(ctx)
+	if err != nil {
+		return GCSummary{}, errors.Wrap(err, "garbage collection: finding the reachable objects (nothing was deleted)")
+	}
+	var sum GCSummary
+	sweeps := []struct {
+		prefix  string
+		live    func(codec.ObjectID) bool
+		deleted *int
+	}{
+		{codec.SnapshotsPrefix, func(id codec.ObjectID) bool { return live.snapshots[codec.SnapshotID(id)] }, &sum.SnapshotsDeleted},
+		{codec.TransactionsPrefix, func(id codec.ObjectID) bool { return live.snapshots[codec.SnapshotID(id)] }, &sum.TransactionLogsDeleted},
+		{codec.ManifestsPrefix, func(id codec.ObjectID) bool { return live.manifests[codec.ManifestID(id)] }, &sum.ManifestsDeleted},
+		{codec.ChunksPrefix, func(id codec.ObjectID) bool { _, ok := live.chunks[codec.ChunkID(id)]; return ok }, &sum.ChunksDeleted},
+	}
+	for _, s := range sweeps {
+		n, bytes, err := r.sweep(ctx, s.prefix, s.live, opts)
+		*s.deleted += n
+		sum.BytesDeleted += bytes
+		if err != nil {
+			return sum, errors.Wrapf(err, "garbage collection: deleting unreachable objects under %s", s.prefix)
+		}
+	}
+	return sum, nil
+}
+
+// reachableSet holds the ids of every object the refs reach.
+type reachableSet struct {
+	snapshots map[codec.SnapshotID]bool
+	manifests map[codec.ManifestID]bool
+	chunks    map[codec.ChunkID]struct{}
+}
+
+// reachable marks the snapshots of every branch's and tag's history, the
+// manifests they list and the chunk objects those manifests name.
+func (r *Repository) reachable(ctx context.Context) (*reachableSet, error) {
+	roots, err := r.refTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live := &reachableSet{
+		snapshots: map[codec.SnapshotID]bool{},
+		manifests: map[codec.ManifestID]bool{},
+		chunks:    map[codec.ChunkID]struct{}{},
+	}
+	var manifests []codec.ManifestID
+	for _, id := range roots {
+		// Histories share their older part: stop at the first snapshot
+		// already marked.
+		for !id.IsZero() && !live.snapshots[id] {
+			snap, err := r.assets.fetchSnapshot(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			live.snapshots[id] = true
+			for _, m := range snap.ManifestFiles {
+				if !live.manifests[m.ID] {
+					live.manifests[m.ID] = true
+					manifests = append(manifests, m.ID)
+				}
+			}
+			id = snap.ParentID
+		}
+	}
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(gcManifestFetches)
+	for _, id := range manifests {
+		g.Go(func() error {
+			m, err := r.assets.fetchManifest(gctx, id)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for c := range m.ChunkIDs() {
+				live.chunks[c] = struct{}{}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// refTargets returns the snapshots of every branch tip and tag. A branch or
+// tag deleted while they are listed is skipped: it no longer keeps anything.
+func (r *Repository) refTargets(ctx context.Context) ([]codec.SnapshotID, error) {
+	branches, err := r.ListBranches(ctx)
+	if err != nil {
+		return nil, errors.Wrap(err, "listing branches")
+	}
+	tags, err := r.ListTags(ctx)
+	if err != nil {
+		return nil, errors.Wrap(err, "listing tags")
+	}
+	var out []codec.SnapshotID
+	add := func(names []string, lookup func(context.Context, string) (codec.SnapshotID, error), gone error) error {
+		for _, name := range names {
+			id, err := lookup(ctx, name)
+			if errors.Is(err, gone) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, id)
+		}
+		return nil
+	}
+	if err := add(branches, r.LookupBranch, ErrBranchNotFound); err != nil {
+		return nil, err
+	}
+	if err := add(tags, r.LookupTag, ErrTagNotFound); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sweep deletes (or, in a dry run, counts) the objects under prefix that
+// are not live and were last written before opts.DeleteOlderThan. Keys that
+// are not an object id (nothing the engine writes) are left alone.
+func (r *Repository) sweep(ctx context.Context, prefix string, live func(codec.ObjectID) bool, opts GCOptions) (deleted int, bytes int64, err error) {
+	var batch []string
+	var batchBytes int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if !opts.DryRun {
+			if err := r.store.Delete(ctx, batch...); err != nil {
+				return err
+			}
+		}
+		deleted += len(batch)
+		bytes += batchBytes
+		batch, batchBytes = batch[:0], 0
+		return nil
+	}
+	for info, err := range r.store.List(ctx, prefix, storage.ListOptions{}) {
+		if err != nil {
+			return deleted, bytes, err
+		}
+		id, perr := codec.ParseObjectID(strings.TrimPrefix(info.Key, prefix))
+		if perr != nil || live(id) || !info.ModTime.Before(opts.DeleteOlderThan) {
+			continue
+		}
+		batch = append(batch, info.Key)
+		batchBytes += info.Size
+		if len(batch) == gcDeleteBatch {
+			if err := flush(); err != nil {
+				return deleted, bytes, err
+			}
+		}
+	}
+	return deleted, bytes, flush()
+}
