@@ -78,12 +78,23 @@ func (c *cache[K, V]) get(key K, fetch func() (V, int64, error)) (V, error) {
 func (c *cache[K, V]) put(key K, val V, size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forgetLocked(key)
+	c.addLocked(key, val, size)
+}
+
+// forget drops key's value, if cached (its object was deleted).
+func (c *cache[K, V]) forget(key K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgetLocked(key)
+}
+
+func (c *cache[K, V]) forgetLocked(key K) {
 	if el, ok := c.items[key]; ok {
 		c.bytes -= el.Value.(*entry[K, V]).size
 		c.order.Remove(el)
 		delete(c.items, key)
 	}
-	c.addLocked(key, val, size)
 }
 
 func (c *cache[K, V]) addLocked(key K, val V, size int64) {

@@ -73,18 +73,24 @@ func (r *Repository) GarbageCollect(ctx context.Context, opts GCOptions) (GCSumm
 		return GCSummary{}, errors.Wrap(err, "garbage collection: finding the reachable objects (nothing was deleted)")
 	}
 	var sum GCSummary
+	a := r.assets
 	sweeps := []struct {
 		prefix  string
 		live    func(codec.ObjectID) bool
+		forget  func(codec.ObjectID) // drops a deleted object from this handle's cache
 		deleted *int
 	}{
-		{codec.SnapshotsPrefix, func(id codec.ObjectID) bool { return live.snapshots[codec.SnapshotID(id)] }, &sum.SnapshotsDeleted},
-		{codec.TransactionsPrefix, func(id codec.ObjectID) bool { return live.snapshots[codec.SnapshotID(id)] }, &sum.TransactionLogsDeleted},
-		{codec.ManifestsPrefix, func(id codec.ObjectID) bool { return live.manifests[codec.ManifestID(id)] }, &sum.ManifestsDeleted},
-		{codec.ChunksPrefix, func(id codec.ObjectID) bool { _, ok := live.chunks[codec.ChunkID(id)]; return ok }, &sum.ChunksDeleted},
+		{codec.SnapshotsPrefix, func(id codec.ObjectID) bool { return live.snapshots[codec.SnapshotID(id)] },
+			func(id codec.ObjectID) { a.snapshots.forget(codec.SnapshotID(id)) }, &sum.SnapshotsDeleted},
+		{codec.TransactionsPrefix, func(id codec.ObjectID) bool { return live.snapshots[codec.SnapshotID(id)] },
+			func(id codec.ObjectID) { a.txlogs.forget(codec.SnapshotID(id)) }, &sum.TransactionLogsDeleted},
+		{codec.ManifestsPrefix, func(id codec.ObjectID) bool { return live.manifests[codec.ManifestID(id)] },
+			func(id codec.ObjectID) { a.manifests.forget(codec.ManifestID(id)) }, &sum.ManifestsDeleted},
+		{codec.ChunksPrefix, func(id codec.ObjectID) bool { _, ok := live.chunks[codec.ChunkID(id)]; return ok },
+			func(codec.ObjectID) {}, &sum.ChunksDeleted},
 	}
 	for _, s := range sweeps {
-		n, bytes, err := r.sweep(ctx, s.prefix, s.live, opts)
+		n, bytes, err := r.sweep(ctx, s.prefix, s.live, s.forget, opts)
 		*s.deleted += n
 		sum.BytesDeleted += bytes
 		if err != nil {
@@ -193,21 +199,28 @@ func (r *Repository) refTargets(ctx context.Context) ([]codec.SnapshotID, error)
 // sweep deletes (or, in a dry run, counts) the objects under prefix that
 // are not live and were last written before opts.DeleteOlderThan. Keys that
 // are not an object id (nothing the engine writes) are left alone.
-func (r *Repository) sweep(ctx context.Context, prefix string, live func(codec.ObjectID) bool, opts GCOptions) (deleted int, bytes int64, err error) {
+func (r *Repository) sweep(ctx context.Context, prefix string, live func(codec.ObjectID) bool, forget func(codec.ObjectID), opts GCOptions) (deleted int, bytes int64, err error) {
 	var batch []string
+	var ids []codec.ObjectID
 	var batchBytes int64
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		if !opts.DryRun {
-			if err := r.store.Delete(ctx, batch...); err != nil {
+			err := r.store.Delete(ctx, batch...)
+			// Even after a failed delete some keys may be gone: this
+			// handle must not go on serving them from its cache.
+			for _, id := range ids {
+				forget(id)
+			}
+			if err != nil {
 				return err
 			}
 		}
 		deleted += len(batch)
 		bytes += batchBytes
-		batch, batchBytes = batch[:0], 0
+		batch, ids, batchBytes = batch[:0], ids[:0], 0
 		return nil
 	}
 	for info, err := range r.store.List(ctx, prefix, storage.ListOptions{}) {
@@ -219,6 +232,7 @@ func (r *Repository) sweep(ctx context.Context, prefix string, live func(codec.O
 			continue
 		}
 		batch = append(batch, info.Key)
+		ids = append(ids, id)
 		batchBytes += info.Size
 		if len(batch) == gcDeleteBatch {
 			if err := flush(); err != nil {

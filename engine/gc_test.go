@@ -302,8 +302,11 @@ func testGarbageCollect(t *testing.T, store storage.Storage) {
 	fresh, err := Open(ctx, store, nil)
 	mustOK(t, err)
 	for _, id := range []codec.SnapshotID{gone, resetAway} {
-		if _, err := fresh.ReadonlySession(ctx, Version{Snapshot: id}); !errors.Is(err, ErrSnapshotNotFound) {
-			t.Fatalf("snapshot %s after collecting: got %v, want ErrSnapshotNotFound", id, err)
+		// The handle that collected has forgotten them too.
+		for _, handle := range []*Repository{repo, fresh} {
+			if _, err := handle.ReadonlySession(ctx, Version{Snapshot: id}); !errors.Is(err, ErrSnapshotNotFound) {
+				t.Fatalf("snapshot %s after collecting: got %v, want ErrSnapshotNotFound", id, err)
+			}
 		}
 	}
 	if got, err := fresh.LookupTag(ctx, "keep"); err != nil || got != tagged {
