@@ -63,7 +63,8 @@ const gcManifestFetches = 8
 // Only objects last written before opts.DeleteOlderThan are deleted (see
 // GCOptions for how to choose it). Read-only sessions open at a snapshot
 // that becomes unreachable (of a deleted branch, or a branch reset away
-// from it) fail on their next read of a deleted object.
+// from it) fail on their next read of a deleted object. r forgets the
+// objects it deleted; other handles may still serve ones they had cached.
 func (r *Repository) GarbageCollect(ctx context.Context, opts GCOptions) (GCSummary, error) {
 	if opts.DeleteOlderThan.IsZero() {
 		return GCSummary{}, invalidArgument("garbage collection needs a time before which unreachable objects may be deleted")

@@ -594,7 +594,10 @@ ic_status ic_repo_diff(ic_repo repo, const ic_version *from, const ic_version *t
  * every session still writing to the repository: the chunks such a session
  * wrote are not yet named by any snapshot, and deleting them would make
  * its commit name missing objects. Read-only sessions at a snapshot that
- * becomes unreachable fail on their next read of a deleted object.
+ * becomes unreachable fail on their next read of a deleted object. This
+ * handle forgets what it deleted (opening a deleted snapshot through it is
+ * IC_ERR_SNAPSHOT_NOT_FOUND); other handles may still hold one they read
+ * before in their caches.
  *
  * Everything reachable is found before anything is deleted: if part of the
  * reachable history cannot be read, the call fails and deletes nothing.

@@ -94,7 +94,7 @@ static void one_call(void) {
     size_t len = 0;
     int32_t flag = 0;
     uint64_t h = 0;
-    switch (pick(22)) {
+    switch (pick(23)) {
     case 0: st = ic_storage_new_memory(any_string(0), &h, &e); if (st == IC_OK) keep(storages, h, free_storage); break;
     case 1: st = ic_repo_create(any_handle(), pick(2) ? NULL : any_string(0), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
     case 2: st = ic_repo_open(any_handle(), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
@@ -133,6 +133,14 @@ static void one_call(void) {
     case 18: st = ic_repo_session_from_bytes(any_handle(), bytes, any_size((size_t)pick(200)), &h, &e); if (st == IC_OK) keep(sessions, h, free_session); break;
     case 19: st = ic_session_to_bytes(any_handle(), &data, &len, &e); break;
     case 20: st = ic_store_delete_dir(any_handle(), any_string(0), &e); break;
+    case 21: {
+        /* A cutoff that is invalid (<= 0), in the past, or far ahead (which
+         * may delete the chunks of uncommitted sessions: later calls on
+         * them must still only fail). */
+        int64_t cutoff = pick(3) == 0 ? -(int64_t)(rnd() >> 1) : (int64_t)(rnd() >> 1);
+        st = ic_repo_garbage_collect(any_handle(), cutoff, pick(2), pick(5) ? &s : NULL, &e);
+        break;
+    }
     default: {
         /* Frees of random things, handles and buffers alike. */
         uint64_t victim = any_handle();

@@ -2,7 +2,8 @@
  * roundtrip.c - the whole life of a repository through the C interface:
  * create on local disk, add a group and an array, write and read chunks,
  * commit, history, tags, branches, read-only sessions at a tag, a branch,
- * a snapshot and a time, diff, serialization, fork and merge, reopen.
+ * a snapshot and a time, diff, serialization, fork and merge, reopen,
+ * garbage collection of a deleted branch's commit.
  */
 #include "common.h"
 
@@ -28,6 +29,188 @@ static char *snapshot_of(ic_session s) {
     char *id = NULL;
     OK(ic_session_snapshot_id(s, &id, &E));
     return id;
+}
+
+/* The wall clock in unix nanoseconds, shifted by offset seconds. */
+static int64_t unix_nanos_from_now(int64_t offset) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ((int64_t)now.tv_sec + offset) * 1000000000 + now.tv_nsec;
+}
+
+/* The value of a top-level field of a garbage collection's JSON summary:
+ * a count, or 1/0 for true/false. */
+static long long gc_field(const char *json, const char *field) {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\"", field);
+    const char *p = strstr(json, key);
+    if (p == NULL) {
+        fprintf(stderr, "%s:%d: no field %s in %s\n", __FILE__, __LINE__, key, json);
+        exit(1);
+    }
+    p += strlen(key);
+    while (*p == ' ') p++;
+    CHECK(*p == ':');
+    p++;
+    while (*p == ' ') p++;
+    if (strncmp(p, "true", 4) == 0) return 1;
+    if (strncmp(p, "false", 5) == 0) return 0;
+    long long v = -1;
+    if (sscanf(p, "%lld", &v) != 1) {
+        fprintf(stderr, "%s:%d: field %s of %s is not a number\n", __FILE__, __LINE__, key, json);
+        exit(1);
+    }
+    return v;
+}
+
+static const char *GC_COUNTS[] = {"snapshots_deleted", "manifests_deleted", "transaction_logs_deleted",
+                                  "chunks_deleted", "bytes_deleted"};
+#define GC_NCOUNTS (sizeof GC_COUNTS / sizeof GC_COUNTS[0])
+
+/* Every count of a garbage collection's summary is zero, and dry_run says dry. */
+static void expect_gc_nothing(const char *json, int dry) {
+    for (size_t i = 0; i < GC_NCOUNTS; i++)
+        if (gc_field(json, GC_COUNTS[i]) != 0) {
+            fprintf(stderr, "%s:%d: %s is not 0 in %s\n", __FILE__, __LINE__, GC_COUNTS[i], json);
+            exit(1);
+        }
+    CHECK(gc_field(json, "dry_run") == dry);
+}
+
+/* Garbage collection on local disk: commits on main, a commit on a branch
+ * that is then deleted; only that commit's objects go, and only when they
+ * are older than the cutoff. */
+static void garbage_collection(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/gc", dir);
+    ic_storage st = 0;
+    ic_repo repo = 0;
+    ic_session s = 0;
+    OK(ic_storage_new_local(path, &st, &E));
+    OK(ic_repo_create(st, "{\"inline_chunk_threshold\": 16}", &repo, &E)); /* 64-byte chunks: objects of their own */
+
+    uint8_t mainv[4][64], side[64];
+    for (int i = 0; i < 4; i++) ic_test_fill(mainv[i], 64, (unsigned)i + 40);
+    ic_test_fill(side, 64, 123);
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    OK(ic_session_add_group(s, "/", (const uint8_t *)GROUP_META, strlen(GROUP_META), &E));
+    ic_test_add_array(s, "/temp", 4, 16, 2, 4);
+    for (uint32_t y = 0; y < 2; y++)
+        for (uint32_t x = 0; x < 2; x++) {
+            uint32_t c[2] = {y, x};
+            OK(ic_session_set_chunk(s, "/temp", c, 2, mainv[y * 2 + x], 64, &E));
+        }
+    char *tip = NULL;
+    OK(ic_session_commit(s, "main data", NULL, &tip, &E));
+    OK(ic_session_free(s));
+
+    /* A branch with a commit of its own, then deleted: its snapshot,
+     * transaction log, manifest and chunk are reachable from no ref. */
+    OK(ic_repo_create_branch(repo, "scratch", tip, &E));
+    OK(ic_repo_writable_session(repo, "scratch", &s, &E));
+    uint32_t c10[2] = {1, 0}, c13[2] = {1, 3};
+    OK(ic_session_set_chunk(s, "/temp", c10, 2, side, 64, &E));
+    OK(ic_session_set_chunk(s, "/temp", c13, 2, side, 64, &E));
+    char *gone = NULL;
+    OK(ic_session_commit(s, "on scratch", NULL, &gone, &E));
+    OK(ic_session_free(s));
+    OK(ic_repo_delete_branch(repo, "scratch", &E));
+
+    /* A cutoff an hour ago: everything is younger, nothing goes. */
+    char *json = NULL;
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(-3600), 0, &json, &E));
+    expect_gc_nothing(json, 0);
+    ic_string_free(json);
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(-3600), 1, &json, &E));
+    expect_gc_nothing(json, 1);
+    ic_string_free(json);
+
+    /* A cutoff an hour ahead: the dry run counts the branch's objects and
+     * deletes nothing. */
+    char *dry = NULL;
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(3600), 1, &dry, &E));
+    CHECK(gc_field(dry, "dry_run") == 1);
+    CHECK(gc_field(dry, "snapshots_deleted") >= 1);
+    CHECK(gc_field(dry, "transaction_logs_deleted") >= 1);
+    CHECK(gc_field(dry, "manifests_deleted") >= 1);
+    CHECK(gc_field(dry, "chunks_deleted") >= 1);
+    CHECK(gc_field(dry, "bytes_deleted") >= 64);
+    ic_version at_gone = at_snapshot(gone);
+    ic_session old = 0; /* open across the real run */
+    OK(ic_repo_readonly_session(repo, &at_gone, &old, &E));
+    expect_chunk(old, 1, 0, side, 64);
+
+    /* The real run deletes what the dry run counted. */
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(3600), 0, &json, &E));
+    for (size_t i = 0; i < GC_NCOUNTS; i++)
+        if (gc_field(json, GC_COUNTS[i]) != gc_field(dry, GC_COUNTS[i])) {
+            fprintf(stderr, "%s:%d: %s differs: dry run %s, real run %s\n", __FILE__, __LINE__, GC_COUNTS[i], dry, json);
+            exit(1);
+        }
+    CHECK(gc_field(json, "dry_run") == 0);
+    ic_string_free(json);
+    ic_string_free(dry);
+
+    /* A session opened at the deleted snapshot before fails on its next
+     * read of a deleted object. */
+    {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int32_t found = 0;
+        ic_error e = 0;
+        CHECK(ic_session_get_chunk(old, "/temp", c10, 2, NULL, &data, &len, &found, &e) != IC_OK);
+        CHECK(e != 0 && ic_error_message(e)[0] != 0 && data == NULL);
+        OK(ic_error_free(e));
+        OK(ic_session_free(old));
+    }
+
+    /* The deleted branch's snapshot is gone, for a new handle and for the
+     * one that collected (which had it cached from its commit). */
+    ic_repo again = 0;
+    OK(ic_repo_open(st, &again, &E));
+    char *info = NULL;
+    FAILS(IC_ERR_SNAPSHOT_NOT_FOUND, ic_repo_readonly_session(again, &at_gone, &s, &E));
+    FAILS(IC_ERR_SNAPSHOT_NOT_FOUND, ic_repo_snapshot_info(again, gone, &info, &E));
+    FAILS(IC_ERR_SNAPSHOT_NOT_FOUND, ic_repo_readonly_session(repo, &at_gone, &s, &E));
+    FAILS(IC_ERR_SNAPSHOT_NOT_FOUND, ic_repo_snapshot_info(repo, gone, &info, &E));
+
+    /* Main reads back whole, through both handles. */
+    ic_version at_main = at_branch("main");
+    ic_repo handles[2] = {repo, again};
+    for (int h = 0; h < 2; h++) {
+        OK(ic_repo_readonly_session(handles[h], &at_main, &s, &E));
+        for (uint32_t y = 0; y < 2; y++)
+            for (uint32_t x = 0; x < 2; x++) expect_chunk(s, y, x, mainv[y * 2 + x], 64);
+        char *sid = snapshot_of(s);
+        CHECK(strcmp(sid, tip) == 0);
+        ic_string_free(sid);
+        OK(ic_session_free(s));
+    }
+    {
+        ic_iter it = 0;
+        OK(ic_repo_ancestry(repo, &at_main, &it, &E));
+        char *page = NULL;
+        size_t count = 0;
+        OK(ic_iter_next_page(it, 0, &page, &count, &E));
+        CHECK(count == 2); /* main data, Repository initialized */
+        ic_string_free(page);
+        OK(ic_iter_free(it));
+    }
+
+    /* Nothing is left to collect. */
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(3600), 0, &json, &E));
+    expect_gc_nothing(json, 0);
+    ic_string_free(json);
+
+    OK(ic_repo_garbage_collect(again, unix_nanos_from_now(3600), 1, &json, &E));
+    expect_gc_nothing(json, 1);
+    ic_string_free(json);
+    OK(ic_repo_free(again));
+
+    ic_string_free(tip);
+    ic_string_free(gone);
+    OK(ic_repo_free(repo));
+    OK(ic_storage_free(st));
 }
 
 int main(void) {
@@ -464,6 +647,8 @@ int main(void) {
         OK(ic_storage_free(vst));
         OK(ic_storage_free(files));
     }
+
+    garbage_collection(dir);
 
     /* open_or_create on an empty in-memory storage creates. */
     OK(ic_storage_new_memory(NULL, &st, &E));

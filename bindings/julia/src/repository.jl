@@ -176,7 +176,14 @@ end
 
 _unix_nanos(::Nothing) = Int64(0)
 _unix_nanos(t::Integer) = Int64(t)
-_unix_nanos(t::DateTime) = Int64(Dates.value(t - DateTime(1970))) * 1_000_000
+"A `DateTime` read as UTC, exactly, in Unix nanoseconds (years 1677 to 2262)."
+function _unix_nanos(t::DateTime)
+    ns, overflow = Base.Checked.mul_with_overflow(Int64(Dates.value(t - DateTime(1970))), Int64(1_000_000))
+    overflow && throw(ArgumentError("$t is outside the times Unix nanoseconds in an Int64 can hold " *
+        "($(DateTime(1970) + Millisecond(fld(typemin(Int64), 1_000_000) + 1)) to " *
+        "$(DateTime(1970) + Millisecond(fld(typemax(Int64), 1_000_000))))"))
+    return ns
+end
 
 """
 Calls `f(ref)` with a `Ref{CVersion}` for the version named by exactly one of
@@ -400,6 +407,68 @@ function Base.diff(repo::Repository; from_branch = nothing, from_tag = nothing, 
                 (UInt64, Ref{CVersion}, Ref{CVersion}, Ref{Ptr{UInt8}}, Ref{UInt64}), h, vf, vt, out, err), repo))
         end
     end
+end
+
+# --- garbage collection ---------------------------------------------------------
+
+"""
+    GCSummary
+
+What [`garbage_collect`](@ref) deleted (with `dry_run = true`: would
+delete): `snapshots_deleted`, `manifests_deleted`,
+`transaction_logs_deleted`, `chunks_deleted` (chunk objects; one may hold
+many chunks), `bytes_deleted` and `dry_run::Bool`.
+"""
+struct GCSummary
+    snapshots_deleted::Int
+    manifests_deleted::Int
+    transaction_logs_deleted::Int
+    chunks_deleted::Int
+    bytes_deleted::Int64
+    dry_run::Bool
+end
+GCSummary(d::AbstractDict) = GCSummary(Int(d["snapshots_deleted"]), Int(d["manifests_deleted"]),
+    Int(d["transaction_logs_deleted"]), Int(d["chunks_deleted"]), Int64(d["bytes_deleted"]),
+    d["dry_run"] === true)
+function Base.show(io::IO, g::GCSummary)
+    print(io, "GCSummary(")
+    join(io, (string(f, "=", getfield(g, f)) for f in fieldnames(GCSummary)), ", ")
+    print(io, ")")
+end
+
+"""
+    garbage_collect(repo, delete_older_than::DateTime; dry_run=false) -> GCSummary
+
+Deletes the objects no branch or tag reaches: snapshots that are neither a
+branch tip, a tag's snapshot nor an ancestor of one, their transaction logs,
+manifests no reachable snapshot lists, and chunk objects no reachable
+manifest names (among them the chunks of sessions that never committed).
+Refs and the configuration are never touched. Only objects last written
+(by the storage's clock) before `delete_older_than` are deleted.
+
+`delete_older_than` is taken as UTC, as `Dates.now(Dates.UTC)` gives (not
+`Dates.now()`, which is local time), and converted exactly to Unix
+nanoseconds; a time not after 1970 throws `IcechunkError(:INVALID_ARGUMENT)`.
+Choose it older than the start of every session still writing to the
+repository: the chunks such a session wrote are not yet named by any
+snapshot, and deleting them would make its commit name missing objects.
+Read-only sessions at a snapshot that becomes unreachable fail on their next
+read of a deleted object.
+
+Everything reachable is found before anything is deleted: if part of the
+reachable history cannot be read, the call throws and deletes nothing. With
+`dry_run = true` nothing is deleted and the counts say what would be. A
+failure part-way leaves only unreachable objects deleted; calling again
+finishes the job.
+
+```julia
+garbage_collect(repo, Dates.now(Dates.UTC) - Dates.Day(7))   # unreachable for a week
+```
+"""
+function garbage_collect(repo::Repository, delete_older_than::DateTime; dry_run::Bool = false)
+    ns = _unix_nanos(delete_older_than)
+    GCSummary(_json_out((h, out, err) -> @ic(:ic_repo_garbage_collect, Int32,
+        (UInt64, Int64, Int32, Ref{Ptr{UInt8}}, Ref{UInt64}), h, ns, Int32(dry_run), out, err), repo))
 end
 
 # --- sessions -----------------------------------------------------------------

@@ -47,7 +47,7 @@ from .errors import (
     TagNotFoundError,
     UnsupportedFormatVersionError,
 )
-from .repository import Repository, SnapshotInfo
+from .repository import GCSummary, Repository, SnapshotInfo
 from .session import Session, SessionPicklingError
 from .storage import Storage, in_memory_storage, local_filesystem_storage, s3_storage
 from .store import IcechunkStore
@@ -91,6 +91,7 @@ __all__ = [
     "ConflictType",
     "CorruptObjectError",
     "Diff",
+    "GCSummary",
     "IcechunkError",
     "IcechunkStore",
     "InvalidArgumentError",

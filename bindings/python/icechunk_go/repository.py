@@ -15,7 +15,7 @@ from .diff import Diff
 from .session import Session, _dumps
 from .storage import Storage
 
-__all__ = ["Repository", "SnapshotInfo"]
+__all__ = ["GCSummary", "Repository", "SnapshotInfo"]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
@@ -58,6 +58,67 @@ class SnapshotInfo:
             message=d.get("message", ""),
             metadata=dict(d.get("metadata") or {}),
         )
+
+
+@dataclass(frozen=True)
+class GCSummary:
+    """What :meth:`Repository.garbage_collect` deleted (or, in a dry run,
+    would delete).
+
+    Attributes
+    ----------
+    snapshots_deleted : int
+        Snapshots no branch or tag reaches.
+    manifests_deleted : int
+        Manifests no reachable snapshot lists.
+    transaction_logs_deleted : int
+        Transaction logs of the deleted snapshots.
+    chunks_deleted : int
+        Chunk objects no reachable manifest names (one object may hold
+        many chunks).
+    bytes_deleted : int
+        The size of everything counted above.
+    dry_run : bool
+        True if nothing was deleted and the counts say what would be.
+    """
+
+    snapshots_deleted: int
+    manifests_deleted: int
+    transaction_logs_deleted: int
+    chunks_deleted: int
+    bytes_deleted: int
+    dry_run: bool
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> GCSummary:
+        return cls(
+            snapshots_deleted=int(d["snapshots_deleted"]),
+            manifests_deleted=int(d["manifests_deleted"]),
+            transaction_logs_deleted=int(d["transaction_logs_deleted"]),
+            chunks_deleted=int(d["chunks_deleted"]),
+            bytes_deleted=int(d["bytes_deleted"]),
+            dry_run=bool(d["dry_run"]),
+        )
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _gc_cutoff_nanos(t: object) -> int:
+    """Exact Unix nanoseconds of a timezone-aware datetime, for a garbage
+    collection's cutoff (which must never be guessed: naive times are refused)."""
+    if not isinstance(t, _dt.datetime):
+        raise TypeError(f"delete_object_older_than must be a datetime.datetime, not {type(t).__name__}")
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(
+            "delete_object_older_than is a naive datetime; pass a timezone-aware datetime "
+            "(for example datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=7)): "
+            "a naive time is ambiguous, and garbage collection deletes data"
+        )
+    n = _unix_nanos(t)
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        raise ValueError(f"delete_object_older_than {t.isoformat()} is outside the years 1678-2262 the library takes")
+    return n
 
 
 def _unix_nanos(t: _dt.datetime) -> int:
@@ -354,6 +415,62 @@ class Repository:
         h = _ffi.handle_result(_ffi.lib.ic_repo_session_from_bytes, self._h, buf, len(buf))
         # A restored session reads its base snapshot on first use.
         return Session(h, self, loaded=False)
+
+    # --- maintenance ---------------------------------------------------------------
+
+    def garbage_collect(self, delete_object_older_than: _dt.datetime, *, dry_run: bool = False) -> GCSummary:
+        """Deletes the objects no branch or tag can reach and returns what was
+        deleted.
+
+        Unreachable objects are snapshots that are not the tip of a branch,
+        a tag's snapshot or an ancestor of one (those of deleted branches,
+        or of branches reset away from them), their transaction logs,
+        manifests no reachable snapshot lists, and chunk objects no
+        reachable manifest names (among them the chunks of sessions that
+        never committed and the files a crash left). Refs, the
+        configuration and keys that are not the repository's objects are
+        never touched.
+
+        Only objects last written (by the storage's clock) before
+        ``delete_object_older_than`` are deleted. Choose it older than the
+        start of every session still writing to the repository: the chunks
+        such a session wrote are not yet named by any snapshot, and
+        deleting them would make its commit name missing objects.
+        Read-only sessions at a snapshot that becomes unreachable fail on
+        their next read of a deleted object.
+
+        Everything reachable is found before anything is deleted: if part
+        of the reachable history cannot be read, the call raises and
+        deletes nothing. A failure part-way leaves only unreachable objects
+        deleted; calling again finishes the job.
+
+        The call can be long and does not hold the GIL while the library
+        works; from async code run it on a thread
+        (``await asyncio.to_thread(repo.garbage_collect, cutoff)``).
+
+        Parameters
+        ----------
+        delete_object_older_than : datetime.datetime
+            The cutoff, timezone-aware (converted exactly, to the
+            microsecond), after 1970.
+        dry_run : bool
+            Delete nothing; the summary counts what would be deleted.
+
+        Returns
+        -------
+        GCSummary
+
+        Raises
+        ------
+        TypeError
+            ``delete_object_older_than`` is not a datetime.
+        ValueError
+            It is naive (no time zone), or not after 1970
+            (:class:`InvalidArgumentError`).
+        """
+        nanos = _gc_cutoff_nanos(delete_object_older_than)
+        d = _ffi.json_result(_ffi.lib.ic_repo_garbage_collect, self._h, nanos, 1 if dry_run else 0)
+        return GCSummary._from_json(d)
 
 
 def _config_arg(config: RepositoryConfig | None) -> bytes | None:
