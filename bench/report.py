@@ -150,12 +150,6 @@ def markdown(data: dict[str, Any]) -> str:
             f"{st['elapsed_s'] / 60:.1f} min in all"
         ),
     ]
-    if st.get("memory") == "used":
-        lines.append(
-            "- memory in use: the page cache was filled before each run that writes, so that every system's "
-            "new pages came from reclaiming clean ones (`--memory used`, `bench/memstate.py`; why: "
-            "`bench/NOTES.md`, section 14)"
-        )
     if st.get("scale", 1.0) != 1.0:
         lines.append(f"- counts scaled by {st['scale']:g} (`--scale`)")
     if st["size"] != "full":

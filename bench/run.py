@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import memstate
 import minio_server  # beside this file: `python bench/run.py` puts bench/ first on sys.path
 import systems as systems_mod
 import workloads as wl
@@ -126,7 +125,6 @@ GROUP_SYSTEMS = {
 class Runner:
     def __init__(self, args: argparse.Namespace, tmp_root: Path) -> None:
         self.minio: Any = None  # set by the suite while a MinIO server runs
-        self.memory: memstate.UsedMemory | None = None  # set by main with --memory used
         self.args = args
         self.tmp_root = tmp_root
         self.python = args.python or sys.executable
@@ -211,26 +209,17 @@ class Runner:
         ctx: dict | None = None,
         profile_name: str | None = None,
         timeout: float | None = None,
-        reads_previous: bool = False,
     ) -> dict[str, Any]:
-        """Runs one phase in a fresh process; returns its result with rss_kib.
-        reads_previous: the run reads what the run before it wrote, so the
-        memory is not refilled (that would push the data out of the cache)."""
+        """Runs one phase in a fresh process; returns its result with rss_kib."""
         spec_path = self._spec(system, phase, loc, params, ctx or {}, profile_name)
-        self.prepare(refill=not reads_previous)
+        if self.args.sync:
+            os.sync()  # the previous run's writeback should not land in this one
         server0 = self.server_state()
         proc = self.popen(spec_path, profile_name=profile_name)
         code, rss, cpu = self.wait(proc, timeout or self.timeout)
         res = self._result(spec_path, code, rss, cpu, system)
         res.update(self.server_delta(server0))
         return res
-
-    def prepare(self, refill: bool = True) -> None:
-        """Puts the machine in the state a run starts in."""
-        if self.args.sync:
-            os.sync()  # the previous run's writeback should not land in this one
-        if refill and self.memory is not None:
-            self.memory.refill()
 
     def server_state(self) -> tuple[float, dict[str, float]] | None:
         """The MinIO server's CPU seconds and request counts so far (None without one)."""
@@ -270,7 +259,6 @@ class Runner:
 
     def run_writers(self, system: str, loc: dict, params: dict, profile_name: str | None = None) -> dict[str, Any]:
         """W6: `procs` writer processes, released together; returns the round's figures."""
-        self.prepare()
         procs = []
         specs = []
         pipes = []  # (ready read end, go write end) per writer
@@ -449,8 +437,7 @@ class Suite:
                     if res.get("ok") and self._wanted(w_read):
                         ctx = {"verify": self.args.size == "smoke"}
                         res = self.r.run(
-                            s, read_phase, loc, params, ctx, profile_name=self._profile_name(w_read, s, rnd),
-                            reads_previous=True,
+                            s, read_phase, loc, params, ctx, profile_name=self._profile_name(w_read, s, rnd)
                         )
                         self._record(w_read, s, rnd, res)
                 finally:
@@ -506,7 +493,7 @@ class Suite:
                         continue
                     res = self.r.run_writers(s, loc, params, self._profile_name("W6", s, rnd))
                     if res.get("ok"):
-                        v = self.r.run(s, "contend_verify", loc, params, reads_previous=True)
+                        v = self.r.run(s, "contend_verify", loc, params)
                         if not v.get("ok"):
                             res = {"ok": False, "error": f"verification: {v.get('error')}", "rss_kib": 0}
                         else:
@@ -685,12 +672,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--no-sync", dest="sync", action="store_false", help="do not sync(2) before each run")
     ap.add_argument("--settle", type=float, default=0.0, help="seconds to pause after each group's cleanup")
-    ap.add_argument(
-        "--memory",
-        choices=["used", "as-is"],
-        help="the memory state runs start in: 'used' fills the page cache before each run that writes "
-        "(bench/memstate.py); 'as-is' leaves it (default: used; smoke: as-is)",
-    )
     ap.add_argument("--keep-warmup", action="store_true", help="keep the warm-up runs in results.json")
     ap.add_argument(
         "--profile", action="store_true", help="cProfile the first measured run of each (into OUT/profiles)"
@@ -702,7 +683,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (0 if smoke else 1)
     args.timeout = args.timeout or (300.0 if smoke else 1800.0)
     args.strict = smoke if args.strict is None else args.strict
-    args.memory = args.memory or ("as-is" if smoke else "used")
     args.only = [w.strip() for w in args.only.split(",")] if args.only else list(WORKLOADS)
     unknown = [w for w in args.only if w not in WORKLOADS]
     if unknown:
@@ -748,9 +728,6 @@ def main(argv: list[str] | None = None) -> int:
     tmp_root = Path(tempfile.mkdtemp(prefix="bench-", dir=args.tmp))
     runner = Runner(args, tmp_root)
     suite = Suite(args, runner, systems)
-    if args.memory == "used":
-        runner.memory = memstate.UsedMemory(tmp_root)
-        print(f"filling the page cache with a {runner.memory.size / memstate.GIB:.1f} GiB sparse file ...", flush=True)
     for m in missing:
         suite.notes.append(f"not run: {m}")
     if libraries:
@@ -770,9 +747,6 @@ def main(argv: list[str] | None = None) -> int:
         remove_tree(tmp_root)
         raise
     elapsed = time.monotonic() - t0
-    if runner.memory is not None:
-        suite.notes.append(runner.memory.describe())
-        runner.memory.close()
 
     data = {
         "machine": machine_info(python, systems, versions),
@@ -785,7 +759,6 @@ def main(argv: list[str] | None = None) -> int:
             "systems": systems,
             "workloads": args.only,
             "profiled": bool(args.profile),
-            "memory": args.memory,
             "elapsed_s": elapsed,
         },
         "workloads": suite.titles,
