@@ -181,5 +181,9 @@ type gcSummaryJSON struct {
 }
 
 func gcSummary(s engine.GCSummary, dryRun bool) gcSummaryJSON {
-	return gcSummaryJSON{s.SnapshotsDeleted, s.ManifestsDeleted, s.TransactionLogsDeleted, s.ChunksDeleted, s.BytesDeleted, dryRun}
+	return gcSummaryJSON{
+		SnapshotsDeleted: s.SnapshotsDeleted, ManifestsDeleted: s.ManifestsDeleted,
+		TransactionLogsDeleted: s.TransactionLogsDeleted, ChunksDeleted: s.ChunksDeleted,
+		BytesDeleted: s.BytesDeleted, DryRun: dryRun,
+	}
 }

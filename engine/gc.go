@@ -53,12 +53,12 @@ const gcManifestFetches = 8
 // by a crash). Refs, the configuration and keys that are not the
 // repository's objects are never touched.
 //
-// Everything reachable is found before anything is deleted: a snapshot,
-// manifest or chunk object of the reachable history that cannot be read
-// fails the collection and nothing is deleted. Deletes go snapshots first,
-// then transaction logs, manifests and chunks, so an interrupted
-// collection never leaves a snapshot whose manifests are gone; running it
-// again finishes the job.
+// Everything reachable is found before anything is deleted: a snapshot or
+// manifest of the reachable history that cannot be read fails the
+// collection and nothing is deleted. Deletes go snapshots first, then
+// transaction logs, manifests and chunks, so a collection that stops
+// part-way has removed unreachable snapshots before what they name;
+// running it again finishes the job.
 //
 // Only objects last written before opts.DeleteOlderThan are deleted (see
 // GCOptions for how to choose it). Read-only sessions open at a snapshot
