@@ -36,7 +36,10 @@ func (t NodeType) String() string {
 
 // Snapshot is the state of the whole hierarchy at one commit: every node
 // with its zarr metadata and, for arrays, the manifests that hold its chunk
-// references. Snapshots are immutable once written (snapshots/<ID>).
+// references. Snapshots are immutable once written (snapshots/<ID>), with
+// one exception: expiring history rewrites the oldest snapshot a branch or
+// tag keeps, giving it the repository's initial snapshot as parent and
+// setting HistoryCut.
 //
 // Invariants (checked by Validate, hence by Encode and Decode): ID is not
 // zero; Nodes are sorted by Path with no duplicates and each is valid;
@@ -54,6 +57,12 @@ type Snapshot struct {
 	Metadata      []byte             `msg:"metadata,allownil"`
 	Nodes         []NodeSnapshot     `msg:"nodes"`
 	ManifestFiles []ManifestFileInfo `msg:"manifest_files"`
+	// HistoryCut is set on a snapshot whose history before it was
+	// expired: its parent is now the repository's initial snapshot, while
+	// its transaction log still says what it changed from the expired
+	// snapshot that was its parent. A diff or rebase cannot span it.
+	// Written only when set, so other snapshots encode as before.
+	HistoryCut bool `msg:"history_cut,omitempty"`
 }
 
 // NodeSnapshot is one group or array in a snapshot.

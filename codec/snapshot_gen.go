@@ -574,62 +574,80 @@ func (z NodeType) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z *Snapshot) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 7
-	// string "id"
-	o = append(o, 0x87, 0xa2, 0x69, 0x64)
-	o, err = z.ID.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "ID")
-		return
+	// check for omitted fields
+	zb0001Len := uint32(8)
+	var zb0001Mask uint8 /* 8 bits */
+	_ = zb0001Mask
+	if z.HistoryCut == false {
+		zb0001Len--
+		zb0001Mask |= 0x80
 	}
-	// string "parent_id"
-	o = append(o, 0xa9, 0x70, 0x61, 0x72, 0x65, 0x6e, 0x74, 0x5f, 0x69, 0x64)
-	o, err = z.ParentID.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "ParentID")
-		return
-	}
-	// string "flushed_at"
-	o = append(o, 0xaa, 0x66, 0x6c, 0x75, 0x73, 0x68, 0x65, 0x64, 0x5f, 0x61, 0x74)
-	o = msgp.AppendInt64(o, z.FlushedAt)
-	// string "message"
-	o = append(o, 0xa7, 0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65)
-	o = msgp.AppendString(o, z.Message)
-	// string "metadata"
-	o = append(o, 0xa8, 0x6d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61)
-	if z.Metadata == nil { // allownil: if nil
-		o = msgp.AppendNil(o)
-	} else {
-		o = msgp.AppendBytes(o, z.Metadata)
-	}
-	// string "nodes"
-	o = append(o, 0xa5, 0x6e, 0x6f, 0x64, 0x65, 0x73)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.Nodes)))
-	for za0001 := range z.Nodes {
-		o, err = z.Nodes[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "Nodes", za0001)
-			return
-		}
-	}
-	// string "manifest_files"
-	o = append(o, 0xae, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x66, 0x69, 0x6c, 0x65, 0x73)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.ManifestFiles)))
-	for za0002 := range z.ManifestFiles {
-		// map header, size 3
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
 		// string "id"
-		o = append(o, 0x83, 0xa2, 0x69, 0x64)
-		o, err = z.ManifestFiles[za0002].ID.MarshalMsg(o)
+		o = append(o, 0xa2, 0x69, 0x64)
+		o, err = z.ID.MarshalMsg(o)
 		if err != nil {
-			err = msgp.WrapError(err, "ManifestFiles", za0002, "ID")
+			err = msgp.WrapError(err, "ID")
 			return
 		}
-		// string "size_bytes"
-		o = append(o, 0xaa, 0x73, 0x69, 0x7a, 0x65, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73)
-		o = msgp.AppendUint64(o, z.ManifestFiles[za0002].SizeBytes)
-		// string "num_chunk_refs"
-		o = append(o, 0xae, 0x6e, 0x75, 0x6d, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x72, 0x65, 0x66, 0x73)
-		o = msgp.AppendUint64(o, z.ManifestFiles[za0002].NumChunkRefs)
+		// string "parent_id"
+		o = append(o, 0xa9, 0x70, 0x61, 0x72, 0x65, 0x6e, 0x74, 0x5f, 0x69, 0x64)
+		o, err = z.ParentID.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "ParentID")
+			return
+		}
+		// string "flushed_at"
+		o = append(o, 0xaa, 0x66, 0x6c, 0x75, 0x73, 0x68, 0x65, 0x64, 0x5f, 0x61, 0x74)
+		o = msgp.AppendInt64(o, z.FlushedAt)
+		// string "message"
+		o = append(o, 0xa7, 0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65)
+		o = msgp.AppendString(o, z.Message)
+		// string "metadata"
+		o = append(o, 0xa8, 0x6d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61)
+		if z.Metadata == nil { // allownil: if nil
+			o = msgp.AppendNil(o)
+		} else {
+			o = msgp.AppendBytes(o, z.Metadata)
+		}
+		// string "nodes"
+		o = append(o, 0xa5, 0x6e, 0x6f, 0x64, 0x65, 0x73)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.Nodes)))
+		for za0001 := range z.Nodes {
+			o, err = z.Nodes[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Nodes", za0001)
+				return
+			}
+		}
+		// string "manifest_files"
+		o = append(o, 0xae, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x66, 0x69, 0x6c, 0x65, 0x73)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.ManifestFiles)))
+		for za0002 := range z.ManifestFiles {
+			// map header, size 3
+			// string "id"
+			o = append(o, 0x83, 0xa2, 0x69, 0x64)
+			o, err = z.ManifestFiles[za0002].ID.MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "ManifestFiles", za0002, "ID")
+				return
+			}
+			// string "size_bytes"
+			o = append(o, 0xaa, 0x73, 0x69, 0x7a, 0x65, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73)
+			o = msgp.AppendUint64(o, z.ManifestFiles[za0002].SizeBytes)
+			// string "num_chunk_refs"
+			o = append(o, 0xae, 0x6e, 0x75, 0x6d, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x72, 0x65, 0x66, 0x73)
+			o = msgp.AppendUint64(o, z.ManifestFiles[za0002].NumChunkRefs)
+		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// string "history_cut"
+			o = append(o, 0xab, 0x68, 0x69, 0x73, 0x74, 0x6f, 0x72, 0x79, 0x5f, 0x63, 0x75, 0x74)
+			o = msgp.AppendBool(o, z.HistoryCut)
+		}
 	}
 	return
 }
@@ -763,6 +781,12 @@ func (z *Snapshot) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					}
 				}
 			}
+		case "history_cut":
+			z.HistoryCut, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "HistoryCut")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -785,5 +809,6 @@ func (z *Snapshot) Msgsize() (s int) {
 	for za0002 := range z.ManifestFiles {
 		s += 1 + 3 + z.ManifestFiles[za0002].ID.Msgsize() + 11 + msgp.Uint64Size + 15 + msgp.Uint64Size
 	}
+	s += 12 + msgp.BoolSize
 	return
 }

@@ -145,3 +145,34 @@ func TestDecodedZarrMetadataIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotHistoryCut checks that the expiration mark round-trips, and
+// that a snapshot without it encodes exactly as before the field existed
+// (no key at all), so that files written earlier keep their bytes.
+func TestSnapshotHistoryCut(t *testing.T) {
+	plain := fixtureSnapshot()
+	plainBytes, err := EncodeWith(FileTypeSnapshot, CompressionNone, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plainBytes, []byte("history_cut")) {
+		t.Fatal("a snapshot without the mark encodes the history_cut key")
+	}
+	cut := fixtureSnapshot()
+	cut.HistoryCut = true
+	data, err := EncodeSnapshot(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSnapshot("snapshots/x", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.HistoryCut || !equalValues(got, cut) {
+		t.Fatalf("decoded %+v, want %+v", got, cut)
+	}
+	got, err = DecodeSnapshot("snapshots/x", plainBytes)
+	if err != nil || got.HistoryCut {
+		t.Fatalf("a snapshot without the mark decodes with HistoryCut %v (%v)", got.HistoryCut, err)
+	}
+}

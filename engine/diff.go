@@ -159,8 +159,9 @@ func (b *diffBuilder) diff() *Diff {
 
 // Diff returns what changed from one version to another, built from the
 // transaction logs of the commits in between. from must be an ancestor of
-// to (ErrBadSnapshotChain otherwise); without transaction logs the diff is
-// unavailable (ErrTxLogsDisabled).
+// to, and the range must not span a snapshot whose older history was
+// expired (ErrBadSnapshotChain otherwise); without transaction logs the
+// diff is unavailable (ErrTxLogsDisabled).
 func (r *Repository) Diff(ctx context.Context, from, to Version) (*Diff, error) {
 	fromID, err := r.Resolve(ctx, from)
 	if err != nil {
@@ -187,6 +188,9 @@ func (r *Repository) Diff(ctx context.Context, from, to Version) (*Diff, error) 
 	}
 	b := newDiffBuilder()
 	for i := len(chain) - 1; i >= 0; i-- {
+		if err := r.checkNotCut(ctx, chain[i], "diff"); err != nil {
+			return nil, err
+		}
 		t, err := r.assets.fetchTransactionLog(ctx, chain[i])
 		if err != nil {
 			return nil, errors.Wrap(err, "diff needs the transaction log of every commit in the range")
@@ -211,4 +215,19 @@ func (s *Session) Status(ctx context.Context) (*Diff, error) {
 	b := newDiffBuilder()
 	b.add(transactionLog(codec.NewSnapshotID(), s.changes, nodes, snap))
 	return b.diff(), nil
+}
+
+// checkNotCut fails with ErrBadSnapshotChain if snapshot id's history
+// before it was expired: its transaction log then describes a change from
+// a snapshot that is no longer its parent, so what (a diff, a rebase)
+// replays it would replay the wrong change.
+func (r *Repository) checkNotCut(ctx context.Context, id codec.SnapshotID, what string) error {
+	snap, err := r.assets.fetchSnapshot(ctx, id)
+	if err != nil {
+		return err
+	}
+	if snap.HistoryCut {
+		return errors.Mark(errors.Newf("cannot %s across snapshot %s: the history before it was expired", what, id), ErrBadSnapshotChain)
+	}
+	return nil
 }

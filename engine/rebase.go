@@ -57,6 +57,9 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 		if err != nil {
 			return err
 		}
+		if commit.HistoryCut {
+			return errors.Mark(errors.Newf("cannot rebase: the history between this session's base %s and commit %s was expired; start a new session", s.snapshotID, commit.ID), ErrRebaseFailed)
+		}
 		base, err := s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
 		if err != nil {
 			return err

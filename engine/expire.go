@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+)
+
+// ExpireOptions say which history ExpireSnapshots cuts.
+type ExpireOptions struct {
+	// OlderThan is required: snapshots written before it are expired.
+	OlderThan time.Time
+	// DeleteExpiredBranches deletes the branches (other than main) whose
+	// tip is itself expired; DeleteExpiredTags does the same for tags.
+	// Without them such refs keep their snapshot and its whole history.
+	DeleteExpiredBranches bool
+	DeleteExpiredTags     bool
+}
+
+// ExpireResult says what ExpireSnapshots did.
+type ExpireResult struct {
+	// Expired are the snapshots cut out of some branch's or tag's history,
+	// sorted by id. Nothing is deleted: a garbage collection deletes those
+	// no ref reaches any more.
+	Expired []codec.SnapshotID
+	// Rewritten are the snapshots whose parent became the repository's
+	// initial snapshot (HistoryCut set), sorted by id.
+	Rewritten []codec.SnapshotID
+	// DeletedBranches and DeletedTags are the refs deleted because their
+	// snapshot was expired (with the options that ask for it), sorted.
+	DeletedBranches []string
+	DeletedTags     []string
+}
+
+// ExpireSnapshots cuts the snapshots written before opts.OlderThan out of
+// the history of every branch and tag, so that a garbage collection can
+// then delete them with the manifests and chunks only they use. For each
+// ref whose snapshot is not itself expired, the oldest snapshot of its
+// history written at or after OlderThan is rewritten in place with the
+// repository's initial snapshot as its parent (and HistoryCut set): its
+// id, content and every newer snapshot stay as they were, and the
+// ancestry goes from it straight to the initial snapshot, which is never
+// expired. A ref whose snapshot is expired keeps it and its history,
+// unless the options ask to delete such refs (main is never deleted).
+//
+// A diff or a rebase cannot span a rewritten snapshot (its transaction
+// log says what it changed from a snapshot that is no longer its parent):
+// both fail with ErrBadSnapshotChain or ErrRebaseFailed instead of giving
+// a wrong answer. Sessions based on an expired snapshot can no longer
+// rebase onto their branch.
+//
+// This is an administrative operation. Writers may keep committing while
+// it runs, but it must not run beside another expiration, a garbage
+// collection, or branch resets and deletes. Other repository handles may
+// keep serving a rewritten snapshot's old parent from their caches until
+// they are opened again.
+func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (ExpireResult, error) {
+	var res ExpireResult
+	if opts.OlderThan.IsZero() {
+		return res, invalidArgument("expiring snapshots needs a time before which they expire")
+	}
+	tags, err := r.ListTags(ctx)
+	if err != nil {
+		return res, errors.Wrap(err, "listing tags")
+	}
+	branches, err := r.ListBranches(ctx)
+	if err != nil {
+		return res, errors.Wrap(err, "listing branches")
+	}
+	type ref struct {
+		tag  bool
+		name string
+	}
+	var refs []ref
+	for _, t := range tags {
+		refs = append(refs, ref{true, t})
+	}
+	for _, b := range branches {
+		refs = append(refs, ref{false, b})
+	}
+
+	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}}
+	for _, rf := range refs {
+		lookup, gone := r.LookupBranch, ErrBranchNotFound
+		if rf.tag {
+			lookup, gone = r.LookupTag, ErrTagNotFound
+		}
+		id, err := lookup(ctx, rf.name)
+		if errors.Is(err, gone) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return res, err
+		}
+		snap, err := r.assets.fetchSnapshot(ctx, id)
+		if err != nil {
+			return res, err
+		}
+		if e.old(snap) {
+			switch {
+			case rf.tag && opts.DeleteExpiredTags:
+				res.DeletedTags = append(res.DeletedTags, rf.name)
+			case !rf.tag && opts.DeleteExpiredBranches && rf.name != MainBranch:
+				res.DeletedBranches = append(res.DeletedBranches, rf.name)
+			}
+			continue
+		}
+		rewritten, err := e.cut(ctx, snap)
+		if err != nil {
+			return res, errors.Wrapf(err, "expiring the history of %s", refName(rf.tag, rf.name))
+		}
+		if !rewritten.IsZero() {
+			res.Rewritten = append(res.Rewritten, rewritten)
+		}
+	}
+	if len(res.Rewritten) > 0 {
+		// The rewrites are durable before any ref is deleted for them.
+		if err := r.store.Sync(ctx); err != nil {
+			return res, errors.Wrap(err, "making the rewritten snapshots durable")
+		}
+	}
+	for _, name := range res.DeletedTags {
+		if err := r.DeleteTag(ctx, name); err != nil && !errors.Is(err, ErrTagNotFound) {
+			return res, err
+		}
+	}
+	for _, name := range res.DeletedBranches {
+		if err := r.DeleteBranch(ctx, name); err != nil && !errors.Is(err, ErrBranchNotFound) {
+			return res, err
+		}
+	}
+	for id := range e.expired {
+		res.Expired = append(res.Expired, id)
+	}
+	byID := func(a, b codec.SnapshotID) int { return bytes.Compare(a[:], b[:]) }
+	slices.SortFunc(res.Expired, byID)
+	slices.SortFunc(res.Rewritten, byID)
+	slices.Sort(res.DeletedBranches)
+	slices.Sort(res.DeletedTags)
+	return res, nil
+}
+
+func refName(tag bool, name string) string {
+	if tag {
+		return "tag " + name
+	}
+	return "branch " + name
+}
+
+// expiry is the state of one ExpireSnapshots call.
+type expiry struct {
+	repo      *Repository
+	olderThan time.Time
+	root      codec.SnapshotID // the initial snapshot, once a walk reached it
+	expired   map[codec.SnapshotID]bool
+}
+
+func (e *expiry) old(s *codec.Snapshot) bool { return s.FlushedTime().Before(e.olderThan) }
+
+// cut walks back from tip (not expired) to the oldest snapshot it keeps;
+// if that one's parent is expired and not the initial snapshot, it records
+// the expired run and rewrites the kept snapshot's parent to the initial
+// snapshot. It returns the rewritten snapshot, or zero if there was
+// nothing to cut.
+func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID, error) {
+	a := e.repo.assets
+	cur := tip
+	for {
+		if cur.ParentID.IsZero() {
+			return codec.SnapshotID{}, nil // cur is the initial snapshot
+		}
+		parent, err := a.fetchSnapshot(ctx, cur.ParentID)
+		if err != nil {
+			return codec.SnapshotID{}, err
+		}
+		if parent.ParentID.IsZero() {
+			e.root = parent.ID
+			return codec.SnapshotID{}, nil // nothing between cur and the initial snapshot
+		}
+		if e.old(parent) {
+			break
+		}
+		cur = parent
+	}
+	// cur is kept, its parent expired: walk the expired run down to the
+	// initial snapshot (or to a run an earlier ref already walked, once
+	// the initial snapshot is known).
+	for id := cur.ParentID; ; {
+		if e.expired[id] && !e.root.IsZero() {
+			break
+		}
+		s, err := a.fetchSnapshot(ctx, id)
+		if err != nil {
+			return codec.SnapshotID{}, err
+		}
+		if s.ParentID.IsZero() {
+			e.root = s.ID
+			break
+		}
+		e.expired[id] = true
+		id = s.ParentID
+	}
+	edited := *cur
+	edited.ParentID, edited.HistoryCut = e.root, true
+	data, err := codec.EncodeSnapshot(&edited)
+	if err != nil {
+		return codec.SnapshotID{}, errors.Wrapf(err, "encoding snapshot %s", cur.ID)
+	}
+	// The one in-place write of a snapshot: the object is replaced whole,
+	// so a reader sees the old or the new parent, never a torn file.
+	if err := e.repo.store.Put(ctx, codec.SnapshotKey(cur.ID), data); err != nil {
+		return codec.SnapshotID{}, errors.Wrapf(err, "rewriting snapshot %s", cur.ID)
+	}
+	// A copy replaces the cached one: sessions holding the old value keep
+	// it unchanged.
+	a.snapshots.put(cur.ID, &edited, int64(len(data))*snapshotCostFactor)
+	return cur.ID, nil
+}

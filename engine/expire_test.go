@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+// expireFixture is a repository whose main has two old commits and two
+// new ones (written after cutoff), a branch and a tag on old commits, and
+// a branch that forked from an old commit and has a new commit of its own:
+//
+//	root - o1 - o2 - n3 - n4        main
+//	             \        o2        tag "old" (o2), branch "stale" (o1)
+//	              n5                branch "fork"
+type expireFixture struct {
+	store                    *memory.Store
+	repo                     *Repository
+	root, o1, o2, n3, n4, n5 codec.SnapshotID
+	cutoff                   time.Time
+	early                    *Session // a writable session on main opened at root
+}
+
+func newExpireFixture(t *testing.T) *expireFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &expireFixture{store: memory.New("expire")}
+	repo, err := Create(ctx, f.store, nil, nil)
+	mustOK(t, err)
+	f.repo = repo
+	f.root, err = repo.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	f.early, err = repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, f.early.StoreSet(ctx, "early/zarr.json", groupJSON("")))
+	commit := func(branch string, version int, chunks ...int) codec.SnapshotID {
+		s, err := repo.WritableSession(ctx, branch)
+		mustOK(t, err)
+		if version == 1 {
+			mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+			mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1200}, "default", "")))
+		}
+		gcSetChunks(t, s, version, chunks...)
+		id, err := s.Commit(ctx, fmt.Sprintf("version %d", version), nil)
+		mustOK(t, err)
+		return id
+	}
+	f.o1 = commit(MainBranch, 1, 0, 1)
+	f.o2 = commit(MainBranch, 2, 0)
+	mustOK(t, repo.CreateBranch(ctx, "stale", f.o1))
+	mustOK(t, repo.CreateTag(ctx, "old", f.o2))
+	mustOK(t, repo.CreateBranch(ctx, "fork", f.o2))
+	time.Sleep(20 * time.Millisecond)
+	f.cutoff = time.Now()
+	time.Sleep(20 * time.Millisecond)
+	f.n3 = commit(MainBranch, 3, 0)
+	f.n4 = commit(MainBranch, 4, 1)
+	f.n5 = commit("fork", 5, 1)
+	return f
+}
+
+// readsBack checks each commit's chunks through a fresh handle.
+func readsBack(t *testing.T, store storage.Storage, when string, commits ...gcCommitted) {
+	t.Helper()
+	for _, c := range commits {
+		s := committedSession(t, store, c.id)
+		for i, v := range c.chunks {
+			if got := mustGet(t, s, fmt.Sprintf("a/c/%d", i), storage.From(0)); !bytes.Equal(got, gcValue(i, v)) {
+				t.Fatalf("snapshot %s chunk %d: wrong bytes %s", c.id, i, when)
+			}
+		}
+	}
+}
+
+func ancestryIDs(t *testing.T, repo *Repository, v Version) []codec.SnapshotID {
+	t.Helper()
+	var out []codec.SnapshotID
+	for info, err := range repo.Ancestry(context.Background(), v) {
+		mustOK(t, err)
+		out = append(out, info.ID)
+	}
+	return out
+}
+
+func wantIDs(t *testing.T, what string, got []codec.SnapshotID, want ...codec.SnapshotID) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+}
+
+// TestExpireSnapshots cuts the old history out of main and fork, keeps the
+// refs that point at old snapshots with their history, checks that every
+// kept snapshot reads as before, that a collection then deletes exactly
+// the snapshots no ref reaches, and that a second expiration changes
+// nothing.
+func TestExpireSnapshots(t *testing.T) {
+	ctx := context.Background()
+	f := newExpireFixture(t)
+	repo := f.repo
+
+	res, err := repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff})
+	mustOK(t, err)
+	sortIDs := func(ids ...codec.SnapshotID) []codec.SnapshotID {
+		slices.SortFunc(ids, func(a, b codec.SnapshotID) int { return bytes.Compare(a[:], b[:]) })
+		return ids
+	}
+	wantIDs(t, "expired", res.Expired, sortIDs(f.o1, f.o2)...)
+	wantIDs(t, "rewritten", res.Rewritten, sortIDs(f.n3, f.n5)...)
+	if len(res.DeletedBranches)+len(res.DeletedTags) != 0 {
+		t.Fatalf("refs deleted without being asked: %+v", res)
+	}
+
+	// Through this handle and a fresh one alike.
+	fresh, err := Open(ctx, f.store, nil)
+	mustOK(t, err)
+	for _, r := range []*Repository{repo, fresh} {
+		wantIDs(t, "main", ancestryIDs(t, r, Version{Branch: MainBranch}), f.n4, f.n3, f.root)
+		wantIDs(t, "fork", ancestryIDs(t, r, Version{Branch: "fork"}), f.n5, f.root)
+		wantIDs(t, "stale", ancestryIDs(t, r, Version{Branch: "stale"}), f.o1, f.root)
+		wantIDs(t, "tag old", ancestryIDs(t, r, Version{Tag: "old"}), f.o2, f.o1, f.root)
+	}
+	snap, err := fresh.assets.fetchSnapshot(ctx, f.n3)
+	mustOK(t, err)
+	if !snap.HistoryCut || snap.ParentID != f.root {
+		t.Fatalf("n3 after expiring: parent %s, cut %v", snap.ParentID, snap.HistoryCut)
+	}
+
+	// Every snapshot still reads its own data.
+	readsBack(t, f.store, "after expiring",
+		gcCommitted{f.o1, map[int]int{0: 1, 1: 1}}, gcCommitted{f.o2, map[int]int{0: 2, 1: 1}},
+		gcCommitted{f.n3, map[int]int{0: 3, 1: 1}}, gcCommitted{f.n4, map[int]int{0: 3, 1: 4}},
+		gcCommitted{f.n5, map[int]int{0: 2, 1: 5}})
+
+	// Diffs inside the kept history work; across the cut they fail.
+	d, err := repo.Diff(ctx, Version{Snapshot: f.n3}, Version{Branch: MainBranch})
+	mustOK(t, err)
+	if got := d.UpdatedChunks[MustPath("/a")]; len(got) != 1 || got[0][0] != 1 {
+		t.Fatalf("diff n3..n4: %+v", d)
+	}
+	for _, from := range []codec.SnapshotID{f.root} {
+		if _, err := fresh.Diff(ctx, Version{Snapshot: from}, Version{Branch: MainBranch}); !errors.Is(err, ErrBadSnapshotChain) {
+			t.Fatalf("diff across the cut: got %v, want ErrBadSnapshotChain", err)
+		}
+	}
+
+	// A session based before the cut cannot rebase over it.
+	if err := f.early.Rebase(ctx, BasicConflictSolver{}); !errors.Is(err, ErrRebaseFailed) {
+		t.Fatalf("rebase across the cut: got %v, want ErrRebaseFailed", err)
+	}
+
+	// Again: nothing more to cut.
+	again, err := fresh.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff})
+	mustOK(t, err)
+	if len(again.Rewritten) != 0 || len(again.Expired) != 0 {
+		t.Fatalf("second expiration: %+v", again)
+	}
+
+	// The refs on old snapshots keep o1 and o2 alive; once they are
+	// deleted, a collection deletes exactly those two.
+	sum, err := repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(time.Hour)})
+	mustOK(t, err)
+	if sum.SnapshotsDeleted != 0 {
+		t.Fatalf("collection with the old refs in place deleted %+v", sum)
+	}
+	res, err = repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff, DeleteExpiredBranches: true, DeleteExpiredTags: true})
+	mustOK(t, err)
+	if !slices.Equal(res.DeletedBranches, []string{"stale"}) || !slices.Equal(res.DeletedTags, []string{"old"}) {
+		t.Fatalf("deleting expired refs: %+v", res)
+	}
+	sum, err = repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(time.Hour)})
+	mustOK(t, err)
+	if sum.SnapshotsDeleted != 2 || sum.ChunksDeleted == 0 {
+		t.Fatalf("collection after expiring: %+v, want o1 and o2 with their own chunks", sum)
+	}
+	for _, id := range []codec.SnapshotID{f.o1, f.o2} {
+		if _, err := repo.ReadonlySession(ctx, Version{Snapshot: id}); !errors.Is(err, ErrSnapshotNotFound) {
+			t.Fatalf("expired snapshot %s after collecting: %v", id, err)
+		}
+	}
+	readsBack(t, f.store, "after collecting", gcCommitted{f.n4, map[int]int{0: 3, 1: 4}}, gcCommitted{f.n5, map[int]int{0: 2, 1: 5}})
+	branches, err := repo.ListBranches(ctx)
+	mustOK(t, err)
+	if !slices.Equal(branches, []string{"fork", MainBranch}) {
+		t.Fatalf("branches: %v", branches)
+	}
+}
+
+// TestExpireSnapshotsKeepsMain checks that main is never deleted, even
+// when its tip is expired, and that a cutoff before everything cuts
+// nothing.
+func TestExpireSnapshotsKeepsMain(t *testing.T) {
+	ctx := context.Background()
+	f := newExpireFixture(t)
+	res, err := f.repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(-time.Hour)})
+	mustOK(t, err)
+	if len(res.Expired)+len(res.Rewritten)+len(res.DeletedBranches)+len(res.DeletedTags) != 0 {
+		t.Fatalf("a cutoff before every commit expired %+v", res)
+	}
+	res, err = f.repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(time.Hour), DeleteExpiredBranches: true, DeleteExpiredTags: true})
+	mustOK(t, err)
+	if len(res.Rewritten) != 0 || !slices.Equal(res.DeletedBranches, []string{"fork", "stale"}) || !slices.Equal(res.DeletedTags, []string{"old"}) {
+		t.Fatalf("a cutoff after every commit: %+v", res)
+	}
+	wantIDs(t, "main", ancestryIDs(t, f.repo, Version{Branch: MainBranch}), f.n4, f.n3, f.o2, f.o1, f.root)
+	if _, err := f.repo.ExpireSnapshots(ctx, ExpireOptions{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("no cutoff: got %v, want ErrInvalidArgument", err)
+	}
+}
