@@ -187,3 +187,26 @@ func gcSummary(s engine.GCSummary, dryRun bool) gcSummaryJSON {
 		BytesDeleted: s.BytesDeleted, DryRun: dryRun,
 	}
 }
+
+// expireResultJSON is what an expiration did.
+type expireResultJSON struct {
+	Expired         []string `json:"expired_snapshots"`
+	Rewritten       []string `json:"rewritten_snapshots"`
+	DeletedBranches []string `json:"deleted_branches"`
+	DeletedTags     []string `json:"deleted_tags"`
+}
+
+func expireResult(r engine.ExpireResult) expireResultJSON {
+	ids := func(in []codec.SnapshotID) []string {
+		out := make([]string, len(in))
+		for i, id := range in {
+			out[i] = id.String()
+		}
+		return out
+	}
+	names := func(in []string) []string { return append([]string{}, in...) } // [] rather than null
+	return expireResultJSON{
+		Expired: ids(r.Expired), Rewritten: ids(r.Rewritten),
+		DeletedBranches: names(r.DeletedBranches), DeletedTags: names(r.DeletedTags),
+	}
+}

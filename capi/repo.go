@@ -513,6 +513,27 @@ func ic_repo_garbage_collect(repo C.ic_repo, deleteOlderThan C.int64_t, dryRun C
 	})
 }
 
+//export ic_repo_expire_snapshots
+func ic_repo_expire_snapshots(repo C.ic_repo, olderThan C.int64_t, deleteBranches, deleteTags C.int32_t, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		if olderThan <= 0 {
+			return invalidArg("older_than_unix_nanos is %d; it must be a time after 1970 (snapshots written before it expire)", int64(olderThan))
+		}
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		res, err := r.ExpireSnapshots(ctx, engine.ExpireOptions{
+			OlderThan:             time.Unix(0, int64(olderThan)),
+			DeleteExpiredBranches: deleteBranches != 0,
+			DeleteExpiredTags:     deleteTags != 0,
+		})
+		if err != nil {
+			return err
+		}
+		return setJSON(json, expireResult(res))
+	})
+}
+
 // --- Sessions -----------------------------------------------------------
 
 func newSessionHandle(s *engine.Session, out *C.ic_session) error {

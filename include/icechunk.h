@@ -578,7 +578,7 @@ ic_status ic_repo_ancestry_json(ic_repo repo, const ic_version *version, size_t 
  */
 ic_status ic_repo_diff(ic_repo repo, const ic_version *from, const ic_version *to, char **json, ic_error *err);
 
-/* --- Garbage collection -------------------------------------------------- */
+/* --- Garbage collection and expiring history ----------------------------- */
 
 /*
  * Deletes the objects no branch or tag can reach: snapshots that are not
@@ -610,6 +610,27 @@ ic_status ic_repo_diff(ic_repo repo, const ic_version *from, const ic_version *t
  * finishes the job.
  */
 ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_nanos, int32_t dry_run, char **json, ic_error *err);
+
+/*
+ * Cuts the snapshots written before older_than_unix_nanos (after 1970, else
+ * IC_ERR_INVALID_ARGUMENT) out of the history of every branch and tag, so
+ * that ic_repo_garbage_collect can then delete them with the manifests and
+ * chunks only they use; nothing is deleted here. For each ref whose
+ * snapshot is not itself expired, the oldest snapshot it keeps is rewritten
+ * in place with the repository's initial snapshot as its parent: ids,
+ * contents and newer snapshots do not change. A diff or rebase across such
+ * a rewritten snapshot fails (IC_ERR_BAD_SNAPSHOT_CHAIN, IC_ERR_REBASE_FAILED)
+ * rather than replay a change from a parent it no longer has. Refs whose
+ * snapshot is expired keep it and its history, unless
+ * delete_expired_branches / delete_expired_tags != 0 ("main" is never
+ * deleted). An administrative operation: not beside another expiration, a
+ * garbage collection, or branch resets and deletes; other handles may see
+ * the old history from their caches until opened again.
+ * On success *json (caller frees) is, every list sorted:
+ *   {"expired_snapshots": ["..."], "rewritten_snapshots": ["..."],
+ *    "deleted_branches": ["..."], "deleted_tags": ["..."]}
+ */
+ic_status ic_repo_expire_snapshots(ic_repo repo, int64_t older_than_unix_nanos, int32_t delete_expired_branches, int32_t delete_expired_tags, char **json, ic_error *err);
 
 /* --- Sessions ------------------------------------------------------------ */
 
