@@ -4,10 +4,10 @@ package engine
 // simple in-memory model, in the spirit of the seed's proptest state
 // machine (RepositoryStateMachine): random sequences of adds, updates and
 // deletes of groups and arrays (group deletes are recursive), chunk writes
-// and deletes, commits, discards, re-opens and garbage collections; after
-// every step the session must show exactly the model's state, and a
-// read-only session at each committed snapshot must still show that
-// snapshot's state.
+// and deletes, commits, discards, re-opens, history expirations and garbage
+// collections; after every step the session must show exactly the model's
+// state, and a read-only session at each committed snapshot must still
+// show that snapshot's state.
 
 import (
 	"bytes"
@@ -111,8 +111,9 @@ func (m modelState) arrayAncestor(p Path) (Path, bool) {
 }
 
 type modelCommit struct {
-	id    codec.SnapshotID
-	state modelState
+	id      codec.SnapshotID
+	state   modelState
+	written time.Time
 }
 
 type repoMachine struct {
@@ -435,7 +436,11 @@ func (m *repoMachine) Commit(t *rapid.T) {
 	}
 	m.cur.prune()
 	m.committed = m.cur.clone()
-	m.history = append(m.history, modelCommit{id: id, state: m.cur.clone()})
+	info, err := m.repo.SnapshotInfo(m.ctx, id)
+	if err != nil {
+		t.Fatalf("snapshot info: %+v", err)
+	}
+	m.history = append(m.history, modelCommit{id: id, state: m.cur.clone(), written: info.WrittenAt})
 	if rapid.Bool().Draw(t, "reopen") {
 		// a new handle with cold caches reads everything from storage
 		repo, err := Open(m.ctx, m.store, nil)
@@ -466,6 +471,37 @@ func (m *repoMachine) GarbageCollect(t *rapid.T) {
 		t.Fatalf("garbage collection: %+v", err)
 	}
 	m.checkSession(t, m.s, m.cur, "session after garbage collection")
+}
+
+// Expire cuts the history of main before a commit drawn from it (never
+// the initial one). The commits before it leave the model's history: the
+// ancestry History checks goes from the drawn commit straight to the
+// initial snapshot, and a later GarbageCollect deletes them.
+func (m *repoMachine) Expire(t *rapid.T) {
+	if len(m.history) < 3 {
+		t.Skip("no history to cut")
+	}
+	j := rapid.IntRange(2, len(m.history)-1).Draw(t, "keep_from")
+	info, err := m.repo.SnapshotInfo(m.ctx, m.history[j].id)
+	if err != nil {
+		t.Fatalf("snapshot info: %+v", err)
+	}
+	if !info.WrittenAt.After(m.history[j-1].written) {
+		t.Skip("commits written in the same instant")
+	}
+	res, err := m.repo.ExpireSnapshots(m.ctx, ExpireOptions{OlderThan: info.WrittenAt})
+	if err != nil {
+		t.Fatalf("expire: %+v", err)
+	}
+	var want []codec.SnapshotID
+	for _, c := range m.history[1:j] {
+		want = append(want, c.id)
+	}
+	slices.SortFunc(want, func(a, b codec.SnapshotID) int { return bytes.Compare(a[:], b[:]) })
+	if !slices.Equal(res.Expired, want) || !slices.Equal(res.Rewritten, []codec.SnapshotID{m.history[j].id}) {
+		t.Fatalf("expired %v rewrote %v, want %v and %s", res.Expired, res.Rewritten, want, m.history[j].id)
+	}
+	m.history = append(m.history[:1], m.history[j:]...)
 }
 
 // History checks a read-only session at every committed snapshot.
@@ -606,6 +642,7 @@ func TestModelSessions(t *testing.T) {
 			"Discard":     m.Discard,
 			"History":     m.History,
 			"Collect":     m.GarbageCollect,
+			"Expire":      m.Expire,
 			"":            m.Check,
 		})
 		m.History(t)
