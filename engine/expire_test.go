@@ -12,6 +12,7 @@ import (
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/local"
 	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
 
@@ -23,17 +24,17 @@ import (
 //	             \        o2        tag "old" (o2), branch "stale" (o1)
 //	              n5                branch "fork"
 type expireFixture struct {
-	store                    *memory.Store
+	store                    storage.Storage
 	repo                     *Repository
 	root, o1, o2, n3, n4, n5 codec.SnapshotID
 	cutoff                   time.Time
 	early                    *Session // a writable session on main opened at root
 }
 
-func newExpireFixture(t *testing.T) *expireFixture {
+func newExpireFixture(t *testing.T, store storage.Storage) *expireFixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &expireFixture{store: memory.New("expire")}
+	f := &expireFixture{store: store}
 	repo, err := Create(ctx, f.store, nil, nil)
 	mustOK(t, err)
 	f.repo = repo
@@ -104,8 +105,17 @@ func wantIDs(t *testing.T, what string, got []codec.SnapshotID, want ...codec.Sn
 // the snapshots no ref reaches, and that a second expiration changes
 // nothing.
 func TestExpireSnapshots(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testExpireSnapshots(t, memory.New("expire")) })
+	t.Run("local", func(t *testing.T) {
+		store, err := local.New(t.TempDir())
+		mustOK(t, err)
+		testExpireSnapshots(t, store)
+	})
+}
+
+func testExpireSnapshots(t *testing.T, store storage.Storage) {
 	ctx := context.Background()
-	f := newExpireFixture(t)
+	f := newExpireFixture(t, store)
 	repo := f.repo
 
 	res, err := repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff})
@@ -200,7 +210,7 @@ func TestExpireSnapshots(t *testing.T) {
 // nothing.
 func TestExpireSnapshotsKeepsMain(t *testing.T) {
 	ctx := context.Background()
-	f := newExpireFixture(t)
+	f := newExpireFixture(t, memory.New("expire"))
 	res, err := f.repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(-time.Hour)})
 	mustOK(t, err)
 	if len(res.Expired)+len(res.Rewritten)+len(res.DeletedBranches)+len(res.DeletedTags) != 0 {

@@ -1,7 +1,9 @@
 package concurrency
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -146,6 +148,77 @@ func TestGarbageCollectWhileWritersCommit(t *testing.T) {
 			checkHistory(t, p, r.oks)
 			t.Logf("%s: %d collections while %d commits landed (old garbage: %d objects); afterwards %+v; %d objects left",
 				name, passes, len(r.oks), len(garbage), final, len(objectKeys(t, p)))
+		})
+	}
+}
+
+// Expiring history and then collecting garbage, on local disk and MinIO:
+// the old commits leave main's history, their chunks go, and the commits
+// kept read back whole through a new handle.
+func TestExpireThenCollect(t *testing.T) {
+	for name, p := range places(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			setup(t, p, 1, 4)
+			repo := openRepo(t, p)
+			commit := func(i int) codec.SnapshotID {
+				s, err := repo.WritableSession(ctx, engine.MainBranch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Every commit rewrites chunk (0, 0): each old version is
+				// garbage once its commit is expired.
+				if err := s.SetChunk(ctx, engine.MustPath(arrayPath), []uint32{0, 0}, chunkValue(0, i)); err != nil {
+					t.Fatal(err)
+				}
+				id, err := s.Commit(ctx, fmt.Sprint("commit ", i), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			commit(1)
+			commit(2)
+			time.Sleep(1100 * time.Millisecond) // S3 gives times to the second
+			cutoff := time.Now()
+			time.Sleep(1100 * time.Millisecond)
+			kept := []codec.SnapshotID{commit(3), commit(4)}
+
+			res, err := repo.ExpireSnapshots(ctx, engine.ExpireOptions{OlderThan: cutoff})
+			if err != nil {
+				t.Fatalf("%+v", err)
+			}
+			if len(res.Expired) != 3 || len(res.Rewritten) != 1 || res.Rewritten[0] != kept[0] {
+				t.Fatalf("expire: %+v, want the setup commit and commits 1 and 2 expired, commit 3 rewritten", res)
+			}
+			sum, err := repo.GarbageCollect(ctx, engine.GCOptions{DeleteOlderThan: time.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatalf("%+v", err)
+			}
+			if sum.SnapshotsDeleted != 3 || sum.ChunksDeleted != 2 {
+				t.Fatalf("collection after expiring: %+v, want 3 snapshots and the 2 old versions of the chunk", sum)
+			}
+			fresh := openRepo(t, p)
+			var history []codec.SnapshotID
+			for info, err := range fresh.Ancestry(ctx, engine.Version{Branch: engine.MainBranch}) {
+				if err != nil {
+					t.Fatalf("%+v", err)
+				}
+				history = append(history, info.ID)
+			}
+			if len(history) != 3 || history[0] != kept[1] || history[1] != kept[0] {
+				t.Fatalf("main's history after expiring: %v, want commit 4, commit 3 and the initial snapshot", history)
+			}
+			for i, id := range kept {
+				s, err := fresh.ReadonlySession(ctx, engine.Version{Snapshot: id})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, found, err := s.GetChunk(ctx, engine.MustPath(arrayPath), []uint32{0, 0}, storage.From(0))
+				if err != nil || !found || !bytes.Equal(got, chunkValue(0, i+3)) {
+					t.Fatalf("commit %d after expiring and collecting: found %v, err %v", i+3, found, err)
+				}
+			}
 		})
 	}
 }
