@@ -94,7 +94,7 @@ static void one_call(void) {
     size_t len = 0;
     int32_t flag = 0;
     uint64_t h = 0;
-    switch (pick(23)) {
+    switch (pick(24)) {
     case 0: st = ic_storage_new_memory(any_string(0), &h, &e); if (st == IC_OK) keep(storages, h, free_storage); break;
     case 1: st = ic_repo_create(any_handle(), pick(2) ? NULL : any_string(0), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
     case 2: st = ic_repo_open(any_handle(), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
@@ -139,6 +139,15 @@ static void one_call(void) {
          * them must still only fail). */
         int64_t cutoff = pick(3) == 0 ? -(int64_t)(rnd() >> 1) : (int64_t)(rnd() >> 1);
         st = ic_repo_garbage_collect(any_handle(), cutoff, pick(2), pick(5) ? &s : NULL, &e);
+        break;
+    }
+    case 22: {
+        /* The same cutoffs for an expiration, with flags 0, 1 or any int
+         * (set ones may delete branches and tags of the pool's
+         * repositories). */
+        int64_t cutoff = pick(3) == 0 ? -(int64_t)(rnd() >> 1) : (int64_t)(rnd() >> 1);
+        int32_t branches = pick(3) == 0 ? (int32_t)rnd() : pick(2), tags = pick(3) == 0 ? (int32_t)rnd() : pick(2);
+        st = ic_repo_expire_snapshots(any_handle(), cutoff, branches, tags, pick(5) ? &s : NULL, &e);
         break;
     }
     default: {

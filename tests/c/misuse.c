@@ -55,6 +55,8 @@ static void handles(void) {
     char *gc = NULL;
     FAILS(IC_ERR_INVALID_HANDLE, ic_repo_garbage_collect(r2, 1, 1, &gc, &E)); /* freed */
     CHECK(gc == NULL);
+    FAILS(IC_ERR_INVALID_HANDLE, ic_repo_expire_snapshots(r2, 1, 1, 1, &gc, &E)); /* freed */
+    CHECK(gc == NULL);
     OK(ic_storage_free(st2));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_storage_free(st2));
     ic_iter it = 0;
@@ -82,6 +84,7 @@ static void handles(void) {
         FAILS(IC_ERR_INVALID_HANDLE, ic_session_read_only(forged[i], &flag, &E));
         FAILS(IC_ERR_INVALID_HANDLE, ic_repo_list_branches(forged[i], &page, &E));
         FAILS(IC_ERR_INVALID_HANDLE, ic_repo_garbage_collect(forged[i], 1, 1, &page, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_repo_expire_snapshots(forged[i], 1, 0, 0, &page, &E));
         FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_session_free(forged[i] == 0 ? 1 : forged[i]));
         CHECK(ic_error_code(forged[i]) == IC_ERR_INVALID_HANDLE);
         CHECK(ic_error_conflict_count(forged[i]) == 0);
@@ -93,6 +96,8 @@ static void handles(void) {
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a session", ic_session_read_only(repo, &flag, &E));
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_list_branches(sess, &page, &E));
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_garbage_collect(sess, 1, 1, &page, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_expire_snapshots(sess, 1, 1, 1, &page, &E));
+    FAILS(IC_ERR_INVALID_HANDLE, ic_repo_expire_snapshots(st, 1, 0, 0, &page, &E)); /* a storage */
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a storage", ic_repo_open(repo, &r2, &E));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_repo_free(sess));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_session_free(repo));
@@ -162,6 +167,8 @@ static void nulls(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(repo, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_garbage_collect(repo, 1, 1, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_garbage_collect(repo, 1, 0, NULL, &E));
+    for (int32_t flags = 0; flags < 4; flags++)
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_expire_snapshots(repo, 1, flags & 1, flags >> 1, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_chunk(sess, NULL, c, 2, (const uint8_t *)"x", 1, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_chunk(sess, "/arr", NULL, 2, (const uint8_t *)"x", 1, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_chunk(sess, "/arr", c, 2, NULL, 1, &E));
@@ -308,14 +315,22 @@ static void sizes_enums_ids(void) {
     FAILS(IC_ERR_INVALID_RANGE, ic_store_get(sess, "zarr.json", &neg, &data, &len, &flag, &E));
     ic_byte_range backwards = {IC_RANGE_BOUNDED, 5, 2};
     FAILS(IC_ERR_INVALID_RANGE, ic_store_get(sess, "zarr.json", &backwards, &data, &len, &flag, &E));
-    /* A garbage collection's cutoff must be after 1970; nothing is written
-     * to *json when it is not. */
+    /* A garbage collection's or expiration's cutoff must be after 1970;
+     * nothing is written to *json when it is not. */
     const int64_t bad_cutoffs[] = {0, -1, -1000000000, INT64_MIN};
     for (size_t i = 0; i < sizeof bad_cutoffs / sizeof bad_cutoffs[0]; i++)
         for (int32_t dry = 0; dry < 2; dry++) {
             str = NULL;
             FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_garbage_collect(repo, bad_cutoffs[i], dry, &str, &E));
             CHECK(str == NULL);
+        }
+    /* The same for an expiration, whatever the flags: *json is untouched. */
+    char untouched[] = "untouched";
+    for (size_t i = 0; i < sizeof bad_cutoffs / sizeof bad_cutoffs[0]; i++)
+        for (int32_t flags = 0; flags < 4; flags++) {
+            str = untouched;
+            FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_expire_snapshots(repo, bad_cutoffs[i], flags & 1, flags >> 1, &str, &E));
+            CHECK(str == untouched);
         }
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_commit_rebasing(sess, &(ic_solver){IC_SOLVER_BASIC, 0, 0, 0}, "m", NULL, 1, (uint64_t)-1, 0, NULL, &E));
 

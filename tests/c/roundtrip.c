@@ -3,7 +3,7 @@
  * create on local disk, add a group and an array, write and read chunks,
  * commit, history, tags, branches, read-only sessions at a tag, a branch,
  * a snapshot and a time, diff, serialization, fork and merge, reopen,
- * garbage collection of a deleted branch's commit.
+ * garbage collection of a deleted branch's commit, expiring old history.
  */
 #include "common.h"
 
@@ -40,7 +40,9 @@ static int64_t unix_nanos_from_now(int64_t offset) {
 
 /* The value of a top-level field of a garbage collection's JSON summary:
  * a count, or 1/0 for true/false. */
-static long long gc_field(const char *json, const char *field) {
+/* Where the value of the top-level field starts in a JSON result (the
+ * first field of that name); exits if there is none. */
+static const char *json_value(const char *json, const char *field) {
     char key[64];
     snprintf(key, sizeof key, "\"%s\"", field);
     const char *p = strstr(json, key);
@@ -53,11 +55,16 @@ static long long gc_field(const char *json, const char *field) {
     CHECK(*p == ':');
     p++;
     while (*p == ' ') p++;
+    return p;
+}
+
+static long long gc_field(const char *json, const char *field) {
+    const char *p = json_value(json, field);
     if (strncmp(p, "true", 4) == 0) return 1;
     if (strncmp(p, "false", 5) == 0) return 0;
     long long v = -1;
     if (sscanf(p, "%lld", &v) != 1) {
-        fprintf(stderr, "%s:%d: field %s of %s is not a number\n", __FILE__, __LINE__, key, json);
+        fprintf(stderr, "%s:%d: field %s of %s is not a number\n", __FILE__, __LINE__, field, json);
         exit(1);
     }
     return v;
@@ -209,6 +216,264 @@ static void garbage_collection(const char *dir) {
 
     ic_string_free(tip);
     ic_string_free(gone);
+    OK(ic_repo_free(repo));
+    OK(ic_storage_free(st));
+}
+
+/* --- Expiring history ---------------------------------------------------- */
+
+#define EXPIRE_MAX 8
+typedef char expire_name[64];
+
+/* The strings of a top-level list field of a JSON result (snapshot ids and
+ * ref names: no escapes), into out; returns how many. */
+static int json_strings(const char *json, const char *field, expire_name *out, int max) {
+    const char *p = json_value(json, field);
+    CHECK(*p == '[');
+    p++;
+    int n = 0;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (*p == ']') return n;
+        int used = 0;
+        if (n == max || sscanf(p, "\"%63[^\"]\"%n", out[n], &used) != 1 || used == 0) {
+            fprintf(stderr, "%s:%d: field %s of %s is not a list of at most %d strings\n", __FILE__, __LINE__, field,
+                    json, max);
+            exit(1);
+        }
+        p += used;
+        n++;
+        while (*p == ' ') p++;
+        if (*p == ',') p++;
+        else CHECK(*p == ']');
+    }
+}
+
+/* The list field of an expiration's JSON result is exactly want[0..n). */
+static void expect_strings(const char *json, const char *field, int n, const char *const *want) {
+    expire_name got[EXPIRE_MAX];
+    int m = json_strings(json, field, got, EXPIRE_MAX);
+    int same = m == n;
+    for (int i = 0; same && i < n; i++) same = strcmp(got[i], want[i]) == 0;
+    if (!same) {
+        fprintf(stderr, "%s:%d: %s of %s is not [", __FILE__, __LINE__, field, json);
+        for (int i = 0; i < n; i++) fprintf(stderr, "%s\"%s\"", i ? ", " : "", want[i]);
+        fprintf(stderr, "]\n");
+        exit(1);
+    }
+}
+
+static const char *EXPIRE_LISTS[] = {"expired_snapshots", "rewritten_snapshots", "deleted_branches", "deleted_tags"};
+
+/* The ids of a version's ancestry, newest first, are exactly want[0..n). */
+static void expect_ancestry(ic_repo repo, ic_version v, int n, const char *const *want) {
+    char *json = NULL;
+    OK(ic_repo_ancestry_json(repo, &v, 0, &json, &E));
+    int m = 0, same = 1;
+    for (const char *p = json; (p = strstr(p, "\"id\"")) != NULL;) {
+        p += 4;
+        while (*p == ' ') p++;
+        CHECK(*p == ':');
+        p++;
+        while (*p == ' ') p++;
+        expire_name id;
+        CHECK(sscanf(p, "\"%63[^\"]\"", id) == 1);
+        same = same && m < n && strcmp(id, want[m]) == 0;
+        m++;
+    }
+    if (!same || m != n) {
+        fprintf(stderr, "%s:%d: ancestry of %s is not [", __FILE__, __LINE__, v.name);
+        for (int i = 0; i < n; i++) fprintf(stderr, "%s%s", i ? ", " : "", want[i]);
+        fprintf(stderr, "]:\n  %s\n", json);
+        exit(1);
+    }
+    ic_string_free(json);
+}
+
+/* The chunks (y, x) of /temp at a snapshot, y and x in 0..1: want[y*2+x]
+ * (64 bytes), or none where it is NULL. */
+static void expect_chunks_at(ic_repo repo, const char *id, uint8_t *const *want) {
+    ic_version v = at_snapshot(id);
+    ic_session s = 0;
+    OK(ic_repo_readonly_session(repo, &v, &s, &E));
+    for (uint32_t y = 0; y < 2; y++)
+        for (uint32_t x = 0; x < 2; x++) {
+            if (want[y * 2 + x] != NULL) {
+                expect_chunk(s, y, x, want[y * 2 + x], 64);
+                continue;
+            }
+            uint32_t c[2] = {y, x};
+            uint8_t *data = NULL;
+            size_t len = 0;
+            int32_t found = 1;
+            OK(ic_session_get_chunk(s, "/temp", c, 2, NULL, &data, &len, &found, &E));
+            CHECK(found == 0 && data == NULL);
+        }
+    OK(ic_session_free(s));
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0) {}
+}
+
+/* Commits chunks to main: vals[i] at (y, x) = (i / 2, i % 2) where set.
+ * Returns the new snapshot id. */
+static char *commit_chunks(ic_repo repo, const char *message, uint8_t *const *vals) {
+    ic_session s = 0;
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    for (uint32_t i = 0; i < 4; i++)
+        if (vals[i] != NULL) {
+            uint32_t c[2] = {i / 2, i % 2};
+            OK(ic_session_set_chunk(s, "/temp", c, 2, vals[i], 64, &E));
+        }
+    char *id = NULL;
+    OK(ic_session_commit(s, message, NULL, &id, &E));
+    OK(ic_session_free(s));
+    return id;
+}
+
+/* Expiring history on local disk: two old commits on main (a branch at the
+ * first, a tag at the second), a cutoff, two new commits. Expiration cuts
+ * the old ones out of main's history without deleting anything; the branch
+ * and tag keep them until deleted with the expiration's flags; garbage
+ * collection then deletes them and the chunks only they use. */
+static void expire_history(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/expire", dir);
+    ic_storage st = 0;
+    ic_repo repo = 0;
+    OK(ic_storage_new_local(path, &st, &E));
+    OK(ic_repo_create(st, "{\"inline_chunk_threshold\": 16}", &repo, &E)); /* 64-byte chunks: objects of their own */
+    char *initial = NULL;
+    ic_version at_main = at_branch("main");
+    OK(ic_repo_resolve(repo, &at_main, &initial, &E));
+
+    uint8_t v[6][64];
+    for (int i = 0; i < 6; i++) ic_test_fill(v[i], 64, (unsigned)i + 70);
+    /* What each commit writes, and what /temp holds after it. */
+    uint8_t *w1[4] = {v[0], v[1], NULL, NULL}, *s1[4] = {v[0], v[1], NULL, NULL};
+    uint8_t *w2[4] = {v[2], NULL, v[3], NULL}, *s2[4] = {v[2], v[1], v[3], NULL};
+    uint8_t *w3[4] = {NULL, v[4], NULL, NULL}, *s3[4] = {v[2], v[4], v[3], NULL};
+    uint8_t *w4[4] = {NULL, NULL, NULL, v[5]}, *s4[4] = {v[2], v[4], v[3], v[5]};
+
+    ic_session s = 0;
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    OK(ic_session_add_group(s, "/", (const uint8_t *)GROUP_META, strlen(GROUP_META), &E));
+    ic_test_add_array(s, "/temp", 4, 16, 2, 4);
+    for (uint32_t i = 0; i < 4; i++)
+        if (w1[i] != NULL) {
+            uint32_t c[2] = {i / 2, i % 2};
+            OK(ic_session_set_chunk(s, "/temp", c, 2, w1[i], 64, &E));
+        }
+    char *o1 = NULL;
+    OK(ic_session_commit(s, "old 1", NULL, &o1, &E));
+    OK(ic_session_free(s));
+    char *o2 = commit_chunks(repo, "old 2", w2);
+    OK(ic_repo_create_branch(repo, "stale", o1, &E));
+    OK(ic_repo_create_tag(repo, "old", o2, &E));
+
+    sleep_ms(50);
+    int64_t cutoff = unix_nanos_from_now(0);
+    sleep_ms(50);
+
+    char *n3 = commit_chunks(repo, "new 3", w3);
+    char *n4 = commit_chunks(repo, "new 4", w4);
+
+    /* A cutoff an hour ago: nothing is older, nothing changes, whatever
+     * the flags. */
+    char *json = NULL;
+    for (int32_t flags = 0; flags < 4; flags++) {
+        OK(ic_repo_expire_snapshots(repo, unix_nanos_from_now(-3600), flags & 1, flags >> 1, &json, &E));
+        for (size_t i = 0; i < sizeof EXPIRE_LISTS / sizeof EXPIRE_LISTS[0]; i++)
+            expect_strings(json, EXPIRE_LISTS[i], 0, NULL);
+        ic_string_free(json);
+    }
+    const char *main_before[] = {n4, n3, o2, o1, initial};
+    expect_ancestry(repo, at_main, 5, main_before);
+
+    /* At the cutoff: o1 and o2 are expired, n3 (main's oldest kept
+     * snapshot) is rewritten onto the initial snapshot; the branch and tag
+     * at expired snapshots stay. */
+    OK(ic_repo_expire_snapshots(repo, cutoff, 0, 0, &json, &E));
+    const char *expired[2] = {o1, o2};
+    if (strcmp(o1, o2) > 0) {
+        expired[0] = o2;
+        expired[1] = o1;
+    }
+    expect_strings(json, "expired_snapshots", 2, expired);
+    expect_strings(json, "rewritten_snapshots", 1, (const char *const[]){n3});
+    expect_strings(json, "deleted_branches", 0, NULL);
+    expect_strings(json, "deleted_tags", 0, NULL);
+    ic_string_free(json);
+
+    const char *main_after[] = {n4, n3, initial};
+    expect_ancestry(repo, at_main, 3, main_after);
+    expect_ancestry(repo, at_branch("stale"), 2, (const char *const[]){o1, initial});
+    expect_ancestry(repo, at_tag("old"), 3, (const char *const[]){o2, o1, initial});
+    char *branches = NULL;
+    OK(ic_repo_list_branches(repo, &branches, &E));
+    CHECK(strcmp(branches, "[\"main\",\"stale\"]") == 0);
+    ic_string_free(branches);
+    char *tags = NULL;
+    OK(ic_repo_list_tags(repo, &tags, &E));
+    CHECK(strcmp(tags, "[\"old\"]") == 0);
+    ic_string_free(tags);
+
+    /* A diff across the rewritten snapshot fails; one after it works. */
+    {
+        ic_version from = at_snapshot(initial);
+        char *d = NULL;
+        FAILS(IC_ERR_BAD_SNAPSHOT_CHAIN, ic_repo_diff(repo, &from, &at_main, &d, &E));
+        CHECK(d == NULL);
+        from = at_snapshot(n3);
+        OK(ic_repo_diff(repo, &from, &at_main, &d, &E));
+        CONTAINS(d, "\"updated_chunks\":{\"/temp\":[[1,1]]}");
+        ic_string_free(d);
+    }
+
+    /* Ids and contents did not change. */
+    expect_chunks_at(repo, o1, s1);
+    expect_chunks_at(repo, o2, s2);
+    expect_chunks_at(repo, n3, s3);
+    expect_chunks_at(repo, n4, s4);
+
+    /* The branch and tag still reach o1 and o2: nothing to collect. */
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(3600), 0, &json, &E));
+    CHECK(gc_field(json, "snapshots_deleted") == 0);
+    ic_string_free(json);
+    expect_chunks_at(repo, o1, s1);
+
+    /* Expiring again with both flags deletes the branch and the tag at
+     * expired snapshots (main stays). */
+    OK(ic_repo_expire_snapshots(repo, cutoff, 1, 1, &json, &E));
+    expect_strings(json, "deleted_branches", 1, (const char *const[]){"stale"});
+    expect_strings(json, "deleted_tags", 1, (const char *const[]){"old"});
+    ic_string_free(json);
+    OK(ic_repo_list_branches(repo, &branches, &E));
+    CHECK(strcmp(branches, "[\"main\"]") == 0);
+    ic_string_free(branches);
+    OK(ic_repo_list_tags(repo, &tags, &E));
+    CHECK(strcmp(tags, "[]") == 0);
+    ic_string_free(tags);
+
+    /* Now garbage collection deletes o1 and o2 and the chunks only they
+     * name (v[0], v[1]). */
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(3600), 0, &json, &E));
+    CHECK(gc_field(json, "snapshots_deleted") == 2);
+    CHECK(gc_field(json, "chunks_deleted") >= 1);
+    ic_string_free(json);
+    ic_version at_o1 = at_snapshot(o1);
+    FAILS(IC_ERR_SNAPSHOT_NOT_FOUND, ic_repo_readonly_session(repo, &at_o1, &s, &E));
+    expect_chunks_at(repo, n3, s3);
+    expect_chunks_at(repo, n4, s4);
+    expect_ancestry(repo, at_main, 3, main_after);
+
+    ic_string_free(initial);
+    ic_string_free(o1);
+    ic_string_free(o2);
+    ic_string_free(n3);
+    ic_string_free(n4);
     OK(ic_repo_free(repo));
     OK(ic_storage_free(st));
 }
@@ -649,6 +914,7 @@ int main(void) {
     }
 
     garbage_collection(dir);
+    expire_history(dir);
 
     /* open_or_create on an empty in-memory storage creates. */
     OK(ic_storage_new_memory(NULL, &st, &E));

@@ -38,7 +38,7 @@ export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFail
     list_branches, create_branch!, lookup_branch, delete_branch!, reset_branch!,
     list_tags, create_tag!, lookup_tag, delete_tag!,
     resolve, snapshot_info, ancestry, SnapshotInfo, Diff,
-    garbage_collect, GCSummary,
+    garbage_collect, GCSummary, expire_snapshots,
     Session, readonly_session, writable_session, session_from_bytes,
     branch, snapshot_id, read_only, has_uncommitted_changes, is_fork,
     add_group!, update_group!, add_array!, update_array!, delete_array!, delete_group!,

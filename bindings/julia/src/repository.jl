@@ -409,7 +409,7 @@ function Base.diff(repo::Repository; from_branch = nothing, from_tag = nothing, 
     end
 end
 
-# --- garbage collection ---------------------------------------------------------
+# --- garbage collection and expiring history -----------------------------------
 
 """
     GCSummary
@@ -469,6 +469,47 @@ function garbage_collect(repo::Repository, delete_older_than::DateTime; dry_run:
     ns = _unix_nanos(delete_older_than)
     GCSummary(_json_out((h, out, err) -> @ic(:ic_repo_garbage_collect, Int32,
         (UInt64, Int64, Int32, Ref{Ptr{UInt8}}, Ref{UInt64}), h, ns, Int32(dry_run), out, err), repo))
+end
+
+"""
+    expire_snapshots(repo, older_than::DateTime; delete_expired_branches=false,
+                     delete_expired_tags=false) -> Set{String}
+
+Cuts the snapshots written before `older_than` out of the history of every
+branch and tag, and returns the ids of the expired snapshots. Nothing is
+deleted here: [`garbage_collect`](@ref) afterwards deletes them, with the
+manifests and chunks only they use, once no ref reaches them.
+
+For each branch or tag whose snapshot is not itself expired, the oldest
+snapshot it keeps is rewritten in place with the repository's initial
+snapshot as its parent: ids, contents and newer snapshots do not change. A
+[`diff`](@ref) or [`rebase!`](@ref) across such a rewritten snapshot throws
+(`IcechunkError(:BAD_SNAPSHOT_CHAIN)`, `RebaseFailedError`) rather than
+replay a change from a parent it no longer has. A branch or tag whose
+snapshot is expired keeps it and its history, unless
+`delete_expired_branches` / `delete_expired_tags` is set (`"main"` is never
+deleted).
+
+`older_than` is taken as UTC and converted to Unix nanoseconds as in
+[`garbage_collect`](@ref); a time not after 1970 throws
+`IcechunkError(:INVALID_ARGUMENT)`. An administrative operation: do not run
+it beside another expiration, a garbage collection, or branch resets and
+deletes; other handles may see the old history from their caches until
+opened again.
+
+```julia
+cutoff = Dates.now(Dates.UTC) - Dates.Day(30)
+expired = expire_snapshots(repo, cutoff; delete_expired_branches = true, delete_expired_tags = true)
+garbage_collect(repo, cutoff)     # deletes what no ref reaches any more
+```
+"""
+function expire_snapshots(repo::Repository, older_than::DateTime; delete_expired_branches::Bool = false,
+                          delete_expired_tags::Bool = false)
+    ns = _unix_nanos(older_than)
+    d = _json_out((h, out, err) -> @ic(:ic_repo_expire_snapshots, Int32,
+        (UInt64, Int64, Int32, Int32, Ref{Ptr{UInt8}}, Ref{UInt64}), h, ns, Int32(delete_expired_branches),
+        Int32(delete_expired_tags), out, err), repo)
+    Set{String}(String(x) for x in d["expired_snapshots"])
 end
 
 # --- sessions -----------------------------------------------------------------

@@ -186,6 +186,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_repo_writable_session": (_ST, [_H, c_char_p, POINTER(_H), _ERR]),
     "ic_repo_session_from_bytes": (_ST, [_H, _U8P, c_size_t, POINTER(_H), _ERR]),
     "ic_repo_garbage_collect": (_ST, [_H, c_int64, c_int32, _OUT_PTR, _ERR]),
+    "ic_repo_expire_snapshots": (_ST, [_H, c_int64, c_int32, c_int32, _OUT_PTR, _ERR]),
     # iterators
     "ic_iter_next_page": (_ST, [_H, c_size_t, _OUT_PTR, POINTER(c_size_t), _ERR]),
     "ic_iter_free": (_ST, [_H]),

@@ -104,20 +104,21 @@ class GCSummary:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _gc_cutoff_nanos(t: object) -> int:
-    """Exact Unix nanoseconds of a timezone-aware datetime, for a garbage
-    collection's cutoff (which must never be guessed: naive times are refused)."""
+def _cutoff_nanos(t: object, param: str) -> int:
+    """Exact Unix nanoseconds of a timezone-aware datetime, for the cutoff of
+    a maintenance operation (which must never be guessed: naive times are
+    refused). ``param`` is the caller's parameter name, for the errors."""
     if not isinstance(t, _dt.datetime):
-        raise TypeError(f"delete_object_older_than must be a datetime.datetime, not {type(t).__name__}")
+        raise TypeError(f"{param} must be a datetime.datetime, not {type(t).__name__}")
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(
-            "delete_object_older_than is a naive datetime; pass a timezone-aware datetime "
+            f"{param} is a naive datetime; pass a timezone-aware datetime "
             "(for example datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=7)): "
-            "a naive time is ambiguous, and garbage collection deletes data"
+            "a naive time is ambiguous, and what this cutoff drops cannot be restored"
         )
     n = _unix_nanos(t)
     if not _INT64_MIN <= n <= _INT64_MAX:
-        raise ValueError(f"delete_object_older_than {t.isoformat()} is outside the years 1678-2262 the library takes")
+        raise ValueError(f"{param} {t.isoformat()} is outside the years 1678-2262 the library takes")
     return n
 
 
@@ -468,9 +469,85 @@ class Repository:
             It is naive (no time zone), or not after 1970
             (:class:`InvalidArgumentError`).
         """
-        nanos = _gc_cutoff_nanos(delete_object_older_than)
+        nanos = _cutoff_nanos(delete_object_older_than, "delete_object_older_than")
         d = _ffi.json_result(_ffi.lib.ic_repo_garbage_collect, self._h, nanos, 1 if dry_run else 0)
         return GCSummary._from_json(d)
+
+    def expire_snapshots(
+        self,
+        older_than: _dt.datetime,
+        *,
+        delete_expired_branches: bool = False,
+        delete_expired_tags: bool = False,
+    ) -> set[str]:
+        """Cuts the snapshots written before ``older_than`` out of the
+        history of every branch and tag, and returns their ids.
+
+        Nothing is deleted here: :meth:`garbage_collect` afterwards deletes
+        the expired snapshots no ref reaches any more, with the manifests
+        and chunks only they use. For each branch or tag whose snapshot is
+        not itself expired, the oldest snapshot it keeps is rewritten in
+        place with the repository's initial snapshot as its parent: snapshot
+        ids, contents and newer snapshots do not change, and every kept
+        snapshot reads as before. A diff across such a rewritten snapshot
+        raises :class:`IcechunkError` (``code_name ==
+        "IC_ERR_BAD_SNAPSHOT_CHAIN"``) and a rebase across it
+        :class:`RebaseFailedError`, rather than replay a change from a
+        parent it no longer has.
+
+        A branch or tag whose snapshot is expired keeps it and its history,
+        so the snapshots it reaches stay in storage, unless
+        ``delete_expired_branches`` / ``delete_expired_tags`` delete it
+        (``main`` is never deleted).
+
+        This is an administrative operation: do not run it beside another
+        expiration, a garbage collection, or branch resets and deletes.
+        Other repository handles may see the old history from their caches
+        until opened again. From async code run it on a thread
+        (``await asyncio.to_thread(repo.expire_snapshots, cutoff)``).
+
+        The maintenance recipe, dropping history older than a week::
+
+            cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=7)
+            expired = repo.expire_snapshots(cutoff)
+            summary = repo.garbage_collect(cutoff)
+
+        Parameters
+        ----------
+        older_than : datetime.datetime
+            The cutoff, timezone-aware (converted exactly, to the
+            microsecond), after 1970: snapshots written before it expire.
+        delete_expired_branches : bool
+            Delete the branches (except ``main``) whose snapshot is expired.
+        delete_expired_tags : bool
+            Delete the tags whose snapshot is expired.
+
+        Returns
+        -------
+        set of str
+            The ids of the snapshots this call cut out of some branch's or
+            tag's history (a ref kept at one of them still reaches it). A
+            ref whose own snapshot is expired keeps its whole history, which
+            is not counted: with the same cutoff, a second call returns an
+            empty set (and only deletes refs, if asked to).
+
+        Raises
+        ------
+        TypeError
+            ``older_than`` is not a datetime.
+        ValueError
+            It is naive (no time zone), or not after 1970
+            (:class:`InvalidArgumentError`).
+        """
+        nanos = _cutoff_nanos(older_than, "older_than")
+        d = _ffi.json_result(
+            _ffi.lib.ic_repo_expire_snapshots,
+            self._h,
+            nanos,
+            1 if delete_expired_branches else 0,
+            1 if delete_expired_tags else 0,
+        )
+        return set(d["expired_snapshots"])
 
 
 def _config_arg(config: RepositoryConfig | None) -> bytes | None:

@@ -32,6 +32,16 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> ic.Storage:
     return ic.local_filesystem_storage(tmp_path / "repo")
 
 
+@pytest.fixture(params=["memory", "local"])
+def storage_root(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ic.Storage, Path | None]:
+    """A fresh storage, in memory and on local disk, with the folder of the
+    local one (None in memory), for tests that look at its files."""
+    if request.param == "memory":
+        return ic.in_memory_storage(), None
+    root = tmp_path / "repo"
+    return ic.local_filesystem_storage(root), root
+
+
 @pytest.fixture
 def repo(storage: ic.Storage) -> ic.Repository:
     """A new repository, in memory and on local disk."""

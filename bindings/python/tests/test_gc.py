@@ -14,7 +14,7 @@ import pytest
 import zarr
 
 import icechunk_go as ic
-from icechunk_go.repository import _gc_cutoff_nanos
+from icechunk_go.repository import _cutoff_nanos
 
 SHAPE = (64, 64)
 CHUNKS = (32, 32)  # 8 KiB of random float64 per chunk: never inlined in a manifest
@@ -77,17 +77,13 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@pytest.fixture(params=["memory", "local"])
-def history(request: pytest.FixtureRequest, tmp_path: Path) -> History:
+@pytest.fixture
+def history(storage_root: tuple[ic.Storage, Path | None]) -> History:
     """main: create + two commits writing data/a with zarr; branch dev: one
     more commit, then the branch is deleted; and a writable session on main
     whose chunks are in storage but which never commits."""
     rng = np.random.default_rng(20240611)
-    if request.param == "memory":
-        storage, root = ic.in_memory_storage(), None
-    else:
-        root = tmp_path / "repo"
-        storage = ic.local_filesystem_storage(root)
+    storage, root = storage_root
     repo = ic.Repository.create(storage)
 
     s = repo.writable_session("main")
@@ -288,9 +284,9 @@ def test_cutoff_conversion_is_exact() -> None:
     t = dt.datetime(2261, 12, 31, 23, 59, 59, 999_999, tzinfo=tz)
     utc = t.astimezone(dt.UTC)
     want = calendar.timegm(utc.timetuple()) * 1_000_000_000 + 999_999_000
-    assert _gc_cutoff_nanos(t) == want
+    assert _cutoff_nanos(t, "delete_object_older_than") == want
     assert want != int(t.timestamp() * 1e9)
-    assert _gc_cutoff_nanos(dt.datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC)) == 1_000
-    assert _gc_cutoff_nanos(dt.datetime(2024, 3, 1, 12, tzinfo=tz)) == _gc_cutoff_nanos(
-        dt.datetime(2024, 3, 1, 6, 30, tzinfo=dt.UTC)
+    assert _cutoff_nanos(dt.datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC), "t") == 1_000
+    assert _cutoff_nanos(dt.datetime(2024, 3, 1, 12, tzinfo=tz), "t") == _cutoff_nanos(
+        dt.datetime(2024, 3, 1, 6, 30, tzinfo=dt.UTC), "t"
     )
