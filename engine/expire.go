@@ -16,8 +16,9 @@ type ExpireOptions struct {
 	// OlderThan is required: snapshots written before it are expired.
 	OlderThan time.Time
 	// DeleteExpiredBranches deletes the branches (other than main) whose
-	// tip is itself expired; DeleteExpiredTags does the same for tags.
-	// Without them such refs keep their snapshot and its whole history.
+	// tip is itself expired, unless a commit moves the tip before the
+	// delete; DeleteExpiredTags does the same for tags. Without them such
+	// refs keep their snapshot and its whole history.
 	DeleteExpiredBranches bool
 	DeleteExpiredTags     bool
 }
@@ -85,6 +86,7 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (E
 	}
 
 	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}}
+	expiredTips := map[string]codec.SnapshotID{} // branches to delete, at the tip found expired
 	for _, rf := range refs {
 		lookup, gone := r.LookupBranch, ErrBranchNotFound
 		if rf.tag {
@@ -106,7 +108,7 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (E
 			case rf.tag && opts.DeleteExpiredTags:
 				res.DeletedTags = append(res.DeletedTags, rf.name)
 			case !rf.tag && opts.DeleteExpiredBranches && rf.name != MainBranch:
-				res.DeletedBranches = append(res.DeletedBranches, rf.name)
+				expiredTips[rf.name] = id
 			}
 			continue
 		}
@@ -129,10 +131,17 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (E
 			return res, err
 		}
 	}
-	for _, name := range res.DeletedBranches {
-		if err := r.DeleteBranch(ctx, name); err != nil && !errors.Is(err, ErrBranchNotFound) {
-			return res, err
+	for name, tip := range expiredTips {
+		// Only while the tip is still the expired snapshot: a branch a
+		// writer committed to meanwhile is not expired any more.
+		err := r.refs.moveBranch(ctx, name, tip, codec.SnapshotID{})
+		if errors.Is(err, ErrConflict) {
+			continue
 		}
+		if err != nil {
+			return res, errors.Wrapf(err, "deleting branch %q", name)
+		}
+		res.DeletedBranches = append(res.DeletedBranches, name)
 	}
 	for id := range e.expired {
 		res.Expired = append(res.Expired, id)

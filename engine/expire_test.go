@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,5 +225,46 @@ func TestExpireSnapshotsKeepsMain(t *testing.T) {
 	wantIDs(t, "main", ancestryIDs(t, f.repo, Version{Branch: MainBranch}), f.n4, f.n3, f.o2, f.o1, f.root)
 	if _, err := f.repo.ExpireSnapshots(ctx, ExpireOptions{}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("no cutoff: got %v, want ErrInvalidArgument", err)
+	}
+}
+
+// racingStore runs race once, at the first Sync: the expiration syncs its
+// rewritten snapshots after reading every ref and before deleting any, so
+// race is a writer that moves a branch in between.
+type racingStore struct {
+	storage.Storage
+	race func()
+	once sync.Once
+}
+
+func (s *racingStore) Sync(ctx context.Context) error {
+	s.once.Do(s.race)
+	return s.Storage.Sync(ctx)
+}
+
+// TestExpireSnapshotsKeepsABranchThatMoved checks that a branch found
+// expired is not deleted if a commit lands on it before the delete.
+func TestExpireSnapshotsKeepsABranchThatMoved(t *testing.T) {
+	ctx := context.Background()
+	f := newExpireFixture(t, memory.New("expire-race"))
+	var landed codec.SnapshotID
+	store := &racingStore{Storage: f.store, race: func() {
+		s, err := f.repo.WritableSession(ctx, "stale")
+		mustOK(t, err)
+		gcSetChunks(t, s, 9, 5)
+		landed, err = s.Commit(ctx, "lands while the branch is expired", nil)
+		mustOK(t, err)
+	}}
+	repo, err := Open(ctx, store, nil)
+	mustOK(t, err)
+	res, err := repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff, DeleteExpiredBranches: true})
+	mustOK(t, err)
+	if landed.IsZero() || slices.Contains(res.DeletedBranches, "stale") {
+		t.Fatalf("the commit landed (%v) and stale was reported deleted: %+v", !landed.IsZero(), res)
+	}
+	tip, err := repo.LookupBranch(ctx, "stale")
+	mustOK(t, err)
+	if tip != landed {
+		t.Fatalf("stale is at %s, want the commit that landed, %s", tip, landed)
 	}
 }
