@@ -623,7 +623,7 @@ ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_n
  * rather than replay a change from a parent it no longer has. Refs whose
  * snapshot is expired keep it and its history, unless
  * delete_expired_branches / delete_expired_tags != 0 ("main" is never
- * deleted). An administrative operation: not beside another expiration, a
+ * deleted, nor a branch a commit moved before its delete). An administrative operation: not beside another expiration, a
  * garbage collection, or branch resets and deletes; other handles may see
  * the old history from their caches until opened again.
  * On success *json (caller frees) is, every list sorted:
