@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ type expireFixture struct {
 	root, o1, o2, n3, n4, n5 codec.SnapshotID
 	cutoff                   time.Time
 	early                    *Session // a writable session on main opened at root
+	atO2                     *Session // a writable session on main opened at o2
 }
 
 func newExpireFixture(t *testing.T, store storage.Storage) *expireFixture {
@@ -58,6 +60,9 @@ func newExpireFixture(t *testing.T, store storage.Storage) *expireFixture {
 	}
 	f.o1 = commit(MainBranch, 1, 0, 1)
 	f.o2 = commit(MainBranch, 2, 0)
+	f.atO2, err = repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	gcSetChunks(t, f.atO2, 8, 7)
 	mustOK(t, repo.CreateBranch(ctx, "stale", f.o1))
 	mustOK(t, repo.CreateTag(ctx, "old", f.o2))
 	mustOK(t, repo.CreateBranch(ctx, "fork", f.o2))
@@ -164,9 +169,13 @@ func testExpireSnapshots(t *testing.T, store storage.Storage) {
 		}
 	}
 
-	// A session based before the cut cannot rebase over it.
+	// A session based before the cut cannot rebase over it, nor one based
+	// on an expired snapshot, and the error says why.
 	if err := f.early.Rebase(ctx, BasicConflictSolver{}); !errors.Is(err, ErrRebaseFailed) {
 		t.Fatalf("rebase across the cut: got %v, want ErrRebaseFailed", err)
+	}
+	if err := f.atO2.Rebase(ctx, BasicConflictSolver{}); !errors.Is(err, ErrRebaseFailed) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("rebase of a session based on an expired snapshot: got %v, want ErrRebaseFailed saying it was expired", err)
 	}
 
 	// Again: nothing more to cut.

@@ -50,6 +50,11 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 		chain = append(chain, info.ID)
 	}
 	if !found {
+		for _, id := range chain {
+			if err := s.repo.checkNotCut(ctx, id, "rebase"); err != nil {
+				return errors.Mark(errors.Wrapf(err, "this session's base %s was expired from branch %q; start a new session", s.snapshotID, s.branch), ErrRebaseFailed)
+			}
+		}
 		return errors.Mark(errors.Newf("cannot rebase: branch %q was reset to %s, which does not descend from this session's base %s; start a new session", s.branch, tip, s.snapshotID), ErrRebaseFailed)
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
