@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -60,8 +61,7 @@ type ExpireResult struct {
 // collection, or branch resets and deletes. Other repository handles may
 // keep serving a rewritten snapshot's old parent from their caches until
 // they are opened again.
-func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (ExpireResult, error) {
-	var res ExpireResult
+func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (res ExpireResult, err error) {
 	if opts.OlderThan.IsZero() {
 		return res, invalidArgument("expiring snapshots needs a time before which they expire")
 	}
@@ -85,6 +85,15 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (E
 		refs = append(refs, ref{false, b})
 	}
 
+	// A rewritten snapshot replaces one that refs already name, and a Put
+	// may be volatile until Sync: make the rewrites durable before
+	// returning, on failure too.
+	synced := false
+	defer func() {
+		if len(res.Rewritten) > 0 && !synced {
+			err = cmp.Or(err, errors.Wrap(r.store.Sync(ctx), "making the rewritten snapshots durable"))
+		}
+	}()
 	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}}
 	expiredTips := map[string]codec.SnapshotID{} // branches to delete, at the tip found expired
 	for _, rf := range refs {
@@ -121,7 +130,7 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (E
 		}
 	}
 	if len(res.Rewritten) > 0 {
-		// The rewrites are durable before any ref is deleted for them.
+		synced = true
 		if err := r.store.Sync(ctx); err != nil {
 			return res, errors.Wrap(err, "making the rewritten snapshots durable")
 		}
