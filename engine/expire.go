@@ -94,7 +94,7 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 			err = cmp.Or(err, errors.Wrap(r.store.Sync(ctx), "making the rewritten snapshots durable"))
 		}
 	}()
-	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}}
+	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}, settled: map[codec.SnapshotID]bool{}}
 	expiredTips := map[string]codec.SnapshotID{} // branches to delete, at the tip found expired
 	for _, rf := range refs {
 		lookup, gone := r.LookupBranch, ErrBranchNotFound
@@ -176,6 +176,10 @@ type expiry struct {
 	olderThan time.Time
 	root      codec.SnapshotID // the initial snapshot, once a walk reached it
 	expired   map[codec.SnapshotID]bool
+	// settled are kept snapshots whose history already goes to the
+	// initial snapshot with nothing left to cut: a later ref's walk stops
+	// at them, so refs sharing a long history walk it once.
+	settled map[codec.SnapshotID]bool
 }
 
 func (e *expiry) old(s *codec.Snapshot) bool { return s.FlushedTime().Before(e.olderThan) }
@@ -187,17 +191,26 @@ func (e *expiry) old(s *codec.Snapshot) bool { return s.FlushedTime().Before(e.o
 // nothing to cut.
 func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID, error) {
 	a := e.repo.assets
+	var walked []codec.SnapshotID // kept snapshots on the way down
+	settle := func() {
+		for _, id := range walked {
+			e.settled[id] = true
+		}
+	}
 	cur := tip
 	for {
-		if cur.ParentID.IsZero() {
-			return codec.SnapshotID{}, nil // cur is the initial snapshot
+		if cur.ParentID.IsZero() || e.settled[cur.ID] {
+			settle()
+			return codec.SnapshotID{}, nil // the initial snapshot, or a history already done
 		}
+		walked = append(walked, cur.ID)
 		parent, err := a.fetchSnapshot(ctx, cur.ParentID)
 		if err != nil {
 			return codec.SnapshotID{}, err
 		}
 		if parent.ParentID.IsZero() {
 			e.root = parent.ID
+			settle()
 			return codec.SnapshotID{}, nil // nothing between cur and the initial snapshot
 		}
 		if e.old(parent) {
@@ -205,6 +218,7 @@ func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID
 		}
 		cur = parent
 	}
+	defer settle() // once cur is rewritten, everything walked goes straight to the root
 	// cur is kept, its parent expired: walk the expired run down to the
 	// initial snapshot (or to a run an earlier ref already walked, once
 	// the initial snapshot is known).

@@ -277,3 +277,46 @@ func TestExpireSnapshotsKeepsABranchThatMoved(t *testing.T) {
 		t.Fatalf("stale is at %s, want the commit that landed, %s", tip, landed)
 	}
 }
+
+// TestExpireSnapshotsWalksSharedHistoryOnce checks that refs sharing a
+// history cost one walk of it, not one per ref: ten branches at main's tip
+// over forty commits, with no snapshot cache.
+func TestExpireSnapshotsWalksSharedHistoryOnce(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New("expire-walk")
+	cfg := codec.DefaultRepoConfig()
+	cfg.SnapshotCacheBytes = 1 // no snapshot stays cached: every walk step is a read
+	repo, err := Create(ctx, mem, &cfg, nil)
+	mustOK(t, err)
+	for i := range 40 {
+		s, err := repo.WritableSession(ctx, MainBranch)
+		mustOK(t, err)
+		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON(fmt.Sprintf(`"n":%d`, i))))
+		_, err = s.Commit(ctx, fmt.Sprint("commit ", i), nil)
+		mustOK(t, err)
+	}
+	tip, err := repo.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	for i := range 10 {
+		mustOK(t, repo.CreateBranch(ctx, fmt.Sprint("b", i), tip))
+	}
+	counting := storage.NewCounting(mem)
+	cold, err := Open(ctx, counting, nil)
+	mustOK(t, err)
+	counting.Record(true)
+	res, err := cold.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(-time.Hour)})
+	mustOK(t, err)
+	if len(res.Expired)+len(res.Rewritten) != 0 {
+		t.Fatalf("nothing is old, yet: %+v", res)
+	}
+	gets := 0
+	for _, c := range counting.Calls() {
+		if c.Op == storage.OpGet && strings.HasPrefix(c.Key, codec.SnapshotsPrefix) {
+			gets++
+		}
+	}
+	// Each ref's tip is read once, and the history below main's tip once.
+	if gets > 41+11 {
+		t.Fatalf("%d snapshot reads for 41 snapshots shared by 11 refs", gets)
+	}
+}
