@@ -65,24 +65,9 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 	if opts.OlderThan.IsZero() {
 		return res, invalidArgument("expiring snapshots needs a time before which they expire")
 	}
-	tags, err := r.ListTags(ctx)
+	refs, err := r.refs.targets(ctx)
 	if err != nil {
-		return res, errors.Wrap(err, "listing tags")
-	}
-	branches, err := r.ListBranches(ctx)
-	if err != nil {
-		return res, errors.Wrap(err, "listing branches")
-	}
-	type ref struct {
-		tag  bool
-		name string
-	}
-	var refs []ref
-	for _, t := range tags {
-		refs = append(refs, ref{true, t})
-	}
-	for _, b := range branches {
-		refs = append(refs, ref{false, b})
+		return res, err
 	}
 
 	// A rewritten snapshot replaces one that refs already name, and a Put
@@ -97,18 +82,7 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}, settled: map[codec.SnapshotID]bool{}}
 	expiredTips := map[string]codec.SnapshotID{} // branches to delete, at the tip found expired
 	for _, rf := range refs {
-		lookup, gone := r.LookupBranch, ErrBranchNotFound
-		if rf.tag {
-			lookup, gone = r.LookupTag, ErrTagNotFound
-		}
-		id, err := lookup(ctx, rf.name)
-		if errors.Is(err, gone) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return res, err
-		}
-		snap, err := r.assets.fetchSnapshot(ctx, id)
+		snap, err := r.assets.fetchSnapshot(ctx, rf.snapshot)
 		if err != nil {
 			return res, err
 		}
@@ -117,13 +91,13 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 			case rf.tag && opts.DeleteExpiredTags:
 				res.DeletedTags = append(res.DeletedTags, rf.name)
 			case !rf.tag && opts.DeleteExpiredBranches && rf.name != MainBranch:
-				expiredTips[rf.name] = id
+				expiredTips[rf.name] = rf.snapshot
 			}
 			continue
 		}
 		rewritten, err := e.cut(ctx, snap)
 		if err != nil {
-			return res, errors.Wrapf(err, "expiring the history of %s", refName(rf.tag, rf.name))
+			return res, errors.Wrapf(err, "expiring the history of %s", rf)
 		}
 		if !rewritten.IsZero() {
 			res.Rewritten = append(res.Rewritten, rewritten)
@@ -161,13 +135,6 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 	slices.Sort(res.DeletedBranches)
 	slices.Sort(res.DeletedTags)
 	return res, nil
-}
-
-func refName(tag bool, name string) string {
-	if tag {
-		return "tag " + name
-	}
-	return "branch " + name
 }
 
 // expiry is the state of one ExpireSnapshots call.

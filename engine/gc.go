@@ -111,7 +111,7 @@ type reachableSet struct {
 // reachable marks the snapshots of every branch's and tag's history, the
 // manifests they list and the chunk objects those manifests name.
 func (r *Repository) reachable(ctx context.Context) (*reachableSet, error) {
-	roots, err := r.refTargets(ctx)
+	roots, err := r.refs.targets(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +121,10 @@ func (r *Repository) reachable(ctx context.Context) (*reachableSet, error) {
 		chunks:    map[codec.ChunkID]struct{}{},
 	}
 	var manifests []codec.ManifestID
-	for _, id := range roots {
+	for _, root := range roots {
 		// Histories share their older part: stop at the first snapshot
 		// already marked.
-		for !id.IsZero() && !live.snapshots[id] {
+		for id := root.snapshot; !id.IsZero() && !live.snapshots[id]; {
 			snap, err := r.assets.fetchSnapshot(ctx, id)
 			if err != nil {
 				return nil, err
@@ -161,40 +161,6 @@ func (r *Repository) reachable(ctx context.Context) (*reachableSet, error) {
 		return nil, err
 	}
 	return live, nil
-}
-
-// refTargets returns the snapshots of every branch tip and tag. A branch or
-// tag deleted while they are listed is skipped: it no longer keeps anything.
-func (r *Repository) refTargets(ctx context.Context) ([]codec.SnapshotID, error) {
-	branches, err := r.ListBranches(ctx)
-	if err != nil {
-		return nil, errors.Wrap(err, "listing branches")
-	}
-	tags, err := r.ListTags(ctx)
-	if err != nil {
-		return nil, errors.Wrap(err, "listing tags")
-	}
-	var out []codec.SnapshotID
-	add := func(names []string, lookup func(context.Context, string) (codec.SnapshotID, error), gone error) error {
-		for _, name := range names {
-			id, err := lookup(ctx, name)
-			if errors.Is(err, gone) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, id)
-		}
-		return nil
-	}
-	if err := add(branches, r.LookupBranch, ErrBranchNotFound); err != nil {
-		return nil, err
-	}
-	if err := add(tags, r.LookupTag, ErrTagNotFound); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // sweep deletes (or, in a dry run, counts) the objects under prefix that

@@ -227,7 +227,35 @@ func (r *refs) deleteBranch(ctx context.Context, name string) error {
 
 // listBranches returns the names of the existing branches, sorted.
 func (r *refs) listBranches(ctx context.Context) ([]string, error) {
-	var out []string
+	tips, err := r.branchTips(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(tips))
+	for i, t := range tips {
+		out[i] = t.name
+	}
+	return out, nil
+}
+
+// refTarget is a branch or tag and the snapshot it names.
+type refTarget struct {
+	tag      bool
+	name     string
+	snapshot codec.SnapshotID
+}
+
+func (t refTarget) String() string {
+	if t.tag {
+		return "tag " + t.name
+	}
+	return "branch " + t.name
+}
+
+// branchTips returns the existing branches, sorted by name, with their
+// tips: the tip is read anyway to tell a live branch from a deleted one.
+func (r *refs) branchTips(ctx context.Context) ([]refTarget, error) {
+	var out []refTarget
 	for key, err := range r.consensus.ListKeys(ctx) {
 		if err != nil {
 			return nil, err
@@ -236,13 +264,38 @@ func (r *refs) listBranches(ctx context.Context) ([]string, error) {
 		if !ok {
 			continue
 		}
-		if _, _, err := r.branchTip(ctx, name); err == nil {
-			out = append(out, name)
+		if tip, _, err := r.branchTip(ctx, name); err == nil {
+			out = append(out, refTarget{name: name, snapshot: tip})
 		} else if !errors.Is(err, ErrBranchNotFound) {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// targets returns every tag (first, sorted) and branch (sorted) with the
+// snapshot it names. A tag deleted while they are listed is left out.
+func (r *refs) targets(ctx context.Context) ([]refTarget, error) {
+	tags, err := r.listTags(ctx)
+	if err != nil {
+		return nil, errors.Wrap(err, "listing tags")
+	}
+	var out []refTarget
+	for _, name := range tags {
+		id, err := r.tag(ctx, name)
+		if errors.Is(err, ErrTagNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, refTarget{tag: true, name: name, snapshot: id})
+	}
+	branches, err := r.branchTips(ctx)
+	if err != nil {
+		return nil, errors.Wrap(err, "listing branches")
+	}
+	return append(out, branches...), nil
 }
 
 // createTag makes an immutable tag; ErrTagExists if the name was ever used.
