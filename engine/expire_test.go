@@ -51,7 +51,7 @@ func newExpireFixture(t *testing.T, store storage.Storage) *expireFixture {
 		mustOK(t, err)
 		if version == 1 {
 			mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-			mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1200}, "default", "")))
+			mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
 		}
 		gcSetChunks(t, s, version, chunks...)
 		id, err := s.Commit(ctx, fmt.Sprintf("version %d", version), nil)
@@ -81,7 +81,7 @@ func readsBack(t *testing.T, store storage.Storage, when string, commits ...gcCo
 	for _, c := range commits {
 		s := committedSession(t, store, c.id)
 		for i, v := range c.chunks {
-			if got := mustGet(t, s, fmt.Sprintf("a/c/%d", i), storage.From(0)); !bytes.Equal(got, gcValue(i, v)) {
+			if got := mustGet(t, s, fmt.Sprintf("a/c/%d", i), storage.From(0)); !bytes.Equal(got, behindValue(i, v)) {
 				t.Fatalf("snapshot %s chunk %d: wrong bytes %s", c.id, i, when)
 			}
 		}

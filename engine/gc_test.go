@@ -78,16 +78,12 @@ func (h *gcHistory) want() GCSummary {
 	return sum
 }
 
-func gcValue(i, version int) []byte {
-	return bytes.Repeat([]byte{byte(i), byte(version)}, 600)
-}
-
 // gcSetChunks writes version of chunks of array "a" with single sets, one
 // chunk object each.
 func gcSetChunks(t *testing.T, s *Session, version int, chunks ...int) {
 	t.Helper()
 	for _, i := range chunks {
-		mustOK(t, s.StoreSet(context.Background(), fmt.Sprintf("a/c/%d", i), gcValue(i, version)))
+		mustOK(t, s.StoreSet(context.Background(), fmt.Sprintf("a/c/%d", i), behindValue(i, version)))
 	}
 }
 
@@ -143,7 +139,7 @@ func testGarbageCollect(t *testing.T, store storage.Storage) {
 	h.step(false, func() {
 		s := writable(MainBranch)
 		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-		mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1200}, "default", "")))
+		mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
 		gcSetChunks(t, s, 1, 0, 1, 2, 3)
 		c1 = commit(s, "c1")
 		s = writable(MainBranch)
@@ -206,7 +202,7 @@ func testGarbageCollect(t *testing.T, store storage.Storage) {
 	h.step(true, func() {
 		s := writable(MainBranch)
 		for i := range 10 {
-			_, err := s.StoreSetBehind(ctx, fmt.Sprintf("a/c/%d", 20+i), gcValue(20+i, 7), true)
+			_, err := s.StoreSetBehind(ctx, fmt.Sprintf("a/c/%d", 20+i), behindValue(20+i, 7), true)
 			mustOK(t, err)
 		}
 		mustOK(t, s.FlushWrites(ctx))
@@ -294,7 +290,7 @@ func testGarbageCollect(t *testing.T, store storage.Storage) {
 			got, ok, err := s.StoreGet(ctx, fmt.Sprintf("a/c/%d", i), storage.From(0))
 			mustOK(t, err)
 			v, want := c.chunks[i]
-			if ok != want || (ok && !bytes.Equal(got, gcValue(i, v))) {
+			if ok != want || (ok && !bytes.Equal(got, behindValue(i, v))) {
 				t.Fatalf("snapshot %s chunk %d: found %v, want %v with version %d", c.id, i, ok, want, v)
 			}
 		}
@@ -324,7 +320,7 @@ func TestGarbageCollectKeepsEverythingWhenReachableHistoryIsBroken(t *testing.T)
 	s, err := repo.WritableSession(ctx, MainBranch)
 	mustOK(t, err)
 	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1200}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
 	gcSetChunks(t, s, 1, 0, 1)
 	_, err = s.Commit(ctx, "c1", nil)
 	mustOK(t, err)
