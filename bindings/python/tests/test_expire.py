@@ -6,7 +6,6 @@ history written with zarr-python."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 import zarr
 
 import icechunk_go as ic
+from maintenance_helpers import ARRAY, files, now, read
 
 SHAPE = (64, 64)
 CHUNKS = (32, 32)  # 8 KiB of random float64 per chunk: never inlined in a manifest
-ARRAY = "data/a"
 OBJECTS = ("snapshots/", "manifests/", "transactions/", "chunks/")  # what a collection may delete
 
 
@@ -41,20 +40,6 @@ class History:
     written: dict[str, set[str]]  # local storage only: snapshot id -> the objects its commit added
 
 
-def files(root: Path | None) -> dict[str, str]:
-    """Every file under root: relative path -> sha256 of its contents."""
-    if root is None:
-        return {}
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def read(repo: ic.Repository, snapshot_id: str) -> np.ndarray:
-    session = repo.readonly_session(snapshot_id=snapshot_id)
-    return zarr.open_array(session.store, path=ARRAY, mode="r")[:]
 
 
 def ids(repo: ic.Repository, **version: str) -> list[str]:
@@ -67,9 +52,6 @@ def histories(repo: ic.Repository) -> dict[str, list[ic.SnapshotInfo]]:
     out.update({f"tag {t}": list(repo.ancestry(tag=t)) for t in repo.list_tags()})
     return out
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def write(repo: ic.Repository, region: tuple[slice, ...], values: np.ndarray, message: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import zarr
 
 import icechunk_go as ic
 from icechunk_go.repository import _cutoff_nanos
+from maintenance_helpers import files, now, read
 
 SHAPE = (64, 64)
 CHUNKS = (32, 32)  # 8 KiB of random float64 per chunk: never inlined in a manifest
@@ -48,33 +48,15 @@ class History:
     all_files: dict[str, tuple[str, int]]
 
 
-def files(root: Path | None) -> dict[str, tuple[str, int]]:
-    """Every file under root: relative path -> (sha256 of its contents, size)."""
-    if root is None:
-        return {}
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            data = p.read_bytes()
-            out[p.relative_to(root).as_posix()] = (hashlib.sha256(data).hexdigest(), len(data))
-    return out
-
 
 def is_object(name: str) -> bool:
     return name.startswith(tuple(OBJECT_PREFIXES.values()))
 
 
-def read(repo: ic.Repository, snapshot_id: str) -> np.ndarray:
-    session = repo.readonly_session(snapshot_id=snapshot_id)
-    return zarr.open_array(session.store, path="data/a", mode="r")[:]
-
 
 def zero(dry_run: bool = False) -> ic.GCSummary:
     return ic.GCSummary(0, 0, 0, 0, 0, dry_run)
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture
