@@ -210,3 +210,51 @@ func expireResult(r engine.ExpireResult) expireResultJSON {
 		DeletedBranches: names(r.DeletedBranches), DeletedTags: names(r.DeletedTags),
 	}
 }
+
+// chunkStorageStatsJSON is the bytes of the chunks a repository's history
+// refers to.
+type chunkStorageStatsJSON struct {
+	NativeBytes  uint64 `json:"native_bytes"`
+	VirtualBytes uint64 `json:"virtual_bytes"`
+	InlinedBytes uint64 `json:"inlined_bytes"`
+}
+
+func chunkStorageStats(s engine.ChunkStorageStats) chunkStorageStatsJSON {
+	return chunkStorageStatsJSON{NativeBytes: s.NativeBytes, VirtualBytes: s.VirtualBytes, InlinedBytes: s.InlineBytes}
+}
+
+// virtualRefJSON is one virtual chunk of ic_session_set_virtual_refs.
+// The pointer fields are required: nil means the key was left out.
+type virtualRefJSON struct {
+	Coords       *[]uint32 `json:"coords"`
+	Location     *string   `json:"location"`
+	Offset       *uint64   `json:"offset"`
+	Length       *uint64   `json:"length"`
+	ETag         string    `json:"etag"`
+	LastModified int64     `json:"last_modified"` // Unix seconds; 0 = not checked
+}
+
+// virtualRefs checks and converts the decoded JSON array of virtual
+// chunks what.
+func virtualRefs(in []*virtualRefJSON, what string) ([]engine.VirtualChunkSpec, error) {
+	if in == nil {
+		return nil, invalidArg("%s must be a JSON array of virtual chunks, not null", what)
+	}
+	out := make([]engine.VirtualChunkSpec, len(in))
+	for i, r := range in {
+		if r == nil {
+			return nil, invalidArg("%s[%d] is null, not a virtual chunk", what, i)
+		}
+		for _, f := range []struct {
+			name    string
+			missing bool
+		}{{"coords", r.Coords == nil}, {"location", r.Location == nil}, {"offset", r.Offset == nil}, {"length", r.Length == nil}} {
+			if f.missing {
+				return nil, invalidArg("%s[%d] has no %q (coords, location, offset and length are required)", what, i, f.name)
+			}
+		}
+		out[i] = engine.VirtualChunkSpec{Coords: *r.Coords, Location: *r.Location, Offset: *r.Offset,
+			Length: *r.Length, ETag: r.ETag, LastModified: r.LastModified}
+	}
+	return out, nil
+}

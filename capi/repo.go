@@ -406,8 +406,10 @@ func ic_repo_resolve(repo C.ic_repo, version *C.ic_cversion, snapshotID **C.char
 	})
 }
 
-//export ic_repo_snapshot_info
-func ic_repo_snapshot_info(repo C.ic_repo, snapshotID *C.ic_cchar, json **C.char, errOut *C.ic_error) C.ic_status {
+// describeSnapshot runs a call that describes one snapshot (snapshot info,
+// inspection) and hands out the JSON of its result.
+func describeSnapshot(repo C.ic_repo, snapshotID *C.ic_cchar, json **C.char, errOut *C.ic_error,
+	describe func(*engine.Repository, context.Context, codec.SnapshotID) (any, error)) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
 		id, err := inSnapshotID(snapshotID, "snapshot_id")
 		if err != nil {
@@ -416,11 +418,26 @@ func ic_repo_snapshot_info(repo C.ic_repo, snapshotID *C.ic_cchar, json **C.char
 		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
 			return err
 		}
-		info, err := r.SnapshotInfo(ctx, id)
+		out, err := describe(r, ctx, id)
 		if err != nil {
 			return err
 		}
-		return setJSON(json, snapshotInfo(info))
+		return setJSON(json, out)
+	})
+}
+
+//export ic_repo_snapshot_info
+func ic_repo_snapshot_info(repo C.ic_repo, snapshotID *C.ic_cchar, json **C.char, errOut *C.ic_error) C.ic_status {
+	return describeSnapshot(repo, snapshotID, json, errOut, func(r *engine.Repository, ctx context.Context, id codec.SnapshotID) (any, error) {
+		info, err := r.SnapshotInfo(ctx, id)
+		return snapshotInfo(info), err
+	})
+}
+
+//export ic_repo_inspect_snapshot
+func ic_repo_inspect_snapshot(repo C.ic_repo, snapshotID *C.ic_cchar, json **C.char, errOut *C.ic_error) C.ic_status {
+	return describeSnapshot(repo, snapshotID, json, errOut, func(r *engine.Repository, ctx context.Context, id codec.SnapshotID) (any, error) {
+		return r.InspectSnapshot(ctx, id)
 	})
 }
 
@@ -531,6 +548,20 @@ func ic_repo_expire_snapshots(repo C.ic_repo, olderThan C.int64_t, deleteBranche
 			return err
 		}
 		return setJSON(json, expireResult(res))
+	})
+}
+
+//export ic_repo_chunk_storage_stats
+func ic_repo_chunk_storage_stats(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		stats, err := r.ChunkStorageStats(ctx)
+		if err != nil {
+			return err
+		}
+		return setJSON(json, chunkStorageStats(stats))
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/engine"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
@@ -278,11 +279,7 @@ func ic_session_list_nodes(session C.ic_session, json **C.char, errOut *C.ic_err
 //export ic_session_set_chunk
 func ic_session_set_chunk(session C.ic_session, path *C.ic_cchar, coords *C.ic_cu32, ndim C.size_t, data *C.ic_cu8, n C.size_t, errOut *C.ic_error) C.ic_status {
 	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
-		p, err := inPath(path)
-		if err != nil {
-			return err
-		}
-		c, err := inU32s(coords, ndim, "coords")
+		p, c, err := chunkAt(path, coords, ndim)
 		if err != nil {
 			return err
 		}
@@ -338,13 +335,20 @@ func checkReadOut(data **C.uint8_t, n *C.size_t, found *C.int32_t) error {
 	return needOut(unsafe.Pointer(found), "found")
 }
 
-// chunkArgs converts the common arguments of the chunk reads.
-func chunkArgs(path *C.ic_cchar, coords *C.ic_cu32, ndim C.size_t, rng *C.ic_crange) (engine.Path, []uint32, storage.ByteRange, error) {
+// chunkAt converts the path of an array and the coordinates of one of its
+// chunks.
+func chunkAt(path *C.ic_cchar, coords *C.ic_cu32, ndim C.size_t) (engine.Path, []uint32, error) {
 	p, err := inPath(path)
 	if err != nil {
-		return "", nil, storage.ByteRange{}, err
+		return "", nil, err
 	}
 	c, err := inU32s(coords, ndim, "coords")
+	return p, c, err
+}
+
+// chunkArgs converts the common arguments of the chunk reads.
+func chunkArgs(path *C.ic_cchar, coords *C.ic_cu32, ndim C.size_t, rng *C.ic_crange) (engine.Path, []uint32, storage.ByteRange, error) {
+	p, c, err := chunkAt(path, coords, ndim)
 	if err != nil {
 		return "", nil, storage.ByteRange{}, err
 	}
@@ -430,11 +434,7 @@ func ic_session_delete_chunks(session C.ic_session, path *C.ic_cchar, coords *C.
 //export ic_session_set_virtual_ref
 func ic_session_set_virtual_ref(session C.ic_session, path *C.ic_cchar, coords *C.ic_cu32, ndim C.size_t, location *C.ic_cchar, offset, length C.uint64_t, lastModified C.int64_t, errOut *C.ic_error) C.ic_status {
 	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
-		p, err := inPath(path)
-		if err != nil {
-			return err
-		}
-		c, err := inU32s(coords, ndim, "coords")
+		p, c, err := chunkAt(path, coords, ndim)
 		if err != nil {
 			return err
 		}
@@ -442,8 +442,64 @@ func ic_session_set_virtual_ref(session C.ic_session, path *C.ic_cchar, coords *
 		if err != nil {
 			return err
 		}
-		return s.SetVirtualChunkRef(ctx, p, c, loc, uint64(offset), uint64(length), int64(lastModified))
+		return s.SetVirtualChunkRef(ctx, p, engine.VirtualChunkSpec{Coords: c, Location: loc,
+			Offset: uint64(offset), Length: uint64(length), LastModified: int64(lastModified)})
 	})
+}
+
+//export ic_session_set_virtual_refs
+func ic_session_set_virtual_refs(session C.ic_session, path, refsJSON *C.ic_cchar, validateContainers C.int32_t, failedJSON **C.char, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		p, err := inPath(path)
+		if err != nil {
+			return err
+		}
+		var in []*virtualRefJSON
+		if err := inJSON(refsJSON, "refs_json", &in); err != nil {
+			return err
+		}
+		refs, err := virtualRefs(in, "refs_json")
+		if err != nil {
+			return err
+		}
+		failed, err := s.SetVirtualChunkRefs(ctx, p, refs, validateContainers != 0)
+		if err != nil || failedJSON == nil {
+			return err
+		}
+		return setJSON(failedJSON, append([][]uint32{}, failed...))
+	})
+}
+
+//export ic_session_chunk_type
+func ic_session_chunk_type(session C.ic_session, path *C.ic_cchar, coords *C.ic_cu32, ndim C.size_t, kind *C.int32_t, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		p, c, err := chunkAt(path, coords, ndim)
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(kind), "kind"); err != nil {
+			return err
+		}
+		k, err := s.ChunkType(ctx, p, c)
+		if err != nil {
+			return err
+		}
+		*kind = chunkType(k)
+		return nil
+	})
+}
+
+// chunkType is the ic_chunk_type value of a chunk kind (0: no chunk).
+func chunkType(k codec.ChunkKind) C.int32_t {
+	switch k {
+	case codec.ChunkNative:
+		return C.IC_CHUNK_NATIVE
+	case codec.ChunkVirtual:
+		return C.IC_CHUNK_VIRTUAL
+	case codec.ChunkInline:
+		return C.IC_CHUNK_INLINE
+	}
+	return C.IC_CHUNK_UNINITIALIZED
 }
 
 //export ic_session_chunk_coordinates
@@ -460,6 +516,16 @@ func ic_session_chunk_coordinates(session C.ic_session, path *C.ic_cchar, out *C
 			return err
 		}
 		return newIter(s.ChunkCoordinates(ctx, p), func(c []uint32) any { return c }, out)
+	})
+}
+
+//export ic_session_virtual_chunk_locations
+func ic_session_virtual_chunk_locations(session C.ic_session, out *C.ic_iter, errOut *C.ic_error) C.ic_status {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		return newIter(s.AllVirtualChunkLocations(ctx), func(l string) any { return l }, out)
 	})
 }
 
@@ -508,14 +574,16 @@ func ic_session_flush(session C.ic_session, errOut *C.ic_error) C.ic_status {
 	})
 }
 
-//export ic_session_commit
-func ic_session_commit(session C.ic_session, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+// writeSnapshot runs one of the calls that write the session's changes as
+// a snapshot (Commit, Flush) and hands out its id unless snapshotID is NULL.
+func writeSnapshot(session C.ic_session, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error,
+	write func(*engine.Session, context.Context, string, map[string]any) (codec.SnapshotID, error)) C.ic_status {
 	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
 		msg, meta, err := inCommit(message, metadataJSON)
 		if err != nil {
 			return err
 		}
-		id, err := s.Commit(ctx, msg, meta)
+		id, err := write(s, ctx, msg, meta)
 		if err != nil {
 			return err
 		}
@@ -524,6 +592,16 @@ func ic_session_commit(session C.ic_session, message, metadataJSON *C.ic_cchar, 
 		}
 		return setString(snapshotID, id.String())
 	})
+}
+
+//export ic_session_commit
+func ic_session_commit(session C.ic_session, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return writeSnapshot(session, message, metadataJSON, snapshotID, errOut, (*engine.Session).Commit)
+}
+
+//export ic_session_flush_snapshot
+func ic_session_flush_snapshot(session C.ic_session, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return writeSnapshot(session, message, metadataJSON, snapshotID, errOut, (*engine.Session).Flush)
 }
 
 //export ic_session_to_bytes

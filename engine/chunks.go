@@ -53,14 +53,21 @@ func (s *Session) WriteChunk(ctx context.Context, data []byte) (*codec.ChunkRef,
 func (s *Session) SetChunkRef(ctx context.Context, path Path, coords []uint32, ref *codec.ChunkRef) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkWritable("set a chunk"); err != nil {
-		return err
-	}
-	n, err := s.getArrayLocked(ctx, path)
+	n, err := s.writableArrayLocked(ctx, "set a chunk", path)
 	if err != nil {
 		return err
 	}
 	return s.setChunkRefLocked(n, coords, ref)
+}
+
+// writableArrayLocked returns the array at path whose chunks the session
+// is about to change (caller holds s.mu); ErrReadOnly, naming what, if the
+// session is read-only.
+func (s *Session) writableArrayLocked(ctx context.Context, what string, path Path) (*Node, error) {
+	if err := s.checkWritable(what); err != nil {
+		return nil, err
+	}
+	return s.getArrayLocked(ctx, path)
 }
 
 func (s *Session) setChunkRefLocked(n *Node, coords []uint32, ref *codec.ChunkRef) error {
@@ -88,10 +95,7 @@ func (s *Session) SetChunk(ctx context.Context, path Path, coords []uint32, data
 func (s *Session) checkChunkTarget(ctx context.Context, path Path, coords []uint32) (*Node, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.checkWritable("set a chunk"); err != nil {
-		return nil, err
-	}
-	n, err := s.getArrayLocked(ctx, path)
+	n, err := s.writableArrayLocked(ctx, "set a chunk", path)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +109,7 @@ func (s *Session) checkChunkTarget(ctx context.Context, path Path, coords []uint
 func (s *Session) DeleteChunks(ctx context.Context, path Path, coords [][]uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkWritable("delete chunks"); err != nil {
-		return err
-	}
-	n, err := s.getArrayLocked(ctx, path)
+	n, err := s.writableArrayLocked(ctx, "delete chunks", path)
 	if err != nil {
 		return err
 	}
@@ -145,6 +146,26 @@ func (s *Session) GetChunkRef(ctx context.Context, path Path, coords []uint32) (
 	s.mu.RUnlock()
 	// Manifests are immutable: read them without the lock.
 	return s.repo.lookupChunk(ctx, n, coords)
+}
+
+// ChunkType returns where the chunk at coords of the array at path is
+// stored (codec.ChunkInline, ChunkNative or ChunkVirtual), or 0 if the
+// array has no chunk there (upstream Icechunk's chunk_type). Unlike
+// GetChunkRef, coordinates outside the array's grid or of the wrong rank
+// are an error (ErrInvalidArgument): they name no chunk at all.
+func (s *Session) ChunkType(ctx context.Context, path Path, coords []uint32) (codec.ChunkKind, error) {
+	n, err := s.GetArray(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	if !validCoords(n.Array, coords) {
+		return 0, invalidArgument("chunk coordinates %v are outside the grid of array %q (%v chunks)", coords, path, gridShape(n.Array))
+	}
+	ref, err := s.GetChunkRef(ctx, path, coords)
+	if err != nil || ref == nil {
+		return 0, err
+	}
+	return ref.Kind, nil
 }
 
 // lookupChunk finds coords in the node's committed manifests. The ref is
@@ -346,15 +367,24 @@ func (s *Session) ChunkCoordinates(ctx context.Context, path Path) iter.Seq2[[]u
 	}
 }
 
-// AllVirtualChunkLocations yields the location of every virtual chunk.
+// AllVirtualChunkLocations yields every location virtual chunks of the
+// session point at, each once, in no promised order.
 func (s *Session) AllVirtualChunkLocations(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		seen := map[string]struct{}{}
 		for info, err := range s.AllChunks(ctx) {
 			if err != nil {
 				yield("", err)
 				return
 			}
-			if info.Ref.Kind == codec.ChunkVirtual && !yield(info.Ref.Location, nil) {
+			if info.Ref.Kind != codec.ChunkVirtual {
+				continue
+			}
+			if _, dup := seen[info.Ref.Location]; dup {
+				continue
+			}
+			seen[info.Ref.Location] = struct{}{}
+			if !yield(info.Ref.Location, nil) {
 				return
 			}
 		}

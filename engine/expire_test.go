@@ -14,7 +14,6 @@ import (
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
-	"github.com/icechunk-go/icechunk-go/storage/local"
 	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
 
@@ -50,8 +49,7 @@ func newExpireFixture(t *testing.T, store storage.Storage) *expireFixture {
 		s, err := repo.WritableSession(ctx, branch)
 		mustOK(t, err)
 		if version == 1 {
-			mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-			mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
+			addBehindArray(t, s)
 		}
 		gcSetChunks(t, s, version, chunks...)
 		id, err := s.Commit(ctx, fmt.Sprintf("version %d", version), nil)
@@ -110,14 +108,7 @@ func wantIDs(t *testing.T, what string, got []codec.SnapshotID, want ...codec.Sn
 // kept snapshot reads as before, that a collection then deletes exactly
 // the snapshots no ref reaches, and that a second expiration changes
 // nothing.
-func TestExpireSnapshots(t *testing.T) {
-	t.Run("memory", func(t *testing.T) { testExpireSnapshots(t, memory.New("expire")) })
-	t.Run("local", func(t *testing.T) {
-		store, err := local.New(t.TempDir())
-		mustOK(t, err)
-		testExpireSnapshots(t, store)
-	})
-}
+func TestExpireSnapshots(t *testing.T) { onEachStore(t, testExpireSnapshots) }
 
 func testExpireSnapshots(t *testing.T, store storage.Storage) {
 	ctx := context.Background()

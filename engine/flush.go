@@ -37,14 +37,65 @@ const manifestWriters = 16
 func (s *Session) Commit(ctx context.Context, message string, meta map[string]any) (codec.SnapshotID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkWritable("commit"); err != nil {
+	var seq storage.SeqNo
+	// Fail early, before writing anything, if the branch already moved.
+	// Even right after a rebase this pays: on a contended branch it often
+	// moved during the rebase, and writing the commit's objects for
+	// nothing loads the storage every writer waits on.
+	checkTip := func() error {
+		tip, at, err := s.repo.refs.branchTip(ctx, s.branch)
+		if err == nil && tip != s.snapshotID {
+			err = &ConflictError{Branch: s.branch, ExpectedParent: s.snapshotID, ActualParent: tip}
+		}
+		seq = at
+		return err
+	}
+	// Compare-and-set from the version read above: it still holds our base
+	// iff nobody committed in between.
+	moveBranch := func(id codec.SnapshotID) error {
+		err := s.repo.refs.appendRef(ctx, s.branch, seq, id)
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			ce.ExpectedParent = s.snapshotID
+		}
+		return err
+	}
+	return s.writeSnapshotLocked(ctx, "commit", message, meta, checkTip, moveBranch)
+}
+
+// Flush writes the session's changes as a new snapshot whose parent is the
+// session's base, as Commit does (the same metadata, chunks and durability),
+// and returns its id, but moves no branch: the snapshot is anonymous, named
+// by its id alone (upstream Icechunk's Session.flush). Afterwards the
+// session is read-only at the new snapshot. Open it with ReadonlySession at
+// the id, or point a branch or tag at it; until then no ref reaches it and
+// a garbage collection may delete it.
+//
+// Errors: ErrReadOnly; ErrNoChangesToCommit; ErrInvalidArgument for a fork;
+// ErrInvalidTimestamp if clocks disagree. On any error the session keeps its
+// changes.
+func (s *Session) Flush(ctx context.Context, message string, meta map[string]any) (codec.SnapshotID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeSnapshotLocked(ctx, "flush", message, meta, nil, nil)
+}
+
+// writeSnapshotLocked writes the session's changes as a snapshot whose
+// parent is the session's base, and leaves the session read-only at it
+// (caller holds s.mu). what names the operation in errors. before (nil:
+// none) runs once the session's chunks are on their way to storage and
+// before anything is written; publish (nil: none) runs once the snapshot
+// and everything it names are durable. An error of either leaves the
+// session as it was.
+func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, before func() error, publish func(codec.SnapshotID) error) (codec.SnapshotID, error) {
+	if err := s.checkWritable(what); err != nil {
 		return codec.SnapshotID{}, err
 	}
 	if s.fork {
-		return codec.SnapshotID{}, invalidArgument("a fork cannot commit: merge it into the session it was forked from")
+		return codec.SnapshotID{}, invalidArgument("a fork cannot %s: merge it into the session it was forked from", what)
 	}
 	if s.changes.IsEmpty() {
-		return codec.SnapshotID{}, errors.Mark(errors.New("cannot commit, no changes made to the session"), ErrNoChangesToCommit)
+		return codec.SnapshotID{}, errors.Mark(errors.Newf("cannot %s, no changes made to the session", what), ErrNoChangesToCommit)
 	}
 	merged := maps.Clone(s.meta)
 	if merged == nil {
@@ -53,7 +104,7 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	maps.Copy(merged, meta)
 	metaJSON, err := json.Marshal(merged)
 	if err != nil {
-		return codec.SnapshotID{}, invalidArgument("commit metadata is not JSON-serialisable: %v", err)
+		return codec.SnapshotID{}, invalidArgument("%s metadata is not JSON-serialisable: %v", what, err)
 	}
 
 	// Chunks still being written behind land while the commit reads the
@@ -65,18 +116,11 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	chunks := s.flushAsyncLocked(ctx)
 	defer chunks() // never leave the flush running past the session's lock
 
-	// Fail early, before writing anything, if the branch already moved.
-	// Even right after a rebase this pays: on a contended branch it often
-	// moved during the rebase, and writing the commit's objects for
-	// nothing loads the storage every writer waits on.
-	tip, seq, err := s.repo.refs.branchTip(ctx, s.branch)
-	if err == nil && tip != s.snapshotID {
-		err = &ConflictError{Branch: s.branch, ExpectedParent: s.snapshotID, ActualParent: tip}
+	if before != nil {
+		if err := before(); err != nil {
+			return codec.SnapshotID{}, cmp.Or(chunks(), err)
+		}
 	}
-	if err != nil {
-		return codec.SnapshotID{}, cmp.Or(chunks(), err)
-	}
-
 	nodes, err := s.listNodesLocked(ctx)
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
@@ -85,14 +129,10 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
-	// Compare-and-set from the version read above: it still holds our base
-	// iff nobody committed in between.
-	if err := s.repo.refs.appendRef(ctx, s.branch, seq, id); err != nil {
-		var ce *ConflictError
-		if errors.As(err, &ce) {
-			ce.ExpectedParent = s.snapshotID
+	if publish != nil {
+		if err := publish(id); err != nil {
+			return codec.SnapshotID{}, err
 		}
-		return codec.SnapshotID{}, err
 	}
 	s.snapshotID = id
 	s.changes = NewChangeSet()

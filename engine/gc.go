@@ -3,12 +3,9 @@ package engine
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
@@ -41,9 +38,6 @@ type GCSummary struct {
 // gcDeleteBatch is the number of keys per Storage.Delete call (S3 deletes
 // up to 1,000 keys per request).
 const gcDeleteBatch = 1000
-
-// gcManifestFetches bounds the manifests read at once while marking.
-const gcManifestFetches = 8
 
 // GarbageCollect deletes the objects no branch or tag can reach: snapshots
 // that are not the tip of a branch, a tag's snapshot or an ancestor of one;
@@ -99,68 +93,6 @@ func (r *Repository) GarbageCollect(ctx context.Context, opts GCOptions) (GCSumm
 		}
 	}
 	return sum, nil
-}
-
-// reachableSet holds the ids of every object the refs reach.
-type reachableSet struct {
-	snapshots map[codec.SnapshotID]bool
-	manifests map[codec.ManifestID]bool
-	chunks    map[codec.ChunkID]struct{}
-}
-
-// reachable marks the snapshots of every branch's and tag's history, the
-// manifests they list and the chunk objects those manifests name.
-func (r *Repository) reachable(ctx context.Context) (*reachableSet, error) {
-	roots, err := r.refs.targets(ctx)
-	if err != nil {
-		return nil, err
-	}
-	live := &reachableSet{
-		snapshots: map[codec.SnapshotID]bool{},
-		manifests: map[codec.ManifestID]bool{},
-		chunks:    map[codec.ChunkID]struct{}{},
-	}
-	var manifests []codec.ManifestID
-	for _, root := range roots {
-		// Histories share their older part: stop at the first snapshot
-		// already marked.
-		for id := root.snapshot; !id.IsZero() && !live.snapshots[id]; {
-			snap, err := r.assets.fetchSnapshot(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			live.snapshots[id] = true
-			for _, m := range snap.ManifestFiles {
-				if !live.manifests[m.ID] {
-					live.manifests[m.ID] = true
-					manifests = append(manifests, m.ID)
-				}
-			}
-			id = snap.ParentID
-		}
-	}
-
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(gcManifestFetches)
-	for _, id := range manifests {
-		g.Go(func() error {
-			m, err := r.assets.fetchManifest(gctx, id)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for c := range m.ChunkIDs() {
-				live.chunks[c] = struct{}{}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return live, nil
 }
 
 // sweep deletes (or, in a dry run, counts) the objects under prefix that

@@ -101,18 +101,17 @@ type gcCommitted struct {
 // a collection deletes exactly the unreachable objects written before its
 // cutoff, that a dry run only counts them, and that every reachable commit
 // still reads back whole.
-func TestGarbageCollect(t *testing.T) {
-	stores := map[string]func(t *testing.T) storage.Storage{
-		"memory": func(t *testing.T) storage.Storage { return memory.New("gc") },
-		"local": func(t *testing.T) storage.Storage {
-			s, err := local.New(t.TempDir())
-			mustOK(t, err)
-			return s
-		},
-	}
-	for name, newStore := range stores {
-		t.Run(name, func(t *testing.T) { testGarbageCollect(t, newStore(t)) })
-	}
+func TestGarbageCollect(t *testing.T) { onEachStore(t, testGarbageCollect) }
+
+// onEachStore runs test as the subtests "memory" and "local", each on a
+// new storage of that kind.
+func onEachStore(t *testing.T, test func(t *testing.T, store storage.Storage)) {
+	t.Run("memory", func(t *testing.T) { test(t, memory.New(t.Name())) })
+	t.Run("local", func(t *testing.T) {
+		store, err := local.New(t.TempDir())
+		mustOK(t, err)
+		test(t, store)
+	})
 }
 
 func testGarbageCollect(t *testing.T, store storage.Storage) {
@@ -138,8 +137,7 @@ func testGarbageCollect(t *testing.T, store storage.Storage) {
 	var c1, c2 codec.SnapshotID
 	h.step(false, func() {
 		s := writable(MainBranch)
-		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-		mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
+		addBehindArray(t, s)
 		gcSetChunks(t, s, 1, 0, 1, 2, 3)
 		c1 = commit(s, "c1")
 		s = writable(MainBranch)
@@ -319,8 +317,7 @@ func TestGarbageCollectKeepsEverythingWhenReachableHistoryIsBroken(t *testing.T)
 	mustOK(t, err)
 	s, err := repo.WritableSession(ctx, MainBranch)
 	mustOK(t, err)
-	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
+	addBehindArray(t, s)
 	gcSetChunks(t, s, 1, 0, 1)
 	_, err = s.Commit(ctx, "c1", nil)
 	mustOK(t, err)

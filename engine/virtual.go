@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -199,13 +200,73 @@ func fetchFile(ref *codec.ChunkRef, offset int64, dst []byte) error {
 	return nil
 }
 
-// SetVirtualChunkRef records a virtual chunk: length bytes at offset of the
-// object at location, optionally pinned to its modification time (Unix
-// seconds; 0 = unchecked). The location must be under a container of the
-// repository config.
-func (s *Session) SetVirtualChunkRef(ctx context.Context, path Path, coords []uint32, location string, offset, length uint64, lastModified int64) error {
-	if _, ok := s.repo.virtual.container(location); !ok {
-		return virtualErr("virtual chunk location %q is outside every virtual chunk container of the repository", location)
+// VirtualChunkSpec is one virtual chunk to record: Length bytes at Offset
+// of the object at Location, for the chunk at Coords. ETag (quoted or not)
+// and LastModified (Unix seconds), when set, pin the object's version: a
+// read of an object that is not that version fails.
+type VirtualChunkSpec struct {
+	Coords       []uint32
+	Location     string
+	Offset       uint64
+	Length       uint64
+	ETag         string
+	LastModified int64 // 0 means not checked
+}
+
+func (v *VirtualChunkSpec) ref() *codec.ChunkRef {
+	return &codec.ChunkRef{Kind: codec.ChunkVirtual, Location: v.Location, Offset: v.Offset, Length: v.Length, ETag: v.ETag, LastModified: v.LastModified}
+}
+
+// SetVirtualChunkRef records one virtual chunk of the array at path. The
+// location must be under a virtual chunk container of the repository
+// config (else ErrVirtualChunk); coordinates outside the array's grid are
+// ErrInvalidIndex.
+func (s *Session) SetVirtualChunkRef(ctx context.Context, path Path, ref VirtualChunkSpec) error {
+	failed, err := s.SetVirtualChunkRefs(ctx, path, []VirtualChunkSpec{ref}, true)
+	if err != nil {
+		return err
 	}
-	return s.SetChunkRef(ctx, path, coords, &codec.ChunkRef{Kind: codec.ChunkVirtual, Location: location, Offset: offset, Length: length, LastModified: lastModified})
+	if len(failed) > 0 {
+		return virtualErr("virtual chunk location %q is outside every virtual chunk container of the repository", ref.Location)
+	}
+	return nil
+}
+
+// SetVirtualChunkRefs records many virtual chunks of the array at path at
+// once. With validateContainers, a ref whose location is under no virtual
+// chunk container of the repository config is not recorded and its
+// coordinates are returned in failed, in the order of refs; the others are
+// recorded (upstream Icechunk's set_virtual_refs). Without it every ref is
+// recorded: a location outside every container is refused when it is read.
+//
+// Every ref is checked before any is recorded: coordinates outside the
+// array's grid or of the wrong rank (ErrInvalidIndex) and an empty location
+// (ErrInvalidArgument) fail the whole call, and nothing is recorded.
+// ErrReadOnly, ErrNodeNotFound and ErrNotAnArray as for SetChunkRef.
+func (s *Session) SetVirtualChunkRefs(ctx context.Context, path Path, refs []VirtualChunkSpec, validateContainers bool) (failed [][]uint32, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.writableArrayLocked(ctx, "set virtual chunks", path)
+	if err != nil {
+		return nil, err
+	}
+	for i := range refs {
+		switch r := &refs[i]; {
+		case !validCoords(n.Array, r.Coords):
+			return nil, errors.Wrapf(invalidIndex(path, r.Coords), "virtual chunk %d of %d (nothing was set)", i, len(refs))
+		case r.Location == "":
+			return nil, invalidArgument("virtual chunk %d of %d (coordinates %v of %q) has no location (nothing was set)", i, len(refs), r.Coords, path)
+		}
+	}
+	for i := range refs {
+		r := &refs[i]
+		if validateContainers {
+			if _, ok := s.repo.virtual.container(r.Location); !ok {
+				failed = append(failed, slices.Clone(r.Coords))
+				continue
+			}
+		}
+		s.changes.setChunk(n.ID, r.ref(), r.Coords)
+	}
+	return failed, nil
 }

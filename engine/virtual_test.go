@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,35 @@ import (
 	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
 
+// newVirtualRepo creates a repository in store whose virtual chunk
+// containers have the URL prefixes given, and opens a writable session on
+// its main branch.
+func newVirtualRepo(t *testing.T, store storage.Storage, urlPrefixes ...string) (*Repository, *Session) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := codec.DefaultRepoConfig()
+	for i, p := range urlPrefixes {
+		cfg.VirtualChunkContainers = append(cfg.VirtualChunkContainers, codec.VirtualChunkContainer{Name: fmt.Sprintf("container%d", i), URLPrefix: p})
+	}
+	repo, err := Create(ctx, store, &cfg, nil)
+	ok(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	return repo, s
+}
+
+// bucketObject is an object store holding f.nc ("xyzw"), and that
+// object's version.
+func bucketObject(t *testing.T) (storage.Storage, storage.ObjectInfo) {
+	t.Helper()
+	ctx := context.Background()
+	objects := memory.New("bucket")
+	ok(t, objects.Put(ctx, "f.nc", []byte("xyzw")))
+	info, err := objects.Stat(ctx, "f.nc")
+	ok(t, err)
+	return objects, info
+}
+
 func TestVirtualChunks(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -23,24 +54,19 @@ func TestVirtualChunks(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "secret.bin")
 	ok(t, os.WriteFile(outside, []byte("secret"), 0o644))
 
-	cfg := codec.DefaultRepoConfig()
-	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "data", URLPrefix: "file://" + dir + "/"}}
-	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
-	ok(t, err)
-	s, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "file://"+dir+"/")
 	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{4}, ChunkShape: []uint64{1}}, nil))
 	loc := "file://" + data
-	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{0}, loc, 2, 5, 0))
-	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{1}, loc, 10, 4, time.Now().Add(time.Hour).Unix()))
-	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{2}, loc, 0, 4, time.Now().Add(-time.Hour).Unix()))
-	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{3}, loc, 18, 10, 0))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{0}, Location: loc, Offset: 2, Length: 5}))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{1}, Location: loc, Offset: 10, Length: 4, LastModified: time.Now().Add(time.Hour).Unix()}))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{2}, Location: loc, Length: 4, LastModified: time.Now().Add(-time.Hour).Unix()}))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{3}, Location: loc, Offset: 18, Length: 10}))
 
 	// Locations outside every container are refused when set.
-	if err := s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{0}, "file://"+outside, 0, 6, 0); !errors.Is(err, ErrVirtualChunk) {
+	if err := s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{0}, Location: "file://" + outside, Length: 6}); !errors.Is(err, ErrVirtualChunk) {
 		t.Fatalf("outside a container: %v", err)
 	}
-	_, err = s.Commit(ctx, "virtual", nil)
+	_, err := s.Commit(ctx, "virtual", nil)
 	ok(t, err)
 
 	if got := chunkBytes(t, s, "/v", 0); got != "23456" {
@@ -80,8 +106,8 @@ func TestVirtualChunks(t *testing.T) {
 		ok(t, err)
 		locs = append(locs, l)
 	}
-	if len(locs) != 4 {
-		t.Fatalf("virtual locations: %v", locs)
+	if !slices.Equal(locs, []string{loc}) {
+		t.Fatalf("virtual locations: %v, want the one location of all four chunks", locs)
 	}
 }
 
@@ -89,14 +115,9 @@ func TestVirtualChunks(t *testing.T) {
 // host registers for it (for s3:// that is an S3 store with credentials).
 func TestVirtualChunksThroughRegisteredStorage(t *testing.T) {
 	ctx := context.Background()
-	cfg := codec.DefaultRepoConfig()
-	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "bucket", URLPrefix: "s3://bucket/data/"}}
-	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
-	ok(t, err)
-	s, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/data/")
 	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{1}, ChunkShape: []uint64{1}}, nil))
-	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), []uint32{0}, "s3://bucket/data/f.nc", 1, 3, 0))
+	ok(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{0}, Location: "s3://bucket/data/f.nc", Offset: 1, Length: 3}))
 	if _, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{0}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
 		t.Fatalf("no storage registered yet: %v", err)
 	}
@@ -118,23 +139,12 @@ func TestVirtualChunkETag(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	ok(t, os.WriteFile(filepath.Join(dir, "f.bin"), []byte("0123456789"), 0o644))
-	cfg := codec.DefaultRepoConfig()
-	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{
-		{Name: "bucket", URLPrefix: "s3://bucket/data/"},
-		{Name: "files", URLPrefix: "file://" + dir + "/"},
-	}
-	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
-	ok(t, err)
-	objects := memory.New("bucket")
-	ok(t, objects.Put(ctx, "f.nc", []byte("xyzw")))
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/data/", "file://"+dir+"/")
+	objects, info := bucketObject(t)
 	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", objects))
-	info, err := objects.Stat(ctx, "f.nc")
-	ok(t, err)
 	if info.ETag == "" {
 		t.Fatal("memory storage reports no ETag")
 	}
-	s, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
 	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{4}, ChunkShape: []uint64{1}}, nil))
 	set := func(i uint32, location, etag string) {
 		ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{i}, &codec.ChunkRef{
@@ -157,7 +167,7 @@ func TestVirtualChunkETag(t *testing.T) {
 	}
 	// The object is rewritten: the pinned ETag no longer matches.
 	ok(t, objects.Put(ctx, "f.nc", []byte("XYZW")))
-	_, _, err = s.GetChunk(ctx, MustPath("/v"), []uint32{0}, storage.From(0))
+	_, _, err := s.GetChunk(ctx, MustPath("/v"), []uint32{0}, storage.From(0))
 	if !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), "s3://bucket/data/f.nc") {
 		t.Fatalf("rewritten object: want ErrVirtualChunk naming it, got %v", err)
 	}
@@ -168,19 +178,11 @@ func TestVirtualChunkETag(t *testing.T) {
 // asked for the object's version only to explain a refused read.
 func TestVirtualChunkPinnedReadIsOneRequest(t *testing.T) {
 	ctx := context.Background()
-	cfg := codec.DefaultRepoConfig()
-	cfg.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "bucket", URLPrefix: "s3://bucket/data/"}}
-	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
-	ok(t, err)
-	objects := memory.New("bucket")
-	ok(t, objects.Put(ctx, "f.nc", []byte("xyzw")))
-	info, err := objects.Stat(ctx, "f.nc")
-	ok(t, err)
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/data/")
+	objects, info := bucketObject(t)
 	counted := storage.NewCounting(objects)
 	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", counted))
 
-	s, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
 	ok(t, s.StoreSet(ctx, "v/zarr.json", arrayJSON([]int{3}, []int{1}, "default", "")))
 	set := func(i uint32, etag string, lastModified int64) {
 		ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{i}, &codec.ChunkRef{
@@ -204,11 +206,173 @@ func TestVirtualChunkPinnedReadIsOneRequest(t *testing.T) {
 		t.Fatalf("two pinned reads made %v, want 2 reads and no stat", c)
 	}
 
-	_, _, err = s.StoreGet(ctx, "v/c/2", storage.From(0))
+	_, _, err := s.StoreGet(ctx, "v/c/2", storage.From(0))
 	if !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), "was modified at") {
 		t.Fatalf("an object modified after its reference: want ErrVirtualChunk saying so, got %v", err)
 	}
 	if c := counted.Counts().Ops; c[storage.OpStat] != 1 {
 		t.Fatalf("a refused read is explained with one stat, got %v", c)
+	}
+}
+
+// virtualLocations collects AllVirtualChunkLocations, sorted.
+func virtualLocations(t *testing.T, s *Session) []string {
+	t.Helper()
+	var out []string
+	for l, err := range s.AllVirtualChunkLocations(context.Background()) {
+		ok(t, err)
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SetVirtualChunkRefs records a batch: with the container check, refs
+// outside every container come back as failed and the rest are set (ETags
+// kept, and checked when read, after a commit too); without it all are
+// set; a ref outside the grid or without a location fails the whole batch
+// before anything is set.
+func TestSetVirtualChunkRefs(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	repo, s := newVirtualRepo(t, store, "s3://bucket/data/")
+	objects, info := bucketObject(t)
+	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", objects))
+	ok(t, s.AddGroup(ctx, Root, nil))
+	ok(t, s.AddArray(ctx, MustPath("/v"), ArrayMeta{Shape: []uint64{8}, ChunkShape: []uint64{1}}, nil))
+	v := MustPath("/v")
+	const f = "s3://bucket/data/f.nc"
+
+	failed, err := s.SetVirtualChunkRefs(ctx, v, []VirtualChunkSpec{
+		{Coords: []uint32{0}, Location: f, Offset: 1, Length: 3, ETag: info.ETag},
+		{Coords: []uint32{1}, Location: "s3://elsewhere/x", Length: 3},
+		{Coords: []uint32{2}, Location: "file:///etc/passwd", Length: 3},
+		{Coords: []uint32{3}, Location: f, Length: 2, LastModified: info.ModTime.Unix()},
+	}, true)
+	ok(t, err)
+	if want := [][]uint32{{1}, {2}}; !slices.EqualFunc(failed, want, slices.Equal) {
+		t.Fatalf("failed refs: %v, want %v", failed, want)
+	}
+	kinds := func(when string, want ...codec.ChunkKind) {
+		t.Helper()
+		for i, k := range want {
+			got, err := s.ChunkType(ctx, v, []uint32{uint32(i)})
+			ok(t, err)
+			if got != k {
+				t.Fatalf("%s: chunk %d is %v, want %v", when, i, got, k)
+			}
+		}
+	}
+	kinds("validated batch", codec.ChunkVirtual, 0, 0, codec.ChunkVirtual)
+	if got := chunkBytes(t, s, "/v", 0); got != "yzw" {
+		t.Fatalf("chunk 0: %q", got)
+	}
+	if got := chunkBytes(t, s, "/v", 3); got != "xy" {
+		t.Fatalf("chunk 3: %q", got)
+	}
+
+	// Without the check every ref is set; one outside every container is
+	// refused when read.
+	failed, err = s.SetVirtualChunkRefs(ctx, v, []VirtualChunkSpec{{Coords: []uint32{1}, Location: "s3://elsewhere/x", Length: 3}}, false)
+	ok(t, err)
+	if len(failed) != 0 {
+		t.Fatalf("failed refs without the container check: %v", failed)
+	}
+	kinds("unvalidated batch", codec.ChunkVirtual, codec.ChunkVirtual, 0, codec.ChunkVirtual)
+	if _, _, err := s.GetChunk(ctx, v, []uint32{1}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("reading a ref outside every container: %v", err)
+	}
+
+	// A bad ref anywhere in a batch sets nothing.
+	for name, bad := range map[string]struct {
+		spec VirtualChunkSpec
+		kind error
+	}{
+		"outside the grid": {VirtualChunkSpec{Coords: []uint32{8}, Location: f, Length: 1}, ErrInvalidIndex},
+		"wrong rank":       {VirtualChunkSpec{Coords: []uint32{4, 0}, Location: f, Length: 1}, ErrInvalidIndex},
+		"no location":      {VirtualChunkSpec{Coords: []uint32{4}, Length: 1}, ErrInvalidArgument},
+	} {
+		for _, validate := range []bool{true, false} {
+			_, err := s.SetVirtualChunkRefs(ctx, v, []VirtualChunkSpec{{Coords: []uint32{5}, Location: f, Length: 1}, bad.spec}, validate)
+			if !errors.Is(err, bad.kind) || !strings.Contains(err.Error(), "nothing was set") {
+				t.Fatalf("%s (validate %v): want %v saying nothing was set, got %v", name, validate, bad.kind, err)
+			}
+			kinds(name, codec.ChunkVirtual, codec.ChunkVirtual, 0, codec.ChunkVirtual, 0, 0)
+		}
+	}
+
+	// The single-ref call checks the container and keeps an ETag.
+	if err := s.SetVirtualChunkRef(ctx, v, VirtualChunkSpec{Coords: []uint32{6}, Location: "s3://elsewhere/y", Length: 1}); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("a single ref outside every container: %v", err)
+	}
+	ok(t, s.SetVirtualChunkRef(ctx, v, VirtualChunkSpec{Coords: []uint32{6}, Location: f, Offset: 2, Length: 2, ETag: `"0000"`}))
+	if _, _, err := s.GetChunk(ctx, v, []uint32{6}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("a single ref pinned to another ETag: %v", err)
+	}
+
+	// ETags survive a commit and are checked through a fresh handle.
+	id := commit(t, s, "virtual")
+	fresh, err := Open(ctx, store, nil)
+	ok(t, err)
+	ok(t, fresh.SetVirtualChunkStorage("s3://bucket/data/", objects))
+	ro, err := fresh.ReadonlySession(ctx, Version{Snapshot: id})
+	ok(t, err)
+	ref, err := ro.GetChunkRef(ctx, v, []uint32{0})
+	ok(t, err)
+	if ref.ETag != info.ETag || ref.Offset != 1 || ref.Length != 3 || ref.Location != f {
+		t.Fatalf("committed ref: %+v", ref)
+	}
+	if got := chunkBytes(t, ro, "/v", 0); got != "yzw" {
+		t.Fatalf("committed chunk 0: %q", got)
+	}
+	ok(t, objects.Put(ctx, "f.nc", []byte("XYZW")))
+	if _, _, err := ro.GetChunk(ctx, v, []uint32{0}, storage.From(0)); !errors.Is(err, ErrVirtualChunk) {
+		t.Fatalf("an object rewritten after its ETag was pinned: %v", err)
+	}
+
+	if _, err := ro.SetVirtualChunkRefs(ctx, v, []VirtualChunkSpec{{Coords: []uint32{0}, Location: f, Length: 1}}, true); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("a batch on a read-only session: %v", err)
+	}
+	w, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	if _, err := w.SetVirtualChunkRefs(ctx, Root, nil, true); !errors.Is(err, ErrNotAnArray) {
+		t.Fatalf("a batch on a group: %v", err)
+	}
+}
+
+// AllVirtualChunkLocations gives every location once, committed and
+// uncommitted chunks alike, and forgets one no chunk uses any more.
+func TestVirtualChunkLocationsDistinct(t *testing.T) {
+	ctx := context.Background()
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/")
+	ok(t, s.AddGroup(ctx, Root, nil))
+	for _, p := range []string{"/a", "/b"} {
+		ok(t, s.AddArray(ctx, MustPath(p), ArrayMeta{Shape: []uint64{6}, ChunkShape: []uint64{1}}, nil))
+	}
+	set := func(path string, i uint32, loc string) {
+		t.Helper()
+		ok(t, s.SetVirtualChunkRef(ctx, MustPath(path), VirtualChunkSpec{Coords: []uint32{i}, Location: loc, Offset: uint64(i), Length: 1}))
+	}
+	set("/a", 0, "s3://bucket/x")
+	set("/a", 1, "s3://bucket/x")
+	set("/a", 2, "s3://bucket/y")
+	set("/b", 0, "s3://bucket/x")
+	ok(t, s.StoreSet(ctx, "a/c/3", []byte("inline")))
+	if got := virtualLocations(t, s); !slices.Equal(got, []string{"s3://bucket/x", "s3://bucket/y"}) {
+		t.Fatalf("uncommitted: %v", got)
+	}
+	commit(t, s, "virtual")
+	var err error
+	s, err = repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	set("/b", 1, "s3://bucket/z")
+	set("/b", 2, "s3://bucket/y")
+	ok(t, s.DeleteChunks(ctx, MustPath("/a"), [][]uint32{{2}}))
+	if got := virtualLocations(t, s); !slices.Equal(got, []string{"s3://bucket/x", "s3://bucket/y", "s3://bucket/z"}) {
+		t.Fatalf("committed and uncommitted: %v", got)
+	}
+	ok(t, s.DeleteChunks(ctx, MustPath("/b"), [][]uint32{{2}}))
+	if got := virtualLocations(t, s); !slices.Equal(got, []string{"s3://bucket/x", "s3://bucket/z"}) {
+		t.Fatalf("after the last chunk at y was deleted: %v", got)
 	}
 }

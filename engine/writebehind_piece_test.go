@@ -256,13 +256,11 @@ func TestWriteBehindReadsAcrossALandedAndAPendingPiece(t *testing.T) {
 // Discarding changes ends the object being built; the pack still open
 // then starts a new object when the next is opened, never one without id.
 func TestWriteBehindDiscardEndsTheObject(t *testing.T) {
-	ctx := context.Background()
 	store := newPieceStore()
 	_, s := newBehindSession(t, store)
 	setBehind(t, s, "a/c/0", behindValue(0, 1), true)
 	s.DiscardChanges()
-	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
+	addBehindArray(t, s)
 	for i := 1; i < 8; i++ {
 		setBehind(t, s, fmt.Sprintf("a/c/%d", i), behindValue(i, 1), true)
 	}

@@ -59,9 +59,17 @@ func newBehindSession(t *testing.T, store storage.Storage) (*Repository, *Sessio
 	mustOK(t, err)
 	s, err := repo.WritableSession(ctx, MainBranch)
 	mustOK(t, err)
+	addBehindArray(t, s)
+	return repo, s
+}
+
+// addBehindArray adds the root group and the int8 array "a" of 100 chunks
+// of 1000 bytes (above the inline threshold) to s.
+func addBehindArray(t *testing.T, s *Session) {
+	t.Helper()
+	ctx := context.Background()
 	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
 	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
-	return repo, s
 }
 
 func behindValue(i, version int) []byte {
@@ -239,8 +247,7 @@ func TestWriteBehindDiscardForgetsFailures(t *testing.T) {
 	}
 	s.DiscardChanges()
 	g.failing.Store(false)
-	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{100000}, []int{1000}, "default", "")))
+	addBehindArray(t, s)
 	setBehind(t, s, "a/c/1", behindValue(1, 1), true)
 	mustOK(t, s.FlushWrites(ctx))
 	mustMissing(t, s, "a/c/0")

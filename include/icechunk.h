@@ -77,9 +77,10 @@
  * error strings until ic_error_free of their error.
  *
  * JSON. Structured results (branch lists, snapshot info, ancestry, diffs,
- * status, node descriptions, configuration, error details) are returned as
- * UTF-8 JSON strings, documented at each function. Structured inputs
- * (configuration, commit metadata, S3 settings) are JSON too; malformed
+ * status, node descriptions, configuration, snapshot inspection, chunk
+ * storage statistics, error details) are returned as UTF-8 JSON strings,
+ * documented at each function. Structured inputs (configuration, commit
+ * metadata, S3 settings, batches of virtual refs) are JSON too; malformed
  * JSON, a wrong type or an unknown field is IC_ERR_INVALID_ARGUMENT.
  *
  * Identifiers. Snapshot ids are 20-character strings (Crockford base32 of
@@ -99,7 +100,8 @@
  *     threads at once is the normal case (it is how Zarr writes): chunk and
  *     key reads and writes (ic_store_*, ic_session_get_chunk,
  *     ic_session_set_chunk, ...) run in parallel, chunk uploads outside any
- *     lock. Node changes, commit and rebase are serialised with them.
+ *     lock. Node changes, commit, ic_session_flush_snapshot and rebase are
+ *     serialised with them.
  *   - ic_iter: calls on one iterator are serialised by the library; use
  *     one iterator from one thread at a time for a meaningful order.
  *   - ic_error: immutable; its accessors are thread-safe. Do not free it
@@ -555,6 +557,27 @@ ic_status ic_repo_resolve(ic_repo repo, const ic_version *version, char **snapsh
 ic_status ic_repo_snapshot_info(ic_repo repo, const char *snapshot_id, char **json, ic_error *err);
 
 /*
+ * Describes the snapshot file snapshot_id as it is stored, in the shape of
+ * upstream Icechunk's inspect_snapshot, as JSON; caller frees *json:
+ *   {"id": "...", "parent_id": "..." or null, "flushed_at": "2026-11-22T08:26:18.611622Z",
+ *    "commit_message": "...", "metadata": {...},
+ *    "manifests": [{"id": "...", "size_bytes": 1234, "num_chunk_refs": 16}],
+ *    "nodes": [{"id": "...", "path": "/", "node_type": "group"},
+ *              {"id": "...", "path": "/a", "node_type": "array",
+ *               "manifest_refs": [{"id": "...", "extents": [[0, 4], [0, 2]]}]}]}
+ * flushed_at is RFC 3339 in UTC with microseconds; parent_id is null for
+ * the repository's initial snapshot; manifests are the manifest files the
+ * snapshot lists; nodes are sorted by path, and only arrays have
+ * manifest_refs (each manifest with the chunk indices [start, end) it
+ * covers per dimension; [] for an array without chunks). A snapshot whose
+ * older history was expired (ic_repo_expire_snapshots rewrote it) also has
+ * "history_cut": true; other snapshots have no such key.
+ * IC_ERR_SNAPSHOT_NOT_FOUND if there is no such snapshot;
+ * IC_ERR_INVALID_ARGUMENT for a malformed id.
+ */
+ic_status ic_repo_inspect_snapshot(ic_repo repo, const char *snapshot_id, char **json, ic_error *err);
+
+/*
  * An iterator over the version's snapshot and its ancestors, newest first,
  * each item a snapshot description as ic_repo_snapshot_info gives. History
  * is read one snapshot per item. Caller frees *out with ic_iter_free.
@@ -631,6 +654,23 @@ ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_n
  *    "deleted_branches": ["..."], "deleted_tags": ["..."]}
  */
 ic_status ic_repo_expire_snapshots(ic_repo repo, int64_t older_than_unix_nanos, int32_t delete_expired_branches, int32_t delete_expired_tags, char **json, ic_error *err);
+
+/*
+ * The bytes of the chunks the history of every branch and tag refers to
+ * (upstream Icechunk's chunk_storage_stats), as JSON; caller frees *json:
+ *   {"native_bytes": 1048576, "virtual_bytes": 4096, "inlined_bytes": 96}
+ * native_bytes are the chunks in the repository's chunk objects, each
+ * counted once however many snapshots or manifests refer to it (chunks
+ * packed into one object count each at its own offset; bytes of an object
+ * no reachable chunk covers are not counted); virtual_bytes the bytes
+ * virtual chunks read elsewhere, each (location, offset, length) once;
+ * inlined_bytes the chunks held in manifests, once per manifest. Snapshots
+ * no ref reaches (left by a reset, a deleted branch, an expiration, or
+ * ic_session_flush_snapshot) do not count. Reads every reachable snapshot
+ * and manifest, as ic_repo_garbage_collect does before deleting; fails if
+ * one cannot be read.
+ */
+ic_status ic_repo_chunk_storage_stats(ic_repo repo, char **json, ic_error *err);
 
 /* --- Sessions ------------------------------------------------------------ */
 
@@ -781,13 +821,63 @@ ic_status ic_session_delete_chunks(ic_session session, const char *path, const u
  * Records a virtual chunk: length bytes at offset of the object at
  * location (a URL under a virtual chunk container of the configuration),
  * pinned to its modification time last_modified (Unix seconds; 0 = not
- * checked).
+ * checked). IC_ERR_VIRTUAL_CHUNK if location is under no container. To pin
+ * the object's ETag, or to record many chunks in one call, use
+ * ic_session_set_virtual_refs.
  */
 ic_status ic_session_set_virtual_ref(ic_session session, const char *path, const uint32_t *coords, size_t ndim, const char *location, uint64_t offset, uint64_t length, int64_t last_modified, ic_error *err);
+
+/*
+ * Records many virtual chunks of the array at path (upstream Icechunk's
+ * set_virtual_refs). refs_json is a JSON array of
+ *   {"coords": [0, 1], "location": "s3://bucket/file.nc", "offset": 0, "length": 4096,
+ *    "etag": "\"abc\"", "last_modified": 1735787045}
+ * where etag (the object's entity tag, quoted or not) and last_modified
+ * (Unix seconds) are optional and, when given, pin the object's version: a
+ * read of another version fails with IC_ERR_VIRTUAL_CHUNK. With
+ * validate_containers != 0, a chunk whose location is under no virtual
+ * chunk container of the configuration is not recorded and its coordinates
+ * are listed in *failed_json; the others are recorded. With 0 every chunk
+ * is recorded (a location outside every container is refused when read).
+ * *failed_json (caller frees; failed_json may be NULL) receives a JSON
+ * array of the coordinates of the chunks not recorded, in the order of
+ * refs_json ([] when all were).
+ *
+ * Every entry is checked before any is recorded; nothing is recorded when
+ * the call fails. Malformed JSON, an unknown key, a missing coords,
+ * location, offset or length, or an empty location are
+ * IC_ERR_INVALID_ARGUMENT naming the entry; coordinates outside the grid
+ * (or of the wrong rank) are IC_ERR_INVALID_INDEX; IC_ERR_READ_ONLY,
+ * IC_ERR_NOT_FOUND, IC_ERR_NOT_AN_ARRAY as for ic_session_set_chunk.
+ */
+ic_status ic_session_set_virtual_refs(ic_session session, const char *path, const char *refs_json, int32_t validate_containers, char **failed_json, ic_error *err);
 
 /* An iterator over the coordinates of every chunk of the array at path,
  * each item a JSON array of indices, in no promised order. */
 ic_status ic_session_chunk_coordinates(ic_session session, const char *path, ic_iter *out, ic_error *err);
+
+/* An iterator over the locations virtual chunks of the session point at
+ * (its uncommitted changes included), each item a JSON string, each
+ * location once, in no promised order. Caller frees *out. */
+ic_status ic_session_virtual_chunk_locations(ic_session session, ic_iter *out, ic_error *err);
+
+/* Where a chunk is stored (the values of upstream Icechunk's ChunkType). */
+typedef enum ic_chunk_type {
+    IC_CHUNK_UNINITIALIZED = 0, /* no chunk there: never written, or deleted */
+    IC_CHUNK_NATIVE = 1,        /* in a chunk object of the repository */
+    IC_CHUNK_VIRTUAL = 2,       /* in an object outside the repository */
+    IC_CHUNK_INLINE = 3         /* in the manifest itself */
+} ic_chunk_type;
+
+/*
+ * *kind receives the ic_chunk_type of the chunk at coords of the array at
+ * path, as the session sees it (uncommitted changes included); a chunk
+ * never written is IC_CHUNK_UNINITIALIZED. Coordinates outside the array's
+ * grid, or ndim different from its rank, are IC_ERR_INVALID_ARGUMENT
+ * naming the coordinates. IC_ERR_NOT_FOUND if there is no node at path,
+ * IC_ERR_NOT_AN_ARRAY if it is a group.
+ */
+ic_status ic_session_chunk_type(ic_session session, const char *path, const uint32_t *coords, size_t ndim, int32_t *kind, ic_error *err);
 
 /* ======================================================================
  * The Zarr store of a session
@@ -961,6 +1051,23 @@ ic_status ic_session_flush(ic_session session, ic_error *err);
  * is committed and the session keeps its changes.
  */
 ic_status ic_session_commit(ic_session session, const char *message, const char *metadata_json, char **snapshot_id, ic_error *err);
+
+/*
+ * Writes the session's changes as a new snapshot whose parent is the
+ * session's base, as ic_session_commit does (metadata_json merged over the
+ * default commit metadata, chunks set with ic_store_set_behind written
+ * first, everything durable), and returns its id (caller frees
+ * *snapshot_id with ic_string_free; snapshot_id may be NULL), but moves no
+ * branch: the snapshot is anonymous (upstream Icechunk's Session.flush).
+ * Afterwards the session is read-only at the new snapshot. Open the
+ * snapshot with ic_repo_readonly_session (IC_AT_SNAPSHOT), describe it with
+ * ic_repo_snapshot_info, or point a branch (ic_repo_create_branch,
+ * ic_repo_reset_branch) or a tag at it; until then no ref reaches it and
+ * ic_repo_garbage_collect may delete it. IC_ERR_NO_CHANGES; IC_ERR_READ_ONLY;
+ * IC_ERR_INVALID_ARGUMENT for a fork. On any error the session keeps its
+ * changes.
+ */
+ic_status ic_session_flush_snapshot(ic_session session, const char *message, const char *metadata_json, char **snapshot_id, ic_error *err);
 
 /* Which side wins a chunk written by both. */
 typedef enum ic_version_selection {

@@ -39,9 +39,32 @@ static uint64_t any_handle(void) {
     }
 }
 
+/* Half the time a live handle of the pool (when it has one), else any
+ * handle: calls that need one of a kind then get past the lookup often
+ * enough to exercise what follows. */
+static uint64_t live_or_any(const uint64_t *pool) {
+    if (pick(2)) {
+        int start = pick(POOL);
+        for (int i = 0; i < POOL; i++)
+            if (pool[(start + i) % POOL] != 0) return pool[(start + i) % POOL];
+    }
+    return any_handle();
+}
+
 static char text[8][300];
 static const char *KEYS[] = {"zarr.json", "a/zarr.json", "a/c/0/0", "a/c/9/9", "../x", "a//b", "", "c", "a/c.0.0"};
 static const char *JSONS[] = {"{}", "[]", "{\"a\":1}", "{\"inline_chunk_threshold\":\"x\"}", "null", "{", "\"s\""};
+/* Virtual refs for array /a (2 x 2 chunks): good, outside the grid, without
+ * a location, of another rank, and not an array. */
+static const char *VREFS[] = {
+    "[{\"coords\":[0,1],\"location\":\"s3://b/k\",\"offset\":0,\"length\":4,\"etag\":\"e\"}]",
+    "[{\"coords\":[5,0],\"location\":\"s3://b/k\",\"offset\":0,\"length\":4}]",
+    "[{\"coords\":[0,0],\"offset\":0,\"length\":4}]",
+    "[{\"coords\":[0],\"location\":\"s3://b/k\",\"offset\":0,\"length\":4}]",
+    "[]", "{}"};
+
+/* The id of the last snapshot a call wrote, for calls that take one. */
+static char last_snapshot[32] = "AAAAAAAAAAAAAAAAAAA0";
 
 /* A string argument: NULL, a fixed interesting one, or random bytes
  * (invalid UTF-8 included). */
@@ -94,7 +117,8 @@ static void one_call(void) {
     size_t len = 0;
     int32_t flag = 0;
     uint64_t h = 0;
-    switch (pick(24)) {
+    int32_t kind = 0;
+    switch (pick(30)) {
     case 0: st = ic_storage_new_memory(any_string(0), &h, &e); if (st == IC_OK) keep(storages, h, free_storage); break;
     case 1: st = ic_repo_create(any_handle(), pick(2) ? NULL : any_string(0), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
     case 2: st = ic_repo_open(any_handle(), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
@@ -115,6 +139,22 @@ static void one_call(void) {
     case 8: st = ic_iter_next(any_handle(), &s, &flag, &e); break;
     case 9: st = ic_iter_next_page(any_handle(), any_size(10), &s, &len, &e); break;
     case 10: st = ic_session_commit(any_handle(), any_string(0), pick(2) ? NULL : any_string(1), &s, &e); break;
+    case 23: st = ic_session_flush_snapshot(live_or_any(sessions), any_string(0), pick(2) ? NULL : any_string(1), pick(3) ? &s : NULL, &e); break;
+    case 24: {
+        uint32_t coords[4] = {(uint32_t)pick(3), (uint32_t)pick(3), (uint32_t)rnd(), 0};
+        st = ic_session_chunk_type(live_or_any(sessions), pick(3) ? "/a" : any_string(0), pick(5) ? coords : NULL, pick(3) ? 2 : any_size(4), pick(5) ? &kind : NULL, &e);
+        if (st == IC_OK) CHECK(kind >= IC_CHUNK_UNINITIALIZED && kind <= IC_CHUNK_INLINE);
+        break;
+    }
+    case 25: st = ic_session_virtual_chunk_locations(live_or_any(sessions), pick(5) ? &h : NULL, &e); if (st == IC_OK) keep(iters, h, free_iter); break;
+    case 26: {
+        const char *refs = pick(3) ? VREFS[pick((int)(sizeof VREFS / sizeof *VREFS))] : any_string(1);
+        int32_t validate = pick(3) == 0 ? (int32_t)rnd() : pick(2);
+        st = ic_session_set_virtual_refs(live_or_any(sessions), pick(3) ? "/a" : any_string(0), refs, validate, pick(2) ? &s : NULL, &e);
+        break;
+    }
+    case 27: st = ic_repo_chunk_storage_stats(live_or_any(repos), pick(5) ? &s : NULL, &e); break;
+    case 28: st = ic_repo_inspect_snapshot(live_or_any(repos), pick(2) ? last_snapshot : any_string(0), pick(5) ? &s : NULL, &e); break;
     case 11: st = ic_repo_config_set(any_handle(), any_string(0), &e); break;
     case 12: st = ic_repo_set_default_commit_metadata(any_handle(), any_string(0), &e); break;
     case 13: st = ic_repo_create_tag(any_handle(), any_string(0), any_string(1), &e); break;
@@ -172,6 +212,7 @@ static void one_call(void) {
     /* Every status has a name; an error object comes with every failure
      * that asked for one, and carries a message. */
     CHECK(ic_status_name(st) != NULL);
+    if (st == IC_OK && s != NULL && strlen(s) == 20) snprintf(last_snapshot, sizeof last_snapshot, "%s", s);
     if (st != IC_OK) {
         CHECK(e != 0 && ic_error_code(e) == st && ic_error_message(e) != NULL);
     }

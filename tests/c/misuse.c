@@ -43,6 +43,17 @@ static void handles(void) {
     }
     FAILS(IC_ERR_INVALID_HANDLE, ic_session_read_only(s, &flag, &E));
     FAILS(IC_ERR_INVALID_HANDLE, ic_session_commit(s, "x", NULL, NULL, &E));
+    FAILS(IC_ERR_INVALID_HANDLE, ic_session_flush_snapshot(s, "x", NULL, NULL, &E));
+    uint32_t c[2] = {0, 0};
+    int32_t kind = 99;
+    FAILS(IC_ERR_INVALID_HANDLE, ic_session_chunk_type(s, "/arr", c, 2, &kind, &E));
+    CHECK(kind == 99);
+    char *failed = NULL;
+    FAILS(IC_ERR_INVALID_HANDLE, ic_session_set_virtual_refs(s, "/arr", "[]", 1, &failed, &E));
+    CHECK(failed == NULL);
+    ic_iter locs = 0;
+    FAILS(IC_ERR_INVALID_HANDLE, ic_session_virtual_chunk_locations(s, &locs, &E));
+    CHECK(locs == 0);
 
     /* Double frees of every handle type. */
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_session_free(s));
@@ -56,6 +67,10 @@ static void handles(void) {
     FAILS(IC_ERR_INVALID_HANDLE, ic_repo_garbage_collect(r2, 1, 1, &gc, &E)); /* freed */
     CHECK(gc == NULL);
     FAILS(IC_ERR_INVALID_HANDLE, ic_repo_expire_snapshots(r2, 1, 1, 1, &gc, &E)); /* freed */
+    CHECK(gc == NULL);
+    FAILS(IC_ERR_INVALID_HANDLE, ic_repo_chunk_storage_stats(r2, &gc, &E)); /* freed */
+    CHECK(gc == NULL);
+    FAILS(IC_ERR_INVALID_HANDLE, ic_repo_inspect_snapshot(r2, "AAAAAAAAAAAAAAAAAAA0", &gc, &E)); /* freed */
     CHECK(gc == NULL);
     OK(ic_storage_free(st2));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_storage_free(st2));
@@ -85,6 +100,12 @@ static void handles(void) {
         FAILS(IC_ERR_INVALID_HANDLE, ic_repo_list_branches(forged[i], &page, &E));
         FAILS(IC_ERR_INVALID_HANDLE, ic_repo_garbage_collect(forged[i], 1, 1, &page, &E));
         FAILS(IC_ERR_INVALID_HANDLE, ic_repo_expire_snapshots(forged[i], 1, 0, 0, &page, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_repo_chunk_storage_stats(forged[i], &page, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_repo_inspect_snapshot(forged[i], "AAAAAAAAAAAAAAAAAAA0", &page, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_session_flush_snapshot(forged[i], "x", NULL, NULL, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_session_chunk_type(forged[i], "/arr", c, 2, &kind, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_session_set_virtual_refs(forged[i], "/arr", "[]", 0, NULL, &E));
+        FAILS(IC_ERR_INVALID_HANDLE, ic_session_virtual_chunk_locations(forged[i], &locs, &E));
         FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_session_free(forged[i] == 0 ? 1 : forged[i]));
         CHECK(ic_error_code(forged[i]) == IC_ERR_INVALID_HANDLE);
         CHECK(ic_error_conflict_count(forged[i]) == 0);
@@ -98,6 +119,13 @@ static void handles(void) {
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_garbage_collect(sess, 1, 1, &page, &E));
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_expire_snapshots(sess, 1, 1, 1, &page, &E));
     FAILS(IC_ERR_INVALID_HANDLE, ic_repo_expire_snapshots(st, 1, 0, 0, &page, &E)); /* a storage */
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_chunk_storage_stats(sess, &page, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a repository", ic_repo_inspect_snapshot(sess, "AAAAAAAAAAAAAAAAAAA0", &page, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a session", ic_session_flush_snapshot(repo, "x", NULL, NULL, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a session", ic_session_chunk_type(repo, "/arr", c, 2, &kind, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a session", ic_session_set_virtual_refs(repo, "/arr", "[]", 1, NULL, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a session", ic_session_virtual_chunk_locations(st, &locs, &E));
+    CHECK(kind == 99 && locs == 0);
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a storage", ic_repo_open(repo, &r2, &E));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_repo_free(sess));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_session_free(repo));
@@ -179,6 +207,21 @@ static void nulls(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_add_array(sess, "/x", NULL, NULL, 2, NULL, NULL, 0, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_add_group(sess, "/x", NULL, 5, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_commit(sess, NULL, NULL, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_flush_snapshot(sess, NULL, NULL, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_chunk_type(sess, NULL, c, 2, &flag, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_chunk_type(sess, "/arr", NULL, 2, &flag, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_chunk_type(sess, "/arr", c, 2, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_virtual_refs(sess, NULL, "[]", 1, &str, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_virtual_refs(sess, "/arr", NULL, 1, &str, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_virtual_chunk_locations(sess, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_chunk_storage_stats(repo, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_inspect_snapshot(repo, NULL, &str, &E));
+    {
+        char *tip = NULL;
+        OK(ic_repo_lookup_branch(repo, "main", &tip, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_inspect_snapshot(repo, tip, NULL, &E));
+        OK(ic_string_free(tip));
+    }
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_rebase(sess, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_read_only(sess, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_merge(sess, NULL, 2, &E));
@@ -233,6 +276,13 @@ static void utf8_and_json(void) {
     FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_set_chunk(sess, BAD_UTF8, c, 2, (const uint8_t *)"x", 1, &E));
     FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_repo_writable_session(repo, BAD_UTF8, &s, &E));
     FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_commit(sess, BAD_UTF8, NULL, NULL, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_flush_snapshot(sess, BAD_UTF8, NULL, NULL, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_flush_snapshot(sess, "m", "{\"a\":\"\xff\"}", NULL, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_chunk_type(sess, BAD_UTF8, c, 2, &flag, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_set_virtual_refs(sess, BAD_UTF8, "[]", 1, &str, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_session_set_virtual_refs(sess, "/arr",
+        "[{\"coords\": [0, 0], \"location\": \"s3://b/\xff\", \"offset\": 0, \"length\": 1}]", 0, &str, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_repo_inspect_snapshot(repo, BAD_UTF8, &str, &E));
     FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_storage_new_local(BAD_UTF8, &st, &E));
     FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "UTF-8", ic_repo_config_set(repo, "{\"x\":\"\xff\"}", &E));
 
@@ -247,8 +297,39 @@ static void utf8_and_json(void) {
     const char *bad_meta[] = {"not json", "null", "[1,2]", "\"s\"", "{\"a\":1", "{\"a\":1}x"};
     for (size_t i = 0; i < sizeof bad_meta / sizeof bad_meta[0]; i++) {
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_commit(sess, "m", bad_meta[i], NULL, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_flush_snapshot(sess, "m", bad_meta[i], NULL, &E));
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_set_default_commit_metadata(repo, bad_meta[i], &E));
     }
+    /* Virtual refs: the message names what is wrong, and nothing is set. */
+    struct {
+        const char *json, *says;
+    } bad_refs[] = {
+        {"", "refs_json"},
+        {"{}", "refs_json"},
+        {"null", "not null"},
+        {"[null]", "refs_json[0] is null"},
+        {"[{\"location\": \"s3://b/k\", \"offset\": 0, \"length\": 1}]", "refs_json[0] has no \"coords\""},
+        {"[{\"coords\": [0, 0], \"offset\": 0, \"length\": 1}]", "refs_json[0] has no \"location\""},
+        {"[{\"coords\": [0, 0], \"location\": \"s3://b/k\", \"length\": 1}]", "refs_json[0] has no \"offset\""},
+        {"[{\"coords\": [0, 0], \"location\": \"s3://b/k\", \"offset\": 1}]", "refs_json[0] has no \"length\""},
+        {"[{\"coords\": [0, 0], \"location\": \"s3://b/k\", \"offset\": 0, \"length\": 1, \"etag\": 5}]", "refs_json"},
+        {"[{\"coords\": [0, 0], \"location\": \"s3://b/k\", \"offset\": 0, \"length\": 1, \"extra\": 5}]", "extra"},
+        {"[{\"coords\": [0, 0], \"location\": \"s3://b/k\", \"offset\": 0, \"length\": 1}] x", "trailing"},
+        {"[{\"coords\": [0, 0], \"location\": \"\", \"offset\": 0, \"length\": 1}]", "no location"},
+    };
+    for (size_t i = 0; i < sizeof bad_refs / sizeof bad_refs[0]; i++) {
+        str = NULL;
+        FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, bad_refs[i].says, ic_session_set_virtual_refs(sess, "/arr", bad_refs[i].json, 0, &str, &E));
+        CHECK(str == NULL);
+    }
+    FAILS_SAYING(IC_ERR_INVALID_INDEX, "[0 9]",
+                 ic_session_set_virtual_refs(sess, "/arr", "[{\"coords\": [0, 9], \"location\": \"s3://b/k\", \"offset\": 0, \"length\": 1}]", 0, &str, &E));
+    int32_t kind = 99;
+    OK(ic_session_chunk_type(sess, "/arr", c, 2, &kind, &E));
+    CHECK(kind == IC_CHUNK_UNINITIALIZED);
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "[0 9]", ic_session_chunk_type(sess, "/arr", (uint32_t[]){0, 9}, 2, &kind, &E));
+    CHECK(kind == IC_CHUNK_UNINITIALIZED);
+
     const char *bad_s3[] = {"{", "{\"bucket\": \"b\"}", "{\"bucket\": \"b\", \"anonymous\": true, \"nope\": 1}",
                             "{\"bucket\": \"b\", \"anonymous\": true, \"endpoint\": \"http://x\"}"};
     for (size_t i = 0; i < sizeof bad_s3 / sizeof bad_s3[0]; i++)
@@ -294,6 +375,7 @@ static void sizes_enums_ids(void) {
     /* Negative sizes. */
     FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "negative", ic_store_set(sess, "arr/c/0/0", (const uint8_t *)"x", NEG, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_chunk(sess, "/arr", c, NEG, (const uint8_t *)"x", 1, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_chunk_type(sess, "/arr", c, NEG, &flag, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_set_chunk(sess, "/arr", c, 2, (const uint8_t *)"x", NEG, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_get_chunk_into(sess, "/arr", c, 2, NULL, buf, NEG, &len, &flag, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_store_get_into(sess, "zarr.json", NULL, buf, NEG, &len, &flag, &E));
@@ -348,6 +430,7 @@ static void sizes_enums_ids(void) {
         ic_version sv = {IC_AT_SNAPSHOT, bad_ids[i], 0};
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_readonly_session(repo, &sv, &s, &E));
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_snapshot_info(repo, bad_ids[i], &str, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_inspect_snapshot(repo, bad_ids[i], &str, &E));
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_create_branch(repo, "b", bad_ids[i], &E));
     }
     char *tip = NULL;

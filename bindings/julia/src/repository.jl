@@ -430,11 +430,13 @@ end
 GCSummary(d::AbstractDict) = GCSummary(Int(d["snapshots_deleted"]), Int(d["manifests_deleted"]),
     Int(d["transaction_logs_deleted"]), Int(d["chunks_deleted"]), Int64(d["bytes_deleted"]),
     d["dry_run"] === true)
-function Base.show(io::IO, g::GCSummary)
-    print(io, "GCSummary(")
-    join(io, (string(f, "=", getfield(g, f)) for f in fieldnames(GCSummary)), ", ")
+"Shows a result struct as `Name(field=value, ...)`."
+function _show_fields(io::IO, x)
+    print(io, nameof(typeof(x)), "(")
+    join(io, (string(f, "=", getfield(x, f)) for f in fieldnames(typeof(x))), ", ")
     print(io, ")")
 end
+Base.show(io::IO, g::GCSummary) = _show_fields(io, g)
 
 """
     garbage_collect(repo, delete_older_than::DateTime; dry_run=false) -> GCSummary
@@ -511,6 +513,56 @@ function expire_snapshots(repo::Repository, older_than::DateTime; delete_expired
         Int32(delete_expired_tags), out, err), repo)
     Set{String}(String(x) for x in d["expired_snapshots"])
 end
+
+# --- statistics and inspection -------------------------------------------------
+
+"""
+    ChunkStorageStats
+
+The bytes of the chunks the history of every branch and tag refers to (see
+[`chunk_storage_stats`](@ref)): `native_bytes` (in the repository's chunk
+objects), `virtual_bytes` (read from objects elsewhere) and
+`inlined_bytes` (held in manifests).
+"""
+struct ChunkStorageStats
+    native_bytes::Int64
+    virtual_bytes::Int64
+    inlined_bytes::Int64
+end
+ChunkStorageStats(d::AbstractDict) =
+    ChunkStorageStats(Int64(d["native_bytes"]), Int64(d["virtual_bytes"]), Int64(d["inlined_bytes"]))
+Base.show(io::IO, s::ChunkStorageStats) = _show_fields(io, s)
+
+"""
+    chunk_storage_stats(repo) -> ChunkStorageStats
+
+Adds up the chunks of every snapshot a branch or tag reaches (upstream
+Icechunk's `chunk_storage_stats`): each native chunk once however many
+snapshots share it (chunks packed into one object each at its own offset),
+each virtual chunk once per location, offset and length, inline chunks once
+per manifest. Snapshots no ref reaches (left by a reset, a deleted branch,
+an expiration, or [`flush_snapshot!`](@ref)) do not count. Reads every
+reachable snapshot and manifest.
+"""
+chunk_storage_stats(repo::Repository) = ChunkStorageStats(_json_out((h, out, err) ->
+    @ic(:ic_repo_chunk_storage_stats, Int32, (UInt64, Ref{Ptr{UInt8}}, Ref{UInt64}), h, out, err), repo))
+
+"""
+    inspect_snapshot(repo, snapshot_id) -> Dict{String,Any}
+
+The snapshot file as it is stored, as upstream Icechunk's `inspect_snapshot`
+describes it: `"id"`, `"parent_id"` (`nothing` for the initial snapshot),
+`"flushed_at"` (RFC 3339 in UTC with microseconds), `"commit_message"`,
+`"metadata"`, `"manifests"` (each `"id"`, `"size_bytes"`,
+`"num_chunk_refs"`) and `"nodes"` (each `"id"`, `"path"`, `"node_type"`,
+and for arrays `"manifest_refs"`: each manifest's `"id"` and `"extents"`,
+per dimension the chunk indices `[start, end)`); `"history_cut" => true`
+on a snapshot an expiration rewrote. `IcechunkError(:SNAPSHOT_NOT_FOUND)`
+for an unknown id.
+"""
+inspect_snapshot(repo::Repository, id::AbstractString) =
+    _json_out((h, out, err) -> @ic(:ic_repo_inspect_snapshot, Int32, (UInt64, Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}),
+        h, id, out, err), repo)
 
 # --- sessions -----------------------------------------------------------------
 

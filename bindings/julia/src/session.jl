@@ -16,14 +16,16 @@ mutable struct Session <: Handle
 end
 _free(::Session, h::UInt64) = @ic(:ic_session_free, Int32, (UInt64,), h)
 
-function _flag(f, s::Session)
+"Calls `f(h, out, err)` with an `Int32` out-parameter and returns its value."
+function _int32_out(f, s::Session)
     with_handle(s) do h
         v = Ref{Int32}(0)
         err = Ref{UInt64}(0)
         _check(f(h, v, err), err)
-        v[] != 0
+        v[]
     end
 end
+_flag(f, s::Session) = _int32_out(f, s) != 0
 
 """
     branch(session) -> Union{String,Nothing}
@@ -306,6 +308,98 @@ function set_virtual_ref!(s::Session, path::AbstractString, coords, location::Ab
 end
 
 """
+    VirtualChunkSpec(coords, location; offset, length, etag=nothing, last_modified=0)
+
+One virtual chunk for [`set_virtual_refs!`](@ref): `length` bytes at
+`offset` of the object at `location` (a URL), for the chunk at `coords`
+(0-based chunk indices). `etag` (the object's entity tag, quoted or not)
+and `last_modified` (Unix seconds; 0: not checked) pin the object's
+version: reading a chunk whose object is another version throws
+`IcechunkError(:VIRTUAL_CHUNK)`.
+"""
+struct VirtualChunkSpec
+    coords::Vector{Int}
+    location::String
+    offset::UInt64
+    length::UInt64
+    etag::Union{String,Nothing}
+    last_modified::Int64
+end
+VirtualChunkSpec(coords, location::AbstractString; offset::Integer, length::Integer,
+                 etag::Union{AbstractString,Nothing} = nothing, last_modified::Integer = 0) =
+    VirtualChunkSpec(Int[Int(i) for i in coords], String(location), offset, length,
+        etag === nothing ? nothing : String(etag), last_modified)
+
+function _json_dict(v::VirtualChunkSpec)
+    d = Dict{String,Any}("coords" => v.coords, "location" => v.location, "offset" => v.offset, "length" => v.length)
+    v.etag === nothing || (d["etag"] = v.etag)
+    v.last_modified == 0 || (d["last_modified"] = v.last_modified)
+    return d
+end
+
+"""
+    set_virtual_refs!(session, path, refs; validate_containers=true) -> Vector{Vector{Int}}
+
+Records many virtual chunks of the array at `path` (`refs`, a vector of
+[`VirtualChunkSpec`](@ref)) and returns the coordinates of those not
+recorded. With `validate_containers`, a chunk whose location is under no
+virtual chunk container of the configuration is not recorded and its
+coordinates are returned, in the order of `refs`; without it every chunk is
+recorded (a location outside every container is refused when read).
+Coordinates outside the grid (`IcechunkError(:INVALID_INDEX)`) or an empty
+location (`:INVALID_ARGUMENT`) fail the whole call: nothing is recorded.
+"""
+function set_virtual_refs!(s::Session, path::AbstractString, refs::AbstractVector{VirtualChunkSpec};
+                           validate_containers::Bool = true)
+    js = JSON.write_json(Any[_json_dict(r) for r in refs])
+    failed = _json_out((h, out, err) -> @ic(:ic_session_set_virtual_refs, Int32,
+        (UInt64, Cstring, Cstring, Int32, Ref{Ptr{UInt8}}, Ref{UInt64}),
+        h, path, js, Int32(validate_containers), out, err), s)
+    return Vector{Int}[Int[Int(i) for i in c] for c in failed]
+end
+
+"""
+    virtual_chunk_locations(session) -> Vector{String}
+
+The locations the session's virtual chunks point at (its uncommitted
+changes included), each once, sorted.
+"""
+function virtual_chunk_locations(s::Session)
+    raw = with_handle(s) do h
+        out = Ref{UInt64}(0)
+        err = Ref{UInt64}(0)
+        _check(@ic(:ic_session_virtual_chunk_locations, Int32, (UInt64, Ref{UInt64}, Ref{UInt64}), h, out, err), err)
+        out[]
+    end
+    return sort!(String[String(l) for l in _drain(raw)])
+end
+
+"""
+    ChunkType.Uninitialized / Native / Virtual / Inline
+
+Where a chunk is stored, with the values of upstream Icechunk's
+`ChunkType`: nowhere (`Uninitialized`: never written, or deleted), in a
+chunk object of the repository (`Native`), in an object outside it
+(`Virtual`), or in the manifest itself (`Inline`).
+"""
+module ChunkType
+@enum T::Int32 Uninitialized = 0 Native = 1 Virtual = 2 Inline = 3
+end
+
+"""
+    chunk_type(session, path, coords) -> ChunkType.T
+
+Where the chunk at `coords` (0-based chunk indices) of the array at `path`
+is stored, as the session sees it. Coordinates outside the grid, or of
+another rank, throw `IcechunkError(:INVALID_ARGUMENT)`.
+"""
+function chunk_type(s::Session, path::AbstractString, coords)
+    c = _coords(coords)
+    ChunkType.T(_int32_out((h, k, err) -> @ic(:ic_session_chunk_type, Int32,
+        (UInt64, Cstring, Ptr{UInt32}, Csize_t, Ref{Int32}, Ref{UInt64}), h, path, c, length(c), k, err), s))
+end
+
+"""
     chunk_coordinates(session, path) -> Vector{Vector{Int}}
 
 The coordinates of every chunk of the array at `path`, sorted.
@@ -384,6 +478,26 @@ function commit!(s::Session, message::AbstractString; metadata = nothing,
     return _string_out((h, out, err) -> @ic(:ic_session_commit_rebasing, Int32,
         (UInt64, Ref{CSolver}, Cstring, Cstring, UInt32, UInt64, UInt64, Ref{Ptr{UInt8}}, Ref{UInt64}),
         h, solver, message, _cstr(md), rebase_tries, base_delay_ms, max_delay_ms, out, err), s)
+end
+
+"""
+    flush_snapshot!(session, message; metadata=nothing) -> String
+
+Writes the session's changes as a new snapshot whose parent is the
+session's base, as [`commit!`](@ref) does, and returns its id, but moves no
+branch: the snapshot is anonymous (upstream Icechunk's `Session.flush`).
+Afterwards the session is read-only at the new snapshot. Open it with
+`readonly_session(repo; snapshot_id = id)` or point a branch or tag at it;
+until then no ref reaches it and [`garbage_collect`](@ref) may delete it.
+Throws `IcechunkError` with code `:NO_CHANGES` or `:READ_ONLY` (and
+`:INVALID_ARGUMENT` for a fork); the session then keeps its changes.
+(Not to be confused with [`flush!`](@ref), which writes the chunks set with
+[`set_behind!`](@ref).)
+"""
+function flush_snapshot!(s::Session, message::AbstractString; metadata = nothing)
+    md = metadata === nothing ? nothing : _config_json(metadata)
+    return _string_out((h, out, err) -> @ic(:ic_session_flush_snapshot, Int32,
+        (UInt64, Cstring, Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}), h, message, _cstr(md), out, err), s)
 end
 
 """

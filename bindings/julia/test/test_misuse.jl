@@ -15,6 +15,10 @@
         @test errcode(() -> st["zarr.json"]) === :INVALID_HANDLE
         @test errcode(() -> st["zarr.json"] = group_json()) === :INVALID_HANDLE
         @test errcode(() -> commit!(s, "x")) === :INVALID_HANDLE
+        @test errcode(() -> flush_snapshot!(s, "x")) === :INVALID_HANDLE
+        @test errcode(() -> chunk_type(s, "/a", (0, 0))) === :INVALID_HANDLE
+        @test errcode(() -> virtual_chunk_locations(s)) === :INVALID_HANDLE
+        @test errcode(() -> set_virtual_refs!(s, "/a", VirtualChunkSpec[])) === :INVALID_HANDLE
         @test errcode(() -> snapshot_id(s)) === :INVALID_HANDLE
         e = try status(s) catch e; e end
         @test occursin("Session is closed", sprint(showerror, e))
@@ -33,6 +37,8 @@
         close(repo)
         close(storage)
         @test errcode(() -> list_branches(repo)) === :INVALID_HANDLE
+        @test errcode(() -> chunk_storage_stats(repo)) === :INVALID_HANDLE
+        @test errcode(() -> inspect_snapshot(repo, "AAAAAAAAAAAAAAAAAAA0")) === :INVALID_HANDLE
         @test errcode(() -> repository_exists(storage)) === :INVALID_HANDLE
         @test errcode(() -> writable_session(repo, "main")) === :INVALID_HANDLE
         store(s2)["zarr.json"] = group_json()
@@ -52,6 +58,8 @@
         close(stale)
         wrongtype = IcechunkGo.Session(repo.h[])   # a repository handle as a session
         @test errcode(() -> snapshot_id(wrongtype)) === :INVALID_HANDLE
+        @test errcode(() -> chunk_type(wrongtype, "/a", (0, 0))) === :INVALID_HANDLE
+        @test errcode(() -> flush_snapshot!(wrongtype, "x")) === :INVALID_HANDLE
         # leave the repository's handle alone: it is owned by `repo`
         Threads.atomic_xchg!(wrongtype.h, UInt64(0))
         @test list_branches(repo) == ["main"]
