@@ -20,6 +20,7 @@ library is loaded.
 from __future__ import annotations
 
 from . import _ffi
+from .chunks import ChunkType, VirtualChunkSpec
 from .config import RepositoryConfig, VirtualChunkContainer
 from .conflicts import BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection
 from .diff import Diff
@@ -47,7 +48,7 @@ from .errors import (
     TagNotFoundError,
     UnsupportedFormatVersionError,
 )
-from .repository import GCSummary, Repository, SnapshotInfo
+from .repository import ChunkStorageStats, GCSummary, Repository, SnapshotInfo
 from .session import Session, SessionPicklingError
 from .storage import Storage, in_memory_storage, local_filesystem_storage, s3_storage
 from .store import IcechunkStore
@@ -84,6 +85,8 @@ __all__ = [
     "BasicConflictSolver",
     "BranchExistsError",
     "BranchNotFoundError",
+    "ChunkStorageStats",
+    "ChunkType",
     "Conflict",
     "ConflictDetector",
     "ConflictError",
@@ -116,6 +119,7 @@ __all__ = [
     "UnsupportedFormatVersionError",
     "VersionSelection",
     "VirtualChunkContainer",
+    "VirtualChunkSpec",
     "__version__",
     "in_memory_storage",
     "library_path",

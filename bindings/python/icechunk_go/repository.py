@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from ctypes import byref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _ffi
+from ._aio import on_thread
 from .config import RepositoryConfig
+from .conflicts import ConflictSolver
 from .diff import Diff
 from .session import Session, _dumps
 from .storage import Storage
 
-__all__ = ["GCSummary", "Repository", "SnapshotInfo"]
+if TYPE_CHECKING:
+    from .store import IcechunkStore
+
+__all__ = ["ChunkStorageStats", "GCSummary", "Repository", "SnapshotInfo"]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
@@ -98,6 +104,41 @@ class GCSummary:
             chunks_deleted=int(d["chunks_deleted"]),
             bytes_deleted=int(d["bytes_deleted"]),
             dry_run=bool(d["dry_run"]),
+        )
+
+
+@dataclass(frozen=True)
+class ChunkStorageStats:
+    """The bytes of chunks that the branches and tags reach
+    (:meth:`Repository.chunk_storage_stats`).
+
+    Attributes
+    ----------
+    native_bytes : int
+        Chunks in the repository's own chunk objects, each counted once
+        however many snapshots share it.
+    virtual_bytes : int
+        Byte ranges of objects outside the repository that virtual
+        references name, each distinct range counted once.
+    inlined_bytes : int
+        Chunks kept inside manifests, counted once per manifest.
+    """
+
+    native_bytes: int
+    virtual_bytes: int
+    inlined_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        """All three together."""
+        return self.native_bytes + self.virtual_bytes + self.inlined_bytes
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> ChunkStorageStats:
+        return cls(
+            native_bytes=int(d["native_bytes"]),
+            virtual_bytes=int(d["virtual_bytes"]),
+            inlined_bytes=int(d["inlined_bytes"]),
         )
 
 
@@ -239,10 +280,29 @@ class Repository:
         """The repository's configuration."""
         return RepositoryConfig._from_json(_ffi.json_result(_ffi.lib.ic_repo_config_get, self._h))
 
-    def save_config(self, config: RepositoryConfig) -> None:
+    def save_config(self, config: RepositoryConfig | None = None) -> None:
         """Stores ``config`` (its fields that are set) over the repository's
-        configuration. Handles opened afterwards use it."""
+        configuration; handles opened afterwards use it. Without ``config``
+        (upstream's form) the current configuration is stored again.
+        :meth:`create` and :meth:`open` with a ``config`` store it already."""
+        if config is None:
+            config = self.config
         _ffi.call(_ffi.lib.ic_repo_config_set, self._h, _ffi.cstr(json.dumps(config._to_json())))
+
+    def reopen(self, config: RepositoryConfig | None = None) -> Repository:
+        """A new handle on the same storage, as :meth:`open` with ``config``
+        (stored over the repository's configuration when given). Sessions
+        of this handle are not affected."""
+        return Repository.open(self._storage, config)
+
+    @staticmethod
+    def fetch_config(storage: Storage) -> RepositoryConfig | None:
+        """The configuration stored in ``storage``, or None if it holds no
+        repository."""
+        if not Repository.exists(storage):
+            return None
+        with Repository.open(storage) as repo:
+            return repo.config
 
     def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
         """Metadata merged into every commit of the sessions created
@@ -409,6 +469,32 @@ class Repository:
         h = _ffi.handle_result(_ffi.lib.ic_repo_writable_session, self._h, _ffi.cstr(branch, "branch"))
         return Session(h, self)
 
+    @contextlib.contextmanager
+    def transaction(
+        self,
+        branch: str,
+        *,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+    ) -> Iterator[IcechunkStore]:
+        """A writable session on ``branch`` as a context manager: yields its
+        store, and commits when the block ends without an exception
+        (:meth:`Session.commit` with ``message``, ``metadata``,
+        ``rebase_with`` and ``rebase_tries``). If the block raises, nothing
+        is committed and the session's changes are dropped::
+
+            with repo.transaction("main", message="add temperatures") as store:
+                zarr.open_group(store, mode="a")["t"][:] = data
+        """
+        session = self.writable_session(branch)
+        try:
+            yield session.store
+            session.commit(message, metadata, rebase_with=rebase_with, rebase_tries=rebase_tries)
+        finally:
+            session.close()
+
     def session_from_bytes(self, data: bytes) -> Session:
         """Restores a session serialized with :meth:`Session.as_bytes` (in this
         process or another) into this repository."""
@@ -417,9 +503,66 @@ class Repository:
         # A restored session reads its base snapshot on first use.
         return Session(h, self, loaded=False)
 
+    def inspect_snapshot(self, snapshot_id: str, *, pretty: bool = True) -> str:
+        """The snapshot's file described as JSON: id, parent, time, message,
+        metadata, manifests (with sizes and chunk counts) and nodes (with
+        their manifests' extents), as upstream's ``inspect_snapshot``.
+
+        Raises
+        ------
+        SnapshotNotFoundError
+        """
+        d = _ffi.json_result(_ffi.lib.ic_repo_inspect_snapshot, self._h, _ffi.cstr(snapshot_id, "snapshot id"))
+        return json.dumps(d, indent=2 if pretty else None)
+
     # --- maintenance ---------------------------------------------------------------
 
-    def garbage_collect(self, delete_object_older_than: _dt.datetime, *, dry_run: bool = False) -> GCSummary:
+    def chunk_storage_stats(
+        self,
+        *,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> ChunkStorageStats:
+        """The bytes of chunks every snapshot a branch or tag reaches uses,
+        by kind of chunk. Snapshots no ref reaches (of deleted or reset
+        branches, or expired) are not counted: :meth:`garbage_collect`
+        reclaims them.
+
+        The keyword arguments are upstream's tuning knobs, taken so that
+        calls port unchanged; the library bounds its own memory and
+        concurrency (manifests are read a few at a time), so their values
+        change nothing.
+        """
+        _check_tuning(
+            max_snapshots_in_memory, max_compressed_manifest_mem_bytes, max_concurrent_manifest_fetches
+        )
+        return ChunkStorageStats._from_json(_ffi.json_result(_ffi.lib.ic_repo_chunk_storage_stats, self._h))
+
+    def total_chunks_storage(
+        self,
+        *,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> int:
+        """The bytes of native chunks reachable from branches and tags:
+        ``chunk_storage_stats().native_bytes``, upstream's older name."""
+        return self.chunk_storage_stats(
+            max_snapshots_in_memory=max_snapshots_in_memory,
+            max_compressed_manifest_mem_bytes=max_compressed_manifest_mem_bytes,
+            max_concurrent_manifest_fetches=max_concurrent_manifest_fetches,
+        ).native_bytes
+
+    def garbage_collect(
+        self,
+        delete_object_older_than: _dt.datetime,
+        *,
+        dry_run: bool = False,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> GCSummary:
         """Deletes the objects no branch or tag can reach and returns what was
         deleted.
 
@@ -456,6 +599,10 @@ class Repository:
             microsecond), after 1970.
         dry_run : bool
             Delete nothing; the summary counts what would be deleted.
+        max_snapshots_in_memory, max_compressed_manifest_mem_bytes, max_concurrent_manifest_fetches : int
+            Upstream's tuning knobs, taken so that calls port unchanged;
+            the library bounds its own memory and concurrency, so their
+            values change nothing.
 
         Returns
         -------
@@ -469,6 +616,9 @@ class Repository:
             It is naive (no time zone), or not after 1970
             (:class:`InvalidArgumentError`).
         """
+        _check_tuning(
+            max_snapshots_in_memory, max_compressed_manifest_mem_bytes, max_concurrent_manifest_fetches
+        )
         nanos = _cutoff_nanos(delete_object_older_than, "delete_object_older_than")
         d = _ffi.json_result(_ffi.lib.ic_repo_garbage_collect, self._h, nanos, 1 if dry_run else 0)
         return GCSummary._from_json(d)
@@ -548,6 +698,60 @@ class Repository:
             1 if delete_expired_tags else 0,
         )
         return set(d["expired_snapshots"])
+
+    # --- async twins (upstream's *_async methods) ---------------------------------
+
+    create_async = classmethod(on_thread(create.__func__))
+    open_async = classmethod(on_thread(open.__func__))
+    open_or_create_async = classmethod(on_thread(open_or_create.__func__))
+    exists_async = staticmethod(on_thread(exists))
+    fetch_config_async = staticmethod(on_thread(fetch_config))
+    save_config_async = on_thread(save_config)
+    reopen_async = on_thread(reopen)
+    create_branch_async = on_thread(create_branch)
+    list_branches_async = on_thread(list_branches)
+    lookup_branch_async = on_thread(lookup_branch)
+    reset_branch_async = on_thread(reset_branch)
+    delete_branch_async = on_thread(delete_branch)
+    create_tag_async = on_thread(create_tag)
+    list_tags_async = on_thread(list_tags)
+    lookup_tag_async = on_thread(lookup_tag)
+    delete_tag_async = on_thread(delete_tag)
+    lookup_snapshot_async = on_thread(lookup_snapshot)
+    diff_async = on_thread(diff)
+    readonly_session_async = on_thread(readonly_session)
+    writable_session_async = on_thread(writable_session)
+    inspect_snapshot_async = on_thread(inspect_snapshot)
+    chunk_storage_stats_async = on_thread(chunk_storage_stats)
+    total_chunks_storage_async = on_thread(total_chunks_storage)
+    garbage_collect_async = on_thread(garbage_collect)
+    expire_snapshots_async = on_thread(expire_snapshots)
+
+    async def async_ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> AsyncIterator[SnapshotInfo]:
+        """As :meth:`ancestry`, an async iterator reading each page of
+        history on a thread."""
+        import asyncio
+
+        v = _version(branch, tag, snapshot_id, what="ancestry")
+        pages = self._ancestry(v)
+        done = object()
+        while True:
+            info = await asyncio.to_thread(next, pages, done)
+            if info is done:
+                return
+            yield info
+
+
+def _check_tuning(*values: int) -> None:
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"tuning values must be positive integers, got {v!r}")
 
 
 def _config_arg(config: RepositoryConfig | None) -> bytes | None:

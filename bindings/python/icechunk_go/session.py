@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import pickle
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
-from ctypes import byref, c_size_t, c_uint32, c_uint64, c_void_p
+from collections.abc import AsyncIterator, Iterator, Sequence
+from ctypes import byref, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import TYPE_CHECKING, Any
 
 from . import _ffi
+from ._aio import on_thread
+from .chunks import ChunkType, VirtualChunkSpec
 from .conflicts import ConflictSolver
 from .diff import Diff
-from .errors import IcechunkError
+from .errors import IcechunkError, _error_for
 
 if TYPE_CHECKING:
+    from .config import RepositoryConfig
     from .repository import Repository
     from .storage import Storage
     from .store import IcechunkStore
@@ -41,7 +46,7 @@ class Session:
     let each write its own chunks, send them back and :meth:`merge` them,
     then commit once. Read-only sessions pickle too; pickling a writable
     session that is not a fork is refused, since its changes would be
-    silently split between copies.
+    silently split between copies, except inside :meth:`allow_pickling`.
     """
 
     __slots__ = (
@@ -51,6 +56,7 @@ class Session:
         "_handle",
         "_load_lock",
         "_meta_loaded",
+        "_pickling_allowed",
         "_read_only",
         "_repo",
         "_state_lock",
@@ -75,6 +81,7 @@ class Session:
         # rebase moves the base), and how many commits or rebases are
         # running (they hold the session's lock while they talk to storage).
         self._meta_loaded = loaded
+        self._pickling_allowed = False
         self._base_gen = 0
         self._busy = 0
         self._state_lock = threading.Lock()
@@ -150,6 +157,11 @@ class Session:
         return _ffi.bool_result(_ffi.lib.ic_session_is_fork, self._h)
 
     @property
+    def config(self) -> RepositoryConfig:
+        """The configuration of the session's repository."""
+        return self._repo.config
+
+    @property
     def store(self) -> IcechunkStore:
         """The session's Zarr store (a ``zarr.abc.store.Store``): pass it to
         ``zarr.open_group``, ``xarray.open_zarr``, ``Dataset.to_zarr``...
@@ -182,13 +194,41 @@ class Session:
 
     # --- commit and rebase --------------------------------------------------
 
-    def flush(self) -> None:
+    def flush_writes(self) -> None:
         """Writes to storage every chunk the store handed over without
         waiting (write-behind), and waits for it. :meth:`commit`,
-        :meth:`fork`, :meth:`merge` and pickling do this by themselves; a
-        background write that failed is written again, and raises here if
-        it fails again."""
+        :meth:`flush`, :meth:`fork`, :meth:`merge` and pickling do this by
+        themselves; a background write that failed is written again, and
+        raises here if it fails again."""
         _ffi.call(_ffi.lib.ic_session_flush, self._h)
+
+    def flush(self, message: str, metadata: dict[str, Any] | None = None) -> str:
+        """Writes the changes as a new snapshot on no branch and returns its
+        id; the branch does not move. Afterwards the session is read-only at
+        that snapshot, as after :meth:`commit`. Reach it by id
+        (:meth:`Repository.readonly_session`, ``create_branch``,
+        ``create_tag``); until a ref points at it, :meth:`Repository.garbage_collect`
+        treats it as unreachable.
+
+        Raises
+        ------
+        NoChangesToCommitError, ReadOnlyError
+        """
+        msg = _ffi.cstr(message, "message")
+        meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
+        return self._write_snapshot(_ffi.lib.ic_session_flush_snapshot, msg, meta)
+
+    def _write_snapshot(self, fn: Any, *args: Any) -> str:
+        """Calls fn(session, *args, char **snapshot_id, err), a commit or
+        flush, with the session marked busy, and returns the new id."""
+        out = c_void_p()
+        self._begin_exclusive()
+        try:
+            _ffi.call(fn, self._h, *args, byref(out))
+        finally:
+            self._end_exclusive()
+        self._read_only = True
+        return _ffi.take_string(out)
 
     def commit(
         self,
@@ -227,21 +267,11 @@ class Session:
         """
         msg = _ffi.cstr(message, "message")
         meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
-        out = c_void_p()
-        self._begin_exclusive()
-        try:
-            if rebase_with is None:
-                _ffi.call(_ffi.lib.ic_session_commit, self._h, msg, meta, byref(out))
-            else:
-                solver = rebase_with._c()
-                tries = max(0, min(int(rebase_tries), 2**32 - 1))
-                _ffi.call(
-                    _ffi.lib.ic_session_commit_rebasing, self._h, byref(solver), msg, meta, tries, 0, 0, byref(out)
-                )
-        finally:
-            self._end_exclusive()
-        self._read_only = True
-        return _ffi.take_string(out)
+        if rebase_with is None:
+            return self._write_snapshot(_ffi.lib.ic_session_commit, msg, meta)
+        solver = rebase_with._c()
+        tries = max(0, min(int(rebase_tries), 2**32 - 1))
+        return self._write_snapshot(_ffi.lib.ic_session_commit_rebasing, byref(solver), msg, meta, tries, 0, 0)
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Replays the session's changes over the commits that landed on its
@@ -291,8 +321,22 @@ class Session:
         _ffi.call(_ffi.lib.ic_session_to_bytes, self._h, byref(data), byref(n))
         return _ffi.take_buffer(data, n.value)
 
+    @contextlib.contextmanager
+    def allow_pickling(self) -> Iterator[None]:
+        """Inside this block the writable session pickles (upstream's way of
+        sending it to Dask workers). Each unpickled copy carries the
+        changes made so far and collects its own: send the copies back and
+        :meth:`merge` them into this session before committing, or their
+        changes are lost. :meth:`fork` does the same without the block."""
+        prev = self._pickling_allowed
+        self._pickling_allowed = True
+        try:
+            yield
+        finally:
+            self._pickling_allowed = prev
+
     def __reduce__(self) -> Any:
-        if not self.read_only and not self.is_fork:
+        if not self.read_only and not self.is_fork and not self._pickling_allowed:
             raise SessionPicklingError(
                 "a writable session cannot be pickled: its changes would be split between "
                 "copies and lost. Call session.fork() and send the fork to workers (forks "
@@ -305,12 +349,45 @@ class Session:
 
     # --- nodes and chunks ---------------------------------------------------
 
-    def chunk_coordinates(self, array_path: str) -> Iterator[tuple[int, ...]]:
+    def chunk_coordinates(self, array_path: str, batch_size: int = 1000) -> _Coordinates:
         """The coordinates of every chunk written in the array at
-        ``array_path`` (such as ``"/group/array"``), in no promised order."""
-        items = _ffi.iter_all(_ffi.lib.ic_session_chunk_coordinates, self._h, _ffi.cstr(array_path, "path"))
-        for c in items:
-            yield tuple(int(i) for i in c)
+        ``array_path`` (such as ``"/group/array"``), in no promised order.
+        Iterate it with ``for`` or, as upstream's, ``async for`` (the
+        library is then called on a thread); ``batch_size`` is taken for
+        upstream's signature: the coordinates are read in one call."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        return _Coordinates(self, _ffi.cstr(array_path, "path"))
+
+    def _coordinates(self, path: bytes) -> list[tuple[int, ...]]:
+        items = _ffi.iter_all(_ffi.lib.ic_session_chunk_coordinates, self._h, path)
+        return [tuple(int(i) for i in c) for c in items]
+
+    def chunk_type(self, array_path: str, chunk_coordinates: Sequence[int]) -> ChunkType:
+        """How the chunk at ``chunk_coordinates`` of the array at
+        ``array_path`` is stored; :attr:`ChunkType.UNINITIALIZED` if none
+        was written there.
+
+        Raises
+        ------
+        NotFoundError
+            No array at ``array_path``.
+        InvalidArgumentError
+            The coordinates are outside the array's chunk grid or have the
+            wrong number of dimensions.
+        """
+        coords = [int(c) for c in chunk_coordinates]
+        c = (c_uint32 * max(len(coords), 1))(*coords)
+        kind = c_int32(0)
+        _ffi.call(
+            _ffi.lib.ic_session_chunk_type, self._h, _ffi.cstr(array_path, "path"), c, len(coords), byref(kind)
+        )
+        return ChunkType(kind.value)
+
+    def all_virtual_chunk_locations(self) -> list[str]:
+        """The locations (URLs) virtual chunks of the session point at, each
+        once."""
+        return [str(x) for x in _ffi.iter_all(_ffi.lib.ic_session_virtual_chunk_locations, self._h)]
 
     def get_node(self, path: str) -> dict[str, Any]:
         """The node at ``path`` as a dict: ``path``, ``type`` ("group" or
@@ -336,24 +413,67 @@ class Session:
         offset: int,
         length: int,
         last_modified: int | None = None,
+        etag: str | None = None,
     ) -> None:
         """Records the chunk at ``coords`` of the array at ``array_path`` as
         ``length`` bytes at ``offset`` of the object at ``location`` (a URL
         under one of the repository's virtual chunk containers), optionally
-        pinned to its modification time (Unix seconds)."""
+        pinned to its modification time (Unix seconds) and entity tag:
+        reads fail if the object changed."""
         n = len(coords)
         c = (c_uint32 * max(n, 1))(*coords)
+        if etag is None:
+            _ffi.call(
+                _ffi.lib.ic_session_set_virtual_ref,
+                self._h,
+                _ffi.cstr(array_path, "path"),
+                c,
+                n,
+                _ffi.cstr(location, "location"),
+                int(offset),
+                int(length),
+                int(last_modified or 0),
+            )
+            return
+        ref = VirtualChunkSpec(tuple(coords), location, offset, length, etag_checksum=etag)._to_json()
+        if last_modified:
+            ref["last_modified"] = int(last_modified)
+        self._set_virtual_ref(array_path, ref, validate=True)
+
+    def _set_virtual_ref(self, array_path: str, ref: dict[str, Any], *, validate: bool) -> None:
+        """Sets one virtual ref (a JSON dict); with ``validate``, one outside
+        every virtual chunk container raises instead of being skipped."""
+        if self._set_virtual_refs(array_path, [ref], validate=validate):
+            raise _error_for(
+                _ffi.IC_ERR_VIRTUAL_CHUNK,
+                f"virtual chunk location {ref['location']!r} is outside every virtual chunk container "
+                "of the repository; add a container for it to the repository config",
+                {},
+            )
+
+    def _set_virtual_refs(self, array_path: str, refs: list[dict[str, Any]], *, validate: bool) -> list[tuple[int, ...]]:
+        """ic_session_set_virtual_refs: sets refs (JSON dicts) and returns
+        the coordinates of those refused for lying outside every virtual
+        chunk container (only when ``validate``)."""
+        out = c_void_p()
         _ffi.call(
-            _ffi.lib.ic_session_set_virtual_ref,
+            _ffi.lib.ic_session_set_virtual_refs,
             self._h,
             _ffi.cstr(array_path, "path"),
-            c,
-            n,
-            _ffi.cstr(location, "location"),
-            int(offset),
-            int(length),
-            int(last_modified or 0),
+            _ffi.cstr(_dumps(refs), "virtual refs"),
+            1 if validate else 0,
+            byref(out),
         )
+        return [tuple(int(i) for i in c) for c in _ffi.take_json(out)]
+
+    # --- async twins (upstream's *_async methods) ---------------------------
+
+    commit_async = on_thread(commit)
+    flush_async = on_thread(flush)
+    rebase_async = on_thread(rebase)
+    merge_async = on_thread(merge)
+    chunk_type_async = on_thread(chunk_type)
+    all_virtual_chunk_locations_async = on_thread(all_virtual_chunk_locations)
 
     def __repr__(self) -> str:
         try:
@@ -361,6 +481,27 @@ class Session:
             return f"<icechunk_go.Session {where} snapshot={self.snapshot_id}>"
         except IcechunkError:
             return "<icechunk_go.Session (freed)>"
+
+
+class _Coordinates:
+    """The chunk coordinates of one array, iterable with ``for`` and with
+    ``async for`` (see :meth:`Session.chunk_coordinates`)."""
+
+    __slots__ = ("_path", "_session")
+
+    def __init__(self, session: Session, path: bytes) -> None:
+        self._session = session
+        self._path = path
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        return iter(self._session._coordinates(self._path))
+
+    async def _aiter(self) -> AsyncIterator[tuple[int, ...]]:
+        for c in await asyncio.to_thread(self._session._coordinates, self._path):
+            yield c
+
+    def __aiter__(self) -> AsyncIterator[tuple[int, ...]]:
+        return self._aiter()
 
 
 def _dumps(obj: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as _dt
 import functools
 import os
 import threading
@@ -24,7 +25,9 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from . import _ffi
-from .errors import NotFoundError, ReadOnlyError
+from ._aio import on_thread
+from .chunks import VirtualChunkSpec, _virtual_ref_json
+from .errors import NotFoundError, ReadOnlyError, _error_for
 
 if TYPE_CHECKING:
     from .session import Session
@@ -717,6 +720,90 @@ class IcechunkStore(Store):
         self._check_writable()
         await _run(_ffi.call, _ffi.lib.ic_store_clear, self._h)
 
+    def sync_clear(self) -> None:
+        """As :meth:`clear`, blocking: deletes every node and chunk of the
+        session (history is not touched)."""
+        self._check_writable()
+        _ffi.call(_ffi.lib.ic_store_clear, self._h)
+
+    # --- virtual chunks -------------------------------------------------------
+
+    def set_virtual_ref(
+        self,
+        key: str,
+        location: str,
+        *,
+        offset: int,
+        length: int,
+        checksum: str | _dt.datetime | None = None,
+        validate_container: bool = True,
+    ) -> None:
+        """Records the chunk at the zarr key ``key`` (such as
+        ``"array/c/0/1"``) as ``length`` bytes at ``offset`` of the object
+        at ``location`` (a URL such as ``"s3://bucket/file.nc"``).
+
+        ``checksum`` pins the object's version: a str is its entity tag, a
+        datetime its modification time; reads fail once the object changed.
+        With ``validate_container`` a location under no virtual chunk
+        container of the repository's configuration raises
+        :class:`IcechunkError`; without it the reference is stored, and
+        reading it fails until such a container exists.
+
+        Raises
+        ------
+        InvalidKeyError
+            ``key`` is not a chunk key of an array.
+        """
+        self._check_writable()
+        path, coords = self._chunk_of(key)
+        etag, modified = _checksum(checksum)
+        ref = _virtual_ref_json(coords, location, offset, length, etag, modified)
+        self._session._set_virtual_ref(path, ref, validate=validate_container)
+
+    def set_virtual_refs(
+        self,
+        array_path: str,
+        chunks: list[VirtualChunkSpec],
+        *,
+        validate_containers: bool = True,
+    ) -> list[tuple[int, ...]] | None:
+        """Records many virtual chunks of the array at ``array_path`` in
+        one call. With ``validate_containers``, chunks whose location is
+        under no virtual chunk container are skipped and their coordinates
+        returned; the others are set. Returns None when every chunk was
+        set.
+
+        Raises
+        ------
+        InvalidArgumentError
+            A chunk's coordinates are outside the array's grid (nothing is
+            set).
+        """
+        self._check_writable()
+        refs = [c._to_json() for c in chunks]
+        failed = self._session._set_virtual_refs(_array_path(array_path), refs, validate=validate_containers)
+        return failed or None
+
+    def _chunk_of(self, key: str) -> tuple[str, tuple[int, ...]]:
+        """The array path and chunk coordinates a chunk key names, read with
+        the array's chunk key encoding."""
+        parts = key.strip("/").split("/")
+        for i in range(len(parts)):
+            path = "/" + "/".join(parts[:i])
+            try:
+                node = self._session.get_node(path)
+            except NotFoundError:
+                break
+            if node["type"] == "array":
+                coords = _chunk_coords(node["zarr_metadata"], "/".join(parts[i:]))
+                if coords is not None and len(coords) == len(node["shape"]):
+                    return path, coords
+                break
+        raise _error_for(_ffi.IC_ERR_INVALID_KEY, f"{key!r} is not a chunk key of an array of the session", {})
+
+    set_virtual_ref_async = on_thread(set_virtual_ref)
+    set_virtual_refs_async = on_thread(set_virtual_refs)
+
     # --- listing --------------------------------------------------------------
 
     async def _list(self, fn: Any, *args: Any) -> AsyncIterator[str]:
@@ -773,3 +860,37 @@ def _store_from_pickle(session: Session, ro: bool, is_open: bool) -> IcechunkSto
     s = IcechunkStore(session, read_only=ro or None)
     s._is_open = is_open
     return s
+
+
+def _array_path(path: str) -> str:
+    return path if path.startswith("/") else "/" + path
+
+
+def _checksum(checksum: str | _dt.datetime | None) -> tuple[str | None, _dt.datetime | None]:
+    """Upstream's ``checksum``: an entity tag (str) or a modification time."""
+    if checksum is None or isinstance(checksum, str):
+        return checksum, None
+    if isinstance(checksum, _dt.datetime):
+        return None, checksum
+    raise TypeError(f"checksum must be an ETag (str) or a datetime, not {type(checksum).__name__}")
+
+
+def _chunk_coords(meta: dict[str, Any], rest: str) -> tuple[int, ...] | None:
+    """The coordinates the part of a key after its array's path names,
+    under the array's chunk key encoding (zarr v3 "default" or "v2"); None
+    if it names no chunk."""
+    enc = meta.get("chunk_key_encoding") or {}
+    name = enc.get("name", "default")
+    sep = (enc.get("configuration") or {}).get("separator", "/" if name == "default" else ".")
+    if name == "default":
+        if rest == "c":
+            return ()
+        if not rest.startswith("c" + sep):
+            return None
+        rest = rest[2:]
+    elif rest == "0" and not meta.get("shape"):
+        return ()
+    fields = rest.split(sep)
+    if not all(f.isdigit() for f in fields):
+        return None
+    return tuple(int(f) for f in fields)

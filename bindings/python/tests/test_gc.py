@@ -97,7 +97,7 @@ def history(storage_root: tuple[ic.Storage, Path | None]) -> History:
     pending = repo.writable_session("main")
     arr = zarr.open_array(pending.store, path="data/a", mode="a")
     arr[:, 32:] = rng.random((64, 32))
-    pending.flush()  # its chunks are in storage, named by no snapshot
+    pending.flush_writes()  # its chunks are in storage, named by no snapshot
     assert pending.has_uncommitted_changes
     if root is not None:
         assert any(n.startswith("chunks/") for n in set(files(root)) - set(committed_files))

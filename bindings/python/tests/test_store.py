@@ -537,7 +537,7 @@ def test_write_behind_keeps_the_values_and_their_order(tmp_path: Path) -> None:
     slab[:] = -1
     want = np.concatenate([np.arange(16 * 65536, dtype="i4") + p for p in range(4)])
     np.testing.assert_array_equal(arr[:], want)
-    s.flush()
+    s.flush_writes()
     np.testing.assert_array_equal(arr[:], want)
     s.commit("written behind")
     again = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "repo"))
