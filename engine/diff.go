@@ -172,6 +172,7 @@ func (r *Repository) Diff(ctx context.Context, from, to Version) (*Diff, error) 
 		return nil, err
 	}
 	var chain []codec.SnapshotID // newest first, excluding from
+	var cut codec.SnapshotID     // the oldest of them whose history was expired
 	found := fromID == toID
 	for info, err := range r.ancestry(ctx, toID) {
 		if err != nil {
@@ -182,15 +183,18 @@ func (r *Repository) Diff(ctx context.Context, from, to Version) (*Diff, error) 
 			break
 		}
 		chain = append(chain, info.ID)
+		if info.HistoryCut {
+			cut = info.ID
+		}
 	}
 	if !found {
 		return nil, errors.Mark(errors.Newf("cannot diff: %s is not an ancestor of %s", from, to), ErrBadSnapshotChain)
 	}
+	if !cut.IsZero() {
+		return nil, cutError(cut, "diff")
+	}
 	b := newDiffBuilder()
 	for i := len(chain) - 1; i >= 0; i-- {
-		if err := r.checkNotCut(ctx, chain[i], "diff"); err != nil {
-			return nil, err
-		}
 		t, err := r.assets.fetchTransactionLog(ctx, chain[i])
 		if err != nil {
 			return nil, errors.Wrap(err, "diff needs the transaction log of every commit in the range")
@@ -227,7 +231,11 @@ func (r *Repository) checkNotCut(ctx context.Context, id codec.SnapshotID, what 
 		return err
 	}
 	if snap.HistoryCut {
-		return errors.Mark(errors.Newf("cannot %s across snapshot %s: the history before it was expired", what, id), ErrBadSnapshotChain)
+		return cutError(id, what)
 	}
 	return nil
+}
+
+func cutError(id codec.SnapshotID, what string) error {
+	return errors.Mark(errors.Newf("cannot %s across snapshot %s: the history before it was expired", what, id), ErrBadSnapshotChain)
 }

@@ -311,3 +311,44 @@ func TestExpireSnapshotsWalksSharedHistoryOnce(t *testing.T) {
 		t.Fatalf("%d snapshot reads for 41 snapshots shared by 11 refs", gets)
 	}
 }
+
+// TestDiffReadsEachSnapshotOnce checks that checking a diff's range for an
+// expired history costs no read of its own: with no snapshot cache, each
+// snapshot of the range is read once by the walk.
+func TestDiffReadsEachSnapshotOnce(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New("diff-reads")
+	cfg := codec.DefaultRepoConfig()
+	cfg.SnapshotCacheBytes = 1 // no snapshot stays cached: every read goes to storage
+	repo, err := Create(ctx, mem, &cfg, nil)
+	mustOK(t, err)
+	from, err := repo.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	for i := range 20 {
+		s, err := repo.WritableSession(ctx, MainBranch)
+		mustOK(t, err)
+		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON(fmt.Sprintf(`"n":%d`, i))))
+		_, err = s.Commit(ctx, fmt.Sprint("commit ", i), nil)
+		mustOK(t, err)
+	}
+	counting := storage.NewCounting(mem)
+	cold, err := Open(ctx, counting, nil)
+	mustOK(t, err)
+	counting.Record(true)
+	d, err := cold.Diff(ctx, Version{Snapshot: from}, Version{Branch: MainBranch})
+	mustOK(t, err)
+	if len(d.UpdatedGroups) != 1 {
+		t.Fatalf("diff: %+v", d)
+	}
+	gets := 0
+	for _, c := range counting.Calls() {
+		if c.Op == storage.OpGet && strings.HasPrefix(c.Key, codec.SnapshotsPrefix) {
+			gets++
+		}
+	}
+	// Resolving from reads it; the walk from the tip reads the 20 commits
+	// and from again.
+	if gets > 22 {
+		t.Fatalf("%d snapshot reads for a diff over 20 commits", gets)
+	}
+}

@@ -350,10 +350,14 @@ type SnapshotInfo struct {
 	WrittenAt time.Time
 	Message   string
 	Metadata  map[string]any
+	// HistoryCut is set on a snapshot whose older history was expired
+	// (Repository.ExpireSnapshots): its parent is now the initial
+	// snapshot, not the one its changes were made on.
+	HistoryCut bool
 }
 
 func snapshotInfo(s *codec.Snapshot) (SnapshotInfo, error) {
-	info := SnapshotInfo{ID: s.ID, ParentID: s.ParentID, WrittenAt: s.FlushedTime(), Message: s.Message, Metadata: map[string]any{}}
+	info := SnapshotInfo{ID: s.ID, ParentID: s.ParentID, WrittenAt: s.FlushedTime(), Message: s.Message, Metadata: map[string]any{}, HistoryCut: s.HistoryCut}
 	if len(s.Metadata) > 0 {
 		// Numbers stay json.Number, so large integers keep every digit.
 		dec := json.NewDecoder(bytes.NewReader(s.Metadata))
