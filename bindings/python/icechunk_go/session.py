@@ -303,12 +303,14 @@ class Session:
 
     def merge(self, *others: Session) -> None:
         """Folds the changes of forks (same branch and base snapshot) into
-        this session."""
-        if not others:
-            return
+        this session. The session itself among ``others`` (what a Dask
+        write that ran in this process gives back) is skipped."""
         for o in others:
             if not isinstance(o, Session):
                 raise TypeError(f"merge: expected Session objects, got {type(o).__name__}")
+        others = tuple(o for o in others if o._h != self._h)
+        if not others:
+            return
         arr = (c_uint64 * len(others))(*(o._h for o in others))
         _ffi.call(_ffi.lib.ic_session_merge, self._h, arr, len(others))
 

@@ -141,6 +141,7 @@ def _store_blocks(
     targets: list[Any],
     regions: list[tuple[slice, ...] | None],
     split_every: int,
+    compute_kwargs: dict[str, Any] | None = None,
 ) -> Session:
     import dask.array as da
     from dask.base import compute
@@ -162,5 +163,5 @@ def _store_blocks(
         level = [
             delayed(_merge_forks, pure=False)(*level[i : i + split_every]) for i in range(0, len(level), split_every)
         ]
-    (result,) = compute(level[0])  # type: ignore[no-untyped-call]
+    (result,) = compute(level[0], **(compute_kwargs or {}))  # type: ignore[no-untyped-call]
     return cast("Session", result)

@@ -132,3 +132,63 @@ def test_plain_to_zarr_refuses_to_lose_writes(client: distributed.Client, tmp_pa
         chain.append(err)
         err = err.__cause__ or err.__context__
     assert any(isinstance(x, ic.SessionPicklingError) and "fork()" in str(x) for x in chain), chain
+
+
+def test_store_dask_on_cluster_through_a_fork(client: distributed.Client, tmp_path: Path) -> None:
+    """upstream's icechunk.dask.store_dask: targets opened on a fork, the
+    blocks written by the cluster's processes, the result merged back."""
+    import dask.array as da
+
+    from icechunk_go.dask import store_dask
+
+    repo = ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"))
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="a", shape=(40, 6), chunks=(5, 6), dtype="f8", fill_value=np.nan)
+    zarr.create_array(s.store, name="b", shape=(40,), chunks=(10,), dtype="i8", fill_value=-1)
+    s.commit("arrays")
+
+    session = repo.writable_session("main")
+    fork = session.fork()
+    a = zarr.open_array(fork.store, path="a", mode="r+")
+    b = zarr.open_array(fork.store, path="b", mode="r+")
+    src_a = da.arange(240.0, chunks=60).reshape(40, 6).rechunk((10, 6))
+    src_b = da.arange(20, chunks=10)
+    written = store_dask(sources=[src_a, src_b], targets=[a, b], regions=[(slice(0, 40), slice(0, 6)), (slice(20, 40),)])
+    assert written.is_fork
+    session.merge(written)
+    assert len(session.status().updated_chunks["/a"]) == 8
+    session.commit("store_dask")
+    ro = repo.readonly_session("main").store
+    np.testing.assert_array_equal(zarr.open_array(ro, path="a", mode="r")[:], np.arange(240.0).reshape(40, 6))
+    np.testing.assert_array_equal(zarr.open_array(ro, path="b", mode="r")[:], np.r_[np.full(20, -1), np.arange(20)])
+
+
+def test_store_dask_threads_and_its_refusals(tmp_path: Path) -> None:
+    import dask.array as da
+
+    from icechunk_go.dask import store_dask
+
+    repo = ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"))
+    session = repo.writable_session("main")
+    a = zarr.create_array(session.store, name="a", shape=(12,), chunks=(3,), dtype="i4", fill_value=0)
+    written = store_dask(sources=[da.arange(12, chunks=3)], targets=[a], scheduler="threads")
+    assert written is session  # written in this process, into the session itself
+    session.merge(written)  # merging a session into itself changes nothing
+    session.commit("threads")
+    got = zarr.open_array(repo.readonly_session("main").store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(got, np.arange(12))
+
+    session = repo.writable_session("main")
+    a = zarr.open_array(session.store, path="a", mode="r+")
+    with pytest.raises(TypeError, match="compute"):
+        store_dask(sources=[da.ones(12, chunks=3)], targets=[a], compute=False)
+    with pytest.raises(TypeError, match="icechunk_go"):
+        store_dask(sources=[da.ones(12, chunks=3)], targets=[zarr.zeros((12,), chunks=(3,))])
+    with pytest.raises(ValueError, match="targets"):
+        store_dask(sources=[da.ones(12, chunks=3)], targets=[])
+    other = zarr.open_array(repo.writable_session("main").store, path="a", mode="r+")
+    with pytest.raises(ValueError, match="same session"):
+        store_dask(sources=[da.ones(12, chunks=3), da.ones(12, chunks=3)], targets=[a, other])
+    ro = zarr.open_array(repo.readonly_session("main").store, path="a", mode="r")
+    with pytest.raises(ic.ReadOnlyError):
+        store_dask(sources=[da.ones(12, chunks=3)], targets=[ro])
