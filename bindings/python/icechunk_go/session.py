@@ -326,10 +326,12 @@ class Session:
     @contextlib.contextmanager
     def allow_pickling(self) -> Iterator[None]:
         """Inside this block the writable session pickles (upstream's way of
-        sending it to Dask workers). Each unpickled copy carries the
-        changes made so far and collects its own: send the copies back and
-        :meth:`merge` them into this session before committing, or their
-        changes are lost. :meth:`fork` does the same without the block."""
+        sending it to workers). Each unpickled copy carries the changes
+        made so far, collects its own and pickles again (to come back):
+        send the copies back and :meth:`merge` them into this session
+        (or :func:`icechunk_go.distributed.merge_sessions`) before
+        committing, or their changes are lost. :meth:`fork` does the same
+        without the block."""
         prev = self._pickling_allowed
         self._pickling_allowed = True
         try:
@@ -344,7 +346,12 @@ class Session:
                 "copies and lost. Call session.fork() and send the fork to workers (forks "
                 "pickle), then session.merge(*forks) and commit; or pickle a read-only session."
             )
-        return (_session_from_pickle, (self._repo.storage, self.as_bytes(), self._token))
+        state = (self._repo.storage, self.as_bytes(), self._token)
+        if self._pickling_allowed:
+            # A copy made inside allow_pickling is meant to come back: it
+            # pickles too.
+            return (_session_from_pickle, (*state, True))
+        return (_session_from_pickle, state)
 
     def __dask_tokenize__(self) -> Any:
         return ("icechunk_go.Session", self._token, self.snapshot_id)
@@ -546,8 +553,9 @@ def _repo_for(storage: Storage) -> Repository:
     return repo
 
 
-def _session_from_pickle(storage: Storage, data: bytes, token: str) -> Session:
+def _session_from_pickle(storage: Storage, data: bytes, token: str, pickling_allowed: bool = False) -> Session:
     repo = _repo_for(storage)
     s = repo.session_from_bytes(data)
     s._token = token
+    s._pickling_allowed = pickling_allowed
     return s

@@ -172,3 +172,40 @@ def test_cooperative_mode_spawned_processes(tmp_path: Path) -> None:
     session.merge(*forks)
     session.commit("four processes, one commit")
     np.testing.assert_array_equal(read(repo), 10 + np.repeat(np.arange(4), 10))
+
+
+def _write_row_of_copy(session: ic.Session, row: int) -> ic.Session:
+    """A task of a process pool: writes one row into its copy of the
+    session and sends the copy back."""
+    zarr.open_array(session.store, path="grid", mode="r+")[row, :] = row + 1
+    return session
+
+
+def test_allow_pickling_and_merge_sessions_across_processes(tmp_path: Path) -> None:
+    """Upstream's cooperative recipe: a writable session pickled to a
+    process pool inside allow_pickling, the copies merged with
+    icechunk_go.distributed.merge_sessions, one commit."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from icechunk_go.distributed import extract_session, merge_sessions
+
+    repo = ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"))
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="grid", shape=(6, 4), chunks=(1, 4), dtype="i4", fill_value=0)
+    s.commit("grid")
+
+    session = repo.writable_session("main")
+    with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as pool:
+        with session.allow_pickling():
+            futures = [pool.submit(_write_row_of_copy, session, r) for r in range(6)]
+            copies = [f.result() for f in futures]
+    assert not session.has_uncommitted_changes  # the writes happened in the copies
+    merged = merge_sessions(session, [copies[:3], copies[3:]], session)
+    assert merged is session
+    assert extract_session(zarr.open_array(session.store, path="grid", mode="r")) is session
+    session.commit("from a process pool")
+    got = zarr.open_array(repo.readonly_session("main").store, path="grid", mode="r")[:]
+    np.testing.assert_array_equal(got, np.repeat(np.arange(1, 7), 4).reshape(6, 4))
+    with pytest.raises(TypeError):
+        merge_sessions(session, "not a session")  # type: ignore[arg-type]
