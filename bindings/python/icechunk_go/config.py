@@ -29,10 +29,13 @@ class VirtualChunkContainer:
     url_prefix: str
 
 
-@dataclass
+@dataclass(slots=True)
 class RepositoryConfig:
     """Settings of a repository. Fields left as None keep the repository's
-    current value (or the library's default when creating one).
+    current value (or the library's default when creating one). Setting
+    an attribute that is not one of these fields (such as one of upstream
+    Icechunk's other settings) raises AttributeError rather than being
+    silently ignored.
 
     Parameters
     ----------

@@ -423,3 +423,11 @@ def test_sync_clear_empties_the_session(mem_repo: ic.Repository) -> None:
     assert asyncio.run(s.store.is_empty(""))
     s.commit("cleared")
     assert mem_repo.readonly_session("main").list_nodes() == []
+
+
+def test_repository_config_refuses_settings_it_does_not_have() -> None:
+    cfg = ic.RepositoryConfig.default()
+    cfg.inline_chunk_threshold_bytes = 1  # upstream's way of setting a field
+    assert cfg.inline_chunk_threshold_bytes == 1
+    with pytest.raises(AttributeError):
+        cfg.max_concurrent_requests = 8  # type: ignore[attr-defined]  # upstream-only: would be a silent no-op
