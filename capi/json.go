@@ -138,8 +138,21 @@ type configJSON struct {
 }
 
 type containerJSON struct {
-	Name      string `json:"name"`
-	URLPrefix string `json:"url_prefix"`
+	Name      string       `json:"name"`
+	URLPrefix string       `json:"url_prefix"`
+	Store     *storeConfig `json:"store,omitempty"`
+}
+
+// storeConfig is codec.ObjectStoreConfig: how to reach a container's
+// objects (never credentials).
+type storeConfig struct {
+	Kind           string `json:"kind"`
+	Region         string `json:"region,omitempty"`
+	EndpointURL    string `json:"endpoint_url,omitempty"`
+	AllowHTTP      bool   `json:"allow_http,omitempty"`
+	ForcePathStyle bool   `json:"force_path_style,omitempty"`
+	Anonymous      bool   `json:"anonymous,omitempty"`
+	Path           string `json:"path,omitempty"`
 }
 
 func configOf(c codec.RepoConfig) configJSON {
@@ -147,7 +160,7 @@ func configOf(c codec.RepoConfig) configJSON {
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{}}
 	for _, vc := range c.VirtualChunkContainers {
-		out.VirtualChunkContainers = append(out.VirtualChunkContainers, containerJSON{Name: vc.Name, URLPrefix: vc.URLPrefix})
+		out.VirtualChunkContainers = append(out.VirtualChunkContainers, containerJSON{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*storeConfig)(vc.Store)})
 	}
 	return out
 }
@@ -155,14 +168,22 @@ func configOf(c codec.RepoConfig) configJSON {
 // applyConfig decodes s over base: keys left out keep base's values.
 func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error) {
 	c := configOf(base)
+	// encoding/json decodes array elements into the slice's existing
+	// elements, so a container given without a key would keep that key of
+	// the base's container at the same index: decode containers afresh.
+	baseContainers := c.VirtualChunkContainers
+	c.VirtualChunkContainers = nil
 	if err := decodeJSON(s, what, &c); err != nil {
 		return codec.RepoConfig{}, err
+	}
+	if c.VirtualChunkContainers == nil { // not given (or null): keep the base's
+		c.VirtualChunkContainers = baseContainers
 	}
 	out := codec.RepoConfig{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs}
 	for _, vc := range c.VirtualChunkContainers {
-		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix})
+		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*codec.ObjectStoreConfig)(vc.Store)})
 	}
 	if err := out.Validate(); err != nil {
 		return codec.RepoConfig{}, errors.Mark(errors.Wrapf(err, "%s", what), errInvalidArgument)

@@ -36,6 +36,29 @@ type RepoConfig struct {
 type VirtualChunkContainer struct {
 	Name      string `msg:"name"`
 	URLPrefix string `msg:"url_prefix"` // such as "s3://bucket/prefix/" or "file:///data/"
+	// Store, if set, says how to reach the container's objects, so that a
+	// binding can connect to them once the user authorizes access. It
+	// never holds credentials, and the engine never connects by itself:
+	// opening a repository must not make a process read a bucket.
+	Store *ObjectStoreConfig `msg:"store,omitempty"`
+}
+
+// Kinds of ObjectStoreConfig.
+const (
+	ObjectStoreS3    = "s3"
+	ObjectStoreLocal = "local_filesystem"
+)
+
+// ObjectStoreConfig describes the object store behind a virtual chunk
+// container (upstream Icechunk's s3_store and local_filesystem_store).
+type ObjectStoreConfig struct {
+	Kind           string `msg:"kind"`                       // ObjectStoreS3 or ObjectStoreLocal
+	Region         string `msg:"region,omitempty"`           // s3
+	EndpointURL    string `msg:"endpoint_url,omitempty"`     // s3: an S3-compatible server
+	AllowHTTP      bool   `msg:"allow_http,omitempty"`       // s3
+	ForcePathStyle bool   `msg:"force_path_style,omitempty"` // s3
+	Anonymous      bool   `msg:"anonymous,omitempty"`        // s3: unsigned requests (public buckets)
+	Path           string `msg:"path,omitempty"`             // local_filesystem: the folder
 }
 
 // Default configuration values.
@@ -90,7 +113,30 @@ func (c *RepoConfig) Validate() error {
 		case vc.URLPrefix == "":
 			return errors.Newf("repo config: virtual chunk container %q has no URL prefix", vc.Name)
 		}
+		if err := vc.Store.validate(vc.URLPrefix); err != nil {
+			return errors.Wrapf(err, "repo config: virtual chunk container %q", vc.Name)
+		}
 		seen[vc.Name] = true
+	}
+	return nil
+}
+
+// validate checks that the store (if any) fits the container's URL prefix.
+func (o *ObjectStoreConfig) validate(urlPrefix string) error {
+	if o == nil {
+		return nil
+	}
+	switch o.Kind {
+	case ObjectStoreS3:
+		if !strings.HasPrefix(urlPrefix, "s3://") {
+			return errors.Newf("an S3 store serves s3:// locations, not %q", urlPrefix)
+		}
+	case ObjectStoreLocal:
+		if !strings.HasPrefix(urlPrefix, "file://") {
+			return errors.Newf("a local filesystem store serves file:// locations, not %q", urlPrefix)
+		}
+	default:
+		return errors.Newf("unknown object store kind %q (want %q or %q)", o.Kind, ObjectStoreS3, ObjectStoreLocal)
 	}
 	return nil
 }

@@ -7,6 +7,157 @@ import (
 )
 
 // MarshalMsg implements msgp.Marshaler
+func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
+	_ = zb0001Mask
+	if z.Region == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.EndpointURL == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.AllowHTTP == false {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.ForcePathStyle == false {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	if z.Anonymous == false {
+		zb0001Len--
+		zb0001Mask |= 0x20
+	}
+	if z.Path == "" {
+		zb0001Len--
+		zb0001Mask |= 0x40
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "kind"
+		o = append(o, 0xa4, 0x6b, 0x69, 0x6e, 0x64)
+		o = msgp.AppendString(o, z.Kind)
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "region"
+			o = append(o, 0xa6, 0x72, 0x65, 0x67, 0x69, 0x6f, 0x6e)
+			o = msgp.AppendString(o, z.Region)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "endpoint_url"
+			o = append(o, 0xac, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x5f, 0x75, 0x72, 0x6c)
+			o = msgp.AppendString(o, z.EndpointURL)
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "allow_http"
+			o = append(o, 0xaa, 0x61, 0x6c, 0x6c, 0x6f, 0x77, 0x5f, 0x68, 0x74, 0x74, 0x70)
+			o = msgp.AppendBool(o, z.AllowHTTP)
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "force_path_style"
+			o = append(o, 0xb0, 0x66, 0x6f, 0x72, 0x63, 0x65, 0x5f, 0x70, 0x61, 0x74, 0x68, 0x5f, 0x73, 0x74, 0x79, 0x6c, 0x65)
+			o = msgp.AppendBool(o, z.ForcePathStyle)
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "anonymous"
+			o = append(o, 0xa9, 0x61, 0x6e, 0x6f, 0x6e, 0x79, 0x6d, 0x6f, 0x75, 0x73)
+			o = msgp.AppendBool(o, z.Anonymous)
+		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "path"
+			o = append(o, 0xa4, 0x70, 0x61, 0x74, 0x68)
+			o = msgp.AppendString(o, z.Path)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *ObjectStoreConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "kind":
+			z.Kind, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Kind")
+				return
+			}
+		case "region":
+			z.Region, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Region")
+				return
+			}
+		case "endpoint_url":
+			z.EndpointURL, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "EndpointURL")
+				return
+			}
+		case "allow_http":
+			z.AllowHTTP, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "AllowHTTP")
+				return
+			}
+		case "force_path_style":
+			z.ForcePathStyle, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "ForcePathStyle")
+				return
+			}
+		case "anonymous":
+			z.Anonymous, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Anonymous")
+				return
+			}
+		case "path":
+			z.Path, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Path")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *ObjectStoreConfig) Msgsize() (s int) {
+	s = 1 + 5 + msgp.StringPrefixSize + len(z.Kind) + 7 + msgp.StringPrefixSize + len(z.Region) + 13 + msgp.StringPrefixSize + len(z.EndpointURL) + 11 + msgp.BoolSize + 17 + msgp.BoolSize + 10 + msgp.BoolSize + 5 + msgp.StringPrefixSize + len(z.Path)
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
 func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// map header, size 6
@@ -29,13 +180,11 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = append(o, 0xb8, 0x76, 0x69, 0x72, 0x74, 0x75, 0x61, 0x6c, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x63, 0x6f, 0x6e, 0x74, 0x61, 0x69, 0x6e, 0x65, 0x72, 0x73)
 	o = msgp.AppendArrayHeader(o, uint32(len(z.VirtualChunkContainers)))
 	for za0001 := range z.VirtualChunkContainers {
-		// map header, size 2
-		// string "name"
-		o = append(o, 0x82, 0xa4, 0x6e, 0x61, 0x6d, 0x65)
-		o = msgp.AppendString(o, z.VirtualChunkContainers[za0001].Name)
-		// string "url_prefix"
-		o = append(o, 0xaa, 0x75, 0x72, 0x6c, 0x5f, 0x70, 0x72, 0x65, 0x66, 0x69, 0x78)
-		o = msgp.AppendString(o, z.VirtualChunkContainers[za0001].URLPrefix)
+		o, err = z.VirtualChunkContainers[za0001].MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "VirtualChunkContainers", za0001)
+			return
+		}
 	}
 	return
 }
@@ -101,39 +250,10 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				z.VirtualChunkContainers = make([]VirtualChunkContainer, zb0002)
 			}
 			for za0001 := range z.VirtualChunkContainers {
-				var zb0003 uint32
-				zb0003, bts, err = msgp.ReadMapHeaderBytes(bts)
+				bts, err = z.VirtualChunkContainers[za0001].UnmarshalMsg(bts)
 				if err != nil {
 					err = msgp.WrapError(err, "VirtualChunkContainers", za0001)
 					return
-				}
-				for zb0003 > 0 {
-					zb0003--
-					field, bts, err = msgp.ReadMapKeyZC(bts)
-					if err != nil {
-						err = msgp.WrapError(err, "VirtualChunkContainers", za0001)
-						return
-					}
-					switch msgp.UnsafeString(field) {
-					case "name":
-						z.VirtualChunkContainers[za0001].Name, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "VirtualChunkContainers", za0001, "Name")
-							return
-						}
-					case "url_prefix":
-						z.VirtualChunkContainers[za0001].URLPrefix, bts, err = msgp.ReadStringBytes(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "VirtualChunkContainers", za0001, "URLPrefix")
-							return
-						}
-					default:
-						bts, err = msgp.Skip(bts)
-						if err != nil {
-							err = msgp.WrapError(err, "VirtualChunkContainers", za0001)
-							return
-						}
-					}
 				}
 			}
 		default:
@@ -152,21 +272,47 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 func (z *RepoConfig) Msgsize() (s int) {
 	s = 1 + 23 + msgp.Uint32Size + 21 + msgp.Uint64Size + 21 + msgp.Uint64Size + 25 + msgp.BoolSize + 22 + msgp.Uint32Size + 25 + msgp.ArrayHeaderSize
 	for za0001 := range z.VirtualChunkContainers {
-		s += 1 + 5 + msgp.StringPrefixSize + len(z.VirtualChunkContainers[za0001].Name) + 11 + msgp.StringPrefixSize + len(z.VirtualChunkContainers[za0001].URLPrefix)
+		s += z.VirtualChunkContainers[za0001].Msgsize()
 	}
 	return
 }
 
 // MarshalMsg implements msgp.Marshaler
-func (z VirtualChunkContainer) MarshalMsg(b []byte) (o []byte, err error) {
+func (z *VirtualChunkContainer) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 2
-	// string "name"
-	o = append(o, 0x82, 0xa4, 0x6e, 0x61, 0x6d, 0x65)
-	o = msgp.AppendString(o, z.Name)
-	// string "url_prefix"
-	o = append(o, 0xaa, 0x75, 0x72, 0x6c, 0x5f, 0x70, 0x72, 0x65, 0x66, 0x69, 0x78)
-	o = msgp.AppendString(o, z.URLPrefix)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Store == nil {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "name"
+		o = append(o, 0xa4, 0x6e, 0x61, 0x6d, 0x65)
+		o = msgp.AppendString(o, z.Name)
+		// string "url_prefix"
+		o = append(o, 0xaa, 0x75, 0x72, 0x6c, 0x5f, 0x70, 0x72, 0x65, 0x66, 0x69, 0x78)
+		o = msgp.AppendString(o, z.URLPrefix)
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "store"
+			o = append(o, 0xa5, 0x73, 0x74, 0x6f, 0x72, 0x65)
+			if z.Store == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o, err = z.Store.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Store")
+					return
+				}
+			}
+		}
+	}
 	return
 }
 
@@ -200,6 +346,23 @@ func (z *VirtualChunkContainer) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "URLPrefix")
 				return
 			}
+		case "store":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.Store = nil
+			} else {
+				if z.Store == nil {
+					z.Store = new(ObjectStoreConfig)
+				}
+				bts, err = z.Store.UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Store")
+					return
+				}
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -213,7 +376,12 @@ func (z *VirtualChunkContainer) UnmarshalMsg(bts []byte) (o []byte, err error) {
 }
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
-func (z VirtualChunkContainer) Msgsize() (s int) {
-	s = 1 + 5 + msgp.StringPrefixSize + len(z.Name) + 11 + msgp.StringPrefixSize + len(z.URLPrefix)
+func (z *VirtualChunkContainer) Msgsize() (s int) {
+	s = 1 + 5 + msgp.StringPrefixSize + len(z.Name) + 11 + msgp.StringPrefixSize + len(z.URLPrefix) + 6
+	if z.Store == nil {
+		s += msgp.NilSize
+	} else {
+		s += z.Store.Msgsize()
+	}
 	return
 }

@@ -57,6 +57,13 @@ func TestRepoConfigValidate(t *testing.T) {
 		"no name":        func(c *RepoConfig) { c.VirtualChunkContainers[0].Name = "" },
 		"duplicate name": func(c *RepoConfig) { c.VirtualChunkContainers[1].Name = "era5" },
 		"no prefix":      func(c *RepoConfig) { c.VirtualChunkContainers[1].URLPrefix = "" },
+		"s3 store for file://": func(c *RepoConfig) {
+			c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreS3}
+		},
+		"local store for s3://": func(c *RepoConfig) {
+			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
+		},
+		"unknown store kind": func(c *RepoConfig) { c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: "gcs"} },
 	}
 	for name, breakIt := range cases {
 		c := fixtureRepoConfig()
@@ -64,5 +71,11 @@ func TestRepoConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: Validate succeeded", name)
 		}
+	}
+	c := fixtureRepoConfig()
+	c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Region: "eu-west-1"}
+	c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("stores that fit their prefixes: %v", err)
 	}
 }

@@ -246,9 +246,19 @@ func genRepoConfig(t *rapid.T) *RepoConfig {
 	}
 	names := rapid.SliceOfNDistinct(rapid.StringN(1, 10, -1), 0, 3, rapid.ID[string]).Draw(t, "names")
 	for _, n := range names {
-		c.VirtualChunkContainers = append(c.VirtualChunkContainers, VirtualChunkContainer{
-			Name: n, URLPrefix: rapid.StringN(1, 20, -1).Draw(t, "prefix"),
-		})
+		vc := VirtualChunkContainer{Name: n, URLPrefix: rapid.StringN(1, 20, -1).Draw(t, "prefix")}
+		if rapid.Bool().Draw(t, "with store") {
+			vc.URLPrefix = "s3://" + vc.URLPrefix
+			vc.Store = &ObjectStoreConfig{
+				Kind:           ObjectStoreS3,
+				Region:         rapid.StringN(0, 12, -1).Draw(t, "region"),
+				EndpointURL:    rapid.StringN(0, 30, -1).Draw(t, "endpoint"),
+				AllowHTTP:      rapid.Bool().Draw(t, "http"),
+				ForcePathStyle: rapid.Bool().Draw(t, "path style"),
+				Anonymous:      rapid.Bool().Draw(t, "anonymous"),
+			}
+		}
+		c.VirtualChunkContainers = append(c.VirtualChunkContainers, vc)
 	}
 	return c
 }

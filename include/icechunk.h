@@ -446,6 +446,12 @@ ic_status ic_storage_free(ic_storage storage);
  *    "manifest_cache_bytes": 268435456,
  *    "disable_transaction_logs": false,  true gives up rebase and diff
  *    "virtual_chunk_containers": [{"name": "data", "url_prefix": "file:///data/"}]}
+ * A container may carry "store": how to reach its objects, kept for the
+ * bindings (never credentials; the library does not connect by itself:
+ * register a storage with ic_repo_set_virtual_chunk_storage):
+ *   {"kind": "s3", "region": "...", "endpoint_url": "...", "allow_http": false,
+ *    "force_path_style": false, "anonymous": false}   for s3:// prefixes, or
+ *   {"kind": "local_filesystem", "path": "/data"}     for file:// prefixes.
  */
 
 /*

@@ -1247,6 +1247,21 @@ int main(void) {
     ic_string_free(cfg);
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(again, "{\"inline_chunk_thresold\": 1}", &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(again, "{\"manifest_block_chunks\": 0}", &E));
+    /* A container's store description is kept, and must fit its prefix. */
+    OK(ic_repo_config_set(again,
+                          "{\"virtual_chunk_containers\": [{\"name\": \"b\", \"url_prefix\": \"s3://b/d/\", "
+                          "\"store\": {\"kind\": \"s3\", \"endpoint_url\": \"http://127.0.0.1:9000\", \"allow_http\": true}}]}",
+                          &E));
+    OK(ic_repo_free(again));
+    OK(ic_repo_open(st, &again, &E));
+    OK(ic_repo_config_get(again, &cfg, &E));
+    CONTAINS(cfg, "\"store\":{\"kind\":\"s3\",\"endpoint_url\":\"http://127.0.0.1:9000\",\"allow_http\":true}");
+    ic_string_free(cfg);
+    FAILS(IC_ERR_INVALID_ARGUMENT,
+          ic_repo_config_set(again,
+                             "{\"virtual_chunk_containers\": [{\"name\": \"b\", \"url_prefix\": \"file:///d/\", "
+                             "\"store\": {\"kind\": \"s3\"}}]}",
+                             &E));
     OK(ic_repo_free(again));
     OK(ic_repo_free(repo));
     OK(ic_storage_free(st));
