@@ -21,7 +21,15 @@ from __future__ import annotations
 
 from . import _ffi
 from .chunks import ChunkType, VirtualChunkSpec
-from .config import RepositoryConfig, VirtualChunkContainer
+from .config import ObjectStoreConfig, RepositoryConfig, VirtualChunkContainer, local_filesystem_store, s3_store
+from .credentials import (
+    S3Credentials,
+    containers_credentials,
+    s3_anonymous_credentials,
+    s3_credentials,
+    s3_from_env_credentials,
+    s3_static_credentials,
+)
 from .conflicts import BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection
 from .diff import Diff
 from .errors import (
@@ -102,12 +110,14 @@ __all__ = [
     "InvalidMetadataError",
     "NoChangesToCommitError",
     "NotFoundError",
+    "ObjectStoreConfig",
     "ReadOnlyError",
     "RebaseFailedError",
     "Repository",
     "RepositoryConfig",
     "RepositoryExistsError",
     "RepositoryNotFoundError",
+    "S3Credentials",
     "Session",
     "SessionPicklingError",
     "SnapshotInfo",
@@ -121,10 +131,17 @@ __all__ = [
     "VirtualChunkContainer",
     "VirtualChunkSpec",
     "__version__",
+    "containers_credentials",
     "in_memory_storage",
+    "local_filesystem_store",
     "library_path",
     "library_version",
     "local_filesystem_storage",
+    "s3_anonymous_credentials",
+    "s3_credentials",
+    "s3_from_env_credentials",
+    "s3_static_credentials",
     "s3_storage",
+    "s3_store",
     "set_max_threads",
 ]

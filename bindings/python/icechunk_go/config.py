@@ -5,28 +5,142 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RepositoryConfig", "VirtualChunkContainer"]
+__all__ = [
+    "ObjectStoreConfig",
+    "RepositoryConfig",
+    "VirtualChunkContainer",
+    "local_filesystem_store",
+    "s3_store",
+]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class ObjectStoreConfig:
+    """How to reach the objects of a virtual chunk container: made by
+    :func:`s3_store` or :func:`local_filesystem_store`. It is stored in the
+    repository's configuration and never holds credentials; access is
+    granted when opening the repository (``authorize_virtual_chunk_access``).
+    """
+
+    kind: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    allow_http: bool = False
+    force_path_style: bool = False
+    anonymous: bool = False
+    path: str | None = None
+
+    def _to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind}
+        for k in ("region", "endpoint_url", "allow_http", "force_path_style", "anonymous", "path"):
+            v = getattr(self, k)
+            if v:
+                d[k] = v
+        return d
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> ObjectStoreConfig:
+        return cls(
+            kind=d["kind"],
+            region=d.get("region") or None,
+            endpoint_url=d.get("endpoint_url") or None,
+            allow_http=bool(d.get("allow_http")),
+            force_path_style=bool(d.get("force_path_style")),
+            anonymous=bool(d.get("anonymous")),
+            path=d.get("path") or None,
+        )
+
+
+def s3_store(
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    anonymous: bool = False,
+    s3_compatible: bool = False,
+    force_path_style: bool = False,
+    network_stream_timeout_seconds: int = 60,
+    requester_pays: bool = False,
+) -> ObjectStoreConfig:
+    """The store of a virtual chunk container on S3 or an S3-compatible
+    server (``endpoint_url``; ``s3_compatible`` changes nothing more here).
+    ``anonymous`` makes unsigned requests where no credentials are given.
+
+    Raises
+    ------
+    ValueError
+        ``requester_pays``, which this library does not support.
+    """
+    if requester_pays:
+        raise ValueError("s3_store: requester_pays buckets are not supported")
+    if isinstance(network_stream_timeout_seconds, bool) or int(network_stream_timeout_seconds) <= 0:
+        raise ValueError("s3_store: network_stream_timeout_seconds must be positive")
+    return ObjectStoreConfig(
+        kind="s3",
+        region=region,
+        endpoint_url=endpoint_url,
+        allow_http=bool(allow_http),
+        force_path_style=bool(force_path_style),
+        anonymous=bool(anonymous),
+    )
+
+
+def local_filesystem_store(path: str) -> ObjectStoreConfig:
+    """The store of a virtual chunk container of local files (a
+    ``file://`` URL prefix): they are read straight from the filesystem."""
+    return ObjectStoreConfig(kind="local_filesystem", path=str(path))
+
+
+@dataclass(init=False)
 class VirtualChunkContainer:
     """A place virtual chunks may be read from. Only locations under a
     container of the repository's configuration are ever read, so opening
     a repository cannot make this process read arbitrary files or buckets.
 
+    ``VirtualChunkContainer(url_prefix, store)``, as upstream Icechunk's.
+
     Parameters
     ----------
-    name : str
-        A name for the container.
     url_prefix : str
         Locations starting with it belong to the container, such as
-        ``"file:///data/"`` or ``"s3://bucket/prefix/"``. ``file://``
-        containers are read from the local filesystem; others need a storage
-        registered with :meth:`Repository.set_virtual_chunk_storage`.
+        ``"file:///data/"`` or ``"s3://bucket/prefix/"``.
+    store : ObjectStoreConfig, optional
+        How to reach the objects (:func:`s3_store`,
+        :func:`local_filesystem_store`). ``file://`` containers are read
+        from the local filesystem without one. An ``s3://`` container with
+        an S3 store is connected when the repository is opened with
+        ``authorize_virtual_chunk_access`` naming its prefix; without a
+        store, register a storage with
+        :meth:`Repository.set_virtual_chunk_storage`.
+    name : str, optional
+        A name for the container (default: the URL prefix).
     """
 
-    name: str
     url_prefix: str
+    store: ObjectStoreConfig | None
+    name: str
+
+    def __init__(self, url_prefix: str, store: ObjectStoreConfig | None = None, *, name: str | None = None) -> None:
+        if not isinstance(url_prefix, str) or not url_prefix:
+            raise TypeError("VirtualChunkContainer: url_prefix must be a non-empty str")
+        if store is not None and not isinstance(store, ObjectStoreConfig):
+            raise TypeError(
+                f"VirtualChunkContainer(url_prefix, store): store must come from s3_store(...) or "
+                f"local_filesystem_store(...), not {type(store).__name__}; give a name with name="
+            )
+        self.url_prefix = url_prefix
+        self.store = store
+        self.name = name or url_prefix
+
+    def _to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "url_prefix": self.url_prefix}
+        if self.store is not None:
+            d["store"] = self.store._to_json()
+        return d
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> VirtualChunkContainer:
+        store = d.get("store")
+        return cls(d["url_prefix"], ObjectStoreConfig._from_json(store) if store else None, name=d["name"])
 
 
 @dataclass(slots=True)
@@ -83,9 +197,7 @@ class RepositoryConfig:
         if self.disable_transaction_logs is not None:
             out["disable_transaction_logs"] = bool(self.disable_transaction_logs)
         if self.virtual_chunk_containers is not None:
-            out["virtual_chunk_containers"] = [
-                {"name": c.name, "url_prefix": c.url_prefix} for c in self.virtual_chunk_containers
-            ]
+            out["virtual_chunk_containers"] = [c._to_json() for c in self.virtual_chunk_containers]
         return out
 
     @classmethod
@@ -98,6 +210,6 @@ class RepositoryConfig:
             manifest_cache_bytes=d.get("manifest_cache_bytes"),
             disable_transaction_logs=d.get("disable_transaction_logs"),
             virtual_chunk_containers=(
-                [VirtualChunkContainer(c["name"], c["url_prefix"]) for c in vcc] if vcc is not None else None
+                [VirtualChunkContainer._from_json(c) for c in vcc] if vcc is not None else None
             ),
         )

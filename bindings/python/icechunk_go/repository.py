@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from ctypes import byref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from . import _ffi
 from ._aio import on_thread
 from .config import RepositoryConfig
 from .conflicts import ConflictSolver
+from .credentials import S3Credentials, s3_anonymous_credentials, s3_from_env_credentials
 from .diff import Diff
 from .session import Session, _dumps
 from .storage import Storage
@@ -212,9 +213,15 @@ class Repository:
     # --- opening -------------------------------------------------------------
 
     @classmethod
-    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+    def create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
+    ) -> Repository:
         """Creates a repository in ``storage``, with an initial empty commit
-        on branch ``main``.
+        on branch ``main``. ``authorize_virtual_chunk_access`` as in
+        :meth:`open`.
 
         Raises
         ------
@@ -222,29 +229,90 @@ class Repository:
             The storage already holds one (even when two processes create at once).
         """
         h = _ffi.handle_result(_ffi.lib.ic_repo_create, storage._h, _config_arg(config))
-        return cls(h, storage)
+        return cls(h, storage)._authorized(authorize_virtual_chunk_access)
 
     @classmethod
-    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+    def open(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
+    ) -> Repository:
         """Opens the repository in ``storage``. If ``config`` is given, its
         fields that are set are stored over the repository's configuration.
+
+        ``authorize_virtual_chunk_access`` maps URL prefixes of virtual
+        chunk containers with an S3 store (:func:`s3_store`) to the
+        credentials to read them with (:func:`s3_credentials` and the
+        like; None: anonymous if the store says so, else the AWS default
+        chain). Only the containers named are connected: opening a
+        repository never makes this process read a bucket by itself.
+        ``file://`` containers need no authorization.
 
         Raises
         ------
         RepositoryNotFoundError
+        ValueError
+            A prefix names no container, or one without an S3 store.
         """
         h = _ffi.handle_result(_ffi.lib.ic_repo_open, storage._h)
         repo = cls(h, storage)
         if config is not None and config._to_json():
             repo.save_config(config)
-        return repo
+        return repo._authorized(authorize_virtual_chunk_access)
 
     @classmethod
-    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+    def open_or_create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
+    ) -> Repository:
         """Opens the repository in ``storage``, creating it (with ``config``)
-        if there is none."""
+        if there is none. ``authorize_virtual_chunk_access`` as in
+        :meth:`open`."""
         h = _ffi.handle_result(_ffi.lib.ic_repo_open_or_create, storage._h, _config_arg(config))
-        return cls(h, storage)
+        return cls(h, storage)._authorized(authorize_virtual_chunk_access)
+
+    def _authorized(self, access: Mapping[str, S3Credentials | None] | None) -> Repository:
+        """Connects the virtual chunk containers ``access`` names to their S3
+        stores with the credentials given, and returns self."""
+        if not access:
+            return self
+        from .storage import s3_storage
+
+        containers = {c.url_prefix: c for c in self.config.virtual_chunk_containers or []}
+        for prefix, creds in access.items():
+            c = containers.get(prefix)
+            if c is None:
+                raise ValueError(
+                    f"authorize_virtual_chunk_access: no virtual chunk container with URL prefix {prefix!r} "
+                    "in the repository config"
+                )
+            if prefix.startswith("file://"):
+                continue  # local files are read straight from the filesystem
+            if c.store is None or c.store.kind != "s3" or not prefix.startswith("s3://"):
+                raise ValueError(
+                    f"authorize_virtual_chunk_access: container {prefix!r} has no S3 store to connect to; "
+                    "give it one (VirtualChunkContainer(url_prefix, s3_store(...))) or register a storage "
+                    "with set_virtual_chunk_storage"
+                )
+            if creds is not None and not isinstance(creds, S3Credentials):
+                raise TypeError(f"authorize_virtual_chunk_access: {prefix!r} maps to {type(creds).__name__}, not S3 credentials")
+            if creds is None:
+                creds = s3_anonymous_credentials() if c.store.anonymous else s3_from_env_credentials()
+            bucket, _, key_prefix = prefix[len("s3://") :].partition("/")
+            st = s3_storage(
+                bucket=bucket,
+                prefix=key_prefix or None,
+                region=c.store.region,
+                endpoint_url=c.store.endpoint_url,
+                allow_http=c.store.allow_http,
+                force_path_style=c.store.force_path_style,
+                **creds._storage_kwargs(),
+            )
+            self.set_virtual_chunk_storage(prefix, st)
+        return self
 
     @staticmethod
     def exists(storage: Storage) -> bool:
@@ -289,11 +357,16 @@ class Repository:
             config = self.config
         _ffi.call(_ffi.lib.ic_repo_config_set, self._h, _ffi.cstr(json.dumps(config._to_json())))
 
-    def reopen(self, config: RepositoryConfig | None = None) -> Repository:
+    def reopen(
+        self,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
+    ) -> Repository:
         """A new handle on the same storage, as :meth:`open` with ``config``
-        (stored over the repository's configuration when given). Sessions
-        of this handle are not affected."""
-        return Repository.open(self._storage, config)
+        (stored over the repository's configuration when given) and
+        ``authorize_virtual_chunk_access``. Sessions of this handle are not
+        affected."""
+        return Repository.open(self._storage, config, authorize_virtual_chunk_access)
 
     @staticmethod
     def fetch_config(storage: Storage) -> RepositoryConfig | None:

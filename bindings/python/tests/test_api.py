@@ -49,11 +49,11 @@ def test_create_open_exists(storage: ic.Storage) -> None:
 
 def test_config(storage: ic.Storage) -> None:
     cfg = ic.RepositoryConfig(inline_chunk_threshold_bytes=64)
-    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("data", "file:///data/"))
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("file:///data/", name="data"))
     repo = ic.Repository.create(storage, config=cfg)
     got = repo.config
     assert got.inline_chunk_threshold_bytes == 64
-    assert got.virtual_chunk_containers == [ic.VirtualChunkContainer("data", "file:///data/")]
+    assert got.virtual_chunk_containers == [ic.VirtualChunkContainer("file:///data/", name="data")]
     repo.save_config(ic.RepositoryConfig(inline_chunk_threshold_bytes=128))
     assert ic.Repository.open(storage).config.inline_chunk_threshold_bytes == 128
     with pytest.raises(ic.InvalidArgumentError):
@@ -514,7 +514,7 @@ def test_virtual_chunks(tmp_path: Path) -> None:
     raw = np.arange(8, dtype="<i4")
     (data_dir / "blob.bin").write_bytes(b"HEADER__" + raw.tobytes())
     cfg = ic.RepositoryConfig()
-    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("data", f"file://{data_dir}/"))
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(f"file://{data_dir}/", name="data"))
     repo = ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"), cfg)
     s = repo.writable_session("main")
     zarr.create_array(s.store, name="v", shape=(8,), chunks=(4,), dtype="<i4", compressors=None, fill_value=0)

@@ -269,3 +269,59 @@ def test_s3_storage_arguments() -> None:
     with pytest.raises(ValueError, match="go together"):
         ic.s3_storage(bucket="b", access_key_id="k")
     assert ic.s3_storage(bucket="b", prefix="p", anonymous=True, region="eu-west-1").describe().startswith("s3://b/p")
+
+
+def test_virtual_chunks_in_an_s3_container_upstream_style(minio: Minio, tmp_path: Path) -> None:
+    """Upstream's recipe: a container with an S3 store in the repository's
+    configuration, credentials given when opening, refs set through the
+    store. The store's description persists; the credentials do not."""
+    import boto3
+
+    raw = np.arange(32, dtype="<i4").tobytes()
+    s3 = boto3.client(
+        "s3", endpoint_url=minio.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+    )
+    s3.put_object(Bucket=minio.bucket, Key="netcdf/data/file.bin", Body=raw)
+    prefix = f"s3://{minio.bucket}/netcdf/"
+    store = ic.s3_store(region=REGION, endpoint_url=minio.endpoint, allow_http=True, force_path_style=True)
+    cfg = ic.RepositoryConfig.default()
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(prefix, store))
+    creds = ic.containers_credentials(
+        {prefix: ic.s3_credentials(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)}
+    )
+    storage = ic.local_filesystem_storage(tmp_path / "repo")
+    repo = ic.Repository.create(storage, cfg, authorize_virtual_chunk_access=creds)
+    s = repo.writable_session("main")
+    a = zarr.create_array(s.store, name="v", shape=(8,), chunks=(4,), dtype="<i4", compressors=None, fill_value=0)
+    etag = s3.head_object(Bucket=minio.bucket, Key="netcdf/data/file.bin")["ETag"]
+    s.store.set_virtual_ref("v/c/0", f"{prefix}data/file.bin", offset=0, length=16, checksum=etag)
+    s.store.set_virtual_ref("v/c/1", f"{prefix}data/file.bin", offset=64, length=16)
+    np.testing.assert_array_equal(a[:], np.r_[np.arange(4), np.arange(16, 20)])
+    s.commit("virtual in s3")
+
+    # The container's store is in the stored configuration; a new handle
+    # reads the chunks once authorized, and not before.
+    again = ic.Repository.open(storage)
+    assert again.config.virtual_chunk_containers == [ic.VirtualChunkContainer(prefix, store)]
+    with pytest.raises(ic.IcechunkError, match="no storage registered"):
+        zarr.open_array(again.readonly_session("main").store, path="v", mode="r")[:]
+    authorized = again.reopen(authorize_virtual_chunk_access=creds)
+    got = zarr.open_array(authorized.readonly_session("main").store, path="v", mode="r")[:]
+    np.testing.assert_array_equal(got, np.r_[np.arange(4), np.arange(16, 20)])
+
+    # Wrong keys fail the read; a replaced object fails its ETag check.
+    bad = ic.Repository.open(
+        storage,
+        authorize_virtual_chunk_access={prefix: ic.s3_static_credentials(access_key_id=ACCESS_KEY, secret_access_key="wrong")},
+    )
+    with pytest.raises(ic.IcechunkError):
+        zarr.open_array(bad.readonly_session("main").store, path="v", mode="r")[:]
+    s3.put_object(Bucket=minio.bucket, Key="netcdf/data/file.bin", Body=raw[::-1])
+    fresh = ic.Repository.open(storage, authorize_virtual_chunk_access=creds)
+    with pytest.raises(ic.IcechunkError, match="modified"):
+        zarr.open_array(fresh.readonly_session("main").store, path="v", mode="r")[0:4]
+
+    with pytest.raises(ValueError, match="no virtual chunk container"):
+        ic.Repository.open(storage, authorize_virtual_chunk_access={"s3://elsewhere/": None})
+    with pytest.raises(ValueError, match="refreshed credentials"):
+        ic.s3_credentials(get_credentials=lambda: None)

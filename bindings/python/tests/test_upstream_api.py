@@ -205,7 +205,7 @@ def test_chunk_type_of_each_kind(tmp_path: Path, storage: ic.Storage) -> None:
     data = tmp_path / "data.bin"
     data.write_bytes(bytes(range(256)) * 64)
     cfg = ic.RepositoryConfig(inline_chunk_threshold_bytes=64)
-    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("data", f"file://{tmp_path}/"))
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(f"file://{tmp_path}/"))
     repo = ic.Repository.create(storage, cfg)
     s = repo.writable_session("main")
     a = _array(s.store, shape=(4, 8), chunks=(1, 8), dtype="u1", compressors=None)
@@ -255,7 +255,7 @@ def virtual_repo(tmp_path: Path) -> tuple[ic.Repository, Path, bytes]:
     src.mkdir()
     (src / "file.bin").write_bytes(raw)
     cfg = ic.RepositoryConfig()
-    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("src", f"file://{src}/"))
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(f"file://{src}/", ic.local_filesystem_store(str(src))))
     return ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"), cfg), src / "file.bin", raw
 
 
@@ -338,7 +338,7 @@ def test_chunk_storage_stats_count_what_refs_reach(tmp_path: Path, storage: ic.S
     data = tmp_path / "data.bin"
     data.write_bytes(bytes(4096))
     cfg = ic.RepositoryConfig(inline_chunk_threshold_bytes=64)
-    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("data", f"file://{tmp_path}/"))
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(f"file://{tmp_path}/"))
     repo = ic.Repository.create(storage, cfg)
     assert repo.chunk_storage_stats() == ic.ChunkStorageStats(0, 0, 0)
     s = repo.writable_session("main")
@@ -431,3 +431,28 @@ def test_repository_config_refuses_settings_it_does_not_have() -> None:
     assert cfg.inline_chunk_threshold_bytes == 1
     with pytest.raises(AttributeError):
         cfg.max_concurrent_requests = 8  # type: ignore[attr-defined]  # upstream-only: would be a silent no-op
+
+
+def test_virtual_chunk_containers_take_upstreams_form(storage: ic.Storage, tmp_path: Path) -> None:
+    s3 = ic.s3_store(region="eu-west-1", endpoint_url="http://127.0.0.1:1", allow_http=True, anonymous=True)
+    local = ic.local_filesystem_store(str(tmp_path))
+    cfg = ic.RepositoryConfig.default()
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("s3://bucket/data/", s3))
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(f"file://{tmp_path}/", local))
+    repo = ic.Repository.create(storage, cfg)
+    got = {c.url_prefix: c for c in ic.Repository.open(storage).config.virtual_chunk_containers or []}
+    assert got["s3://bucket/data/"].store == s3 and got["s3://bucket/data/"].name == "s3://bucket/data/"
+    assert got[f"file://{tmp_path}/"].store == local
+    # None: anonymous, as the store says; file:// containers need no authorization
+    ic.Repository.open(storage, authorize_virtual_chunk_access={"s3://bucket/data/": None, f"file://{tmp_path}/": None})
+    with pytest.raises(TypeError, match="store must come from"):
+        ic.VirtualChunkContainer("data", "file:///data/")  # type: ignore[arg-type]  # the old (name, prefix) order
+    with pytest.raises(ic.InvalidArgumentError):  # an S3 store cannot serve file:// locations
+        repo.save_config(ic.RepositoryConfig(virtual_chunk_containers=[ic.VirtualChunkContainer("file:///x/", s3)]))
+    with pytest.raises(ValueError, match="requester_pays"):
+        ic.s3_store(requester_pays=True)
+    with pytest.raises(TypeError):
+        ic.containers_credentials({"s3://bucket/data/": "secret"})  # type: ignore[dict-item]
+    nostore = ic.RepositoryConfig(virtual_chunk_containers=[ic.VirtualChunkContainer("s3://other/")])
+    with pytest.raises(ValueError, match="no S3 store"):
+        ic.Repository.open(storage, nostore, authorize_virtual_chunk_access={"s3://other/": None})
