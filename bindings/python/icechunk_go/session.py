@@ -493,17 +493,24 @@ class Session:
 
 
 class _Coordinates:
-    """The chunk coordinates of one array, iterable with ``for`` and with
-    ``async for`` (see :meth:`Session.chunk_coordinates`)."""
+    """The chunk coordinates of one array, an iterator for ``for`` and
+    ``next()`` and an async iterable for ``async for`` (see
+    :meth:`Session.chunk_coordinates`). They are read on first use."""
 
-    __slots__ = ("_path", "_session")
+    __slots__ = ("_items", "_path", "_session")
 
     def __init__(self, session: Session, path: bytes) -> None:
         self._session = session
         self._path = path
+        self._items: Iterator[tuple[int, ...]] | None = None
 
     def __iter__(self) -> Iterator[tuple[int, ...]]:
-        return iter(self._session._coordinates(self._path))
+        return self
+
+    def __next__(self) -> tuple[int, ...]:
+        if self._items is None:
+            self._items = iter(self._session._coordinates(self._path))
+        return next(self._items)
 
     async def _aiter(self) -> AsyncIterator[tuple[int, ...]]:
         for c in await asyncio.to_thread(self._session._coordinates, self._path):

@@ -236,6 +236,10 @@ def test_chunk_coordinates_iterate_with_for_and_async_for(mem_repo: ic.Repositor
     a[3, :] = 1
     want = {(1, 0), (3, 0)}
     assert set(s.chunk_coordinates("/a")) == want
+    coords = s.chunk_coordinates("/a")
+    assert {next(coords), next(coords)} == want  # an iterator, as the generator it replaced
+    with pytest.raises(StopIteration):
+        next(coords)
 
     async def collect() -> set[tuple[int, ...]]:
         return {c async for c in s.chunk_coordinates("/a", batch_size=1)}
