@@ -40,6 +40,7 @@ from .errors import (
     ConflictError,
     ConflictType,
     CorruptObjectError,
+    ForkCommitError,
     IcechunkError,
     InvalidArgumentError,
     InvalidKeyError,
@@ -56,7 +57,7 @@ from .errors import (
     TagNotFoundError,
     UnsupportedFormatVersionError,
 )
-from .repository import ChunkStorageStats, GCSummary, Repository, SnapshotInfo
+from .repository import ChunkStorageStats, GCSummary, NaiveDatetimeError, Repository, SnapshotInfo
 from .session import Session, SessionPicklingError
 from .storage import Storage, in_memory_storage, local_filesystem_storage, s3_storage
 from .store import IcechunkStore
@@ -102,12 +103,14 @@ __all__ = [
     "ConflictType",
     "CorruptObjectError",
     "Diff",
+    "ForkCommitError",
     "GCSummary",
     "IcechunkError",
     "IcechunkStore",
     "InvalidArgumentError",
     "InvalidKeyError",
     "InvalidMetadataError",
+    "NaiveDatetimeError",
     "NoChangesToCommitError",
     "NotFoundError",
     "ObjectStoreConfig",

@@ -162,8 +162,9 @@ class RepositoryConfig:
         Sizes of the caches of decoded snapshots and manifests (default 256 MiB each).
     disable_transaction_logs : bool, optional
         Gives up rebase and diff to save one small object per commit.
-    virtual_chunk_containers : list of VirtualChunkContainer, optional
-        Where virtual chunks may be read from.
+    virtual_chunk_containers : dict of str to VirtualChunkContainer, optional
+        Where virtual chunks may be read from, by URL prefix (as
+        upstream's); a list of containers is taken too.
     """
 
     inline_chunk_threshold_bytes: int | None = None
@@ -171,7 +172,12 @@ class RepositoryConfig:
     snapshot_cache_bytes: int | None = None
     manifest_cache_bytes: int | None = None
     disable_transaction_logs: bool | None = None
-    virtual_chunk_containers: list[VirtualChunkContainer] | None = field(default=None)
+    virtual_chunk_containers: dict[str, VirtualChunkContainer] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        vcc = self.virtual_chunk_containers
+        if vcc is not None and not isinstance(vcc, dict):
+            self.virtual_chunk_containers = {c.url_prefix: c for c in vcc}
 
     @classmethod
     def default(cls) -> RepositoryConfig:
@@ -179,10 +185,19 @@ class RepositoryConfig:
         return cls()
 
     def set_virtual_chunk_container(self, container: VirtualChunkContainer) -> None:
-        """Adds a container, replacing one with the same url_prefix."""
-        cs = [c for c in (self.virtual_chunk_containers or []) if c.url_prefix != container.url_prefix]
-        cs.append(container)
+        """Adds a container, replacing the one with the same url_prefix."""
+        cs = dict(self.virtual_chunk_containers or {})
+        cs[container.url_prefix] = container
         self.virtual_chunk_containers = cs
+
+    def get_virtual_chunk_container(self, url_prefix: str) -> VirtualChunkContainer | None:
+        """The container with that URL prefix, or None."""
+        return (self.virtual_chunk_containers or {}).get(url_prefix)
+
+    def clear_virtual_chunk_containers(self) -> None:
+        """Removes every container: saved (or given to
+        :meth:`Repository.reopen`), the repository has none."""
+        self.virtual_chunk_containers = {}
 
     def _to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -197,7 +212,7 @@ class RepositoryConfig:
         if self.disable_transaction_logs is not None:
             out["disable_transaction_logs"] = bool(self.disable_transaction_logs)
         if self.virtual_chunk_containers is not None:
-            out["virtual_chunk_containers"] = [c._to_json() for c in self.virtual_chunk_containers]
+            out["virtual_chunk_containers"] = [c._to_json() for c in self.virtual_chunk_containers.values()]
         return out
 
     @classmethod

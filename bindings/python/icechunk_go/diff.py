@@ -24,7 +24,7 @@ class Diff:
         Nodes deleted.
     updated_groups, updated_arrays : set of str
         Nodes whose definition (zarr.json: attributes, shape, ...) changed.
-    updated_chunks : dict of str to list of tuple of int
+    updated_chunks : dict of str to list of list of int
         For each array, the coordinates of the chunks written or deleted.
     """
 
@@ -34,7 +34,7 @@ class Diff:
     deleted_arrays: set[str] = field(default_factory=set)
     updated_groups: set[str] = field(default_factory=set)
     updated_arrays: set[str] = field(default_factory=set)
-    updated_chunks: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+    updated_chunks: dict[str, list[list[int]]] = field(default_factory=dict)
 
     @classmethod
     def _from_json(cls, d: dict[str, Any]) -> Diff:
@@ -46,7 +46,7 @@ class Diff:
             updated_groups=set(d.get("updated_groups") or []),
             updated_arrays=set(d.get("updated_arrays") or []),
             updated_chunks={
-                p: [tuple(int(i) for i in c) for c in cs] for p, cs in (d.get("updated_chunks") or {}).items()
+                p: [[int(i) for i in c] for c in cs] for p, cs in (d.get("updated_chunks") or {}).items()
             },
         )
 
@@ -79,15 +79,15 @@ class Diff:
         return sorted(s)
 
     def __str__(self) -> str:
+        # Upstream Icechunk's text, section by section, so that printed
+        # diffs read the same; an empty diff says so, as the tutorial's does.
         if self.is_empty():
             return "No changes\n"
         out: list[str] = []
 
         def section(title: str, paths: set[str]) -> None:
             if paths:
-                out.append(f"{title}:")
-                out.extend(f"  {p}" for p in sorted(paths))
-                out.append("")
+                out.append(f"{title}:\n" + "".join(f"    {p}\n" for p in sorted(paths)))
 
         section("Groups created", self.new_groups)
         section("Arrays created", self.new_arrays)
@@ -96,15 +96,15 @@ class Diff:
         section("Groups deleted", self.deleted_groups)
         section("Arrays deleted", self.deleted_arrays)
         if self.updated_chunks:
-            out.append("Chunks updated:")
             shown = 10
+            text = "Chunks updated:\n"
             for p in sorted(self.updated_chunks):
                 coords = sorted(self.updated_chunks[p])
-                text = ", ".join("[" + " ".join(str(i) for i in c) + "]" for c in coords[:shown])
+                text += f"    {p}:\n" + "".join(f"        {list(c)}\n" for c in coords[:shown])
                 if len(coords) > shown:
-                    text += f" ... and {len(coords) - shown} more"
-                out.append(f"  {p}: {text}")
-        return "\n".join(out).rstrip("\n") + "\n"
+                    text += f"        ... {len(coords) - shown} more\n"
+            out.append(text)
+        return "\n".join(out)
 
     def __repr__(self) -> str:
-        return "Diff(\n" + "".join(f"  {line}\n" for line in str(self).splitlines()) + ")"
+        return str(self)

@@ -8,6 +8,7 @@ several also derive from the matching built-in exception (``LookupError``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -82,6 +83,12 @@ def _rebuild(cls: type[IcechunkError], message: str, code: int, details: dict[st
 
 class InvalidArgumentError(IcechunkError, ValueError):
     """An argument the library rejects: a bad name, id, size, JSON or option."""
+
+
+class ForkCommitError(InvalidArgumentError, TypeError):
+    """A fork was asked to commit or flush: forks go back to the session
+    they were forked from (:meth:`Session.merge`), which commits. A
+    ``TypeError``, as upstream's (where a fork is a ``ForkSession``)."""
 
 
 class InvalidKeyError(InvalidArgumentError):
@@ -190,6 +197,11 @@ class ConflictType(IntEnum):
     DeleteOfGroupWithNewChildren = 11
     """We deleted a group in which they created nodes."""
 
+    def __str__(self) -> str:
+        # The kind in words, as upstream's: "Zarr metadata double update".
+        words = re.findall(r"[A-Z][a-z]*", self.name)
+        return " ".join([words[0], *(w.lower() for w in words[1:])])
+
 
 @dataclass(frozen=True)
 class Conflict:
@@ -201,7 +213,7 @@ class Conflict:
     conflict_type : ConflictType
     path : str
         The node, such as ``"/toy_data/ones"``.
-    conflicted_chunks : list of tuple of int or None
+    conflicted_chunks : list of list of int or None
         The chunk coordinates both sides wrote (``ChunkDoubleUpdate``), else None.
     commit_id, commit_message : str
         Their commit.
@@ -213,7 +225,7 @@ class Conflict:
 
     conflict_type: ConflictType
     path: str
-    conflicted_chunks: list[tuple[int, ...]] | None = None
+    conflicted_chunks: list[list[int]] | None = None
     commit_id: str = ""
     commit_message: str = ""
     children: list[str] = field(default_factory=list)
@@ -232,7 +244,7 @@ class Conflict:
         return cls(
             conflict_type=kind,
             path=d.get("path", ""),
-            conflicted_chunks=[tuple(c) for c in coords] if coords else None,
+            conflicted_chunks=[[int(i) for i in c] for c in coords] if coords else None,
             commit_id=d.get("commit_id", ""),
             commit_message=d.get("commit_message", ""),
             children=list(d.get("children") or []),

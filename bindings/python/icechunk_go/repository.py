@@ -22,7 +22,7 @@ from .storage import Storage
 if TYPE_CHECKING:
     from .store import IcechunkStore
 
-__all__ = ["ChunkStorageStats", "GCSummary", "Repository", "SnapshotInfo"]
+__all__ = ["ChunkStorageStats", "GCSummary", "NaiveDatetimeError", "Repository", "SnapshotInfo"]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
@@ -146,6 +146,11 @@ class ChunkStorageStats:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+class NaiveDatetimeError(TypeError, ValueError):
+    """A maintenance cutoff without a time zone: a ``TypeError`` as
+    upstream's, and a ``ValueError`` as this package raised before."""
+
+
 def _cutoff_nanos(t: object, param: str) -> int:
     """Exact Unix nanoseconds of a timezone-aware datetime, for the cutoff of
     a maintenance operation (which must never be guessed: naive times are
@@ -153,7 +158,7 @@ def _cutoff_nanos(t: object, param: str) -> int:
     if not isinstance(t, _dt.datetime):
         raise TypeError(f"{param} must be a datetime.datetime, not {type(t).__name__}")
     if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(
+        raise NaiveDatetimeError(
             f"{param} is a naive datetime; pass a timezone-aware datetime "
             "(for example datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=7)): "
             "a naive time is ambiguous, and what this cutoff drops cannot be restored"
@@ -185,7 +190,10 @@ def _version(
     if as_of is not None and branch is None:
         raise ValueError(f"{what}: as_of= goes with branch=")
     if branch is not None:
-        return _ffi.Version(_ffi.AT_BRANCH, _ffi.cstr(branch, "branch"), _unix_nanos(as_of) if as_of else 0)
+        # A datetime names a whole microsecond (SnapshotInfo.written_at is
+        # a commit's time cut to microseconds): as_of takes all of it.
+        nanos = _unix_nanos(as_of) + 999 if as_of else 0
+        return _ffi.Version(_ffi.AT_BRANCH, _ffi.cstr(branch, "branch"), nanos)
     if tag is not None:
         return _ffi.Version(_ffi.AT_TAG, _ffi.cstr(tag, "tag"), 0)
     return _ffi.Version(_ffi.AT_SNAPSHOT, _ffi.cstr(snapshot_id or "", "snapshot id"), 0)
@@ -281,7 +289,7 @@ class Repository:
             return self
         from .storage import s3_storage
 
-        containers = {c.url_prefix: c for c in self.config.virtual_chunk_containers or []}
+        containers = self.config.virtual_chunk_containers or {}
         for prefix, creds in access.items():
             c = containers.get(prefix)
             if c is None:
@@ -494,16 +502,22 @@ class Repository:
         return self._ancestry(v)
 
     def _ancestry(self, v: _ffi.Version) -> Iterator[SnapshotInfo]:
+        # The first page is read now, so that a missing branch, tag or
+        # snapshot raises here, as upstream's does; the rest as iterated.
+        page = 100
+        first = _ffi.json_result(_ffi.lib.ic_repo_ancestry_json, self._h, byref(v), page)
+        return self._ancestry_pages(first, page)
+
+    def _ancestry_pages(self, items: list[dict[str, Any]], page: int) -> Iterator[SnapshotInfo]:
         # Pages of ic_repo_ancestry_json, each continuing from the parent of
         # the last entry: no library state is kept between pages.
-        page = 100
         while True:
-            items = _ffi.json_result(_ffi.lib.ic_repo_ancestry_json, self._h, byref(v), page)
             for d in items:
                 yield SnapshotInfo._from_json(d)
             if len(items) < page or not items[-1].get("parent_id"):
                 return
             v = _ffi.Version(_ffi.AT_SNAPSHOT, _ffi.cstr(items[-1]["parent_id"]), 0)
+            items = _ffi.json_result(_ffi.lib.ic_repo_ancestry_json, self._h, byref(v), page)
 
     def diff(
         self,
@@ -684,10 +698,10 @@ class Repository:
         Raises
         ------
         TypeError
-            ``delete_object_older_than`` is not a datetime.
+            ``delete_object_older_than`` is not a datetime, or is naive (no
+            time zone; :class:`NaiveDatetimeError`, also a ValueError).
         ValueError
-            It is naive (no time zone), or not after 1970
-            (:class:`InvalidArgumentError`).
+            It is not after 1970 (:class:`InvalidArgumentError`).
         """
         _check_tuning(
             max_snapshots_in_memory, max_compressed_manifest_mem_bytes, max_concurrent_manifest_fetches
@@ -757,10 +771,10 @@ class Repository:
         Raises
         ------
         TypeError
-            ``older_than`` is not a datetime.
+            ``older_than`` is not a datetime, or is naive (no time zone;
+            :class:`NaiveDatetimeError`, also a ValueError).
         ValueError
-            It is naive (no time zone), or not after 1970
-            (:class:`InvalidArgumentError`).
+            It is not after 1970 (:class:`InvalidArgumentError`).
         """
         nanos = _cutoff_nanos(older_than, "older_than")
         d = _ffi.json_result(
@@ -812,7 +826,7 @@ class Repository:
         import asyncio
 
         v = _version(branch, tag, snapshot_id, what="ancestry")
-        pages = self._ancestry(v)
+        pages = await asyncio.to_thread(self._ancestry, v)
         done = object()
         while True:
             info = await asyncio.to_thread(next, pages, done)

@@ -7,6 +7,7 @@ import contextlib
 import pickle
 import threading
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from ctypes import byref, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
@@ -17,7 +18,7 @@ from ._aio import on_thread
 from .chunks import ChunkType, VirtualChunkSpec
 from .conflicts import ConflictSolver
 from .diff import Diff
-from .errors import IcechunkError, _error_for
+from .errors import ForkCommitError, IcechunkError, InvalidArgumentError, NoChangesToCommitError, _error_for
 
 if TYPE_CHECKING:
     from .config import RepositoryConfig
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["Session", "SessionPicklingError"]
 
 
-class SessionPicklingError(IcechunkError, pickle.PicklingError):
-    """Raised when pickling a writable session that is not a fork."""
+class SessionPicklingError(IcechunkError, pickle.PicklingError, ValueError):
+    """Raised when pickling a writable session that is not a fork (outside
+    :meth:`Session.allow_pickling`); a ``ValueError``, as upstream's."""
 
 
 class Session:
@@ -53,6 +55,7 @@ class Session:
         "__weakref__",
         "_base_gen",
         "_busy",
+        "_forks_out",
         "_handle",
         "_load_lock",
         "_meta_loaded",
@@ -82,6 +85,8 @@ class Session:
         # running (they hold the session's lock while they talk to storage).
         self._meta_loaded = loaded
         self._pickling_allowed = False
+        # Forks made and not merged back yet (for a warning at commit).
+        self._forks_out = False
         self._base_gen = 0
         self._busy = 0
         self._state_lock = threading.Lock()
@@ -225,6 +230,24 @@ class Session:
         self._begin_exclusive()
         try:
             _ffi.call(fn, self._h, *args, byref(out))
+        except InvalidArgumentError as e:
+            if self.is_fork:
+                raise ForkCommitError(
+                    "Cannot commit a fork of a Session: send the fork back and merge it into the session it "
+                    "was forked from (session.merge(fork)), then commit that session",
+                    code=e.code,
+                    details=e.details,
+                ) from e
+            raise
+        except NoChangesToCommitError:
+            if self._forks_out:
+                warnings.warn(
+                    "this session has no changes of its own but forks were made from it: merge the forks "
+                    "(session.merge(*forks)) before committing, or their changes are not in the commit",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            raise
         finally:
             self._end_exclusive()
         self._read_only = True
@@ -298,6 +321,7 @@ class Session:
         back and :meth:`merge` it. The session must have no uncommitted
         changes (forks start from a snapshot)."""
         h = _ffi.handle_result(_ffi.lib.ic_session_fork, self._h)
+        self._forks_out = True
         # A fork shares its parent's loaded base, if it has one.
         return Session(h, self._repo, loaded=self._meta_loaded)
 
@@ -313,6 +337,7 @@ class Session:
             return
         arr = (c_uint64 * len(others))(*(o._h for o in others))
         _ffi.call(_ffi.lib.ic_session_merge, self._h, arr, len(others))
+        self._forks_out = False
 
     def as_bytes(self) -> bytes:
         """The session serialized (base, branch, uncommitted changes; not

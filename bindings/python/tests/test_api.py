@@ -53,7 +53,7 @@ def test_config(storage: ic.Storage) -> None:
     repo = ic.Repository.create(storage, config=cfg)
     got = repo.config
     assert got.inline_chunk_threshold_bytes == 64
-    assert got.virtual_chunk_containers == [ic.VirtualChunkContainer("file:///data/", name="data")]
+    assert got.virtual_chunk_containers == {"file:///data/": ic.VirtualChunkContainer("file:///data/", name="data")}
     repo.save_config(ic.RepositoryConfig(inline_chunk_threshold_bytes=128))
     assert ic.Repository.open(storage).config.inline_chunk_threshold_bytes == 128
     with pytest.raises(ic.InvalidArgumentError):
@@ -169,10 +169,10 @@ def test_diff(repo: ic.Repository) -> None:
     zarr.open_group(s.store, path="g", mode="a").attrs["x"] = 1
     second = s.commit("second")
     d = repo.diff(from_snapshot_id=first, to_branch="main")
-    assert d.updated_chunks == {"/a": [(0, 0)]}
+    assert d.updated_chunks == {"/a": [[0, 0]]}
     assert d.updated_groups == {"/g"}
     assert not d.new_arrays
-    assert str(d) == "Group definitions updated:\n  /g\n\nChunks updated:\n  /a: [0 0]\n"
+    assert str(d) == "Group definitions updated:\n    /g\n\nChunks updated:\n    /a:\n        [0, 0]\n"
     repo.create_tag("v2", second)
     assert repo.diff(from_snapshot_id=first, to_tag="v2") == d
     with pytest.raises(ic.IcechunkError) as e:
@@ -194,8 +194,8 @@ def test_session_properties_and_status(repo: ic.Repository) -> None:
     assert s.has_uncommitted_changes
     st = s.status()
     assert st.new_groups == {"/"} and st.new_arrays == {"/a"}
-    assert sorted(st.updated_chunks["/a"]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert "Arrays created:\n  /a" in str(st)
+    assert sorted(st.updated_chunks["/a"]) == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert "Arrays created:\n    /a\n" in str(st)
     assert st.paths() == ["/", "/a"]
     base = s.snapshot_id
     s.discard_changes()
@@ -274,7 +274,7 @@ def test_rebase_failed_names_the_conflicts(repo: ic.Repository) -> None:
     c = err.conflicts[0]
     assert c.conflict_type == ic.ConflictType.ChunkDoubleUpdate
     assert c.path == "/a"
-    assert c.conflicted_chunks == [(0, 0)]
+    assert c.conflicted_chunks == [[0, 0]]
     assert c.commit_id == theirs
     assert "/a" in str(c) and "a wins" in str(c)
     assert "/a" in str(err)

@@ -99,7 +99,7 @@ def test_example_2_chunk_conflict_and_manual_retry(repo: ic.Repository) -> None:
         s2.commit("session 2 writes 15:30", rebase_with=ic.ConflictDetector())
     (conflict,) = e.value.conflicts
     assert conflict.conflict_type == ic.ConflictType.ChunkDoubleUpdate
-    assert conflict.conflicted_chunks == [(1,)]
+    assert conflict.conflicted_chunks == [[1]]
     assert repo.lookup_branch("main") == c2
     # Manual retry: check out main (now with session 1's changes), rewrite 15:30, commit.
     s2 = repo.writable_session("main")

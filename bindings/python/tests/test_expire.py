@@ -179,7 +179,7 @@ def test_expire_cuts_old_snapshots_out_of_history(history: History) -> None:
             r.diff(from_snapshot_id=h.initial, to_branch="main")
         assert e.value.code_name == "IC_ERR_BAD_SNAPSHOT_CHAIN"
         d = r.diff(from_snapshot_id=h.n3, to_branch="main")
-        assert d.updated_chunks == {"/data/a": [(1, 0)]}
+        assert d.updated_chunks == {"/data/a": [[1, 0]]}
         assert not d.new_arrays and not d.updated_arrays and not d.deleted_arrays
 
     if h.root is not None:
@@ -258,7 +258,7 @@ def test_expire_then_collect(history: History) -> None:
                 r.lookup_snapshot(sid)
         assert_every_commit_reads_back(r, h, (h.n3, h.n4))
         assert ids(r, branch="main") == [h.n4, h.n3, h.initial]
-        assert r.diff(from_snapshot_id=h.n3, to_branch="main").updated_chunks == {"/data/a": [(1, 0)]}
+        assert r.diff(from_snapshot_id=h.n3, to_branch="main").updated_chunks == {"/data/a": [[1, 0]]}
 
     # Nothing more to do for either.
     assert repo.expire_snapshots(h.cutoff) == set()

@@ -302,7 +302,7 @@ def test_virtual_chunks_in_an_s3_container_upstream_style(minio: Minio, tmp_path
     # The container's store is in the stored configuration; a new handle
     # reads the chunks once authorized, and not before.
     again = ic.Repository.open(storage)
-    assert again.config.virtual_chunk_containers == [ic.VirtualChunkContainer(prefix, store)]
+    assert again.config.virtual_chunk_containers == {prefix: ic.VirtualChunkContainer(prefix, store)}
     with pytest.raises(ic.IcechunkError, match="no storage registered"):
         zarr.open_array(again.readonly_session("main").store, path="v", mode="r")[:]
     authorized = again.reopen(authorize_virtual_chunk_access=creds)

@@ -34,7 +34,7 @@ def test_write_conflicts_tutorial(repo: ic.Repository) -> None:
     assert attrs(repo_a) == {"foo": "bar"}
     st = repo_a.status()
     assert st.updated_groups == {"/"}
-    assert str(st) == "Group definitions updated:\n  /\n"
+    assert str(st) == "Group definitions updated:\n    /\n"
     c1 = repo_a.commit("User A added metadata")
     # B is behind until it checks out again.
     assert repo_b.snapshot_id != c1
@@ -57,7 +57,7 @@ def test_write_conflicts_tutorial(repo: ic.Repository) -> None:
     st = repo_b.status()
     assert st.new_groups == {"/toy_data"}
     assert st.new_arrays == {"/toy_data/ones"}
-    assert sorted(st.updated_chunks["/toy_data/ones"]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert sorted(st.updated_chunks["/toy_data/ones"]) == [[0, 0], [0, 1], [1, 0], [1, 1]]
     assert "/" not in st.paths()  # B did not touch what A changed
     with pytest.raises(ic.ConflictError):
         repo_b.commit("User B wrote chunk data to repo")  # the branch moved
@@ -90,12 +90,12 @@ def test_write_conflicts_tutorial(repo: ic.Repository) -> None:
     np.testing.assert_array_equal(ones_a[:], np.ones((3, 3)))
     ones_a[0, 0:2] = 10
     st = repo_a.status()
-    assert st.updated_chunks == {"/toy_data/ones": [(0, 0)]} and not st.updated_arrays
+    assert st.updated_chunks == {"/toy_data/ones": [[0, 0]]} and not st.updated_arrays
     c5 = repo_a.commit("User A modified 1 chunk")
 
     ones_b = zarr.open_array(repo_b.store, path="toy_data/ones", mode="a")
     ones_b[-1, -1] = 3
-    assert repo_b.status().updated_chunks == {"/toy_data/ones": [(1, 1)]}
+    assert repo_b.status().updated_chunks == {"/toy_data/ones": [[1, 1]]}
     c6 = repo_b.commit("User B modified chunk data", rebase_with=ic.ConflictDetector())
 
     both = np.ones((3, 3))
@@ -122,4 +122,4 @@ def test_write_conflicts_tutorial(repo: ic.Repository) -> None:
         repo_b.commit("B rewrites chunk (0, 0)", rebase_with=ic.ConflictDetector())
     (c,) = e.value.conflicts
     assert c.conflict_type == ic.ConflictType.ChunkDoubleUpdate
-    assert c.path == "/toy_data/ones" and c.conflicted_chunks == [(0, 0)]
+    assert c.path == "/toy_data/ones" and c.conflicted_chunks == [[0, 0]]
