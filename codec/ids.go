@@ -60,6 +60,19 @@ func newObjectID() (id ObjectID) {
 // NewSnapshotID returns a new random snapshot id.
 func NewSnapshotID() SnapshotID { return SnapshotID(newObjectID()) }
 
+// InitialSnapshotID is the id of every repository's first snapshot, the
+// root of all its history: the same fixed id as upstream Icechunk's, which
+// code written for it names directly.
+var InitialSnapshotID = mustParseSnapshotID("1CECHNKREP0F1RSTCMT0")
+
+func mustParseSnapshotID(s string) SnapshotID {
+	id, err := ParseSnapshotID(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // NewManifestID returns a new random manifest id.
 func NewManifestID() ManifestID { return ManifestID(newObjectID()) }
 

@@ -72,8 +72,11 @@ func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, o
 		return nil, errors.Mark(errors.Newf("%s already holds a repository", store), ErrRepositoryExists)
 	}
 	r := newRepository(store, config)
-	initial := &codec.Snapshot{ID: codec.NewSnapshotID(), FlushedAt: time.Now().UnixNano(), Message: "Repository initialized"}
-	if err := r.assets.writeSnapshot(ctx, initial); err != nil {
+	initial := &codec.Snapshot{ID: codec.InitialSnapshotID, FlushedAt: time.Now().UnixNano(), Message: "Repository initialized"}
+	// Every repository's first snapshot has the same id, so a create that
+	// races another, or retries one that was interrupted, finds it written:
+	// either copy serves, and the ref below decides who created.
+	if err := r.assets.writeSnapshot(ctx, initial); err != nil && !errors.Is(err, storage.ErrPreconditionFailed) {
 		return nil, err
 	}
 	if err := r.refs.moveBranch(ctx, MainBranch, codec.SnapshotID{}, initial.ID); err != nil {

@@ -389,7 +389,10 @@ def test_inspect_snapshot_describes_the_snapshot_file(repo: ic.Repository) -> No
     assert sum(m["num_chunk_refs"] for m in manifests.values()) == 4
     assert all(m["size_bytes"] > 0 for m in manifests.values())
     assert json.loads(repo.inspect_snapshot(base))["parent_id"] is None
-    elsewhere = ic.Repository.create(ic.in_memory_storage()).lookup_branch("main")
+    other = ic.Repository.create(ic.in_memory_storage())
+    s = other.writable_session("main")
+    zarr.create_group(s.store, path="elsewhere")
+    elsewhere = s.commit("a snapshot of another repository")
     with pytest.raises(ic.SnapshotNotFoundError):
         repo.inspect_snapshot(elsewhere)
     with pytest.raises(ic.IcechunkError):

@@ -195,11 +195,6 @@ def test_timetravel_history_branches_tags_and_diff(using_flush: bool) -> None:
     assert newest == repo.lookup_snapshot(newest.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the initial snapshot of a new repository has a random id; upstream's is always "
-    "'1CECHNKREP0F1RSTCMT0', which upstream code hard-codes (diff from it, reset to it)",
-)
 def test_initial_snapshot_has_upstreams_fixed_id() -> None:
     repo = ic.Repository.create(ic.in_memory_storage())
     assert repo.lookup_branch("main") == "1CECHNKREP0F1RSTCMT0"
