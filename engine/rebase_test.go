@@ -594,6 +594,15 @@ func TestSessionBytesRoundTrip(t *testing.T) {
 	if err == nil || f != nil {
 		t.Fatal("forking a session with changes should be refused")
 	}
+	// So is forking a fork that holds changes: merging both back would
+	// apply them twice.
+	clean, _ := twoSessions(t, repo)
+	fork, err := clean.Fork()
+	ok(t, err)
+	ok(t, fork.UpdateGroup(ctx, MustPath("/foo/bar"), []byte("in the fork")))
+	if ff, err := fork.Fork(); !errors.Is(err, ErrInvalidArgument) || ff != nil {
+		t.Fatalf("forking a fork with changes: got %v, want ErrInvalidArgument", err)
+	}
 	restored, err := repo.SessionFromBytes(mustBytes(t, s))
 	ok(t, err)
 	if restored.Branch() != MainBranch || restored.SnapshotID() != s.SnapshotID() {

@@ -506,8 +506,9 @@ func (s *Session) MergeChanges(cs *ChangeSet) error {
 
 // Fork returns a writable copy of the session for cooperative writing
 // elsewhere (another goroutine, process or machine, via Bytes). A fork
-// cannot commit: its changes come back with Merge. Write-behind chunks are
-// flushed first.
+// cannot commit: its changes come back with Merge. The session, fork or
+// not, must have no uncommitted changes (ErrInvalidArgument): forks start
+// from a snapshot. Write-behind chunks are flushed first.
 func (s *Session) Fork() (*Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -517,12 +518,14 @@ func (s *Session) Fork() (*Session, error) {
 	if err := s.flushLocked(context.Background()); err != nil {
 		return nil, err
 	}
-	if !s.changes.IsEmpty() && !s.fork {
-		return nil, invalidArgument("cannot fork a session with uncommitted changes: commit or discard them first, so forks start from a snapshot")
+	if !s.changes.IsEmpty() {
+		// A fork of a fork with changes would carry them too, and merging
+		// both back would apply them twice.
+		return nil, invalidArgument("cannot fork a session with uncommitted changes: commit or discard them first (or, in a fork, merge it back first), so forks start from a snapshot")
 	}
 	f := &Session{repo: s.repo, branch: s.branch, snapshotID: s.snapshotID, fork: true}
 	f.base.Store(s.base.Load())
-	f.changes = s.changes.clone()
+	f.changes = NewChangeSet()
 	f.meta = s.meta
 	return f, nil
 }

@@ -240,8 +240,9 @@ func (s *Session) SetVirtualChunkRef(ctx context.Context, path Path, ref Virtual
 // recorded: a location outside every container is refused when it is read.
 //
 // Every ref is checked before any is recorded: coordinates outside the
-// array's grid or of the wrong rank (ErrInvalidIndex) and an empty location
-// (ErrInvalidArgument) fail the whole call, and nothing is recorded.
+// array's grid or of the wrong rank (ErrInvalidIndex) and a location that
+// is empty or not an absolute URL (ErrInvalidArgument) fail the whole
+// call, and nothing is recorded.
 // ErrReadOnly, ErrNodeNotFound and ErrNotAnArray as for SetChunkRef.
 func (s *Session) SetVirtualChunkRefs(ctx context.Context, path Path, refs []VirtualChunkSpec, validateContainers bool) (failed [][]uint32, err error) {
 	s.mu.Lock()
@@ -256,6 +257,8 @@ func (s *Session) SetVirtualChunkRefs(ctx context.Context, path Path, refs []Vir
 			return nil, errors.Wrapf(invalidIndex(path, r.Coords), "virtual chunk %d of %d (nothing was set)", i, len(refs))
 		case r.Location == "":
 			return nil, invalidArgument("virtual chunk %d of %d (coordinates %v of %q) has no location (nothing was set)", i, len(refs), r.Coords, path)
+		case !isAbsoluteURL(r.Location):
+			return nil, invalidArgument("virtual chunk %d of %d (coordinates %v of %q): location %q is not an absolute URL such as s3://bucket/key or file:///path (nothing was set)", i, len(refs), r.Coords, path, r.Location)
 		}
 	}
 	for i := range refs {
@@ -269,4 +272,12 @@ func (s *Session) SetVirtualChunkRefs(ctx context.Context, path Path, refs []Vir
 		s.changes.setChunk(n.ID, r.ref(), r.Coords)
 	}
 	return failed, nil
+}
+
+// isAbsoluteURL reports whether location is a URL with a scheme and a
+// host or path ("s3://bucket/key", "file:///data/x.nc"), as a virtual
+// chunk's location must be; relative paths and bare words are not.
+func isAbsoluteURL(location string) bool {
+	u, err := url.Parse(location)
+	return err == nil && u.Scheme != "" && u.Opaque == "" && (u.Host != "" || u.Path != "")
 }

@@ -291,6 +291,10 @@ func TestSetVirtualChunkRefs(t *testing.T) {
 		"outside the grid": {VirtualChunkSpec{Coords: []uint32{8}, Location: f, Length: 1}, ErrInvalidIndex},
 		"wrong rank":       {VirtualChunkSpec{Coords: []uint32{4, 0}, Location: f, Length: 1}, ErrInvalidIndex},
 		"no location":      {VirtualChunkSpec{Coords: []uint32{4}, Length: 1}, ErrInvalidArgument},
+		"relative path":    {VirtualChunkSpec{Coords: []uint32{4}, Location: "some/relative/url", Length: 1}, ErrInvalidArgument},
+		"absolute path":    {VirtualChunkSpec{Coords: []uint32{4}, Location: "/abs/path", Length: 1}, ErrInvalidArgument},
+		"scheme alone":     {VirtualChunkSpec{Coords: []uint32{4}, Location: "s3://", Length: 1}, ErrInvalidArgument},
+		"opaque":           {VirtualChunkSpec{Coords: []uint32{4}, Location: "mailto:x@y", Length: 1}, ErrInvalidArgument},
 	} {
 		for _, validate := range []bool{true, false} {
 			_, err := s.SetVirtualChunkRefs(ctx, v, []VirtualChunkSpec{{Coords: []uint32{5}, Location: f, Length: 1}, bad.spec}, validate)
