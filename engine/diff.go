@@ -188,7 +188,7 @@ func (r *Repository) Diff(ctx context.Context, from, to Version) (*Diff, error) 
 		}
 	}
 	if !found {
-		return nil, errors.Mark(errors.Newf("cannot diff: %s is not an ancestor of %s", from, to), ErrBadSnapshotChain)
+		return nil, errors.Mark(errors.Newf("cannot diff: the ancestry of `to` (%s) doesn't include `from` (%s); from must be an ancestor of to", to, from), ErrBadSnapshotChain)
 	}
 	if !cut.IsZero() {
 		return nil, cutError(cut, "diff")
