@@ -217,6 +217,21 @@ func ic_repo_config_set(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.
 	})
 }
 
+//export ic_repo_use_config
+func ic_repo_use_config(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
+		s, err := inString(json, "json")
+		if err != nil {
+			return err
+		}
+		cfg, err := applyConfig(r.Config(), s, "json")
+		if err != nil {
+			return err
+		}
+		return r.UseConfig(cfg)
+	})
+}
+
 //export ic_repo_set_default_commit_metadata
 func ic_repo_set_default_commit_metadata(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {

@@ -200,6 +200,19 @@ func (r *Repository) SaveConfig(ctx context.Context, cfg codec.RepoConfig) error
 	return nil
 }
 
+// UseConfig makes cfg this handle's configuration without storing it
+// (SaveConfig stores one): sessions opened afterwards use it, other
+// handles and later opens do not see it. The caches keep the sizes the
+// handle was opened with.
+func (r *Repository) UseConfig(cfg codec.RepoConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
+	}
+	r.config.Store(&cfg)
+	r.virtual.setContainers(cfg.VirtualChunkContainers)
+	return nil
+}
+
 // SetDefaultCommitMetadata sets metadata merged into every commit of the
 // sessions created afterwards (per-commit keys win).
 func (r *Repository) SetDefaultCommitMetadata(meta map[string]any) {

@@ -485,6 +485,16 @@ ic_status ic_repo_config_get(ic_repo repo, char **json, ic_error *err);
  */
 ic_status ic_repo_config_set(ic_repo repo, const char *json, ic_error *err);
 
+/*
+ * Uses a configuration in this handle only, without storing it: json is
+ * applied over the handle's current one, sessions opened afterwards use
+ * it, and other handles and later opens do not see it (store it with
+ * ic_repo_config_set). The caches keep their sizes. Needs no write access
+ * to the storage. IC_ERR_INVALID_ARGUMENT for a configuration that does
+ * not validate.
+ */
+ic_status ic_repo_use_config(ic_repo repo, const char *json, ic_error *err);
+
 /* Sets metadata (a JSON object) merged into every commit of the sessions
  * created afterwards from this handle; a commit's own keys win. */
 ic_status ic_repo_set_default_commit_metadata(ic_repo repo, const char *json, ic_error *err);

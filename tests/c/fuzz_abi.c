@@ -118,7 +118,7 @@ static void one_call(void) {
     int32_t flag = 0;
     uint64_t h = 0;
     int32_t kind = 0;
-    switch (pick(30)) {
+    switch (pick(31)) {
     case 0: st = ic_storage_new_memory(any_string(0), &h, &e); if (st == IC_OK) keep(storages, h, free_storage); break;
     case 1: st = ic_repo_create(any_handle(), pick(2) ? NULL : any_string(0), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
     case 2: st = ic_repo_open(any_handle(), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
@@ -156,6 +156,7 @@ static void one_call(void) {
     case 27: st = ic_repo_chunk_storage_stats(live_or_any(repos), pick(5) ? &s : NULL, &e); break;
     case 28: st = ic_repo_inspect_snapshot(live_or_any(repos), pick(2) ? last_snapshot : any_string(0), pick(5) ? &s : NULL, &e); break;
     case 11: st = ic_repo_config_set(any_handle(), any_string(0), &e); break;
+    case 30: st = ic_repo_use_config(pick(2) ? live_or_any(repos) : any_handle(), any_string(0), &e); break;
     case 12: st = ic_repo_set_default_commit_metadata(any_handle(), any_string(0), &e); break;
     case 13: st = ic_repo_create_tag(any_handle(), any_string(0), any_string(1), &e); break;
     case 14: st = ic_repo_diff(any_handle(), NULL, NULL, &s, &e); break;

@@ -193,6 +193,7 @@ static void nulls(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_ancestry(repo, &v, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_session_from_bytes(repo, NULL, 10, &s, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(repo, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_use_config(repo, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_garbage_collect(repo, 1, 1, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_garbage_collect(repo, 1, 0, NULL, &E));
     for (int32_t flags = 0; flags < 4; flags++)
@@ -293,6 +294,7 @@ static void utf8_and_json(void) {
     for (size_t i = 0; i < sizeof bad_config / sizeof bad_config[0]; i++) {
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_create(st, bad_config[i], &r, &E));
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(repo, bad_config[i], &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_use_config(repo, bad_config[i], &E));
     }
     const char *bad_meta[] = {"not json", "null", "[1,2]", "\"s\"", "{\"a\":1", "{\"a\":1}x"};
     for (size_t i = 0; i < sizeof bad_meta / sizeof bad_meta[0]; i++) {

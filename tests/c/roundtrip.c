@@ -1245,6 +1245,22 @@ int main(void) {
     OK(ic_repo_config_get(again, &cfg, &E));
     CONTAINS(cfg, "\"inline_chunk_threshold\":100");
     ic_string_free(cfg);
+    /* A configuration used by one handle is not stored. */
+    OK(ic_repo_use_config(again, "{\"inline_chunk_threshold\": 7}", &E));
+    OK(ic_repo_config_get(again, &cfg, &E));
+    CONTAINS(cfg, "\"inline_chunk_threshold\":7");
+    ic_string_free(cfg);
+    OK(ic_repo_config_get(repo, &cfg, &E));
+    CONTAINS(cfg, "\"inline_chunk_threshold\":100");
+    ic_string_free(cfg);
+    {
+        ic_repo third = 0;
+        OK(ic_repo_open(st, &third, &E));
+        OK(ic_repo_config_get(third, &cfg, &E));
+        CONTAINS(cfg, "\"inline_chunk_threshold\":100");
+        ic_string_free(cfg);
+        OK(ic_repo_free(third));
+    }
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(again, "{\"inline_chunk_thresold\": 1}", &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_config_set(again, "{\"manifest_block_chunks\": 0}", &E));
     /* A container's store description is kept, and must fit its prefix. */

@@ -33,7 +33,7 @@ export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFail
     Conflict, ConflictKind,
     Storage, in_memory_storage, local_filesystem_storage, s3_storage, describe,
     Repository, create_repository, open_repository, open_or_create_repository, repository_exists,
-    config, set_config!, default_commit_metadata, set_default_commit_metadata!,
+    config, set_config!, use_config!, default_commit_metadata, set_default_commit_metadata!,
     set_virtual_chunk_storage!,
     list_branches, create_branch!, lookup_branch, delete_branch!, reset_branch!,
     list_tags, create_tag!, lookup_tag, delete_tag!,

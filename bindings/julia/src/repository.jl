@@ -227,6 +227,19 @@ function set_config!(repo::Repository, cfg)
 end
 
 """
+    use_config!(repo, config)
+
+Uses a configuration in this handle only, without storing it: `config` (as
+for [`set_config!`](@ref)) is applied over the handle's current one, and
+sessions opened afterwards use it. Other handles do not see it; it needs no
+write access to the storage.
+"""
+function use_config!(repo::Repository, cfg)
+    js = _config_json(cfg)
+    _no_out((h, err) -> @ic(:ic_repo_use_config, Int32, (UInt64, Cstring, Ref{UInt64}), h, js, err), repo)
+end
+
+"""
     default_commit_metadata(repo) -> Dict{String,Any}
 """
 default_commit_metadata(repo::Repository) =

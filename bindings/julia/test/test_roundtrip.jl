@@ -146,6 +146,12 @@ end
     # stored for handles opened afterwards
     @test config(open_repository(storage))["manifest_block_chunks"] == 1000
     @test config(open_repository(storage))["inline_chunk_threshold"] == 16
+    # used by one handle only, not stored
+    other = open_repository(storage)
+    use_config!(other, Dict("inline_chunk_threshold" => 3))
+    @test config(other)["inline_chunk_threshold"] == 3
+    @test config(open_repository(storage))["inline_chunk_threshold"] == 16
+    @test_throws IcechunkError use_config!(other, Dict("manifest_block_chunks" => 0))
     set_default_commit_metadata!(repo, Dict("team" => "ice", "n" => 1))
     @test default_commit_metadata(repo) == Dict("team" => "ice", "n" => 1)
     s = writable_session(repo, "main")

@@ -165,6 +165,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_repo_free": (_ST, [_H]),
     "ic_repo_config_get": (_ST, [_H, _OUT_PTR, _ERR]),
     "ic_repo_config_set": (_ST, [_H, c_char_p, _ERR]),
+    "ic_repo_use_config": (_ST, [_H, c_char_p, _ERR]),
     "ic_repo_set_default_commit_metadata": (_ST, [_H, c_char_p, _ERR]),
     "ic_repo_default_commit_metadata": (_ST, [_H, _OUT_PTR, _ERR]),
     "ic_repo_set_virtual_chunk_storage": (_ST, [_H, c_char_p, _H, _ERR]),

@@ -247,7 +247,9 @@ class Repository:
         authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
     ) -> Repository:
         """Opens the repository in ``storage``. If ``config`` is given, its
-        fields that are set are stored over the repository's configuration.
+        fields that are set are used by this handle over the stored
+        configuration, as upstream's: they are not stored (needing no write
+        access) until :meth:`save_config`.
 
         ``authorize_virtual_chunk_access`` maps URL prefixes of virtual
         chunk containers with an S3 store (:func:`s3_store`) to the
@@ -264,10 +266,7 @@ class Repository:
             A prefix names no container, or one without an S3 store.
         """
         h = _ffi.handle_result(_ffi.lib.ic_repo_open, storage._h)
-        repo = cls(h, storage)
-        if config is not None and config._to_json():
-            repo.save_config(config)
-        return repo._authorized(authorize_virtual_chunk_access)
+        return cls(h, storage)._using(config)._authorized(authorize_virtual_chunk_access)
 
     @classmethod
     def open_or_create(
@@ -276,11 +275,19 @@ class Repository:
         config: RepositoryConfig | None = None,
         authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
     ) -> Repository:
-        """Opens the repository in ``storage``, creating it (with ``config``)
-        if there is none. ``authorize_virtual_chunk_access`` as in
+        """Opens the repository in ``storage`` (using ``config`` in this
+        handle, as :meth:`open`), or creates it with ``config`` (stored) if
+        there is none. ``authorize_virtual_chunk_access`` as in
         :meth:`open`."""
         h = _ffi.handle_result(_ffi.lib.ic_repo_open_or_create, storage._h, _config_arg(config))
-        return cls(h, storage)._authorized(authorize_virtual_chunk_access)
+        return cls(h, storage)._using(config)._authorized(authorize_virtual_chunk_access)
+
+    def _using(self, config: RepositoryConfig | None) -> Repository:
+        """Uses the fields of ``config`` that are set in this handle, without
+        storing them, and returns self."""
+        if config is not None and config._to_json():
+            _ffi.call(_ffi.lib.ic_repo_use_config, self._h, _ffi.cstr(json.dumps(config._to_json())))
+        return self
 
     def _authorized(self, access: Mapping[str, S3Credentials | None] | None) -> Repository:
         """Connects the virtual chunk containers ``access`` names to their S3
@@ -358,9 +365,10 @@ class Repository:
 
     def save_config(self, config: RepositoryConfig | None = None) -> None:
         """Stores ``config`` (its fields that are set) over the repository's
-        configuration; handles opened afterwards use it. Without ``config``
-        (upstream's form) the current configuration is stored again.
-        :meth:`create` and :meth:`open` with a ``config`` store it already."""
+        configuration; this handle and handles opened afterwards use it.
+        Without ``config`` (upstream's form) this handle's configuration is
+        stored, including what :meth:`open` or :meth:`reopen` were given.
+        :meth:`create` stores its ``config`` by itself."""
         if config is None:
             config = self.config
         _ffi.call(_ffi.lib.ic_repo_config_set, self._h, _ffi.cstr(json.dumps(config._to_json())))
@@ -371,9 +379,9 @@ class Repository:
         authorize_virtual_chunk_access: Mapping[str, S3Credentials | None] | None = None,
     ) -> Repository:
         """A new handle on the same storage, as :meth:`open` with ``config``
-        (stored over the repository's configuration when given) and
-        ``authorize_virtual_chunk_access``. Sessions of this handle are not
-        affected."""
+        (used by the new handle, not stored: :meth:`save_config` stores it)
+        and ``authorize_virtual_chunk_access``. This handle and its sessions
+        are not affected."""
         return Repository.open(self._storage, config, authorize_virtual_chunk_access)
 
     @staticmethod

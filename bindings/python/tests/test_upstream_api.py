@@ -94,6 +94,10 @@ def test_save_config_without_argument_reopen_and_fetch_config(storage: ic.Storag
     assert ic.Repository.fetch_config(storage).inline_chunk_threshold_bytes == 100  # type: ignore[union-attr]
     again = repo.reopen(ic.RepositoryConfig(inline_chunk_threshold_bytes=200))
     assert again.config.inline_chunk_threshold_bytes == 200
+    # used by the new handle, not stored until save_config
+    assert ic.Repository.fetch_config(storage).inline_chunk_threshold_bytes == 100  # type: ignore[union-attr]
+    assert repo.reopen().config.inline_chunk_threshold_bytes == 100
+    again.save_config()
     assert ic.Repository.fetch_config(storage).inline_chunk_threshold_bytes == 200  # type: ignore[union-attr]
     assert repo.reopen().config.inline_chunk_threshold_bytes == 200
     assert again.writable_session("main").config.inline_chunk_threshold_bytes == 200

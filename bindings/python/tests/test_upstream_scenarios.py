@@ -1198,12 +1198,6 @@ def test_config_given_at_open_is_saved_by_save_config() -> None:
     assert fetched is not None and fetched.inline_chunk_threshold_bytes == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Repository.open(storage, config=...) (and reopen(config=...)) writes the config to storage at "
-    "once; upstream applies it to the handle only until save_config() (fetch_config(storage) is None "
-    "for a repository never given a saved config, or the old config)",
-)
 def test_config_given_at_open_is_not_stored_until_save_config() -> None:
     storage = ic.in_memory_storage()
     ic.Repository.create(storage)
