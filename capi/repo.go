@@ -205,11 +205,7 @@ func ic_repo_config_get(repo C.ic_repo, json **C.char, errOut *C.ic_error) C.ic_
 //export ic_repo_config_set
 func ic_repo_config_set(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
-		s, err := inString(json, "json")
-		if err != nil {
-			return err
-		}
-		cfg, err := applyConfig(r.Config(), s, "json")
+		cfg, err := configOver(r, json)
 		if err != nil {
 			return err
 		}
@@ -217,14 +213,19 @@ func ic_repo_config_set(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.
 	})
 }
 
+// configOver is the handle's configuration with the JSON json applied over it.
+func configOver(r *engine.Repository, json *C.ic_cchar) (codec.RepoConfig, error) {
+	s, err := inString(json, "json")
+	if err != nil {
+		return codec.RepoConfig{}, err
+	}
+	return applyConfig(r.Config(), s, "json")
+}
+
 //export ic_repo_use_config
 func ic_repo_use_config(repo C.ic_repo, json *C.ic_cchar, errOut *C.ic_error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, _ context.Context) error {
-		s, err := inString(json, "json")
-		if err != nil {
-			return err
-		}
-		cfg, err := applyConfig(r.Config(), s, "json")
+		cfg, err := configOver(r, json)
 		if err != nil {
 			return err
 		}
