@@ -27,8 +27,9 @@ type ExpireOptions struct {
 // ExpireResult says what ExpireSnapshots did.
 type ExpireResult struct {
 	// Expired are the snapshots cut out of some branch's or tag's history,
-	// sorted by id. Nothing is deleted: a garbage collection deletes those
-	// no ref reaches any more.
+	// and those of the history of a ref deleted for its expired snapshot
+	// that no remaining ref reaches, sorted by id. Nothing is deleted: a
+	// garbage collection deletes those no ref reaches any more.
 	Expired []codec.SnapshotID
 	// Rewritten are the snapshots whose parent became the repository's
 	// initial snapshot (HistoryCut set), sorted by id.
@@ -81,6 +82,8 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 	}()
 	e := &expiry{repo: r, olderThan: opts.OlderThan, expired: map[codec.SnapshotID]bool{}, settled: map[codec.SnapshotID]bool{}}
 	expiredTips := map[string]codec.SnapshotID{} // branches to delete, at the tip found expired
+	var keptOld []codec.SnapshotID               // snapshots of refs at expired snapshots that stay
+	deletedTagTips := map[string]codec.SnapshotID{}
 	for _, rf := range refs {
 		snap, err := r.assets.fetchSnapshot(ctx, rf.snapshot)
 		if err != nil {
@@ -90,8 +93,11 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 			switch {
 			case rf.tag && opts.DeleteExpiredTags:
 				res.DeletedTags = append(res.DeletedTags, rf.name)
+				deletedTagTips[rf.name] = rf.snapshot
 			case !rf.tag && opts.DeleteExpiredBranches && rf.name != MainBranch:
 				expiredTips[rf.name] = rf.snapshot
+			default:
+				keptOld = append(keptOld, rf.snapshot)
 			}
 			continue
 		}
@@ -114,6 +120,10 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 			return res, err
 		}
 	}
+	var deletedTips []codec.SnapshotID
+	for _, name := range res.DeletedTags {
+		deletedTips = append(deletedTips, deletedTagTips[name])
+	}
 	for name, tip := range expiredTips {
 		// Only while the tip is still the expired snapshot: a branch a
 		// writer committed to meanwhile is not expired any more.
@@ -125,6 +135,12 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 			return res, errors.Wrapf(err, "deleting branch %q", name)
 		}
 		res.DeletedBranches = append(res.DeletedBranches, name)
+		deletedTips = append(deletedTips, tip)
+	}
+	// The history of a deleted ref is expired too, but for the part a ref
+	// kept at an expired snapshot still reaches.
+	if err := e.expireHistories(ctx, deletedTips, keptOld); err != nil {
+		return res, err
 	}
 	for id := range e.expired {
 		res.Expired = append(res.Expired, id)
@@ -150,6 +166,54 @@ type expiry struct {
 }
 
 func (e *expiry) old(s *codec.Snapshot) bool { return s.FlushedTime().Before(e.olderThan) }
+
+// expireHistories records as expired the snapshots of the histories of
+// tips (snapshots of deleted refs, all older than the cutoff, as their
+// ancestors are), down to the initial snapshot, except those the
+// histories of kept (refs at expired snapshots that stay) reach.
+func (e *expiry) expireHistories(ctx context.Context, tips, kept []codec.SnapshotID) error {
+	if len(tips) == 0 {
+		return nil
+	}
+	reached := map[codec.SnapshotID]bool{}
+	walk := func(tip codec.SnapshotID, visit func(codec.SnapshotID) bool) error {
+		for id := tip; !id.IsZero(); {
+			s, err := e.repo.assets.fetchSnapshot(ctx, id)
+			if err != nil {
+				return err
+			}
+			if s.ParentID.IsZero() || !visit(id) {
+				return nil // the initial snapshot is never expired
+			}
+			id = s.ParentID
+		}
+		return nil
+	}
+	for _, tip := range kept {
+		if err := walk(tip, func(id codec.SnapshotID) bool {
+			if reached[id] {
+				return false
+			}
+			reached[id] = true
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	for _, tip := range tips {
+		if err := walk(tip, func(id codec.SnapshotID) bool {
+			if reached[id] {
+				return false
+			}
+			reached[id] = true
+			e.expired[id] = true
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // cut walks back from tip (not expired) to the oldest snapshot it keeps;
 // if that one's parent is expired and not the initial snapshot, it records

@@ -352,3 +352,50 @@ func TestDiffReadsEachSnapshotOnce(t *testing.T) {
 		t.Fatalf("%d snapshot reads for a diff over 20 commits", gets)
 	}
 }
+
+// TestExpireSnapshotsCountsTheHistoryOfDeletedRefs checks that the
+// history of a branch deleted for its expired tip counts as expired,
+// except what a ref kept at an expired snapshot still reaches.
+func TestExpireSnapshotsCountsTheHistoryOfDeletedRefs(t *testing.T) {
+	ctx := context.Background()
+	for _, keepTag := range []bool{false, true} {
+		repo, err := Create(ctx, memory.New("expire-deleted"), nil, nil)
+		mustOK(t, err)
+		commit := func(branch, name string) codec.SnapshotID {
+			s, err := repo.WritableSession(ctx, branch)
+			mustOK(t, err)
+			mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON(fmt.Sprintf(`"v":%q`, name))))
+			id, err := s.Commit(ctx, name, nil)
+			mustOK(t, err)
+			return id
+		}
+		a := commit(MainBranch, "a")
+		mustOK(t, repo.CreateBranch(ctx, "side", a))
+		b := commit("side", "b")
+		if keepTag {
+			mustOK(t, repo.CreateTag(ctx, "at-b", b))
+		}
+		time.Sleep(20 * time.Millisecond)
+		cutoff := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		commit(MainBranch, "c")
+
+		res, err := repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: cutoff, DeleteExpiredBranches: true})
+		mustOK(t, err)
+		wantNames(t, "deleted branches", res.DeletedBranches, "side")
+		if keepTag {
+			wantIDs(t, "expired with a tag kept at b", res.Expired, a) // b is still the tag's
+		} else {
+			want := []codec.SnapshotID{a, b}
+			slices.SortFunc(want, func(x, y codec.SnapshotID) int { return bytes.Compare(x[:], y[:]) })
+			wantIDs(t, "expired", res.Expired, want...)
+		}
+	}
+}
+
+func wantNames(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+}

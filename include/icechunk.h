@@ -665,7 +665,9 @@ ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_n
  * deleted, nor a branch a commit moved before its delete). An administrative operation: not beside another expiration, a
  * garbage collection, or branch resets and deletes; other handles may see
  * the old history from their caches until opened again.
- * On success *json (caller frees) is, every list sorted:
+ * On success *json (caller frees) is, every list sorted (expired_snapshots:
+ * those cut out of a history, and those of a deleted ref's history that no
+ * remaining ref reaches):
  *   {"expired_snapshots": ["..."], "rewritten_snapshots": ["..."],
  *    "deleted_branches": ["..."], "deleted_tags": ["..."]}
  */

@@ -771,10 +771,11 @@ class Repository:
         -------
         set of str
             The ids of the snapshots this call cut out of some branch's or
-            tag's history (a ref kept at one of them still reaches it). A
-            ref whose own snapshot is expired keeps its whole history, which
-            is not counted: with the same cutoff, a second call returns an
-            empty set (and only deletes refs, if asked to).
+            tag's history (a ref kept at one of them still reaches it), and
+            those of the history of a ref it deleted that no remaining ref
+            reaches. A ref whose own snapshot is expired and that is kept
+            keeps its whole history, which is not counted: with the same
+            cutoff and flags, a second call returns an empty set.
 
         Raises
         ------

@@ -221,10 +221,12 @@ def test_expire_then_collect(history: History) -> None:
     assert_every_commit_reads_back(repo, h, (h.o1, h.o2, h.n3, h.n4))
 
     # Expiring again with the delete flags removes the refs kept at expired
-    # snapshots (never main). No history is cut this time: o1 and o2 are
-    # already out of main's, and a ref at an expired snapshot keeps its own.
+    # snapshots (never main). No history is cut this time (o1 and o2 are
+    # already out of main's), but the deleted refs' history, which no ref
+    # reaches now, is reported expired.
     got = repo.expire_snapshots(h.cutoff, delete_expired_branches=True, delete_expired_tags=True)
-    assert got == set()
+    assert got == {h.o1, h.o2}
+    assert repo.expire_snapshots(h.cutoff, delete_expired_branches=True, delete_expired_tags=True) == set()
     assert repo.list_branches() == {"main"}
     assert repo.list_tags() == set()
     with pytest.raises(ic.BranchNotFoundError):
@@ -276,7 +278,8 @@ def test_delete_flags_are_separate(history: History) -> None:
     assert repo.garbage_collect(future).snapshots_deleted == 0
     assert_every_commit_reads_back(repo, h, (h.o1, h.o2))
 
-    assert repo.expire_snapshots(h.cutoff, delete_expired_tags=True) == set()
+    # deleting the tag leaves its history to no ref: o2 and o1 are expired
+    assert repo.expire_snapshots(h.cutoff, delete_expired_tags=True) == {h.o1, h.o2}
     assert repo.list_branches() == {"main"}
     assert repo.list_tags() == set()
     assert repo.garbage_collect(future).snapshots_deleted == 2

@@ -447,11 +447,6 @@ def test_expire_snapshots_deletes_expired_branches() -> None:
         assert repo.lookup_snapshot(snap).id == snap
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="expire_snapshots(..., delete_expired_branches=True) leaves the expired tip of a branch it "
-    "deletes out of the returned set; upstream counts it (here {a, b}, icechunk_go gives {a})",
-)
 def test_expire_snapshots_counts_the_tip_of_a_deleted_branch() -> None:
     repo = ic.Repository.create(ic.in_memory_storage())
     a, b, _ = _three_commits(repo, branch_for_b="branch")
