@@ -94,7 +94,7 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if s.fork {
 		return codec.SnapshotID{}, invalidArgument("a fork cannot %s: merge it into the session it was forked from", what)
 	}
-	if s.changes.IsEmpty() {
+	if s.changes.IsEmpty() && !s.superseded {
 		return codec.SnapshotID{}, errors.Mark(errors.Newf("cannot %s, no changes made to the session", what), ErrNoChangesToCommit)
 	}
 	merged := maps.Clone(s.meta)
@@ -136,6 +136,7 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	}
 	s.snapshotID = id
 	s.changes = NewChangeSet()
+	s.superseded = false
 	s.branch = ""
 	s.zarrInfo.Clear()
 	return id, nil

@@ -80,6 +80,9 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 		if len(conflicts) > 0 {
 			return &RebaseFailedError{Snapshot: commit.ID, Conflicts: conflicts}
 		}
+		if patched.IsEmpty() && !s.changes.IsEmpty() {
+			s.superseded = true
+		}
 		s.changes = patched
 		s.snapshotID = commit.ID
 		s.zarrInfo.Clear()

@@ -408,9 +408,19 @@ func TestConflictResolutionSuccessThroughMultipleCommits(t *testing.T) {
 	}
 	mustConflictOnCommit(t, ds2)
 	ok(t, ds2.Rebase(ctx, BasicConflictSolver{OnChunkConflict: UseTheirs}))
-	// Every chunk was taken by theirs: nothing of ours is left.
-	if _, err := ds2.Commit(ctx, "after conflict", nil); !errors.Is(err, ErrNoChangesToCommit) {
-		t.Fatalf("want no changes, got %v", err)
+	// Every chunk was taken by theirs: nothing of ours is left, and the
+	// session still commits (as the seed's does), on top of theirs.
+	if !ds2.HasUncommittedChanges() {
+		t.Fatal("a session whose changes a rebase superseded should still have something to commit")
+	}
+	tip, err := repo.LookupBranch(ctx, MainBranch)
+	ok(t, err)
+	id, err := ds2.Commit(ctx, "after conflict", nil)
+	ok(t, err)
+	info, err := repo.SnapshotInfo(ctx, id)
+	ok(t, err)
+	if info.ParentID != tip || info.Message != "after conflict" {
+		t.Fatalf("commit after a superseding rebase: parent %s (tip %s), message %q", info.ParentID, tip, info.Message)
 	}
 	for coord := range uint32(3) {
 		if got := chunkBytes(t, ds2, p, coord); got != "repo 1" {

@@ -33,6 +33,11 @@ type Session struct {
 	changes    *ChangeSet
 	fork       bool // a fork records writes for a merge, it cannot commit
 	meta       map[string]any
+	// superseded is set when a rebase's solver dropped every change the
+	// session had (their version won every conflict): the session still
+	// commits, as upstream's does, a snapshot recording that its work
+	// was superseded, rather than failing with ErrNoChangesToCommit.
+	superseded bool
 
 	zarrInfo sync.Map // codec.NodeID -> *zarrArrayInfo, parsed zarr.json of arrays
 
@@ -89,7 +94,7 @@ func (s *Session) SnapshotID() codec.SnapshotID {
 func (s *Session) HasUncommittedChanges() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return !s.changes.IsEmpty()
+	return !s.changes.IsEmpty() || s.superseded
 }
 
 // Repository returns the repository the session belongs to.
@@ -474,6 +479,7 @@ func (s *Session) DiscardChanges() *ChangeSet {
 	defer s.mu.Unlock()
 	cs := s.changes
 	s.changes = NewChangeSet()
+	s.superseded = false
 	s.zarrInfo.Clear()
 	if w := s.writes.Load(); w != nil {
 		w.discard()

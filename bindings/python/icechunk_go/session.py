@@ -369,7 +369,8 @@ class Session:
             raise SessionPicklingError(
                 "a writable session cannot be pickled: its changes would be split between "
                 "copies and lost. Call session.fork() and send the fork to workers (forks "
-                "pickle), then session.merge(*forks) and commit; or pickle a read-only session."
+                "pickle), then session.merge(*forks) and commit; or opt-in to pickling it inside "
+                "`with session.allow_pickling():` and merge the copies back; or pickle a read-only session."
             )
         state = (self._repo.storage, self.as_bytes(), self._token)
         if self._pickling_allowed:

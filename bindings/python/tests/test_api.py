@@ -284,7 +284,10 @@ def test_rebase_failed_names_the_conflicts(repo: ic.Repository) -> None:
     b.rebase(ic.BasicConflictSolver(on_chunk_conflict=ic.VersionSelection.UseTheirs))
     assert b.snapshot_id == theirs
     assert read_array(b)[0, 0] == 1  # their chunk won: our change is gone
-    assert not b.has_uncommitted_changes
+    # ...and the session still commits, on top of theirs (as upstream's)
+    assert b.has_uncommitted_changes
+    tip = repo.lookup_branch("main")
+    assert repo.lookup_snapshot(b.commit("superseded")).parent_id == tip
     # errors survive pickling (they cross process boundaries)
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is ic.RebaseFailedError and again.conflicts == err.conflicts

@@ -592,15 +592,7 @@ def test_rebase_fails_when_both_edit_user_attributes(conflict_repo: Any) -> None
     "choice",
     [
         ic.VersionSelection.UseOurs,
-        pytest.param(
-            ic.VersionSelection.UseTheirs,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="when UseTheirs drops every chunk the session wrote, commit(rebase_with=...) raises "
-                "NoChangesToCommitError (and after rebase() has_uncommitted_changes is False); upstream "
-                "commits a snapshot on top of theirs",
-            ),
-        ),
+        ic.VersionSelection.UseTheirs,
     ],
     ids=["UseOurs", "UseTheirs"],
 )
@@ -827,12 +819,6 @@ async def test_chunk_type(threshold: int, expected: Any) -> None:
 # --- test_pickle.py --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pickling a writable session's store outside allow_pickling raises SessionPicklingError, "
-    "a pickle.PicklingError but not a ValueError; upstream raises ValueError('You must opt-in to "
-    "pickle writable sessions ...')",
-)
 def test_pickling_a_writable_store_needs_opt_in_value_error(local_repo: Any) -> None:
     store = local_repo.writable_session(branch="main").store
     with pytest.raises(ValueError, match="opt-in"):
