@@ -27,7 +27,7 @@ __all__ = ["ChunkStorageStats", "GCSummary", "NaiveDatetimeError", "Repository",
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SnapshotInfo:
     """One snapshot (commit) of a repository.
 
@@ -50,6 +50,17 @@ class SnapshotInfo:
     written_at: _dt.datetime
     message: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Upstream's text: the id quoted, the time as datetime's fields, the
+        # message cut to ten characters.
+        w = self.written_at
+        when = f"datetime.datetime({w.year},{w.month},{w.day},{w.hour},{w.minute},{w.second},{w.microsecond}, "
+        message = self.message if len(self.message) <= 10 else self.message[:10] + "..."
+        return (
+            f'SnapshotInfo(id="{self.id}", parent_id={self.parent_id}, '
+            f'written_at={when}tzinfo=datetime.timezone.utc), message="{message}")'
+        )
 
     @classmethod
     def _from_json(cls, d: dict[str, Any]) -> SnapshotInfo:
@@ -257,13 +268,15 @@ class Repository:
         like; None: anonymous if the store says so, else the AWS default
         chain). Only the containers named are connected: opening a
         repository never makes this process read a bucket by itself.
-        ``file://`` containers need no authorization.
+        ``file://`` containers need no authorization, and prefixes of
+        containers the repository does not have are ignored (one mapping
+        may serve many repositories).
 
         Raises
         ------
         RepositoryNotFoundError
         ValueError
-            A prefix names no container, or one without an S3 store.
+            A prefix names a container without an S3 store.
         """
         h = _ffi.handle_result(_ffi.lib.ic_repo_open, storage._h)
         return cls(h, storage)._using(config)._authorized(authorize_virtual_chunk_access)
@@ -299,13 +312,11 @@ class Repository:
         containers = self.config.virtual_chunk_containers or {}
         for prefix, creds in access.items():
             c = containers.get(prefix)
-            if c is None:
-                raise ValueError(
-                    f"authorize_virtual_chunk_access: no virtual chunk container with URL prefix {prefix!r} "
-                    "in the repository config"
-                )
-            if prefix.startswith("file://"):
-                continue  # local files are read straight from the filesystem
+            if c is None or prefix.startswith("file://"):
+                # Credentials for containers this repository does not have
+                # are not used (one mapping may serve many repositories);
+                # local files are read straight from the filesystem.
+                continue
             if c.store is None or c.store.kind != "s3" or not prefix.startswith("s3://"):
                 raise ValueError(
                     f"authorize_virtual_chunk_access: container {prefix!r} has no S3 store to connect to; "
@@ -577,8 +588,9 @@ class Repository:
         """A writable session on ``branch`` as a context manager: yields its
         store, and commits when the block ends without an exception
         (:meth:`Session.commit` with ``message``, ``metadata``,
-        ``rebase_with`` and ``rebase_tries``). If the block raises, nothing
-        is committed and the session's changes are dropped::
+        ``rebase_with`` and ``rebase_tries``); the store then stays
+        readable, at the new snapshot. If the block raises, nothing is
+        committed and the session's changes are dropped::
 
             with repo.transaction("main", message="add temperatures") as store:
                 zarr.open_group(store, mode="a")["t"][:] = data
@@ -586,9 +598,11 @@ class Repository:
         session = self.writable_session(branch)
         try:
             yield session.store
-            session.commit(message, metadata, rebase_with=rebase_with, rebase_tries=rebase_tries)
-        finally:
-            session.close()
+        except BaseException:
+            session.close()  # its changes are dropped
+            raise
+        # The store stays readable afterwards, at the new snapshot.
+        session.commit(message, metadata, rebase_with=rebase_with, rebase_tries=rebase_tries)
 
     def session_from_bytes(self, data: bytes) -> Session:
         """Restores a session serialized with :meth:`Session.as_bytes` (in this
