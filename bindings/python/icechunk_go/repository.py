@@ -98,6 +98,9 @@ class GCSummary:
         The size of everything counted above.
     dry_run : bool
         True if nothing was deleted and the counts say what would be.
+    attributes_deleted : int
+        Upstream's count of attribute files; this format keeps attributes
+        in snapshots, so it is always 0.
     """
 
     snapshots_deleted: int
@@ -106,6 +109,7 @@ class GCSummary:
     chunks_deleted: int
     bytes_deleted: int
     dry_run: bool
+    attributes_deleted: int = 0
 
     @classmethod
     def _from_json(cls, d: dict[str, Any]) -> GCSummary:
