@@ -221,21 +221,9 @@ func (s *Session) Status(ctx context.Context) (*Diff, error) {
 	return b.diff(), nil
 }
 
-// checkNotCut fails with ErrBadSnapshotChain if snapshot id's history
-// before it was expired: its transaction log then describes a change from
-// a snapshot that is no longer its parent, so what (a diff, a rebase)
-// replays it would replay the wrong change.
-func (r *Repository) checkNotCut(ctx context.Context, id codec.SnapshotID, what string) error {
-	snap, err := r.assets.fetchSnapshot(ctx, id)
-	if err != nil {
-		return err
-	}
-	if snap.HistoryCut {
-		return cutError(id, what)
-	}
-	return nil
-}
-
+// cutError says that what (a diff, a rebase) cannot span snapshot id, whose
+// history before it was expired: its transaction log describes a change
+// from a snapshot that is no longer its parent.
 func cutError(id codec.SnapshotID, what string) error {
 	return errors.Mark(errors.Newf("cannot %s across snapshot %s: the history before it was expired", what, id), ErrBadSnapshotChain)
 }

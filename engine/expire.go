@@ -176,39 +176,30 @@ func (e *expiry) expireHistories(ctx context.Context, tips, kept []codec.Snapsho
 		return nil
 	}
 	reached := map[codec.SnapshotID]bool{}
-	walk := func(tip codec.SnapshotID, visit func(codec.SnapshotID) bool) error {
-		for id := tip; !id.IsZero(); {
+	// walk marks the history of tip as reached, stopping at the initial
+	// snapshot (never expired) or at a part already reached; expire also
+	// records what it marks as expired.
+	walk := func(tip codec.SnapshotID, expire bool) error {
+		for id := tip; !id.IsZero() && !reached[id]; {
 			s, err := e.repo.assets.fetchSnapshot(ctx, id)
-			if err != nil {
+			if err != nil || s.ParentID.IsZero() {
 				return err
 			}
-			if s.ParentID.IsZero() || !visit(id) {
-				return nil // the initial snapshot is never expired
+			reached[id] = true
+			if expire {
+				e.expired[id] = true
 			}
 			id = s.ParentID
 		}
 		return nil
 	}
 	for _, tip := range kept {
-		if err := walk(tip, func(id codec.SnapshotID) bool {
-			if reached[id] {
-				return false
-			}
-			reached[id] = true
-			return true
-		}); err != nil {
+		if err := walk(tip, false); err != nil {
 			return err
 		}
 	}
 	for _, tip := range tips {
-		if err := walk(tip, func(id codec.SnapshotID) bool {
-			if reached[id] {
-				return false
-			}
-			reached[id] = true
-			e.expired[id] = true
-			return true
-		}); err != nil {
+		if err := walk(tip, true); err != nil {
 			return err
 		}
 	}

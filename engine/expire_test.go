@@ -274,41 +274,63 @@ func TestExpireSnapshotsKeepsABranchThatMoved(t *testing.T) {
 // over forty commits, with no snapshot cache.
 func TestExpireSnapshotsWalksSharedHistoryOnce(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New("expire-walk")
-	cfg := codec.DefaultRepoConfig()
-	cfg.SnapshotCacheBytes = 1 // no snapshot stays cached: every walk step is a read
-	repo, err := Create(ctx, mem, &cfg, nil)
+	repo, _ := uncachedHistory(t, 40)
+	tip, err := repo.LookupBranch(ctx, MainBranch)
 	mustOK(t, err)
-	for i := range 40 {
+	for i := range 10 {
+		mustOK(t, repo.CreateBranch(ctx, fmt.Sprint("b", i), tip))
+	}
+	cold, snapshotGets := countedSnapshotReads(t, repo)
+	res, err := cold.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(-time.Hour)})
+	mustOK(t, err)
+	if len(res.Expired)+len(res.Rewritten) != 0 {
+		t.Fatalf("nothing is old, yet: %+v", res)
+	}
+	// Each ref's tip is read once, and the history below main's tip once.
+	if gets := snapshotGets(); gets > 41+11 {
+		t.Fatalf("%d snapshot reads for 41 snapshots shared by 11 refs", gets)
+	}
+}
+
+// uncachedHistory makes a repository in memory whose handles keep no
+// snapshot cached (every walk step is a read), with n commits on main
+// after the initial snapshot, which it returns.
+func uncachedHistory(t *testing.T, n int) (*Repository, codec.SnapshotID) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := codec.DefaultRepoConfig()
+	cfg.SnapshotCacheBytes = 1
+	repo, err := Create(ctx, memory.New(t.Name()), &cfg, nil)
+	mustOK(t, err)
+	initial, err := repo.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	for i := range n {
 		s, err := repo.WritableSession(ctx, MainBranch)
 		mustOK(t, err)
 		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON(fmt.Sprintf(`"n":%d`, i))))
 		_, err = s.Commit(ctx, fmt.Sprint("commit ", i), nil)
 		mustOK(t, err)
 	}
-	tip, err := repo.LookupBranch(ctx, MainBranch)
-	mustOK(t, err)
-	for i := range 10 {
-		mustOK(t, repo.CreateBranch(ctx, fmt.Sprint("b", i), tip))
-	}
-	counting := storage.NewCounting(mem)
-	cold, err := Open(ctx, counting, nil)
+	return repo, initial
+}
+
+// countedSnapshotReads opens a new handle on repo's storage that counts
+// requests, and returns it with a function giving the snapshot reads made
+// through it so far.
+func countedSnapshotReads(t *testing.T, repo *Repository) (*Repository, func() int) {
+	t.Helper()
+	counting := storage.NewCounting(repo.Storage())
+	cold, err := Open(context.Background(), counting, nil)
 	mustOK(t, err)
 	counting.Record(true)
-	res, err := cold.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(-time.Hour)})
-	mustOK(t, err)
-	if len(res.Expired)+len(res.Rewritten) != 0 {
-		t.Fatalf("nothing is old, yet: %+v", res)
-	}
-	gets := 0
-	for _, c := range counting.Calls() {
-		if c.Op == storage.OpGet && strings.HasPrefix(c.Key, codec.SnapshotsPrefix) {
-			gets++
+	return cold, func() int {
+		gets := 0
+		for _, c := range counting.Calls() {
+			if c.Op == storage.OpGet && strings.HasPrefix(c.Key, codec.SnapshotsPrefix) {
+				gets++
+			}
 		}
-	}
-	// Each ref's tip is read once, and the history below main's tip once.
-	if gets > 41+11 {
-		t.Fatalf("%d snapshot reads for 41 snapshots shared by 11 refs", gets)
+		return gets
 	}
 }
 
@@ -317,38 +339,16 @@ func TestExpireSnapshotsWalksSharedHistoryOnce(t *testing.T) {
 // snapshot of the range is read once by the walk.
 func TestDiffReadsEachSnapshotOnce(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New("diff-reads")
-	cfg := codec.DefaultRepoConfig()
-	cfg.SnapshotCacheBytes = 1 // no snapshot stays cached: every read goes to storage
-	repo, err := Create(ctx, mem, &cfg, nil)
-	mustOK(t, err)
-	from, err := repo.LookupBranch(ctx, MainBranch)
-	mustOK(t, err)
-	for i := range 20 {
-		s, err := repo.WritableSession(ctx, MainBranch)
-		mustOK(t, err)
-		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON(fmt.Sprintf(`"n":%d`, i))))
-		_, err = s.Commit(ctx, fmt.Sprint("commit ", i), nil)
-		mustOK(t, err)
-	}
-	counting := storage.NewCounting(mem)
-	cold, err := Open(ctx, counting, nil)
-	mustOK(t, err)
-	counting.Record(true)
+	repo, from := uncachedHistory(t, 20)
+	cold, snapshotGets := countedSnapshotReads(t, repo)
 	d, err := cold.Diff(ctx, Version{Snapshot: from}, Version{Branch: MainBranch})
 	mustOK(t, err)
 	if len(d.UpdatedGroups) != 1 {
 		t.Fatalf("diff: %+v", d)
 	}
-	gets := 0
-	for _, c := range counting.Calls() {
-		if c.Op == storage.OpGet && strings.HasPrefix(c.Key, codec.SnapshotsPrefix) {
-			gets++
-		}
-	}
 	// Resolving from reads it; the walk from the tip reads the 20 commits
 	// and from again.
-	if gets > 22 {
+	if gets := snapshotGets(); gets > 22 {
 		t.Fatalf("%d snapshot reads for a diff over 20 commits", gets)
 	}
 }

@@ -38,6 +38,7 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 		return nil
 	}
 	var chain []codec.SnapshotID // newest first
+	var cut codec.SnapshotID     // the newest of them whose history was expired
 	found := false
 	for info, err := range s.repo.ancestry(ctx, tip) {
 		if err != nil {
@@ -48,12 +49,13 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 			break
 		}
 		chain = append(chain, info.ID)
+		if info.HistoryCut && cut.IsZero() {
+			cut = info.ID
+		}
 	}
 	if !found {
-		for _, id := range chain {
-			if err := s.repo.checkNotCut(ctx, id, "rebase"); err != nil {
-				return errors.Mark(errors.Wrapf(err, "this session's base %s was expired from branch %q; start a new session", s.snapshotID, s.branch), ErrRebaseFailed)
-			}
+		if !cut.IsZero() {
+			return errors.Mark(errors.Wrapf(cutError(cut, "rebase"), "this session's base %s was expired from branch %q; start a new session", s.snapshotID, s.branch), ErrRebaseFailed)
 		}
 		return errors.Mark(errors.Newf("cannot rebase: branch %q was reset to %s, which does not descend from this session's base %s; start a new session", s.branch, tip, s.snapshotID), ErrRebaseFailed)
 	}

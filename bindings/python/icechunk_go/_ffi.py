@@ -202,10 +202,6 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_session_is_fork": (_ST, [_H, POINTER(c_int32), _ERR]),
     "ic_session_get_node": (_ST, [_H, c_char_p, _OUT_PTR, _ERR]),
     "ic_session_list_nodes": (_ST, [_H, _OUT_PTR, _ERR]),
-    "ic_session_set_virtual_ref": (
-        _ST,
-        [_H, c_char_p, POINTER(c_uint32), c_size_t, c_char_p, c_uint64, c_uint64, c_int64, _ERR],
-    ),
     "ic_session_set_virtual_refs": (_ST, [_H, c_char_p, c_char_p, c_int32, _OUT_PTR, _ERR]),
     "ic_session_chunk_coordinates": (_ST, [_H, c_char_p, POINTER(_H), _ERR]),
     "ic_session_chunk_type": (_ST, [_H, c_char_p, POINTER(c_uint32), c_size_t, POINTER(c_int32), _ERR]),

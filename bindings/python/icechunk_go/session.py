@@ -455,21 +455,6 @@ class Session:
         under one of the repository's virtual chunk containers), optionally
         pinned to its modification time (Unix seconds) and entity tag:
         reads fail if the object changed."""
-        n = len(coords)
-        c = (c_uint32 * max(n, 1))(*coords)
-        if etag is None:
-            _ffi.call(
-                _ffi.lib.ic_session_set_virtual_ref,
-                self._h,
-                _ffi.cstr(array_path, "path"),
-                c,
-                n,
-                _ffi.cstr(location, "location"),
-                int(offset),
-                int(length),
-                int(last_modified or 0),
-            )
-            return
         ref = VirtualChunkSpec(tuple(coords), location, offset, length, etag_checksum=etag)._to_json()
         if last_modified:
             ref["last_modified"] = int(last_modified)

@@ -1167,24 +1167,13 @@ def test_config_given_at_create_is_fetched_back() -> None:
     assert fetched is not None and fetched.inline_chunk_threshold_bytes == 5
 
 
-def test_config_given_at_open_is_saved_by_save_config() -> None:
-    storage = ic.in_memory_storage()
-    ic.Repository.create(storage)
-    config = ic.RepositoryConfig.default()
-    config.inline_chunk_threshold_bytes = 5
-    repo = ic.Repository.open(storage, config=config)
-    assert repo.config.inline_chunk_threshold_bytes == 5
-    repo.save_config()
-    fetched = ic.Repository.fetch_config(storage)
-    assert fetched is not None and fetched.inline_chunk_threshold_bytes == 5
-
-
 def test_config_given_at_open_is_not_stored_until_save_config() -> None:
     storage = ic.in_memory_storage()
     ic.Repository.create(storage)
     config = ic.RepositoryConfig.default()
     config.inline_chunk_threshold_bytes = 5
     repo = ic.Repository.open(storage, config=config)
+    assert repo.config.inline_chunk_threshold_bytes == 5
     before = ic.Repository.fetch_config(storage)
     assert before is None or before.inline_chunk_threshold_bytes != 5
     repo.save_config()
