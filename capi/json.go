@@ -51,11 +51,23 @@ type snapshotInfoJSON struct {
 	WrittenAtUnixNanos int64          `json:"written_at_unix_nanos"`
 	Message            string         `json:"message"`
 	Metadata           map[string]any `json:"metadata"`
+	Manifests          []manifestJSON `json:"manifests"`
+}
+
+// manifestJSON is one manifest file a snapshot lists.
+type manifestJSON struct {
+	ID           string `json:"id"`
+	SizeBytes    uint64 `json:"size_bytes"`
+	NumChunkRefs uint64 `json:"num_chunk_refs"`
 }
 
 func snapshotInfo(info engine.SnapshotInfo) snapshotInfoJSON {
 	out := snapshotInfoJSON{ID: info.ID.String(), WrittenAt: info.WrittenAt.UTC().Format(time.RFC3339Nano),
-		WrittenAtUnixNanos: info.WrittenAt.UnixNano(), Message: info.Message, Metadata: info.Metadata}
+		WrittenAtUnixNanos: info.WrittenAt.UnixNano(), Message: info.Message, Metadata: info.Metadata,
+		Manifests: make([]manifestJSON, len(info.Manifests))}
+	for i, m := range info.Manifests {
+		out.Manifests[i] = manifestJSON{ID: m.ID.String(), SizeBytes: m.SizeBytes, NumChunkRefs: m.NumChunkRefs}
+	}
 	if !info.ParentID.IsZero() {
 		p := info.ParentID.String()
 		out.ParentID = &p

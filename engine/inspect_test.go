@@ -119,3 +119,59 @@ func TestInspectSnapshot(t *testing.T) {
 	wantJSON(t, "history_cut", cut["history_cut"], true)
 	wantJSON(t, "parent_id after the cut", cut["parent_id"], root.String())
 }
+
+// SnapshotInfo (and so every ancestry entry) lists the manifest files of
+// its snapshot with their sizes and reference counts: none before any
+// chunk, one per array block after, inline chunks counted.
+func TestSnapshotInfoManifests(t *testing.T) {
+	ctx := context.Background()
+	repo, err := Create(ctx, memory.New(t.Name()), nil, nil)
+	mustOK(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{4, 4}, []int{2, 2}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "b/zarr.json", arrayJSON([]int{4}, []int{2}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "a/c/0/0", []byte("tiny"))) // inline
+	mustOK(t, s.StoreSet(ctx, "a/c/1/1", bytes.Repeat([]byte{7}, 4096)))
+	mustOK(t, s.StoreSet(ctx, "a/c/1/0", bytes.Repeat([]byte{8}, 4096)))
+	mustOK(t, s.StoreSet(ctx, "b/c/1", bytes.Repeat([]byte{9}, 4096)))
+	first, err := s.Commit(ctx, "chunks", nil)
+	mustOK(t, err)
+
+	var infos []SnapshotInfo
+	for info, err := range repo.Ancestry(ctx, Version{Branch: MainBranch}) {
+		mustOK(t, err)
+		infos = append(infos, info)
+	}
+	if len(infos) != 2 || infos[0].ID != first {
+		t.Fatalf("ancestry: %+v", infos)
+	}
+	if len(infos[1].Manifests) != 0 {
+		t.Fatalf("the initial snapshot lists manifests: %+v", infos[1].Manifests)
+	}
+	snap, err := repo.assets.fetchSnapshot(ctx, first)
+	mustOK(t, err)
+	got := infos[0].Manifests
+	if len(got) != 2 || len(got) != len(snap.ManifestFiles) {
+		t.Fatalf("manifests %+v, want the snapshot's two %+v", got, snap.ManifestFiles)
+	}
+	refs := map[uint64]bool{}
+	for i, m := range got {
+		if m != snap.ManifestFiles[i] || m.SizeBytes == 0 {
+			t.Fatalf("manifest %d: %+v, snapshot lists %+v", i, m, snap.ManifestFiles[i])
+		}
+		data, err := repo.store.Get(ctx, codec.ManifestKey(m.ID))
+		mustOK(t, err)
+		if uint64(len(data)) != m.SizeBytes {
+			t.Fatalf("manifest %s: size %d, stored %d bytes", m.ID, m.SizeBytes, len(data))
+		}
+		refs[m.NumChunkRefs] = true
+	}
+	if !refs[3] || !refs[1] {
+		t.Fatalf("chunk reference counts %+v, want 3 (a, an inline one included) and 1 (b)", got)
+	}
+	info, err := repo.SnapshotInfo(ctx, first)
+	mustOK(t, err)
+	wantJSON(t, "SnapshotInfo's manifests", info.Manifests, got)
+}

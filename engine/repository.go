@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"iter"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -370,10 +371,16 @@ type SnapshotInfo struct {
 	// (Repository.ExpireSnapshots): its parent is now the initial
 	// snapshot, not the one its changes were made on.
 	HistoryCut bool
+	// Manifests are the manifest files the snapshot's arrays refer to, as
+	// the snapshot lists them: id, encoded size and number of chunk
+	// references (inline and virtual ones included). Empty for a snapshot
+	// with no chunks.
+	Manifests []codec.ManifestFileInfo
 }
 
 func snapshotInfo(s *codec.Snapshot) (SnapshotInfo, error) {
-	info := SnapshotInfo{ID: s.ID, ParentID: s.ParentID, WrittenAt: s.FlushedTime(), Message: s.Message, Metadata: map[string]any{}, HistoryCut: s.HistoryCut}
+	info := SnapshotInfo{ID: s.ID, ParentID: s.ParentID, WrittenAt: s.FlushedTime(), Message: s.Message, Metadata: map[string]any{}, HistoryCut: s.HistoryCut,
+		Manifests: slices.Clone(s.ManifestFiles)}
 	if len(s.Metadata) > 0 {
 		// Numbers stay json.Number, so large integers keep every digit.
 		dec := json.NewDecoder(bytes.NewReader(s.Metadata))

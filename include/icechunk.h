@@ -568,7 +568,11 @@ ic_status ic_repo_resolve(ic_repo repo, const ic_version *version, char **snapsh
 /*
  * A snapshot's description as JSON; caller frees *json:
  *   {"id": "...", "parent_id": "..." or null, "written_at": "2025-01-02T03:04:05.123456789Z",
- *    "written_at_unix_nanos": 1735787045123456789, "message": "...", "metadata": {...}}
+ *    "written_at_unix_nanos": 1735787045123456789, "message": "...", "metadata": {...},
+ *    "manifests": [{"id": "...", "size_bytes": 1234, "num_chunk_refs": 16}]}
+ * manifests are the manifest files the snapshot lists, sorted by id ([]
+ * for a snapshot without chunks); num_chunk_refs counts inline and virtual
+ * references too.
  */
 ic_status ic_repo_snapshot_info(ic_repo repo, const char *snapshot_id, char **json, ic_error *err);
 

@@ -37,7 +37,7 @@ export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFail
     set_virtual_chunk_storage!,
     list_branches, create_branch!, lookup_branch, delete_branch!, reset_branch!,
     list_tags, create_tag!, lookup_tag, delete_tag!,
-    resolve, snapshot_info, ancestry, SnapshotInfo, Diff,
+    resolve, snapshot_info, ancestry, SnapshotInfo, ManifestFileInfo, Diff,
     garbage_collect, GCSummary, expire_snapshots, chunk_storage_stats, ChunkStorageStats, inspect_snapshot,
     Session, readonly_session, writable_session, session_from_bytes,
     branch, snapshot_id, read_only, has_uncommitted_changes, is_fork,

@@ -15,11 +15,24 @@ end
 _free(::Repository, h::UInt64) = @ic(:ic_repo_free, Int32, (UInt64,), h)
 
 """
+    ManifestFileInfo
+
+A manifest file a snapshot lists: `id`, `size_bytes` (as stored) and
+`num_chunk_refs` (inline and virtual references included).
+"""
+struct ManifestFileInfo
+    id::String
+    size_bytes::Int64
+    num_chunk_refs::Int64
+end
+
+"""
     SnapshotInfo
 
 A commit: `id`, `parent_id` (`nothing` for the first), `written_at`
 (`DateTime`, UTC, millisecond precision), `written_at_unix_nanos`,
-`message` and `metadata::Dict{String,Any}`.
+`message`, `metadata::Dict{String,Any}` and `manifests`, the
+[`ManifestFileInfo`](@ref)s of the manifest files it lists, sorted by id.
 """
 struct SnapshotInfo
     id::String
@@ -28,14 +41,17 @@ struct SnapshotInfo
     written_at_unix_nanos::Int64
     message::String
     metadata::Dict{String,Any}
+    manifests::Vector{ManifestFileInfo}
 end
 function SnapshotInfo(d::AbstractDict)
     ns = Int64(get(d, "written_at_unix_nanos", 0))
     p = get(d, "parent_id", nothing)
     md = get(d, "metadata", nothing)
+    ms = something(get(d, "manifests", nothing), Any[])
     return SnapshotInfo(String(d["id"]), p === nothing ? nothing : String(p),
         DateTime(1970) + Millisecond(fld(ns, 1_000_000)), ns,
-        String(get(d, "message", "")), md isa AbstractDict ? Dict{String,Any}(md) : Dict{String,Any}())
+        String(get(d, "message", "")), md isa AbstractDict ? Dict{String,Any}(md) : Dict{String,Any}(),
+        ManifestFileInfo[ManifestFileInfo(String(m["id"]), Int64(m["size_bytes"]), Int64(m["num_chunk_refs"])) for m in ms])
 end
 Base.show(io::IO, s::SnapshotInfo) = print(io, "SnapshotInfo(", s.id, ", ", repr(s.message), ", ", s.written_at, ")")
 

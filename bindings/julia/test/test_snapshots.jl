@@ -61,6 +61,9 @@
         @test [m["id"] for m in d["nodes"][2]["manifest_refs"]] == [d["manifests"][1]["id"]]
         @test length(d["nodes"][2]["manifest_refs"][1]["extents"]) == 2
         @test !haskey(d, "history_cut")
+        # the snapshot's description lists the same manifest files
+        @test info.manifests == [ManifestFileInfo(d["manifests"][1]["id"], d["manifests"][1]["size_bytes"], 2)]
+        @test isempty(snapshot_info(repo, init).manifests)
         @test inspect_snapshot(repo, init)["parent_id"] === nothing
         @test errcode(() -> inspect_snapshot(repo, "AAAAAAAAAAAAAAAAAAA0")) === :SNAPSHOT_NOT_FOUND
         @test errcode(() -> inspect_snapshot(repo, "nope")) === :INVALID_ARGUMENT

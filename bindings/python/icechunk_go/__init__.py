@@ -57,7 +57,7 @@ from .errors import (
     TagNotFoundError,
     UnsupportedFormatVersionError,
 )
-from .repository import ChunkStorageStats, GCSummary, NaiveDatetimeError, Repository, SnapshotInfo
+from .repository import ChunkStorageStats, GCSummary, ManifestFileInfo, NaiveDatetimeError, Repository, SnapshotInfo
 from .session import Session, SessionPicklingError
 from .storage import Storage, in_memory_storage, local_filesystem_storage, s3_storage
 from .store import IcechunkStore
@@ -110,6 +110,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidKeyError",
     "InvalidMetadataError",
+    "ManifestFileInfo",
     "NaiveDatetimeError",
     "NoChangesToCommitError",
     "NotFoundError",

@@ -27,6 +27,25 @@ __all__ = ["ChunkStorageStats", "GCSummary", "NaiveDatetimeError", "Repository",
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
+@dataclass(frozen=True)
+class ManifestFileInfo:
+    """One manifest file a snapshot lists (upstream's ``ManifestFileInfo``).
+
+    Attributes
+    ----------
+    id : str
+        The manifest id (20 characters).
+    size_bytes : int
+        The size of the stored (encoded) manifest.
+    num_chunk_refs : int
+        The chunk references it holds, inline and virtual ones included.
+    """
+
+    id: str
+    size_bytes: int
+    num_chunk_refs: int
+
+
 @dataclass(frozen=True, repr=False)
 class SnapshotInfo:
     """One snapshot (commit) of a repository.
@@ -43,6 +62,9 @@ class SnapshotInfo:
         The commit message.
     metadata : dict
         The commit metadata.
+    manifests : list of ManifestFileInfo
+        The manifest files the snapshot's arrays refer to, sorted by id
+        (empty before any chunk is written).
     """
 
     id: str
@@ -50,6 +72,7 @@ class SnapshotInfo:
     written_at: _dt.datetime
     message: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    manifests: list[ManifestFileInfo] = field(default_factory=list)
 
     def __repr__(self) -> str:
         # Upstream's text: the id quoted, the time as datetime's fields, the
@@ -75,6 +98,10 @@ class SnapshotInfo:
             written_at=written,
             message=d.get("message", ""),
             metadata=dict(d.get("metadata") or {}),
+            manifests=[
+                ManifestFileInfo(id=m["id"], size_bytes=int(m["size_bytes"]), num_chunk_refs=int(m["num_chunk_refs"]))
+                for m in d.get("manifests") or ()
+            ],
         )
 
 
@@ -222,12 +249,13 @@ class Repository:
     from it keep working after it is garbage collected.
     """
 
-    __slots__ = ("__weakref__", "_handle", "_storage")
+    __slots__ = ("__weakref__", "_authorized_prefixes", "_handle", "_storage")
 
     def __init__(self, handle: int, storage: Storage) -> None:
         # Not for users: use create, open or open_or_create.
         self._handle = _ffi.Handle(handle, _ffi.lib.ic_repo_free)
         self._storage = storage
+        self._authorized_prefixes: frozenset[str] = frozenset()
 
     @property
     def _h(self) -> int:
@@ -342,6 +370,7 @@ class Repository:
                 **creds._storage_kwargs(),
             )
             self.set_virtual_chunk_storage(prefix, st)
+        self._authorized_prefixes = frozenset(access)
         return self
 
     @staticmethod
@@ -353,6 +382,12 @@ class Repository:
     def storage(self) -> Storage:
         """The storage the repository lives in."""
         return self._storage
+
+    @property
+    def authorized_virtual_container_prefixes(self) -> set[str]:
+        """The URL prefixes this handle was given in
+        ``authorize_virtual_chunk_access`` (a new set each time)."""
+        return set(self._authorized_prefixes)
 
     def __reduce__(self) -> Any:
         return (Repository.open, (self._storage,))

@@ -456,7 +456,12 @@ def test_virtual_chunk_containers_take_upstreams_form(storage: ic.Storage, tmp_p
     assert got["s3://bucket/data/"].store == s3 and got["s3://bucket/data/"].name == "s3://bucket/data/"
     assert got[f"file://{tmp_path}/"].store == local
     # None: anonymous, as the store says; file:// containers need no authorization
-    ic.Repository.open(storage, authorize_virtual_chunk_access={"s3://bucket/data/": None, f"file://{tmp_path}/": None})
+    authorized = ic.Repository.open(
+        storage, authorize_virtual_chunk_access={"s3://bucket/data/": None, f"file://{tmp_path}/": None}
+    )
+    assert authorized.authorized_virtual_container_prefixes == {"s3://bucket/data/", f"file://{tmp_path}/"}
+    assert repo.authorized_virtual_container_prefixes == set()
+    assert authorized.reopen().authorized_virtual_container_prefixes == set()
     with pytest.raises(TypeError, match="store must come from"):
         ic.VirtualChunkContainer("data", "file:///data/")  # type: ignore[arg-type]  # the old (name, prefix) order
     with pytest.raises(ic.InvalidArgumentError):  # an S3 store cannot serve file:// locations
@@ -468,3 +473,26 @@ def test_virtual_chunk_containers_take_upstreams_form(storage: ic.Storage, tmp_p
     nostore = ic.RepositoryConfig(virtual_chunk_containers=[ic.VirtualChunkContainer("s3://other/")])
     with pytest.raises(ValueError, match="no S3 store"):
         ic.Repository.open(storage, nostore, authorize_virtual_chunk_access={"s3://other/": None})
+
+
+def test_snapshot_info_lists_its_manifests(storage: ic.Storage) -> None:
+    repo = ic.Repository.create(storage)
+    session = repo.writable_session("main")
+    root = zarr.group(session.store)
+    a = root.create_array("a", shape=(8,), chunks=(2,), dtype="i4", fill_value=0)
+    b = root.create_array("b", shape=(4,), chunks=(2,), dtype="i4", fill_value=0)
+    a[:6] = np.arange(1, 7)
+    b[:] = np.arange(1, 5)
+    first = session.commit("chunks")
+    infos = list(repo.ancestry(branch="main"))
+    assert [i.id for i in infos][0] == first and infos[-1].manifests == []
+    mans = infos[0].manifests
+    assert all(isinstance(m, ic.ManifestFileInfo) and len(m.id) == 20 and m.size_bytes > 0 for m in mans)
+    assert sorted(m.num_chunk_refs for m in mans) == [2, 3]  # b's two chunks, a's three
+    assert [m.id for m in mans] == sorted(m.id for m in mans)
+    assert repo.lookup_snapshot(first).manifests == mans
+    # a commit that changes no chunk lists the same manifests again
+    session = repo.writable_session("main")
+    zarr.open_group(session.store).attrs["k"] = 1
+    second = session.commit("attributes")
+    assert repo.lookup_snapshot(second).manifests == mans
