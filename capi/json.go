@@ -147,6 +147,7 @@ type configJSON struct {
 	ManifestCacheBytes     uint64          `json:"manifest_cache_bytes"`
 	DisableTransactionLogs bool            `json:"disable_transaction_logs"`
 	VirtualChunkContainers []containerJSON `json:"virtual_chunk_containers"`
+	Storage                *storageJSON    `json:"storage,omitempty"`
 }
 
 type containerJSON struct {
@@ -157,6 +158,45 @@ type containerJSON struct {
 
 // storeConfig is codec.ObjectStoreConfig: how to reach a container's
 // objects (never credentials).
+// storageJSON is codec.StorageSettings in upstream Icechunk's shape.
+type storageJSON struct {
+	Retries              *retriesJSON `json:"retries,omitempty"`
+	StorageClass         string       `json:"storage_class,omitempty"`
+	MetadataStorageClass string       `json:"metadata_storage_class,omitempty"`
+	ChunksStorageClass   string       `json:"chunks_storage_class,omitempty"`
+}
+
+type retriesJSON struct {
+	MaxTries         uint32 `json:"max_tries,omitempty"`
+	InitialBackoffMS uint32 `json:"initial_backoff_ms,omitempty"`
+	MaxBackoffMS     uint32 `json:"max_backoff_ms,omitempty"`
+}
+
+func storageOf(s *codec.StorageSettings) *storageJSON {
+	if s == nil {
+		return nil
+	}
+	out := &storageJSON{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass}
+	if s.RetryMaxTries != 0 || s.RetryInitialBackoffMS != 0 || s.RetryMaxBackoffMS != 0 {
+		out.Retries = &retriesJSON{MaxTries: s.RetryMaxTries, InitialBackoffMS: s.RetryInitialBackoffMS, MaxBackoffMS: s.RetryMaxBackoffMS}
+	}
+	return out
+}
+
+func (s *storageJSON) settings() *codec.StorageSettings {
+	if s == nil {
+		return nil
+	}
+	out := &codec.StorageSettings{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass}
+	if r := s.Retries; r != nil {
+		out.RetryMaxTries, out.RetryInitialBackoffMS, out.RetryMaxBackoffMS = r.MaxTries, r.InitialBackoffMS, r.MaxBackoffMS
+	}
+	if *out == (codec.StorageSettings{}) {
+		return nil
+	}
+	return out
+}
+
 type storeConfig struct {
 	Kind           string `json:"kind"`
 	Region         string `json:"region,omitempty"`
@@ -170,7 +210,8 @@ type storeConfig struct {
 func configOf(c codec.RepoConfig) configJSON {
 	out := configJSON{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
-		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{}}
+		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{},
+		Storage: storageOf(c.Storage)}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, containerJSON{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*storeConfig)(vc.Store)})
 	}
@@ -193,7 +234,7 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 	}
 	out := codec.RepoConfig{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
-		DisableTransactionLogs: c.DisableTransactionLogs}
+		DisableTransactionLogs: c.DisableTransactionLogs, Storage: c.Storage.settings()}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*codec.ObjectStoreConfig)(vc.Store)})
 	}

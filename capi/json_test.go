@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/cockroachdb/errors"
+
 	"github.com/icechunk-go/icechunk-go/codec"
 )
 
@@ -36,5 +38,47 @@ func TestApplyConfigReplacesContainersWhole(t *testing.T) {
 	got, err = applyConfig(base, `{"virtual_chunk_containers": []}`, "config")
 	if err != nil || len(got.VirtualChunkContainers) != 0 {
 		t.Fatalf("an empty list removes the containers: %+v, %v", got.VirtualChunkContainers, err)
+	}
+}
+
+// Storage settings in JSON have upstream Icechunk's shape, overlay the
+// base's field by field like the rest of the configuration, are cleared
+// by null, and refuse what the library does not have.
+func TestApplyConfigStorageSettings(t *testing.T) {
+	base := codec.DefaultRepoConfig()
+	if configOf(base).Storage != nil {
+		t.Fatal("a config without storage settings shows some")
+	}
+	base.Storage = &codec.StorageSettings{RetryMaxTries: 4, RetryMaxBackoffMS: 900, StorageClass: "STANDARD_IA"}
+	got, err := applyConfig(base, `{"storage": {"chunks_storage_class": "INTELLIGENT_TIERING", "retries": {"initial_backoff_ms": 20}}}`, "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := codec.StorageSettings{RetryMaxTries: 4, RetryInitialBackoffMS: 20, RetryMaxBackoffMS: 900, StorageClass: "STANDARD_IA", ChunksStorageClass: "INTELLIGENT_TIERING"}
+	if got.Storage == nil || *got.Storage != want {
+		t.Fatalf("overlaid settings %+v, want %+v", got.Storage, want)
+	}
+	if *base.Storage != (codec.StorageSettings{RetryMaxTries: 4, RetryMaxBackoffMS: 900, StorageClass: "STANDARD_IA"}) {
+		t.Fatalf("the base config was changed: %+v", base.Storage)
+	}
+	shown := configOf(got).Storage
+	if shown == nil || shown.Retries == nil || shown.Retries.InitialBackoffMS != 20 || shown.ChunksStorageClass != "INTELLIGENT_TIERING" {
+		t.Fatalf("settings shown as %+v", shown)
+	}
+	if got, err = applyConfig(base, `{"storage": null}`, "config"); err != nil || got.Storage != nil {
+		t.Fatalf("null clears the settings: %+v, %v", got.Storage, err)
+	}
+	if got, err = applyConfig(base, `{"storage": {"storage_class": ""}, "inline_chunk_threshold": 3}`, "config"); err != nil || got.Storage == nil || got.Storage.StorageClass != "" || got.Storage.RetryMaxTries != 4 {
+		t.Fatalf("an emptied class: %+v, %v", got.Storage, err)
+	}
+	for _, bad := range []string{
+		`{"storage": {"concurrency": {"ideal_concurrent_request_size": 1}}}`,
+		`{"storage": {"retries": {"max_tries": -1}}}`,
+		`{"storage": {"retries": {"initial_backoff_ms": 10, "max_backoff_ms": 5}}}`,
+		`{"storage": {"storage_class": "glacier"}}`,
+	} {
+		if _, err := applyConfig(base, bad, "config"); !errors.Is(err, errInvalidArgument) {
+			t.Fatalf("%s: %v", bad, err)
+		}
 	}
 }

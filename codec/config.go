@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/cockroachdb/errors"
@@ -29,6 +30,65 @@ type RepoConfig struct {
 	ManifestBlockChunks uint32 `msg:"manifest_block_chunks"`
 	// VirtualChunkContainers are the places virtual chunks may be read from.
 	VirtualChunkContainers []VirtualChunkContainer `msg:"virtual_chunk_containers"`
+	// Storage tunes how a repository handle talks to its storage
+	// (upstream Icechunk's storage settings); nil means the defaults.
+	Storage *StorageSettings `msg:"storage,omitempty"`
+}
+
+// StorageSettings tune how a repository handle talks to its storage. Zero
+// fields mean the library's defaults.
+type StorageSettings struct {
+	// Retries of transient storage failures: tries of one request in all
+	// (the first included), and the bounds of the exponential backoff
+	// between them, in milliseconds.
+	RetryMaxTries         uint32 `msg:"retry_max_tries,omitempty"`
+	RetryInitialBackoffMS uint32 `msg:"retry_initial_backoff_ms,omitempty"`
+	RetryMaxBackoffMS     uint32 `msg:"retry_max_backoff_ms,omitempty"`
+	// StorageClass is the storage class of every object written to S3;
+	// MetadataStorageClass and ChunksStorageClass override it for
+	// metadata objects (snapshots, manifests, transaction logs, refs,
+	// config) and for chunk objects. Other storages have no classes.
+	StorageClass         string `msg:"storage_class,omitempty"`
+	MetadataStorageClass string `msg:"metadata_storage_class,omitempty"`
+	ChunksStorageClass   string `msg:"chunks_storage_class,omitempty"`
+}
+
+// ClassFor returns the storage class objects of that kind are written
+// with: the specific class if set, else StorageClass, else "" (the
+// store's default). s may be nil.
+func (s *StorageSettings) ClassFor(chunks bool) string {
+	if s == nil {
+		return ""
+	}
+	if chunks && s.ChunksStorageClass != "" {
+		return s.ChunksStorageClass
+	}
+	if !chunks && s.MetadataStorageClass != "" {
+		return s.MetadataStorageClass
+	}
+	return s.StorageClass
+}
+
+// validStorageClass matches the names S3 gives its storage classes
+// (STANDARD, STANDARD_IA, INTELLIGENT_TIERING, ...); which of them a
+// server accepts is for the server to say.
+var validStorageClass = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+func (s *StorageSettings) validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.RetryMaxBackoffMS != 0 && s.RetryInitialBackoffMS > s.RetryMaxBackoffMS {
+		return errors.Newf("storage retries: the initial backoff (%d ms) exceeds the maximum backoff (%d ms)", s.RetryInitialBackoffMS, s.RetryMaxBackoffMS)
+	}
+	for _, c := range []struct{ what, name string }{
+		{"storage class", s.StorageClass}, {"metadata storage class", s.MetadataStorageClass}, {"chunks storage class", s.ChunksStorageClass},
+	} {
+		if c.name != "" && !validStorageClass.MatchString(c.name) {
+			return errors.Newf("%s %q is not a storage class name (such as STANDARD or STANDARD_IA)", c.what, c.name)
+		}
+	}
+	return nil
 }
 
 // VirtualChunkContainer names a place virtual chunks may be read from: a
@@ -118,7 +178,7 @@ func (c *RepoConfig) Validate() error {
 		}
 		seen[vc.Name] = true
 	}
-	return nil
+	return errors.Wrap(c.Storage.validate(), "repo config")
 }
 
 // validate checks that the store (if any) fits the container's URL prefix.

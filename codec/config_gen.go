@@ -160,30 +160,56 @@ func (z *ObjectStoreConfig) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 6
-	// string "inline_chunk_threshold"
-	o = append(o, 0x86, 0xb6, 0x69, 0x6e, 0x6c, 0x69, 0x6e, 0x65, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x74, 0x68, 0x72, 0x65, 0x73, 0x68, 0x6f, 0x6c, 0x64)
-	o = msgp.AppendUint32(o, z.InlineChunkThreshold)
-	// string "snapshot_cache_bytes"
-	o = append(o, 0xb4, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x63, 0x61, 0x63, 0x68, 0x65, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73)
-	o = msgp.AppendUint64(o, z.SnapshotCacheBytes)
-	// string "manifest_cache_bytes"
-	o = append(o, 0xb4, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x63, 0x61, 0x63, 0x68, 0x65, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73)
-	o = msgp.AppendUint64(o, z.ManifestCacheBytes)
-	// string "disable_transaction_logs"
-	o = append(o, 0xb8, 0x64, 0x69, 0x73, 0x61, 0x62, 0x6c, 0x65, 0x5f, 0x74, 0x72, 0x61, 0x6e, 0x73, 0x61, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x5f, 0x6c, 0x6f, 0x67, 0x73)
-	o = msgp.AppendBool(o, z.DisableTransactionLogs)
-	// string "manifest_block_chunks"
-	o = append(o, 0xb5, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x62, 0x6c, 0x6f, 0x63, 0x6b, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x73)
-	o = msgp.AppendUint32(o, z.ManifestBlockChunks)
-	// string "virtual_chunk_containers"
-	o = append(o, 0xb8, 0x76, 0x69, 0x72, 0x74, 0x75, 0x61, 0x6c, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x63, 0x6f, 0x6e, 0x74, 0x61, 0x69, 0x6e, 0x65, 0x72, 0x73)
-	o = msgp.AppendArrayHeader(o, uint32(len(z.VirtualChunkContainers)))
-	for za0001 := range z.VirtualChunkContainers {
-		o, err = z.VirtualChunkContainers[za0001].MarshalMsg(o)
-		if err != nil {
-			err = msgp.WrapError(err, "VirtualChunkContainers", za0001)
-			return
+	// check for omitted fields
+	zb0001Len := uint32(7)
+	var zb0001Mask uint8 /* 7 bits */
+	_ = zb0001Mask
+	if z.Storage == nil {
+		zb0001Len--
+		zb0001Mask |= 0x40
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "inline_chunk_threshold"
+		o = append(o, 0xb6, 0x69, 0x6e, 0x6c, 0x69, 0x6e, 0x65, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x74, 0x68, 0x72, 0x65, 0x73, 0x68, 0x6f, 0x6c, 0x64)
+		o = msgp.AppendUint32(o, z.InlineChunkThreshold)
+		// string "snapshot_cache_bytes"
+		o = append(o, 0xb4, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x63, 0x61, 0x63, 0x68, 0x65, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73)
+		o = msgp.AppendUint64(o, z.SnapshotCacheBytes)
+		// string "manifest_cache_bytes"
+		o = append(o, 0xb4, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x63, 0x61, 0x63, 0x68, 0x65, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73)
+		o = msgp.AppendUint64(o, z.ManifestCacheBytes)
+		// string "disable_transaction_logs"
+		o = append(o, 0xb8, 0x64, 0x69, 0x73, 0x61, 0x62, 0x6c, 0x65, 0x5f, 0x74, 0x72, 0x61, 0x6e, 0x73, 0x61, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x5f, 0x6c, 0x6f, 0x67, 0x73)
+		o = msgp.AppendBool(o, z.DisableTransactionLogs)
+		// string "manifest_block_chunks"
+		o = append(o, 0xb5, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x62, 0x6c, 0x6f, 0x63, 0x6b, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x73)
+		o = msgp.AppendUint32(o, z.ManifestBlockChunks)
+		// string "virtual_chunk_containers"
+		o = append(o, 0xb8, 0x76, 0x69, 0x72, 0x74, 0x75, 0x61, 0x6c, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x63, 0x6f, 0x6e, 0x74, 0x61, 0x69, 0x6e, 0x65, 0x72, 0x73)
+		o = msgp.AppendArrayHeader(o, uint32(len(z.VirtualChunkContainers)))
+		for za0001 := range z.VirtualChunkContainers {
+			o, err = z.VirtualChunkContainers[za0001].MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "VirtualChunkContainers", za0001)
+				return
+			}
+		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "storage"
+			o = append(o, 0xa7, 0x73, 0x74, 0x6f, 0x72, 0x61, 0x67, 0x65)
+			if z.Storage == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o, err = z.Storage.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Storage")
+					return
+				}
+			}
 		}
 	}
 	return
@@ -256,6 +282,23 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "storage":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.Storage = nil
+			} else {
+				if z.Storage == nil {
+					z.Storage = new(StorageSettings)
+				}
+				bts, err = z.Storage.UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Storage")
+					return
+				}
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -274,6 +317,154 @@ func (z *RepoConfig) Msgsize() (s int) {
 	for za0001 := range z.VirtualChunkContainers {
 		s += z.VirtualChunkContainers[za0001].Msgsize()
 	}
+	s += 8
+	if z.Storage == nil {
+		s += msgp.NilSize
+	} else {
+		s += z.Storage.Msgsize()
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
+	_ = zb0001Mask
+	if z.RetryMaxTries == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.RetryInitialBackoffMS == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.RetryMaxBackoffMS == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.StorageClass == "" {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.MetadataStorageClass == "" {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	if z.ChunksStorageClass == "" {
+		zb0001Len--
+		zb0001Mask |= 0x20
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "retry_max_tries"
+			o = append(o, 0xaf, 0x72, 0x65, 0x74, 0x72, 0x79, 0x5f, 0x6d, 0x61, 0x78, 0x5f, 0x74, 0x72, 0x69, 0x65, 0x73)
+			o = msgp.AppendUint32(o, z.RetryMaxTries)
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "retry_initial_backoff_ms"
+			o = append(o, 0xb8, 0x72, 0x65, 0x74, 0x72, 0x79, 0x5f, 0x69, 0x6e, 0x69, 0x74, 0x69, 0x61, 0x6c, 0x5f, 0x62, 0x61, 0x63, 0x6b, 0x6f, 0x66, 0x66, 0x5f, 0x6d, 0x73)
+			o = msgp.AppendUint32(o, z.RetryInitialBackoffMS)
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "retry_max_backoff_ms"
+			o = append(o, 0xb4, 0x72, 0x65, 0x74, 0x72, 0x79, 0x5f, 0x6d, 0x61, 0x78, 0x5f, 0x62, 0x61, 0x63, 0x6b, 0x6f, 0x66, 0x66, 0x5f, 0x6d, 0x73)
+			o = msgp.AppendUint32(o, z.RetryMaxBackoffMS)
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "storage_class"
+			o = append(o, 0xad, 0x73, 0x74, 0x6f, 0x72, 0x61, 0x67, 0x65, 0x5f, 0x63, 0x6c, 0x61, 0x73, 0x73)
+			o = msgp.AppendString(o, z.StorageClass)
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "metadata_storage_class"
+			o = append(o, 0xb6, 0x6d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61, 0x5f, 0x73, 0x74, 0x6f, 0x72, 0x61, 0x67, 0x65, 0x5f, 0x63, 0x6c, 0x61, 0x73, 0x73)
+			o = msgp.AppendString(o, z.MetadataStorageClass)
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "chunks_storage_class"
+			o = append(o, 0xb4, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x73, 0x5f, 0x73, 0x74, 0x6f, 0x72, 0x61, 0x67, 0x65, 0x5f, 0x63, 0x6c, 0x61, 0x73, 0x73)
+			o = msgp.AppendString(o, z.ChunksStorageClass)
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *StorageSettings) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "retry_max_tries":
+			z.RetryMaxTries, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "RetryMaxTries")
+				return
+			}
+		case "retry_initial_backoff_ms":
+			z.RetryInitialBackoffMS, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "RetryInitialBackoffMS")
+				return
+			}
+		case "retry_max_backoff_ms":
+			z.RetryMaxBackoffMS, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "RetryMaxBackoffMS")
+				return
+			}
+		case "storage_class":
+			z.StorageClass, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "StorageClass")
+				return
+			}
+		case "metadata_storage_class":
+			z.MetadataStorageClass, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "MetadataStorageClass")
+				return
+			}
+		case "chunks_storage_class":
+			z.ChunksStorageClass, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "ChunksStorageClass")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *StorageSettings) Msgsize() (s int) {
+	s = 1 + 16 + msgp.Uint32Size + 25 + msgp.Uint32Size + 21 + msgp.Uint32Size + 14 + msgp.StringPrefixSize + len(z.StorageClass) + 23 + msgp.StringPrefixSize + len(z.MetadataStorageClass) + 21 + msgp.StringPrefixSize + len(z.ChunksStorageClass)
 	return
 }
 

@@ -21,6 +21,8 @@ import (
 // concurrent use.
 type Repository struct {
 	store   storage.Storage
+	retry   *storage.Retrying                // under store; its policy follows the config
+	ownPol  bool                             // Options.Retry was given: the config's retries do not apply
 	config  atomic.Pointer[codec.RepoConfig] // replaced whole by SaveConfig
 	assets  *assets
 	refs    *refs
@@ -32,23 +34,37 @@ type Repository struct {
 
 // Options tune how a repository handle talks to its storage.
 type Options struct {
-	// Retry bounds the retries of transient storage failures. The zero
-	// value means storage.DefaultRetryPolicy.
+	// Retry bounds the retries of transient storage failures, in place of
+	// the repository config's retry settings. The zero value means those
+	// settings (by default storage.DefaultRetryPolicy).
 	Retry storage.RetryPolicy
 }
 
-func wrapStore(store storage.Storage, opts *Options) storage.Storage {
+func (o *Options) ownRetry() bool { return o != nil && o.Retry.MaxAttempts > 0 }
+
+func wrapStore(store storage.Storage, opts *Options) *storage.Retrying {
 	policy := storage.DefaultRetryPolicy
-	if opts != nil && opts.Retry.MaxAttempts > 0 {
+	if opts.ownRetry() {
 		policy = opts.Retry
 	}
 	return storage.NewRetrying(store, policy)
 }
 
-func newRepository(store storage.Storage, cfg codec.RepoConfig) *Repository {
-	r := &Repository{store: store, assets: newAssets(store, &cfg), refs: newRefs(store), virtual: newVirtualResolver(&cfg)}
-	r.config.Store(&cfg)
+func newRepository(retry *storage.Retrying, cfg codec.RepoConfig, opts *Options) *Repository {
+	r := &Repository{retry: retry, ownPol: opts.ownRetry(), virtual: newVirtualResolver(&cfg)}
+	r.store = &classedStore{Retrying: retry, settings: func() *codec.StorageSettings { return r.cfg().Storage }}
+	r.assets, r.refs = newAssets(r.store, &cfg), newRefs(r.store)
+	r.useConfig(&cfg)
 	return r
+}
+
+// useConfig puts cfg in force on this handle.
+func (r *Repository) useConfig(cfg *codec.RepoConfig) {
+	r.config.Store(cfg)
+	r.virtual.setContainers(cfg.VirtualChunkContainers)
+	if !r.ownPol {
+		r.retry.SetPolicy(retryPolicy(cfg.Storage))
+	}
 }
 
 // cfg returns the config in force; callers must not modify it.
@@ -66,13 +82,13 @@ func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, o
 	if err := config.Validate(); err != nil {
 		return nil, errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
 	}
-	store = wrapStore(store, opts)
-	if ok, err := exists(ctx, store); err != nil {
+	retry := wrapStore(store, opts)
+	if ok, err := exists(ctx, retry); err != nil {
 		return nil, err
 	} else if ok {
 		return nil, errors.Mark(errors.Newf("%s already holds a repository", store), ErrRepositoryExists)
 	}
-	r := newRepository(store, config)
+	r := newRepository(retry, config, opts)
 	initial := &codec.Snapshot{ID: codec.InitialSnapshotID, FlushedAt: time.Now().UnixNano(), Message: "Repository initialized"}
 	// Every repository's first snapshot has the same id, so a create that
 	// races another, or retries one that was interrupted, finds it written:
@@ -111,8 +127,8 @@ func (r *Repository) createConfig(ctx context.Context) error {
 // Open opens the repository in store. ErrRepositoryNotFound if there is
 // none. The stored config is used.
 func Open(ctx context.Context, store storage.Storage, opts *Options) (*Repository, error) {
-	store = wrapStore(store, opts)
-	ok, err := exists(ctx, store)
+	retry := wrapStore(store, opts)
+	ok, err := exists(ctx, retry)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +136,7 @@ func Open(ctx context.Context, store storage.Storage, opts *Options) (*Repositor
 		return nil, errors.Mark(errors.Newf("%s holds no repository", store), ErrRepositoryNotFound)
 	}
 	config := codec.DefaultRepoConfig()
-	data, err := store.Get(ctx, codec.ConfigKey)
+	data, err := retry.Get(ctx, codec.ConfigKey)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		// A creator that crashed before writing its config: defaults.
@@ -133,7 +149,7 @@ func Open(ctx context.Context, store storage.Storage, opts *Options) (*Repositor
 		}
 		config = *c
 	}
-	return newRepository(store, config), nil
+	return newRepository(retry, config, opts), nil
 }
 
 // OpenOrCreate opens the repository in store, creating it if there is none.
@@ -196,8 +212,7 @@ func (r *Repository) SaveConfig(ctx context.Context, cfg codec.RepoConfig) error
 	if err := r.store.Sync(ctx); err != nil {
 		return errors.Wrap(err, "writing repository config")
 	}
-	r.config.Store(&cfg)
-	r.virtual.setContainers(cfg.VirtualChunkContainers)
+	r.useConfig(&cfg)
 	return nil
 }
 
@@ -209,8 +224,7 @@ func (r *Repository) UseConfig(cfg codec.RepoConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
 	}
-	r.config.Store(&cfg)
-	r.virtual.setContainers(cfg.VirtualChunkContainers)
+	r.useConfig(&cfg)
 	return nil
 }
 

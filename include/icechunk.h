@@ -452,6 +452,17 @@ ic_status ic_storage_free(ic_storage storage);
  *   {"kind": "s3", "region": "...", "endpoint_url": "...", "allow_http": false,
  *    "force_path_style": false, "anonymous": false}   for s3:// prefixes, or
  *   {"kind": "local_filesystem", "path": "/data"}     for file:// prefixes.
+ * "storage" (omitted when unset; null clears it) tunes how a handle talks
+ * to its storage, and takes effect at once on the handle that sets it:
+ *   {"retries": {"max_tries": 6, "initial_backoff_ms": 50, "max_backoff_ms": 2000},
+ *    "storage_class": "STANDARD_IA",          every object written to S3
+ *    "metadata_storage_class": "STANDARD",    overrides it for metadata objects
+ *    "chunks_storage_class": "INTELLIGENT_TIERING"}  and for chunk objects
+ * max_tries counts the first try; a retry waits a random time up to
+ * initial_backoff_ms, doubling per retry up to max_backoff_ms. Storage
+ * classes apply to S3 only (an S3 server refuses a class it lacks: the
+ * write fails naming it); local and in-memory storage ignore them. Unset
+ * fields keep the defaults (6 tries, 50 ms, 2000 ms; the bucket's class).
  */
 
 /*

@@ -5,6 +5,7 @@ import (
 	"context"
 	"iter"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -54,16 +55,25 @@ func SleepBackoff(ctx context.Context, attempt int, base, maxDelay time.Duration
 // their payloads unique (the Consensus does, with a write id).
 type Retrying struct {
 	inner  Storage
-	policy RetryPolicy
+	policy atomic.Pointer[RetryPolicy]
 }
 
 // NewRetrying wraps inner with the given policy.
 func NewRetrying(inner Storage, policy RetryPolicy) *Retrying {
-	if policy.MaxAttempts < 1 {
-		policy.MaxAttempts = 1
-	}
-	return &Retrying{inner: inner, policy: policy}
+	r := &Retrying{inner: inner}
+	r.SetPolicy(policy)
+	return r
 }
+
+// SetPolicy replaces the policy; requests already waiting to retry finish
+// under the old one. Safe for concurrent use.
+func (r *Retrying) SetPolicy(policy RetryPolicy) {
+	policy.MaxAttempts = max(policy.MaxAttempts, 1)
+	r.policy.Store(&policy)
+}
+
+// Policy returns the policy in force.
+func (r *Retrying) Policy() RetryPolicy { return *r.policy.Load() }
 
 var (
 	_ Storage                = (*Retrying)(nil)
@@ -80,7 +90,7 @@ func (r *Retrying) do(ctx context.Context, op func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op()
-		if err == nil || !IsTransient(err) || attempt >= r.policy.MaxAttempts {
+		if err == nil || !IsTransient(err) || attempt >= r.Policy().MaxAttempts {
 			return err
 		}
 		if werr := r.wait(ctx, attempt); werr != nil {
@@ -90,7 +100,8 @@ func (r *Retrying) do(ctx context.Context, op func() error) error {
 }
 
 func (r *Retrying) wait(ctx context.Context, attempt int) error {
-	return SleepBackoff(ctx, attempt, r.policy.BaseDelay, r.policy.MaxDelay)
+	p := r.policy.Load()
+	return SleepBackoff(ctx, attempt, p.BaseDelay, p.MaxDelay)
 }
 
 // Get implements Storage.
@@ -177,7 +188,7 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		case !IsTransient(err):
 			return err
 		}
-		if attempt >= r.policy.MaxAttempts {
+		if attempt >= r.Policy().MaxAttempts {
 			return err
 		}
 		if werr := r.wait(ctx, attempt); werr != nil {
@@ -243,7 +254,7 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 			if failed == nil {
 				return
 			}
-			if !IsTransient(failed) || attempt >= r.policy.MaxAttempts || r.wait(ctx, attempt) != nil {
+			if !IsTransient(failed) || attempt >= r.Policy().MaxAttempts || r.wait(ctx, attempt) != nil {
 				yield(ObjectInfo{}, failed)
 				return
 			}

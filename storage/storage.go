@@ -33,6 +33,9 @@ type ObjectInfo struct {
 	// empty on those that do not (local files). It changes whenever the
 	// object's content does; virtual chunk references pin it.
 	ETag string
+	// StorageClass is the object's storage class, set by Stat on S3 when
+	// the server names one (see WithStorageClass); empty elsewhere.
+	StorageClass string
 }
 
 // ListOptions narrows a List call.

@@ -534,3 +534,34 @@ func TestServerHung(t *testing.T) {
 	must(t, s.Put(context.Background(), "after", []byte("y")))
 	t.Logf("put after resume in %s", time.Since(t0))
 }
+
+// TestStorageClass: a write made with storage.WithStorageClass asks the
+// server for that class (Stat reads it back), a conditional create too; a
+// class the server does not offer fails the write, naming it, and leaves
+// nothing behind.
+func TestStorageClass(t *testing.T) {
+	s := freshStore(t)
+	ctx := context.Background()
+	rrs := storage.WithStorageClass(ctx, "REDUCED_REDUNDANCY")
+	must(t, s.Put(rrs, "classed", []byte("x")))
+	must(t, s.PutIfAbsent(rrs, "created", []byte("y")))
+	must(t, s.PutParts(rrs, "parts", [][]byte{[]byte("a"), []byte("b")}))
+	must(t, s.Put(ctx, "plain", []byte("z")))
+	for _, key := range []string{"classed", "created", "parts"} {
+		info, err := s.Stat(ctx, key)
+		must(t, err)
+		if info.StorageClass != "REDUCED_REDUNDANCY" {
+			t.Fatalf("%s: storage class %q, want REDUCED_REDUNDANCY", key, info.StorageClass)
+		}
+	}
+	if info, err := s.Stat(ctx, "plain"); err != nil || (info.StorageClass != "" && info.StorageClass != "STANDARD") {
+		t.Fatalf("a write without a class: %+v, %v", info, err)
+	}
+	err := s.Put(storage.WithStorageClass(ctx, "NO_SUCH_CLASS"), "refused", []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(strings.ToLower(err.Error()), "storage class") {
+		t.Fatalf("a class the server lacks: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	_, err = s.Stat(ctx, "refused")
+	wantIs(t, err, storage.ErrNotFound)
+}

@@ -420,6 +420,9 @@ func (s *Store) put(ctx context.Context, o op, key string, parts [][]byte) error
 	if o == opPutIfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
+	if class := storage.StorageClass(ctx); class != "" {
+		in.StorageClass = types.StorageClass(class)
+	}
 	sctx, sent := withSentFlag(ctx)
 	if _, err := s.client.PutObject(sctx, in); err != nil {
 		return s.fail(ctx, o, key, err, sent.Load())
@@ -451,6 +454,8 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 		Size:    aws.ToInt64(out.ContentLength),
 		ModTime: aws.ToTime(out.LastModified),
 		ETag:    aws.ToString(out.ETag),
+
+		StorageClass: string(out.StorageClass),
 	}, nil
 }
 

@@ -152,6 +152,15 @@ end
     @test config(other)["inline_chunk_threshold"] == 3
     @test config(open_repository(storage))["inline_chunk_threshold"] == 16
     @test_throws IcechunkError use_config!(other, Dict("manifest_block_chunks" => 0))
+    # storage settings: retries and S3 storage classes, overlaid field by field
+    @test !haskey(c, "storage")
+    set_config!(repo, Dict("storage" => Dict("retries" => Dict("max_tries" => 2), "chunks_storage_class" => "STANDARD_IA")))
+    set_config!(repo, Dict("storage" => Dict("storage_class" => "STANDARD")))
+    @test config(open_repository(storage))["storage"] == Dict("retries" => Dict("max_tries" => 2),
+        "storage_class" => "STANDARD", "chunks_storage_class" => "STANDARD_IA")
+    @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("storage_class" => "standard ia")))
+    set_config!(repo, Dict("storage" => nothing))
+    @test !haskey(config(repo), "storage")
     set_default_commit_metadata!(repo, Dict("team" => "ice", "n" => 1))
     @test default_commit_metadata(repo) == Dict("team" => "ice", "n" => 1)
     s = writable_session(repo, "main")

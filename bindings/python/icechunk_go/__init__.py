@@ -21,7 +21,15 @@ from __future__ import annotations
 
 from . import _ffi
 from .chunks import ChunkType, VirtualChunkSpec
-from .config import ObjectStoreConfig, RepositoryConfig, VirtualChunkContainer, local_filesystem_store, s3_store
+from .config import (
+    ObjectStoreConfig,
+    RepositoryConfig,
+    StorageRetriesSettings,
+    StorageSettings,
+    VirtualChunkContainer,
+    local_filesystem_store,
+    s3_store,
+)
 from .credentials import (
     S3Credentials,
     containers_credentials,
@@ -128,6 +136,8 @@ __all__ = [
     "SnapshotNotFoundError",
     "Storage",
     "StorageError",
+    "StorageRetriesSettings",
+    "StorageSettings",
     "TagExistsError",
     "TagNotFoundError",
     "UnsupportedFormatVersionError",

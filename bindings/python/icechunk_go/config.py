@@ -8,6 +8,8 @@ from typing import Any
 __all__ = [
     "ObjectStoreConfig",
     "RepositoryConfig",
+    "StorageRetriesSettings",
+    "StorageSettings",
     "VirtualChunkContainer",
     "local_filesystem_store",
     "s3_store",
@@ -143,6 +145,140 @@ class VirtualChunkContainer:
         return cls(d["url_prefix"], ObjectStoreConfig._from_json(store) if store else None, name=d["name"])
 
 
+def _positive(owner: str, name: str, v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {v!r}")
+    return v
+
+
+@dataclass(slots=True)
+class StorageRetriesSettings:
+    """Retries of transient storage failures (upstream Icechunk's).
+
+    Parameters
+    ----------
+    max_tries : int, optional
+        Tries of one request in all, the first included (default 6).
+    initial_backoff_ms : int, optional
+        The first retry waits a random time up to this (default 50 ms);
+        each later one up to twice the previous bound ...
+    max_backoff_ms : int, optional
+        ... but never more than this (default 2,000 ms).
+    """
+
+    max_tries: int | None = None
+    initial_backoff_ms: int | None = None
+    max_backoff_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_tries", "initial_backoff_ms", "max_backoff_ms"):
+            _positive("StorageRetriesSettings", name, getattr(self, name))
+
+    def _to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("max_tries", "initial_backoff_ms", "max_backoff_ms") if getattr(self, k) is not None}
+
+
+# StorageSettings parameters of upstream Icechunk that this library does not
+# have, and why: given, they raise instead of being silently ignored.
+_UNSUPPORTED_STORAGE_SETTINGS = {
+    "concurrency": "requests are not split into concurrent ranges",
+    "unsafe_use_conditional_create": "commits always use conditional writes, which the storage must support",
+    "unsafe_use_conditional_update": "commits always use conditional writes, which the storage must support",
+    "unsafe_use_metadata": "no object metadata is written",
+    "minimum_size_for_multipart_upload": "objects are written in single requests",
+}
+
+
+@dataclass(slots=True, init=False)
+class StorageSettings:
+    """How a repository handle talks to its storage (upstream Icechunk's
+    ``StorageSettings``): set as ``RepositoryConfig.storage``, stored with
+    the configuration, in force at once on the handle that saves or uses it.
+
+    Parameters
+    ----------
+    retries : StorageRetriesSettings, optional
+        Retries of transient failures.
+    storage_class : str, optional
+        The S3 storage class of every object written (such as
+        ``"STANDARD_IA"`` or ``"INTELLIGENT_TIERING"``); an S3 server that
+        does not offer it refuses the writes. Local and in-memory storage
+        have no classes and ignore it.
+    metadata_storage_class, chunks_storage_class : str, optional
+        Override ``storage_class`` for metadata objects (snapshots,
+        manifests, transaction logs, refs, the configuration) and for chunk
+        objects.
+
+    Upstream's ``concurrency``, ``unsafe_use_conditional_create``,
+    ``unsafe_use_conditional_update``, ``unsafe_use_metadata`` and
+    ``minimum_size_for_multipart_upload`` are not supported: giving one
+    raises ValueError saying why.
+    """
+
+    retries: StorageRetriesSettings | None
+    storage_class: str | None
+    metadata_storage_class: str | None
+    chunks_storage_class: str | None
+
+    def __init__(
+        self,
+        concurrency: Any = None,
+        retries: StorageRetriesSettings | None = None,
+        unsafe_use_conditional_create: bool | None = None,
+        unsafe_use_conditional_update: bool | None = None,
+        unsafe_use_metadata: bool | None = None,
+        storage_class: str | None = None,
+        metadata_storage_class: str | None = None,
+        chunks_storage_class: str | None = None,
+        minimum_size_for_multipart_upload: int | None = None,
+    ) -> None:
+        given = {
+            "concurrency": concurrency,
+            "unsafe_use_conditional_create": unsafe_use_conditional_create,
+            "unsafe_use_conditional_update": unsafe_use_conditional_update,
+            "unsafe_use_metadata": unsafe_use_metadata,
+            "minimum_size_for_multipart_upload": minimum_size_for_multipart_upload,
+        }
+        for name, v in given.items():
+            if v is not None:
+                raise ValueError(f"StorageSettings: {name} is not supported by icechunk_go ({_UNSUPPORTED_STORAGE_SETTINGS[name]})")
+        if retries is not None and not isinstance(retries, StorageRetriesSettings):
+            raise TypeError(f"StorageSettings: retries must be a StorageRetriesSettings, not {type(retries).__name__}")
+        for name, v in (("storage_class", storage_class), ("metadata_storage_class", metadata_storage_class), ("chunks_storage_class", chunks_storage_class)):
+            if v is not None and not isinstance(v, str):
+                raise TypeError(f"StorageSettings: {name} must be a str, not {type(v).__name__}")
+        self.retries = retries
+        self.storage_class = storage_class
+        self.metadata_storage_class = metadata_storage_class
+        self.chunks_storage_class = chunks_storage_class
+
+    @staticmethod
+    def default() -> StorageSettings:
+        """Settings that change nothing (the library's defaults)."""
+        return StorageSettings()
+
+    def _to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.retries is not None:
+            d["retries"] = self.retries._to_json()
+        for k in ("storage_class", "metadata_storage_class", "chunks_storage_class"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        return d
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> StorageSettings:
+        r = d.get("retries")
+        return cls(
+            retries=StorageRetriesSettings(**r) if r else None,
+            storage_class=d.get("storage_class") or None,
+            metadata_storage_class=d.get("metadata_storage_class") or None,
+            chunks_storage_class=d.get("chunks_storage_class") or None,
+        )
+
+
 @dataclass(slots=True)
 class RepositoryConfig:
     """Settings of a repository. Fields left as None keep the repository's
@@ -165,6 +301,9 @@ class RepositoryConfig:
     virtual_chunk_containers : dict of str to VirtualChunkContainer, optional
         Where virtual chunks may be read from, by URL prefix (as
         upstream's); a list of containers is taken too.
+    storage : StorageSettings, optional
+        Retries and S3 storage classes, as upstream's; the settings it
+        leaves as None keep their current values.
     """
 
     inline_chunk_threshold_bytes: int | None = None
@@ -173,6 +312,7 @@ class RepositoryConfig:
     manifest_cache_bytes: int | None = None
     disable_transaction_logs: bool | None = None
     virtual_chunk_containers: dict[str, VirtualChunkContainer] | None = field(default=None)
+    storage: StorageSettings | None = None
 
     def __post_init__(self) -> None:
         vcc = self.virtual_chunk_containers
@@ -213,6 +353,10 @@ class RepositoryConfig:
             out["disable_transaction_logs"] = bool(self.disable_transaction_logs)
         if self.virtual_chunk_containers is not None:
             out["virtual_chunk_containers"] = [c._to_json() for c in self.virtual_chunk_containers.values()]
+        if self.storage is not None:
+            if not isinstance(self.storage, StorageSettings):
+                raise TypeError(f"RepositoryConfig.storage must be a StorageSettings, not {type(self.storage).__name__}")
+            out["storage"] = self.storage._to_json()
         return out
 
     @classmethod
@@ -227,4 +371,5 @@ class RepositoryConfig:
             virtual_chunk_containers=(
                 [VirtualChunkContainer._from_json(c) for c in vcc] if vcc is not None else None
             ),
+            storage=StorageSettings._from_json(d["storage"]) if d.get("storage") else None,
         )

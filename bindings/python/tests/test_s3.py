@@ -263,6 +263,53 @@ def test_s3_bad_credentials(minio: Minio) -> None:
     assert "wrong-secret" not in str(e.value)
 
 
+def test_s3_storage_classes(minio: Minio) -> None:
+    """StorageSettings' classes reach S3: chunk objects and metadata objects
+    with their own class, read back with boto3; a class the server lacks
+    fails the commit naming it, and the branch stays where it was."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3", endpoint_url=minio.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+    )
+    prefix = "repos/classes"
+    cfg = ic.RepositoryConfig(
+        inline_chunk_threshold_bytes=0,
+        storage=ic.StorageSettings(
+            retries=ic.StorageRetriesSettings(max_tries=2, initial_backoff_ms=5, max_backoff_ms=20),
+            chunks_storage_class="REDUCED_REDUNDANCY",
+            metadata_storage_class="STANDARD",
+        ),
+    )
+    repo = ic.Repository.create(minio.storage(prefix), cfg)
+    s = repo.writable_session("main")
+    arr = zarr.create_array(s.store, name="a", shape=(4,), chunks=(2,), dtype="i4", fill_value=0)
+    arr[:] = np.arange(1, 5, dtype="i4")
+    s.commit("classed")
+
+    classes: dict[str, set[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=minio.bucket, Prefix=prefix + "/"):
+        for obj in page.get("Contents", []):
+            kind = obj["Key"][len(prefix) + 1 :].split("/")[0]
+            head = s3.head_object(Bucket=minio.bucket, Key=obj["Key"])
+            classes.setdefault(kind, set()).add(head.get("StorageClass", "STANDARD"))
+    assert classes.pop("chunks") == {"REDUCED_REDUNDANCY"}
+    assert set(classes) >= {"snapshots", "manifests", "refs"}
+    assert all(c == {"STANDARD"} for c in classes.values()), classes
+
+    got = ic.Repository.open(minio.storage(prefix)).config.storage
+    assert got is not None and got.chunks_storage_class == "REDUCED_REDUNDANCY"
+    assert got.retries == ic.StorageRetriesSettings(max_tries=2, initial_backoff_ms=5, max_backoff_ms=20)
+
+    tip = repo.lookup_branch("main")
+    repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(chunks_storage_class="NO_SUCH_CLASS")))
+    s = repo.writable_session("main")
+    zarr.open_array(s.store, path="a", mode="r+")[:] = 7
+    with pytest.raises(ic.IcechunkError, match="InvalidStorageClass"):
+        s.commit("refused")
+    assert repo.lookup_branch("main") == tip
+
+
 def test_s3_storage_arguments() -> None:
     with pytest.raises(ValueError, match="exactly one credential source"):
         ic.s3_storage(bucket="b", anonymous=True, access_key_id="k", secret_access_key="s")

@@ -445,6 +445,42 @@ def test_repository_config_refuses_settings_it_does_not_have() -> None:
         cfg.max_concurrent_requests = 8  # type: ignore[attr-defined]  # upstream-only: would be a silent no-op
 
 
+def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
+    cfg = ic.RepositoryConfig.default()
+    cfg.storage = ic.StorageSettings(
+        retries=ic.StorageRetriesSettings(max_tries=3, initial_backoff_ms=10, max_backoff_ms=100),
+        storage_class="STANDARD_IA",
+    )
+    repo = ic.Repository.create(storage, cfg)
+    got = ic.Repository.open(storage).config.storage
+    assert got == cfg.storage
+    # a setting left None keeps its value; the rest are overlaid
+    repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(chunks_storage_class="INTELLIGENT_TIERING")))
+    got = ic.Repository.open(storage).config.storage
+    assert got is not None and got.storage_class == "STANDARD_IA" and got.chunks_storage_class == "INTELLIGENT_TIERING"
+    assert got.retries == cfg.storage.retries
+    assert ic.Repository.open(storage, ic.RepositoryConfig(storage=ic.StorageSettings(retries=ic.StorageRetriesSettings(max_tries=1)))).config.storage.retries.max_tries == 1  # type: ignore[union-attr]
+    assert ic.Repository.open(storage).config.storage.retries.max_tries == 3  # type: ignore[union-attr]  # open(config) stores nothing
+    # what the library cannot honour is refused, saying why
+    for name, value in [
+        ("concurrency", object()),
+        ("unsafe_use_conditional_update", False),
+        ("unsafe_use_conditional_create", True),
+        ("unsafe_use_metadata", False),
+        ("minimum_size_for_multipart_upload", 1),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            ic.StorageSettings(**{name: value})
+    with pytest.raises(ValueError, match="max_tries"):
+        ic.StorageRetriesSettings(max_tries=0)
+    with pytest.raises(ic.InvalidArgumentError, match="backoff"):
+        repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(retries=ic.StorageRetriesSettings(initial_backoff_ms=9, max_backoff_ms=1))))
+    with pytest.raises(ic.InvalidArgumentError, match="storage class"):
+        repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(storage_class="standard")))
+    with pytest.raises(AttributeError):
+        ic.StorageSettings().concurrency = 1  # type: ignore[attr-defined]
+
+
 def test_virtual_chunk_containers_take_upstreams_form(storage: ic.Storage, tmp_path: Path) -> None:
     s3 = ic.s3_store(region="eu-west-1", endpoint_url="http://127.0.0.1:1", allow_http=True, anonymous=True)
     local = ic.local_filesystem_store(str(tmp_path))

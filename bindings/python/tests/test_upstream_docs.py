@@ -12,7 +12,7 @@ snippet would meet, the test is kept and marked ``xfail(strict=True)``
 with the difference as its reason (each was checked against upstream
 ``icechunk`` 1.1: with ``import icechunk as ic`` the xfail tests pass).
 Snippets of upstream-only features (GCS/Azure/R2/Tigris storage, caching,
-compression, manifest and storage settings, manifest splitting, logging,
+compression, manifest settings, storage concurrency settings, manifest splitting, logging,
 refreshable credentials, HTTP stores) are left out, and so are pages'
 obvious typos (a set where a chunk tuple is meant, a temporary directory
 per call where one repository is meant, naive datetimes where the API

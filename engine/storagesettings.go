@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// The repository config's storage settings (codec.StorageSettings) act on
+// the handle's own layer over its storage: the retry policy of its
+// storage.Retrying, and the storage class each write asks for. Both follow
+// the config in force, so SaveConfig and UseConfig change them at once.
+
+// classedStore writes every object with the storage class the config in
+// force names for its kind (chunk objects or metadata). Embedding the
+// Retrying store keeps its optional interfaces (parts, pieces, ranges,
+// server clock, hints) visible to the engine.
+type classedStore struct {
+	*storage.Retrying
+	settings func() *codec.StorageSettings
+}
+
+func (s *classedStore) classed(ctx context.Context, key string) context.Context {
+	return storage.WithStorageClass(ctx, s.settings().ClassFor(strings.HasPrefix(key, codec.ChunksPrefix)))
+}
+
+// Put implements storage.Storage.
+func (s *classedStore) Put(ctx context.Context, key string, data []byte) error {
+	return s.Retrying.Put(s.classed(ctx, key), key, data)
+}
+
+// PutIfAbsent implements storage.Storage.
+func (s *classedStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	return s.Retrying.PutIfAbsent(s.classed(ctx, key), key, data)
+}
+
+// PutParts implements storage.PartsPutter.
+func (s *classedStore) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	return s.Retrying.PutParts(s.classed(ctx, key), key, parts)
+}
+
+// PutPiece implements storage.PieceWriter.
+func (s *classedStore) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
+	return s.Retrying.PutPiece(s.classed(ctx, key), key, offset, data)
+}
+
+// retryPolicy is the policy the settings ask for, each field left unset
+// taken from storage.DefaultRetryPolicy.
+func retryPolicy(s *codec.StorageSettings) storage.RetryPolicy {
+	p := storage.DefaultRetryPolicy
+	if s == nil {
+		return p
+	}
+	if s.RetryMaxTries > 0 {
+		p.MaxAttempts = int(s.RetryMaxTries)
+	}
+	if s.RetryInitialBackoffMS > 0 {
+		p.BaseDelay = time.Duration(s.RetryInitialBackoffMS) * time.Millisecond
+		p.MaxDelay = max(p.MaxDelay, p.BaseDelay)
+	}
+	if s.RetryMaxBackoffMS > 0 {
+		p.MaxDelay = time.Duration(s.RetryMaxBackoffMS) * time.Millisecond
+		p.BaseDelay = min(p.BaseDelay, p.MaxDelay)
+	}
+	return p
+}
