@@ -141,13 +141,14 @@ func node(n *engine.Node) any {
 
 // configJSON is a repository configuration.
 type configJSON struct {
-	InlineChunkThreshold   uint32          `json:"inline_chunk_threshold"`
-	ManifestBlockChunks    uint32          `json:"manifest_block_chunks"`
-	SnapshotCacheBytes     uint64          `json:"snapshot_cache_bytes"`
-	ManifestCacheBytes     uint64          `json:"manifest_cache_bytes"`
-	DisableTransactionLogs bool            `json:"disable_transaction_logs"`
-	VirtualChunkContainers []containerJSON `json:"virtual_chunk_containers"`
-	Storage                *storageJSON    `json:"storage,omitempty"`
+	InlineChunkThreshold   uint32           `json:"inline_chunk_threshold"`
+	ManifestBlockChunks    uint32           `json:"manifest_block_chunks"`
+	SnapshotCacheBytes     uint64           `json:"snapshot_cache_bytes"`
+	ManifestCacheBytes     uint64           `json:"manifest_cache_bytes"`
+	DisableTransactionLogs bool             `json:"disable_transaction_logs"`
+	VirtualChunkContainers []containerJSON  `json:"virtual_chunk_containers"`
+	Storage                *storageJSON     `json:"storage,omitempty"`
+	Compression            *compressionJSON `json:"compression,omitempty"`
 }
 
 type containerJSON struct {
@@ -158,6 +159,30 @@ type containerJSON struct {
 
 // storeConfig is codec.ObjectStoreConfig: how to reach a container's
 // objects (never credentials).
+// compressionJSON is the compression of metadata files in upstream
+// Icechunk's shape: zstd is the only algorithm.
+type compressionJSON struct {
+	Algorithm string `json:"algorithm,omitempty"`
+	Level     uint32 `json:"level,omitempty"`
+}
+
+func compressionOf(level uint32) *compressionJSON {
+	if level == 0 {
+		return nil
+	}
+	return &compressionJSON{Algorithm: "zstd", Level: level}
+}
+
+func (c *compressionJSON) level() (uint32, error) {
+	if c == nil {
+		return 0, nil
+	}
+	if c.Algorithm != "" && c.Algorithm != "zstd" {
+		return 0, invalidArg("compression algorithm %q is not supported (only \"zstd\")", c.Algorithm)
+	}
+	return c.Level, nil
+}
+
 // storageJSON is codec.StorageSettings in upstream Icechunk's shape.
 type storageJSON struct {
 	Retries              *retriesJSON `json:"retries,omitempty"`
@@ -211,7 +236,7 @@ func configOf(c codec.RepoConfig) configJSON {
 	out := configJSON{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{},
-		Storage: storageOf(c.Storage)}
+		Storage: storageOf(c.Storage), Compression: compressionOf(c.CompressionLevel)}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, containerJSON{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*storeConfig)(vc.Store)})
 	}
@@ -235,6 +260,10 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 	out := codec.RepoConfig{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, Storage: c.Storage.settings()}
+	var err error
+	if out.CompressionLevel, err = c.Compression.level(); err != nil {
+		return codec.RepoConfig{}, errors.Wrapf(err, "%s", what)
+	}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*codec.ObjectStoreConfig)(vc.Store)})
 	}

@@ -82,3 +82,34 @@ func TestApplyConfigStorageSettings(t *testing.T) {
 		}
 	}
 }
+
+// The compression of metadata files in JSON has upstream Icechunk's shape:
+// zstd only, a level from 1 to 22, shown only when set, cleared by null.
+func TestApplyConfigCompression(t *testing.T) {
+	base := codec.DefaultRepoConfig()
+	if configOf(base).Compression != nil {
+		t.Fatal("a config without a compression level shows one")
+	}
+	got, err := applyConfig(base, `{"compression": {"algorithm": "zstd", "level": 9}}`, "config")
+	if err != nil || got.CompressionLevel != 9 {
+		t.Fatalf("level 9: %d, %v", got.CompressionLevel, err)
+	}
+	if c := configOf(got).Compression; c == nil || *c != (compressionJSON{Algorithm: "zstd", Level: 9}) {
+		t.Fatalf("shown as %+v", c)
+	}
+	if kept, err := applyConfig(got, `{"inline_chunk_threshold": 3}`, "config"); err != nil || kept.CompressionLevel != 9 {
+		t.Fatalf("a config without compression keeps the level: %d, %v", kept.CompressionLevel, err)
+	}
+	if cleared, err := applyConfig(got, `{"compression": null}`, "config"); err != nil || cleared.CompressionLevel != 0 {
+		t.Fatalf("null clears the level: %d, %v", cleared.CompressionLevel, err)
+	}
+	for _, bad := range []string{
+		`{"compression": {"algorithm": "lz4", "level": 1}}`,
+		`{"compression": {"level": 23}}`,
+		`{"compression": {"level": -1}}`,
+	} {
+		if _, err := applyConfig(base, bad, "config"); !errors.Is(err, errInvalidArgument) {
+			t.Fatalf("%s: %v", bad, err)
+		}
+	}
+}

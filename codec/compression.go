@@ -62,6 +62,32 @@ func compress(src, dst []byte, dense bool) []byte {
 	return zstdFast().EncodeAll(src, dst)
 }
 
+// MaxCompressionLevel is the highest zstd level a repository may ask its
+// metadata files to be compressed at (levels 1 to 22, as zstd's).
+const MaxCompressionLevel = 22
+
+// Encoders for the levels a repository config asks for, one per level of
+// the zstd package (which groups zstd's 22 levels into four), built on
+// first use and shared like the two above.
+var (
+	levelEncodersMu sync.Mutex
+	levelEncoders   = map[zstd.EncoderLevel]*zstd.Encoder{}
+)
+
+// compressAt appends the zstd compression of src to dst at zstd level
+// (1 to MaxCompressionLevel).
+func compressAt(src, dst []byte, level int) []byte {
+	l := zstd.EncoderLevelFromZstd(level)
+	levelEncodersMu.Lock()
+	e, ok := levelEncoders[l]
+	if !ok {
+		e = newEncoder(l)
+		levelEncoders[l] = e
+	}
+	levelEncodersMu.Unlock()
+	return e.EncodeAll(src, dst)
+}
+
 // Decoders are pooled, one goroutine's each, rather than shared like the
 // encoders: a decoder keeps a slice of the output of its last DecodeAll
 // (its sequence decoder writes through it) until its next one, so a

@@ -2,10 +2,12 @@ package codec
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"testing"
 	"weak"
 
+	"github.com/cockroachdb/errors"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -97,6 +99,50 @@ func TestCompressionLevelByFile(t *testing.T) {
 	for _, m := range []*Manifest{withVirtual, nativeOnly} {
 		if got := manifestRoundTrip(t, m); !equalValues(manifestRefs(got), manifestRefs(m)) {
 			t.Fatal("manifest changed in a round trip")
+		}
+	}
+}
+
+// A repository's compression level applies to every file: a higher level
+// makes a compressible file smaller, each level's output decodes to the
+// same value and is the same every time, and levels outside zstd's are
+// refused.
+func TestEncodeLevel(t *testing.T) {
+	var refs []ChunkRef
+	for i := range uint32(2000) {
+		refs = append(refs, ChunkRef{Coords: []uint32{i}, Kind: ChunkVirtual,
+			Location: fmt.Sprintf("s3://bucket/era5/%04d/%02d/data.nc", 1950+i/12, i%12+1), Offset: uint64(i) * 4096, Length: 100_000})
+	}
+	m := mustManifest(fxManifestID, fxArrayID, []Extent{{0, 2000}}, refs)
+	auto, err := Encode(FileTypeManifest, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[int]int{}
+	for _, level := range []int{1, 3, 9, 19, MaxCompressionLevel} {
+		data, err := EncodeLevel(FileTypeManifest, level, m)
+		if err != nil {
+			t.Fatalf("level %d: %v", level, err)
+		}
+		again, _ := EncodeLevel(FileTypeManifest, level, m)
+		if !bytes.Equal(data, again) {
+			t.Fatalf("level %d: two encodings differ", level)
+		}
+		got, err := DecodeManifest("m", data)
+		if err != nil || !equalValues(manifestRefs(got), manifestRefs(m)) {
+			t.Fatalf("level %d: round trip failed: %v", level, err)
+		}
+		sizes[level] = len(data)
+	}
+	if sizes[19] >= sizes[1] {
+		t.Fatalf("sizes by level %v: level 19 is not smaller than level 1", sizes)
+	}
+	if zero, _ := EncodeLevel(FileTypeManifest, 0, m); !bytes.Equal(zero, auto) {
+		t.Fatal("level 0 is not Encode's own choice")
+	}
+	for _, bad := range []int{-1, MaxCompressionLevel + 1} {
+		if _, err := EncodeLevel(FileTypeManifest, bad, m); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("level %d: %v", bad, err)
 		}
 	}
 }

@@ -33,6 +33,11 @@ type RepoConfig struct {
 	// Storage tunes how a repository handle talks to its storage
 	// (upstream Icechunk's storage settings); nil means the defaults.
 	Storage *StorageSettings `msg:"storage,omitempty"`
+	// CompressionLevel is the zstd level (1 to MaxCompressionLevel) of the
+	// snapshots, manifests and transaction logs the repository writes; 0
+	// lets the library choose by file (the fastest level, the default one
+	// for manifests of virtual references). Readers need not know it.
+	CompressionLevel uint32 `msg:"compression_level,omitempty"`
 }
 
 // StorageSettings tune how a repository handle talks to its storage. Zero
@@ -177,6 +182,9 @@ func (c *RepoConfig) Validate() error {
 			return errors.Wrapf(err, "repo config: virtual chunk container %q", vc.Name)
 		}
 		seen[vc.Name] = true
+	}
+	if c.CompressionLevel > MaxCompressionLevel {
+		return errors.Newf("repo config: compression level %d is not between 1 and %d", c.CompressionLevel, MaxCompressionLevel)
 	}
 	return errors.Wrap(c.Storage.validate(), "repo config")
 }

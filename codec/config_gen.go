@@ -161,12 +161,16 @@ func (z *ObjectStoreConfig) Msgsize() (s int) {
 func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(7)
-	var zb0001Mask uint8 /* 7 bits */
+	zb0001Len := uint32(8)
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	if z.Storage == nil {
 		zb0001Len--
 		zb0001Mask |= 0x40
+	}
+	if z.CompressionLevel == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x80
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -210,6 +214,11 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 					return
 				}
 			}
+		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// string "compression_level"
+			o = append(o, 0xb1, 0x63, 0x6f, 0x6d, 0x70, 0x72, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x5f, 0x6c, 0x65, 0x76, 0x65, 0x6c)
+			o = msgp.AppendUint32(o, z.CompressionLevel)
 		}
 	}
 	return
@@ -299,6 +308,12 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "compression_level":
+			z.CompressionLevel, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "CompressionLevel")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -323,6 +338,7 @@ func (z *RepoConfig) Msgsize() (s int) {
 	} else {
 		s += z.Storage.Msgsize()
 	}
+	s += 18 + msgp.Uint32Size
 	return
 }
 

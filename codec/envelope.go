@@ -207,20 +207,30 @@ type validator interface {
 // for concurrent use. The output is deterministic for a given value and
 // build.
 func Encode(ft FileType, v msgp.Marshaler) ([]byte, error) {
-	return encode(ft, CompressionZstd, true, v)
+	return encode(ft, CompressionZstd, 0, true, v)
+}
+
+// EncodeLevel is Encode at a zstd level from 1 to MaxCompressionLevel (a
+// repository's choice); 0 is Encode's own choice of level by file.
+func EncodeLevel(ft FileType, level int, v msgp.Marshaler) ([]byte, error) {
+	return encode(ft, CompressionZstd, level, true, v)
 }
 
 // EncodeWith is Encode with the given compression, used whether or not it
 // makes the file smaller.
 func EncodeWith(ft FileType, c Compression, v msgp.Marshaler) ([]byte, error) {
-	return encode(ft, c, false, v)
+	return encode(ft, c, 0, false, v)
 }
 
-// encode implements Encode and EncodeWith; with fallback set, a compressed
-// payload that is not smaller than the raw one is stored raw instead.
-func encode(ft FileType, c Compression, fallback bool, v msgp.Marshaler) ([]byte, error) {
+// encode implements Encode, EncodeLevel and EncodeWith; with fallback set,
+// a compressed payload that is not smaller than the raw one is stored raw
+// instead.
+func encode(ft FileType, c Compression, level int, fallback bool, v msgp.Marshaler) ([]byte, error) {
 	if c != CompressionNone && c != CompressionZstd {
 		return nil, invalidf("cannot encode %s file: %s", ft, c)
+	}
+	if level < 0 || level > MaxCompressionLevel {
+		return nil, invalidf("cannot encode %s file: compression level %d is not between 1 and %d", ft, level, MaxCompressionLevel)
 	}
 	if val, ok := v.(validator); ok {
 		if err := val.Validate(); err != nil {
@@ -241,8 +251,14 @@ func encode(ft FileType, c Compression, fallback bool, v msgp.Marshaler) ([]byte
 	}
 	h := Header{FileType: ft, Compression: CompressionNone, StoredLen: uint64(len(payload)), DecodedLen: uint64(len(payload))}
 	if c == CompressionZstd {
-		d, ok := v.(denseCompressor)
-		z := compress(payload, make([]byte, HeaderSize, HeaderSize+compressGuess(len(payload))), ok && d.compressDense())
+		dst := make([]byte, HeaderSize, HeaderSize+compressGuess(len(payload)))
+		var z []byte
+		if level > 0 {
+			z = compressAt(payload, dst, level)
+		} else {
+			d, ok := v.(denseCompressor)
+			z = compress(payload, dst, ok && d.compressDense())
+		}
 		if !fallback || len(z)-HeaderSize < len(payload) {
 			buf = z
 			h.Compression = CompressionZstd

@@ -16,7 +16,8 @@ import (
 // changed, so cached copies never go stale.
 type assets struct {
 	store     storage.Storage
-	readAhead int // the storage's read-ahead budget (storage.ReadAhead), asked once
+	cfg       func() *codec.RepoConfig // the config in force; nil: the defaults
+	readAhead int                      // the storage's read-ahead budget (storage.ReadAhead), asked once
 	snapshots *cache[codec.SnapshotID, *codec.Snapshot]
 	manifests *cache[codec.ManifestID, *codec.Manifest]
 	txlogs    *cache[codec.SnapshotID, *codec.TransactionLog]
@@ -35,6 +36,15 @@ func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
 		manifests: newCache[codec.ManifestID, *codec.Manifest](int64(cfg.ManifestCacheBytes)),
 		txlogs:    newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),
 	}
+}
+
+// level is the zstd level the config asks metadata files to be written
+// at (0: the codec's choice by file).
+func (a *assets) level() int {
+	if a.cfg == nil {
+		return 0
+	}
+	return int(a.cfg().CompressionLevel)
 }
 
 func (a *assets) fetchSnapshot(ctx context.Context, id codec.SnapshotID) (*codec.Snapshot, error) {
@@ -59,7 +69,7 @@ func (a *assets) fetchSnapshot(ctx context.Context, id codec.SnapshotID) (*codec
 }
 
 func (a *assets) writeSnapshot(ctx context.Context, snap *codec.Snapshot) error {
-	data, err := codec.EncodeSnapshot(snap)
+	data, err := codec.EncodeLevel(codec.FileTypeSnapshot, a.level(), snap)
 	if err != nil {
 		return errors.Wrapf(err, "encoding snapshot %s", snap.ID)
 	}
@@ -88,8 +98,8 @@ func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec
 // encodeManifest encodes m for putManifest: a commit encodes its manifests
 // first, so that it knows their sizes for the snapshot, and then writes
 // them side by side with the snapshot.
-func encodeManifest(m *codec.Manifest) ([]byte, error) {
-	data, err := codec.EncodeManifest(m)
+func (a *assets) encodeManifest(m *codec.Manifest) ([]byte, error) {
+	data, err := codec.EncodeLevel(codec.FileTypeManifest, a.level(), m)
 	if err != nil {
 		return nil, errors.Wrapf(err, "encoding manifest %s", m.ID)
 	}
@@ -127,7 +137,7 @@ func (a *assets) fetchTransactionLog(ctx context.Context, id codec.SnapshotID) (
 }
 
 func (a *assets) writeTransactionLog(ctx context.Context, t *codec.TransactionLog) error {
-	data, err := codec.EncodeTransactionLog(t)
+	data, err := codec.EncodeLevel(codec.FileTypeTransactionLog, a.level(), t)
 	if err != nil {
 		return errors.Wrapf(err, "encoding transaction log %s", t.ID)
 	}

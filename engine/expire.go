@@ -261,7 +261,7 @@ func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID
 	}
 	edited := *cur
 	edited.ParentID, edited.HistoryCut = e.root, true
-	data, err := codec.EncodeSnapshot(&edited)
+	data, err := codec.EncodeLevel(codec.FileTypeSnapshot, e.repo.assets.level(), &edited)
 	if err != nil {
 		return codec.SnapshotID{}, errors.Wrapf(err, "encoding snapshot %s", cur.ID)
 	}

@@ -383,7 +383,7 @@ func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayDa
 	if err != nil {
 		return err
 	}
-	data, err := encodeManifest(m)
+	data, err := f.repo.assets.encodeManifest(m)
 	if err != nil {
 		return err
 	}

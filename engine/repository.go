@@ -54,6 +54,7 @@ func newRepository(retry *storage.Retrying, cfg codec.RepoConfig, opts *Options)
 	r := &Repository{retry: retry, ownPol: opts.ownRetry(), virtual: newVirtualResolver(&cfg)}
 	r.store = &classedStore{Retrying: retry, settings: func() *codec.StorageSettings { return r.cfg().Storage }}
 	r.assets, r.refs = newAssets(r.store, &cfg), newRefs(r.store)
+	r.assets.cfg = r.cfg
 	r.useConfig(&cfg)
 	return r
 }

@@ -372,7 +372,7 @@ func TestSeedRepositoryWithUpdates(t *testing.T) {
 			{Coords: []uint32{0, 0, 1}, Kind: codec.ChunkInline, Inline: []byte("hello")},
 		})
 	seedOK(t, err)
-	encoded, err := encodeManifest(manifest)
+	encoded, err := repo.assets.encodeManifest(manifest)
 	seedOK(t, err)
 	seedOK(t, repo.assets.putManifest(ctx, manifest, encoded))
 	size := uint64(len(encoded))

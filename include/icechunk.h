@@ -463,6 +463,11 @@ ic_status ic_storage_free(ic_storage storage);
  * classes apply to S3 only (an S3 server refuses a class it lacks: the
  * write fails naming it); local and in-memory storage ignore them. Unset
  * fields keep the defaults (6 tries, 50 ms, 2000 ms; the bucket's class).
+ * "compression" (omitted when unset; null clears it) sets the zstd level
+ * of the snapshots, manifests and transaction logs written from then on:
+ *   {"algorithm": "zstd", "level": 9}        level 1 to 22
+ * Unset, the library chooses by file (its fastest level, the default one
+ * for manifests of virtual references). Readers need not know the level.
  */
 
 /*

@@ -161,6 +161,10 @@ end
     @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("storage_class" => "standard ia")))
     set_config!(repo, Dict("storage" => nothing))
     @test !haskey(config(repo), "storage")
+    # the zstd level of the metadata files written from then on
+    set_config!(repo, Dict("compression" => Dict("level" => 12)))
+    @test config(open_repository(storage))["compression"] == Dict("algorithm" => "zstd", "level" => 12)
+    @test_throws IcechunkError set_config!(repo, Dict("compression" => Dict("level" => 30)))
     set_default_commit_metadata!(repo, Dict("team" => "ice", "n" => 1))
     @test default_commit_metadata(repo) == Dict("team" => "ice", "n" => 1)
     s = writable_session(repo, "main")

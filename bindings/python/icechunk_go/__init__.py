@@ -22,6 +22,8 @@ from __future__ import annotations
 from . import _ffi
 from .chunks import ChunkType, VirtualChunkSpec
 from .config import (
+    CompressionAlgorithm,
+    CompressionConfig,
     ObjectStoreConfig,
     RepositoryConfig,
     StorageRetriesSettings,
@@ -104,6 +106,8 @@ __all__ = [
     "BranchNotFoundError",
     "ChunkStorageStats",
     "ChunkType",
+    "CompressionAlgorithm",
+    "CompressionConfig",
     "Conflict",
     "ConflictDetector",
     "ConflictError",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CompressionAlgorithm",
+    "CompressionConfig",
     "ObjectStoreConfig",
     "RepositoryConfig",
     "StorageRetriesSettings",
@@ -143,6 +146,57 @@ class VirtualChunkContainer:
     def _from_json(cls, d: dict[str, Any]) -> VirtualChunkContainer:
         store = d.get("store")
         return cls(d["url_prefix"], ObjectStoreConfig._from_json(store) if store else None, name=d["name"])
+
+
+class CompressionAlgorithm(enum.Enum):
+    """The compression of the library's metadata files (upstream
+    Icechunk's): zstd only."""
+
+    Zstd = 0
+
+    @staticmethod
+    def default() -> CompressionAlgorithm:
+        """zstd."""
+        return CompressionAlgorithm.Zstd
+
+
+@dataclass(slots=True)
+class CompressionConfig:
+    """How snapshots, manifests and transaction logs are compressed
+    (upstream Icechunk's ``CompressionConfig``), set as
+    ``RepositoryConfig.compression``.
+
+    Parameters
+    ----------
+    algorithm : CompressionAlgorithm, optional
+        Only ``CompressionAlgorithm.Zstd``.
+    level : int, optional
+        The zstd level, 1 to 22, of the files written from then on; None
+        lets the library choose by file (its fastest level; the default
+        one for manifests of virtual references). Readers need not know it.
+    """
+
+    algorithm: CompressionAlgorithm | None = None
+    level: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.algorithm is not None and self.algorithm is not CompressionAlgorithm.Zstd:
+            raise ValueError(f"CompressionConfig: algorithm must be CompressionAlgorithm.Zstd, not {self.algorithm!r}")
+        if self.level is not None and (isinstance(self.level, bool) or not isinstance(self.level, int) or not 1 <= self.level <= 22):
+            raise ValueError(f"CompressionConfig: level must be an int from 1 to 22, got {self.level!r}")
+
+    @staticmethod
+    def default() -> CompressionConfig:
+        """The library's choice of level by file."""
+        return CompressionConfig()
+
+    def _to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.algorithm is not None:
+            d["algorithm"] = "zstd"
+        if self.level is not None:
+            d["level"] = self.level
+        return d
 
 
 def _positive(owner: str, name: str, v: Any) -> int | None:
@@ -304,6 +358,8 @@ class RepositoryConfig:
     storage : StorageSettings, optional
         Retries and S3 storage classes, as upstream's; the settings it
         leaves as None keep their current values.
+    compression : CompressionConfig, optional
+        The zstd level of the metadata files written.
     """
 
     inline_chunk_threshold_bytes: int | None = None
@@ -313,6 +369,7 @@ class RepositoryConfig:
     disable_transaction_logs: bool | None = None
     virtual_chunk_containers: dict[str, VirtualChunkContainer] | None = field(default=None)
     storage: StorageSettings | None = None
+    compression: CompressionConfig | None = None
 
     def __post_init__(self) -> None:
         vcc = self.virtual_chunk_containers
@@ -357,6 +414,10 @@ class RepositoryConfig:
             if not isinstance(self.storage, StorageSettings):
                 raise TypeError(f"RepositoryConfig.storage must be a StorageSettings, not {type(self.storage).__name__}")
             out["storage"] = self.storage._to_json()
+        if self.compression is not None:
+            if not isinstance(self.compression, CompressionConfig):
+                raise TypeError(f"RepositoryConfig.compression must be a CompressionConfig, not {type(self.compression).__name__}")
+            out["compression"] = self.compression._to_json()
         return out
 
     @classmethod
@@ -372,4 +433,7 @@ class RepositoryConfig:
                 [VirtualChunkContainer._from_json(c) for c in vcc] if vcc is not None else None
             ),
             storage=StorageSettings._from_json(d["storage"]) if d.get("storage") else None,
+            compression=(
+                CompressionConfig(CompressionAlgorithm.Zstd, d["compression"].get("level")) if d.get("compression") else None
+            ),
         )

@@ -481,6 +481,29 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
         ic.StorageSettings().concurrency = 1  # type: ignore[attr-defined]
 
 
+def test_compression_config_takes_upstreams_form(storage: ic.Storage) -> None:
+    cfg = ic.RepositoryConfig.default()
+    cfg.compression = ic.CompressionConfig(level=19)
+    repo = ic.Repository.create(storage, cfg)
+    assert ic.Repository.open(storage).config.compression == ic.CompressionConfig(ic.CompressionAlgorithm.Zstd, 19)
+    assert ic.CompressionConfig.default().level is None
+    assert ic.CompressionAlgorithm.default() is ic.CompressionAlgorithm.Zstd
+
+    def manifest_bytes(r: ic.Repository) -> int:
+        session = r.writable_session("main")
+        a = zarr.create_array(session.store, name="a", shape=(2000,), chunks=(1,), dtype="i8", fill_value=0)
+        a[:] = np.arange(1, 2001)  # 2,000 inline chunks
+        return sum(m.size_bytes for m in r.lookup_snapshot(session.commit("chunks")).manifests)
+
+    dense = manifest_bytes(repo)
+    fast = manifest_bytes(ic.Repository.create(ic.in_memory_storage()))
+    assert dense < fast
+    with pytest.raises(ValueError, match="level"):
+        ic.CompressionConfig(level=23)
+    with pytest.raises(ValueError, match="algorithm"):
+        ic.CompressionConfig(algorithm="lz4")  # type: ignore[arg-type]
+
+
 def test_virtual_chunk_containers_take_upstreams_form(storage: ic.Storage, tmp_path: Path) -> None:
     s3 = ic.s3_store(region="eu-west-1", endpoint_url="http://127.0.0.1:1", allow_http=True, anonymous=True)
     local = ic.local_filesystem_store(str(tmp_path))
