@@ -6,7 +6,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Two zstd encoders are shared by the whole process, each built on first
+// zstd encoders are shared by the whole process, one per level of the zstd
+// package (which groups zstd's 22 levels into four), each built on first
 // use: EncodeAll is safe for concurrent use, and building one is costly.
 //
 // Their window is 256 KiB, not the default 8 MiB: each concurrent encoder
@@ -15,17 +16,21 @@ import (
 // themselves at short range (neighbouring chunk refs, sibling nodes'
 // zarr.json), so a larger window gains next to nothing.
 //
-// Most files use the fastest level, which keeps 1.2 MB of state per
-// concurrent encoder against 2.3 MB for the default level, encodes faster,
-// and compresses them as well or better: a 2 MB snapshot of 1,000 nodes
-// to 76.6 KB against 81.4 KB, a manifest of native refs to the same 17
-// bytes per ref. Manifests that hold virtual refs, whose long repeated
-// locations the default level's matcher finds better (8.2 bytes per ref
-// against 10.0), use the default level.
-var (
-	zstdFast  = sync.OnceValue(func() *zstd.Encoder { return newEncoder(zstd.SpeedFastest) })
-	zstdDense = sync.OnceValue(func() *zstd.Encoder { return newEncoder(zstd.SpeedDefault) })
-)
+// Unless a repository asks for a level (EncodeLevel), most files use the
+// fastest level, which keeps 1.2 MB of state per concurrent encoder
+// against 2.3 MB for the default level, encodes faster, and compresses
+// them as well or better: a 2 MB snapshot of 1,000 nodes to 76.6 KB
+// against 81.4 KB, a manifest of native refs to the same 17 bytes per ref.
+// Manifests that hold virtual refs, whose long repeated locations the
+// default level's matcher finds better (8.2 bytes per ref against 10.0),
+// use the default level.
+var encoders [zstd.SpeedBestCompression + 1]func() *zstd.Encoder
+
+func init() {
+	for l := zstd.SpeedFastest; l <= zstd.SpeedBestCompression; l++ {
+		encoders[l] = sync.OnceValue(func() *zstd.Encoder { return newEncoder(l) })
+	}
+}
 
 func newEncoder(level zstd.EncoderLevel) *zstd.Encoder {
 	e, err := zstd.NewWriter(nil,
@@ -41,7 +46,7 @@ func newEncoder(level zstd.EncoderLevel) *zstd.Encoder {
 }
 
 // A denseCompressor is a file that compresses better at the default level
-// (see zstdDense).
+// (see encoders).
 type denseCompressor interface {
 	compressDense() bool
 }
@@ -57,35 +62,19 @@ func compressGuess(n int) int { return n/4 + 64 }
 // level if dense is set, else at the fastest.
 func compress(src, dst []byte, dense bool) []byte {
 	if dense {
-		return zstdDense().EncodeAll(src, dst)
+		return encoders[zstd.SpeedDefault]().EncodeAll(src, dst)
 	}
-	return zstdFast().EncodeAll(src, dst)
+	return encoders[zstd.SpeedFastest]().EncodeAll(src, dst)
 }
 
 // MaxCompressionLevel is the highest zstd level a repository may ask its
 // metadata files to be compressed at (levels 1 to 22, as zstd's).
 const MaxCompressionLevel = 22
 
-// Encoders for the levels a repository config asks for, one per level of
-// the zstd package (which groups zstd's 22 levels into four), built on
-// first use and shared like the two above.
-var (
-	levelEncodersMu sync.Mutex
-	levelEncoders   = map[zstd.EncoderLevel]*zstd.Encoder{}
-)
-
 // compressAt appends the zstd compression of src to dst at zstd level
 // (1 to MaxCompressionLevel).
 func compressAt(src, dst []byte, level int) []byte {
-	l := zstd.EncoderLevelFromZstd(level)
-	levelEncodersMu.Lock()
-	e, ok := levelEncoders[l]
-	if !ok {
-		e = newEncoder(l)
-		levelEncoders[l] = e
-	}
-	levelEncodersMu.Unlock()
-	return e.EncodeAll(src, dst)
+	return encoders[zstd.EncoderLevelFromZstd(level)]().EncodeAll(src, dst)
 }
 
 // Decoders are pooled, one goroutine's each, rather than shared like the

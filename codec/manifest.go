@@ -256,7 +256,7 @@ func (m *Manifest) Validate() error {
 func EncodeManifest(m *Manifest) ([]byte, error) { return Encode(FileTypeManifest, m) }
 
 // compressDense reports whether the manifest holds virtual refs, whose
-// locations compress better at zstd's default level (see zstdDense).
+// locations compress better at zstd's default level (see encoders).
 func (m *Manifest) compressDense() bool { return m.refs.objects != nil }
 
 // DecodeManifest decodes a manifest file; object names it in errors (its

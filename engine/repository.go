@@ -20,13 +20,13 @@ import (
 // Repository is a versioned Zarr hierarchy in one Storage. It is safe for
 // concurrent use.
 type Repository struct {
-	store   storage.Storage
-	retry   *storage.Retrying                // under store; its policy follows the config
-	ownPol  bool                             // Options.Retry was given: the config's retries do not apply
-	config  atomic.Pointer[codec.RepoConfig] // replaced whole by SaveConfig
-	assets  *assets
-	refs    *refs
-	virtual *virtualResolver
+	store      storage.Storage
+	retry      *storage.Retrying                // under store; its policy follows the config
+	fixedRetry bool                             // Options.Retry was given: the config's retries do not apply
+	config     atomic.Pointer[codec.RepoConfig] // replaced whole by SaveConfig
+	assets     *assets
+	refs       *refs
+	virtual    *virtualResolver
 
 	mu          sync.Mutex
 	defaultMeta map[string]any
@@ -51,7 +51,7 @@ func wrapStore(store storage.Storage, opts *Options) *storage.Retrying {
 }
 
 func newRepository(retry *storage.Retrying, cfg codec.RepoConfig, opts *Options) *Repository {
-	r := &Repository{retry: retry, ownPol: opts.ownRetry(), virtual: newVirtualResolver(&cfg)}
+	r := &Repository{retry: retry, fixedRetry: opts.ownRetry(), virtual: newVirtualResolver(&cfg)}
 	r.store = &classedStore{Retrying: retry, settings: func() *codec.StorageSettings { return r.cfg().Storage }}
 	r.assets, r.refs = newAssets(r.store, &cfg), newRefs(r.store)
 	r.assets.cfg = r.cfg
@@ -63,7 +63,7 @@ func newRepository(retry *storage.Retrying, cfg codec.RepoConfig, opts *Options)
 func (r *Repository) useConfig(cfg *codec.RepoConfig) {
 	r.config.Store(cfg)
 	r.virtual.setContainers(cfg.VirtualChunkContainers)
-	if !r.ownPol {
+	if !r.fixedRetry {
 		r.retry.SetPolicy(retryPolicy(cfg.Storage))
 	}
 }

@@ -23,8 +23,15 @@ type classedStore struct {
 	settings func() *codec.StorageSettings
 }
 
+// classed returns ctx asking for the class of key's kind. Without storage
+// settings (the usual case) ctx is returned as it is: every write passes
+// here.
 func (s *classedStore) classed(ctx context.Context, key string) context.Context {
-	return storage.WithStorageClass(ctx, s.settings().ClassFor(strings.HasPrefix(key, codec.ChunksPrefix)))
+	settings := s.settings()
+	if settings == nil {
+		return ctx
+	}
+	return storage.WithStorageClass(ctx, settings.ClassFor(strings.HasPrefix(key, codec.ChunksPrefix)))
 }
 
 // Put implements storage.Storage.

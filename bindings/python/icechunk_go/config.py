@@ -199,12 +199,10 @@ class CompressionConfig:
         return d
 
 
-def _positive(owner: str, name: str, v: Any) -> int | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+def _check_positive(owner: str, name: str, v: Any) -> None:
+    """Raises ValueError unless v is None or a positive int."""
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
         raise ValueError(f"{owner}: {name} must be a positive int, got {v!r}")
-    return v
 
 
 @dataclass(slots=True)
@@ -228,7 +226,7 @@ class StorageRetriesSettings:
 
     def __post_init__(self) -> None:
         for name in ("max_tries", "initial_backoff_ms", "max_backoff_ms"):
-            _positive("StorageRetriesSettings", name, getattr(self, name))
+            _check_positive("StorageRetriesSettings", name, getattr(self, name))
 
     def _to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("max_tries", "initial_backoff_ms", "max_backoff_ms") if getattr(self, k) is not None}

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,6 +79,18 @@ class Minio:
             secret_access_key=SECRET_KEY,
         )
 
+    def client(self) -> Any:
+        """A boto3 client of the server, to look at objects directly."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        )
+
 
 @pytest.fixture(scope="module")
 def minio() -> Iterator[Minio]:
@@ -86,7 +99,7 @@ def minio() -> Iterator[Minio]:
         if os.environ.get("ICECHUNK_GO_REQUIRE_S3") == "1":
             pytest.fail("MinIO not found: run `make tools` or set MINIO_BIN")
         pytest.skip("MinIO not found: run `make tools` or set MINIO_BIN")
-    boto3 = pytest.importorskip("boto3")
+    pytest.importorskip("boto3")
     workdir = Path(tempfile.mkdtemp(prefix="icechunk-go-minio-"))
     (workdir / "data").mkdir()
     api, console = _free_ports(2)
@@ -130,13 +143,8 @@ def minio() -> Iterator[Minio]:
             if time.monotonic() > deadline:
                 raise RuntimeError("minio did not start within 60 s")
             time.sleep(0.1)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
+        server = Minio(endpoint=endpoint, bucket="icechunk-go")
+        s3 = server.client()
         while True:
             try:
                 s3.create_bucket(Bucket="icechunk-go")
@@ -147,7 +155,7 @@ def minio() -> Iterator[Minio]:
                 if "BucketAlreadyOwnedByYou" in str(e):
                     break
                 time.sleep(0.1)
-        yield Minio(endpoint=endpoint, bucket="icechunk-go")
+        yield server
     finally:
         proc.terminate()
         try:
@@ -267,11 +275,7 @@ def test_s3_storage_classes(minio: Minio) -> None:
     """StorageSettings' classes reach S3: chunk objects and metadata objects
     with their own class, read back with boto3; a class the server lacks
     fails the commit naming it, and the branch stays where it was."""
-    import boto3
-
-    s3 = boto3.client(
-        "s3", endpoint_url=minio.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
-    )
+    s3 = minio.client()
     prefix = "repos/classes"
     cfg = ic.RepositoryConfig(
         inline_chunk_threshold_bytes=0,
@@ -322,12 +326,8 @@ def test_virtual_chunks_in_an_s3_container_upstream_style(minio: Minio, tmp_path
     """Upstream's recipe: a container with an S3 store in the repository's
     configuration, credentials given when opening, refs set through the
     store. The store's description persists; the credentials do not."""
-    import boto3
-
     raw = np.arange(32, dtype="<i4").tobytes()
-    s3 = boto3.client(
-        "s3", endpoint_url=minio.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
-    )
+    s3 = minio.client()
     s3.put_object(Bucket=minio.bucket, Key="netcdf/data/file.bin", Body=raw)
     prefix = f"s3://{minio.bucket}/netcdf/"
     store = ic.s3_store(region=REGION, endpoint_url=minio.endpoint, allow_http=True, force_path_style=True)
