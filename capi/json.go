@@ -149,6 +149,9 @@ type configJSON struct {
 	VirtualChunkContainers []containerJSON  `json:"virtual_chunk_containers"`
 	Storage                *storageJSON     `json:"storage,omitempty"`
 	Compression            *compressionJSON `json:"compression,omitempty"`
+	// Manifest is codec.ManifestConfig as JSON; given, it replaces the
+	// base's whole (null: none).
+	Manifest json.RawMessage `json:"manifest,omitempty"`
 }
 
 type containerJSON struct {
@@ -237,6 +240,9 @@ func configOf(c codec.RepoConfig) configJSON {
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{},
 		Storage: storageOf(c.Storage), Compression: compressionOf(c.CompressionLevel)}
+	if c.Manifest != nil {
+		out.Manifest, _ = json.Marshal(c.Manifest) // plain values: cannot fail
+	}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, containerJSON{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*storeConfig)(vc.Store)})
 	}
@@ -263,6 +269,12 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 	var err error
 	if out.CompressionLevel, err = c.Compression.level(); err != nil {
 		return codec.RepoConfig{}, errors.Wrapf(err, "%s", what)
+	}
+	if len(c.Manifest) > 0 && string(c.Manifest) != "null" {
+		out.Manifest = &codec.ManifestConfig{}
+		if err := decodeJSON(string(c.Manifest), what+": manifest", out.Manifest); err != nil {
+			return codec.RepoConfig{}, err
+		}
 	}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*codec.ObjectStoreConfig)(vc.Store)})

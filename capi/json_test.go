@@ -1,6 +1,8 @@
 package main
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/errors"
@@ -110,6 +112,52 @@ func TestApplyConfigCompression(t *testing.T) {
 	} {
 		if _, err := applyConfig(base, bad, "config"); !errors.Is(err, errInvalidArgument) {
 			t.Fatalf("%s: %v", bad, err)
+		}
+	}
+}
+
+// The manifest config in JSON is codec.ManifestConfig's: given, it replaces
+// the base's whole; left out, the base's stays; null clears it. Bad rules
+// are refused naming what is wrong.
+func TestApplyConfigManifest(t *testing.T) {
+	base := codec.DefaultRepoConfig()
+	if configOf(base).Manifest != nil {
+		t.Fatal("a config without manifest rules shows some")
+	}
+	in := `{"manifest": {"preload": {"max_total_refs": 50, "if": {"op": "name_matches", "regex": "^time$"}},
+		"splitting": [{"if": {"op": "any_array"}, "dims": [{"kind": "dimension_name", "regex": "time", "chunks": 24}, {"kind": "any", "chunks": 1}]}]}}`
+	got, err := applyConfig(base, in, "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := got.Manifest
+	if m == nil || *m.Preload.MaxTotalRefs != 50 || m.Preload.If.Regex != "^time$" || len(m.Splitting) != 1 || m.Splitting[0].Dims[0].Chunks != 24 {
+		t.Fatalf("decoded as %+v", m)
+	}
+	// Shown as it was given, and read back to the same config.
+	again, err := applyConfig(codec.DefaultRepoConfig(), `{"manifest": `+string(configOf(got).Manifest)+`}`, "config")
+	if err != nil || !reflect.DeepEqual(again.Manifest, got.Manifest) {
+		t.Fatalf("round trip: %+v, %v", again.Manifest, err)
+	}
+	if kept, err := applyConfig(got, `{"inline_chunk_threshold": 3}`, "config"); err != nil || !reflect.DeepEqual(kept.Manifest, got.Manifest) {
+		t.Fatalf("left out, the rules stay: %+v, %v", kept.Manifest, err)
+	}
+	replaced, err := applyConfig(got, `{"manifest": {"splitting": [{"if": {"op": "any_array"}, "dims": [{"kind": "axis", "axis": 1, "chunks": 2}]}]}}`, "config")
+	if err != nil || replaced.Manifest.Preload != nil || replaced.Manifest.Splitting[0].Dims[0] != (codec.DimSplit{Kind: "axis", Axis: 1, Chunks: 2}) {
+		t.Fatalf("given, the rules replace the base's whole: %+v, %v", replaced.Manifest, err)
+	}
+	if cleared, err := applyConfig(got, `{"manifest": null}`, "config"); err != nil || cleared.Manifest != nil {
+		t.Fatalf("null clears the rules: %+v, %v", cleared.Manifest, err)
+	}
+	for bad, want := range map[string]string{
+		`{"manifest": {"splitting": [{"if": {"op": "name_matches", "regex": "("}, "dims": []}]}}`:            "regex",
+		`{"manifest": {"preload": {"if": {"op": "any_array"}}}}`:                                             "not manifests to preload",
+		`{"manifest": {"splitting": [{"if": {"op": "any_array"}, "dims": [{"kind": "any", "chunks": 0}]}]}}`: "split of 0",
+		`{"manifest": {"preloads": {}}}`:                                                                     "unknown field",
+	} {
+		_, err := applyConfig(base, bad, "config")
+		if !errors.Is(err, errInvalidArgument) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an invalid argument naming %q", bad, err, want)
 		}
 	}
 }

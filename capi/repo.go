@@ -382,6 +382,28 @@ func ic_repo_reset_branch(repo C.ic_repo, name, snapshotID, expectedTip *C.ic_cc
 	})
 }
 
+//export ic_repo_rewrite_manifests
+func ic_repo_rewrite_manifests(repo C.ic_repo, branch, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		b, err := inString(branch, "branch")
+		if err != nil {
+			return err
+		}
+		msg, meta, err := inCommit(message, metadataJSON)
+		if err != nil {
+			return err
+		}
+		id, err := r.RewriteManifests(ctx, b, msg, meta)
+		if err != nil {
+			return err
+		}
+		if snapshotID == nil {
+			return nil
+		}
+		return setString(snapshotID, id.String())
+	})
+}
+
 //export ic_repo_create_tag
 func ic_repo_create_tag(repo C.ic_repo, name, snapshotID *C.ic_cchar, errOut *C.ic_error) C.ic_status {
 	return createRef(repo, name, snapshotID, errOut, (*engine.Repository).CreateTag)

@@ -38,6 +38,10 @@ type RepoConfig struct {
 	// lets the library choose by file (the fastest level, the default one
 	// for manifests of virtual references). Readers need not know it.
 	CompressionLevel uint32 `msg:"compression_level,omitempty"`
+	// Manifest (nil: none) splits arrays' manifests by upstream Icechunk's
+	// rules and names the manifests sessions preload. Left out of the file
+	// when nil.
+	Manifest *ManifestConfig `msg:"manifest,omitempty"`
 }
 
 // StorageSettings tune how a repository handle talks to its storage. Zero
@@ -185,6 +189,9 @@ func (c *RepoConfig) Validate() error {
 	}
 	if c.CompressionLevel > MaxCompressionLevel {
 		return errors.Newf("repo config: compression level %d is not between 1 and %d", c.CompressionLevel, MaxCompressionLevel)
+	}
+	if err := c.Manifest.validate(); err != nil {
+		return errors.Wrap(err, "repo config")
 	}
 	return errors.Wrap(c.Storage.validate(), "repo config")
 }

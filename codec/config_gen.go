@@ -161,8 +161,8 @@ func (z *ObjectStoreConfig) Msgsize() (s int) {
 func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Storage == nil {
 		zb0001Len--
@@ -171,6 +171,10 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.CompressionLevel == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.Manifest == nil {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -219,6 +223,19 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "compression_level"
 			o = append(o, 0xb1, 0x63, 0x6f, 0x6d, 0x70, 0x72, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x5f, 0x6c, 0x65, 0x76, 0x65, 0x6c)
 			o = msgp.AppendUint32(o, z.CompressionLevel)
+		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// string "manifest"
+			o = append(o, 0xa8, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74)
+			if z.Manifest == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o, err = z.Manifest.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Manifest")
+					return
+				}
+			}
 		}
 	}
 	return
@@ -314,6 +331,23 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "CompressionLevel")
 				return
 			}
+		case "manifest":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.Manifest = nil
+			} else {
+				if z.Manifest == nil {
+					z.Manifest = new(ManifestConfig)
+				}
+				bts, err = z.Manifest.UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Manifest")
+					return
+				}
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -338,7 +372,12 @@ func (z *RepoConfig) Msgsize() (s int) {
 	} else {
 		s += z.Storage.Msgsize()
 	}
-	s += 18 + msgp.Uint32Size
+	s += 18 + msgp.Uint32Size + 9
+	if z.Manifest == nil {
+		s += msgp.NilSize
+	} else {
+		s += z.Manifest.Msgsize()
+	}
 	return
 }
 

@@ -94,7 +94,7 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if s.fork {
 		return codec.SnapshotID{}, invalidArgument("a fork cannot %s: merge it into the session it was forked from", what)
 	}
-	if s.changes.IsEmpty() && !s.superseded {
+	if s.changes.IsEmpty() && !s.superseded && !s.rewriteManifests {
 		return codec.SnapshotID{}, errors.Mark(errors.Newf("cannot %s, no changes made to the session", what), ErrNoChangesToCommit)
 	}
 	merged := maps.Clone(s.meta)
@@ -125,7 +125,7 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
-	id, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks)
+	id, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
@@ -145,13 +145,14 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 // flush writes manifests, transaction log and snapshot for changes on top of
 // parentID, waits for chunks (the commit's chunks landing in storage), makes
 // it all durable, and returns the new snapshot's id. It does not move any
-// ref.
-func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error) (codec.SnapshotID, error) {
+// ref. With reblock set, every array's manifests are rewritten to the block
+// shape the config now gives it.
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error, reblock bool) (codec.SnapshotID, error) {
 	parent, err := r.assets.fetchSnapshot(ctx, parentID)
 	if err != nil {
 		return codec.SnapshotID{}, err
 	}
-	f := &flusher{repo: r, parent: parent, files: map[codec.ManifestID]codec.ManifestFileInfo{}}
+	f := &flusher{repo: r, parent: parent, files: map[codec.ManifestID]codec.ManifestFileInfo{}, reblock: reblock}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(manifestWriters)
 	snap := &codec.Snapshot{ID: codec.NewSnapshotID(), ParentID: parentID, Message: message, Metadata: metaJSON}
@@ -267,8 +268,9 @@ func (c *clockReading) check() error {
 
 // flusher plans and writes the manifests of one commit.
 type flusher struct {
-	repo   *Repository
-	parent *codec.Snapshot
+	repo    *Repository
+	parent  *codec.Snapshot
+	reblock bool // rewrite every array's manifests (Repository.RewriteManifests)
 
 	// encoding counts the manifest writes scheduled whose manifest is not
 	// encoded yet: the snapshot can be built once it is zero.
@@ -311,8 +313,12 @@ func (f *flusher) addRefLocked(node codec.NodeID, ref codec.ManifestRef) {
 // and which are rewritten, and schedules the rewrites on g. A commit that
 // changes k chunks rewrites only the blocks holding them.
 func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *codec.ArrayData, cs *ChangeSet) {
+	if f.reblock {
+		f.planReblock(ctx, g, n, a, cs)
+		return
+	}
 	if len(a.BlockShape) != len(a.Shape) {
-		a.BlockShape = blockShape(gridShape(a), f.repo.cfg().ManifestBlockChunks)
+		a.BlockShape = f.repo.newBlockShape(n.Path, a)
 	}
 	grid := gridShape(a)
 	shrunk := false
@@ -443,6 +449,24 @@ func mergeRefs(old *codec.Manifest, chunks *arrayChunks, block *chunkBlock, a *c
 		keep(i)
 	}
 	return out
+}
+
+// newBlockShape is the manifest block shape of an array getting its first
+// manifests (or a new rank): the one the config's first matching splitting
+// rule gives it, else ManifestBlockChunks chunks per block. An array keeps
+// its shape afterwards, whatever the config says later, until its
+// manifests are rewritten (Repository.RewriteManifests): a commit rewrites
+// only the blocks it touches.
+func (r *Repository) newBlockShape(path string, a *codec.ArrayData) []uint32 {
+	cfg := r.cfg()
+	names := make([]string, len(a.Shape))
+	if a.HasDimensionNames {
+		copy(names, a.DimensionNames)
+	}
+	if shape, ok := cfg.Manifest.SplitFor(path, names); ok {
+		return shape
+	}
+	return blockShape(gridShape(a), cfg.ManifestBlockChunks)
 }
 
 // blockShape chooses how many chunks per dimension one manifest covers:

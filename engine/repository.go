@@ -455,7 +455,9 @@ func (r *Repository) ReadonlySession(ctx context.Context, v Version) (*Session, 
 	if err != nil {
 		return nil, err
 	}
-	return newSession(r, "", snap), nil
+	s := newSession(r, "", snap)
+	s.preloaded = r.preload(snap)
+	return s, nil
 }
 
 // WritableSession opens a session that commits to branch, based on its tip.
@@ -468,5 +470,7 @@ func (r *Repository) WritableSession(ctx context.Context, branch string) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	return newSession(r, branch, snap), nil
+	s := newSession(r, branch, snap)
+	s.preloaded = r.preload(snap)
+	return s, nil
 }

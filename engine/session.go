@@ -38,6 +38,12 @@ type Session struct {
 	// commits, as upstream's does, a snapshot recording that its work
 	// was superseded, rather than failing with ErrNoChangesToCommit.
 	superseded bool
+	// rewriteManifests makes the commit rewrite every array's manifests
+	// (Repository.RewriteManifests), changes or not.
+	rewriteManifests bool
+	// preloaded is closed once the manifests the config preloads for the
+	// session's first snapshot are loaded (nil: none were asked for).
+	preloaded <-chan struct{}
 
 	zarrInfo sync.Map // codec.NodeID -> *zarrArrayInfo, parsed zarr.json of arrays
 

@@ -468,6 +468,30 @@ ic_status ic_storage_free(ic_storage storage);
  *   {"algorithm": "zstd", "level": 9}        level 1 to 22
  * Unset, the library chooses by file (its fastest level, the default one
  * for manifests of virtual references). Readers need not know the level.
+ * "manifest" (omitted when unset; given, it replaces the current one whole;
+ * null clears it) splits arrays' manifests and preloads manifests, as
+ * upstream Icechunk's ManifestConfig:
+ *   {"splitting": [{"if": COND, "dims": [DIM, ...]}, ...],
+ *    "preload": {"if": COND, "max_total_refs": 10000}}
+ * A new array (or one whose rank changed) gets the block shape of the first
+ * splitting rule whose condition it meets: along each dimension, the
+ * "chunks" of the first DIM matching it, where a DIM is
+ *   {"kind": "axis", "axis": 0, "chunks": 24}
+ *   {"kind": "dimension_name", "regex": "^time$", "chunks": 24}
+ *   {"kind": "any", "chunks": 1}
+ * and a dimension no DIM matches is not split. With no matching rule the
+ * array gets manifest_block_chunks references per manifest. An array keeps
+ * its shape when the rules change, until ic_repo_rewrite_manifests. A COND
+ * is {"op": "path_matches", "regex": "^/ocean/"} (the absolute path),
+ * {"op": "name_matches", "regex": "temp"} (the last name), {"op": "any_array"}
+ * (splitting only), {"op": "num_refs", "from": 1, "to": 1000} (preload only:
+ * the manifest's chunk references, from inclusive, to exclusive, each
+ * optional), {"op": "true"}, {"op": "false"} (preload only), or
+ * {"op": "and" | "or", "of": [COND, ...]}. Regexes use Go's RE2 syntax and
+ * match anywhere unless anchored. A session opened on a handle with
+ * "preload" starts loading, in the background, the manifests meeting its
+ * condition, in snapshot order while their references fit in
+ * max_total_refs (default 10000).
  */
 
 /*
@@ -546,6 +570,19 @@ ic_status ic_repo_delete_branch(ic_repo repo, const char *name, ic_error *err);
  * happens only while the tip is still expected_tip (else IC_ERR_CONFLICT).
  */
 ic_status ic_repo_reset_branch(ic_repo repo, const char *name, const char *snapshot_id, const char *expected_tip, ic_error *err);
+
+/*
+ * Commits on branch a snapshot with the tip's nodes and chunks whose
+ * arrays' chunk references are rewritten into manifests of the block shape
+ * the configuration's "manifest" splitting rules give each array now (the
+ * default shape for arrays no rule matches), and returns its id (caller
+ * frees *snapshot_id; it may be NULL). metadata_json (may be NULL) is
+ * merged over the default commit metadata; "splitting_config" is set to
+ * the rules when there are any. The transaction log records no change.
+ * IC_ERR_BRANCH_NOT_FOUND; IC_ERR_CONFLICT if the branch moved meanwhile
+ * (nothing committed: call again).
+ */
+ic_status ic_repo_rewrite_manifests(ic_repo repo, const char *branch, const char *message, const char *metadata_json, char **snapshot_id, ic_error *err);
 
 /* --- Tags ---------------------------------------------------------------- */
 

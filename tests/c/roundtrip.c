@@ -370,6 +370,73 @@ static char *commit_chunks(ic_repo repo, const char *message, uint8_t *const *va
     return id;
 }
 
+/* How many times needle occurs in haystack. */
+static int occurrences(const char *haystack, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(haystack, needle); p != NULL; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* Manifest splitting from C: a repository whose rules split every array by
+ * one chunk per manifest writes four manifests for /temp's four chunks;
+ * after the rules change, ic_repo_rewrite_manifests commits the same
+ * chunks in one manifest, with the rules in its metadata. Bad rules are
+ * refused and leave the configuration as it was. */
+static void manifest_splitting(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/split", dir);
+    ic_storage st = 0;
+    ic_repo repo = 0;
+    OK(ic_storage_new_local(path, &st, &E));
+    OK(ic_repo_create(st,
+                      "{\"inline_chunk_threshold\": 16, \"manifest\": {\"splitting\": [{\"if\": {\"op\": \"name_matches\", "
+                      "\"regex\": \"^temp$\"}, \"dims\": [{\"kind\": \"any\", \"chunks\": 1}]}]}}",
+                      &repo, &E));
+    uint8_t vals[4][64];
+    for (int i = 0; i < 4; i++) ic_test_fill(vals[i], 64, (unsigned)i + 70);
+    ic_session s = 0;
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    OK(ic_session_add_group(s, "/", (const uint8_t *)GROUP_META, strlen(GROUP_META), &E));
+    ic_test_add_array(s, "/temp", 4, 16, 2, 4);
+    OK(ic_session_commit(s, "the array", NULL, NULL, &E));
+    OK(ic_session_free(s));
+    uint8_t *const all[4] = {vals[0], vals[1], vals[2], vals[3]};
+    char *split = commit_chunks(repo, "split", all);
+    char *info = NULL;
+    OK(ic_repo_snapshot_info(repo, split, &info, &E));
+    CHECK(occurrences(info, "\"num_chunk_refs\":1}") == 4);
+    ic_string_free(info);
+
+    ic_error bad = 0;
+    CHECK(ic_repo_use_config(repo, "{\"manifest\": {\"splitting\": [{\"if\": {\"op\": \"any_array\"}, \"dims\": [{\"kind\": \"any\", \"chunks\": 0}]}]}}", &bad) ==
+          IC_ERR_INVALID_ARGUMENT);
+    CONTAINS(ic_error_message(bad), "split of 0");
+    ic_error_free(bad);
+    char *cfg = NULL;
+    OK(ic_repo_config_get(repo, &cfg, &E));
+    CONTAINS(cfg, "\"regex\":\"^temp$\""); /* the rules in force are still the first */
+    ic_string_free(cfg);
+    OK(ic_repo_use_config(repo, "{\"manifest\": {\"splitting\": [{\"if\": {\"op\": \"any_array\"}, \"dims\": [{\"kind\": \"any\", \"chunks\": 2}]}]}}", &E));
+    char *rewritten = NULL;
+    OK(ic_repo_rewrite_manifests(repo, "main", "rewrite", "{\"who\": \"c\"}", &rewritten, &E));
+    OK(ic_repo_snapshot_info(repo, rewritten, &info, &E));
+    CHECK(occurrences(info, "\"num_chunk_refs\":") == 1);
+    CONTAINS(info, "\"num_chunk_refs\":4}");
+    CONTAINS(info, "\"who\":\"c\"");
+    CONTAINS(info, "\"splitting_config\":[{\"dims\":[{\"chunks\":2,\"kind\":\"any\"}],\"if\":{\"op\":\"any_array\"}}]");
+    ic_string_free(info);
+    expect_chunks_at(repo, rewritten, all);
+    char *tip = NULL;
+    OK(ic_repo_lookup_branch(repo, "main", &tip, &E));
+    CHECK(strcmp(tip, rewritten) == 0);
+    ic_string_free(tip);
+    FAILS(IC_ERR_BRANCH_NOT_FOUND, ic_repo_rewrite_manifests(repo, "nope", "x", NULL, NULL, &E));
+    ic_string_free(rewritten);
+    ic_string_free(split);
+    OK(ic_repo_free(repo));
+    OK(ic_storage_free(st));
+}
+
 /* Expiring history on local disk: two old commits on main (a branch at the
  * first, a tag at the second), a cutoff, two new commits. Expiration cuts
  * the old ones out of main's history without deleting anything; the branch
@@ -1252,6 +1319,7 @@ int main(void) {
     garbage_collection(dir);
     expire_history(dir);
     anonymous_snapshot(dir);
+    manifest_splitting(dir);
     virtual_refs(dir);
 
     /* open_or_create on an empty in-memory storage creates. */
