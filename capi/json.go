@@ -275,6 +275,9 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 		if err := decodeJSON(string(c.Manifest), what+": manifest", out.Manifest); err != nil {
 			return codec.RepoConfig{}, err
 		}
+		if out.Manifest.Preload == nil && len(out.Manifest.Splitting) == 0 {
+			out.Manifest = nil // an empty one is none
+		}
 	}
 	for _, vc := range c.VirtualChunkContainers {
 		out.VirtualChunkContainers = append(out.VirtualChunkContainers, codec.VirtualChunkContainer{Name: vc.Name, URLPrefix: vc.URLPrefix, Store: (*codec.ObjectStoreConfig)(vc.Store)})

@@ -146,8 +146,10 @@ func TestApplyConfigManifest(t *testing.T) {
 	if err != nil || replaced.Manifest.Preload != nil || replaced.Manifest.Splitting[0].Dims[0] != (codec.DimSplit{Kind: "axis", Axis: 1, Chunks: 2}) {
 		t.Fatalf("given, the rules replace the base's whole: %+v, %v", replaced.Manifest, err)
 	}
-	if cleared, err := applyConfig(got, `{"manifest": null}`, "config"); err != nil || cleared.Manifest != nil {
-		t.Fatalf("null clears the rules: %+v, %v", cleared.Manifest, err)
+	for _, none := range []string{`{"manifest": null}`, `{"manifest": {}}`, `{"manifest": {"splitting": []}}`} {
+		if cleared, err := applyConfig(got, none, "config"); err != nil || cleared.Manifest != nil {
+			t.Fatalf("%s clears the rules: %+v, %v", none, cleared.Manifest, err)
+		}
 	}
 	for bad, want := range map[string]string{
 		`{"manifest": {"splitting": [{"if": {"op": "name_matches", "regex": "("}, "dims": []}]}}`:            "regex",

@@ -35,7 +35,7 @@ export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFail
     Repository, create_repository, open_repository, open_or_create_repository, repository_exists,
     config, set_config!, use_config!, default_commit_metadata, set_default_commit_metadata!,
     set_virtual_chunk_storage!,
-    list_branches, create_branch!, lookup_branch, delete_branch!, reset_branch!,
+    list_branches, create_branch!, lookup_branch, delete_branch!, reset_branch!, rewrite_manifests!,
     list_tags, create_tag!, lookup_tag, delete_tag!,
     resolve, snapshot_info, ancestry, SnapshotInfo, ManifestFileInfo, Diff,
     garbage_collect, GCSummary, expire_snapshots, chunk_storage_stats, ChunkStorageStats, inspect_snapshot,

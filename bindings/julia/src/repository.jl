@@ -333,6 +333,24 @@ reset_branch!(repo::Repository, name::AbstractString, snapshot_id::AbstractStrin
         h, name, snapshot_id, _cstr(expected_tip), err), repo)
 
 """
+    rewrite_manifests!(repo, message; branch, metadata=nothing) -> String
+
+Commits on `branch` a snapshot with the tip's nodes and chunks whose arrays'
+chunk references are rewritten into manifests split as the configuration's
+`"manifest"` splitting rules say now (the default split for arrays no rule
+matches), and returns its id. `metadata` (a `Dict`, `NamedTuple` or JSON
+string) is merged over the default commit metadata, with
+`"splitting_config"` set to the rules when there are any. Throws
+`IcechunkError(:BRANCH_NOT_FOUND)`, or a `ConflictError` if the branch moved
+meanwhile (nothing committed).
+"""
+function rewrite_manifests!(repo::Repository, message::AbstractString; branch::AbstractString, metadata = nothing)
+    md = metadata === nothing ? nothing : _config_json(metadata)
+    return _string_out((h, out, err) -> @ic(:ic_repo_rewrite_manifests, Int32,
+        (UInt64, Cstring, Cstring, Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}), h, branch, message, _cstr(md), out, err), repo)
+end
+
+"""
     list_tags(repo) -> Vector{String}
 
 The tag names, sorted.

@@ -175,6 +175,33 @@ end
     @test md["n"] == 2
 end
 
+@testset "manifest splitting and rewrite_manifests!" begin
+    split_every(n) = Dict("manifest" => Dict("splitting" => [Dict("if" => Dict("op" => "any_array"),
+        "dims" => [Dict("kind" => "any", "chunks" => n)])]))
+    storage = in_memory_storage()
+    repo = create_repository(storage; config = split_every(1))
+    s = writable_session(repo, "main")
+    store(s)["zarr.json"] = group_json()
+    store(s)["a/zarr.json"] = array_json((10,), (1,))
+    for i in 1:4
+        store(s)["a/c/$i"] = UInt8[i]
+    end
+    first = commit!(s, "split by one")
+    refs(id) = sort([m.num_chunk_refs for m in snapshot_info(repo, id).manifests])
+    @test refs(first) == [1, 1, 1, 1]
+    @test config(open_repository(storage))["manifest"]["splitting"][1]["dims"][1]["chunks"] == 1
+    use_config!(repo, split_every(3))
+    id = rewrite_manifests!(repo, "blocks of three"; branch = "main", metadata = Dict("by" => "julia"))
+    @test lookup_branch(repo, "main") == id
+    @test refs(id) == [2, 2]  # chunks 1..4: [0, 3) holds 1 and 2, [3, 6) 3 and 4
+    md = snapshot_info(repo, id).metadata
+    @test md["by"] == "julia"
+    @test md["splitting_config"][1]["dims"][1]["chunks"] == 3
+    @test store(readonly_session(repo; branch = "main"))["a/c/4"] == UInt8[4]
+    @test_throws IcechunkError rewrite_manifests!(repo, "x"; branch = "nope")
+    @test_throws IcechunkError use_config!(repo, Dict("manifest" => Dict("preload" => Dict("if" => Dict("op" => "any_array")))))
+end
+
 @testset "nodes and chunks through the session" begin
     repo = create_repository(in_memory_storage())
     s = writable_session(repo, "main")

@@ -42,6 +42,14 @@ from .credentials import (
 )
 from .conflicts import BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection
 from .diff import Diff
+from .manifests import (
+    ManifestConfig,
+    ManifestPreloadCondition,
+    ManifestPreloadConfig,
+    ManifestSplitCondition,
+    ManifestSplitDimCondition,
+    ManifestSplittingConfig,
+)
 from .errors import (
     AlreadyExistsError,
     BranchExistsError,
@@ -122,7 +130,13 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidKeyError",
     "InvalidMetadataError",
+    "ManifestConfig",
     "ManifestFileInfo",
+    "ManifestPreloadCondition",
+    "ManifestPreloadConfig",
+    "ManifestSplitCondition",
+    "ManifestSplitDimCondition",
+    "ManifestSplittingConfig",
     "NaiveDatetimeError",
     "NoChangesToCommitError",
     "NotFoundError",

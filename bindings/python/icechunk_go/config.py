@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from .manifests import ManifestConfig
+
 __all__ = [
     "CompressionAlgorithm",
     "CompressionConfig",
@@ -358,6 +360,9 @@ class RepositoryConfig:
         leaves as None keep their current values.
     compression : CompressionConfig, optional
         The zstd level of the metadata files written.
+    manifest : ManifestConfig, optional
+        How arrays' manifests are split and which a session preloads, as
+        upstream's; set, it replaces the repository's whole.
     """
 
     inline_chunk_threshold_bytes: int | None = None
@@ -368,6 +373,7 @@ class RepositoryConfig:
     virtual_chunk_containers: dict[str, VirtualChunkContainer] | None = field(default=None)
     storage: StorageSettings | None = None
     compression: CompressionConfig | None = None
+    manifest: ManifestConfig | None = None
 
     def __post_init__(self) -> None:
         vcc = self.virtual_chunk_containers
@@ -416,6 +422,10 @@ class RepositoryConfig:
             if not isinstance(self.compression, CompressionConfig):
                 raise TypeError(f"RepositoryConfig.compression must be a CompressionConfig, not {type(self.compression).__name__}")
             out["compression"] = self.compression._to_json()
+        if self.manifest is not None:
+            if not isinstance(self.manifest, ManifestConfig):
+                raise TypeError(f"RepositoryConfig.manifest must be a ManifestConfig, not {type(self.manifest).__name__}")
+            out["manifest"] = self.manifest._to_json()
         return out
 
     @classmethod
@@ -434,4 +444,5 @@ class RepositoryConfig:
             compression=(
                 CompressionConfig(CompressionAlgorithm.Zstd, d["compression"].get("level")) if d.get("compression") else None
             ),
+            manifest=ManifestConfig._from_json(d["manifest"]) if d.get("manifest") is not None else None,
         )

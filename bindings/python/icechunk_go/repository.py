@@ -492,6 +492,35 @@ class Repository:
             _ffi.opt_cstr(from_snapshot_id),
         )
 
+    def rewrite_manifests(self, message: str, *, branch: str, metadata: dict[str, Any] | None = None) -> str:
+        """Commits on ``branch`` a snapshot with the same nodes and chunks as
+        its tip, whose arrays' chunk references are rewritten into manifests
+        split as the configuration's ``manifest.splitting`` rules say now
+        (arrays no rule matches get the default split), and returns its id
+        (upstream Icechunk's ``rewrite_manifests``).
+
+        Use it after changing the rules: a commit keeps each array's split
+        and rewrites only the manifests it touches. ``metadata`` is merged
+        over the default commit metadata, with ``splitting_config`` set to
+        the rules when there are any. The commit changes no data: diffs
+        across it are empty.
+
+        Raises
+        ------
+        BranchNotFoundError
+        ConflictError
+            The branch moved while the manifests were written; nothing was
+            committed, call it again.
+        """
+        meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
+        return _ffi.string_result(
+            _ffi.lib.ic_repo_rewrite_manifests,
+            self._h,
+            _ffi.cstr(branch, "branch"),
+            _ffi.cstr(message, "message"),
+            meta,
+        )
+
     def delete_branch(self, branch: str) -> None:
         """Deletes ``branch`` (not ``main``)."""
         _ffi.call(_ffi.lib.ic_repo_delete_branch, self._h, _ffi.cstr(branch, "branch"))
@@ -862,6 +891,7 @@ class Repository:
     lookup_branch_async = on_thread(lookup_branch)
     reset_branch_async = on_thread(reset_branch)
     delete_branch_async = on_thread(delete_branch)
+    rewrite_manifests_async = on_thread(rewrite_manifests)
     create_tag_async = on_thread(create_tag)
     list_tags_async = on_thread(list_tags)
     lookup_tag_async = on_thread(lookup_tag)
