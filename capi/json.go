@@ -152,6 +152,9 @@ type configJSON struct {
 	// Manifest is codec.ManifestConfig as JSON; given, it replaces the
 	// base's whole (null: none).
 	Manifest json.RawMessage `json:"manifest,omitempty"`
+	// Caching overlays field by field (null clears it).
+	Caching               *codec.CachingConfig `json:"caching,omitempty"`
+	MaxConcurrentRequests uint32               `json:"max_concurrent_requests,omitempty"`
 }
 
 type containerJSON struct {
@@ -239,7 +242,12 @@ func configOf(c codec.RepoConfig) configJSON {
 	out := configJSON{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{},
-		Storage: storageOf(c.Storage), Compression: compressionOf(c.CompressionLevel)}
+		Storage: storageOf(c.Storage), Compression: compressionOf(c.CompressionLevel),
+		MaxConcurrentRequests: c.MaxConcurrentRequests}
+	if c.Caching != nil {
+		cc := *c.Caching // decoding overlays into it: never the base's own
+		out.Caching = &cc
+	}
 	if c.Manifest != nil {
 		out.Manifest, _ = json.Marshal(c.Manifest) // plain values: cannot fail
 	}
@@ -265,7 +273,11 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 	}
 	out := codec.RepoConfig{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
-		DisableTransactionLogs: c.DisableTransactionLogs, Storage: c.Storage.settings()}
+		DisableTransactionLogs: c.DisableTransactionLogs, Storage: c.Storage.settings(),
+		MaxConcurrentRequests: c.MaxConcurrentRequests}
+	if c.Caching != nil && *c.Caching != (codec.CachingConfig{}) {
+		out.Caching = c.Caching
+	}
 	var err error
 	if out.CompressionLevel, err = c.Compression.level(); err != nil {
 		return codec.RepoConfig{}, errors.Wrapf(err, "%s", what)

@@ -42,6 +42,31 @@ type RepoConfig struct {
 	// rules and names the manifests sessions preload. Left out of the file
 	// when nil.
 	Manifest *ManifestConfig `msg:"manifest,omitempty"`
+	// Caching (nil: none) bounds the caches in upstream Icechunk's units,
+	// counts of nodes, chunk references and changes, in place of bytes.
+	Caching *CachingConfig `msg:"caching,omitempty"`
+	// MaxConcurrentRequests (0: no bound of the handle's own) bounds the
+	// storage requests a repository handle has in flight at once.
+	MaxConcurrentRequests uint32 `msg:"max_concurrent_requests,omitempty"`
+}
+
+// CachingConfig bounds a handle's caches by what they hold (upstream
+// Icechunk's CachingConfig). A field left nil keeps that cache bounded in
+// bytes (SnapshotCacheBytes, ManifestCacheBytes).
+type CachingConfig struct {
+	// NumSnapshotNodes bounds the nodes of the snapshots cached.
+	NumSnapshotNodes *uint64 `msg:"num_snapshot_nodes,omitempty" json:"num_snapshot_nodes,omitempty"`
+	// NumChunkRefs bounds the chunk references of the manifests cached.
+	NumChunkRefs *uint64 `msg:"num_chunk_refs,omitempty" json:"num_chunk_refs,omitempty"`
+	// NumTransactionChanges bounds the changes (nodes and chunks) of the
+	// transaction logs cached.
+	NumTransactionChanges *uint64 `msg:"num_transaction_changes,omitempty" json:"num_transaction_changes,omitempty"`
+	// NumBytesAttributes is accepted for upstream's configs and has no
+	// effect: attributes live in the snapshots, cached with them.
+	NumBytesAttributes *uint64 `msg:"num_bytes_attributes,omitempty" json:"num_bytes_attributes,omitempty"`
+	// NumBytesChunks must be nil or 0: chunks are not cached, they are
+	// read from storage every time.
+	NumBytesChunks *uint64 `msg:"num_bytes_chunks,omitempty" json:"num_bytes_chunks,omitempty"`
 }
 
 // StorageSettings tune how a repository handle talks to its storage. Zero
@@ -189,6 +214,9 @@ func (c *RepoConfig) Validate() error {
 	}
 	if c.CompressionLevel > MaxCompressionLevel {
 		return errors.Newf("repo config: compression level %d is not between 1 and %d", c.CompressionLevel, MaxCompressionLevel)
+	}
+	if c.Caching != nil && c.Caching.NumBytesChunks != nil && *c.Caching.NumBytesChunks > 0 {
+		return errors.Newf("repo config: caching %d bytes of chunks is not supported: chunks are read from storage every time (leave num_bytes_chunks unset or 0)", *c.Caching.NumBytesChunks)
 	}
 	if err := c.Manifest.validate(); err != nil {
 		return errors.Wrap(err, "repo config")

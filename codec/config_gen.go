@@ -7,6 +7,237 @@ import (
 )
 
 // MarshalMsg implements msgp.Marshaler
+func (z *CachingConfig) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// check for omitted fields
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
+	_ = zb0001Mask
+	if z.NumSnapshotNodes == nil {
+		zb0001Len--
+		zb0001Mask |= 0x1
+	}
+	if z.NumChunkRefs == nil {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.NumTransactionChanges == nil {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	if z.NumBytesAttributes == nil {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.NumBytesChunks == nil {
+		zb0001Len--
+		zb0001Mask |= 0x10
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		if (zb0001Mask & 0x1) == 0 { // if not omitted
+			// string "num_snapshot_nodes"
+			o = append(o, 0xb2, 0x6e, 0x75, 0x6d, 0x5f, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x6e, 0x6f, 0x64, 0x65, 0x73)
+			if z.NumSnapshotNodes == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o = msgp.AppendUint64(o, *z.NumSnapshotNodes)
+			}
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "num_chunk_refs"
+			o = append(o, 0xae, 0x6e, 0x75, 0x6d, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x5f, 0x72, 0x65, 0x66, 0x73)
+			if z.NumChunkRefs == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o = msgp.AppendUint64(o, *z.NumChunkRefs)
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "num_transaction_changes"
+			o = append(o, 0xb7, 0x6e, 0x75, 0x6d, 0x5f, 0x74, 0x72, 0x61, 0x6e, 0x73, 0x61, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x5f, 0x63, 0x68, 0x61, 0x6e, 0x67, 0x65, 0x73)
+			if z.NumTransactionChanges == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o = msgp.AppendUint64(o, *z.NumTransactionChanges)
+			}
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "num_bytes_attributes"
+			o = append(o, 0xb4, 0x6e, 0x75, 0x6d, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73, 0x5f, 0x61, 0x74, 0x74, 0x72, 0x69, 0x62, 0x75, 0x74, 0x65, 0x73)
+			if z.NumBytesAttributes == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o = msgp.AppendUint64(o, *z.NumBytesAttributes)
+			}
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "num_bytes_chunks"
+			o = append(o, 0xb0, 0x6e, 0x75, 0x6d, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73, 0x5f, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x73)
+			if z.NumBytesChunks == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o = msgp.AppendUint64(o, *z.NumBytesChunks)
+			}
+		}
+	}
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *CachingConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "num_snapshot_nodes":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.NumSnapshotNodes = nil
+			} else {
+				if z.NumSnapshotNodes == nil {
+					z.NumSnapshotNodes = new(uint64)
+				}
+				*z.NumSnapshotNodes, bts, err = msgp.ReadUint64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "NumSnapshotNodes")
+					return
+				}
+			}
+		case "num_chunk_refs":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.NumChunkRefs = nil
+			} else {
+				if z.NumChunkRefs == nil {
+					z.NumChunkRefs = new(uint64)
+				}
+				*z.NumChunkRefs, bts, err = msgp.ReadUint64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "NumChunkRefs")
+					return
+				}
+			}
+		case "num_transaction_changes":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.NumTransactionChanges = nil
+			} else {
+				if z.NumTransactionChanges == nil {
+					z.NumTransactionChanges = new(uint64)
+				}
+				*z.NumTransactionChanges, bts, err = msgp.ReadUint64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "NumTransactionChanges")
+					return
+				}
+			}
+		case "num_bytes_attributes":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.NumBytesAttributes = nil
+			} else {
+				if z.NumBytesAttributes == nil {
+					z.NumBytesAttributes = new(uint64)
+				}
+				*z.NumBytesAttributes, bts, err = msgp.ReadUint64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "NumBytesAttributes")
+					return
+				}
+			}
+		case "num_bytes_chunks":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.NumBytesChunks = nil
+			} else {
+				if z.NumBytesChunks == nil {
+					z.NumBytesChunks = new(uint64)
+				}
+				*z.NumBytesChunks, bts, err = msgp.ReadUint64Bytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "NumBytesChunks")
+					return
+				}
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z *CachingConfig) Msgsize() (s int) {
+	s = 1 + 19
+	if z.NumSnapshotNodes == nil {
+		s += msgp.NilSize
+	} else {
+		s += msgp.Uint64Size
+	}
+	s += 15
+	if z.NumChunkRefs == nil {
+		s += msgp.NilSize
+	} else {
+		s += msgp.Uint64Size
+	}
+	s += 24
+	if z.NumTransactionChanges == nil {
+		s += msgp.NilSize
+	} else {
+		s += msgp.Uint64Size
+	}
+	s += 21
+	if z.NumBytesAttributes == nil {
+		s += msgp.NilSize
+	} else {
+		s += msgp.Uint64Size
+	}
+	s += 17
+	if z.NumBytesChunks == nil {
+		s += msgp.NilSize
+	} else {
+		s += msgp.Uint64Size
+	}
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
 func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
@@ -161,8 +392,8 @@ func (z *ObjectStoreConfig) Msgsize() (s int) {
 func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(9)
-	var zb0001Mask uint16 /* 9 bits */
+	zb0001Len := uint32(11)
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	if z.Storage == nil {
 		zb0001Len--
@@ -175,6 +406,14 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Manifest == nil {
 		zb0001Len--
 		zb0001Mask |= 0x100
+	}
+	if z.Caching == nil {
+		zb0001Len--
+		zb0001Mask |= 0x200
+	}
+	if z.MaxConcurrentRequests == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x400
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -236,6 +475,24 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 					return
 				}
 			}
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// string "caching"
+			o = append(o, 0xa7, 0x63, 0x61, 0x63, 0x68, 0x69, 0x6e, 0x67)
+			if z.Caching == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o, err = z.Caching.MarshalMsg(o)
+				if err != nil {
+					err = msgp.WrapError(err, "Caching")
+					return
+				}
+			}
+		}
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
+			// string "max_concurrent_requests"
+			o = append(o, 0xb7, 0x6d, 0x61, 0x78, 0x5f, 0x63, 0x6f, 0x6e, 0x63, 0x75, 0x72, 0x72, 0x65, 0x6e, 0x74, 0x5f, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x73)
+			o = msgp.AppendUint32(o, z.MaxConcurrentRequests)
 		}
 	}
 	return
@@ -348,6 +605,29 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "caching":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.Caching = nil
+			} else {
+				if z.Caching == nil {
+					z.Caching = new(CachingConfig)
+				}
+				bts, err = z.Caching.UnmarshalMsg(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Caching")
+					return
+				}
+			}
+		case "max_concurrent_requests":
+			z.MaxConcurrentRequests, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "MaxConcurrentRequests")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -378,6 +658,13 @@ func (z *RepoConfig) Msgsize() (s int) {
 	} else {
 		s += z.Manifest.Msgsize()
 	}
+	s += 8
+	if z.Caching == nil {
+		s += msgp.NilSize
+	} else {
+		s += z.Caching.Msgsize()
+	}
+	s += 24 + msgp.Uint32Size
 	return
 }
 

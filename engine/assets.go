@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/errors"
 
@@ -37,6 +38,42 @@ func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
 		txlogs:    newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),
 	}
 }
+
+// sizeCaches bounds the caches as cfg says: in upstream's counts where its
+// caching settings give them, else in bytes. Entries past a smaller bound
+// are dropped.
+func (a *assets) sizeCaches(cfg *codec.RepoConfig) {
+	var c codec.CachingConfig
+	if cfg.Caching != nil {
+		c = *cfg.Caching
+	}
+	if c.NumSnapshotNodes != nil {
+		a.snapshots.resize(clampInt64(*c.NumSnapshotNodes), func(s *codec.Snapshot) int64 { return int64(len(s.Nodes)) })
+	} else {
+		a.snapshots.resize(clampInt64(cfg.SnapshotCacheBytes), nil)
+	}
+	if c.NumChunkRefs != nil {
+		a.manifests.resize(clampInt64(*c.NumChunkRefs), func(m *codec.Manifest) int64 { return int64(m.Len()) })
+	} else {
+		a.manifests.resize(clampInt64(cfg.ManifestCacheBytes), nil)
+	}
+	if c.NumTransactionChanges != nil {
+		a.txlogs.resize(clampInt64(*c.NumTransactionChanges), transactionChanges)
+	} else {
+		a.txlogs.resize(clampInt64(cfg.SnapshotCacheBytes/4), nil)
+	}
+}
+
+// transactionChanges counts the nodes and chunks a transaction log records.
+func transactionChanges(t *codec.TransactionLog) int64 {
+	n := len(t.NewGroups) + len(t.NewArrays) + len(t.DeletedGroups) + len(t.DeletedArrays) + len(t.UpdatedGroups) + len(t.UpdatedArrays)
+	for _, a := range t.UpdatedChunks {
+		n += len(a.Coords)
+	}
+	return int64(n)
+}
+
+func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
 // level is the zstd level the config asks metadata files to be written
 // at (0: the codec's choice by file).

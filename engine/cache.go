@@ -7,21 +7,24 @@ import (
 
 // cache is an LRU map bounded by the summed size of its values, with
 // in-flight deduplication: when many goroutines ask for the same missing
-// key at once, one loads it and the others wait for that load.
+// key at once, one loads it and the others wait for that load. A value's
+// size is its cost in bytes, or, once resize gives the cache a count
+// function, what that function counts in it (nodes, chunk references).
 type cache[K comparable, V any] struct {
-	maxBytes int64
-
 	mu       sync.Mutex
-	bytes    int64
-	order    *list.List // front: most recently used
+	limit    int64         // bound on the summed sizes
+	count    func(V) int64 // nil: a value's size is its cost in bytes
+	size     int64         // summed sizes of the entries
+	order    *list.List    // front: most recently used
 	items    map[K]*list.Element
 	inflight map[K]*load[V]
 }
 
 type entry[K comparable, V any] struct {
-	key  K
-	val  V
-	size int64
+	key   K
+	val   V
+	bytes int64 // cost in bytes, as the loader or writer gave it
+	size  int64 // bytes, or count(val)
 }
 
 type load[V any] struct {
@@ -31,12 +34,34 @@ type load[V any] struct {
 }
 
 func newCache[K comparable, V any](maxBytes int64) *cache[K, V] {
-	return &cache[K, V]{maxBytes: maxBytes, order: list.New(), items: map[K]*list.Element{}, inflight: map[K]*load[V]{}}
+	return &cache[K, V]{limit: maxBytes, order: list.New(), items: map[K]*list.Element{}, inflight: map[K]*load[V]{}}
+}
+
+// resize bounds the cache by limit, in bytes if count is nil, else in what
+// count counts in each value, and drops the least recently used entries
+// past the new bound.
+func (c *cache[K, V]) resize(limit int64, count func(V) int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limit, c.count, c.size = limit, count, 0
+	for el := c.order.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*entry[K, V])
+		e.size = c.sizeOf(e.val, e.bytes)
+		c.size += e.size
+	}
+	c.evictLocked()
+}
+
+func (c *cache[K, V]) sizeOf(val V, bytes int64) int64 {
+	if c.count != nil {
+		return c.count(val)
+	}
+	return bytes
 }
 
 // get returns the cached value for key, or calls fetch once (across
-// concurrent callers) and caches what it returns. size is the value's cost
-// in bytes; values larger than the whole cache are returned but not kept.
+// concurrent callers) and caches what it returns with its cost in bytes;
+// values larger than the whole cache are returned but not kept.
 func (c *cache[K, V]) get(key K, fetch func() (V, int64, error)) (V, error) {
 	c.mu.Lock()
 	if el, ok := c.items[key]; ok {
@@ -54,20 +79,20 @@ func (c *cache[K, V]) get(key K, fetch func() (V, int64, error)) (V, error) {
 	c.inflight[key] = l
 	c.mu.Unlock()
 
-	var size int64
+	var bytes int64
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
 				l.err = panicError(r)
 			}
 		}()
-		l.val, size, l.err = fetch()
+		l.val, bytes, l.err = fetch()
 	}()
 
 	c.mu.Lock()
 	delete(c.inflight, key)
 	if l.err == nil {
-		c.addLocked(key, l.val, size)
+		c.addLocked(key, l.val, bytes)
 	}
 	c.mu.Unlock()
 	close(l.done)
@@ -75,11 +100,11 @@ func (c *cache[K, V]) get(key K, fetch func() (V, int64, error)) (V, error) {
 }
 
 // put stores a value directly (a writer that just made it).
-func (c *cache[K, V]) put(key K, val V, size int64) {
+func (c *cache[K, V]) put(key K, val V, bytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.forgetLocked(key)
-	c.addLocked(key, val, size)
+	c.addLocked(key, val, bytes)
 }
 
 // forget drops key's value, if cached (its object was deleted).
@@ -91,27 +116,32 @@ func (c *cache[K, V]) forget(key K) {
 
 func (c *cache[K, V]) forgetLocked(key K) {
 	if el, ok := c.items[key]; ok {
-		c.bytes -= el.Value.(*entry[K, V]).size
+		c.size -= el.Value.(*entry[K, V]).size
 		c.order.Remove(el)
 		delete(c.items, key)
 	}
 }
 
-func (c *cache[K, V]) addLocked(key K, val V, size int64) {
-	if size > c.maxBytes {
+func (c *cache[K, V]) addLocked(key K, val V, bytes int64) {
+	size := c.sizeOf(val, bytes)
+	if size > c.limit {
 		return
 	}
 	if _, ok := c.items[key]; ok {
 		return
 	}
-	c.items[key] = c.order.PushFront(&entry[K, V]{key: key, val: val, size: size})
-	c.bytes += size
-	for c.bytes > c.maxBytes {
+	c.items[key] = c.order.PushFront(&entry[K, V]{key: key, val: val, bytes: bytes, size: size})
+	c.size += size
+	c.evictLocked()
+}
+
+func (c *cache[K, V]) evictLocked() {
+	for c.size > c.limit {
 		last := c.order.Back()
 		e := last.Value.(*entry[K, V])
 		c.order.Remove(last)
 		delete(c.items, e.key)
-		c.bytes -= e.size
+		c.size -= e.size
 	}
 }
 
@@ -119,5 +149,5 @@ func (c *cache[K, V]) addLocked(key K, val V, size int64) {
 func (c *cache[K, V]) stats() (int, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.items), c.bytes
+	return len(c.items), c.size
 }

@@ -66,6 +66,8 @@ func (r *Repository) useConfig(cfg *codec.RepoConfig) {
 	if !r.fixedRetry {
 		r.retry.SetPolicy(retryPolicy(cfg.Storage))
 	}
+	r.retry.SetMaxConcurrent(int(cfg.MaxConcurrentRequests))
+	r.assets.sizeCaches(cfg)
 }
 
 // cfg returns the config in force; callers must not modify it.

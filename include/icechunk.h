@@ -492,6 +492,17 @@ ic_status ic_storage_free(ic_storage storage);
  * "preload" starts loading, in the background, the manifests meeting its
  * condition, in snapshot order while their references fit in
  * max_total_refs (default 10000).
+ * "caching" (omitted when unset; keys overlay one by one; null clears it)
+ * bounds the caches in upstream Icechunk's units instead of bytes:
+ *   {"num_snapshot_nodes": 500000,     nodes of the snapshots cached
+ *    "num_chunk_refs": 15000000,       chunk references of the manifests cached
+ *    "num_transaction_changes": 0,     nodes and chunks of the transaction logs cached
+ *    "num_bytes_attributes": 0,        accepted, no effect (attributes live in snapshots)
+ *    "num_bytes_chunks": 0}            must be 0: chunks are not cached
+ * A key left out keeps that cache bounded by its *_cache_bytes.
+ * "max_concurrent_requests" (0 or omitted: no bound of the handle's own)
+ * bounds the storage requests a repository handle has in flight at once;
+ * a request waits for a slot, listings are not counted.
  */
 
 /*
@@ -520,8 +531,9 @@ ic_status ic_repo_free(ic_repo repo);
 ic_status ic_repo_config_get(ic_repo repo, char **json, ic_error *err);
 
 /*
- * Stores a new configuration: json is applied over the current one. Handles
- * opened afterwards use it; this handle keeps its caches' sizes.
+ * Stores a new configuration: json is applied over the current one. This
+ * handle and handles opened afterwards use it (this handle's caches take
+ * their new bounds at once, dropping what no longer fits).
  */
 ic_status ic_repo_config_set(ic_repo repo, const char *json, ic_error *err);
 
@@ -529,7 +541,7 @@ ic_status ic_repo_config_set(ic_repo repo, const char *json, ic_error *err);
  * Uses a configuration in this handle only, without storing it: json is
  * applied over the handle's current one, sessions opened afterwards use
  * it, and other handles and later opens do not see it (store it with
- * ic_repo_config_set). The caches keep their sizes. Needs no write access
+ * ic_repo_config_set). The caches take their new bounds at once. Needs no write access
  * to the storage. IC_ERR_INVALID_ARGUMENT for a configuration that does
  * not validate.
  */

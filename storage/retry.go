@@ -56,6 +56,9 @@ func SleepBackoff(ctx context.Context, attempt int, base, maxDelay time.Duration
 type Retrying struct {
 	inner  Storage
 	policy atomic.Pointer[RetryPolicy]
+	// slots (nil: no bound) holds a token per request in flight; see
+	// SetMaxConcurrent.
+	slots atomic.Pointer[chan struct{}]
 }
 
 // NewRetrying wraps inner with the given policy.
@@ -75,6 +78,46 @@ func (r *Retrying) SetPolicy(policy RetryPolicy) {
 // Policy returns the policy in force.
 func (r *Retrying) Policy() RetryPolicy { return *r.policy.Load() }
 
+// SetMaxConcurrent bounds the requests in flight at once to n (0 or less:
+// no bound): each try of an operation waits for a slot first, and gives it
+// back before waiting to retry. Listings are not counted. Requests already
+// in flight finish under the old bound. Safe for concurrent use.
+func (r *Retrying) SetMaxConcurrent(n int) {
+	if n <= 0 {
+		r.slots.Store(nil)
+		return
+	}
+	if old := r.slots.Load(); old != nil && cap(*old) == n {
+		return
+	}
+	ch := make(chan struct{}, n)
+	r.slots.Store(&ch)
+}
+
+// MaxConcurrent returns the bound SetMaxConcurrent set (0: none).
+func (r *Retrying) MaxConcurrent() int {
+	if p := r.slots.Load(); p != nil {
+		return cap(*p)
+	}
+	return 0
+}
+
+// acquire waits for a request slot (or for ctx to end) and returns the
+// function giving it back.
+func (r *Retrying) acquire(ctx context.Context) (func(), error) {
+	p := r.slots.Load()
+	if p == nil {
+		return func() {}, nil
+	}
+	ch := *p
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, errors.Wrapf(ctx.Err(), "%s: waiting for one of the %d request slots", r, cap(ch))
+	}
+}
+
 var (
 	_ Storage                = (*Retrying)(nil)
 	_ RangeReader            = (*Retrying)(nil)
@@ -89,7 +132,12 @@ func (r *Retrying) String() string { return r.inner.String() }
 func (r *Retrying) do(ctx context.Context, op func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
+		release, aerr := r.acquire(ctx)
+		if aerr != nil {
+			return aerr
+		}
 		err = op()
+		release()
 		if err == nil || !IsTransient(err) || attempt >= r.Policy().MaxAttempts {
 			return err
 		}
@@ -167,7 +215,17 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 	unknown := false // an earlier try might have landed
 	var err error
 	for attempt := 1; ; attempt++ {
+		release, aerr := r.acquire(ctx)
+		if aerr != nil {
+			return aerr
+		}
 		err = r.inner.PutIfAbsent(ctx, key, data)
+		var stored []byte
+		var gerr error
+		if IsIndeterminate(err) {
+			stored, gerr = r.inner.Get(ctx, key)
+		}
+		release() // before readBack, which takes a slot of its own
 		switch {
 		case err == nil:
 			return nil
@@ -176,7 +234,6 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 			return r.readBack(ctx, key, data, err)
 		case IsIndeterminate(err):
 			unknown = true
-			stored, gerr := r.inner.Get(ctx, key)
 			switch {
 			case gerr == nil && bytes.Equal(stored, data):
 				return nil

@@ -165,6 +165,14 @@ end
     set_config!(repo, Dict("compression" => Dict("level" => 12)))
     @test config(open_repository(storage))["compression"] == Dict("algorithm" => "zstd", "level" => 12)
     @test_throws IcechunkError set_config!(repo, Dict("compression" => Dict("level" => 30)))
+    # upstream's cache bounds in counts, and a bound on requests in flight
+    set_config!(repo, Dict("caching" => Dict("num_chunk_refs" => 1000), "max_concurrent_requests" => 4))
+    c2 = config(open_repository(storage))
+    @test c2["caching"] == Dict("num_chunk_refs" => 1000)
+    @test c2["max_concurrent_requests"] == 4
+    @test_throws IcechunkError set_config!(repo, Dict("caching" => Dict("num_bytes_chunks" => 1024)))
+    set_config!(repo, Dict("caching" => nothing, "max_concurrent_requests" => 0))
+    @test !haskey(config(repo), "caching") && !haskey(config(repo), "max_concurrent_requests")
     set_default_commit_metadata!(repo, Dict("team" => "ice", "n" => 1))
     @test default_commit_metadata(repo) == Dict("team" => "ice", "n" => 1)
     s = writable_session(repo, "main")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from . import _ffi
 from .chunks import ChunkType, VirtualChunkSpec
 from .config import (
+    CachingConfig,
     CompressionAlgorithm,
     CompressionConfig,
     ObjectStoreConfig,
@@ -112,6 +113,7 @@ __all__ = [
     "BasicConflictSolver",
     "BranchExistsError",
     "BranchNotFoundError",
+    "CachingConfig",
     "ChunkStorageStats",
     "ChunkType",
     "CompressionAlgorithm",

@@ -9,6 +9,7 @@ from typing import Any
 from .manifests import ManifestConfig
 
 __all__ = [
+    "CachingConfig",
     "CompressionAlgorithm",
     "CompressionConfig",
     "ObjectStoreConfig",
@@ -333,6 +334,62 @@ class StorageSettings:
         )
 
 
+def _count(value: Any, what: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{what} must be a non-negative int or None, got {value!r}")
+
+
+@dataclass(slots=True)
+class CachingConfig:
+    """Bounds of a repository handle's caches in what they hold (upstream
+    Icechunk's ``CachingConfig``), set as ``RepositoryConfig.caching``. A
+    field left as None keeps that cache bounded in bytes
+    (``snapshot_cache_bytes``, ``manifest_cache_bytes``).
+
+    Parameters
+    ----------
+    num_snapshot_nodes : int, optional
+        Nodes of the snapshots cached.
+    num_chunk_refs : int, optional
+        Chunk references of the manifests cached.
+    num_transaction_changes : int, optional
+        Nodes and chunks of the transaction logs cached.
+    num_bytes_attributes : int, optional
+        Accepted for upstream's configurations; no effect (attributes live
+        in the snapshots and are cached with them).
+    num_bytes_chunks : int, optional
+        Must be None or 0: chunks are not cached, they are read from
+        storage every time.
+    """
+
+    num_snapshot_nodes: int | None = None
+    num_chunk_refs: int | None = None
+    num_transaction_changes: int | None = None
+    num_bytes_attributes: int | None = None
+    num_bytes_chunks: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("num_snapshot_nodes", "num_chunk_refs", "num_transaction_changes", "num_bytes_attributes", "num_bytes_chunks"):
+            _count(getattr(self, name), f"CachingConfig.{name}")
+        if self.num_bytes_chunks:
+            raise ValueError(
+                f"CachingConfig: caching {self.num_bytes_chunks} bytes of chunks is not supported: chunks are "
+                "read from storage every time (leave num_bytes_chunks as None or 0)"
+            )
+
+    @staticmethod
+    def default() -> CachingConfig:
+        """Every cache bounded in bytes."""
+        return CachingConfig()
+
+    def _to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> CachingConfig:
+        return cls(**{k: d.get(k) for k in cls.__slots__})
+
+
 @dataclass(slots=True)
 class RepositoryConfig:
     """Settings of a repository. Fields left as None keep the repository's
@@ -363,6 +420,12 @@ class RepositoryConfig:
     manifest : ManifestConfig, optional
         How arrays' manifests are split and which a session preloads, as
         upstream's; set, it replaces the repository's whole.
+    caching : CachingConfig, optional
+        Cache bounds in counts of what they hold, as upstream's; the
+        settings it leaves as None keep their current values.
+    max_concurrent_requests : int, optional
+        Storage requests a repository handle has in flight at once (0: no
+        bound of the handle's own, the default).
     """
 
     inline_chunk_threshold_bytes: int | None = None
@@ -374,8 +437,13 @@ class RepositoryConfig:
     storage: StorageSettings | None = None
     compression: CompressionConfig | None = None
     manifest: ManifestConfig | None = None
+    caching: CachingConfig | None = None
+    max_concurrent_requests: int | None = None
 
     def __post_init__(self) -> None:
+        m = self.max_concurrent_requests
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or not 0 <= m < 2**32):
+            raise ValueError(f"RepositoryConfig.max_concurrent_requests must be an int from 0 to 2**32-1 or None, got {m!r}")
         vcc = self.virtual_chunk_containers
         if vcc is not None and not isinstance(vcc, dict):
             self.virtual_chunk_containers = {c.url_prefix: c for c in vcc}
@@ -384,6 +452,26 @@ class RepositoryConfig:
     def default(cls) -> RepositoryConfig:
         """A configuration that changes nothing (library defaults)."""
         return cls()
+
+    def merge(self, other: RepositoryConfig) -> RepositoryConfig:
+        """A new configuration: this one with every field ``other`` sets
+        (not None) taken from ``other`` (upstream's ``merge``); the
+        storage settings and caching bounds merge field by field, the
+        virtual chunk containers by URL prefix."""
+        if not isinstance(other, RepositoryConfig):
+            raise TypeError(f"RepositoryConfig.merge takes a RepositoryConfig, not {type(other).__name__}")
+        out = RepositoryConfig(**{k: getattr(self, k) for k in self.__slots__})
+        for k in self.__slots__:
+            theirs = getattr(other, k)
+            if theirs is None:
+                continue
+            mine = getattr(out, k)
+            if k == "virtual_chunk_containers" and mine is not None:
+                theirs = {**mine, **theirs}
+            elif k in ("storage", "caching") and mine is not None:
+                theirs = type(mine)._from_json({**mine._to_json(), **theirs._to_json()})
+            setattr(out, k, theirs)
+        return out
 
     def set_virtual_chunk_container(self, container: VirtualChunkContainer) -> None:
         """Adds a container, replacing the one with the same url_prefix."""
@@ -422,6 +510,12 @@ class RepositoryConfig:
             if not isinstance(self.compression, CompressionConfig):
                 raise TypeError(f"RepositoryConfig.compression must be a CompressionConfig, not {type(self.compression).__name__}")
             out["compression"] = self.compression._to_json()
+        if self.caching is not None:
+            if not isinstance(self.caching, CachingConfig):
+                raise TypeError(f"RepositoryConfig.caching must be a CachingConfig, not {type(self.caching).__name__}")
+            out["caching"] = self.caching._to_json()
+        if self.max_concurrent_requests is not None:
+            out["max_concurrent_requests"] = int(self.max_concurrent_requests)
         if self.manifest is not None:
             if not isinstance(self.manifest, ManifestConfig):
                 raise TypeError(f"RepositoryConfig.manifest must be a ManifestConfig, not {type(self.manifest).__name__}")
@@ -445,4 +539,6 @@ class RepositoryConfig:
                 CompressionConfig(CompressionAlgorithm.Zstd, d["compression"].get("level")) if d.get("compression") else None
             ),
             manifest=ManifestConfig._from_json(d["manifest"]) if d.get("manifest") is not None else None,
+            caching=CachingConfig._from_json(d["caching"]) if d.get("caching") else None,
+            max_concurrent_requests=d.get("max_concurrent_requests") or None,
         )

@@ -11,9 +11,12 @@ Where icechunk_go differs from upstream in a way a user copying the
 snippet would meet, the test is kept and marked ``xfail(strict=True)``
 with the difference as its reason (each was checked against upstream
 ``icechunk`` 1.1: with ``import icechunk as ic`` the xfail tests pass).
-Snippets of upstream-only features (GCS/Azure/R2/Tigris storage, caching,
-compression, manifest settings, storage concurrency settings, manifest splitting, logging,
-refreshable credentials, HTTP stores) are left out, and so are pages'
+Snippets of upstream-only features (GCS/Azure/R2/Tigris storage, storage
+concurrency settings, logging, refreshable credentials, HTTP stores) are
+left out (the configuration page's caching, compression, manifest and
+storage settings, and the performance page's manifest splitting, have
+tests of their own: test_manifest_config.py, test_repository_settings.py,
+test_upstream_api.py), and so are pages'
 obvious typos (a set where a chunk tuple is meant, a temporary directory
 per call where one repository is meant, naive datetimes where the API
 requires aware ones). Two recipes of older pages that upstream 1.1 now
