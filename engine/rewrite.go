@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -31,19 +32,13 @@ func (r *Repository) RewriteManifests(ctx context.Context, branch, message strin
 	}
 	s.rewriteManifests = true
 	if m := r.cfg().Manifest; m != nil && len(m.Splitting) > 0 {
-		meta = mapsWith(meta, "splitting_config", m.Splitting)
+		meta = maps.Clone(meta) // the caller's map is not ours to change
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		meta["splitting_config"] = m.Splitting
 	}
 	return s.Commit(ctx, message, meta)
-}
-
-// mapsWith returns a copy of m with key set to v.
-func mapsWith(m map[string]any, key string, v any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for k, x := range m {
-		out[k] = x
-	}
-	out[key] = v
-	return out
 }
 
 // planReblock gives the array the block shape the config gives it now and

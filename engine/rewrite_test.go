@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -398,6 +399,44 @@ func TestManifestConfigValidation(t *testing.T) {
 		err := repo.UseConfig(c)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", want, err)
+		}
+	}
+}
+
+// A rewrite keeps every kind of reference as it was: inline bytes, native
+// chunk objects with their offsets, virtual locations with their checks.
+func TestRewriteManifestsKeepsEveryKindOfRef(t *testing.T) {
+	ctx := context.Background()
+	repo, s := newStoreSession(t)
+	c := repo.Config()
+	c.VirtualChunkContainers = []codec.VirtualChunkContainer{{Name: "data", URLPrefix: "file:///data/"}}
+	mustOK(t, repo.UseConfig(c))
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "v/zarr.json", arrayJSON([]int{6}, []int{1}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "v/c/0", []byte("inline")))
+	mustOK(t, s.StoreSet(ctx, "v/c/1", []byte(strings.Repeat("n", 2000))))
+	mustOK(t, s.StoreSet(ctx, "v/c/2", []byte(strings.Repeat("m", 3000))))
+	mustOK(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{4}, Location: "file:///data/f.bin", Offset: 7, Length: 9, ETag: "e1"}))
+	mustOK(t, s.SetVirtualChunkRef(ctx, MustPath("/v"), VirtualChunkSpec{Coords: []uint32{5}, Location: "file:///data/g.bin", Length: 3, LastModified: 1700000000}))
+	before, err := s.Commit(ctx, "every kind", nil)
+	mustOK(t, err)
+	useSplitting(t, repo, codec.ManifestSplit{If: anyArray(), Dims: []codec.DimSplit{{Kind: codec.DimAny, Chunks: 4}}})
+	after, err := repo.RewriteManifests(ctx, MainBranch, "rewrite", nil)
+	mustOK(t, err)
+	if sizes, _ := manifestSizes(t, repo, after, "/v"); !slices.Equal(sizes, []uint64{2, 3}) {
+		t.Fatalf("manifests of %v refs, want [2 3]", sizes)
+	}
+	old, err := repo.ReadonlySession(ctx, Version{Snapshot: before})
+	mustOK(t, err)
+	now, err := repo.ReadonlySession(ctx, Version{Snapshot: after})
+	mustOK(t, err)
+	for i := range uint32(6) {
+		want, err := old.GetChunkRef(ctx, MustPath("/v"), []uint32{i})
+		mustOK(t, err)
+		got, err := now.GetChunkRef(ctx, MustPath("/v"), []uint32{i})
+		mustOK(t, err)
+		if (want == nil) != (got == nil) || (want != nil && !reflect.DeepEqual(*want, *got)) {
+			t.Fatalf("chunk %d: %+v before the rewrite, %+v after", i, want, got)
 		}
 	}
 }
