@@ -78,7 +78,7 @@ from .errors import (
 )
 from .repository import ChunkStorageStats, GCSummary, ManifestFileInfo, NaiveDatetimeError, Repository, SnapshotInfo
 from .session import Session, SessionPicklingError
-from .storage import Storage, in_memory_storage, local_filesystem_storage, s3_storage
+from .storage import Storage, in_memory_storage, local_filesystem_storage, r2_storage, s3_storage, tigris_storage
 from .store import IcechunkStore
 
 __version__ = "0.1.0"
@@ -175,7 +175,9 @@ __all__ = [
     "s3_credentials",
     "s3_from_env_credentials",
     "s3_static_credentials",
+    "r2_storage",
     "s3_storage",
+    "tigris_storage",
     "s3_store",
     "set_max_threads",
 ]

@@ -16,7 +16,9 @@ __all__ = [
     "Storage",
     "in_memory_storage",
     "local_filesystem_storage",
+    "r2_storage",
     "s3_storage",
+    "tigris_storage",
 ]
 
 # In-memory storages of this process by id, so that a session pickled and
@@ -159,6 +161,124 @@ def s3_storage(
     if max_connections:
         cfg["max_connections"] = int(max_connections)
     return _s3_from_config(cfg)
+
+
+def _s3_compatible(
+    what: str,
+    *,
+    bucket: str | None,
+    prefix: str | None,
+    region: str,
+    endpoint_url: str,
+    allow_http: bool,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    session_token: str | None,
+    expires_after: Any,
+    anonymous: bool | None,
+    from_env: bool | None,
+    get_credentials: Any,
+    scatter_initial_credentials: bool,
+    network_stream_timeout_seconds: int,
+) -> Storage:
+    """An S3-compatible service's storage, refusing upstream's options this
+    library does not have instead of ignoring them."""
+    if not bucket:
+        raise ValueError(f"{what}: a bucket is required")
+    if get_credentials is not None or scatter_initial_credentials or expires_after is not None:
+        raise ValueError(
+            f"{what}: refreshable or expiring credentials (get_credentials, scatter_initial_credentials, "
+            "expires_after) are not supported; give static keys, anonymous=True or from_env=True"
+        )
+    if network_stream_timeout_seconds != 60:
+        raise ValueError(f"{what}: network_stream_timeout_seconds is not supported (the S3 client's own timeouts apply)")
+    return s3_storage(
+        bucket=bucket,
+        prefix=prefix,
+        region=region,
+        endpoint_url=endpoint_url,
+        allow_http=allow_http,
+        force_path_style=True,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        session_token=session_token,
+        from_env=from_env,
+        anonymous=anonymous,
+    )
+
+
+def r2_storage(
+    *,
+    bucket: str | None = None,
+    prefix: str | None = None,
+    account_id: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    expires_after: Any = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    get_credentials: Any = None,
+    scatter_initial_credentials: bool = False,
+    network_stream_timeout_seconds: int = 60,
+) -> Storage:
+    """A storage in a Cloudflare R2 bucket, through R2's S3 API (upstream
+    Icechunk's ``r2_storage``): at ``endpoint_url``, or
+    ``https://<account_id>.r2.cloudflarestorage.com``; region ``auto``
+    unless given; path-style requests. Credentials as for
+    :func:`s3_storage`. Refreshable credentials and the stream timeout are
+    not supported and raise ``ValueError``."""
+    if endpoint_url is None:
+        if not account_id:
+            raise ValueError("r2_storage: give account_id or endpoint_url")
+        endpoint_url = f"https://{account_id}.r2.cloudflarestorage.com"
+    return _s3_compatible(
+        "r2_storage", bucket=bucket, prefix=prefix, region=region or "auto", endpoint_url=endpoint_url,
+        allow_http=allow_http, access_key_id=access_key_id, secret_access_key=secret_access_key,
+        session_token=session_token, expires_after=expires_after, anonymous=anonymous, from_env=from_env,
+        get_credentials=get_credentials, scatter_initial_credentials=scatter_initial_credentials,
+        network_stream_timeout_seconds=network_stream_timeout_seconds,
+    )  # fmt: skip
+
+
+def tigris_storage(
+    *,
+    bucket: str,
+    prefix: str | None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    use_weak_consistency: bool = False,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    expires_after: Any = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    get_credentials: Any = None,
+    scatter_initial_credentials: bool = False,
+    network_stream_timeout_seconds: int = 60,
+) -> Storage:
+    """A storage in a Tigris bucket, through its S3 API (upstream Icechunk's
+    ``tigris_storage``): at ``endpoint_url`` or
+    ``https://fly.storage.tigris.dev``; region ``auto`` unless given;
+    path-style requests. Credentials as for :func:`s3_storage`.
+    ``use_weak_consistency`` (reads from the nearest region), refreshable
+    credentials and the stream timeout are not supported and raise
+    ``ValueError``."""
+    if use_weak_consistency:
+        raise ValueError("tigris_storage: use_weak_consistency is not supported: reads go to the bucket's consistent endpoint")
+    return _s3_compatible(
+        "tigris_storage", bucket=bucket, prefix=prefix, region=region or "auto",
+        endpoint_url=endpoint_url or "https://fly.storage.tigris.dev", allow_http=allow_http,
+        access_key_id=access_key_id, secret_access_key=secret_access_key, session_token=session_token,
+        expires_after=expires_after, anonymous=anonymous, from_env=from_env, get_credentials=get_credentials,
+        scatter_initial_credentials=scatter_initial_credentials,
+        network_stream_timeout_seconds=network_stream_timeout_seconds,
+    )  # fmt: skip
 
 
 def _s3_from_config(cfg: dict[str, Any]) -> Storage:

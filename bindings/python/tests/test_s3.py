@@ -374,3 +374,43 @@ def test_virtual_chunks_in_an_s3_container_upstream_style(minio: Minio, tmp_path
         zarr.open_array(ignored.readonly_session("main").store, path="v", mode="r")[:]
     with pytest.raises(ValueError, match="refreshed credentials"):
         ic.s3_credentials(get_credentials=lambda: None)
+
+
+def test_r2_and_tigris_storage_speak_s3(minio: Minio) -> None:
+    """upstream's r2_storage and tigris_storage are S3 storages with their
+    services' endpoints: pointed at the test server they hold a repository
+    like s3_storage does."""
+    for name, make in (("r2", ic.r2_storage), ("tigris", ic.tigris_storage)):
+        storage = make(
+            bucket=minio.bucket,
+            prefix=f"repos/{name}",
+            region=REGION,
+            endpoint_url=minio.endpoint,
+            allow_http=True,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+        )
+        repo = ic.Repository.create(storage)
+        s = repo.writable_session("main")
+        zarr.create_array(s.store, name="a", shape=(3,), chunks=(1,), dtype="i4")[:] = [1, 2, 3]
+        s.commit(name)
+        keys = [o["Key"] for o in minio.client().list_objects_v2(Bucket=minio.bucket, Prefix=f"repos/{name}/")["Contents"]]
+        assert any(k.startswith(f"repos/{name}/snapshots/") for k in keys)
+        assert zarr.open_array(ic.Repository.open(storage).readonly_session("main").store, path="a")[:].tolist() == [1, 2, 3]
+
+
+def test_r2_and_tigris_storage_refuse_what_they_cannot_do() -> None:
+    r2 = ic.r2_storage(bucket="b", prefix="p", account_id="acct", from_env=True)
+    assert r2._spec["config"]["endpoint"] == "https://acct.r2.cloudflarestorage.com"
+    assert r2._spec["config"]["region"] == "auto"
+    assert ic.tigris_storage(bucket="b", prefix=None, anonymous=True)._spec["config"]["endpoint"] == "https://fly.storage.tigris.dev"
+    with pytest.raises(ValueError, match="account_id or endpoint_url"):
+        ic.r2_storage(bucket="b")
+    with pytest.raises(ValueError, match="bucket"):
+        ic.r2_storage(account_id="acct")
+    with pytest.raises(ValueError, match="refreshable"):
+        ic.r2_storage(bucket="b", account_id="acct", get_credentials=lambda: None)
+    with pytest.raises(ValueError, match="use_weak_consistency"):
+        ic.tigris_storage(bucket="b", prefix=None, use_weak_consistency=True)
+    with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
+        ic.tigris_storage(bucket="b", prefix=None, network_stream_timeout_seconds=5)
