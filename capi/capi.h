@@ -40,6 +40,7 @@ void *icgo_malloc(size_t n);
 const char *icgo_status_name(ic_status status);
 const char *icgo_version_string(void);
 const char *icgo_invalid_error_message(void);
+int64_t icgo_call_credentials(ic_credentials_fn fn, void *user_data, char *buf, size_t cap);
 
 /* registry.c */
 void *icgo_alloc(size_t n);

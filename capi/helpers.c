@@ -61,3 +61,8 @@ HIDDEN const char *icgo_status_name(ic_status status) {
     }
     return "IC_ERR_UNKNOWN";
 }
+
+/* Calls a credentials callback: Go cannot call a C function pointer. */
+HIDDEN int64_t icgo_call_credentials(ic_credentials_fn fn, void *user_data, char *buf, size_t cap) {
+    return fn(user_data, buf, cap);
+}

@@ -6,7 +6,10 @@ package main
 import "C"
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"time"
 	"unsafe"
 
 	"github.com/cockroachdb/errors"
@@ -77,7 +80,7 @@ func ic_storage_new_local(path *C.ic_cchar, out *C.ic_storage, errOut *C.ic_erro
 // newS3 checks cfg (a bad config is an invalid argument), then builds
 // the store (a failure to read the environment is a storage failure).
 func newS3(cfg s3.Config, out *C.ic_storage) error {
-	if _, err := s3.ParseConfig(cfg.JSON()); err != nil {
+	if _, err := s3.ParseConfigWith(cfg.JSON(), cfg.Credentials); err != nil {
 		return errors.Mark(err, errInvalidArgument)
 	}
 	st, err := s3.New(context.Background(), cfg)
@@ -152,6 +155,70 @@ func ic_storage_new_s3_json(configJSON *C.ic_cchar, out *C.ic_storage, errOut *C
 		}
 		return newS3(cfg, out)
 	})
+}
+
+//export ic_storage_new_s3_refreshable
+func ic_storage_new_s3_refreshable(configJSON *C.ic_cchar, fn C.ic_credentials_fn, userData unsafe.Pointer, out *C.ic_storage, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		s, err := inString(configJSON, "config_json")
+		if err != nil {
+			return err
+		}
+		if fn == nil {
+			return invalidArg("fn is NULL")
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		cfg, err := s3.ParseConfigWith([]byte(s), credentialsFrom(fn, userData))
+		if err != nil {
+			return errors.Mark(err, errInvalidArgument)
+		}
+		return newS3(cfg, out)
+	})
+}
+
+// maxCredentialsJSON bounds the buffer a credentials callback may ask for.
+const maxCredentialsJSON = 1 << 20
+
+// credentialsFrom turns a C credentials callback into the S3 store's
+// source of credentials.
+func credentialsFrom(fn C.ic_credentials_fn, userData unsafe.Pointer) s3.CredentialsFunc {
+	return func(context.Context) (s3.Credentials, error) {
+		buf := make([]byte, 4096)
+		n := int64(C.icgo_call_credentials(fn, userData, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf))))
+		if n > int64(len(buf)) && n <= maxCredentialsJSON {
+			buf = make([]byte, n)
+			n = int64(C.icgo_call_credentials(fn, userData, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf))))
+		}
+		switch {
+		case n < 0:
+			msg := string(buf[:max(bytes.IndexByte(buf, 0), 0)])
+			if msg == "" {
+				msg = "no message"
+			}
+			return s3.Credentials{}, errors.Newf("the credentials callback failed: %s", msg)
+		case n > int64(len(buf)):
+			return s3.Credentials{}, errors.Newf("the credentials callback asks for a buffer of %d bytes, more than the %d it may have", n, maxCredentialsJSON)
+		}
+		var c struct {
+			AccessKeyID     string `json:"access_key_id"`
+			SecretAccessKey string `json:"secret_access_key"`
+			SessionToken    string `json:"session_token"`
+			Expires         int64  `json:"expires_after_unix_nanos"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(buf[:n]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			// The message names the problem, never the bytes: they hold secrets.
+			return s3.Credentials{}, errors.New("the credentials callback gave malformed JSON")
+		}
+		out := s3.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+		if c.Expires != 0 {
+			out.Expires = time.Unix(0, c.Expires)
+		}
+		return out, nil
+	}
 }
 
 //export ic_storage_describe

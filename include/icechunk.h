@@ -426,6 +426,33 @@ ic_status ic_storage_new_s3(const ic_s3_options *options, ic_storage *out, ic_er
  */
 ic_status ic_storage_new_s3_json(const char *config_json, ic_storage *out, ic_error *err);
 
+/*
+ * A source of S3 credentials for ic_storage_new_s3_refreshable (upstream
+ * Icechunk's refreshable credentials). It writes the credentials into buf
+ * as JSON,
+ *   {"access_key_id": "...", "secret_access_key": "...", "session_token": "...",
+ *    "expires_after_unix_nanos": 1700000000000000000}
+ * (session_token and expires_after_unix_nanos optional), and returns the
+ * JSON's length. If that is more than cap it returns the length without
+ * writing, and is called again with a buffer that large. On failure it
+ * returns -1, and may first write a NUL-terminated message into buf, which
+ * the error of the request that needed the credentials carries. The
+ * library calls it for the first request and again about 30 seconds before
+ * the credentials expire (never, without expires_after_unix_nanos), from
+ * threads of its own, never twice at once for one storage; user_data is
+ * passed back as given.
+ */
+typedef int64_t (*ic_credentials_fn)(void *user_data, char *buf, size_t cap);
+
+/*
+ * As ic_storage_new_s3_json, with the credentials fetched from fn:
+ * config_json names no other source (no keys, from_env or anonymous). fn
+ * and user_data must stay valid as long as the storage, or any repository,
+ * session or store opened through it, is alive: in practice, for the life
+ * of the process. Nothing is called until the first request.
+ */
+ic_status ic_storage_new_s3_refreshable(const char *config_json, ic_credentials_fn fn, void *user_data, ic_storage *out, ic_error *err);
+
 /* A description of the storage for messages ("local:/data/repo",
  * "s3://bucket/prefix"), without credentials. Caller frees *out. */
 ic_status ic_storage_describe(ic_storage storage, char **out, ic_error *err);

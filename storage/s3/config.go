@@ -75,6 +75,10 @@ type Config struct {
 	// MaxConnections bounds the open connections to the service, and is
 	// the size of the idle pool. Zero means DefaultMaxConnections.
 	MaxConnections int `json:"max_connections,omitempty"`
+	// Credentials, when set, is the source of credentials: called for the
+	// first request and again whenever the credentials it gave expire. It
+	// has no JSON form.
+	Credentials CredentialsFunc `json:"-"`
 }
 
 // ParseConfig reads the JSON form of a Config. Unknown fields are an error,
@@ -82,7 +86,13 @@ type Config struct {
 // as New checks it. Error messages never quote the input, which holds
 // secrets.
 func ParseConfig(data []byte) (Config, error) {
-	var c Config
+	return ParseConfigWith(data, nil)
+}
+
+// ParseConfigWith is ParseConfig for a Config whose credentials come from
+// fn (nil: from the JSON).
+func ParseConfigWith(data []byte, fn CredentialsFunc) (Config, error) {
+	c := Config{Credentials: fn}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
@@ -169,16 +179,16 @@ func (c Config) normalize() (normalized, error) {
 
 	static := c.AccessKeyID != "" || c.SecretAccessKey != "" || c.SessionToken != ""
 	sources := 0
-	for _, set := range []bool{static, c.FromEnv, c.Anonymous} {
+	for _, set := range []bool{static, c.FromEnv, c.Anonymous, c.Credentials != nil} {
 		if set {
 			sources++
 		}
 	}
 	switch {
 	case sources == 0:
-		return n, errors.New("s3: config: no credentials: set access_key_id and secret_access_key, from_env, or anonymous")
+		return n, errors.New("s3: config: no credentials: set access_key_id and secret_access_key, from_env, anonymous, or a credentials callback")
 	case sources > 1:
-		return n, errors.New("s3: config: choose one source of credentials: static keys, from_env, or anonymous")
+		return n, errors.New("s3: config: choose one source of credentials: static keys, from_env, anonymous, or a credentials callback")
 	case static && (c.AccessKeyID == "" || c.SecretAccessKey == ""):
 		return n, errors.New("s3: config: static credentials need both access_key_id and secret_access_key")
 	}

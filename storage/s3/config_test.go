@@ -3,6 +3,7 @@ package s3_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -17,7 +18,7 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 	}
 	got, err := s3.ParseConfig(cfg.JSON())
 	must(t, err)
-	if got != cfg {
+	if !reflect.DeepEqual(got, cfg) {
 		t.Fatalf("round trip: got %v, want %v", got, cfg)
 	}
 	if !strings.Contains(string(cfg.JSON()), `"secret_access_key":"sec-Xy7Kp2"`) {

@@ -104,9 +104,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	} else {
 		awsCfg = aws.Config{Region: n.Region, HTTPClient: httpClient, Retryer: noRetry}
-		if n.Anonymous {
+		switch {
+		case n.Credentials != nil:
+			awsCfg.Credentials = newProvider(n.Credentials, n.Bucket)
+		case n.Anonymous:
 			awsCfg.Credentials = aws.AnonymousCredentials{}
-		} else {
+		default:
 			awsCfg.Credentials = credentials.NewStaticCredentialsProvider(n.AccessKeyID, n.SecretAccessKey, n.SessionToken)
 		}
 	}

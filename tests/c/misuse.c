@@ -176,6 +176,9 @@ static void nulls(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_local("", &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3(NULL, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_json(NULL, &st, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable(NULL, NULL, NULL, &st, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable("{\"bucket\": \"b\"}", NULL, NULL, &st, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_rewrite_manifests(repo, NULL, "m", NULL, NULL, &E));
     OK(ic_storage_new_memory(NULL, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_open(st, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_exists(st, NULL, &E));

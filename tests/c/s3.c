@@ -16,6 +16,41 @@ static const char *env(const char *name) {
     return v;
 }
 
+/* A credentials callback: the server's keys, valid for `ttl_s` seconds
+ * (0: no expiry), padded to `pad` bytes of JSON; or a failure. */
+typedef struct {
+    int calls;
+    int fail;
+    long ttl_s;
+    size_t pad;
+} creds_state;
+
+static int64_t give_credentials(void *user_data, char *buf, size_t cap) {
+    creds_state *c = user_data;
+    c->calls++;
+    if (c->fail) {
+        snprintf(buf, cap, "no token for this test");
+        return -1;
+    }
+    char json[8192];
+    int n;
+    if (c->ttl_s > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        long long expires = ((long long)now.tv_sec + c->ttl_s) * 1000000000LL;
+        n = snprintf(json, sizeof json, "{\"access_key_id\": \"%s\", \"secret_access_key\": \"%s\", \"expires_after_unix_nanos\": %lld",
+                     env("IC_TEST_S3_ACCESS_KEY"), env("IC_TEST_S3_SECRET_KEY"), expires);
+    } else {
+        n = snprintf(json, sizeof json, "{\"access_key_id\": \"%s\", \"secret_access_key\": \"%s\"",
+                     env("IC_TEST_S3_ACCESS_KEY"), env("IC_TEST_S3_SECRET_KEY"));
+    }
+    while ((size_t)n + 1 < c->pad && (size_t)n + 1 < sizeof json) json[n++] = ' ';
+    json[n++] = '}';
+    if ((size_t)n > cap) return n; /* ask for a larger buffer */
+    memcpy(buf, json, (size_t)n);
+    return n;
+}
+
 int main(void) {
     const char *json = getenv("IC_TEST_S3_JSON");
     if (json == NULL || *json == 0) {
@@ -126,6 +161,43 @@ int main(void) {
     ic_string_free(ej);
     CHECK(ic_error_free(e) == IC_OK);
     OK(ic_storage_free(st));
+
+    /* Credentials from a callback: asked for once when they never expire,
+     * again for each request when they are about to, through a larger
+     * buffer when the JSON needs one; a failing callback fails the request
+     * with its message. */
+    char rcfg[1024];
+    snprintf(rcfg, sizeof rcfg,
+             "{\"bucket\": \"%s\", \"prefix\": \"%s\", \"region\": \"%s\", \"endpoint\": \"%s\", "
+             "\"force_path_style\": true, \"allow_http\": true}",
+             o.bucket, prefix, o.region, o.endpoint);
+    creds_state forever = {0, 0, 0, 0}, brief = {0, 0, 1, 6000}, broken = {0, 1, 0, 0};
+    OK(ic_storage_new_s3_refreshable(rcfg, give_credentials, &forever, &st, &E));
+    CHECK(forever.calls == 0); /* nothing until the first request */
+    for (int i = 0; i < 3; i++) {
+        OK(ic_repo_exists(st, &exists, &E));
+        CHECK(exists == 1);
+    }
+    CHECK(forever.calls == 1);
+    OK(ic_storage_free(st));
+    OK(ic_storage_new_s3_refreshable(rcfg, give_credentials, &brief, &st, &E));
+    OK(ic_repo_open(st, &repo, &E));
+    OK(ic_repo_readonly_session(repo, &v, &s, &E));
+    OK(ic_store_get_into(s, "a/c/0/0", NULL, buf, sizeof buf, &len, &found, &E));
+    CHECK(found == 1 && len == sizeof big && memcmp(buf, big, len) == 0);
+    CHECK(brief.calls >= 2 * 3); /* each request asked again, each time twice (4 KiB, then 6000 bytes) */
+    OK(ic_session_free(s));
+    OK(ic_repo_free(repo));
+    OK(ic_storage_free(st));
+    OK(ic_storage_new_s3_refreshable(rcfg, give_credentials, &broken, &st, &E));
+    e = 0;
+    CHECK(ic_repo_exists(st, &exists, &e) == IC_ERR_STORAGE);
+    CONTAINS(ic_error_message(e), "no token for this test");
+    CHECK(ic_error_free(e) == IC_OK);
+    OK(ic_storage_free(st));
+    /* Another credential source beside the callback is refused. */
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable(cfg, give_credentials, &forever, &st, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable(rcfg, NULL, &forever, &st, &E));
 
     ic_string_free(first);
     ic_test_no_leaks();

@@ -35,10 +35,12 @@ from .config import (
 )
 from .credentials import (
     S3Credentials,
+    S3StaticCredentials,
     containers_credentials,
     s3_anonymous_credentials,
     s3_credentials,
     s3_from_env_credentials,
+    s3_refreshable_credentials,
     s3_static_credentials,
 )
 from .conflicts import BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection
@@ -150,6 +152,7 @@ __all__ = [
     "RepositoryExistsError",
     "RepositoryNotFoundError",
     "S3Credentials",
+    "S3StaticCredentials",
     "Session",
     "SessionPicklingError",
     "SnapshotInfo",
@@ -173,6 +176,7 @@ __all__ = [
     "local_filesystem_storage",
     "s3_anonymous_credentials",
     "s3_credentials",
+    "s3_refreshable_credentials",
     "s3_from_env_credentials",
     "s3_static_credentials",
     "r2_storage",

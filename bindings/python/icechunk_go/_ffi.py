@@ -134,6 +134,9 @@ _OUT_PTR = POINTER(c_void_p)  # char ** / uint8_t ** out-parameters
 _U8P = c_void_p  # const uint8_t * in-parameters (passed as addresses)
 _ST = c_int32
 
+# ic_credentials_fn: int64_t (*)(void *user_data, char *buf, size_t cap)
+CREDENTIALS_FN = ctypes.CFUNCTYPE(ctypes.c_int64, c_void_p, c_void_p, ctypes.c_size_t)
+
 # name: (restype, argtypes)
 _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_version_string": (c_char_p, []),
@@ -155,6 +158,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_storage_new_memory": (_ST, [c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_local": (_ST, [c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_s3_json": (_ST, [c_char_p, POINTER(_H), _ERR]),
+    "ic_storage_new_s3_refreshable": (_ST, [c_char_p, CREDENTIALS_FN, c_void_p, POINTER(_H), _ERR]),
     "ic_storage_describe": (_ST, [_H, _OUT_PTR, _ERR]),
     "ic_storage_free": (_ST, [_H]),
     # repositories

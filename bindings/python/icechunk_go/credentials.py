@@ -11,24 +11,42 @@ from typing import Any
 
 __all__ = [
     "S3Credentials",
+    "S3StaticCredentials",
     "containers_credentials",
     "s3_anonymous_credentials",
     "s3_credentials",
     "s3_from_env_credentials",
+    "s3_refreshable_credentials",
     "s3_static_credentials",
 ]
 
 
 @dataclass(frozen=True)
+class S3StaticCredentials:
+    """Access keys, as a ``get_credentials`` function returns them
+    (upstream Icechunk's ``S3StaticCredentials``). ``expires_after`` (an
+    aware datetime; a naive one is taken as UTC) is when they stop working:
+    they are asked for again about 30 seconds before. None: never."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    expires_after: _dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class S3Credentials:
     """One way to sign requests to S3: ``kind`` is ``"static"`` (keys),
-    ``"anonymous"`` (unsigned) or ``"from_env"`` (the AWS default chain:
-    environment, shared files, roles)."""
+    ``"anonymous"`` (unsigned), ``"from_env"`` (the AWS default chain:
+    environment, shared files, roles) or ``"refreshable"`` (keys from
+    ``get_credentials``, asked for again before they expire)."""
 
     kind: str
     access_key_id: str | None = None
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
+    get_credentials: Callable[[], Any] | None = field(default=None, repr=False)
+    scatter_initial_credentials: bool = False
 
     def _storage_kwargs(self) -> dict[str, Any]:
         """The credential arguments of :func:`s3_storage`."""
@@ -38,7 +56,26 @@ class S3Credentials:
                 "secret_access_key": self.secret_access_key,
                 "session_token": self.session_token,
             }
+        if self.kind == "refreshable":
+            return {"get_credentials": self.get_credentials, "scatter_initial_credentials": self.scatter_initial_credentials}
         return {self.kind: True}
+
+
+def s3_refreshable_credentials(
+    get_credentials: Callable[[], Any], scatter_initial_credentials: bool = False
+) -> S3Credentials:
+    """Keys from ``get_credentials()``, which returns
+    :class:`S3StaticCredentials` (or any object with ``access_key_id``,
+    ``secret_access_key``, ``session_token`` and ``expires_after``): called
+    for the first request and again shortly before the keys it gave expire,
+    from the library's threads, never twice at once per storage. It is
+    pickled with the storage, so it must be picklable to send sessions to
+    other processes. With ``scatter_initial_credentials`` it is called once
+    when the storage is made and that answer is pickled with it, so that
+    copies need not call it until those keys expire."""
+    if not callable(get_credentials):
+        raise TypeError(f"s3_refreshable_credentials: get_credentials must be callable, not {type(get_credentials).__name__}")
+    return S3Credentials("refreshable", get_credentials=get_credentials, scatter_initial_credentials=bool(scatter_initial_credentials))
 
 
 def s3_static_credentials(
@@ -76,24 +113,20 @@ def s3_credentials(
     get_credentials: Callable[[], Any] | None = None,
     scatter_initial_credentials: bool = False,
 ) -> S3Credentials:
-    """Credentials from whichever arguments are given: keys, ``anonymous``
-    or ``from_env`` (the default when none is).
+    """Credentials from whichever arguments are given: keys, ``anonymous``,
+    ``from_env`` (the default when none is) or ``get_credentials`` (see
+    :func:`s3_refreshable_credentials`).
 
     Raises
     ------
     ValueError
-        More than one source, or ``get_credentials`` (refreshed
-        credentials are not supported: pass keys, or let the AWS default
-        chain refresh them with ``from_env``).
+        More than one source.
     """
-    if get_credentials is not None:
-        raise ValueError(
-            "s3_credentials: refreshed credentials (get_credentials) are not supported; "
-            "pass access keys, or from_env=True to use the AWS default chain, which refreshes role credentials"
-        )
     static = access_key_id is not None or secret_access_key is not None
-    if sum(bool(x) for x in (static, anonymous, from_env)) > 1:
-        raise ValueError("s3_credentials: give one source: access keys, anonymous=True or from_env=True")
+    if sum(bool(x) for x in (static, anonymous, from_env, get_credentials is not None)) > 1:
+        raise ValueError("s3_credentials: give one source: access keys, anonymous=True, from_env=True or get_credentials")
+    if get_credentials is not None:
+        return s3_refreshable_credentials(get_credentials, scatter_initial_credentials)
     if static:
         return s3_static_credentials(
             access_key_id=access_key_id or "",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import datetime as _dt
 import json
 import os
 import threading
+import time
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from . import _ffi
@@ -60,7 +64,8 @@ class Storage:
 
     def _key(self) -> str:
         """A canonical form of the settings: equal keys, same place."""
-        return json.dumps(self._spec, sort_keys=True)
+        # A credentials function counts by identity.
+        return json.dumps(self._spec, sort_keys=True, default=lambda o: f"{type(o).__qualname__}@{id(o):x}")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Storage) and self._key() == other._key()
@@ -86,6 +91,8 @@ def _storage_from_spec(spec: dict[str, Any]) -> Storage:
         return found
     if kind == "local":
         return local_filesystem_storage(spec["path"])
+    if kind == "s3" and spec.get("get_credentials") is not None:
+        return _s3_refreshable(spec["config"], spec["get_credentials"], spec.get("initial"))
     if kind == "s3":
         return _s3_from_config(spec["config"])
     raise IcechunkError(f"unknown storage kind {kind!r}")
@@ -125,25 +132,33 @@ def s3_storage(
     from_env: bool | None = None,
     anonymous: bool | None = None,
     max_connections: int | None = None,
+    get_credentials: Callable[[], Any] | None = None,
+    scatter_initial_credentials: bool = False,
 ) -> Storage:
     """A storage in an S3 bucket (AWS, or an S3-compatible service such as
     MinIO with ``endpoint_url=`` and ``force_path_style=True``).
 
     Credentials come from exactly one source: ``access_key_id`` and
     ``secret_access_key`` (and ``session_token``); ``anonymous=True`` for
-    public buckets; or, by default (``from_env=True``), the AWS default chain
-    (environment, shared files, roles). Nothing is contacted until the
-    first operation. Messages never contain secrets, but a pickled storage
-    does carry the static credentials it was given.
+    public buckets; ``get_credentials``, a function returning
+    :class:`S3StaticCredentials`, called for the first request and again
+    shortly before the keys it gave expire (see
+    :func:`s3_refreshable_credentials`); or, by default (``from_env=True``),
+    the AWS default chain (environment, shared files, roles). Nothing is
+    contacted until the first operation. Messages never contain secrets,
+    but a pickled storage does carry the static credentials it was given
+    (and ``get_credentials``, pickled by reference).
     """
     static = access_key_id is not None or secret_access_key is not None
-    if sum(bool(x) for x in (static, anonymous, from_env)) > 1:
+    if sum(bool(x) for x in (static, anonymous, from_env, get_credentials is not None)) > 1:
         raise ValueError(
             "s3_storage: give exactly one credential source: access_key_id/secret_access_key, "
-            "anonymous=True or from_env=True"
+            "anonymous=True, from_env=True or get_credentials"
         )
     if static and (not access_key_id or not secret_access_key):
         raise ValueError("s3_storage: access_key_id and secret_access_key go together")
+    if get_credentials is not None and not callable(get_credentials):
+        raise TypeError(f"s3_storage: get_credentials must be callable, not {type(get_credentials).__name__}")
     cfg: dict[str, Any] = {
         "bucket": bucket,
         "prefix": prefix or "",
@@ -151,7 +166,7 @@ def s3_storage(
         "endpoint": endpoint_url or "",
         "force_path_style": bool(force_path_style),
         "allow_http": bool(allow_http),
-        "from_env": not static and not anonymous,
+        "from_env": not static and not anonymous and get_credentials is None,
         "anonymous": bool(anonymous),
     }
     if static:
@@ -160,7 +175,76 @@ def s3_storage(
         cfg["session_token"] = session_token or ""
     if max_connections:
         cfg["max_connections"] = int(max_connections)
+    if get_credentials is not None:
+        initial = _credentials_json(get_credentials()) if scatter_initial_credentials else None
+        return _s3_refreshable(cfg, get_credentials, initial)
     return _s3_from_config(cfg)
+
+
+def _credentials_json(creds: Any) -> dict[str, Any]:
+    """The C callback's JSON of what a get_credentials function returned."""
+    try:
+        out: dict[str, Any] = {"access_key_id": creds.access_key_id, "secret_access_key": creds.secret_access_key}
+    except AttributeError:
+        raise TypeError(
+            f"get_credentials must return S3StaticCredentials (access_key_id, secret_access_key, "
+            f"session_token, expires_after), not {type(creds).__name__}"
+        ) from None
+    if getattr(creds, "session_token", None):
+        out["session_token"] = creds.session_token
+    expires = getattr(creds, "expires_after", None)
+    if expires is not None:
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=_dt.timezone.utc)
+        delta = expires - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+        out["expires_after_unix_nanos"] = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    return out
+
+
+# The C callbacks of refreshable storages. The library may call one as long
+# as any repository or session opened through its storage lives, which can
+# outlast the storage object: they are kept for the life of the process.
+_credential_callbacks: list[Any] = []
+
+
+def _credentials_callback(get_credentials: Callable[[], Any], initial: dict[str, Any] | None) -> Any:
+    """A C credentials callback calling get_credentials (after handing out
+    initial, if given and not yet expired)."""
+    state: dict[str, Any] = {"initial": initial, "retry": None}
+
+    def fresh() -> bytes:
+        first = state["initial"]
+        state["initial"] = None
+        if first is not None:
+            exp = first.get("expires_after_unix_nanos")
+            if exp is None or exp > time.time_ns() + 30 * 10**9:
+                return json.dumps(first).encode()
+        return json.dumps(_credentials_json(get_credentials())).encode()
+
+    def call(_user_data: Any, buf: int, cap: int) -> int:
+        try:
+            data = state["retry"] or fresh()
+            state["retry"] = None
+        except BaseException as e:  # noqa: BLE001 (reported through the library)
+            msg = f"{type(e).__name__}: {e}".encode(errors="replace")[: max(cap - 1, 0)]
+            if cap:
+                ctypes.memmove(buf, msg + b"\0", len(msg) + 1)
+            return -1
+        if len(data) > cap:
+            state["retry"] = data  # the library calls again with room for it
+            return len(data)
+        ctypes.memmove(buf, data, len(data))
+        return len(data)
+
+    fn = _ffi.CREDENTIALS_FN(call)
+    _credential_callbacks.append(fn)
+    return fn
+
+
+def _s3_refreshable(cfg: dict[str, Any], get_credentials: Callable[[], Any], initial: dict[str, Any] | None) -> Storage:
+    fn = _credentials_callback(get_credentials, initial)
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_s3_refreshable, _ffi.cstr(json.dumps(cfg)), fn, None)
+    return Storage(h, {"type": "s3", "config": cfg, "get_credentials": get_credentials, "initial": initial})
 
 
 def _s3_compatible(
@@ -182,14 +266,11 @@ def _s3_compatible(
     network_stream_timeout_seconds: int,
 ) -> Storage:
     """An S3-compatible service's storage, refusing upstream's options this
-    library does not have instead of ignoring them."""
+    library does not have instead of ignoring them. ``expires_after`` of
+    static keys is taken for upstream's signature: the keys are used as
+    long as the service accepts them."""
     if not bucket:
         raise ValueError(f"{what}: a bucket is required")
-    if get_credentials is not None or scatter_initial_credentials or expires_after is not None:
-        raise ValueError(
-            f"{what}: refreshable or expiring credentials (get_credentials, scatter_initial_credentials, "
-            "expires_after) are not supported; give static keys, anonymous=True or from_env=True"
-        )
     if network_stream_timeout_seconds != 60:
         raise ValueError(f"{what}: network_stream_timeout_seconds is not supported (the S3 client's own timeouts apply)")
     return s3_storage(
@@ -204,6 +285,8 @@ def _s3_compatible(
         session_token=session_token,
         from_env=from_env,
         anonymous=anonymous,
+        get_credentials=get_credentials,
+        scatter_initial_credentials=scatter_initial_credentials,
     )
 
 
@@ -229,8 +312,8 @@ def r2_storage(
     Icechunk's ``r2_storage``): at ``endpoint_url``, or
     ``https://<account_id>.r2.cloudflarestorage.com``; region ``auto``
     unless given; path-style requests. Credentials as for
-    :func:`s3_storage`. Refreshable credentials and the stream timeout are
-    not supported and raise ``ValueError``."""
+    :func:`s3_storage`. A stream timeout is not supported and raises
+    ``ValueError``."""
     if endpoint_url is None:
         if not account_id:
             raise ValueError("r2_storage: give account_id or endpoint_url")
@@ -266,9 +349,8 @@ def tigris_storage(
     ``tigris_storage``): at ``endpoint_url`` or
     ``https://fly.storage.tigris.dev``; region ``auto`` unless given;
     path-style requests. Credentials as for :func:`s3_storage`.
-    ``use_weak_consistency`` (reads from the nearest region), refreshable
-    credentials and the stream timeout are not supported and raise
-    ``ValueError``."""
+    ``use_weak_consistency`` (reads from the nearest region) and a stream
+    timeout are not supported and raise ``ValueError``."""
     if use_weak_consistency:
         raise ValueError("tigris_storage: use_weak_consistency is not supported: reads go to the bucket's consistent endpoint")
     return _s3_compatible(

@@ -9,6 +9,7 @@ its absence a failure.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pickle
 import shutil
@@ -372,8 +373,19 @@ def test_virtual_chunks_in_an_s3_container_upstream_style(minio: Minio, tmp_path
     ignored = ic.Repository.open(storage, authorize_virtual_chunk_access={"s3://elsewhere/": None})
     with pytest.raises(ic.IcechunkError, match="no storage registered"):
         zarr.open_array(ignored.readonly_session("main").store, path="v", mode="r")[:]
-    with pytest.raises(ValueError, match="refreshed credentials"):
-        ic.s3_credentials(get_credentials=lambda: None)
+
+    # Refreshable credentials authorize a container too.
+    s3.put_object(Bucket=minio.bucket, Key="netcdf/data/file.bin", Body=raw)
+    calls: list[int] = []
+
+    def fetch() -> ic.S3StaticCredentials:
+        calls.append(1)
+        return ic.S3StaticCredentials(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+
+    refreshing = ic.Repository.open(storage, authorize_virtual_chunk_access={prefix: ic.s3_refreshable_credentials(fetch)})
+    got = zarr.open_array(refreshing.readonly_session("main").store, path="v", mode="r")[:]
+    np.testing.assert_array_equal(got, np.r_[np.arange(4), np.arange(16, 20)])
+    assert calls == [1]
 
 
 def test_r2_and_tigris_storage_speak_s3(minio: Minio) -> None:
@@ -408,9 +420,75 @@ def test_r2_and_tigris_storage_refuse_what_they_cannot_do() -> None:
         ic.r2_storage(bucket="b")
     with pytest.raises(ValueError, match="bucket"):
         ic.r2_storage(account_id="acct")
-    with pytest.raises(ValueError, match="refreshable"):
-        ic.r2_storage(bucket="b", account_id="acct", get_credentials=lambda: None)
     with pytest.raises(ValueError, match="use_weak_consistency"):
         ic.tigris_storage(bucket="b", prefix=None, use_weak_consistency=True)
     with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
         ic.tigris_storage(bucket="b", prefix=None, network_stream_timeout_seconds=5)
+
+
+_fetches: list[float] = []
+_forever_calls: list[int] = []
+
+
+def forever_minio_keys() -> ic.S3StaticCredentials:
+    """A get_credentials function whose keys never expire."""
+    _forever_calls.append(1)
+    return ic.S3StaticCredentials(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+
+
+def fetch_minio_keys() -> ic.S3StaticCredentials:
+    """A get_credentials function (module-level, so that it pickles): the
+    server's keys, valid for a second."""
+    _fetches.append(time.time())
+    return ic.S3StaticCredentials(
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        expires_after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
+    )
+
+
+def test_s3_refreshable_credentials(minio: Minio) -> None:
+    """get_credentials is called for the first request, again whenever the
+    keys it gave are about to expire, and once at most at construction with
+    scatter_initial_credentials, whose answer travels with a pickled
+    storage; its exception fails the request with its message."""
+    calls: list[int] = []
+
+    def forever() -> ic.S3StaticCredentials:
+        calls.append(1)
+        return ic.S3StaticCredentials(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+
+    common = {"bucket": minio.bucket, "region": REGION, "endpoint_url": minio.endpoint, "allow_http": True, "force_path_style": True}
+    storage = ic.s3_storage(prefix="repos/refreshable", get_credentials=forever, **common)
+    assert calls == []
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="a", shape=(4,), chunks=(1,), dtype="i4")[:] = [1, 2, 3, 4]
+    s.commit("refreshable")
+    assert calls == [1]  # keys that never expire are asked for once
+
+    _fetches.clear()
+    brief = ic.s3_storage(prefix="repos/refreshable", get_credentials=fetch_minio_keys, **common)
+    got = zarr.open_array(ic.Repository.open(brief).readonly_session("main").store, path="a")[:]
+    assert got.tolist() == [1, 2, 3, 4]
+    assert len(_fetches) >= 3  # keys about to expire are asked for again per request
+
+    _forever_calls.clear()
+    scattered = ic.s3_storage(prefix="repos/refreshable", get_credentials=forever_minio_keys, scatter_initial_credentials=True, **common)
+    assert _forever_calls == [1]  # called at construction
+    copy = pickle.loads(pickle.dumps(scattered))
+    assert copy == scattered
+    assert ic.Repository.open(copy).lookup_branch("main")
+    assert _forever_calls == [1]  # the copy used the keys it carried
+
+    def broken() -> ic.S3StaticCredentials:
+        raise RuntimeError("the token service is down")
+
+    failing = ic.s3_storage(prefix="repos/refreshable", get_credentials=broken, **common)
+    with pytest.raises(ic.IcechunkError, match="the token service is down"):
+        ic.Repository.open(failing)
+    wrong_type = ic.s3_storage(prefix="repos/refreshable", get_credentials=lambda: "keys", **common)
+    with pytest.raises(ic.IcechunkError, match="S3StaticCredentials"):
+        ic.Repository.open(wrong_type)
+    with pytest.raises(ValueError, match="exactly one credential source"):
+        ic.s3_storage(bucket="b", get_credentials=forever, from_env=True)
