@@ -153,8 +153,9 @@ type configJSON struct {
 	// base's whole (null: none).
 	Manifest json.RawMessage `json:"manifest,omitempty"`
 	// Caching overlays field by field (null clears it).
-	Caching               *codec.CachingConfig `json:"caching,omitempty"`
-	MaxConcurrentRequests uint32               `json:"max_concurrent_requests,omitempty"`
+	Caching                     *codec.CachingConfig `json:"caching,omitempty"`
+	MaxConcurrentRequests       uint32               `json:"max_concurrent_requests,omitempty"`
+	GetPartialValuesConcurrency uint32               `json:"get_partial_values_concurrency,omitempty"`
 }
 
 type containerJSON struct {
@@ -243,7 +244,7 @@ func configOf(c codec.RepoConfig) configJSON {
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, VirtualChunkContainers: []containerJSON{},
 		Storage: storageOf(c.Storage), Compression: compressionOf(c.CompressionLevel),
-		MaxConcurrentRequests: c.MaxConcurrentRequests}
+		MaxConcurrentRequests: c.MaxConcurrentRequests, GetPartialValuesConcurrency: c.GetPartialValuesConcurrency}
 	if c.Caching != nil {
 		cc := *c.Caching // decoding overlays into it: never the base's own
 		out.Caching = &cc
@@ -274,7 +275,7 @@ func applyConfig(base codec.RepoConfig, s, what string) (codec.RepoConfig, error
 	out := codec.RepoConfig{InlineChunkThreshold: c.InlineChunkThreshold, ManifestBlockChunks: c.ManifestBlockChunks,
 		SnapshotCacheBytes: c.SnapshotCacheBytes, ManifestCacheBytes: c.ManifestCacheBytes,
 		DisableTransactionLogs: c.DisableTransactionLogs, Storage: c.Storage.settings(),
-		MaxConcurrentRequests: c.MaxConcurrentRequests}
+		MaxConcurrentRequests: c.MaxConcurrentRequests, GetPartialValuesConcurrency: c.GetPartialValuesConcurrency}
 	if c.Caching != nil && *c.Caching != (codec.CachingConfig{}) {
 		out.Caching = c.Caching
 	}

@@ -163,3 +163,36 @@ func TestApplyConfigManifest(t *testing.T) {
 		}
 	}
 }
+
+// Upstream's caching settings overlay field by field and null clears them;
+// max_concurrent_requests and get_partial_values_concurrency are plain
+// numbers, 0 for the default; caching chunks is refused.
+func TestApplyConfigCachingAndConcurrency(t *testing.T) {
+	base := codec.DefaultRepoConfig()
+	if c := configOf(base); c.Caching != nil || c.MaxConcurrentRequests != 0 || c.GetPartialValuesConcurrency != 0 {
+		t.Fatalf("a default config shows caching %+v, max_concurrent_requests %d, get_partial_values_concurrency %d",
+			c.Caching, c.MaxConcurrentRequests, c.GetPartialValuesConcurrency)
+	}
+	got, err := applyConfig(base, `{"caching": {"num_chunk_refs": 1000}, "max_concurrent_requests": 16, "get_partial_values_concurrency": 4}`, "config")
+	if err != nil || *got.Caching.NumChunkRefs != 1000 || got.MaxConcurrentRequests != 16 || got.GetPartialValuesConcurrency != 4 {
+		t.Fatalf("set: %+v, %d, %d, %v", got.Caching, got.MaxConcurrentRequests, got.GetPartialValuesConcurrency, err)
+	}
+	if c := configOf(got); c.GetPartialValuesConcurrency != 4 || c.MaxConcurrentRequests != 16 {
+		t.Fatalf("shown as %d, %d", c.GetPartialValuesConcurrency, c.MaxConcurrentRequests)
+	}
+	over, err := applyConfig(got, `{"caching": {"num_snapshot_nodes": 50}}`, "config")
+	if err != nil || *over.Caching.NumChunkRefs != 1000 || *over.Caching.NumSnapshotNodes != 50 || over.MaxConcurrentRequests != 16 {
+		t.Fatalf("overlaid: %+v, %d, %v", over.Caching, over.MaxConcurrentRequests, err)
+	}
+	if got.Caching.NumSnapshotNodes != nil {
+		t.Fatal("overlaying changed the base's caching settings")
+	}
+	cleared, err := applyConfig(over, `{"caching": null, "max_concurrent_requests": 0, "get_partial_values_concurrency": 0}`, "config")
+	if err != nil || cleared.Caching != nil || cleared.MaxConcurrentRequests != 0 || cleared.GetPartialValuesConcurrency != 0 {
+		t.Fatalf("cleared: %+v, %d, %v", cleared.Caching, cleared.MaxConcurrentRequests, err)
+	}
+	_, err = applyConfig(base, `{"caching": {"num_bytes_chunks": 1024}}`, "config")
+	if !errors.Is(err, errInvalidArgument) || !strings.Contains(err.Error(), "num_bytes_chunks") {
+		t.Fatalf("caching chunks: %v", err)
+	}
+}

@@ -48,6 +48,9 @@ type RepoConfig struct {
 	// MaxConcurrentRequests (0: no bound of the handle's own) bounds the
 	// storage requests a repository handle has in flight at once.
 	MaxConcurrentRequests uint32 `msg:"max_concurrent_requests,omitempty"`
+	// GetPartialValuesConcurrency (0: the engine's default, 32) bounds the
+	// reads one many-key read (zarr's get_partial_values) runs at once.
+	GetPartialValuesConcurrency uint32 `msg:"get_partial_values_concurrency,omitempty"`
 }
 
 // CachingConfig bounds a handle's caches by what they hold (upstream

@@ -392,8 +392,8 @@ func (z *ObjectStoreConfig) Msgsize() (s int) {
 func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(11)
-	var zb0001Mask uint16 /* 11 bits */
+	zb0001Len := uint32(12)
+	var zb0001Mask uint16 /* 12 bits */
 	_ = zb0001Mask
 	if z.Storage == nil {
 		zb0001Len--
@@ -414,6 +414,10 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.MaxConcurrentRequests == 0 {
 		zb0001Len--
 		zb0001Mask |= 0x400
+	}
+	if z.GetPartialValuesConcurrency == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x800
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -493,6 +497,11 @@ func (z *RepoConfig) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "max_concurrent_requests"
 			o = append(o, 0xb7, 0x6d, 0x61, 0x78, 0x5f, 0x63, 0x6f, 0x6e, 0x63, 0x75, 0x72, 0x72, 0x65, 0x6e, 0x74, 0x5f, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x73)
 			o = msgp.AppendUint32(o, z.MaxConcurrentRequests)
+		}
+		if (zb0001Mask & 0x800) == 0 { // if not omitted
+			// string "get_partial_values_concurrency"
+			o = append(o, 0xbe, 0x67, 0x65, 0x74, 0x5f, 0x70, 0x61, 0x72, 0x74, 0x69, 0x61, 0x6c, 0x5f, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73, 0x5f, 0x63, 0x6f, 0x6e, 0x63, 0x75, 0x72, 0x72, 0x65, 0x6e, 0x63, 0x79)
+			o = msgp.AppendUint32(o, z.GetPartialValuesConcurrency)
 		}
 	}
 	return
@@ -628,6 +637,12 @@ func (z *RepoConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "MaxConcurrentRequests")
 				return
 			}
+		case "get_partial_values_concurrency":
+			z.GetPartialValuesConcurrency, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "GetPartialValuesConcurrency")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -664,7 +679,7 @@ func (z *RepoConfig) Msgsize() (s int) {
 	} else {
 		s += z.Caching.Msgsize()
 	}
-	s += 24 + msgp.Uint32Size
+	s += 24 + msgp.Uint32Size + 31 + msgp.Uint32Size
 	return
 }
 

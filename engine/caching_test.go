@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
@@ -100,5 +102,65 @@ func TestMaxConcurrentRequestsFollowsTheConfig(t *testing.T) {
 	mustOK(t, repo.UseConfig(cfg))
 	if p := repo.retry.MaxConcurrent(); p != 0 {
 		t.Fatalf("the handle's bound is %d, want none", p)
+	}
+}
+
+// slowReads counts the chunk reads in flight at once, each taking a while.
+type slowReads struct {
+	storage.Storage
+	now, most atomic.Int64
+}
+
+func (s *slowReads) GetRange(ctx context.Context, key string, br storage.ByteRange) ([]byte, error) {
+	if strings.HasPrefix(key, "chunks/") {
+		n := s.now.Add(1)
+		defer s.now.Add(-1)
+		for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return s.Storage.GetRange(ctx, key, br)
+}
+
+// The config's get_partial_values_concurrency bounds the reads one
+// many-key read runs at once.
+func TestGetPartialValuesConcurrencyFollowsTheConfig(t *testing.T) {
+	ctx := context.Background()
+	store := &slowReads{Storage: memory.New(t.Name())}
+	repo, err := Create(ctx, store, nil, nil)
+	mustOK(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{64}, []int{1}, "default", "")))
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("a/c/%d", i)
+		mustOK(t, s.StoreSet(ctx, keys[i], []byte(strings.Repeat("x", 1000))))
+	}
+	id, err := s.Commit(ctx, "chunks", nil)
+	mustOK(t, err)
+	readAll := func(limit uint32) int64 {
+		t.Helper()
+		cfg := repo.Config()
+		cfg.GetPartialValuesConcurrency = limit
+		mustOK(t, repo.UseConfig(cfg))
+		r, err := repo.ReadonlySession(ctx, Version{Snapshot: id})
+		mustOK(t, err)
+		store.most.Store(0)
+		res, err := r.StoreGetMany(ctx, keys, nil)
+		mustOK(t, err)
+		for i, got := range res {
+			if got.Err != nil || !got.Found || len(got.Data) != 1000 {
+				t.Fatalf("%s: %+v", keys[i], got)
+			}
+		}
+		return store.most.Load()
+	}
+	if most := readAll(3); most != 3 {
+		t.Fatalf("with a bound of 3, %d reads ran at once", most)
+	}
+	if most := readAll(0); most <= 3 {
+		t.Fatalf("with the default bound, at most %d reads ran at once", most)
 	}
 }

@@ -865,6 +865,11 @@ func (s *Session) listChunkDir(ctx context.Context, path Path, dir string, depth
 // index's error; once ctx is done the calls not started fail with its
 // error.
 func runParallel(ctx context.Context, n int, fn func(i int) error) []error {
+	return runParallelN(ctx, n, storeParallelism, fn)
+}
+
+// runParallelN is runParallel with at most limit calls at a time.
+func runParallelN(ctx context.Context, n, limit int, fn func(i int) error) []error {
 	errs := make([]error, n)
 	if n == 1 {
 		errs[0] = callRecovering(fn, 0)
@@ -874,7 +879,7 @@ func runParallel(ctx context.Context, n int, fn func(i int) error) []error {
 	// stack) per key.
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(n, storeParallelism) {
+	for range max(min(n, limit), 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

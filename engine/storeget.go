@@ -140,6 +140,16 @@ func allocExact(alloc func(size int) ([]byte, error), size uint64, what func() s
 	return buf, nil
 }
 
+// getManyParallelism is how many reads one StoreGetMany or
+// StoreGetManyInto runs at once: the config's GetPartialValuesConcurrency,
+// else storeParallelism.
+func (r *Repository) getManyParallelism() int {
+	if n := r.cfg().GetPartialValuesConcurrency; n > 0 {
+		return int(n)
+	}
+	return storeParallelism
+}
+
 // StoreGetResult is the outcome for one key of StoreGetMany.
 type StoreGetResult struct {
 	Data  []byte
@@ -147,8 +157,9 @@ type StoreGetResult struct {
 	Err   error
 }
 
-// StoreGetMany runs StoreGet for each key, at most storeParallelism at a
-// time, and returns the results in key order. ranges is nil (whole values)
+// StoreGetMany runs StoreGet for each key, at most the config's
+// GetPartialValuesConcurrency (by default storeParallelism) at a time, and
+// returns the results in key order. ranges is nil (whole values)
 // or holds one range per key. Per-key failures are in the results; the
 // error is only for bad arguments.
 func (s *Session) StoreGetMany(ctx context.Context, keys []string, ranges []storage.ByteRange) ([]StoreGetResult, error) {
@@ -156,7 +167,7 @@ func (s *Session) StoreGetMany(ctx context.Context, keys []string, ranges []stor
 		return nil, invalidArgument("%d byte ranges for %d keys", len(ranges), len(keys))
 	}
 	out := make([]StoreGetResult, len(keys))
-	errs := runParallel(ctx, len(keys), func(i int) error {
+	errs := runParallelN(ctx, len(keys), s.repo.getManyParallelism(), func(i int) error {
 		data, ok, err := s.StoreGet(ctx, keys[i], rangeAt(ranges, i))
 		out[i] = StoreGetResult{Data: data, Found: ok}
 		return err
@@ -187,7 +198,7 @@ func (s *Session) StoreGetManyInto(ctx context.Context, keys []string, ranges []
 		return nil, invalidArgument("%d byte ranges for %d keys", len(ranges), len(keys))
 	}
 	reads := make([]valueRead, len(keys))
-	errs := runParallel(ctx, len(keys), func(i int) (err error) {
+	errs := runParallelN(ctx, len(keys), s.repo.getManyParallelism(), func(i int) (err error) {
 		reads[i], err = s.resolveGet(ctx, keys[i], rangeAt(ranges, i))
 		return err
 	})
@@ -223,7 +234,7 @@ func (s *Session) StoreGetManyInto(ctx context.Context, keys []string, ranges []
 		off += n
 	}
 	runs := readRuns(reads, found)
-	errs = runParallel(ctx, len(runs), func(r int) error {
+	errs = runParallelN(ctx, len(runs), s.repo.getManyParallelism(), func(r int) error {
 		first, last := runs[r][0], runs[r][len(runs[r])-1]
 		s.readRun(ctx, keys, reads, runs[r], buf[at[first]:at[last]+reads[last].size()], out)
 		return nil

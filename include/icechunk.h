@@ -530,6 +530,8 @@ ic_status ic_storage_free(ic_storage storage);
  * "max_concurrent_requests" (0 or omitted: no bound of the handle's own)
  * bounds the storage requests a repository handle has in flight at once;
  * a request waits for a slot, listings are not counted.
+ * "get_partial_values_concurrency" (0 or omitted: 32) bounds the reads one
+ * many-key read (ic_store_get_many and its kin) runs at once.
  */
 
 /*

@@ -426,6 +426,9 @@ class RepositoryConfig:
     max_concurrent_requests : int, optional
         Storage requests a repository handle has in flight at once (0: no
         bound of the handle's own, the default).
+    get_partial_values_concurrency : int, optional
+        Reads one many-key read (zarr's ``get_partial_values``, batched
+        gets) runs at once (0: the library's default, 32).
     """
 
     inline_chunk_threshold_bytes: int | None = None
@@ -439,11 +442,13 @@ class RepositoryConfig:
     manifest: ManifestConfig | None = None
     caching: CachingConfig | None = None
     max_concurrent_requests: int | None = None
+    get_partial_values_concurrency: int | None = None
 
     def __post_init__(self) -> None:
-        m = self.max_concurrent_requests
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or not 0 <= m < 2**32):
-            raise ValueError(f"RepositoryConfig.max_concurrent_requests must be an int from 0 to 2**32-1 or None, got {m!r}")
+        for name in ("max_concurrent_requests", "get_partial_values_concurrency"):
+            m = getattr(self, name)
+            if m is not None and (isinstance(m, bool) or not isinstance(m, int) or not 0 <= m < 2**32):
+                raise ValueError(f"RepositoryConfig.{name} must be an int from 0 to 2**32-1 or None, got {m!r}")
         vcc = self.virtual_chunk_containers
         if vcc is not None and not isinstance(vcc, dict):
             self.virtual_chunk_containers = {c.url_prefix: c for c in vcc}
@@ -516,6 +521,8 @@ class RepositoryConfig:
             out["caching"] = self.caching._to_json()
         if self.max_concurrent_requests is not None:
             out["max_concurrent_requests"] = int(self.max_concurrent_requests)
+        if self.get_partial_values_concurrency is not None:
+            out["get_partial_values_concurrency"] = int(self.get_partial_values_concurrency)
         if self.manifest is not None:
             if not isinstance(self.manifest, ManifestConfig):
                 raise TypeError(f"RepositoryConfig.manifest must be a ManifestConfig, not {type(self.manifest).__name__}")
@@ -541,4 +548,5 @@ class RepositoryConfig:
             manifest=ManifestConfig._from_json(d["manifest"]) if d.get("manifest") is not None else None,
             caching=CachingConfig._from_json(d["caching"]) if d.get("caching") else None,
             max_concurrent_requests=d.get("max_concurrent_requests") or None,
+            get_partial_values_concurrency=d.get("get_partial_values_concurrency") or None,
         )

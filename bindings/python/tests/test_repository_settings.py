@@ -1,5 +1,6 @@
-"""Upstream Icechunk's cache bounds (CachingConfig), its bound on
-concurrent requests and RepositoryConfig.merge, as its users write them."""
+"""Upstream Icechunk's cache bounds (CachingConfig), its bounds on
+concurrent requests and reads, and RepositoryConfig.merge, as its users
+write them."""
 
 from __future__ import annotations
 
@@ -72,6 +73,19 @@ def test_max_concurrent_requests_bounds_the_handles_requests(tmp_path: Path) -> 
     assert not errors and not any(t.is_alive() for t in threads)
     repo.save_config(ic.RepositoryConfig(max_concurrent_requests=0))
     assert ic.Repository.open(storage).config.max_concurrent_requests is None
+
+
+def test_get_partial_values_concurrency_is_saved(storage: ic.Storage) -> None:
+    """The bound on the reads of one many-key read is saved and used; reads
+    through zarr work with a bound of one."""
+    repo = ic.Repository.create(storage, config=ic.RepositoryConfig(get_partial_values_concurrency=1))
+    assert ic.Repository.open(storage).config.get_partial_values_concurrency == 1
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="a", shape=(64,), chunks=(4,), dtype="i4")[:] = np.arange(64)
+    s.commit("data")
+    np.testing.assert_array_equal(zarr.open_array(repo.readonly_session("main").store, path="a")[:], np.arange(64))
+    with pytest.raises(ValueError, match="get_partial_values_concurrency"):
+        ic.RepositoryConfig(get_partial_values_concurrency=-1)
 
 
 def test_merge_takes_what_the_other_sets() -> None:

@@ -442,7 +442,7 @@ def test_repository_config_refuses_settings_it_does_not_have() -> None:
     cfg.inline_chunk_threshold_bytes = 1  # upstream's way of setting a field
     assert cfg.inline_chunk_threshold_bytes == 1
     with pytest.raises(AttributeError):
-        cfg.get_partial_values_concurrency = 8  # type: ignore[attr-defined]  # upstream-only: would be a silent no-op
+        cfg.inline_chunk_threshold = 8  # type: ignore[attr-defined]  # a misspelt setting: would be a silent no-op
 
 
 def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
