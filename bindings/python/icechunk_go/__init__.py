@@ -99,6 +99,24 @@ def library_path() -> str:
     return str(_ffi.LIB_PATH)
 
 
+def print_debug_info() -> None:
+    """Prints the versions a bug report needs (upstream Icechunk's
+    ``print_debug_info``): platform, Python, this package, the library it
+    loaded, and the array packages it works with."""
+    import platform
+    from importlib import import_module
+
+    print(f"platform:  {platform.platform()}")
+    print(f"python:  {platform.python_version()}")
+    print(f"icechunk_go:  {__version__}")
+    print(f"libicechunk:  {library_version()} (ABI {ABI_VERSION}) at {library_path()}")
+    for package in ("zarr", "numcodecs", "numpy", "xarray", "dask", "virtualizarr"):
+        try:
+            print(f"{package}:  {import_module(package).__version__}")
+        except ModuleNotFoundError:
+            continue
+
+
 def set_max_threads(n: int) -> int:
     """Sets how many threads run library code at once (default: the number
     of CPUs) and returns the previous setting."""
@@ -168,6 +186,7 @@ __all__ = [
     "VirtualChunkContainer",
     "VirtualChunkSpec",
     "__version__",
+    "print_debug_info",
     "containers_credentials",
     "in_memory_storage",
     "local_filesystem_store",

@@ -547,3 +547,11 @@ def test_close_and_context_managers(mem_repo: ic.Repository, no_leaks) -> None: 
     assert (read_array(ro) == 1).all()  # sessions outlive their repository handle
     ro.close()
     no_leaks()
+
+
+def test_print_debug_info(capsys: pytest.CaptureFixture[str]) -> None:
+    ic.print_debug_info()
+    out = capsys.readouterr().out
+    assert f"icechunk_go:  {ic.__version__}" in out
+    assert f"libicechunk:  {ic.library_version()}" in out
+    assert "zarr:  " in out and "python:  " in out
