@@ -30,6 +30,8 @@ from .chunks import VirtualChunkSpec, _virtual_ref_json
 from .errors import NotFoundError, ReadOnlyError, _error_for
 
 if TYPE_CHECKING:
+    from zarr.core.common import BytesLike
+
     from .session import Session
 
 __all__ = ["IcechunkStore"]
@@ -691,6 +693,15 @@ class IcechunkStore(Store):
                 # Sets are queued, the array is not in memory yet, a commit
                 # holds the session, or the write-behind memory is full.
                 await q.submit(key, v)
+
+    async def set_partial_values(self, key_start_values: Iterable[tuple[str, int, BytesLike]]) -> None:
+        """Not supported, as upstream Icechunk's store does not support
+        them (``supports_partial_writes`` is False, and zarr-python 3 never
+        writes part of a value): raises NotImplementedError."""
+        self._check_writable()
+        raise NotImplementedError(
+            "IcechunkStore does not support partial writes (supports_partial_writes is False): set whole values"
+        )
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Stores ``value`` at ``key`` only if the key is missing (atomic

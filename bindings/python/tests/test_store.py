@@ -543,3 +543,13 @@ def test_write_behind_keeps_the_values_and_their_order(tmp_path: Path) -> None:
     again = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "repo"))
     got = zarr.open_array(again.readonly_session(branch="main").store, path="a", mode="r")[:]
     np.testing.assert_array_equal(got, want)
+
+
+def test_partial_writes_are_refused_as_upstream_does() -> None:
+    repo = ic.Repository.create(ic.in_memory_storage())
+    store = repo.writable_session("main").store
+    assert store.supports_partial_writes is False
+    with pytest.raises(NotImplementedError, match="partial writes"):
+        sync(store.set_partial_values([("zarr.json", 0, b"{}")]))
+    with pytest.raises(ic.ReadOnlyError):
+        sync(repo.readonly_session("main").store.set_partial_values([("zarr.json", 0, b"{}")]))
