@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,5 +98,15 @@ func TestClassify(t *testing.T) {
 	}
 	if got := classify(invalidArg("bad")); got != 1 { // IC_ERR_INVALID_ARGUMENT
 		t.Errorf("invalid argument: %d", got)
+	}
+}
+
+// The library's collector target is half Go's default unless GOGC says
+// otherwise.
+func TestLibraryGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	debug.SetGCPercent(prev)
+	if _, set := os.LookupEnv("GOGC"); !set && prev != gcPercent {
+		t.Fatalf("the collector's target is %d%%, want %d%%", prev, gcPercent)
 	}
 }

@@ -266,7 +266,11 @@ ic_status ic_set_max_threads(int32_t n, int32_t *previous, ic_error *err);
  * Sets a soft limit, in bytes, on the memory the library's runtime uses;
  * the garbage collector works harder as it is approached. limit < 0 leaves
  * it unchanged; *previous (may be NULL) receives the limit before the call
- * (INT64_MAX: no limit, the default).
+ * (INT64_MAX: no limit, the default). Apart from any limit, the collector
+ * runs once the runtime's heap has grown by half since the last collection
+ * (Go's GOGC=50, where Go's default is 100), to keep the library's share of
+ * its host process small; a GOGC environment variable set when the library
+ * is loaded wins.
  */
 ic_status ic_set_memory_limit(int64_t limit, int64_t *previous, ic_error *err);
 
