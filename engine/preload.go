@@ -24,12 +24,11 @@ const preloadTimeout = 5 * time.Minute
 // done. A manifest that fails to load is left for the read that needs it
 // to report.
 func (r *Repository) preload(snap *codec.Snapshot) <-chan struct{} {
-	done := make(chan struct{})
 	ids := preloadList(r.cfg().Manifest, snap)
 	if len(ids) == 0 {
-		close(done)
-		return done
+		return nothingToPreload
 	}
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		ctx, cancel := context.WithTimeout(context.Background(), preloadTimeout)
@@ -46,6 +45,10 @@ func (r *Repository) preload(snap *codec.Snapshot) <-chan struct{} {
 	}()
 	return done
 }
+
+// nothingToPreload is the closed channel of every session that preloads
+// nothing (the usual case): opening a session allocates none.
+var nothingToPreload = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // preloadList returns the manifests of snap that m's preload condition
 // selects, in snapshot order, skipping those whose chunk references would

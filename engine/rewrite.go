@@ -60,8 +60,13 @@ func (f *flusher) planReblock(ctx context.Context, g *errgroup.Group, n *Node, a
 	// g for room for more jobs could fill it.
 	f.schedule(g, func(_ func()) error {
 		noop := func() {}
-		blocks := map[string][]codec.ChunkRef{}
-		firsts := map[string][]uint32{}
+		// Each new block: the coordinates of one chunk in it (which name
+		// it) and its old refs.
+		type block struct {
+			first []uint32
+			refs  []codec.ChunkRef
+		}
+		blocks := map[string]*block{}
 		for _, mref := range old {
 			m, err := f.repo.assets.fetchManifest(ctx, mref.ID)
 			if err != nil {
@@ -69,19 +74,21 @@ func (f *flusher) planReblock(ctx context.Context, g *errgroup.Group, n *Node, a
 			}
 			for _, ref := range m.All() {
 				k := blockKey(ref.Coords, a.BlockShape)
-				if _, ok := firsts[k]; !ok {
-					firsts[k] = ref.Coords
+				b := blocks[k]
+				if b == nil {
+					b = &block{first: ref.Coords}
+					blocks[k] = b
 				}
-				blocks[k] = append(blocks[k], ref)
+				b.refs = append(b.refs, ref)
 			}
 		}
 		for k, pending := range changes {
-			if _, ok := firsts[k]; !ok {
-				firsts[k] = pending.first
+			if blocks[k] == nil {
+				blocks[k] = &block{first: pending.first}
 			}
 		}
-		for k, first := range firsts {
-			refs := blocks[k]
+		for k, b := range blocks {
+			refs := b.refs
 			slices.SortFunc(refs, func(x, y codec.ChunkRef) int { return codec.CompareCoords(x.Coords, y.Coords) })
 			var prior *codec.Manifest
 			if len(refs) > 0 {
@@ -95,8 +102,8 @@ func (f *flusher) planReblock(ctx context.Context, g *errgroup.Group, n *Node, a
 				}
 				prior = m
 			}
-			delete(blocks, k)
-			if err := f.write(ctx, n.ID, a, blockExtents(first, a.BlockShape), mergeRefs(prior, chunks, changes[k], a), noop); err != nil {
+			b.refs = nil // done with: let the block's copies go
+			if err := f.write(ctx, n.ID, a, blockExtents(b.first, a.BlockShape), mergeRefs(prior, chunks, changes[k], a), noop); err != nil {
 				return err
 			}
 		}

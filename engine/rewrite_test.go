@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cockroachdb/errors"
@@ -290,28 +289,13 @@ func TestRewriteManifestsErrors(t *testing.T) {
 	}
 }
 
-// getCounter counts the manifest reads of a store.
-type getCounter struct {
-	storage.Storage
-	mu        sync.Mutex
-	manifests map[string]int
-}
-
-func (g *getCounter) Get(ctx context.Context, key string) ([]byte, error) {
-	if strings.HasPrefix(key, "manifests/") {
-		g.mu.Lock()
-		g.manifests[key]++
-		g.mu.Unlock()
-	}
-	return g.Storage.Get(ctx, key)
-}
-
-func (g *getCounter) reads() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+// manifestReads counts the manifests read through c.
+func manifestReads(c *storage.Counting) int {
 	n := 0
-	for _, c := range g.manifests {
-		n += c
+	for _, call := range c.Calls() {
+		if call.Op == storage.OpGet && strings.HasPrefix(call.Key, "manifests/") {
+			n++
+		}
 	}
 	return n
 }
@@ -337,9 +321,10 @@ func TestManifestPreload(t *testing.T) {
 	id, err := s.Commit(ctx, "four arrays", nil)
 	mustOK(t, err)
 
-	open := func(p *codec.ManifestPreload) (*getCounter, *Session) {
+	open := func(p *codec.ManifestPreload) (*storage.Counting, *Session) {
 		t.Helper()
-		counter := &getCounter{Storage: store, manifests: map[string]int{}}
+		counter := storage.NewCounting(store)
+		counter.Record(true)
 		cfg := codec.DefaultRepoConfig()
 		cfg.Manifest = &codec.ManifestConfig{Preload: p}
 		h, err := Open(ctx, counter, nil)
@@ -353,31 +338,31 @@ func TestManifestPreload(t *testing.T) {
 	coords := &codec.Condition{Op: "name_matches", Regex: "^(time|lat|lon)$"}
 	// All three coordinate arrays fit in the default bound.
 	c, r := open(&codec.ManifestPreload{If: coords})
-	if n := c.reads(); n != 3 {
+	if n := manifestReads(c); n != 3 {
 		t.Fatalf("preloaded %d manifests, want 3 (time, lat, lon)", n)
 	}
 	mustGet(t, r, "lat/c/2", storage.From(0))
-	if n := c.reads(); n != 3 {
+	if n := manifestReads(c); n != 3 {
 		t.Fatalf("reading a preloaded array read %d manifests more", n-3)
 	}
 	mustGet(t, r, "data/c/2", storage.From(0))
-	if n := c.reads(); n != 4 {
+	if n := manifestReads(c); n != 4 {
 		t.Fatalf("reading an array not preloaded read %d manifests, want 1", n-3)
 	}
 	// A bound of 8 refs takes time (5) and lat (3), then has no room for lon.
-	if c, _ := open(&codec.ManifestPreload{If: coords, MaxTotalRefs: u64(8)}); c.reads() != 2 {
-		t.Fatalf("preloaded %d manifests within 8 refs, want 2", c.reads())
+	if c, _ := open(&codec.ManifestPreload{If: coords, MaxTotalRefs: u64(8)}); manifestReads(c) != 2 {
+		t.Fatalf("preloaded %d manifests within 8 refs, want 2", manifestReads(c))
 	}
 	// num_refs selects by size, and and/or combine.
 	bySize := &codec.Condition{Op: "and", Of: []codec.Condition{{Op: "true"}, {Op: "num_refs", From: u64(4), To: u64(6)}}}
-	if c, _ := open(&codec.ManifestPreload{If: bySize}); c.reads() != 2 {
-		t.Fatalf("preloaded %d manifests of 4 or 5 refs, want 2 (time, lon)", c.reads())
+	if c, _ := open(&codec.ManifestPreload{If: bySize}); manifestReads(c) != 2 {
+		t.Fatalf("preloaded %d manifests of 4 or 5 refs, want 2 (time, lon)", manifestReads(c))
 	}
-	if c, _ := open(&codec.ManifestPreload{If: &codec.Condition{Op: "false"}}); c.reads() != 0 {
-		t.Fatalf("a false condition preloaded %d manifests", c.reads())
+	if c, _ := open(&codec.ManifestPreload{If: &codec.Condition{Op: "false"}}); manifestReads(c) != 0 {
+		t.Fatalf("a false condition preloaded %d manifests", manifestReads(c))
 	}
-	if c, _ := open(nil); c.reads() != 0 {
-		t.Fatalf("no preload config preloaded %d manifests", c.reads())
+	if c, _ := open(nil); manifestReads(c) != 0 {
+		t.Fatalf("no preload config preloaded %d manifests", manifestReads(c))
 	}
 }
 

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._checks import check_int
 from .manifests import ManifestConfig
 
 __all__ = [
@@ -185,8 +186,7 @@ class CompressionConfig:
     def __post_init__(self) -> None:
         if self.algorithm is not None and self.algorithm is not CompressionAlgorithm.Zstd:
             raise ValueError(f"CompressionConfig: algorithm must be CompressionAlgorithm.Zstd, not {self.algorithm!r}")
-        if self.level is not None and (isinstance(self.level, bool) or not isinstance(self.level, int) or not 1 <= self.level <= 22):
-            raise ValueError(f"CompressionConfig: level must be an int from 1 to 22, got {self.level!r}")
+        check_int(self.level, "CompressionConfig: level", 1, 22)
 
     @staticmethod
     def default() -> CompressionConfig:
@@ -200,12 +200,6 @@ class CompressionConfig:
         if self.level is not None:
             d["level"] = self.level
         return d
-
-
-def _check_positive(owner: str, name: str, v: Any) -> None:
-    """Raises ValueError unless v is None or a positive int."""
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
-        raise ValueError(f"{owner}: {name} must be a positive int, got {v!r}")
 
 
 @dataclass(slots=True)
@@ -229,7 +223,7 @@ class StorageRetriesSettings:
 
     def __post_init__(self) -> None:
         for name in ("max_tries", "initial_backoff_ms", "max_backoff_ms"):
-            _check_positive("StorageRetriesSettings", name, getattr(self, name))
+            check_int(getattr(self, name), f"StorageRetriesSettings: {name}", 1)
 
     def _to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("max_tries", "initial_backoff_ms", "max_backoff_ms") if getattr(self, k) is not None}
@@ -334,11 +328,6 @@ class StorageSettings:
         )
 
 
-def _count(value: Any, what: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{what} must be a non-negative int or None, got {value!r}")
-
-
 @dataclass(slots=True)
 class CachingConfig:
     """Bounds of a repository handle's caches in what they hold (upstream
@@ -370,7 +359,7 @@ class CachingConfig:
 
     def __post_init__(self) -> None:
         for name in ("num_snapshot_nodes", "num_chunk_refs", "num_transaction_changes", "num_bytes_attributes", "num_bytes_chunks"):
-            _count(getattr(self, name), f"CachingConfig.{name}")
+            check_int(getattr(self, name), f"CachingConfig.{name}")
         if self.num_bytes_chunks:
             raise ValueError(
                 f"CachingConfig: caching {self.num_bytes_chunks} bytes of chunks is not supported: chunks are "
@@ -446,9 +435,7 @@ class RepositoryConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_concurrent_requests", "get_partial_values_concurrency"):
-            m = getattr(self, name)
-            if m is not None and (isinstance(m, bool) or not isinstance(m, int) or not 0 <= m < 2**32):
-                raise ValueError(f"RepositoryConfig.{name} must be an int from 0 to 2**32-1 or None, got {m!r}")
+            check_int(getattr(self, name), f"RepositoryConfig.{name}", 0, 2**32 - 1)
         vcc = self.virtual_chunk_containers
         if vcc is not None and not isinstance(vcc, dict):
             self.virtual_chunk_containers = {c.url_prefix: c for c in vcc}

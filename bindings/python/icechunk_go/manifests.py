@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Union
 
+from ._checks import check_int
+
 __all__ = [
     "ManifestConfig",
     "ManifestPreloadCondition",
@@ -124,9 +126,8 @@ class ManifestPreloadCondition(_Condition):
         """Manifests holding at least ``from_refs`` (inclusive) and fewer
         than ``to_refs`` (exclusive) chunk references; None leaves that
         side open."""
-        for name, v in (("from_refs", from_refs), ("to_refs", to_refs)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise ValueError(f"num_refs: {name} must be a non-negative int or None, got {v!r}")
+        check_int(from_refs, "num_refs: from_refs")
+        check_int(to_refs, "num_refs: to_refs")
         return ManifestPreloadCondition("num_refs", from_refs=from_refs, to_refs=to_refs)
 
     @staticmethod
@@ -154,8 +155,7 @@ class ManifestSplitDimCondition:
         axis: int
 
         def __post_init__(self) -> None:
-            if isinstance(self.axis, bool) or not isinstance(self.axis, int) or self.axis < 0:
-                raise ValueError(f"Axis: the axis must be a non-negative int, got {self.axis!r}")
+            check_int(self.axis, "Axis: the axis", optional=False)
 
         def _to_json(self) -> dict[str, Any]:
             return {"kind": "axis", "axis": self.axis}
@@ -203,8 +203,7 @@ def _split_sizes(value: Iterable[Any]) -> SplitSizes:
         for dim, size in dims:
             if not isinstance(dim, (ManifestSplitDimCondition.Axis, ManifestSplitDimCondition.DimensionName, ManifestSplitDimCondition.Any)):
                 raise TypeError(f"ManifestSplittingConfig: {dim!r} is not a ManifestSplitDimCondition")
-            if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < 2**32:
-                raise ValueError(f"ManifestSplittingConfig: the split size for {dim!r} must be an int from 1 to 2**32-1, got {size!r}")
+            check_int(size, f"ManifestSplittingConfig: the split size for {dim!r}", 1, 2**32 - 1, optional=False)
             entries.append((dim, size))
         out.append((cond, tuple(entries)))
     return tuple(out)
@@ -295,9 +294,7 @@ class ManifestPreloadConfig:
     preload_if: ManifestPreloadCondition | None = None
 
     def __post_init__(self) -> None:
-        m = self.max_total_refs
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 0):
-            raise ValueError(f"ManifestPreloadConfig: max_total_refs must be a non-negative int or None, got {m!r}")
+        check_int(self.max_total_refs, "ManifestPreloadConfig: max_total_refs")
         if self.preload_if is not None and not isinstance(self.preload_if, ManifestPreloadCondition):
             raise TypeError(f"ManifestPreloadConfig: preload_if must be a ManifestPreloadCondition, not {type(self.preload_if).__name__}")
 
