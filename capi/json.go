@@ -192,10 +192,18 @@ func (c *compressionJSON) level() (uint32, error) {
 
 // storageJSON is codec.StorageSettings in upstream Icechunk's shape.
 type storageJSON struct {
-	Retries              *retriesJSON `json:"retries,omitempty"`
-	StorageClass         string       `json:"storage_class,omitempty"`
-	MetadataStorageClass string       `json:"metadata_storage_class,omitempty"`
-	ChunksStorageClass   string       `json:"chunks_storage_class,omitempty"`
+	Retries              *retriesJSON     `json:"retries,omitempty"`
+	StorageClass         string           `json:"storage_class,omitempty"`
+	MetadataStorageClass string           `json:"metadata_storage_class,omitempty"`
+	ChunksStorageClass   string           `json:"chunks_storage_class,omitempty"`
+	Concurrency          *concurrencyJSON `json:"concurrency,omitempty"`
+}
+
+// concurrencyJSON is how a large read of one object is split (upstream
+// Icechunk's StorageConcurrencySettings); zero fields are the defaults.
+type concurrencyJSON struct {
+	MaxConcurrentRequestsForObject uint32 `json:"max_concurrent_requests_for_object,omitempty"`
+	IdealConcurrentRequestSize     uint64 `json:"ideal_concurrent_request_size,omitempty"`
 }
 
 type retriesJSON struct {
@@ -212,6 +220,9 @@ func storageOf(s *codec.StorageSettings) *storageJSON {
 	if s.RetryMaxTries != 0 || s.RetryInitialBackoffMS != 0 || s.RetryMaxBackoffMS != 0 {
 		out.Retries = &retriesJSON{MaxTries: s.RetryMaxTries, InitialBackoffMS: s.RetryInitialBackoffMS, MaxBackoffMS: s.RetryMaxBackoffMS}
 	}
+	if s.MaxConcurrentRequestsForObject != 0 || s.IdealConcurrentRequestSize != 0 {
+		out.Concurrency = &concurrencyJSON{MaxConcurrentRequestsForObject: s.MaxConcurrentRequestsForObject, IdealConcurrentRequestSize: s.IdealConcurrentRequestSize}
+	}
 	return out
 }
 
@@ -222,6 +233,9 @@ func (s *storageJSON) settings() *codec.StorageSettings {
 	out := &codec.StorageSettings{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass}
 	if r := s.Retries; r != nil {
 		out.RetryMaxTries, out.RetryInitialBackoffMS, out.RetryMaxBackoffMS = r.MaxTries, r.InitialBackoffMS, r.MaxBackoffMS
+	}
+	if c := s.Concurrency; c != nil {
+		out.MaxConcurrentRequestsForObject, out.IdealConcurrentRequestSize = c.MaxConcurrentRequestsForObject, c.IdealConcurrentRequestSize
 	}
 	if *out == (codec.StorageSettings{}) {
 		return nil

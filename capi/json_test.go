@@ -73,8 +73,24 @@ func TestApplyConfigStorageSettings(t *testing.T) {
 	if got, err = applyConfig(base, `{"storage": {"storage_class": ""}, "inline_chunk_threshold": 3}`, "config"); err != nil || got.Storage == nil || got.Storage.StorageClass != "" || got.Storage.RetryMaxTries != 4 {
 		t.Fatalf("an emptied class: %+v, %v", got.Storage, err)
 	}
+	got, err = applyConfig(base, `{"storage": {"concurrency": {"ideal_concurrent_request_size": 4096}}}`, "config")
+	if err != nil || got.Storage == nil || got.Storage.IdealConcurrentRequestSize != 4096 || got.Storage.MaxConcurrentRequestsForObject != 0 || got.Storage.RetryMaxTries != 4 {
+		t.Fatalf("a request size: %+v, %v", got.Storage, err)
+	}
+	got, err = applyConfig(got, `{"storage": {"concurrency": {"max_concurrent_requests_for_object": 3}}}`, "config")
+	if err != nil || got.Storage.IdealConcurrentRequestSize != 4096 || got.Storage.MaxConcurrentRequestsForObject != 3 {
+		t.Fatalf("a request count over a request size: %+v, %v", got.Storage, err)
+	}
+	if c := configOf(got).Storage.Concurrency; c == nil || *c != (concurrencyJSON{MaxConcurrentRequestsForObject: 3, IdealConcurrentRequestSize: 4096}) {
+		t.Fatalf("concurrency shown as %+v", c)
+	}
+	if configOf(base).Storage.Concurrency != nil {
+		t.Fatal("settings without concurrency show some")
+	}
 	for _, bad := range []string{
-		`{"storage": {"concurrency": {"ideal_concurrent_request_size": 1}}}`,
+		`{"storage": {"concurrency": {"max_concurrent_requests_for_object": 70000}}}`,
+		`{"storage": {"concurrency": {"ideal_concurrent_request_size": -1}}}`,
+		`{"storage": {"unsafe_use_metadata": false}}`,
 		`{"storage": {"retries": {"max_tries": -1}}}`,
 		`{"storage": {"retries": {"initial_backoff_ms": 10, "max_backoff_ms": 5}}}`,
 		`{"storage": {"storage_class": "glacier"}}`,

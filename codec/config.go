@@ -88,6 +88,41 @@ type StorageSettings struct {
 	StorageClass         string `msg:"storage_class,omitempty"`
 	MetadataStorageClass string `msg:"metadata_storage_class,omitempty"`
 	ChunksStorageClass   string `msg:"chunks_storage_class,omitempty"`
+	// MaxConcurrentRequestsForObject and IdealConcurrentRequestSize split
+	// a large read of one object into ranged reads that run at once
+	// (upstream Icechunk's concurrency settings; see ReadParts). Zero means
+	// the default: DefaultConcurrentRequestsForObject and
+	// DefaultIdealConcurrentRequestSize.
+	MaxConcurrentRequestsForObject uint32 `msg:"max_concurrent_requests_for_object,omitempty"`
+	IdealConcurrentRequestSize     uint64 `msg:"ideal_concurrent_request_size,omitempty"`
+}
+
+// The defaults of the read-splitting settings, upstream Icechunk's: 12 MiB
+// requests, at most 18 of them at once for one object.
+const (
+	DefaultConcurrentRequestsForObject = 18
+	DefaultIdealConcurrentRequestSize  = 12 << 20
+	// MaxConcurrentRequestsForObject bounds the setting of that name
+	// (upstream's is a 16-bit count).
+	MaxConcurrentRequestsForObject = 1<<16 - 1
+)
+
+// ReadParts returns how many ranged reads a read of n bytes of one object
+// is split into: n divided by the ideal request size, rounded up, and at
+// most the maximum for one object; 1 for a read no larger than the ideal
+// size. s may be nil (the defaults).
+func (s *StorageSettings) ReadParts(n int) int {
+	maxParts, ideal := uint64(DefaultConcurrentRequestsForObject), uint64(DefaultIdealConcurrentRequestSize)
+	if s != nil && s.MaxConcurrentRequestsForObject != 0 {
+		maxParts = uint64(s.MaxConcurrentRequestsForObject)
+	}
+	if s != nil && s.IdealConcurrentRequestSize != 0 {
+		ideal = s.IdealConcurrentRequestSize
+	}
+	if n <= 0 || uint64(n) <= ideal {
+		return 1
+	}
+	return int(min((uint64(n)+ideal-1)/ideal, maxParts))
 }
 
 // ClassFor returns the storage class objects of that kind are written
@@ -117,6 +152,9 @@ func (s *StorageSettings) validate() error {
 	}
 	if s.RetryMaxBackoffMS != 0 && s.RetryInitialBackoffMS > s.RetryMaxBackoffMS {
 		return errors.Newf("storage retries: the initial backoff (%d ms) exceeds the maximum backoff (%d ms)", s.RetryInitialBackoffMS, s.RetryMaxBackoffMS)
+	}
+	if s.MaxConcurrentRequestsForObject > MaxConcurrentRequestsForObject {
+		return errors.Newf("storage concurrency: max_concurrent_requests_for_object %d exceeds %d", s.MaxConcurrentRequestsForObject, MaxConcurrentRequestsForObject)
 	}
 	for _, c := range []struct{ what, name string }{
 		{"storage class", s.StorageClass}, {"metadata storage class", s.MetadataStorageClass}, {"chunks storage class", s.ChunksStorageClass},

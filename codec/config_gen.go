@@ -687,8 +687,8 @@ func (z *RepoConfig) Msgsize() (s int) {
 func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(6)
-	var zb0001Mask uint8 /* 6 bits */
+	zb0001Len := uint32(8)
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	if z.RetryMaxTries == 0 {
 		zb0001Len--
@@ -713,6 +713,14 @@ func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.ChunksStorageClass == "" {
 		zb0001Len--
 		zb0001Mask |= 0x20
+	}
+	if z.MaxConcurrentRequestsForObject == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x40
+	}
+	if z.IdealConcurrentRequestSize == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x80
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -748,6 +756,16 @@ func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "chunks_storage_class"
 			o = append(o, 0xb4, 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x73, 0x5f, 0x73, 0x74, 0x6f, 0x72, 0x61, 0x67, 0x65, 0x5f, 0x63, 0x6c, 0x61, 0x73, 0x73)
 			o = msgp.AppendString(o, z.ChunksStorageClass)
+		}
+		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "max_concurrent_requests_for_object"
+			o = append(o, 0xd9, 0x22, 0x6d, 0x61, 0x78, 0x5f, 0x63, 0x6f, 0x6e, 0x63, 0x75, 0x72, 0x72, 0x65, 0x6e, 0x74, 0x5f, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x73, 0x5f, 0x66, 0x6f, 0x72, 0x5f, 0x6f, 0x62, 0x6a, 0x65, 0x63, 0x74)
+			o = msgp.AppendUint32(o, z.MaxConcurrentRequestsForObject)
+		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// string "ideal_concurrent_request_size"
+			o = append(o, 0xbd, 0x69, 0x64, 0x65, 0x61, 0x6c, 0x5f, 0x63, 0x6f, 0x6e, 0x63, 0x75, 0x72, 0x72, 0x65, 0x6e, 0x74, 0x5f, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x5f, 0x73, 0x69, 0x7a, 0x65)
+			o = msgp.AppendUint64(o, z.IdealConcurrentRequestSize)
 		}
 	}
 	return
@@ -807,6 +825,18 @@ func (z *StorageSettings) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "ChunksStorageClass")
 				return
 			}
+		case "max_concurrent_requests_for_object":
+			z.MaxConcurrentRequestsForObject, bts, err = msgp.ReadUint32Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "MaxConcurrentRequestsForObject")
+				return
+			}
+		case "ideal_concurrent_request_size":
+			z.IdealConcurrentRequestSize, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "IdealConcurrentRequestSize")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -821,7 +851,7 @@ func (z *StorageSettings) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *StorageSettings) Msgsize() (s int) {
-	s = 1 + 16 + msgp.Uint32Size + 25 + msgp.Uint32Size + 21 + msgp.Uint32Size + 14 + msgp.StringPrefixSize + len(z.StorageClass) + 23 + msgp.StringPrefixSize + len(z.MetadataStorageClass) + 21 + msgp.StringPrefixSize + len(z.ChunksStorageClass)
+	s = 1 + 16 + msgp.Uint32Size + 25 + msgp.Uint32Size + 21 + msgp.Uint32Size + 14 + msgp.StringPrefixSize + len(z.StorageClass) + 23 + msgp.StringPrefixSize + len(z.MetadataStorageClass) + 21 + msgp.StringPrefixSize + len(z.ChunksStorageClass) + 36 + msgp.Uint32Size + 30 + msgp.Uint64Size
 	return
 }
 

@@ -64,6 +64,9 @@ func TestRepoConfigValidate(t *testing.T) {
 			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
 		},
 		"unknown store kind": func(c *RepoConfig) { c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: "gcs"} },
+		"too many requests for one object": func(c *RepoConfig) {
+			c.Storage = &StorageSettings{MaxConcurrentRequestsForObject: MaxConcurrentRequestsForObject + 1}
+		},
 	}
 	for name, breakIt := range cases {
 		c := fixtureRepoConfig()
@@ -77,5 +80,34 @@ func TestRepoConfigValidate(t *testing.T) {
 	c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
 	if err := c.Validate(); err != nil {
 		t.Errorf("stores that fit their prefixes: %v", err)
+	}
+}
+
+// A read is split by the ideal request size, rounded up, up to the maximum
+// for one object; nil settings and zero fields are upstream's defaults.
+func TestStorageSettingsReadParts(t *testing.T) {
+	var none *StorageSettings
+	custom := &StorageSettings{IdealConcurrentRequestSize: 100, MaxConcurrentRequestsForObject: 3}
+	for _, c := range []struct {
+		s    *StorageSettings
+		n    int
+		want int
+	}{
+		{none, 0, 1},
+		{none, 12 << 20, 1},
+		{none, 12<<20 + 1, 2},
+		{none, 100 << 20, 9},
+		{none, 1 << 30, DefaultConcurrentRequestsForObject},
+		{&StorageSettings{StorageClass: "STANDARD"}, 12<<20 + 1, 2},
+		{custom, 100, 1},
+		{custom, 101, 2},
+		{custom, 300, 3},
+		{custom, 301, 3},
+		{&StorageSettings{IdealConcurrentRequestSize: 100}, 1 << 20, DefaultConcurrentRequestsForObject},
+		{&StorageSettings{MaxConcurrentRequestsForObject: 1}, 1 << 30, 1},
+	} {
+		if got := c.s.ReadParts(c.n); got != c.want {
+			t.Errorf("%+v: a read of %d bytes in %d parts, want %d", c.s, c.n, got, c.want)
+		}
 	}
 }

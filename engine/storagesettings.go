@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/icechunk-go/icechunk-go/codec"
@@ -52,6 +54,37 @@ func (s *classedStore) PutParts(ctx context.Context, key string, parts [][]byte)
 // PutPiece implements storage.PieceWriter.
 func (s *classedStore) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
 	return s.Retrying.PutPiece(s.classed(ctx, key), key, offset, data)
+}
+
+// ReadRange implements storage.RangeReader. A read the settings split
+// (codec.StorageSettings.ReadParts) runs as that many ranged reads of
+// nearly equal size at once, each retried and counted against the
+// handle's request bound on its own, so that one large chunk is not held
+// to one connection's speed. The first part to fail cancels the rest, and
+// its error is the read's.
+func (s *classedStore) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	n := s.settings().ReadParts(len(dst))
+	if n <= 1 {
+		return s.Retrying.ReadRange(ctx, key, offset, dst)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for i := range n {
+		lo, hi := len(dst)*i/n, len(dst)*(i+1)/n
+		wg.Go(func() {
+			if err := s.Retrying.ReadRange(ctx, key, offset+int64(lo), dst[lo:hi]); err != nil {
+				failed.Store(true)
+				cancel(err) // the first failure is the cause; the others see it
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
+		return context.Cause(ctx)
+	}
+	return nil
 }
 
 // retryPolicy is the policy the settings ask for, each field left unset

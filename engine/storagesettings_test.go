@@ -184,3 +184,155 @@ func TestStorageSettingsValidation(t *testing.T) {
 		t.Fatalf("an initial backoff above the default maximum: %+v", p)
 	}
 }
+
+// rangeRecorder records the ranged reads of chunk objects, can hold each
+// until a number of them are in flight at once, and can fail the one at
+// a given offset.
+type rangeRecorder struct {
+	storage.Storage
+	mu       sync.Mutex
+	reads    map[int64]int // offset -> length
+	inFlight int
+	peak     int
+	gather   int   // > 0: hold each read until this many are in flight (or a second has passed)
+	failAt   int64 // >= 0: the read at this offset fails with errPartFailed
+	arrived  chan struct{}
+}
+
+var errPartFailed = errors.New("this part fails")
+
+func newRangeRecorder(inner storage.Storage) *rangeRecorder {
+	return &rangeRecorder{Storage: inner, reads: map[int64]int{}, failAt: -1, arrived: make(chan struct{}, 64)}
+}
+
+func (r *rangeRecorder) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	if !strings.HasPrefix(key, codec.ChunksPrefix) {
+		return storage.ReadRange(ctx, r.Storage, key, offset, dst)
+	}
+	r.mu.Lock()
+	r.reads[offset] = len(dst)
+	r.inFlight++
+	r.peak = max(r.peak, r.inFlight)
+	gather, failAt := r.gather, r.failAt
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
+	if offset == failAt {
+		return storage.Determinate(errPartFailed)
+	}
+	if gather > 0 {
+		deadline := time.After(time.Second)
+		for {
+			r.mu.Lock()
+			enough := r.peak >= gather
+			r.mu.Unlock()
+			if enough {
+				break
+			}
+			select {
+			case <-time.After(time.Millisecond):
+			case <-deadline:
+				return errors.Newf("only %d reads in flight at once, want %d", r.peak, gather)
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+	}
+	return storage.ReadRange(ctx, r.Storage, key, offset, dst)
+}
+
+func (r *rangeRecorder) take() (reads map[int64]int, peak int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reads, peak = r.reads, r.peak
+	r.reads, r.peak = map[int64]int{}, 0
+	return reads, peak
+}
+
+// A chunk read larger than the ideal request size runs as ranged reads of
+// nearly equal size, as many as its size over the ideal size (rounded up)
+// and no more than the maximum for one object, all in flight at once; a
+// read no larger than the ideal size is one read. The settings follow the
+// config in force, and the first part to fail fails the read.
+func TestLargeChunkReadsSplit(t *testing.T) {
+	ctx := context.Background()
+	rec := newRangeRecorder(memory.New(t.Name()))
+	cfg := codec.DefaultRepoConfig()
+	cfg.InlineChunkThreshold = 0
+	cfg.Storage = &codec.StorageSettings{IdealConcurrentRequestSize: 100 << 10, MaxConcurrentRequestsForObject: 4}
+	repo, err := Create(ctx, rec, &cfg, nil)
+	mustOK(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	chunk := make([]byte, 300<<10+1)
+	for i := range chunk {
+		chunk[i] = byte(i * 7 / 5)
+	}
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{2}, []int{1}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "a/c/0", chunk))
+	mustOK(t, s.StoreSet(ctx, "a/c/1", chunk[:100<<10]))
+	_, err = s.Commit(ctx, "two chunks", nil)
+	mustOK(t, err)
+
+	read := func(key string, want []byte) {
+		t.Helper()
+		r, err := repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+		mustOK(t, err)
+		got, ok, err := r.StoreGet(ctx, key, storage.From(0))
+		if err != nil || !ok || string(got) != string(want) {
+			t.Fatalf("%s: %d bytes, found %v, %v", key, len(got), ok, err)
+		}
+	}
+	// 300 KiB + 1 at 100 KiB: four reads, the maximum, all at once.
+	rec.gather = 4
+	read("a/c/0", chunk)
+	reads, peak := rec.take()
+	if len(reads) != 4 || peak != 4 {
+		t.Fatalf("reads %v, %d in flight at once; want 4 parts at once", reads, peak)
+	}
+	var total int
+	for off, n := range reads {
+		if n < 75<<10 || n > 76<<10 {
+			t.Fatalf("part at %d is %d bytes, want a quarter of the chunk", off, n)
+		}
+		total += n
+	}
+	if total != len(chunk) {
+		t.Fatalf("parts cover %d bytes of %d", total, len(chunk))
+	}
+	rec.gather = 0
+	read("a/c/1", chunk[:100<<10])
+	if reads, _ := rec.take(); len(reads) != 1 {
+		t.Fatalf("a read of the ideal size ran as %v", reads)
+	}
+
+	// A handle's own config: 200 KiB requests, so two parts.
+	use := repo.Config()
+	use.Storage = &codec.StorageSettings{IdealConcurrentRequestSize: 200 << 10}
+	mustOK(t, repo.UseConfig(use))
+	read("a/c/0", chunk)
+	if reads, _ := rec.take(); len(reads) != 2 {
+		t.Fatalf("at 200 KiB requests the read ran as %v, want 2 parts", reads)
+	}
+	// The defaults (12 MiB requests) leave it whole.
+	use.Storage = nil
+	mustOK(t, repo.UseConfig(use))
+	read("a/c/0", chunk)
+	if reads, _ := rec.take(); len(reads) != 1 {
+		t.Fatalf("with the defaults the read ran as %v", reads)
+	}
+
+	// The second of two parts fails: so does the read, with its error.
+	use.Storage = &codec.StorageSettings{IdealConcurrentRequestSize: 200 << 10}
+	mustOK(t, repo.UseConfig(use))
+	rec.failAt = int64(len(chunk) / 2)
+	r, err := repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+	mustOK(t, err)
+	if _, _, err := r.StoreGet(ctx, "a/c/0", storage.From(0)); !errors.Is(err, errPartFailed) {
+		t.Fatalf("a read whose part fails: %v", err)
+	}
+}

@@ -488,12 +488,19 @@ ic_status ic_storage_free(ic_storage storage);
  *   {"retries": {"max_tries": 6, "initial_backoff_ms": 50, "max_backoff_ms": 2000},
  *    "storage_class": "STANDARD_IA",          every object written to S3
  *    "metadata_storage_class": "STANDARD",    overrides it for metadata objects
- *    "chunks_storage_class": "INTELLIGENT_TIERING"}  and for chunk objects
+ *    "chunks_storage_class": "INTELLIGENT_TIERING",  and for chunk objects
+ *    "concurrency": {"max_concurrent_requests_for_object": 18,
+ *                    "ideal_concurrent_request_size": 12582912}}
  * max_tries counts the first try; a retry waits a random time up to
  * initial_backoff_ms, doubling per retry up to max_backoff_ms. Storage
  * classes apply to S3 only (an S3 server refuses a class it lacks: the
  * write fails naming it); local and in-memory storage ignore them. Unset
  * fields keep the defaults (6 tries, 50 ms, 2000 ms; the bucket's class).
+ * "concurrency" splits a read of a native chunk larger than
+ * ideal_concurrent_request_size bytes (default 12 MiB) into that many
+ * ranged reads, rounded up and at most max_concurrent_requests_for_object
+ * (default 18, at most 65535), that run at once; each counts against
+ * "max_concurrent_requests".
  * "compression" (omitted when unset; null clears it) sets the zstd level
  * of the snapshots, manifests and transaction logs written from then on:
  *   {"algorithm": "zstd", "level": 9}        level 1 to 22

@@ -159,6 +159,10 @@ end
     @test config(open_repository(storage))["storage"] == Dict("retries" => Dict("max_tries" => 2),
         "storage_class" => "STANDARD", "chunks_storage_class" => "STANDARD_IA")
     @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("storage_class" => "standard ia")))
+    # how large chunk reads are split into ranged reads run at once, stored with the config
+    set_config!(repo, Dict("storage" => Dict("concurrency" => Dict("ideal_concurrent_request_size" => 4))))
+    @test config(open_repository(storage))["storage"]["concurrency"] == Dict("ideal_concurrent_request_size" => 4)
+    @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("concurrency" => Dict("max_concurrent_requests_for_object" => 70000))))
     set_config!(repo, Dict("storage" => nothing))
     @test !haskey(config(repo), "storage")
     # the zstd level of the metadata files written from then on

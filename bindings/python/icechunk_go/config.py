@@ -229,10 +229,41 @@ class StorageRetriesSettings:
         return {k: getattr(self, k) for k in ("max_tries", "initial_backoff_ms", "max_backoff_ms") if getattr(self, k) is not None}
 
 
+@dataclass(slots=True)
+class StorageConcurrencySettings:
+    """How a large read of one chunk is split into ranged reads that run at
+    once (upstream Icechunk's), so that a large chunk is not held to one
+    connection's speed.
+
+    A read of n bytes larger than ``ideal_concurrent_request_size`` runs as
+    n / ideal_concurrent_request_size reads (rounded up, at most
+    ``max_concurrent_requests_for_object``) of nearly equal size. Each
+    counts against ``RepositoryConfig.max_concurrent_requests``.
+
+    Parameters
+    ----------
+    max_concurrent_requests_for_object : int, optional
+        At most this many reads at once for one chunk (default 18, at most
+        65,535).
+    ideal_concurrent_request_size : int, optional
+        Bytes per read (default 12 MiB).
+    """
+
+    max_concurrent_requests_for_object: int | None = None
+    ideal_concurrent_request_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_int(self.max_concurrent_requests_for_object, "StorageConcurrencySettings: max_concurrent_requests_for_object", 1, 65535)
+        check_int(self.ideal_concurrent_request_size, "StorageConcurrencySettings: ideal_concurrent_request_size", 1)
+
+    def _to_json(self) -> dict[str, Any]:
+        keys = ("max_concurrent_requests_for_object", "ideal_concurrent_request_size")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
 # StorageSettings parameters of upstream Icechunk that this library does not
 # have, and why: given, they raise instead of being silently ignored.
 _UNSUPPORTED_STORAGE_SETTINGS = {
-    "concurrency": "requests are not split into concurrent ranges",
     "unsafe_use_conditional_create": "commits always use conditional writes, which the storage must support",
     "unsafe_use_conditional_update": "commits always use conditional writes, which the storage must support",
     "unsafe_use_metadata": "no object metadata is written",
@@ -248,6 +279,8 @@ class StorageSettings:
 
     Parameters
     ----------
+    concurrency : StorageConcurrencySettings, optional
+        How large chunk reads are split into ranged reads run at once.
     retries : StorageRetriesSettings, optional
         Retries of transient failures.
     storage_class : str, optional
@@ -260,12 +293,13 @@ class StorageSettings:
         manifests, transaction logs, refs, the configuration) and for chunk
         objects.
 
-    Upstream's ``concurrency``, ``unsafe_use_conditional_create``,
+    Upstream's ``unsafe_use_conditional_create``,
     ``unsafe_use_conditional_update``, ``unsafe_use_metadata`` and
     ``minimum_size_for_multipart_upload`` are not supported: giving one
     raises ValueError saying why.
     """
 
+    concurrency: StorageConcurrencySettings | None
     retries: StorageRetriesSettings | None
     storage_class: str | None
     metadata_storage_class: str | None
@@ -273,7 +307,7 @@ class StorageSettings:
 
     def __init__(
         self,
-        concurrency: Any = None,
+        concurrency: StorageConcurrencySettings | None = None,
         retries: StorageRetriesSettings | None = None,
         unsafe_use_conditional_create: bool | None = None,
         unsafe_use_conditional_update: bool | None = None,
@@ -284,7 +318,6 @@ class StorageSettings:
         minimum_size_for_multipart_upload: int | None = None,
     ) -> None:
         given = {
-            "concurrency": concurrency,
             "unsafe_use_conditional_create": unsafe_use_conditional_create,
             "unsafe_use_conditional_update": unsafe_use_conditional_update,
             "unsafe_use_metadata": unsafe_use_metadata,
@@ -293,11 +326,14 @@ class StorageSettings:
         for name, v in given.items():
             if v is not None:
                 raise ValueError(f"StorageSettings: {name} is not supported by icechunk_go ({_UNSUPPORTED_STORAGE_SETTINGS[name]})")
+        if concurrency is not None and not isinstance(concurrency, StorageConcurrencySettings):
+            raise TypeError(f"StorageSettings: concurrency must be a StorageConcurrencySettings, not {type(concurrency).__name__}")
         if retries is not None and not isinstance(retries, StorageRetriesSettings):
             raise TypeError(f"StorageSettings: retries must be a StorageRetriesSettings, not {type(retries).__name__}")
         for name, v in (("storage_class", storage_class), ("metadata_storage_class", metadata_storage_class), ("chunks_storage_class", chunks_storage_class)):
             if v is not None and not isinstance(v, str):
                 raise TypeError(f"StorageSettings: {name} must be a str, not {type(v).__name__}")
+        self.concurrency = concurrency
         self.retries = retries
         self.storage_class = storage_class
         self.metadata_storage_class = metadata_storage_class
@@ -310,6 +346,8 @@ class StorageSettings:
 
     def _to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
+        if self.concurrency is not None:
+            d["concurrency"] = self.concurrency._to_json()
         if self.retries is not None:
             d["retries"] = self.retries._to_json()
         for k in ("storage_class", "metadata_storage_class", "chunks_storage_class"):
@@ -319,8 +357,9 @@ class StorageSettings:
 
     @classmethod
     def _from_json(cls, d: dict[str, Any]) -> StorageSettings:
-        r = d.get("retries")
+        r, c = d.get("retries"), d.get("concurrency")
         return cls(
+            concurrency=StorageConcurrencySettings(**c) if c else None,
             retries=StorageRetriesSettings(**r) if r else None,
             storage_class=d.get("storage_class") or None,
             metadata_storage_class=d.get("metadata_storage_class") or None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -80,6 +81,13 @@ class Minio:
             secret_access_key=SECRET_KEY,
         )
 
+    def get_requests(self) -> int:
+        """How many GetObject requests the server has answered so far."""
+        with urllib.request.urlopen(self.endpoint + "/minio/metrics/v3/api/requests", timeout=5) as r:
+            text = r.read().decode()
+        pattern = re.compile(r'^minio_api_requests_total\{name="GetObject"[^}]*\} ([0-9.e+]+)$')
+        return int(sum(float(m.group(1)) for line in text.splitlines() if (m := pattern.match(line))))
+
     def client(self) -> Any:
         """A boto3 client of the server, to look at objects directly."""
         import boto3
@@ -112,6 +120,7 @@ def minio() -> Iterator[Minio]:
         MINIO_BROWSER="off",
         MINIO_UPDATE="off",
         MINIO_CI_CD="on",
+        MINIO_PROMETHEUS_AUTH_TYPE="public",  # request counts, read by Minio.get_requests
     )
     log = open(workdir / "minio.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -313,6 +322,40 @@ def test_s3_storage_classes(minio: Minio) -> None:
     with pytest.raises(ic.IcechunkError, match="InvalidStorageClass"):
         s.commit("refused")
     assert repo.lookup_branch("main") == tip
+
+
+def test_s3_large_chunk_reads_split(minio: Minio) -> None:
+    """StorageConcurrencySettings: a chunk larger than the ideal request
+    size is read as that many ranged GETs at once (here the maximum of 8
+    for a 1 MiB chunk at 64 KiB), and reads back the same; under the
+    default 12 MiB it is one GET."""
+    prefix = "repos/split-reads"
+    data = np.random.default_rng(7).integers(0, 2**31, size=2 * 256 * 1024, dtype="<i4")
+    repo = ic.Repository.create(minio.storage(prefix))
+    s = repo.writable_session("main")
+    arr = zarr.create_array(s.store, name="a", shape=data.shape, chunks=(256 * 1024,), dtype="<i4", compressors=None, fill_value=0)
+    arr[:] = data
+    s.commit("two 1 MiB chunks")
+
+    def gets_reading(repo: ic.Repository) -> int:
+        ro = zarr.open_array(repo.readonly_session(branch="main").store, path="a", mode="r")
+        before = minio.get_requests()
+        got = ro[: 256 * 1024]
+        after = minio.get_requests()
+        np.testing.assert_array_equal(got, data[: 256 * 1024])
+        return after - before
+
+    whole = gets_reading(ic.Repository.open(minio.storage(prefix)))
+    split_cfg = ic.RepositoryConfig(
+        storage=ic.StorageSettings(
+            concurrency=ic.StorageConcurrencySettings(max_concurrent_requests_for_object=8, ideal_concurrent_request_size=64 * 1024)
+        )
+    )
+    split = gets_reading(ic.Repository.open(minio.storage(prefix), split_cfg))
+    assert whole >= 1 and split == whole + 7, (whole, split)
+    # under a bound of one request at a time, the parts take turns
+    split_cfg.max_concurrent_requests = 1
+    assert gets_reading(ic.Repository.open(minio.storage(prefix), split_cfg)) == split
 
 
 def test_s3_storage_arguments() -> None:

@@ -445,6 +445,35 @@ def test_repository_config_refuses_settings_it_does_not_have() -> None:
         cfg.inline_chunk_threshold = 8  # type: ignore[attr-defined]  # a misspelt setting: would be a silent no-op
 
 
+def test_storage_concurrency_settings(storage: ic.Storage) -> None:
+    """Upstream's StorageConcurrencySettings: stored with the config, read
+    back equal, overlaid by a later save, checked when made."""
+    conc = ic.StorageConcurrencySettings(max_concurrent_requests_for_object=4, ideal_concurrent_request_size=1000)
+    cfg = ic.RepositoryConfig(inline_chunk_threshold_bytes=0, storage=ic.StorageSettings(concurrency=conc))
+    repo = ic.Repository.create(storage, cfg)
+    assert ic.Repository.open(storage).config.storage == ic.StorageSettings(concurrency=conc)
+    # reads split into 1,000-byte parts return the chunks whole
+    s = repo.writable_session("main")
+    data = np.arange(10_000, dtype="<i4")
+    zarr.create_array(s.store, name="a", shape=data.shape, chunks=(5_000,), dtype="<i4", compressors=None, fill_value=0)[:] = data
+    s.commit("two 20 kB chunks")
+    np.testing.assert_array_equal(zarr.open_array(repo.readonly_session(branch="main").store, path="a", mode="r")[:], data)
+    # a save without concurrency keeps it; one with it replaces it
+    repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(storage_class="STANDARD")))
+    got = ic.Repository.open(storage).config.storage
+    assert got is not None and got.concurrency == conc and got.storage_class == "STANDARD"
+    merged = cfg.merge(ic.RepositoryConfig(storage=ic.StorageSettings(concurrency=ic.StorageConcurrencySettings(ideal_concurrent_request_size=1 << 20))))
+    assert merged.storage is not None and merged.storage.concurrency == ic.StorageConcurrencySettings(ideal_concurrent_request_size=1 << 20)
+    with pytest.raises(ValueError, match="max_concurrent_requests_for_object"):
+        ic.StorageConcurrencySettings(max_concurrent_requests_for_object=0)
+    with pytest.raises(ValueError, match="max_concurrent_requests_for_object"):
+        ic.StorageConcurrencySettings(max_concurrent_requests_for_object=65536)
+    with pytest.raises(ValueError, match="ideal_concurrent_request_size"):
+        ic.StorageConcurrencySettings(ideal_concurrent_request_size=-1)
+    with pytest.raises(TypeError, match="StorageConcurrencySettings"):
+        ic.StorageSettings(concurrency={"ideal_concurrent_request_size": 10})  # type: ignore[arg-type]
+
+
 def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     cfg = ic.RepositoryConfig.default()
     cfg.storage = ic.StorageSettings(
@@ -463,7 +492,6 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     assert ic.Repository.open(storage).config.storage.retries.max_tries == 3  # type: ignore[union-attr]  # open(config) stores nothing
     # what the library cannot honour is refused, saying why
     for name, value in [
-        ("concurrency", object()),
         ("unsafe_use_conditional_update", False),
         ("unsafe_use_conditional_create", True),
         ("unsafe_use_metadata", False),
@@ -478,7 +506,7 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     with pytest.raises(ic.InvalidArgumentError, match="storage class"):
         repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(storage_class="standard")))
     with pytest.raises(AttributeError):
-        ic.StorageSettings().concurrency = 1  # type: ignore[attr-defined]
+        ic.StorageSettings().unsafe_use_metadata = False  # type: ignore[attr-defined]
 
 
 def test_compression_config_takes_upstreams_form(storage: ic.Storage) -> None:
