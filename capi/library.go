@@ -31,6 +31,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"unsafe"
+
+	"github.com/icechunk-go/icechunk-go/codec"
 )
 
 // Version of the library and of its binary interface; they must match the
@@ -63,6 +65,12 @@ func ic_version_number() C.uint32_t {
 func ic_abi_version() C.uint32_t {
 	defer recoverQuietly()
 	return abiVersion
+}
+
+//export ic_format_version
+func ic_format_version() C.uint32_t {
+	defer recoverQuietly()
+	return codec.FormatVersion
 }
 
 //export ic_status_name

@@ -178,6 +178,11 @@ uint32_t ic_version_number(void);
 /* The library's ABI version; compare it with IC_ABI_VERSION. */
 uint32_t ic_abi_version(void);
 
+/* The version of the repository format the library writes, and the newest
+ * it reads (docs/format.md); a file of a newer version fails to read with
+ * IC_ERR_UNSUPPORTED_VERSION. Upstream Icechunk calls its own spec_version. */
+uint32_t ic_format_version(void);
+
 /* ======================================================================
  * Status codes
  * ====================================================================== */

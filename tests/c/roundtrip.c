@@ -910,6 +910,7 @@ int main(void) {
     /* Versions. */
     CHECK(ic_abi_version() == IC_ABI_VERSION);
     CHECK(ic_version_number() == IC_VERSION_NUMBER);
+    CHECK(ic_format_version() == 1); /* docs/format.md: format version 1 */
     CHECK(strcmp(ic_version_string(), IC_VERSION_STRING) == 0);
     CHECK(strcmp(ic_status_name(IC_ERR_REBASE_FAILED), "IC_ERR_REBASE_FAILED") == 0);
     CHECK(strcmp(ic_status_name(12345), "IC_ERR_UNKNOWN") == 0);

@@ -226,6 +226,14 @@ The ABI version of the loaded libicechunk (equal to `IcechunkGo.IC_ABI_VERSION`)
 abi_version() = Int(@ic(:ic_abi_version, UInt32, ()))
 
 """
+    format_version() -> Int
+
+The version of the repository format the loaded library writes, and the
+newest it reads (upstream Icechunk's `spec_version`).
+"""
+format_version() = Int(@ic(:ic_format_version, UInt32, ()))
+
+"""
     status_name(code) -> String
 
 The name of a status code, such as `"IC_ERR_CONFLICT"`.

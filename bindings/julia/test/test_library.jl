@@ -6,6 +6,7 @@
     @test IcechunkGo.version() isa VersionNumber
     v = IcechunkGo.version()
     @test IcechunkGo.version_number() == v.major * 1_000_000 + v.minor * 1000 + v.patch
+    @test IcechunkGo.format_version() == 1  # docs/format.md
     @test IcechunkGo.status_name(32) == "IC_ERR_CONFLICT"
     @test IcechunkGo.status_name(12345) == "IC_ERR_UNKNOWN"
 

@@ -100,6 +100,13 @@ def library_path() -> str:
     return str(_ffi.LIB_PATH)
 
 
+def spec_version() -> int:
+    """The version of the repository format this library writes, and the
+    newest it reads (upstream Icechunk's ``spec_version``); a repository
+    file of a newer version raises ``UnsupportedFormatVersionError``."""
+    return int(_ffi.lib.ic_format_version())
+
+
 def print_debug_info() -> None:
     """Prints the versions a bug report needs (upstream Icechunk's
     ``print_debug_info``): platform, Python, this package, the library it
@@ -110,7 +117,7 @@ def print_debug_info() -> None:
     print(f"platform:  {platform.platform()}")
     print(f"python:  {platform.python_version()}")
     print(f"icechunk_go:  {__version__}")
-    print(f"libicechunk:  {library_version()} (ABI {ABI_VERSION}) at {library_path()}")
+    print(f"libicechunk:  {library_version()} (ABI {ABI_VERSION}, format {spec_version()}) at {library_path()}")
     for package in ("zarr", "numcodecs", "numpy", "xarray", "dask", "virtualizarr"):
         try:
             print(f"{package}:  {import_module(package).__version__}")
@@ -189,6 +196,7 @@ __all__ = [
     "VirtualChunkSpec",
     "__version__",
     "print_debug_info",
+    "spec_version",
     "containers_credentials",
     "in_memory_storage",
     "local_filesystem_store",

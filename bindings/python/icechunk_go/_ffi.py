@@ -142,6 +142,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_version_string": (c_char_p, []),
     "ic_version_number": (c_uint32, []),
     "ic_abi_version": (c_uint32, []),
+    "ic_format_version": (c_uint32, []),
     "ic_status_name": (c_char_p, [_ST]),
     "ic_set_max_threads": (_ST, [c_int32, POINTER(c_int32), _ERR]),
     "ic_set_memory_limit": (_ST, [c_int64, POINTER(c_int64), _ERR]),

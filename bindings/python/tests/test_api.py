@@ -554,4 +554,10 @@ def test_print_debug_info(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert f"icechunk_go:  {ic.__version__}" in out
     assert f"libicechunk:  {ic.library_version()}" in out
+    assert "format 1)" in out
     assert "zarr:  " in out and "python:  " in out
+
+
+def test_spec_version() -> None:
+    # docs/format.md: the format version every file's header carries
+    assert ic.spec_version() == 1
