@@ -197,6 +197,14 @@ type storageJSON struct {
 	MetadataStorageClass string           `json:"metadata_storage_class,omitempty"`
 	ChunksStorageClass   string           `json:"chunks_storage_class,omitempty"`
 	Concurrency          *concurrencyJSON `json:"concurrency,omitempty"`
+	// false: create-only writes are checked, written and read back, for
+	// stores that refuse them (codec.StorageSettings.UnsafeNoConditionalCreate).
+	UnsafeUseConditionalCreate *bool `json:"unsafe_use_conditional_create,omitempty"`
+	// Accepted for upstream's configurations, with no effect and not kept:
+	// the library never writes conditionally over an object (refs are
+	// create-only entries) and never stamps objects with metadata.
+	UnsafeUseConditionalUpdate *bool `json:"unsafe_use_conditional_update,omitempty"`
+	UnsafeUseMetadata          *bool `json:"unsafe_use_metadata,omitempty"`
 }
 
 // concurrencyJSON is how a large read of one object is split (upstream
@@ -223,6 +231,9 @@ func storageOf(s *codec.StorageSettings) *storageJSON {
 	if s.MaxConcurrentRequestsForObject != 0 || s.IdealConcurrentRequestSize != 0 {
 		out.Concurrency = &concurrencyJSON{MaxConcurrentRequestsForObject: s.MaxConcurrentRequestsForObject, IdealConcurrentRequestSize: s.IdealConcurrentRequestSize}
 	}
+	if s.UnsafeNoConditionalCreate {
+		out.UnsafeUseConditionalCreate = new(bool)
+	}
 	return out
 }
 
@@ -237,6 +248,7 @@ func (s *storageJSON) settings() *codec.StorageSettings {
 	if c := s.Concurrency; c != nil {
 		out.MaxConcurrentRequestsForObject, out.IdealConcurrentRequestSize = c.MaxConcurrentRequestsForObject, c.IdealConcurrentRequestSize
 	}
+	out.UnsafeNoConditionalCreate = s.UnsafeUseConditionalCreate != nil && !*s.UnsafeUseConditionalCreate
 	if *out == (codec.StorageSettings{}) {
 		return nil
 	}

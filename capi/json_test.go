@@ -87,10 +87,26 @@ func TestApplyConfigStorageSettings(t *testing.T) {
 	if configOf(base).Storage.Concurrency != nil {
 		t.Fatal("settings without concurrency show some")
 	}
+	// Conditional creates off is kept and shown; the two upstream settings
+	// that change nothing here are accepted and not kept.
+	got, err = applyConfig(base, `{"storage": {"unsafe_use_conditional_create": false, "unsafe_use_conditional_update": false, "unsafe_use_metadata": true}}`, "config")
+	if err != nil || !got.Storage.UnsafeNoConditionalCreate {
+		t.Fatalf("conditional creates off: %+v, %v", got.Storage, err)
+	}
+	if shown := configOf(got).Storage; shown.UnsafeUseConditionalCreate == nil || *shown.UnsafeUseConditionalCreate || shown.UnsafeUseConditionalUpdate != nil || shown.UnsafeUseMetadata != nil {
+		t.Fatalf("shown as %+v", shown)
+	}
+	if got, err = applyConfig(got, `{"storage": {"retries": {"max_tries": 2}}}`, "config"); err != nil || !got.Storage.UnsafeNoConditionalCreate {
+		t.Fatalf("an overlay without it keeps it: %+v, %v", got.Storage, err)
+	}
+	if got, err = applyConfig(got, `{"storage": {"unsafe_use_conditional_create": true}}`, "config"); err != nil || got.Storage.UnsafeNoConditionalCreate {
+		t.Fatalf("turned back on: %+v, %v", got.Storage, err)
+	}
 	for _, bad := range []string{
 		`{"storage": {"concurrency": {"max_concurrent_requests_for_object": 70000}}}`,
 		`{"storage": {"concurrency": {"ideal_concurrent_request_size": -1}}}`,
-		`{"storage": {"unsafe_use_metadata": false}}`,
+		`{"storage": {"minimum_size_for_multipart_upload": 1}}`,
+		`{"storage": {"unsafe_use_conditional_create": "no"}}`,
 		`{"storage": {"retries": {"max_tries": -1}}}`,
 		`{"storage": {"retries": {"initial_backoff_ms": 10, "max_backoff_ms": 5}}}`,
 		`{"storage": {"storage_class": "glacier"}}`,

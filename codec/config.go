@@ -95,6 +95,12 @@ type StorageSettings struct {
 	// DefaultIdealConcurrentRequestSize.
 	MaxConcurrentRequestsForObject uint32 `msg:"max_concurrent_requests_for_object,omitempty"`
 	IdealConcurrentRequestSize     uint64 `msg:"ideal_concurrent_request_size,omitempty"`
+	// UnsafeNoConditionalCreate (upstream's unsafe_use_conditional_create
+	// set to false) is for stores that refuse create-only writes: a
+	// create-only write checks that the key is absent, writes it plainly,
+	// and reads it back. Two writers racing for one branch can then both
+	// believe they committed, one of them wrongly; hence unsafe.
+	UnsafeNoConditionalCreate bool `msg:"unsafe_no_conditional_create,omitempty"`
 }
 
 // The defaults of the read-splitting settings, upstream Icechunk's: 12 MiB

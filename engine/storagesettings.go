@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
@@ -41,9 +44,32 @@ func (s *classedStore) Put(ctx context.Context, key string, data []byte) error {
 	return s.Retrying.Put(s.classed(ctx, key), key, data)
 }
 
-// PutIfAbsent implements storage.Storage.
+// PutIfAbsent implements storage.Storage. Under the unsafe setting for
+// stores without create-only writes (UnsafeNoConditionalCreate) it checks
+// that key is absent, writes it plainly and reads it back, so that a
+// writer that lost a race it can see loses with ErrPreconditionFailed; a
+// racing write that lands after the read-back goes unnoticed.
 func (s *classedStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	return s.Retrying.PutIfAbsent(s.classed(ctx, key), key, data)
+	ctx = s.classed(ctx, key)
+	if settings := s.settings(); settings == nil || !settings.UnsafeNoConditionalCreate {
+		return s.Retrying.PutIfAbsent(ctx, key, data)
+	}
+	if _, err := s.Retrying.Stat(ctx, key); err == nil {
+		return storage.PreconditionFailed(s, key)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err := s.Retrying.Put(ctx, key, data); err != nil {
+		return err
+	}
+	stored, err := s.Retrying.Get(ctx, key)
+	if err != nil {
+		return storage.Indeterminate(errors.Wrapf(err, "%s: cannot tell whether the write of %q won", s, key))
+	}
+	if !bytes.Equal(stored, data) {
+		return storage.PreconditionFailed(s, key)
+	}
+	return nil
 }
 
 // PutParts implements storage.PartsPutter.

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +56,19 @@ func (c *classRecorder) byKind() (chunks, metadata map[string]bool) {
 	return chunks, metadata
 }
 
+// sessionWithChunk returns a writable session on main that has written a
+// group, an array "a" of four one-element chunks, and chunk as its chunk 0.
+func sessionWithChunk(t *testing.T, repo *Repository, chunk string) *Session {
+	t.Helper()
+	ctx := context.Background()
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{4}, []int{1}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "a/c/0", []byte(chunk)))
+	return s
+}
+
 // Every write asks for the storage class the config in force names for its
 // kind: chunk objects (written behind too) the chunks class, snapshots,
 // manifests, transaction logs, refs and the config the metadata class;
@@ -68,11 +83,7 @@ func TestStorageClassesFollowTheConfig(t *testing.T) {
 	mustOK(t, err)
 	commit := func(chunk string) {
 		t.Helper()
-		s, err := repo.WritableSession(ctx, MainBranch)
-		mustOK(t, err)
-		mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
-		mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{4}, []int{1}, "default", "")))
-		mustOK(t, s.StoreSet(ctx, "a/c/0", []byte(chunk)))
+		s := sessionWithChunk(t, repo, chunk)
 		ok, err := s.StoreSetBehind(ctx, "a/c/1", []byte(chunk+"behind"), true)
 		if err != nil || !ok {
 			t.Fatalf("set behind: %v %v", ok, err)
@@ -334,5 +345,77 @@ func TestLargeChunkReadsSplit(t *testing.T) {
 	mustOK(t, err)
 	if _, _, err := r.StoreGet(ctx, "a/c/0", storage.From(0)); !errors.Is(err, errPartFailed) {
 		t.Fatalf("a read whose part fails: %v", err)
+	}
+}
+
+// noCreateOnly is a store that refuses create-only writes, as some S3
+// servers refuse If-None-Match. It can let another writer's entry land
+// over the next ref entry written, right after it: the same entry with
+// another write id (storage.Consensus's layout: the write id at bytes 13
+// to 29, a CRC-32C of the rest at the end).
+type noCreateOnly struct {
+	storage.Storage
+	mu        sync.Mutex
+	overwrite bool // the next plain write of a ref entry is overwritten at once
+}
+
+var errNoCreateOnly = storage.Determinate(errors.New("NotImplemented: If-None-Match"))
+
+func (s *noCreateOnly) PutIfAbsent(context.Context, string, []byte) error { return errNoCreateOnly }
+
+func (s *noCreateOnly) Put(ctx context.Context, key string, data []byte) error {
+	if err := s.Storage.Put(ctx, key, data); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overwrite && strings.HasPrefix(key, codec.RefsPrefix) {
+		s.overwrite = false
+		other := append([]byte{}, data...)
+		other[13] ^= 0xff
+		binary.BigEndian.PutUint32(other[len(other)-4:], crc32.Checksum(other[:len(other)-4], crc32.MakeTable(crc32.Castagnoli)))
+		return s.Storage.Put(ctx, key, other)
+	}
+	return nil
+}
+
+// With unsafe_use_conditional_create off, a store without create-only
+// writes works: a create-only write is a check, a plain write and a read
+// back. A branch that moved is still a conflict, a tag that exists still
+// exists, and a racing entry that lands before the read back makes the
+// commit a conflict instead of a success.
+func TestUnsafeNoConditionalCreate(t *testing.T) {
+	ctx := context.Background()
+	store := &noCreateOnly{Storage: memory.New(t.Name())}
+	if _, err := Create(ctx, store, nil, nil); !errors.Is(err, errNoCreateOnly) {
+		t.Fatalf("a store without create-only writes, with them on: %v", err)
+	}
+	cfg := codec.DefaultRepoConfig()
+	cfg.Storage = &codec.StorageSettings{UnsafeNoConditionalCreate: true}
+	repo, err := Create(ctx, store, &cfg, nil)
+	mustOK(t, err)
+	first, second := sessionWithChunk(t, repo, "one"), sessionWithChunk(t, repo, "two")
+	id, err := first.Commit(ctx, "first", nil)
+	mustOK(t, err)
+	if _, err := second.Commit(ctx, "second", nil); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a commit on a branch that moved: %v", err)
+	}
+	mustOK(t, repo.CreateTag(ctx, "v1", id))
+	if err := repo.CreateTag(ctx, "v1", id); !errors.Is(err, ErrTagExists) {
+		t.Fatalf("a tag created twice: %v", err)
+	}
+	// Another writer's entry lands between this writer's write and its read back.
+	store.overwrite = true
+	if _, err := sessionWithChunk(t, repo, "three").Commit(ctx, "raced", nil); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a commit whose entry was overwritten: %v", err)
+	}
+	if store.overwrite {
+		t.Fatal("no ref entry was written")
+	}
+	// Reopened, the setting is the stored config's.
+	again, err := Open(ctx, store, nil)
+	mustOK(t, err)
+	if s := again.Config().Storage; s == nil || !s.UnsafeNoConditionalCreate {
+		t.Fatalf("stored settings %+v", s)
 	}
 }

@@ -495,7 +495,8 @@ ic_status ic_storage_free(ic_storage storage);
  *    "metadata_storage_class": "STANDARD",    overrides it for metadata objects
  *    "chunks_storage_class": "INTELLIGENT_TIERING",  and for chunk objects
  *    "concurrency": {"max_concurrent_requests_for_object": 18,
- *                    "ideal_concurrent_request_size": 12582912}}
+ *                    "ideal_concurrent_request_size": 12582912},
+ *    "unsafe_use_conditional_create": false}
  * max_tries counts the first try; a retry waits a random time up to
  * initial_backoff_ms, doubling per retry up to max_backoff_ms. Storage
  * classes apply to S3 only (an S3 server refuses a class it lacks: the
@@ -506,6 +507,13 @@ ic_status ic_storage_free(ic_storage storage);
  * ranged reads, rounded up and at most max_concurrent_requests_for_object
  * (default 18, at most 65535), that run at once; each counts against
  * "max_concurrent_requests".
+ * "unsafe_use_conditional_create": false is for stores that refuse
+ * create-only writes (If-None-Match): each is then a check that the object
+ * is absent, a plain write and a read back. Unsafe: two writers committing
+ * to one branch at once can both succeed, one commit then lost. Upstream's
+ * "unsafe_use_conditional_update" and "unsafe_use_metadata" are accepted
+ * with no effect and not kept (the library never writes over an object
+ * conditionally and never stamps objects with metadata).
  * "compression" (omitted when unset; null clears it) sets the zstd level
  * of the snapshots, manifests and transaction logs written from then on:
  *   {"algorithm": "zstd", "level": 9}        level 1 to 22

@@ -163,6 +163,10 @@ end
     set_config!(repo, Dict("storage" => Dict("concurrency" => Dict("ideal_concurrent_request_size" => 4))))
     @test config(open_repository(storage))["storage"]["concurrency"] == Dict("ideal_concurrent_request_size" => 4)
     @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("concurrency" => Dict("max_concurrent_requests_for_object" => 70000))))
+    # create-only writes checked, written and read back, for stores without them
+    set_config!(repo, Dict("storage" => Dict("unsafe_use_conditional_create" => false, "unsafe_use_metadata" => false)))
+    @test config(open_repository(storage))["storage"]["unsafe_use_conditional_create"] == false
+    @test !haskey(config(repo)["storage"], "unsafe_use_metadata")
     set_config!(repo, Dict("storage" => nothing))
     @test !haskey(config(repo), "storage")
     # the zstd level of the metadata files written from then on

@@ -264,9 +264,6 @@ class StorageConcurrencySettings:
 # StorageSettings parameters of upstream Icechunk that this library does not
 # have, and why: given, they raise instead of being silently ignored.
 _UNSUPPORTED_STORAGE_SETTINGS = {
-    "unsafe_use_conditional_create": "commits always use conditional writes, which the storage must support",
-    "unsafe_use_conditional_update": "commits always use conditional writes, which the storage must support",
-    "unsafe_use_metadata": "no object metadata is written",
     "minimum_size_for_multipart_upload": "objects are written in single requests",
 }
 
@@ -292,15 +289,27 @@ class StorageSettings:
         Override ``storage_class`` for metadata objects (snapshots,
         manifests, transaction logs, refs, the configuration) and for chunk
         objects.
+    unsafe_use_conditional_create : bool, optional
+        False is for stores that refuse create-only writes (``If-None-Match``):
+        each one is then a check that the object is absent, a plain write
+        and a read back. Unsafe: two writers committing to one branch at the
+        same moment can both succeed, one commit then lost. Stored with the
+        configuration.
+    unsafe_use_conditional_update, unsafe_use_metadata : bool, optional
+        Accepted for upstream's configurations; either value behaves the
+        same, and they are not stored: this library never writes over an
+        object conditionally (a branch moves by creating a new entry) and
+        never stamps objects with metadata.
 
-    Upstream's ``unsafe_use_conditional_create``,
-    ``unsafe_use_conditional_update``, ``unsafe_use_metadata`` and
-    ``minimum_size_for_multipart_upload`` are not supported: giving one
-    raises ValueError saying why.
+    Upstream's ``minimum_size_for_multipart_upload`` is not supported:
+    giving it raises ValueError saying why.
     """
 
     concurrency: StorageConcurrencySettings | None
     retries: StorageRetriesSettings | None
+    unsafe_use_conditional_create: bool | None
+    unsafe_use_conditional_update: bool | None
+    unsafe_use_metadata: bool | None
     storage_class: str | None
     metadata_storage_class: str | None
     chunks_storage_class: str | None
@@ -317,15 +326,16 @@ class StorageSettings:
         chunks_storage_class: str | None = None,
         minimum_size_for_multipart_upload: int | None = None,
     ) -> None:
-        given = {
-            "unsafe_use_conditional_create": unsafe_use_conditional_create,
-            "unsafe_use_conditional_update": unsafe_use_conditional_update,
-            "unsafe_use_metadata": unsafe_use_metadata,
-            "minimum_size_for_multipart_upload": minimum_size_for_multipart_upload,
-        }
-        for name, v in given.items():
-            if v is not None:
-                raise ValueError(f"StorageSettings: {name} is not supported by icechunk_go ({_UNSUPPORTED_STORAGE_SETTINGS[name]})")
+        if minimum_size_for_multipart_upload is not None:
+            name = "minimum_size_for_multipart_upload"
+            raise ValueError(f"StorageSettings: {name} is not supported by icechunk_go ({_UNSUPPORTED_STORAGE_SETTINGS[name]})")
+        for name, v in (
+            ("unsafe_use_conditional_create", unsafe_use_conditional_create),
+            ("unsafe_use_conditional_update", unsafe_use_conditional_update),
+            ("unsafe_use_metadata", unsafe_use_metadata),
+        ):
+            if v is not None and not isinstance(v, bool):
+                raise TypeError(f"StorageSettings: {name} must be a bool or None, not {type(v).__name__}")
         if concurrency is not None and not isinstance(concurrency, StorageConcurrencySettings):
             raise TypeError(f"StorageSettings: concurrency must be a StorageConcurrencySettings, not {type(concurrency).__name__}")
         if retries is not None and not isinstance(retries, StorageRetriesSettings):
@@ -335,6 +345,9 @@ class StorageSettings:
                 raise TypeError(f"StorageSettings: {name} must be a str, not {type(v).__name__}")
         self.concurrency = concurrency
         self.retries = retries
+        self.unsafe_use_conditional_create = unsafe_use_conditional_create
+        self.unsafe_use_conditional_update = unsafe_use_conditional_update
+        self.unsafe_use_metadata = unsafe_use_metadata
         self.storage_class = storage_class
         self.metadata_storage_class = metadata_storage_class
         self.chunks_storage_class = chunks_storage_class
@@ -350,6 +363,8 @@ class StorageSettings:
             d["concurrency"] = self.concurrency._to_json()
         if self.retries is not None:
             d["retries"] = self.retries._to_json()
+        if self.unsafe_use_conditional_create is not None:
+            d["unsafe_use_conditional_create"] = self.unsafe_use_conditional_create
         for k in ("storage_class", "metadata_storage_class", "chunks_storage_class"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
@@ -361,6 +376,7 @@ class StorageSettings:
         return cls(
             concurrency=StorageConcurrencySettings(**c) if c else None,
             retries=StorageRetriesSettings(**r) if r else None,
+            unsafe_use_conditional_create=d.get("unsafe_use_conditional_create"),
             storage_class=d.get("storage_class") or None,
             metadata_storage_class=d.get("metadata_storage_class") or None,
             chunks_storage_class=d.get("chunks_storage_class") or None,

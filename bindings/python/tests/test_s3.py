@@ -358,6 +358,32 @@ def test_s3_large_chunk_reads_split(minio: Minio) -> None:
     assert gets_reading(ic.Repository.open(minio.storage(prefix), split_cfg)) == split
 
 
+def test_s3_without_conditional_creates(minio: Minio) -> None:
+    """Upstream's settings for stores without conditional writes are
+    accepted: with unsafe_use_conditional_create=False a create-only write
+    is a check, a plain write and a read back, which still turns a commit
+    on a branch that moved into a conflict. The setting is stored; the
+    two that have no effect here are not."""
+    prefix = "repos/no-conditional-create"
+    settings = ic.StorageSettings(unsafe_use_conditional_create=False, unsafe_use_conditional_update=False, unsafe_use_metadata=False)
+    repo = ic.Repository.create(minio.storage(prefix), ic.RepositoryConfig(storage=settings))
+    stored = ic.Repository.open(minio.storage(prefix)).config.storage
+    assert stored == ic.StorageSettings(unsafe_use_conditional_create=False)
+    s1, s2 = repo.writable_session("main"), repo.writable_session("main")
+    zarr.create_array(s1.store, name="a", shape=(2,), chunks=(1,), dtype="i4", fill_value=0)[:] = [1, 2]
+    zarr.create_array(s2.store, name="b", shape=(2,), chunks=(1,), dtype="i4", fill_value=0)[:] = [3, 4]
+    first = s1.commit("first")
+    with pytest.raises(ic.ConflictError):
+        s2.commit("second")
+    assert repo.lookup_branch("main") == first
+    repo.create_tag("v1", first)
+    with pytest.raises(ic.IcechunkError, match="v1"):
+        repo.create_tag("v1", first)
+    # turned back on: the stored setting goes
+    repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(unsafe_use_conditional_create=True)))
+    assert ic.Repository.open(minio.storage(prefix)).config.storage is None
+
+
 def test_s3_storage_arguments() -> None:
     with pytest.raises(ValueError, match="exactly one credential source"):
         ic.s3_storage(bucket="b", anonymous=True, access_key_id="k", secret_access_key="s")

@@ -491,14 +491,10 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     assert ic.Repository.open(storage, ic.RepositoryConfig(storage=ic.StorageSettings(retries=ic.StorageRetriesSettings(max_tries=1)))).config.storage.retries.max_tries == 1  # type: ignore[union-attr]
     assert ic.Repository.open(storage).config.storage.retries.max_tries == 3  # type: ignore[union-attr]  # open(config) stores nothing
     # what the library cannot honour is refused, saying why
-    for name, value in [
-        ("unsafe_use_conditional_update", False),
-        ("unsafe_use_conditional_create", True),
-        ("unsafe_use_metadata", False),
-        ("minimum_size_for_multipart_upload", 1),
-    ]:
-        with pytest.raises(ValueError, match=name):
-            ic.StorageSettings(**{name: value})
+    with pytest.raises(ValueError, match="minimum_size_for_multipart_upload"):
+        ic.StorageSettings(minimum_size_for_multipart_upload=1)
+    with pytest.raises(TypeError, match="unsafe_use_metadata"):
+        ic.StorageSettings(unsafe_use_metadata="no")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_tries"):
         ic.StorageRetriesSettings(max_tries=0)
     with pytest.raises(ic.InvalidArgumentError, match="backoff"):
@@ -506,7 +502,7 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     with pytest.raises(ic.InvalidArgumentError, match="storage class"):
         repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(storage_class="standard")))
     with pytest.raises(AttributeError):
-        ic.StorageSettings().unsafe_use_metadata = False  # type: ignore[attr-defined]
+        ic.StorageSettings().minimum_size_for_multipart_upload = 1  # type: ignore[attr-defined]
 
 
 def test_compression_config_takes_upstreams_form(storage: ic.Storage) -> None:
