@@ -363,8 +363,10 @@ class StorageSettings:
             d["concurrency"] = self.concurrency._to_json()
         if self.retries is not None:
             d["retries"] = self.retries._to_json()
-        if self.unsafe_use_conditional_create is not None:
-            d["unsafe_use_conditional_create"] = self.unsafe_use_conditional_create
+        # the library keeps only the first; the others travel for merge()
+        for k in ("unsafe_use_conditional_create", "unsafe_use_conditional_update", "unsafe_use_metadata"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
         for k in ("storage_class", "metadata_storage_class", "chunks_storage_class"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
@@ -377,6 +379,8 @@ class StorageSettings:
             concurrency=StorageConcurrencySettings(**c) if c else None,
             retries=StorageRetriesSettings(**r) if r else None,
             unsafe_use_conditional_create=d.get("unsafe_use_conditional_create"),
+            unsafe_use_conditional_update=d.get("unsafe_use_conditional_update"),
+            unsafe_use_metadata=d.get("unsafe_use_metadata"),
             storage_class=d.get("storage_class") or None,
             metadata_storage_class=d.get("metadata_storage_class") or None,
             chunks_storage_class=d.get("chunks_storage_class") or None,

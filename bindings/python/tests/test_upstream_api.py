@@ -493,6 +493,11 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     # what the library cannot honour is refused, saying why
     with pytest.raises(ValueError, match="minimum_size_for_multipart_upload"):
         ic.StorageSettings(minimum_size_for_multipart_upload=1)
+    # upstream's settings that change nothing here survive a merge
+    merged = ic.RepositoryConfig(storage=ic.StorageSettings(unsafe_use_metadata=False)).merge(
+        ic.RepositoryConfig(storage=ic.StorageSettings(unsafe_use_conditional_create=False))
+    )
+    assert merged.storage == ic.StorageSettings(unsafe_use_conditional_create=False, unsafe_use_metadata=False)
     with pytest.raises(TypeError, match="unsafe_use_metadata"):
         ic.StorageSettings(unsafe_use_metadata="no")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_tries"):
