@@ -261,13 +261,6 @@ class StorageConcurrencySettings:
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
-# StorageSettings parameters of upstream Icechunk that this library does not
-# have, and why: given, they raise instead of being silently ignored.
-_UNSUPPORTED_STORAGE_SETTINGS = {
-    "minimum_size_for_multipart_upload": "objects are written in single requests",
-}
-
-
 @dataclass(slots=True, init=False)
 class StorageSettings:
     """How a repository handle talks to its storage (upstream Icechunk's
@@ -327,8 +320,8 @@ class StorageSettings:
         minimum_size_for_multipart_upload: int | None = None,
     ) -> None:
         if minimum_size_for_multipart_upload is not None:
-            name = "minimum_size_for_multipart_upload"
-            raise ValueError(f"StorageSettings: {name} is not supported by icechunk_go ({_UNSUPPORTED_STORAGE_SETTINGS[name]})")
+            # given, it raises instead of being silently ignored
+            raise ValueError("StorageSettings: minimum_size_for_multipart_upload is not supported by icechunk_go (objects are written in single requests)")
         for name, v in (
             ("unsafe_use_conditional_create", unsafe_use_conditional_create),
             ("unsafe_use_conditional_update", unsafe_use_conditional_update),
