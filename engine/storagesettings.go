@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
@@ -93,24 +92,12 @@ func (s *classedStore) ReadRange(ctx context.Context, key string, offset int64, 
 	if n <= 1 {
 		return s.Retrying.ReadRange(ctx, key, offset, dst)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	var failed atomic.Bool
+	g, gctx := errgroup.WithContext(ctx)
 	for i := range n {
 		lo, hi := len(dst)*i/n, len(dst)*(i+1)/n
-		wg.Go(func() {
-			if err := s.Retrying.ReadRange(ctx, key, offset+int64(lo), dst[lo:hi]); err != nil {
-				failed.Store(true)
-				cancel(err) // the first failure is the cause; the others see it
-			}
-		})
+		g.Go(func() error { return s.Retrying.ReadRange(gctx, key, offset+int64(lo), dst[lo:hi]) })
 	}
-	wg.Wait()
-	if failed.Load() {
-		return context.Cause(ctx)
-	}
-	return nil
+	return g.Wait()
 }
 
 // retryPolicy is the policy the settings ask for, each field left unset
