@@ -114,6 +114,17 @@ func fixtureTransactionLog() *TransactionLog {
 
 func fixtureRef() *Ref { return &Ref{Snapshot: fxSnapshotID} }
 
+// fixtureCommitRef is a branch log entry written by a commit: its parent
+// and its (uncompressed, so that the golden bytes are stable) transaction
+// log.
+func fixtureCommitRef() *Ref {
+	txlog, err := EncodeWith(FileTypeTransactionLog, CompressionNone, fixtureTransactionLog())
+	if err != nil {
+		panic(err)
+	}
+	return &Ref{Snapshot: fxSnapshotID, Parent: fxParentID, TxLog: txlog}
+}
+
 func fixtureRepoConfig() *RepoConfig {
 	c := DefaultRepoConfig()
 	c.DisableTransactionLogs = true

@@ -139,10 +139,13 @@ func TestFuzzSeedCorpus(t *testing.T) {
 	targets := map[string]string{
 		"snapshot": "FuzzDecodeSnapshot", "manifest": "FuzzDecodeManifest",
 		"transaction_log": "FuzzDecodeTransactionLog", "ref": "FuzzDecodeRef", "repo_config": "FuzzDecodeRepoConfig",
+		"commit_ref": "FuzzDecodeRef",
 	}
+	// Seeds of a second case of one target are named after the case.
+	prefix := map[string]string{"commit_ref": "commit-"}
 	for _, c := range codecCases {
 		for name, data := range fuzzSeeds(c) {
-			files[filepath.Join("testdata", "fuzz", targets[c.name], name)] = fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+			files[filepath.Join("testdata", "fuzz", targets[c.name], prefix[c.name]+name)] = fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
 		}
 	}
 	for name, s := range parseIDSeeds() {

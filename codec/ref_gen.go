@@ -9,13 +9,44 @@ import (
 // MarshalMsg implements msgp.Marshaler
 func (z *Ref) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 1
-	// string "snapshot"
-	o = append(o, 0x81, 0xa8, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74)
-	o, err = z.Snapshot.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Snapshot")
-		return
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Parent.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x2
+	}
+	if z.TxLog == nil {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "snapshot"
+		o = append(o, 0xa8, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74)
+		o, err = z.Snapshot.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Snapshot")
+			return
+		}
+		if (zb0001Mask & 0x2) == 0 { // if not omitted
+			// string "parent"
+			o = append(o, 0xa6, 0x70, 0x61, 0x72, 0x65, 0x6e, 0x74)
+			o, err = z.Parent.MarshalMsg(o)
+			if err != nil {
+				err = msgp.WrapError(err, "Parent")
+				return
+			}
+		}
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "txlog"
+			o = append(o, 0xa5, 0x74, 0x78, 0x6c, 0x6f, 0x67)
+			o = msgp.AppendBytes(o, z.TxLog)
+		}
 	}
 	return
 }
@@ -44,6 +75,18 @@ func (z *Ref) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Snapshot")
 				return
 			}
+		case "parent":
+			bts, err = z.Parent.UnmarshalMsg(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Parent")
+				return
+			}
+		case "txlog":
+			z.TxLog, bts, err = msgp.ReadBytesBytes(bts, z.TxLog)
+			if err != nil {
+				err = msgp.WrapError(err, "TxLog")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -58,6 +101,6 @@ func (z *Ref) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Ref) Msgsize() (s int) {
-	s = 1 + 9 + z.Snapshot.Msgsize()
+	s = 1 + 9 + z.Snapshot.Msgsize() + 7 + z.Parent.Msgsize() + 6 + msgp.BytesPrefixSize + len(z.TxLog)
 	return
 }

@@ -24,6 +24,8 @@ var codecCases = []codecCase{
 		func(o string, d []byte) (any, error) { return DecodeTransactionLog(o, d) }},
 	{"ref", FileTypeRef, func() msgp.Marshaler { return fixtureRef() },
 		func(o string, d []byte) (any, error) { return DecodeRef(o, d) }},
+	{"commit_ref", FileTypeRef, func() msgp.Marshaler { return fixtureCommitRef() },
+		func(o string, d []byte) (any, error) { return DecodeRef(o, d) }},
 	{"repo_config", FileTypeRepoConfig, func() msgp.Marshaler { return fixtureRepoConfig() },
 		func(o string, d []byte) (any, error) { return DecodeRepoConfig(o, d) }},
 }
@@ -56,6 +58,7 @@ func TestTypedEncoders(t *testing.T) {
 		"manifest":        func() ([]byte, error) { return EncodeManifest(fixtureManifest()) },
 		"transaction_log": func() ([]byte, error) { return EncodeTransactionLog(fixtureTransactionLog()) },
 		"ref":             func() ([]byte, error) { return EncodeRef(fixtureRef()) },
+		"commit_ref":      func() ([]byte, error) { return EncodeRef(fixtureCommitRef()) },
 		"repo_config":     func() ([]byte, error) { return EncodeRepoConfig(fixtureRepoConfig()) },
 	}
 	for _, c := range codecCases {

@@ -173,16 +173,17 @@ func (a *assets) fetchTransactionLog(ctx context.Context, id codec.SnapshotID) (
 	})
 }
 
-func (a *assets) writeTransactionLog(ctx context.Context, t *codec.TransactionLog) error {
+// writeTransactionLog stores t and returns its file as stored.
+func (a *assets) writeTransactionLog(ctx context.Context, t *codec.TransactionLog) ([]byte, error) {
 	data, err := codec.EncodeLevel(codec.FileTypeTransactionLog, a.level(), t)
 	if err != nil {
-		return errors.Wrapf(err, "encoding transaction log %s", t.ID)
+		return nil, errors.Wrapf(err, "encoding transaction log %s", t.ID)
 	}
 	if err := a.store.Put(ctx, codec.TransactionLogKey(t.ID), data); err != nil {
-		return errors.Wrapf(err, "writing transaction log %s", t.ID)
+		return nil, errors.Wrapf(err, "writing transaction log %s", t.ID)
 	}
 	a.txlogs.put(t.ID, t, int64(len(data))*snapshotCostFactor)
-	return nil
+	return data, nil
 }
 
 // writeChunk stores chunk bytes as a new chunk object and returns its ref.

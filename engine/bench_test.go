@@ -238,6 +238,7 @@ func BenchmarkRebaseOver100Commits(b *testing.B) {
 		b.ReportMetric(float64(kinds[codec.TransactionsPrefix]), "txlogs-read")
 		b.ReportMetric(float64(kinds[codec.SnapshotsPrefix]), "snapshots-read")
 		b.ReportMetric(float64(kinds[codec.ManifestsPrefix]), "manifests-read")
+		b.ReportMetric(float64(kinds[codec.RefsPrefix]), "ref-entries-read")
 		b.StartTimer()
 	}
 }

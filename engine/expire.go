@@ -51,11 +51,14 @@ type ExpireResult struct {
 // expired. A ref whose snapshot is expired keeps it and its history,
 // unless the options ask to delete such refs (main is never deleted).
 //
-// A diff or a rebase cannot span a rewritten snapshot (its transaction
-// log says what it changed from a snapshot that is no longer its parent):
-// both fail with ErrBadSnapshotChain or ErrRebaseFailed instead of giving
-// a wrong answer. Sessions based on an expired snapshot can no longer
-// rebase onto their branch.
+// A diff cannot span a rewritten snapshot (its transaction log says what
+// it changed from a snapshot that is no longer its parent): it fails with
+// ErrBadSnapshotChain instead of giving a wrong answer. A rebase takes
+// the commits it passes from the branch's log, where they keep their
+// order, so a session based on an expired snapshot still rebases onto its
+// branch while the commits' transaction logs exist; where the log cannot
+// tell (a reset since the session's base) the rebase walks the snapshots'
+// parents and fails with ErrRebaseFailed at a rewritten one.
 //
 // This is an administrative operation. Writers may keep committing while
 // it runs, but it must not run beside another expiration, a garbage

@@ -52,8 +52,14 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	}
 	// Compare-and-set from the version read above: it still holds our base
 	// iff nobody committed in between.
-	moveBranch := func(id codec.SnapshotID) error {
-		err := s.repo.refs.appendRef(ctx, s.branch, seq, id)
+	// The entry names the commit's parent and carries a small
+	// transaction log, for rebases of other writers (branchlog.go).
+	moveBranch := func(id codec.SnapshotID, txlog []byte) error {
+		ref := codec.Ref{Snapshot: id, Parent: s.snapshotID}
+		if len(txlog) <= codec.MaxInlineTxLog {
+			ref.TxLog = txlog
+		}
+		err := s.repo.refs.appendRef(ctx, s.branch, seq, ref)
 		var ce *ConflictError
 		if errors.As(err, &ce) {
 			ce.ExpectedParent = s.snapshotID
@@ -85,9 +91,10 @@ func (s *Session) Flush(ctx context.Context, message string, meta map[string]any
 // (caller holds s.mu). what names the operation in errors. before (nil:
 // none) runs once the session's chunks are on their way to storage and
 // before anything is written; publish (nil: none) runs once the snapshot
-// and everything it names are durable. An error of either leaves the
-// session as it was.
-func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, before func() error, publish func(codec.SnapshotID) error) (codec.SnapshotID, error) {
+// and everything it names are durable, with the snapshot's id and its
+// transaction log file (nil when they are disabled). An error of either
+// leaves the session as it was.
+func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, before func() error, publish func(codec.SnapshotID, []byte) error) (codec.SnapshotID, error) {
 	if err := s.checkWritable(what); err != nil {
 		return codec.SnapshotID{}, err
 	}
@@ -125,12 +132,12 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
-	id, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
+	id, txlog, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
 	if publish != nil {
-		if err := publish(id); err != nil {
+		if err := publish(id, txlog); err != nil {
 			return codec.SnapshotID{}, err
 		}
 	}
@@ -144,13 +151,14 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 
 // flush writes manifests, transaction log and snapshot for changes on top of
 // parentID, waits for chunks (the commit's chunks landing in storage), makes
-// it all durable, and returns the new snapshot's id. It does not move any
-// ref. With reblock set, every array's manifests are rewritten to the block
-// shape the config now gives it.
-func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error, reblock bool) (codec.SnapshotID, error) {
+// it all durable, and returns the new snapshot's id and its transaction log
+// file as stored (nil if transaction logs are disabled). It does not move
+// any ref. With reblock set, every array's manifests are rewritten to the
+// block shape the config now gives it.
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error, reblock bool) (_ codec.SnapshotID, txlogFile []byte, _ error) {
 	parent, err := r.assets.fetchSnapshot(ctx, parentID)
 	if err != nil {
-		return codec.SnapshotID{}, err
+		return codec.SnapshotID{}, nil, err
 	}
 	f := &flusher{repo: r, parent: parent, files: map[codec.ManifestID]codec.ManifestFileInfo{}, reblock: reblock}
 	g, gctx := errgroup.WithContext(ctx)
@@ -172,7 +180,8 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	if txlogs {
 		goRecovering(g, func() error {
 			before := time.Now()
-			if err := r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
+			var err error
+			if txlogFile, err = r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
 				return err
 			}
 			return clock.read(gctx, r.store, codec.TransactionLogKey(snap.ID), before)
@@ -190,7 +199,7 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	}
 	f.encoding.Wait()
 	if gctx.Err() != nil { // a write failed, or ctx ended
-		return codec.SnapshotID{}, cmp.Or(g.Wait(), ctx.Err())
+		return codec.SnapshotID{}, nil, cmp.Or(g.Wait(), ctx.Err())
 	}
 	for i := range snap.Nodes {
 		if a := snap.Nodes[i].Array; a != nil {
@@ -203,7 +212,7 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	snap.FlushedAt = time.Now().UnixNano()
 	if snap.FlushedAt <= parent.FlushedAt {
 		_ = g.Wait()
-		return codec.SnapshotID{}, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
+		return codec.SnapshotID{}, nil, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
 	}
 	goRecovering(g, func() error {
 		if err := r.assets.writeSnapshot(gctx, snap); err != nil {
@@ -215,21 +224,21 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		return clock.read(gctx, r.store, codec.SnapshotKey(snap.ID), snap.FlushedTime())
 	})
 	if err := g.Wait(); err != nil {
-		return codec.SnapshotID{}, err
+		return codec.SnapshotID{}, nil, err
 	}
 	if err := clock.check(); err != nil {
-		return codec.SnapshotID{}, err
+		return codec.SnapshotID{}, nil, err
 	}
 	if err := chunks(); err != nil {
-		return codec.SnapshotID{}, err
+		return codec.SnapshotID{}, nil, err
 	}
 	// Chunks, manifests and the transaction log may sit in a volatile
 	// cache (local disk): make them durable before the branch points at
 	// them, so a power loss never leaves a commit missing its objects.
 	if err := r.store.Sync(ctx); err != nil {
-		return codec.SnapshotID{}, errors.Wrap(err, "making the commit's objects durable")
+		return codec.SnapshotID{}, nil, errors.Wrap(err, "making the commit's objects durable")
 	}
-	return snap.ID, nil
+	return snap.ID, txlogFile, nil
 }
 
 // A clockReading compares this machine's clock with the storage's: the

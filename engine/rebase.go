@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -15,6 +16,13 @@ import (
 // log (never comparing whole snapshots) and letting solver patch the change
 // set step by step. On success the session is based on the branch tip and a
 // commit will succeed unless the branch moves again.
+//
+// The commits are found in the branch's log, which names each commit's
+// parent and carries small transaction logs, so a rebase over commits that
+// touched other parts of the hierarchy reads no snapshot and often nothing
+// at all beyond finding the tip. Where the log cannot tell (the branch was
+// created or reset since the base, or its entries predate parent records)
+// the snapshots' parents are walked instead.
 //
 // If a step cannot be solved, Rebase stops with a *RebaseFailedError
 // (ErrRebaseFailed) naming that commit and its conflicts; the session is
@@ -30,66 +38,80 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if s.fork {
 		return invalidArgument("a fork cannot rebase: merge it into the session it was forked from")
 	}
-	tip, _, err := s.repo.refs.branchTip(ctx, s.branch)
+	head, tip, err := s.repo.refs.branchHead(ctx, s.branch)
 	if err != nil {
 		return err
 	}
-	if tip == s.snapshotID {
+	if tip.Snapshot == s.snapshotID {
 		return nil
 	}
-	var chain []codec.SnapshotID // newest first
-	var cut codec.SnapshotID     // the newest of them whose history was expired
-	found := false
-	for info, err := range s.repo.ancestry(ctx, tip) {
-		if err != nil {
+	commits, ok, err := s.repo.refs.commitsSince(ctx, s.branch, head, s.snapshotID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if commits, err = s.commitsByAncestry(ctx, tip.Snapshot); err != nil {
 			return err
-		}
-		if info.ID == s.snapshotID {
-			found = true
-			break
-		}
-		chain = append(chain, info.ID)
-		if info.HistoryCut && cut.IsZero() {
-			cut = info.ID
 		}
 	}
-	if !found {
-		if !cut.IsZero() {
-			return errors.Mark(errors.Wrapf(cutError(cut, "rebase"), "this session's base %s was expired from branch %q; start a new session", s.snapshotID, s.branch), ErrRebaseFailed)
+	for _, c := range commits {
+		txlog := c.txlog
+		if txlog == nil {
+			if txlog, err = s.repo.assets.fetchTransactionLog(ctx, c.snapshot); err != nil {
+				return errors.Wrap(err, "rebase needs the transaction log of every commit it passes")
+			}
 		}
-		return errors.Mark(errors.Newf("cannot rebase: branch %q was reset to %s, which does not descend from this session's base %s; start a new session", s.branch, tip, s.snapshotID), ErrRebaseFailed)
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		commit, err := s.repo.assets.fetchSnapshot(ctx, chain[i])
+		step := &RebaseStep{CommitID: c.snapshot, TxLog: txlog, Changes: s.changes.clone(), baseID: s.snapshotID, assets: s.repo.assets}
+		patched, conflicts, err := solver.Solve(ctx, step)
 		if err != nil {
-			return err
-		}
-		if commit.HistoryCut {
-			return errors.Mark(errors.Newf("cannot rebase: the history between this session's base %s and commit %s was expired; start a new session", s.snapshotID, commit.ID), ErrRebaseFailed)
-		}
-		base, err := s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
-		if err != nil {
-			return err
-		}
-		txlog, err := s.repo.assets.fetchTransactionLog(ctx, commit.ID)
-		if err != nil {
-			return errors.Wrap(err, "rebase needs the transaction log of every commit it passes")
-		}
-		patched, conflicts, err := solver.Solve(ctx, &RebaseStep{Commit: commit, TxLog: txlog, Base: base, Changes: s.changes.clone()})
-		if err != nil {
-			return errors.Wrapf(err, "solving conflicts with commit %s", commit.ID)
+			return errors.Wrapf(err, "solving conflicts with commit %s", c.snapshot)
 		}
 		if len(conflicts) > 0 {
-			return &RebaseFailedError{Snapshot: commit.ID, Conflicts: conflicts}
+			return &RebaseFailedError{Snapshot: c.snapshot, Conflicts: conflicts}
 		}
 		if patched.IsEmpty() && !s.changes.IsEmpty() {
 			s.superseded = true
 		}
 		s.changes = patched
-		s.snapshotID = commit.ID
+		s.snapshotID = c.snapshot
 		s.zarrInfo.Clear()
 	}
 	return nil
+}
+
+// commitsByAncestry returns the commits from the session's base to tip,
+// oldest first, walking the snapshots' parents back from tip: for a branch
+// whose log cannot tell (see commitsSince). It fails with ErrRebaseFailed
+// if the base is not an ancestor of tip, or if expiring history rewrote a
+// snapshot on the way (its transaction log is then no longer relative to
+// its parent).
+func (s *Session) commitsByAncestry(ctx context.Context, tip codec.SnapshotID) ([]loggedCommit, error) {
+	var chain []loggedCommit // newest first
+	var cut codec.SnapshotID // the newest of them whose history was expired
+	found := false
+	for info, err := range s.repo.ancestry(ctx, tip) {
+		if err != nil {
+			return nil, err
+		}
+		if info.ID == s.snapshotID {
+			found = true
+			break
+		}
+		chain = append(chain, loggedCommit{snapshot: info.ID})
+		if info.HistoryCut && cut.IsZero() {
+			cut = info.ID
+		}
+	}
+	switch {
+	case !found && !cut.IsZero():
+		return nil, errors.Mark(errors.Wrapf(cutError(cut, "rebase"), "this session's base %s was expired from branch %q; start a new session", s.snapshotID, s.branch), ErrRebaseFailed)
+	case !found:
+		return nil, errors.Mark(errors.Newf("cannot rebase: branch %q was reset to %s, which does not descend from this session's base %s; start a new session", s.branch, tip, s.snapshotID), ErrRebaseFailed)
+	case !cut.IsZero():
+		return nil, errors.Mark(errors.Newf("cannot rebase: the history between this session's base %s and commit %s was expired; start a new session", s.snapshotID, cut), ErrRebaseFailed)
+	}
+	slices.Reverse(chain)
+	return chain, nil
 }
 
 // RetryOptions tune CommitRebasing.
@@ -113,6 +135,7 @@ type RetryOptions struct {
 // again, up to opts.Attempts rebases, sleeping a jittered exponential
 // backoff before each. It gives up with the last *ConflictError, or returns
 // the first error that is not a conflict (a failed rebase included).
+
 func (s *Session) CommitRebasing(ctx context.Context, solver ConflictSolver, message string, meta map[string]any, opts RetryOptions) (codec.SnapshotID, error) {
 	base, maxDelay := opts.BaseDelay, opts.MaxDelay
 	if base <= 0 {

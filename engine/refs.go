@@ -58,12 +58,13 @@ type refs struct {
 	store     storage.Storage
 	consensus *storage.Consensus
 
-	mu    sync.Mutex
-	known map[string]storage.Entry // branch log key -> newest entry seen
+	mu     sync.Mutex
+	known  map[string]storage.Entry     // branch log key -> newest entry seen
+	recent map[string]map[uint64][]byte // branch log key -> slot -> payload (see branchlog.go)
 }
 
 func newRefs(store storage.Storage) *refs {
-	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}}
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64][]byte{}}
 }
 
 func (r *refs) knownEntry(key string) (storage.Entry, bool) {
@@ -74,13 +75,15 @@ func (r *refs) knownEntry(key string) (storage.Entry, bool) {
 }
 
 // remember records e as the newest entry seen of the log, unless a newer
-// one is already known (goroutines race to record).
+// one is already known (goroutines race to record), and keeps it among the
+// log's recent entries.
 func (r *refs) remember(key string, e storage.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.known[key]; !ok || old.Slot < e.Slot {
 		r.known[key] = e
 	}
+	r.keepLocked(key, e)
 }
 
 // head reads the newest entry of a branch log, from the remembered entry
@@ -90,7 +93,7 @@ func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error
 	var err error
 	ok := true
 	if known, found := r.knownEntry(key); found {
-		head, err = r.consensus.HeadFrom(ctx, key, known)
+		head, err = r.consensus.HeadFrom(ctx, key, known, func(e storage.Entry) { r.keep(key, e) })
 	} else {
 		head, ok, err = r.consensus.HeadEntry(ctx, key)
 	}
@@ -104,8 +107,19 @@ func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error
 // branchTip returns the branch's tip and the log version it is at.
 // ErrBranchNotFound if the branch does not exist.
 func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, storage.SeqNo, error) {
+	head, ref, err := r.branchHead(ctx, name)
+	if err != nil {
+		return codec.SnapshotID{}, head.SeqNo, err
+	}
+	return ref.Snapshot, head.SeqNo, nil
+}
+
+// branchHead returns the head entry of the branch's log and its ref.
+// ErrBranchNotFound if the branch does not exist; the entry's SeqNo is then
+// the version to create it after (NoSeqNo if it never existed).
+func (r *refs) branchHead(ctx context.Context, name string) (storage.Entry, *codec.Ref, error) {
 	if err := validateRefName("branch", name); err != nil {
-		return codec.SnapshotID{}, 0, err
+		return storage.Entry{}, nil, err
 	}
 	head, ok, err := r.head(ctx, branchPrefix+name)
 	if errors.Is(err, storage.ErrCorrupt) {
@@ -113,19 +127,19 @@ func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, st
 		err = errors.Mark(err, codec.ErrCorrupt)
 	}
 	if err != nil {
-		return codec.SnapshotID{}, 0, errors.Wrapf(err, "reading branch %q", name)
+		return storage.Entry{}, nil, errors.Wrapf(err, "reading branch %q", name)
 	}
 	if !ok {
-		return codec.SnapshotID{}, storage.NoSeqNo, errors.Mark(errors.Newf("branch %q does not exist", name), ErrBranchNotFound)
+		return storage.Entry{VersionedData: storage.VersionedData{SeqNo: storage.NoSeqNo}}, nil, errors.Mark(errors.Newf("branch %q does not exist", name), ErrBranchNotFound)
 	}
 	if len(head.Data) == 0 {
-		return codec.SnapshotID{}, head.SeqNo, errors.Mark(errors.Newf("branch %q does not exist (deleted)", name), ErrBranchNotFound)
+		return head, nil, errors.Mark(errors.Newf("branch %q does not exist (deleted)", name), ErrBranchNotFound)
 	}
-	ref, err := codec.DecodeRef(codec.RefsPrefix+branchPrefix+name, head.Data)
+	ref, err := codec.DecodeRef(branchEntryName(name, head.Slot), head.Data)
 	if err != nil {
-		return codec.SnapshotID{}, 0, err
+		return storage.Entry{}, nil, err
 	}
-	return ref.Snapshot, head.SeqNo, nil
+	return head, ref, nil
 }
 
 // moveBranch sets the branch to snap iff its tip is still expected (zero:
@@ -140,7 +154,7 @@ func (r *refs) moveBranch(ctx context.Context, name string, expected, snap codec
 	if expected.IsZero() == exists || (exists && tip != expected) {
 		return &ConflictError{Branch: name, ExpectedParent: expected, ActualParent: tip}
 	}
-	err = r.appendRef(ctx, name, seq, snap)
+	err = r.appendRef(ctx, name, seq, codec.Ref{Snapshot: snap})
 	var ce *ConflictError
 	if errors.As(err, &ce) {
 		// The tip moved between the read above and the compare-and-set.
@@ -149,14 +163,14 @@ func (r *refs) moveBranch(ctx context.Context, name string, expected, snap codec
 	return err
 }
 
-// appendRef writes the branch's next log entry after version seq; a zero
-// snap writes the tombstone of a deleted branch (an empty payload: a Ref
-// file never holds the zero id).
-func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, snap codec.SnapshotID) error {
+// appendRef writes ref as the branch's next log entry after version seq; a
+// ref to the zero snapshot writes the tombstone of a deleted branch (an
+// empty payload: a Ref file never holds the zero id).
+func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, ref codec.Ref) error {
 	var data []byte
-	if !snap.IsZero() {
+	if !ref.Snapshot.IsZero() {
 		var err error
-		if data, err = codec.EncodeRef(&codec.Ref{Snapshot: snap}); err != nil {
+		if data, err = codec.EncodeRef(&ref); err != nil {
 			return err
 		}
 	}
@@ -201,7 +215,7 @@ func (r *refs) createBranch(ctx context.Context, name string, snap codec.Snapsho
 	if !errors.Is(err, ErrBranchNotFound) {
 		return err
 	}
-	if err := r.appendRef(ctx, name, seq, snap); err != nil {
+	if err := r.appendRef(ctx, name, seq, codec.Ref{Snapshot: snap}); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return errors.Mark(errors.Newf("branch %q was created concurrently", name), ErrBranchExists)
 		}
@@ -219,7 +233,7 @@ func (r *refs) deleteBranch(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := r.appendRef(ctx, name, seq, codec.SnapshotID{}); err != nil {
+	if err := r.appendRef(ctx, name, seq, codec.Ref{}); err != nil {
 		return errors.Wrapf(err, "deleting branch %q", name)
 	}
 	return nil

@@ -286,7 +286,7 @@ func (r *Repository) ResetBranch(ctx context.Context, name string, snap, expecte
 	if !expected.IsZero() && tip != expected {
 		return &ConflictError{Branch: name, ExpectedParent: expected, ActualParent: tip}
 	}
-	err = r.refs.appendRef(ctx, name, seq, snap)
+	err = r.refs.appendRef(ctx, name, seq, codec.Ref{Snapshot: snap})
 	var ce *ConflictError
 	if errors.As(err, &ce) {
 		ce.ExpectedParent = tip // the branch moved after the read above

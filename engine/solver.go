@@ -9,15 +9,31 @@ import (
 
 // RebaseStep is what a ConflictSolver sees when a session is replayed over
 // one commit that landed on its branch.
+//
+// The snapshots on either side of their commit are read only when a solver
+// asks for them (Commit, Base): most steps are decided by the transaction
+// log alone, and a rebase over many commits then reads no snapshot.
 type RebaseStep struct {
-	// Commit is their commit's snapshot; TxLog is what that commit changed.
-	Commit *codec.Snapshot
-	TxLog  *codec.TransactionLog
-	// Base is the session's base before this step: Commit's parent.
-	Base *codec.Snapshot
+	// CommitID is their commit; TxLog is what that commit changed.
+	CommitID codec.SnapshotID
+	TxLog    *codec.TransactionLog
 	// Changes is a copy of the session's change set that the solver may
 	// patch and return.
 	Changes *ChangeSet
+
+	baseID codec.SnapshotID
+	assets *assets
+}
+
+// Commit reads their commit's snapshot.
+func (st *RebaseStep) Commit(ctx context.Context) (*codec.Snapshot, error) {
+	return st.assets.fetchSnapshot(ctx, st.CommitID)
+}
+
+// Base reads the session's base before this step: the snapshot their
+// commit was made on.
+func (st *RebaseStep) Base(ctx context.Context) (*codec.Snapshot, error) {
+	return st.assets.fetchSnapshot(ctx, st.baseID)
 }
 
 // ConflictSolver decides how a session's changes replay over one commit
@@ -33,8 +49,12 @@ type ConflictSolver interface {
 type ConflictDetector struct{}
 
 // Solve implements ConflictSolver.
-func (ConflictDetector) Solve(_ context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error) {
-	if conflicts := detect(step); len(conflicts) > 0 {
+func (ConflictDetector) Solve(ctx context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error) {
+	conflicts, err := detect(ctx, step)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(conflicts) > 0 {
 		return nil, conflicts, nil
 	}
 	return step.Changes, nil, nil
@@ -76,8 +96,11 @@ type BasicConflictSolver struct {
 }
 
 // Solve implements ConflictSolver.
-func (b BasicConflictSolver) Solve(_ context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error) {
-	conflicts := detect(step)
+func (b BasicConflictSolver) Solve(ctx context.Context, step *RebaseStep) (*ChangeSet, []Conflict, error) {
+	conflicts, err := detect(ctx, step)
+	if err != nil {
+		return nil, nil, err
+	}
 	var unsolvable []Conflict
 	cs := step.Changes
 	for _, c := range conflicts {
@@ -109,20 +132,43 @@ func (b BasicConflictSolver) Solve(_ context.Context, step *RebaseStep) (*Change
 	return cs, nil, nil
 }
 
-// detect lists the conflicts between the step's change set and commit.
-func detect(step *RebaseStep) []Conflict {
+// detect lists the conflicts between the step's change set and commit. It
+// reads the snapshots around the commit only where the transaction log
+// leaves a question (the type of a node above one of ours, an array's
+// grid, a path to name in a conflict).
+func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 	t, cs := step.TxLog, step.Changes
 	var out []Conflict
 	add := func(kind ConflictKind, path string, id codec.NodeID) *Conflict {
-		out = append(out, Conflict{Kind: kind, Path: Path(path), NodeID: id, Commit: step.Commit.ID, CommitMessage: step.Commit.Message})
+		out = append(out, Conflict{Kind: kind, Path: Path(path), NodeID: id, Commit: step.CommitID})
 		return &out[len(out)-1]
 	}
-	pathOf := map[codec.NodeID]string{}
-	for _, n := range step.Base.Nodes {
-		pathOf[n.ID] = n.Path
+	// The snapshots, read once each if at all; a failed read ends detect
+	// with its error.
+	var commit, base *codec.Snapshot
+	snapshots := func() (*codec.Snapshot, *codec.Snapshot, bool) {
+		if err == nil && commit == nil {
+			commit, err = step.Commit(ctx)
+		}
+		if err == nil && base == nil {
+			base, err = step.Base(ctx)
+		}
+		return commit, base, err == nil
 	}
-	for p, n := range cs.newNodes {
-		pathOf[n.id] = string(p)
+	var pathOf map[codec.NodeID]string
+	path := func(id codec.NodeID) string {
+		if pathOf == nil {
+			pathOf = map[codec.NodeID]string{}
+			if _, base, ok := snapshots(); ok {
+				for _, n := range base.Nodes {
+					pathOf[n.ID] = n.Path
+				}
+			}
+			for p, n := range cs.newNodes {
+				pathOf[n.id] = string(p)
+			}
+		}
+		return pathOf[id]
 	}
 
 	// Our new nodes.
@@ -137,8 +183,12 @@ func detect(step *RebaseStep) []Conflict {
 		if id, ok := theirNew[string(p)]; ok {
 			add(NewNodeConflictsWithExistingNode, string(p), id)
 		}
+		commit, _, ok := snapshots()
+		if !ok {
+			return nil, err
+		}
 		for _, a := range p.Ancestors() {
-			if n, ok := step.Commit.Node(string(a)); ok && n.Type == ArrayNode && !invalid[a] {
+			if n, ok := commit.Node(string(a)); ok && n.Type == ArrayNode && !invalid[a] {
 				invalid[a] = true
 				add(NewNodeInInvalidGroup, string(a), n.ID)
 			}
@@ -163,13 +213,18 @@ func detect(step *RebaseStep) []Conflict {
 		if !cs.hasChunkChanges(id) {
 			continue
 		}
-		path := pathOf[id]
 		switch {
 		case t.HasDeletedArray(id):
-			add(ChunksUpdatedInDeletedArray, path, id)
+			add(ChunksUpdatedInDeletedArray, path(id), id)
 			continue
-		case t.HasUpdatedArray(id) && gridChanged(step.Base, step.Commit, id, path):
-			add(ChunksUpdatedInUpdatedArray, path, id)
+		case t.HasUpdatedArray(id):
+			commit, base, ok := snapshots()
+			if !ok {
+				return nil, err
+			}
+			if gridChanged(base, commit, id, path(id)) {
+				add(ChunksUpdatedInUpdatedArray, path(id), id)
+			}
 		}
 		if theirs, ok := t.Chunks(id); ok {
 			var both [][]uint32
@@ -179,7 +234,7 @@ func detect(step *RebaseStep) []Conflict {
 				}
 			}
 			if len(both) > 0 {
-				add(ChunkDoubleUpdate, path, id).Coords = both
+				add(ChunkDoubleUpdate, path(id), id).Coords = both
 			}
 		}
 	}
@@ -218,7 +273,18 @@ func detect(step *RebaseStep) []Conflict {
 			add(DeleteOfGroupWithNewChildren, string(cs.deletedGroups[id]), id).Children = kids
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// A conflict names their commit's message: read it only now.
+	commit, _, ok := snapshots()
+	if !ok {
+		return nil, err
+	}
+	for i := range out {
+		out[i].CommitMessage = commit.Message
+	}
+	return out, nil
 }
 
 // gridChanged reports whether the array's shape or chunk shape differs

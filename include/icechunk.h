@@ -779,9 +779,13 @@ ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_n
  * chunks only they use; nothing is deleted here. For each ref whose
  * snapshot is not itself expired, the oldest snapshot it keeps is rewritten
  * in place with the repository's initial snapshot as its parent: ids,
- * contents and newer snapshots do not change. A diff or rebase across such
- * a rewritten snapshot fails (IC_ERR_BAD_SNAPSHOT_CHAIN, IC_ERR_REBASE_FAILED)
- * rather than replay a change from a parent it no longer has. Refs whose
+ * contents and newer snapshots do not change. A diff across such a
+ * rewritten snapshot fails (IC_ERR_BAD_SNAPSHOT_CHAIN) rather than replay a
+ * change from a parent it no longer has. A rebase takes the commits it
+ * passes from the branch's log, so a session based before the cut still
+ * rebases while their transaction logs exist; where the log cannot tell (a
+ * reset since the session's base) it fails at the cut
+ * (IC_ERR_REBASE_FAILED). Refs whose
  * snapshot is expired keep it and its history, unless
  * delete_expired_branches / delete_expired_tags != 0 ("main" is never
  * deleted, nor a branch a commit moved before its delete). An administrative operation: not beside another expiration, a

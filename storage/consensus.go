@@ -157,9 +157,11 @@ const maxProbes = 16
 // known one Get at a time until one is missing, so a log that moved by n
 // entries costs n+1 small Gets. A log that moved by many entries is listed
 // instead. The read that finds the next slot missing is the moment the
-// result was the head, so HeadFrom is as linearizable as Head. The log must
-// not be truncated (see Entry).
-func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entry, error) {
+// result was the head, so HeadFrom is as linearizable as Head. seen, when
+// not nil, is given each entry read on the way, oldest first (the head
+// included), so that a caller can keep the log's recent history. The log
+// must not be truncated (see Entry).
+func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
 	if err := c.validateKey(key); err != nil {
 		return Entry{}, err
 	}
@@ -173,6 +175,9 @@ func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entr
 			return Entry{}, err
 		}
 		head = Entry{VersionedData: e.VersionedData, Slot: head.Slot + 1}
+		if seen != nil {
+			seen(head)
+		}
 	}
 	e, ok, err := c.HeadEntry(ctx, key)
 	if err != nil {
@@ -181,7 +186,23 @@ func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry) (Entr
 	if !ok || e.Slot < head.Slot {
 		return Entry{}, errors.Mark(errors.Newf("%s: consensus log %q lost entries: slot %d was read, the log now ends before it", c.store, key, head.Slot), ErrCorrupt)
 	}
+	if seen != nil {
+		seen(e)
+	}
 	return e, nil
+}
+
+// EntryAt reads the entry in a slot of a log: ErrNotFound if the slot is
+// empty (past the head, or truncated).
+func (c *Consensus) EntryAt(ctx context.Context, key string, slot uint64) (Entry, error) {
+	if err := c.validateKey(key); err != nil {
+		return Entry{}, err
+	}
+	e, err := c.read(ctx, key, slot)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{VersionedData: e.VersionedData, Slot: slot}, nil
 }
 
 // CompareAndSetAfter appends next to the log iff known (an entry read from

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/cockroachdb/errors"
 	"github.com/google/uuid"
 
 	"github.com/icechunk-go/icechunk-go/storage"
@@ -234,7 +236,7 @@ func testConsensusHints(t *testing.T, b Backend) {
 	}
 
 	// Unmoved: the hint is the head.
-	head, err := c.HeadFrom(ctx, key, first)
+	head, err := c.HeadFrom(ctx, key, first, nil)
 	must(t, err)
 	wantHead(head, 0, "v0")
 
@@ -246,9 +248,23 @@ func testConsensusHints(t *testing.T, b Backend) {
 			t.Fatalf("append %d: %v", i, res)
 		}
 	}
-	head, err = c.HeadFrom(ctx, key, first)
+	var seen []string
+	head, err = c.HeadFrom(ctx, key, first, func(e storage.Entry) { seen = append(seen, fmt.Sprintf("%d:%d:%s", e.Slot, e.SeqNo, e.Data)) })
 	must(t, err)
 	wantHead(head, 3, "v3")
+	if got := strings.Join(seen, " "); got != "1:1:v1 2:2:v2 3:3:v3" {
+		t.Fatalf("entries seen on the way to the head: %q", got)
+	}
+	for slot, want := range []string{"v0", "v1", "v2", "v3"} {
+		e, err := other.EntryAt(ctx, key, uint64(slot))
+		must(t, err)
+		if e.Slot != uint64(slot) || e.SeqNo != storage.SeqNo(slot) || string(e.Data) != want {
+			t.Fatalf("entry at slot %d: %+v", slot, e)
+		}
+	}
+	if _, err := c.EntryAt(ctx, key, 4); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("entry past the head: got %v, want ErrNotFound", err)
+	}
 
 	// A stale hint cannot append; a fresh one can.
 	res, _, err := c.CompareAndSetAfter(ctx, key, first, vd(1, "stale"))
@@ -264,7 +280,7 @@ func testConsensusHints(t *testing.T, b Backend) {
 	if res != storage.Committed || next.Slot != head.Slot+1 {
 		t.Fatalf("append after the head: got %v %+v", res, next)
 	}
-	head, err = other.HeadFrom(ctx, key, first)
+	head, err = other.HeadFrom(ctx, key, first, nil)
 	must(t, err)
 	wantHead(head, 4, "v4")
 
@@ -278,9 +294,13 @@ func testConsensusHints(t *testing.T, b Backend) {
 		}
 		seq++
 	}
-	head, err = c.HeadFrom(ctx, key, first)
+	seen = nil
+	head, err = c.HeadFrom(ctx, key, first, func(e storage.Entry) { seen = append(seen, fmt.Sprintf("%d:%s", e.Slot, e.Data)) })
 	must(t, err)
 	wantHead(head, seq, fmt.Sprintf("v%d", seq))
+	if last := seen[len(seen)-1]; last != fmt.Sprintf("%d:v%d", head.Slot, seq) {
+		t.Fatalf("a listed head is not the last entry seen: %q", seen)
+	}
 
 	// Racing appenders, each with its own client and its own (possibly
 	// stale) hint: exactly one wins each round and every loser learns the
@@ -302,7 +322,7 @@ func testConsensusHints(t *testing.T, b Backend) {
 			go func() {
 				defer wg.Done()
 				<-start
-				h, err := clients[w].HeadFrom(ctx, key, hints[w])
+				h, err := clients[w].HeadFrom(ctx, key, hints[w], nil)
 				if err != nil {
 					errs[w] = err
 					return

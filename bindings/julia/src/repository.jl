@@ -532,9 +532,13 @@ manifests and chunks only they use, once no ref reaches them.
 For each branch or tag whose snapshot is not itself expired, the oldest
 snapshot it keeps is rewritten in place with the repository's initial
 snapshot as its parent: ids, contents and newer snapshots do not change. A
-[`diff`](@ref) or [`rebase!`](@ref) across such a rewritten snapshot throws
-(`IcechunkError(:BAD_SNAPSHOT_CHAIN)`, `RebaseFailedError`) rather than
-replay a change from a parent it no longer has. A branch or tag whose
+[`diff`](@ref) across such a rewritten snapshot throws
+`IcechunkError(:BAD_SNAPSHOT_CHAIN)` rather than replay a change from a
+parent it no longer has. [`rebase!`](@ref) takes the commits it passes from
+the branch's log, so a session based before the cut still rebases while
+their transaction logs exist; where the log cannot tell (the branch was
+reset since the session's base) it throws `RebaseFailedError` at the cut.
+A branch or tag whose
 snapshot is expired keeps it and its history, unless
 `delete_expired_branches` / `delete_expired_tags` is set (`"main"` is never
 deleted).

@@ -818,9 +818,12 @@ class Repository:
         ids, contents and newer snapshots do not change, and every kept
         snapshot reads as before. A diff across such a rewritten snapshot
         raises :class:`IcechunkError` (``code_name ==
-        "IC_ERR_BAD_SNAPSHOT_CHAIN"``) and a rebase across it
-        :class:`RebaseFailedError`, rather than replay a change from a
-        parent it no longer has.
+        "IC_ERR_BAD_SNAPSHOT_CHAIN"``) rather than replay a change from a
+        parent it no longer has. A rebase takes the commits it passes from
+        the branch's log, so a session based before the cut still rebases
+        while their transaction logs exist; where the log cannot tell (the
+        branch was reset since the session's base) it raises
+        :class:`RebaseFailedError` at the cut.
 
         A branch or tag whose snapshot is expired keeps it and its history,
         so the snapshots it reaches stay in storage, unless

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/errors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// A branch log's entries are its commits, newest last: an entry written by
+// a commit names its parent (the snapshot of the entry before) and, when it
+// is small, carries the commit's transaction log. A rebase therefore finds
+// the commits it must replay in the log, which finding the tip has just
+// read, instead of walking the snapshots' parents one read at a time, and
+// replays a small commit without reading its transaction log. Entries never
+// change once written and logs are never truncated, so they are kept by
+// slot.
+
+// recentEntries bounds the entries kept of each branch log: enough for a
+// rebase over the commits of many writers since a session began.
+const recentEntries = 1024
+
+// keep records the payload of entry e of the log.
+func (r *refs) keep(key string, e storage.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keepLocked(key, e)
+}
+
+func (r *refs) keepLocked(key string, e storage.Entry) {
+	log := r.recent[key]
+	if log == nil {
+		log = map[uint64][]byte{}
+		r.recent[key] = log
+	}
+	log[e.Slot] = e.Data
+	if len(log) > recentEntries {
+		// Forget the oldest half: the walk back from the tip needs the
+		// newest, and trimming in batches keeps this cheap.
+		slots := slices.Sorted(func(yield func(uint64) bool) {
+			for s := range log {
+				if !yield(s) {
+					return
+				}
+			}
+		})
+		for _, s := range slots[:len(slots)-recentEntries/2] {
+			delete(log, s)
+		}
+	}
+}
+
+// walkBatch is how many entries a walk back through a log reads at once
+// when they are not kept: a session far behind its branch then waits for
+// one round trip per batch, not per commit.
+const walkBatch = 8
+
+// entryAt returns the payload of a slot of a branch log, kept or read. A
+// read also fetches the walkBatch-1 slots before it, which a walk back
+// from the tip asks for next.
+func (r *refs) entryAt(ctx context.Context, key string, slot uint64) ([]byte, error) {
+	r.mu.Lock()
+	data, ok := r.recent[key][slot]
+	r.mu.Unlock()
+	if ok {
+		return data, nil
+	}
+	var target error
+	var g errgroup.Group
+	for s := slot - min(slot, walkBatch-1); s <= slot; s++ {
+		r.mu.Lock()
+		_, kept := r.recent[key][s]
+		r.mu.Unlock()
+		if kept {
+			continue // slot itself is not: checked above
+		}
+		g.Go(func() error {
+			e, err := r.consensus.EntryAt(ctx, key, s)
+			if err == nil {
+				r.keep(key, e)
+			}
+			if s == slot {
+				data, target = e.Data, err
+			}
+			return nil // the others are only read ahead
+		})
+	}
+	_ = g.Wait()
+	return data, target
+}
+
+// branchEntryName names slot of a branch's log in errors.
+func branchEntryName(branch string, slot uint64) string {
+	return fmt.Sprintf("%s%s%s (entry %d)", codec.RefsPrefix, branchPrefix, branch, slot)
+}
+
+// loggedCommit is a commit found in a branch log.
+type loggedCommit struct {
+	snapshot codec.SnapshotID
+	txlog    *codec.TransactionLog // nil: not carried by the entry
+}
+
+// commitsSince returns the commits that took the branch from base to head
+// (its log's head entry), oldest first, from the log alone: walking back
+// from head, every entry must be a commit made on the entry before it,
+// until an entry of base. ok is false when the log cannot tell (it reaches
+// an entry that is not a commit, such as a creation, a reset, a tombstone
+// or an entry written before commits named their parents, without meeting
+// base); the caller then walks the snapshots' parents.
+func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Entry, base codec.SnapshotID) (_ []loggedCommit, ok bool, _ error) {
+	key := branchPrefix + branch
+	var out []loggedCommit
+	var want codec.SnapshotID // the parent the entry before the last must hold
+	slot, data := head.Slot, head.Data
+	for {
+		if len(data) == 0 {
+			return nil, false, nil
+		}
+		name := branchEntryName(branch, slot)
+		ref, err := codec.DecodeRef(name, data)
+		if err != nil {
+			return nil, false, err
+		}
+		if !want.IsZero() && ref.Snapshot != want {
+			return nil, false, nil
+		}
+		if ref.Snapshot == base {
+			slices.Reverse(out)
+			return out, true, nil
+		}
+		if ref.Parent.IsZero() || slot == 0 {
+			return nil, false, nil
+		}
+		txlog, err := ref.InlineTxLog(name)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, loggedCommit{snapshot: ref.Snapshot, txlog: txlog})
+		want, slot = ref.Parent, slot-1
+		data, err = r.entryAt(ctx, key, slot)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, errors.Wrapf(err, "reading the log of branch %q", branch)
+		}
+	}
+}

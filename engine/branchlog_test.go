@@ -1,0 +1,254 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/google/uuid"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+// getsByKind counts the recorded Gets of snapshots, transaction logs and
+// ref entries.
+func getsByKind(calls []storage.Call) (snapshots, txlogs, refs int) {
+	for _, c := range calls {
+		if c.Op != storage.OpGet {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(c.Key, codec.SnapshotsPrefix):
+			snapshots++
+		case strings.HasPrefix(c.Key, codec.TransactionsPrefix):
+			txlogs++
+		case strings.HasPrefix(c.Key, codec.RefsPrefix):
+			refs++
+		}
+	}
+	return snapshots, txlogs, refs
+}
+
+// rebaseRecording rebases s with solver and returns the storage calls it
+// made.
+func rebaseRecording(t *testing.T, counting *storage.Counting, s *Session, solver ConflictSolver) ([]storage.Call, error) {
+	t.Helper()
+	counting.Reset()
+	counting.Record(true)
+	defer counting.Record(false)
+	err := s.Rebase(context.Background(), solver)
+	return counting.Calls(), err
+}
+
+// TestRebaseFindsCommitsInTheBranchLog checks that a rebase takes the
+// commits it passes from the branch's log: it reads no snapshot, reads the
+// transaction log only of a commit too large to carry it in its entry, and
+// through a handle that has not seen the log reads its entries instead.
+func TestRebaseFindsCommitsInTheBranchLog(t *testing.T) {
+	ctx := context.Background()
+	counting := storage.NewCounting(memory.New(t.Name()))
+	repo, err := Create(ctx, counting, nil, nil)
+	ok(t, err)
+	a := MustPath("/a")
+	setup, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, setup.AddArray(ctx, a, ArrayMeta{Shape: []uint64{100}, ChunkShape: []uint64{1}}, nil))
+	commit(t, setup, "array")
+
+	mine, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, mine, "/a", 99, "mine")
+	clash, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, clash, "/a", 2, "clash")
+
+	var ids []codec.SnapshotID
+	for c := range 5 {
+		other, err := repo.WritableSession(ctx, MainBranch)
+		ok(t, err)
+		setRef(t, other, "/a", uint32(2*c), fmt.Sprint("other ", c))
+		setRef(t, other, "/a", uint32(2*c+1), fmt.Sprint("other ", c))
+		ids = append(ids, commit(t, other, fmt.Sprint("other ", c)))
+	}
+	// A commit whose transaction log is too large for its log entry:
+	// groups with random names compress poorly.
+	big, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	for range 300 {
+		ok(t, big.AddGroup(ctx, MustPath("/g-"+uuid.NewString()), nil))
+	}
+	bigID := commit(t, big, "many groups")
+	if data, err := counting.Get(ctx, codec.TransactionLogKey(bigID)); err != nil || len(data) <= codec.MaxInlineTxLog {
+		t.Fatalf("the large commit's transaction log: %d bytes, %v; want more than %d", len(data), err, codec.MaxInlineTxLog)
+	}
+
+	// Through a fresh handle, as another process would: the log's entries
+	// are read, but none of the snapshots.
+	fresh, err := Open(ctx, counting, nil)
+	ok(t, err)
+	mineBytes, err := mine.Bytes()
+	ok(t, err)
+	mineFresh, err := fresh.SessionFromBytes(mineBytes)
+	ok(t, err)
+	calls, err := rebaseRecording(t, counting, mineFresh, BasicConflictSolver{})
+	ok(t, err)
+	if snaps, txlogs, refs := getsByKind(calls); snaps != 0 || txlogs != 1 || refs < 6 {
+		t.Fatalf("rebase through a fresh handle read %d snapshots, %d transaction logs and %d log entries; want 0, 1 (the large commit's) and every entry: %v", snaps, txlogs, refs, calls)
+	}
+
+	// Through the handle that wrote the commits, the entries are known too:
+	// only the tip is looked up.
+	calls, err = rebaseRecording(t, counting, mine, BasicConflictSolver{})
+	ok(t, err)
+	if snaps, txlogs, refs := getsByKind(calls); snaps != 0 || txlogs > 1 || refs > 1 {
+		t.Fatalf("rebase through the writing handle read %d snapshots, %d transaction logs and %d log entries: %v", snaps, txlogs, refs, calls)
+	}
+	id := commit(t, mine, "mine")
+	after, err := repo.ReadonlySession(ctx, Version{Snapshot: id})
+	ok(t, err)
+	for c := range 5 {
+		if got := chunkBytes(t, after, "/a", uint32(2*c+1)); got != fmt.Sprint("other ", c) {
+			t.Fatalf("chunk %d after the rebased commit: %q", 2*c+1, got)
+		}
+	}
+	if got := chunkBytes(t, after, "/a", 99); got != "mine" {
+		t.Fatalf("the rebased session's own chunk: %q", got)
+	}
+
+	// A conflict still names the commit and its message: the snapshot is
+	// read for it, and only then (through a handle that has not cached
+	// it).
+	fresh, err = Open(ctx, counting, nil)
+	ok(t, err)
+	clashBytes, err := clash.Bytes()
+	ok(t, err)
+	clashFresh, err := fresh.SessionFromBytes(clashBytes)
+	ok(t, err)
+	calls, err = rebaseRecording(t, counting, clashFresh, ConflictDetector{})
+	var rf *RebaseFailedError
+	if !errors.As(err, &rf) || rf.Snapshot != ids[1] || len(rf.Conflicts) != 1 {
+		t.Fatalf("rebase over a double update: got %v, want a conflict with commit %s", err, ids[1])
+	}
+	if c := rf.Conflicts[0]; c.Kind != ChunkDoubleUpdate || c.Path != a || c.Commit != ids[1] || c.CommitMessage != "other 1" {
+		t.Fatalf("conflict: %+v", c)
+	}
+	if snaps, _, _ := getsByKind(calls); snaps == 0 {
+		t.Fatal("a conflict named the commit's message without reading its snapshot")
+	}
+}
+
+// TestRebaseWhereTheLogCannotTell checks the walk over the snapshots'
+// parents, which a rebase falls back to when the branch's log has an entry
+// that is not a commit: a reset to a descendant of the session's base
+// rebases, and a reset elsewhere fails and says so.
+func TestRebaseWhereTheLogCannotTell(t *testing.T) {
+	ctx := context.Background()
+	repo := conflictRepo(t)
+	p := "/foo/bar/some-array"
+	mine, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, mine, p, 4, "mine")
+	base := mine.SnapshotID()
+
+	// A snapshot on the base that no commit wrote to the branch: a flush,
+	// then a reset of main to it.
+	flushing, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, flushing, p, 0, "flushed")
+	flushed, err := flushing.Flush(ctx, "flushed", nil)
+	ok(t, err)
+	ok(t, repo.ResetBranch(ctx, MainBranch, flushed, base))
+	ok(t, mine.Rebase(ctx, BasicConflictSolver{}))
+	if mine.SnapshotID() != flushed {
+		t.Fatalf("rebased onto %s, want the reset tip %s", mine.SnapshotID(), flushed)
+	}
+	if got := chunkBytes(t, mine, p, 0); got != "flushed" {
+		t.Fatalf("chunk 0 after rebasing over the reset: %q", got)
+	}
+
+	// A reset to a snapshot that does not descend from the base.
+	other, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, other, p, 1, "other")
+	commit(t, other, "other")
+	ok(t, repo.ResetBranch(ctx, MainBranch, base, codec.SnapshotID{}))
+	err = mine.Rebase(ctx, BasicConflictSolver{})
+	if !errors.Is(err, ErrRebaseFailed) || !strings.Contains(err.Error(), "was reset") {
+		t.Fatalf("rebase after a reset away from the base: got %v, want ErrRebaseFailed saying the branch was reset", err)
+	}
+}
+
+// pairedGets holds each Get of a ref entry until another is in flight (or
+// 200 ms have passed) and records the most in flight at once.
+type pairedGets struct {
+	storage.Storage
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	arrived  chan struct{}
+}
+
+func (p *pairedGets) Get(ctx context.Context, key string) ([]byte, error) {
+	if strings.HasPrefix(key, codec.RefsPrefix) {
+		p.mu.Lock()
+		p.inFlight++
+		p.most = max(p.most, p.inFlight)
+		p.mu.Unlock()
+		select {
+		case p.arrived <- struct{}{}:
+		case <-p.arrived:
+		case <-time.After(200 * time.Millisecond):
+		}
+		defer func() {
+			p.mu.Lock()
+			p.inFlight--
+			p.mu.Unlock()
+		}()
+	}
+	return p.Storage.Get(ctx, key)
+}
+
+// TestRebaseReadsTheLogInBatches checks that a walk back through entries
+// the handle has not seen reads several at once.
+func TestRebaseReadsTheLogInBatches(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	repo, err := Create(ctx, store, nil, nil)
+	ok(t, err)
+	setup, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, setup.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{100}, ChunkShape: []uint64{1}}, nil))
+	commit(t, setup, "array")
+	mine, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, mine, "/a", 99, "mine")
+	for c := range 20 {
+		other, err := repo.WritableSession(ctx, MainBranch)
+		ok(t, err)
+		setRef(t, other, "/a", uint32(c), "other")
+		commit(t, other, "other")
+	}
+	mineBytes, err := mine.Bytes()
+	ok(t, err)
+
+	gate := &pairedGets{Storage: store, arrived: make(chan struct{})}
+	fresh, err := Open(ctx, gate, nil)
+	ok(t, err)
+	mineFresh, err := fresh.SessionFromBytes(mineBytes)
+	ok(t, err)
+	ok(t, mineFresh.Rebase(ctx, BasicConflictSolver{}))
+	if gate.most < 2 {
+		t.Fatalf("the walk back through the log read one entry at a time")
+	}
+	for c := range 20 {
+		if got := chunkBytes(t, mineFresh, "/a", uint32(c)); got != "other" {
+			t.Fatalf("chunk %d after the rebase: %q", c, got)
+		}
+	}
+}
