@@ -55,6 +55,11 @@ type ConflictError struct {
 	Branch         string
 	ExpectedParent codec.SnapshotID
 	ActualParent   codec.SnapshotID
+
+	// lostRace is set when the commit wrote its objects and then lost the
+	// compare-and-set to another writer, rather than finding the branch
+	// moved before writing anything.
+	lostRace bool
 }
 
 func (e *ConflictError) Error() string {

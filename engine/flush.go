@@ -62,6 +62,7 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 		err := s.repo.refs.appendRef(ctx, s.branch, seq, ref)
 		var ce *ConflictError
 		if errors.As(err, &ce) {
+			ce.lostRace = true
 			ce.ExpectedParent = s.snapshotID
 		}
 		return err

@@ -114,17 +114,24 @@ func (s *Session) commitsByAncestry(ctx context.Context, tip codec.SnapshotID) (
 	return chain, nil
 }
 
+// sleepBackoff is storage.SleepBackoff; tests record the delays through it.
+var sleepBackoff = storage.SleepBackoff
+
 // RetryOptions tune CommitRebasing.
 type RetryOptions struct {
 	// Attempts is the number of rebases tried before giving up (the seed's
 	// rebase_attempts).
 	Attempts int
-	// BaseDelay and MaxDelay bound the exponential backoff, with full
-	// jitter, slept before each rebase after the first, so that many
-	// writers contending for one branch spread out instead of livelocking.
-	// The first rebase is immediate: a writer that just lost usually wins
-	// the next round, and waiting long only lets fresh writers overtake it.
-	// Zero values mean 5 ms and 250 ms.
+	// BaseDelay and MaxDelay bound the backoff slept after a commit that
+	// wrote its objects and then lost the branch to another writer: for
+	// the n-th such loss, a random time up to n times the longer of
+	// BaseDelay and how long that commit took, at most MaxDelay. Writers
+	// that lost one race together then spread over about as many commit
+	// times as there are of them, instead of all writing again at once and
+	// all but one losing again. A commit that found the branch moved
+	// before writing anything cost one read and rebases at once: the
+	// branch moved because another commit landed, so this never spins
+	// without progress. Zero values mean 5 ms and 250 ms.
 	BaseDelay, MaxDelay time.Duration
 	// BeforeRebase and AfterRebase, when set, are called around each
 	// rebase with the attempt number (from 1).
@@ -132,10 +139,10 @@ type RetryOptions struct {
 }
 
 // CommitRebasing commits, and on a conflict rebases with solver and tries
-// again, up to opts.Attempts rebases, sleeping a jittered exponential
-// backoff before each. It gives up with the last *ConflictError, or returns
-// the first error that is not a conflict (a failed rebase included).
-
+// again, up to opts.Attempts rebases, sleeping a jittered backoff after
+// each lost race (see RetryOptions). It gives up with the last
+// *ConflictError, or returns the first error that is not a conflict (a
+// failed rebase included).
 func (s *Session) CommitRebasing(ctx context.Context, solver ConflictSolver, message string, meta map[string]any, opts RetryOptions) (codec.SnapshotID, error) {
 	base, maxDelay := opts.BaseDelay, opts.MaxDelay
 	if base <= 0 {
@@ -144,13 +151,17 @@ func (s *Session) CommitRebasing(ctx context.Context, solver ConflictSolver, mes
 	if maxDelay <= 0 {
 		maxDelay = 250 * time.Millisecond
 	}
+	losses := 0
 	for attempt := 1; attempt <= opts.Attempts; attempt++ {
+		start := time.Now()
 		id, err := s.Commit(ctx, message, meta)
 		if !errors.Is(err, ErrConflict) {
 			return id, err
 		}
-		if attempt > 1 {
-			if err := storage.SleepBackoff(ctx, attempt-1, base, maxDelay); err != nil {
+		if ce := (*ConflictError)(nil); errors.As(err, &ce) && ce.lostRace {
+			losses++
+			d := min(time.Duration(losses)*max(base, time.Since(start)), maxDelay)
+			if err := sleepBackoff(ctx, 1, d, d); err != nil { // up to d
 				return codec.SnapshotID{}, err
 			}
 		}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -669,5 +671,107 @@ func TestForkAndMerge(t *testing.T) {
 		if got := chunkBytes(t, s, p, i); got != fmt.Sprint("worker ", i) {
 			t.Fatalf("chunk %d: %q", i, got)
 		}
+	}
+}
+
+// raceOnSnapshotPut commits to the array through another handle when armed
+// and the session it wraps writes a snapshot, so that the session's commit
+// loses the compare-and-set after writing its objects.
+type raceOnSnapshotPut struct {
+	storage.Storage
+	t     *testing.T
+	other *Repository
+	armed atomic.Int32 // races still to start
+}
+
+func (r *raceOnSnapshotPut) race(ctx context.Context, key string) {
+	if strings.HasPrefix(key, codec.SnapshotsPrefix) && r.armed.Add(-1) >= 0 {
+		s, err := r.other.WritableSession(ctx, MainBranch)
+		ok(r.t, err)
+		setRef(r.t, s, "/array", 3, "racing")
+		commit(r.t, s, "racing")
+	}
+}
+
+func (r *raceOnSnapshotPut) Put(ctx context.Context, key string, data []byte) error {
+	r.race(ctx, key)
+	return r.Storage.Put(ctx, key, data)
+}
+
+func (r *raceOnSnapshotPut) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	r.race(ctx, key)
+	return r.Storage.PutIfAbsent(ctx, key, data)
+}
+
+// TestCommitRebasingBacksOffAfterLostRaces checks when CommitRebasing
+// sleeps: not after a commit that found the branch moved before writing,
+// and after each race lost with its objects written, up to n times the
+// longer of BaseDelay and the commit's time for the n-th, at most MaxDelay.
+func TestCommitRebasingBacksOffAfterLostRaces(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	repo, err := Create(ctx, store, nil, nil)
+	ok(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, s.AddArray(ctx, MustPath("/array"), basicShape(), nil))
+	commit(t, s, "create array")
+
+	var delays []time.Duration
+	sleepBackoff = func(_ context.Context, attempt int, base, maxDelay time.Duration) error {
+		if attempt != 1 || base != maxDelay {
+			t.Errorf("backoff asked as attempt %d from %v to %v, want a single bound", attempt, base, maxDelay)
+		}
+		delays = append(delays, maxDelay)
+		return nil
+	}
+	defer func() { sleepBackoff = storage.SleepBackoff }()
+	opts := RetryOptions{Attempts: 10, BaseDelay: time.Hour / 4, MaxDelay: time.Hour}
+
+	// The branch moved before the commit: caught on reading the tip.
+	moved, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, moved, "/array", 1, "mine")
+	other, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, other, "/array", 2, "theirs")
+	commit(t, other, "theirs")
+	_, err = moved.CommitRebasing(ctx, BasicConflictSolver{}, "mine", nil, opts)
+	ok(t, err)
+	if len(delays) != 0 {
+		t.Fatalf("slept %v after a conflict found before writing", delays)
+	}
+
+	// Two races lost after writing: the second bound is twice the first.
+	racing := &raceOnSnapshotPut{Storage: store, t: t, other: repo}
+	racing.armed.Store(2)
+	handle, err := Open(ctx, racing, nil)
+	ok(t, err)
+	loser, err := handle.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, loser, "/array", 4, "loser")
+	_, err = loser.CommitRebasing(ctx, BasicConflictSolver{}, "loser", nil, opts)
+	ok(t, err)
+	if len(delays) != 2 || delays[0] != opts.BaseDelay || delays[1] != 2*opts.BaseDelay {
+		t.Fatalf("backoff bounds after two lost races: %v, want %v and %v", delays, opts.BaseDelay, 2*opts.BaseDelay)
+	}
+	after, err := repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+	ok(t, err)
+	if got := chunkBytes(t, after, "/array", 4); got != "loser" {
+		t.Fatalf("the commit that lost two races: chunk %q", got)
+	}
+
+	// The bound stops at MaxDelay.
+	racing.armed.Store(5)
+	opts.MaxDelay = opts.BaseDelay * 3
+	delays = nil
+	loser, err = handle.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, loser, "/array", 0, "loser again")
+	_, err = loser.CommitRebasing(ctx, BasicConflictSolver{}, "loser again", nil, opts)
+	ok(t, err)
+	want := []time.Duration{opts.BaseDelay, 2 * opts.BaseDelay, opts.MaxDelay, opts.MaxDelay, opts.MaxDelay}
+	if !slices.Equal(delays, want) {
+		t.Fatalf("backoff bounds after five lost races: %v, want %v", delays, want)
 	}
 }

@@ -1252,8 +1252,11 @@ ic_status ic_session_rebase(ic_session session, const ic_solver *solver, ic_erro
 
 /*
  * Commits; on IC_ERR_CONFLICT rebases with solver and tries again, up to
- * attempts rebases, sleeping a jittered exponential backoff between
- * base_delay_ms and max_delay_ms (0: 10 ms and 1000 ms) before each.
+ * attempts rebases. After the n-th commit that wrote its objects and then
+ * lost the branch to another writer it first sleeps a random time up to n
+ * times the longer of base_delay_ms and that commit's duration, at most
+ * max_delay_ms (0: 5 ms and 250 ms); a commit that found the branch moved
+ * before writing anything rebases at once.
  * Returns the first error that is not a conflict (a failed rebase
  * included), or the last conflict. snapshot_id may be NULL. Delays above a
  * day (86400000 ms) are IC_ERR_INVALID_ARGUMENT.
