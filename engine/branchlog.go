@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/cockroachdb/errors"
@@ -42,13 +43,7 @@ func (r *refs) keepLocked(key string, e storage.Entry) {
 	if len(log) > recentEntries {
 		// Forget the oldest half: the walk back from the tip needs the
 		// newest, and trimming in batches keeps this cheap.
-		slots := slices.Sorted(func(yield func(uint64) bool) {
-			for s := range log {
-				if !yield(s) {
-					return
-				}
-			}
-		})
+		slots := slices.Sorted(maps.Keys(log))
 		for _, s := range slots[:len(slots)-recentEntries/2] {
 			delete(log, s)
 		}
@@ -145,6 +140,9 @@ func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Ent
 		data, err = r.entryAt(ctx, key, slot)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, false, nil
+		}
+		if errors.Is(err, storage.ErrCorrupt) {
+			err = errors.Mark(err, codec.ErrCorrupt) // one marker, as branchHead's
 		}
 		if err != nil {
 			return nil, false, errors.Wrapf(err, "reading the log of branch %q", branch)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -250,5 +251,64 @@ func TestRebaseReadsTheLogInBatches(t *testing.T) {
 		if got := chunkBytes(t, mineFresh, "/a", uint32(c)); got != "other" {
 			t.Fatalf("chunk %d after the rebase: %q", c, got)
 		}
+	}
+}
+
+// TestBranchLogKeepsTheNewestEntries checks the bound on the entries kept
+// of a branch log: past it, the oldest half goes.
+func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
+	r := newRefs(memory.New(t.Name()))
+	const key = "branch.main"
+	for slot := range uint64(recentEntries + 1) {
+		r.keep(key, storage.Entry{Slot: slot, VersionedData: storage.VersionedData{Data: []byte{byte(slot)}}})
+	}
+	kept := r.recent[key]
+	if len(kept) != recentEntries/2 {
+		t.Fatalf("kept %d entries, want %d", len(kept), recentEntries/2)
+	}
+	for slot := uint64(recentEntries/2 + 1); slot <= recentEntries; slot++ {
+		if data, ok := kept[slot]; !ok || data[0] != byte(slot) {
+			t.Fatalf("entry %d: kept %v, %x", slot, ok, data)
+		}
+	}
+}
+
+// TestRebaseOverACorruptLogEntry checks that a damaged entry on the way
+// back from the tip fails the rebase with ErrCorrupt naming the branch,
+// and leaves the session as it was.
+func TestRebaseOverACorruptLogEntry(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	repo, err := Create(ctx, store, nil, nil)
+	ok(t, err)
+	setup, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, setup.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{100}, ChunkShape: []uint64{1}}, nil))
+	commit(t, setup, "array") // entry 1; entry 0 is the repository's creation
+	mine, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, mine, "/a", 99, "mine")
+	for c := range 3 { // entries 2 to 4
+		other, err := repo.WritableSession(ctx, MainBranch)
+		ok(t, err)
+		setRef(t, other, "/a", uint32(c), "other")
+		commit(t, other, "other")
+	}
+	slotKey := fmt.Sprintf("%s%s%s/%020d", codec.RefsPrefix, branchPrefix, MainBranch, uint64(math.MaxUint64-3))
+	ok(t, store.Delete(ctx, slotKey))
+	ok(t, store.PutIfAbsent(ctx, slotKey, []byte("not an entry")))
+
+	mineBytes, err := mine.Bytes()
+	ok(t, err)
+	fresh, err := Open(ctx, store, nil)
+	ok(t, err)
+	mineFresh, err := fresh.SessionFromBytes(mineBytes)
+	ok(t, err)
+	err = mineFresh.Rebase(ctx, BasicConflictSolver{})
+	if !errors.Is(err, codec.ErrCorrupt) || !strings.Contains(err.Error(), `branch "main"`) {
+		t.Fatalf("rebase over a corrupt entry: got %v, want ErrCorrupt naming the branch", err)
+	}
+	if mineFresh.SnapshotID() != mine.SnapshotID() || chunkBytes(t, mineFresh, "/a", 99) != "mine" {
+		t.Fatal("a failed rebase changed the session")
 	}
 }
