@@ -185,6 +185,31 @@ func TestRebaseWhereTheLogCannotTell(t *testing.T) {
 	}
 }
 
+// sessionBehindMain makes a repository in store whose main holds the array
+// /a of 100 one-element chunks (log entry 1; entry 0 is the repository's
+// creation), and returns a session on it with chunk 99 written, behind
+// main by n commits that each wrote chunk c as "other" (entries 2 on).
+func sessionBehindMain(t *testing.T, store storage.Storage, n int) *Session {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := Create(ctx, store, nil, nil)
+	ok(t, err)
+	setup, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, setup.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{100}, ChunkShape: []uint64{1}}, nil))
+	commit(t, setup, "array")
+	mine, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	setRef(t, mine, "/a", 99, "mine")
+	for c := range n {
+		other, err := repo.WritableSession(ctx, MainBranch)
+		ok(t, err)
+		setRef(t, other, "/a", uint32(c), "other")
+		commit(t, other, "other")
+	}
+	return mine
+}
+
 // pairedGets holds each Get of a ref entry until another is in flight (or
 // 200 ms have passed) and records the most in flight at once.
 type pairedGets struct {
@@ -220,21 +245,7 @@ func (p *pairedGets) Get(ctx context.Context, key string) ([]byte, error) {
 func TestRebaseReadsTheLogInBatches(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(t.Name())
-	repo, err := Create(ctx, store, nil, nil)
-	ok(t, err)
-	setup, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
-	ok(t, setup.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{100}, ChunkShape: []uint64{1}}, nil))
-	commit(t, setup, "array")
-	mine, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
-	setRef(t, mine, "/a", 99, "mine")
-	for c := range 20 {
-		other, err := repo.WritableSession(ctx, MainBranch)
-		ok(t, err)
-		setRef(t, other, "/a", uint32(c), "other")
-		commit(t, other, "other")
-	}
+	mine := sessionBehindMain(t, store, 20)
 	mineBytes, err := mine.Bytes()
 	ok(t, err)
 
@@ -279,21 +290,7 @@ func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
 func TestRebaseOverACorruptLogEntry(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(t.Name())
-	repo, err := Create(ctx, store, nil, nil)
-	ok(t, err)
-	setup, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
-	ok(t, setup.AddArray(ctx, MustPath("/a"), ArrayMeta{Shape: []uint64{100}, ChunkShape: []uint64{1}}, nil))
-	commit(t, setup, "array") // entry 1; entry 0 is the repository's creation
-	mine, err := repo.WritableSession(ctx, MainBranch)
-	ok(t, err)
-	setRef(t, mine, "/a", 99, "mine")
-	for c := range 3 { // entries 2 to 4
-		other, err := repo.WritableSession(ctx, MainBranch)
-		ok(t, err)
-		setRef(t, other, "/a", uint32(c), "other")
-		commit(t, other, "other")
-	}
+	mine := sessionBehindMain(t, store, 3) // the other commits are entries 2 to 4
 	slotKey := fmt.Sprintf("%s%s%s/%020d", codec.RefsPrefix, branchPrefix, MainBranch, uint64(math.MaxUint64-3))
 	ok(t, store.Delete(ctx, slotKey))
 	ok(t, store.PutIfAbsent(ctx, slotKey, []byte("not an entry")))
