@@ -101,26 +101,20 @@ type loggedCommit struct {
 }
 
 // commitsSince returns the commits that took the branch from base to head
-// (its log's head entry), oldest first, from the log alone: walking back
+// (its log's head entry, whose ref branchHead decoded as headRef), oldest
+// first, from the log alone: walking back
 // from head, every entry must be a commit made on the entry before it,
 // until an entry of base. ok is false when the log cannot tell (it reaches
 // an entry that is not a commit, such as a creation, a reset, a tombstone
 // or an entry written before commits named their parents, without meeting
 // base); the caller then walks the snapshots' parents.
-func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Entry, base codec.SnapshotID) (_ []loggedCommit, ok bool, _ error) {
+func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Entry, headRef *codec.Ref, base codec.SnapshotID) (_ []loggedCommit, ok bool, _ error) {
 	key := branchPrefix + branch
 	var out []loggedCommit
 	var want codec.SnapshotID // the parent the entry before the last must hold
-	slot, data := head.Slot, head.Data
+	slot, ref := head.Slot, headRef
 	for {
-		if len(data) == 0 {
-			return nil, false, nil
-		}
 		name := branchEntryName(branch, slot)
-		ref, err := codec.DecodeRef(name, data)
-		if err != nil {
-			return nil, false, err
-		}
 		if !want.IsZero() && ref.Snapshot != want {
 			return nil, false, nil
 		}
@@ -137,7 +131,7 @@ func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Ent
 		}
 		out = append(out, loggedCommit{snapshot: ref.Snapshot, txlog: txlog})
 		want, slot = ref.Parent, slot-1
-		data, err = r.entryAt(ctx, key, slot)
+		data, err := r.entryAt(ctx, key, slot)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, false, nil
 		}
@@ -146,6 +140,12 @@ func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Ent
 		}
 		if err != nil {
 			return nil, false, errors.Wrapf(err, "reading the log of branch %q", branch)
+		}
+		if len(data) == 0 { // a tombstone
+			return nil, false, nil
+		}
+		if ref, err = codec.DecodeRef(branchEntryName(branch, slot), data); err != nil {
+			return nil, false, err
 		}
 	}
 }

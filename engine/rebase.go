@@ -45,7 +45,7 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if tip.Snapshot == s.snapshotID {
 		return nil
 	}
-	commits, ok, err := s.repo.refs.commitsSince(ctx, s.branch, head, s.snapshotID)
+	commits, ok, err := s.repo.refs.commitsSince(ctx, s.branch, head, tip, s.snapshotID)
 	if err != nil {
 		return err
 	}

@@ -143,23 +143,26 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 		out = append(out, Conflict{Kind: kind, Path: Path(path), NodeID: id, Commit: step.CommitID})
 		return &out[len(out)-1]
 	}
-	// The snapshots, read once each if at all; a failed read ends detect
+	// The snapshots, each read once if at all; a failed read ends detect
 	// with its error.
 	var commit, base *codec.Snapshot
-	snapshots := func() (*codec.Snapshot, *codec.Snapshot, bool) {
+	commitSnapshot := func() (*codec.Snapshot, bool) {
 		if err == nil && commit == nil {
 			commit, err = step.Commit(ctx)
 		}
+		return commit, err == nil
+	}
+	baseSnapshot := func() (*codec.Snapshot, bool) {
 		if err == nil && base == nil {
 			base, err = step.Base(ctx)
 		}
-		return commit, base, err == nil
+		return base, err == nil
 	}
 	var pathOf map[codec.NodeID]string
 	path := func(id codec.NodeID) string {
 		if pathOf == nil {
 			pathOf = map[codec.NodeID]string{}
-			if _, base, ok := snapshots(); ok {
+			if base, ok := baseSnapshot(); ok {
 				for _, n := range base.Nodes {
 					pathOf[n.ID] = n.Path
 				}
@@ -183,7 +186,7 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 		if id, ok := theirNew[string(p)]; ok {
 			add(NewNodeConflictsWithExistingNode, string(p), id)
 		}
-		commit, _, ok := snapshots()
+		commit, ok := commitSnapshot()
 		if !ok {
 			return nil, err
 		}
@@ -218,8 +221,9 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 			add(ChunksUpdatedInDeletedArray, path(id), id)
 			continue
 		case t.HasUpdatedArray(id):
-			commit, base, ok := snapshots()
-			if !ok {
+			commit, okC := commitSnapshot()
+			base, okB := baseSnapshot()
+			if !okC || !okB {
 				return nil, err
 			}
 			if gridChanged(base, commit, id, path(id)) {
@@ -277,7 +281,8 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 		return nil, nil
 	}
 	// A conflict names their commit's message: read it only now.
-	commit, _, ok := snapshots()
+	// A failed read of the base (for a path) ends here too.
+	commit, ok := commitSnapshot()
 	if !ok {
 		return nil, err
 	}
