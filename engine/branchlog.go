@@ -35,6 +35,15 @@ func (r *refs) keep(key string, e storage.Entry) {
 
 func (r *refs) keepLocked(key string, e storage.Entry) {
 	log := r.recent[key]
+	if len(e.Data) == 0 {
+		// A tombstone: the branch was deleted. No walk back from a later
+		// head passes it (a branch made again starts with an entry that
+		// names no parent), so what was kept before it is dropped, and a
+		// deleted branch holds one empty entry.
+		if len(log) > 0 {
+			log = nil
+		}
+	}
 	if log == nil {
 		log = map[uint64][]byte{}
 		r.recent[key] = log

@@ -287,6 +287,49 @@ func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
 // TestRebaseOverACorruptLogEntry checks that a damaged entry on the way
 // back from the tip fails the rebase with ErrCorrupt naming the branch,
 // and leaves the session as it was.
+func TestBranchLogForgetsADeletedBranch(t *testing.T) {
+	ctx := context.Background()
+	repo, err := Create(ctx, memory.New(t.Name()), nil, nil)
+	ok(t, err)
+	snap, err := repo.LookupBranch(ctx, MainBranch)
+	ok(t, err)
+	ok(t, repo.CreateBranch(ctx, "scratch", snap))
+	for i := range 3 {
+		s, err := repo.WritableSession(ctx, "scratch")
+		ok(t, err)
+		ok(t, s.AddGroup(ctx, MustPath(fmt.Sprint("/g", i)), nil))
+		commit(t, s, fmt.Sprint("group ", i))
+	}
+	key := branchPrefix + "scratch"
+	if n := len(repo.refs.recent[key]); n != 4 {
+		t.Fatalf("kept %d entries of the branch before deleting it, want 4 (its creation and 3 commits)", n)
+	}
+	ok(t, repo.DeleteBranch(ctx, "scratch"))
+	kept := repo.refs.recent[key]
+	if len(kept) != 1 {
+		t.Fatalf("kept %d entries of a deleted branch, want only its tombstone", len(kept))
+	}
+	for _, data := range kept {
+		if len(data) != 0 {
+			t.Fatalf("the entry kept of a deleted branch is %x, want the empty tombstone", data)
+		}
+	}
+	// Made again, the branch starts afresh and commits on it rebase as usual.
+	ok(t, repo.CreateBranch(ctx, "scratch", snap))
+	a, err := repo.WritableSession(ctx, "scratch")
+	ok(t, err)
+	ok(t, a.AddGroup(ctx, MustPath("/a"), nil))
+	b, err := repo.WritableSession(ctx, "scratch")
+	ok(t, err)
+	ok(t, b.AddGroup(ctx, MustPath("/b"), nil))
+	commit(t, a, "a")
+	ok(t, b.Rebase(ctx, BasicConflictSolver{}))
+	commit(t, b, "b")
+	if n := len(repo.refs.recent[key]); n != 4 {
+		t.Fatalf("kept %d entries of the branch made again, want 4 (tombstone, creation, 2 commits)", n)
+	}
+}
+
 func TestRebaseOverACorruptLogEntry(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(t.Name())
