@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 )
 
 // ExpireOptions say which history ExpireSnapshots cuts.
@@ -153,6 +155,10 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 	slices.SortFunc(res.Rewritten, byID)
 	slices.Sort(res.DeletedBranches)
 	slices.Sort(res.DeletedTags)
+	if logOn(ctx, slog.LevelInfo) {
+		logs.Engine.InfoContext(ctx, "expired snapshots", "older_than", opts.OlderThan, "expired", len(res.Expired), "rewritten", len(res.Rewritten),
+			"deleted_branches", len(res.DeletedBranches), "deleted_tags", len(res.DeletedTags))
+	}
 	return res, nil
 }
 

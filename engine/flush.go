@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"math"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -67,7 +69,10 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 		}
 		return err
 	}
-	return s.writeSnapshotLocked(ctx, "commit", message, meta, checkTip, moveBranch)
+	start, branch, parent := time.Now(), s.branch, s.snapshotID
+	id, err := s.writeSnapshotLocked(ctx, "commit", message, meta, checkTip, moveBranch)
+	logCommit(ctx, branch, parent, id, start, err)
+	return id, err
 }
 
 // Flush writes the session's changes as a new snapshot whose parent is the
@@ -84,7 +89,12 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 func (s *Session) Flush(ctx context.Context, message string, meta map[string]any) (codec.SnapshotID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.writeSnapshotLocked(ctx, "flush", message, meta, nil, nil)
+	parent := s.snapshotID
+	id, err := s.writeSnapshotLocked(ctx, "flush", message, meta, nil, nil)
+	if err == nil && logOn(ctx, slog.LevelInfo) {
+		logs.Engine.InfoContext(ctx, "flushed an anonymous snapshot", "snapshot", id, "parent", parent)
+	}
+	return id, err
 }
 
 // writeSnapshotLocked writes the session's changes as a snapshot whose

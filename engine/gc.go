@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -91,6 +93,10 @@ func (r *Repository) GarbageCollect(ctx context.Context, opts GCOptions) (GCSumm
 		if err != nil {
 			return sum, errors.Wrapf(err, "garbage collection: deleting unreachable objects under %s", s.prefix)
 		}
+	}
+	if logOn(ctx, slog.LevelInfo) {
+		logs.Engine.InfoContext(ctx, "garbage collected", "snapshots", sum.SnapshotsDeleted, "manifests", sum.ManifestsDeleted,
+			"transaction_logs", sum.TransactionLogsDeleted, "chunk_objects", sum.ChunksDeleted, "bytes", sum.BytesDeleted)
 	}
 	return sum, nil
 }

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -29,7 +31,7 @@ import (
 // left based on the last commit it passed, with its changes as they were
 // before the failing step. Rebase needs transaction logs (ErrTxLogsDisabled
 // otherwise).
-func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
+func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkWritable("rebase"); err != nil {
@@ -45,15 +47,18 @@ func (s *Session) Rebase(ctx context.Context, solver ConflictSolver) error {
 	if tip.Snapshot == s.snapshotID {
 		return nil
 	}
-	commits, ok, err := s.repo.refs.commitsSince(ctx, s.branch, head, tip, s.snapshotID)
+	commits, fromLog, err := s.repo.refs.commitsSince(ctx, s.branch, head, tip, s.snapshotID)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !fromLog {
 		if commits, err = s.commitsByAncestry(ctx, tip.Snapshot); err != nil {
+			logRebase(ctx, s.branch, s.snapshotID, tip.Snapshot, 0, fromLog, err)
 			return err
 		}
 	}
+	base := s.snapshotID
+	defer func() { logRebase(ctx, s.branch, base, tip.Snapshot, len(commits), fromLog, err) }()
 	for _, c := range commits {
 		txlog := c.txlog
 		if txlog == nil {
@@ -161,6 +166,9 @@ func (s *Session) CommitRebasing(ctx context.Context, solver ConflictSolver, mes
 		if ce := (*ConflictError)(nil); errors.As(err, &ce) && ce.lostRace {
 			losses++
 			d := min(time.Duration(losses)*max(base, time.Since(start)), maxDelay)
+			if logOn(ctx, slog.LevelDebug) {
+				logs.Engine.DebugContext(ctx, "waiting before a rebase, after lost races", "branch", s.branch, "lost", losses, "up_to", d)
+			}
 			if err := sleepBackoff(ctx, 1, d, d); err != nil { // up to d
 				return codec.SnapshotID{}, err
 			}

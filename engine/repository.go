@@ -254,7 +254,9 @@ func (r *Repository) CreateBranch(ctx context.Context, name string, snap codec.S
 	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
 		return err
 	}
-	return r.refs.createBranch(ctx, name, snap)
+	err := r.refs.createBranch(ctx, name, snap)
+	logRefChange(ctx, "created a branch", "branch", name, snap, err)
+	return err
 }
 
 // ListBranches returns the branch names, sorted.
@@ -270,7 +272,9 @@ func (r *Repository) LookupBranch(ctx context.Context, name string) (codec.Snaps
 
 // DeleteBranch deletes a branch (not main).
 func (r *Repository) DeleteBranch(ctx context.Context, name string) error {
-	return r.refs.deleteBranch(ctx, name)
+	err := r.refs.deleteBranch(ctx, name)
+	logRefChange(ctx, "deleted a branch", "branch", name, codec.SnapshotID{}, err)
+	return err
 }
 
 // ResetBranch points the branch at snap. If expected is not zero the reset
@@ -291,6 +295,7 @@ func (r *Repository) ResetBranch(ctx context.Context, name string, snap, expecte
 	if errors.As(err, &ce) {
 		ce.ExpectedParent = tip // the branch moved after the read above
 	}
+	logRefChange(ctx, "reset a branch", "branch", name, snap, err)
 	return err
 }
 
@@ -302,7 +307,9 @@ func (r *Repository) CreateTag(ctx context.Context, name string, snap codec.Snap
 	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
 		return err
 	}
-	return r.refs.createTag(ctx, name, snap)
+	err := r.refs.createTag(ctx, name, snap)
+	logRefChange(ctx, "created a tag", "tag", name, snap, err)
+	return err
 }
 
 // ListTags returns the tag names, sorted.
@@ -315,7 +322,9 @@ func (r *Repository) LookupTag(ctx context.Context, name string) (codec.Snapshot
 
 // DeleteTag deletes a tag; its name can never be used again.
 func (r *Repository) DeleteTag(ctx context.Context, name string) error {
-	return r.refs.deleteTag(ctx, name)
+	err := r.refs.deleteTag(ctx, name)
+	logRefChange(ctx, "deleted a tag", "tag", name, codec.SnapshotID{}, err)
+	return err
 }
 
 // Version selects a snapshot: exactly one of Branch, Tag or Snapshot; AsOf

@@ -3,12 +3,16 @@ package storage
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"iter"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/logs"
 )
 
 // RetryPolicy bounds the retries of a Retrying storage.
@@ -128,22 +132,48 @@ var (
 
 func (r *Retrying) String() string { return r.inner.String() }
 
-// do runs op until it succeeds, fails for good, or the tries run out.
-func (r *Retrying) do(ctx context.Context, op func() error) error {
+// do runs fn, the operation op on key, until it succeeds, fails for good,
+// or the tries run out; op and key name it in the log.
+func (r *Retrying) do(ctx context.Context, op, key string, fn func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		release, aerr := r.acquire(ctx)
 		if aerr != nil {
 			return aerr
 		}
-		err = op()
+		start := time.Now()
+		err = fn()
 		release()
+		logTry(ctx, op, key, start, err)
 		if err == nil || !IsTransient(err) || attempt >= r.Policy().MaxAttempts {
 			return err
 		}
+		logRetry(ctx, op, key, attempt, r.Policy().MaxAttempts, err)
 		if werr := r.wait(ctx, attempt); werr != nil {
 			return err
 		}
+	}
+}
+
+// logTry writes one request's line at debug level: what, on which key,
+// how long it took, and how it failed.
+func logTry(ctx context.Context, op, key string, start time.Time, err error) {
+	if !logs.Storage.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	took := time.Since(start)
+	if err != nil {
+		logs.Storage.DebugContext(ctx, "request", "op", op, "key", key, "took", took, "err", err)
+		return
+	}
+	logs.Storage.DebugContext(ctx, "request", "op", op, "key", key, "took", took)
+}
+
+// logRetry says at info level that a request failed in a way worth
+// trying again, and is tried again.
+func logRetry(ctx context.Context, op, key string, attempt, of int, err error) {
+	if logs.Storage.Enabled(ctx, slog.LevelInfo) {
+		logs.Storage.InfoContext(ctx, "retrying a request", "op", op, "key", key, "try", attempt, "of", of, "err", err)
 	}
 }
 
@@ -154,7 +184,7 @@ func (r *Retrying) wait(ctx context.Context, attempt int) error {
 
 // Get implements Storage.
 func (r *Retrying) Get(ctx context.Context, key string) (data []byte, err error) {
-	err = r.do(ctx, func() error {
+	err = r.do(ctx, "get", key, func() error {
 		data, err = r.inner.Get(ctx, key)
 		return err
 	})
@@ -163,7 +193,7 @@ func (r *Retrying) Get(ctx context.Context, key string) (data []byte, err error)
 
 // GetRange implements Storage.
 func (r *Retrying) GetRange(ctx context.Context, key string, br ByteRange) (data []byte, err error) {
-	err = r.do(ctx, func() error {
+	err = r.do(ctx, "get range", key, func() error {
 		data, err = r.inner.GetRange(ctx, key, br)
 		return err
 	})
@@ -172,13 +202,13 @@ func (r *Retrying) GetRange(ctx context.Context, key string, br ByteRange) (data
 
 // ReadRange implements RangeReader.
 func (r *Retrying) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
-	return r.do(ctx, func() error { return ReadRange(ctx, r.inner, key, offset, dst) })
+	return r.do(ctx, "read range", key, func() error { return ReadRange(ctx, r.inner, key, offset, dst) })
 }
 
 // ReadRangeIf implements ConditionalRangeReader. An object that fails the
 // condition is an answer, not a failure: it is not retried.
 func (r *Retrying) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
-	return r.do(ctx, func() error { return ReadRangeIf(ctx, r.inner, key, offset, dst, cond) })
+	return r.do(ctx, "read range if", key, func() error { return ReadRangeIf(ctx, r.inner, key, offset, dst, cond) })
 }
 
 // BulkWrite implements BulkWriter with the wrapped storage's hint.
@@ -192,19 +222,19 @@ func (r *Retrying) ServerTime() (server, local time.Time, ok bool) { return Serv
 
 // Put implements Storage.
 func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {
-	return r.do(ctx, func() error { return r.inner.Put(ctx, key, data) })
+	return r.do(ctx, "put", key, func() error { return r.inner.Put(ctx, key, data) })
 }
 
 // PutParts implements PartsPutter. Like Put it is idempotent, so a failed
 // try is simply repeated with the same parts.
 func (r *Retrying) PutParts(ctx context.Context, key string, parts [][]byte) error {
-	return r.do(ctx, func() error { return PutParts(ctx, r.inner, key, parts) })
+	return r.do(ctx, "put parts", key, func() error { return PutParts(ctx, r.inner, key, parts) })
 }
 
 // PutPiece implements PieceWriter. A piece written again holds the same
 // bytes, so a failed try is simply repeated.
 func (r *Retrying) PutPiece(ctx context.Context, key string, offset int64, data []byte) error {
-	return r.do(ctx, func() error { return PutPiece(ctx, r.inner, key, offset, data) })
+	return r.do(ctx, "put piece", key, func() error { return PutPiece(ctx, r.inner, key, offset, data) })
 }
 
 // ObjectPieces implements PieceWriter with the wrapped storage's hint.
@@ -219,11 +249,16 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		if aerr != nil {
 			return aerr
 		}
+		start := time.Now()
 		err = r.inner.PutIfAbsent(ctx, key, data)
+		logTry(ctx, "put if absent", key, start, err)
 		var stored []byte
 		var gerr error
 		if IsIndeterminate(err) {
+			logs.Storage.InfoContext(ctx, "reading back a create-only write whose outcome is unknown", "key", key, "err", err)
+			start = time.Now()
 			stored, gerr = r.inner.Get(ctx, key)
+			logTry(ctx, "get", key, start, gerr)
 		}
 		release() // before readBack, which takes a slot of its own
 		switch {
@@ -231,6 +266,7 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 			return nil
 		case errors.Is(err, ErrPreconditionFailed) && unknown:
 			// Maybe our own earlier try: decide by content.
+			logs.Storage.InfoContext(ctx, "reading back a create-only write that an earlier try may have made", "key", key)
 			return r.readBack(ctx, key, data, err)
 		case IsIndeterminate(err):
 			unknown = true
@@ -248,15 +284,29 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		if attempt >= r.Policy().MaxAttempts {
 			return err
 		}
+		logRetry(ctx, "put if absent", key, attempt, r.Policy().MaxAttempts, err)
 		if werr := r.wait(ctx, attempt); werr != nil {
 			return err
 		}
 	}
 }
 
+// deletedKeys names the keys of a Delete in the log: the key itself, or
+// the first and how many there are.
+func deletedKeys(keys []string) string {
+	switch len(keys) {
+	case 0:
+		return ""
+	case 1:
+		return keys[0]
+	default:
+		return fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
+	}
+}
+
 func (r *Retrying) readBack(ctx context.Context, key string, data []byte, lost error) error {
 	var stored []byte
-	err := r.do(ctx, func() (err error) {
+	err := r.do(ctx, "get", key, func() (err error) {
 		stored, err = r.inner.Get(ctx, key)
 		return err
 	})
@@ -272,17 +322,17 @@ func (r *Retrying) readBack(ctx context.Context, key string, data []byte, lost e
 
 // Delete implements Storage.
 func (r *Retrying) Delete(ctx context.Context, keys ...string) error {
-	return r.do(ctx, func() error { return r.inner.Delete(ctx, keys...) })
+	return r.do(ctx, "delete", deletedKeys(keys), func() error { return r.inner.Delete(ctx, keys...) })
 }
 
 // Sync implements Storage.
 func (r *Retrying) Sync(ctx context.Context) error {
-	return r.do(ctx, func() error { return r.inner.Sync(ctx) })
+	return r.do(ctx, "sync", "", func() error { return r.inner.Sync(ctx) })
 }
 
 // Stat implements Storage.
 func (r *Retrying) Stat(ctx context.Context, key string) (info ObjectInfo, err error) {
-	err = r.do(ctx, func() error {
+	err = r.do(ctx, "stat", key, func() error {
 		info, err = r.inner.Stat(ctx, key)
 		return err
 	})
@@ -297,6 +347,7 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 		after := opts.StartAfter
 		for attempt := 1; ; attempt++ {
 			var failed error
+			start := time.Now()
 			for info, err := range r.inner.List(ctx, prefix, ListOptions{StartAfter: after}) {
 				if err != nil {
 					failed = err
@@ -305,13 +356,20 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 				after = info.Key
 				attempt = 1 // progress: the retry budget is per stall, not per listing
 				if !yield(info, nil) {
+					logTry(ctx, "list", prefix, start, nil)
 					return
 				}
 			}
+			logTry(ctx, "list", prefix, start, failed)
 			if failed == nil {
 				return
 			}
-			if !IsTransient(failed) || attempt >= r.Policy().MaxAttempts || r.wait(ctx, attempt) != nil {
+			if !IsTransient(failed) || attempt >= r.Policy().MaxAttempts {
+				yield(ObjectInfo{}, failed)
+				return
+			}
+			logRetry(ctx, "list", prefix, attempt, r.Policy().MaxAttempts, failed)
+			if r.wait(ctx, attempt) != nil {
 				yield(ObjectInfo{}, failed)
 				return
 			}

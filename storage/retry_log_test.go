@@ -1,0 +1,92 @@
+package storage_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/logs/logstest"
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+// failFirst fails the first n requests for one key with a transient error.
+type failFirst struct {
+	storage.Storage
+	key string
+	n   int
+}
+
+func (f *failFirst) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == f.key && f.n > 0 {
+		f.n--
+		return nil, storage.Transient(errors.New("connection reset by peer"))
+	}
+	return f.Storage.Get(ctx, key)
+}
+
+func TestRetryingLogsRequestsAndRetries(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	if err := base.Put(ctx, "a/b", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s := storage.NewRetrying(&failFirst{Storage: base, key: "a/b", n: 2}, fastRetry)
+
+	lines := logstest.Capture(t, "storage=info")
+	if _, err := s.Get(ctx, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	retries := lines.Matching(`msg="retrying a request"`, "component=storage", "op=get", "key=a/b", `err="connection reset by peer"`)
+	if len(retries) != 2 || !strings.Contains(retries[0], "try=1 of=20") || !strings.Contains(retries[1], "try=2 of=20") {
+		t.Fatalf("retry lines at info: %q", lines.All())
+	}
+	if n := len(lines.Matching("msg=request")); n != 0 {
+		t.Fatalf("%d request lines at info level, want none", n)
+	}
+
+	lines = logstest.Capture(t, "storage=debug")
+	if _, err := s.Get(ctx, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal(err)
+	}
+	for range s.List(ctx, "a/", storage.ListOptions{}) {
+	}
+	if got := lines.Matching("msg=request", "op=get", "key=a/b", "took="); len(got) != 1 || strings.Contains(got[0], "err=") {
+		t.Fatalf("the Get's line: %q", lines.All())
+	}
+	if got := lines.Matching("msg=request", "op=get", "key=missing", "err="); len(got) != 1 {
+		t.Fatalf("the failed Get's line: %q", lines.All())
+	}
+	if got := lines.Matching("msg=request", "op=list", "key=a/"); len(got) != 1 {
+		t.Fatalf("the List's line: %q", lines.All())
+	}
+
+	lines = logstest.Capture(t, "storage=warn")
+	if _, err := s.Get(ctx, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if all := lines.All(); len(all) != 0 {
+		t.Fatalf("lines at warn level: %q", all)
+	}
+}
+
+func TestRetryingLogsUnknownCreateOutcomes(t *testing.T) {
+	ctx := context.Background()
+	faulty := storage.NewUnreliable(memory.New(t.Name()), storage.Faults{Rate: 1, IndeterminateShare: 1, Seed: 3})
+	s := storage.NewRetrying(faulty, fastRetry)
+	lines := logstest.Capture(t, "info")
+	for i := 0; len(lines.Matching("reading back a create-only write")) == 0; i++ {
+		if i == 50 {
+			t.Fatalf("no read-back logged after 50 create-only writes that all failed indeterminately: %q", lines.All())
+		}
+		_ = s.PutIfAbsent(ctx, "once", []byte("x"))
+	}
+	if got := lines.Matching("reading back a create-only write", "key=once"); len(got) == 0 {
+		t.Fatalf("the read-back line does not name its key: %q", lines.All())
+	}
+}
