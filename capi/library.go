@@ -32,7 +32,10 @@ import (
 	"runtime/debug"
 	"unsafe"
 
+	"github.com/cockroachdb/errors"
+
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 )
 
 // Version of the library and of its binary interface; they must match the
@@ -110,6 +113,33 @@ func ic_set_memory_limit(limit C.int64_t, previous *C.int64_t, errOut *C.ic_erro
 		prev := debug.SetMemoryLimit(int64(limit)) // a negative limit only reads it
 		if previous != nil {
 			*previous = C.int64_t(prev)
+		}
+		return nil
+	})
+}
+
+//export ic_set_logs_filter
+func ic_set_logs_filter(filter *C.ic_cchar, previous **C.char, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		text, given, err := inOptString(filter, "filter")
+		if err != nil {
+			return err
+		}
+		if !given {
+			// The process's environment as C sees it now: Go's copy is
+			// taken at load and misses a setenv since.
+			name := C.CString(logs.EnvVar)
+			defer C.free(unsafe.Pointer(name))
+			if v := C.getenv(name); v != nil {
+				text = goString(unsafe.Pointer(v))
+			}
+		}
+		prev, err := logs.SetFilter(text)
+		if err != nil {
+			return errors.Mark(err, errInvalidArgument)
+		}
+		if previous != nil {
+			return setString(previous, prev)
 		}
 		return nil
 	})

@@ -280,6 +280,30 @@ ic_status ic_set_max_threads(int32_t n, int32_t *previous, ic_error *err);
 ic_status ic_set_memory_limit(int64_t limit, int64_t *previous, ic_error *err);
 
 /*
+ * Sets the filter of the library's diagnostic log: lines on standard error
+ * (file descriptor 2) about what results do not show, such as requests
+ * retried, races for a branch lost, rebases and commits. The filter is a
+ * comma-separated list of directives: a level (off, error, warn, info,
+ * debug) for every component, or component=level for one. The components
+ * are "storage" (debug: every request to the store with its time; info:
+ * retries) and "engine" (info: commits, flushes, branch and tag changes,
+ * expiration and garbage collection; debug: conflicts, lost races, waits
+ * and rebases). Later directives win: "debug,storage=info". filter NULL
+ * reads the ICECHUNK_LOG environment variable again; a NULL, empty or
+ * blank filter means "warn", the default, under which the library is
+ * silent unless something is wrong. At load, the filter comes from
+ * ICECHUNK_LOG (an invalid value is reported once on standard error and
+ * the default used).
+ *
+ * *previous (may be NULL) receives the filter in force before the call, a
+ * new string to release with ic_string_free. A filter that does not parse
+ * is IC_ERR_INVALID_ARGUMENT, naming the directive, and changes nothing.
+ * Safe at any time from any thread; the change applies to lines written
+ * after it.
+ */
+ic_status ic_set_logs_filter(const char *filter, char **previous, ic_error *err);
+
+/*
  * Releases a buffer returned by the library (a `uint8_t **` out-parameter).
  * NULL is a no-op. A pointer the library did not return, or one already
  * released, is IC_ERR_INVALID_ARGUMENT and nothing is freed. The library

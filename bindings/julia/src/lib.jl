@@ -267,6 +267,32 @@ function set_memory_limit(n::Integer)
 end
 
 """
+    set_logs_filter(filter) -> String
+
+Sets the filter of the library's diagnostic log and returns the one it
+replaces. The log is lines on standard error (file descriptor 2) about what
+results do not show: requests retried, races for a branch lost, rebases,
+commits. The filter is a comma-separated list of directives: a level
+(`off`, `error`, `warn`, `info`, `debug`) for every component, or
+`component=level` for one. Components: `storage` (debug: every request to
+the store and its time; info: retries) and `engine` (info: commits, flushes,
+branch and tag changes, expiration and garbage collection; debug: conflicts,
+lost races, waits and rebases). Later directives win: `"debug,storage=info"`.
+
+`nothing` reads the `ICECHUNK_LOG` environment variable again; an empty
+filter (or an unset variable) means `"warn"`, the default, under which the
+library is silent unless something is wrong. A filter that does not parse
+throws an `IcechunkError` (`:INVALID_ARGUMENT`) naming the directive, and
+changes nothing.
+"""
+function set_logs_filter(filter::Union{Nothing,AbstractString})
+    prev = Ref{Ptr{UInt8}}(C_NULL)
+    err = Ref{UInt64}(0)
+    _check(@ic(:ic_set_logs_filter, Int32, (Cstring, Ref{Ptr{UInt8}}, Ref{UInt64}), _cstr(filter), prev, err), err)
+    return _take_string(prev[])
+end
+
+"""
     live_objects() -> (handles, buffers)
 
 What the library still holds for callers: live handles of every type and

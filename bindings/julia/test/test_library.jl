@@ -33,6 +33,30 @@
         @test IcechunkGo.set_memory_limit(-1) == lim
     end
 
+    @testset "logs filter" begin
+        before = IcechunkGo.set_logs_filter("engine=info")
+        @test IcechunkGo.set_logs_filter("storage=debug, engine=off") == "engine=info"
+        @test errcode(() -> IcechunkGo.set_logs_filter("storage=loud")) === :INVALID_ARGUMENT
+        e = caught(() -> IcechunkGo.set_logs_filter("network=debug"))
+        @test occursin("unknown component \"network\"", sprint(showerror, e))
+        @test IcechunkGo.set_logs_filter("off") == "storage=debug, engine=off"
+        withenv("ICECHUNK_LOG" => "engine=debug") do
+            IcechunkGo.set_logs_filter(nothing)
+        end
+        @test IcechunkGo.set_logs_filter(before) == "engine=debug"
+
+        # Lines reach standard error, from ICECHUNK_LOG at load.
+        code, out = run_julia("""
+            using IcechunkGo
+            repo = create_repository(in_memory_storage())
+            s = writable_session(repo, "main")
+            store(s)["zarr.json"] = "{\\"zarr_format\\":3,\\"node_type\\":\\"group\\"}"
+            commit!(s, "logged")
+            """; env = Dict("ICECHUNK_LOG" => "engine=info"))
+        @test code == 0
+        @test occursin(r"level=INFO msg=committed component=engine branch=main snapshot=\w+", out)
+    end
+
     @testset "missing library: clear error" begin
         code, out = run_julia("using IcechunkGo"; env = Dict("ICECHUNK_GO_LIB" => "/nonexistent/libicechunk.so"))
         @test code != 0

@@ -135,6 +135,31 @@ def set_max_threads(n: int) -> int:
     return prev.value
 
 
+def set_logs_filter(log_filter_directive: str | None) -> str:
+    """Sets the filter of the library's diagnostic log and returns the one
+    it replaces.
+
+    The log is lines on standard error (file descriptor 2, not
+    ``sys.stderr``) about what results do not show: requests retried,
+    races for a branch lost, rebases, commits. The filter is a
+    comma-separated list of directives: a level (``off``, ``error``,
+    ``warn``, ``info``, ``debug``) for every component, or
+    ``component=level`` for one. Components: ``storage`` (debug: every
+    request to the store and its time; info: retries) and ``engine`` (info:
+    commits, flushes, branch and tag changes, expiration and garbage
+    collection; debug: conflicts, lost races, waits and rebases). Later
+    directives win: ``"debug,storage=info"``.
+
+    ``None`` reads the ``ICECHUNK_LOG`` environment variable again; an
+    empty filter (or an unset variable) means ``"warn"``, the default,
+    under which the library is silent unless something is wrong. A filter
+    that does not parse raises :class:`InvalidArgumentError` naming the
+    directive, and changes nothing."""
+    return _ffi.string_result(
+        _ffi.lib.ic_set_logs_filter, _ffi.opt_cstr(log_filter_directive, "log_filter_directive")
+    )
+
+
 __all__ = [
     "ABI_VERSION",
     "AlreadyExistsError",
@@ -212,5 +237,6 @@ __all__ = [
     "s3_storage",
     "tigris_storage",
     "s3_store",
+    "set_logs_filter",
     "set_max_threads",
 ]

@@ -146,6 +146,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_status_name": (c_char_p, [_ST]),
     "ic_set_max_threads": (_ST, [c_int32, POINTER(c_int32), _ERR]),
     "ic_set_memory_limit": (_ST, [c_int64, POINTER(c_int64), _ERR]),
+    "ic_set_logs_filter": (_ST, [c_char_p, POINTER(c_void_p), _ERR]),
     "ic_buffer_free": (_ST, [c_void_p]),
     "ic_string_free": (_ST, [c_void_p]),
     "ic_debug_live_objects": (_ST, [POINTER(c_uint64), POINTER(c_uint64)]),
