@@ -319,6 +319,7 @@ func (c *Consensus) write(ctx context.Context, key string, slot uint64, e entry)
 	objectKey := c.slotKey(key, slot)
 	data := encodeEntry(e)
 	var lastErr error
+	mayBeOurs := false // whether an earlier try of ours may have landed
 	for attempt := 0; attempt < 8; attempt++ {
 		if attempt > 0 {
 			if err := SleepBackoff(ctx, attempt, 10*time.Millisecond, time.Second); err != nil {
@@ -331,9 +332,15 @@ func (c *Consensus) write(ctx context.Context, key string, slot uint64, e entry)
 			return Committed, nil
 		case errors.Is(err, ErrPreconditionFailed):
 			// Somebody holds the slot: maybe us, if an earlier attempt of
-			// ours landed after reporting a failure.
+			// ours landed after reporting a failure. Otherwise another
+			// writer won, and the slot's reader learns who (backends do not
+			// retry by themselves, so a first try's failure is not ours).
+			if !mayBeOurs {
+				return ExpectationMismatch, nil
+			}
 		case IsIndeterminate(err) || IsTransient(err):
 			lastErr = err
+			mayBeOurs = true
 		default:
 			return ExpectationMismatch, err
 		}

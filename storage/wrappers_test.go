@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,10 +101,22 @@ func TestUnreliableClassifiesFaults(t *testing.T) {
 // indeterminately, still never lets two writers win the same round: every
 // compare-and-set either reports the truth or returns an error.
 func TestConsensusUnderFaults(t *testing.T) {
+	t.Run("retrying", func(t *testing.T) {
+		testConsensusUnderFaults(t, func(s storage.Storage) storage.Storage { return storage.NewRetrying(s, fastRetry) })
+	})
+	// The consensus's own tries, with no retrying wrapper: a create-only
+	// write refused after a try of its own that may have landed is read
+	// back, one refused at the first try is another writer's.
+	t.Run("bare", func(t *testing.T) {
+		testConsensusUnderFaults(t, func(s storage.Storage) storage.Storage { return s })
+	})
+}
+
+func testConsensusUnderFaults(t *testing.T, wrap func(storage.Storage) storage.Storage) {
 	ctx := context.Background()
 	base := memory.New("consensus-faults")
 	faulty := storage.NewUnreliable(base, storage.Faults{Rate: 0.3, IndeterminateShare: 0.5, Seed: 4})
-	c := storage.NewConsensus(storage.NewRetrying(faulty, fastRetry), "refs/")
+	c := storage.NewConsensus(wrap(faulty), "refs/")
 	truth := storage.NewConsensus(base, "refs/")
 	faulty.SetEnabled(false)
 	if _, err := c.CompareAndSet(ctx, "b", storage.NoSeqNo, storage.VersionedData{SeqNo: 0, Data: []byte("init")}); err != nil {
@@ -117,21 +130,24 @@ func TestConsensusUnderFaults(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var claims []claim
+	told := map[string]storage.CaSResult{} // each call's payload -> its answer, when it had one
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for round := 0; round < rounds; {
-				res, err := c.CompareAndSet(ctx, "b", storage.SeqNo(round), storage.VersionedData{SeqNo: storage.SeqNo(round + 1), Data: []byte(fmt.Sprint(w))})
+			for round, try := 0, 0; round < rounds; try++ {
+				data := fmt.Sprintf("%d/%d", w, try) // unique per call
+				res, err := c.CompareAndSet(ctx, "b", storage.SeqNo(round), storage.VersionedData{SeqNo: storage.SeqNo(round + 1), Data: []byte(data)})
 				if err != nil {
 					continue // outcome unknown: ask again, the log tells
 				}
+				mu.Lock()
+				told[data] = res
 				if res == storage.Committed {
-					mu.Lock()
 					claims = append(claims, claim{round, w})
-					mu.Unlock()
 				}
+				mu.Unlock()
 				round++
 			}
 		}()
@@ -143,8 +159,14 @@ func TestConsensusUnderFaults(t *testing.T) {
 	}
 	for _, cl := range claims {
 		e := log[cl.round+1]
-		if string(e.Data) != fmt.Sprint(cl.worker) {
+		if w, _, _ := strings.Cut(string(e.Data), "/"); w != fmt.Sprint(cl.worker) {
 			t.Fatalf("worker %d was told it won round %d, but the log says %q", cl.worker, cl.round, e.Data)
+		}
+	}
+	// And no writer whose entry is in the log was told it lost.
+	for _, e := range log[1:] {
+		if res, answered := told[string(e.Data)]; answered && res != storage.Committed {
+			t.Fatalf("the call that wrote %q was told %v", e.Data, res)
 		}
 	}
 	seen := map[int]bool{}
@@ -158,6 +180,36 @@ func TestConsensusUnderFaults(t *testing.T) {
 		if e.SeqNo != storage.SeqNo(i) {
 			t.Fatalf("log entry %d has seqno %d", i, e.SeqNo)
 		}
+	}
+}
+
+// A compare-and-set that loses at its first try costs that one create-only
+// write: the slot is another writer's, and nothing is read back.
+func TestConsensusLostAppendReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	counting := storage.NewCounting(memory.New(t.Name()))
+	c := storage.NewConsensus(counting, "refs/")
+	if _, err := c.CompareAndSet(ctx, "b", storage.NoSeqNo, storage.VersionedData{SeqNo: 0, Data: []byte("v0")}); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := c.HeadEntry(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _, err := c.CompareAndSetAfter(ctx, "b", first, storage.VersionedData{SeqNo: 1, Data: []byte("v1")}); err != nil || res != storage.Committed {
+		t.Fatalf("append: %v %v", res, err)
+	}
+	counting.Record(true)
+	res, _, err := c.CompareAndSetAfter(ctx, "b", first, storage.VersionedData{SeqNo: 1, Data: []byte("late")})
+	if err != nil || res != storage.ExpectationMismatch {
+		t.Fatalf("append after a stale entry: %v %v", res, err)
+	}
+	if calls := counting.Calls(); len(calls) != 1 || calls[0].Op != storage.OpPutIfAbsent {
+		t.Fatalf("a lost append made %v, want one create-only write", calls)
+	}
+	res, err = c.CompareAndSet(ctx, "b", 0, storage.VersionedData{SeqNo: 1, Data: []byte("late")})
+	if err != nil || res != storage.ExpectationMismatch {
+		t.Fatalf("compare-and-set from a stale version: %v %v", res, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -162,6 +163,11 @@ type run struct {
 	rebases   int
 }
 
+// writerLogsEnv names a folder where runWriters keeps each writer's
+// standard error as writer-N.log: with ICECHUNK_LOG=debug, the timeline of
+// every commit attempt, rebase and request of a contended run.
+const writerLogsEnv = "ICECHUNK_WRITER_LOGS"
+
 // runWriters starts the writer processes and collects their successes.
 func runWriters(t testing.TB, p place, mode string, workers, commits int) run {
 	var mu sync.Mutex
@@ -180,6 +186,11 @@ func runWriters(t testing.TB, p place, mode string, workers, commits int) run {
 		go func() {
 			defer wg.Done()
 			out, err := cmd.Output()
+			if dir := os.Getenv(writerLogsEnv); dir != "" {
+				if werr := os.WriteFile(filepath.Join(dir, fmt.Sprintf("writer-%d.log", w)), stderr.Bytes(), 0o644); werr != nil {
+					t.Errorf("keeping worker %d's standard error: %v", w, werr)
+				}
+			}
 			if err != nil {
 				t.Errorf("worker %d: %v\n%s", w, err, stderr.String())
 				return
