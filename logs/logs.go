@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -94,14 +95,14 @@ func parse(text string) (*filter, error) {
 			}
 			continue
 		}
-		if !known(component) {
+		if !slices.Contains(Components, component) {
 			return nil, errors.Mark(errors.Newf("log filter %q: unknown component %q in %q (components: %s)", text, component, d, strings.Join(Components, ", ")), ErrInvalidFilter)
 		}
 		f.levels[component] = level
 	}
+	def, _ := levelByName(DefaultFilter)
 	for _, c := range Components {
 		if _, set := f.levels[c]; !set {
-			def, _ := levelByName(DefaultFilter)
 			f.levels[c] = def
 		}
 	}
@@ -123,15 +124,6 @@ func levelList() string {
 		names[i] = l.name
 	}
 	return strings.Join(names, ", ")
-}
-
-func known(component string) bool {
-	for _, c := range Components {
-		if c == component {
-			return true
-		}
-	}
-	return false
 }
 
 var (

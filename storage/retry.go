@@ -141,7 +141,7 @@ func (r *Retrying) do(ctx context.Context, op, key string, fn func() error) erro
 		if aerr != nil {
 			return aerr
 		}
-		start := time.Now()
+		start := tryStart(ctx)
 		err = fn()
 		release()
 		logTry(ctx, op, key, start, err)
@@ -155,10 +155,20 @@ func (r *Retrying) do(ctx context.Context, op, key string, fn func() error) erro
 	}
 }
 
+// tryStart is when a try starts, for its line in the log; the zero time
+// when request lines are off, so that a request pays for no clock read.
+func tryStart(ctx context.Context) time.Time {
+	if logs.Storage.Enabled(ctx, slog.LevelDebug) {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
 // logTry writes one request's line at debug level: what, on which key,
-// how long it took, and how it failed.
+// how long it took, and how it failed. start is tryStart's: a try that
+// began with request lines off is not written.
 func logTry(ctx context.Context, op, key string, start time.Time, err error) {
-	if !logs.Storage.Enabled(ctx, slog.LevelDebug) {
+	if start.IsZero() {
 		return
 	}
 	took := time.Since(start)
@@ -249,14 +259,14 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		if aerr != nil {
 			return aerr
 		}
-		start := time.Now()
+		start := tryStart(ctx)
 		err = r.inner.PutIfAbsent(ctx, key, data)
 		logTry(ctx, "put if absent", key, start, err)
 		var stored []byte
 		var gerr error
 		if IsIndeterminate(err) {
 			logs.Storage.InfoContext(ctx, "reading back a create-only write whose outcome is unknown", "key", key, "err", err)
-			start = time.Now()
+			start = tryStart(ctx)
 			stored, gerr = r.inner.Get(ctx, key)
 			logTry(ctx, "get", key, start, gerr)
 		}
@@ -292,12 +302,15 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 }
 
 // deletedKeys names the keys of a Delete in the log: the key itself, or
-// the first and how many there are.
-func deletedKeys(keys []string) string {
-	switch len(keys) {
-	case 0:
+// the first and how many there are; nothing when the log would not show
+// it, so a Delete formats no name for nobody.
+func deletedKeys(ctx context.Context, keys []string) string {
+	switch {
+	case !logs.Storage.Enabled(ctx, slog.LevelInfo):
 		return ""
-	case 1:
+	case len(keys) == 0:
+		return ""
+	case len(keys) == 1:
 		return keys[0]
 	default:
 		return fmt.Sprintf("%s and %d more", keys[0], len(keys)-1)
@@ -322,7 +335,7 @@ func (r *Retrying) readBack(ctx context.Context, key string, data []byte, lost e
 
 // Delete implements Storage.
 func (r *Retrying) Delete(ctx context.Context, keys ...string) error {
-	return r.do(ctx, "delete", deletedKeys(keys), func() error { return r.inner.Delete(ctx, keys...) })
+	return r.do(ctx, "delete", deletedKeys(ctx, keys), func() error { return r.inner.Delete(ctx, keys...) })
 }
 
 // Sync implements Storage.
@@ -347,7 +360,7 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 		after := opts.StartAfter
 		for attempt := 1; ; attempt++ {
 			var failed error
-			start := time.Now()
+			start := tryStart(ctx)
 			for info, err := range r.inner.List(ctx, prefix, ListOptions{StartAfter: after}) {
 				if err != nil {
 					failed = err
