@@ -125,6 +125,22 @@ func fixtureCommitRef() *Ref {
 	return &Ref{Snapshot: fxSnapshotID, Parent: fxParentID, TxLog: txlog}
 }
 
+// fixtureCommitRefFiles is fixtureCommitRef carrying the commit's snapshot
+// and manifest files as well (uncompressed, as above).
+func fixtureCommitRefFiles() *Ref {
+	r := fixtureCommitRef()
+	snap, err := EncodeWith(FileTypeSnapshot, CompressionNone, fixtureSnapshot())
+	if err != nil {
+		panic(err)
+	}
+	manifest, err := EncodeWith(FileTypeManifest, CompressionNone, fixtureManifest())
+	if err != nil {
+		panic(err)
+	}
+	r.SnapshotFile, r.ManifestFiles = snap, [][]byte{manifest}
+	return r
+}
+
 func fixtureRepoConfig() *RepoConfig {
 	c := DefaultRepoConfig()
 	c.DisableTransactionLogs = true

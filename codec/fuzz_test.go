@@ -139,10 +139,10 @@ func TestFuzzSeedCorpus(t *testing.T) {
 	targets := map[string]string{
 		"snapshot": "FuzzDecodeSnapshot", "manifest": "FuzzDecodeManifest",
 		"transaction_log": "FuzzDecodeTransactionLog", "ref": "FuzzDecodeRef", "repo_config": "FuzzDecodeRepoConfig",
-		"commit_ref": "FuzzDecodeRef",
+		"commit_ref": "FuzzDecodeRef", "commit_ref_files": "FuzzDecodeRef",
 	}
 	// Seeds of a second case of one target are named after the case.
-	prefix := map[string]string{"commit_ref": "commit-"}
+	prefix := map[string]string{"commit_ref": "commit-", "commit_ref_files": "commit-files-"}
 	for _, c := range codecCases {
 		for name, data := range fuzzSeeds(c) {
 			files[filepath.Join("testdata", "fuzz", targets[c.name], prefix[c.name]+name)] = fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)

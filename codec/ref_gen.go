@@ -10,8 +10,8 @@ import (
 func (z *Ref) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(3)
-	var zb0001Mask uint8 /* 3 bits */
+	zb0001Len := uint32(5)
+	var zb0001Mask uint8 /* 5 bits */
 	_ = zb0001Mask
 	if z.Parent.IsZero() {
 		zb0001Len--
@@ -20,6 +20,14 @@ func (z *Ref) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.TxLog == nil {
 		zb0001Len--
 		zb0001Mask |= 0x4
+	}
+	if z.SnapshotFile == nil {
+		zb0001Len--
+		zb0001Mask |= 0x8
+	}
+	if z.ManifestFiles == nil {
+		zb0001Len--
+		zb0001Mask |= 0x10
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -46,6 +54,19 @@ func (z *Ref) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "txlog"
 			o = append(o, 0xa5, 0x74, 0x78, 0x6c, 0x6f, 0x67)
 			o = msgp.AppendBytes(o, z.TxLog)
+		}
+		if (zb0001Mask & 0x8) == 0 { // if not omitted
+			// string "snapshot_file"
+			o = append(o, 0xad, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x66, 0x69, 0x6c, 0x65)
+			o = msgp.AppendBytes(o, z.SnapshotFile)
+		}
+		if (zb0001Mask & 0x10) == 0 { // if not omitted
+			// string "manifest_files"
+			o = append(o, 0xae, 0x6d, 0x61, 0x6e, 0x69, 0x66, 0x65, 0x73, 0x74, 0x5f, 0x66, 0x69, 0x6c, 0x65, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.ManifestFiles)))
+			for za0001 := range z.ManifestFiles {
+				o = msgp.AppendBytes(o, z.ManifestFiles[za0001])
+			}
 		}
 	}
 	return
@@ -87,6 +108,31 @@ func (z *Ref) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "TxLog")
 				return
 			}
+		case "snapshot_file":
+			z.SnapshotFile, bts, err = msgp.ReadBytesBytes(bts, z.SnapshotFile)
+			if err != nil {
+				err = msgp.WrapError(err, "SnapshotFile")
+				return
+			}
+		case "manifest_files":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "ManifestFiles")
+				return
+			}
+			if cap(z.ManifestFiles) >= int(zb0002) {
+				z.ManifestFiles = (z.ManifestFiles)[:zb0002]
+			} else {
+				z.ManifestFiles = make([][]byte, zb0002)
+			}
+			for za0001 := range z.ManifestFiles {
+				z.ManifestFiles[za0001], bts, err = msgp.ReadBytesBytes(bts, z.ManifestFiles[za0001])
+				if err != nil {
+					err = msgp.WrapError(err, "ManifestFiles", za0001)
+					return
+				}
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -101,6 +147,9 @@ func (z *Ref) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Ref) Msgsize() (s int) {
-	s = 1 + 9 + z.Snapshot.Msgsize() + 7 + z.Parent.Msgsize() + 6 + msgp.BytesPrefixSize + len(z.TxLog)
+	s = 1 + 9 + z.Snapshot.Msgsize() + 7 + z.Parent.Msgsize() + 6 + msgp.BytesPrefixSize + len(z.TxLog) + 14 + msgp.BytesPrefixSize + len(z.SnapshotFile) + 15 + msgp.ArrayHeaderSize
+	for za0001 := range z.ManifestFiles {
+		s += msgp.BytesPrefixSize + len(z.ManifestFiles[za0001])
+	}
 	return
 }

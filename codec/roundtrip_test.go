@@ -26,6 +26,8 @@ var codecCases = []codecCase{
 		func(o string, d []byte) (any, error) { return DecodeRef(o, d) }},
 	{"commit_ref", FileTypeRef, func() msgp.Marshaler { return fixtureCommitRef() },
 		func(o string, d []byte) (any, error) { return DecodeRef(o, d) }},
+	{"commit_ref_files", FileTypeRef, func() msgp.Marshaler { return fixtureCommitRefFiles() },
+		func(o string, d []byte) (any, error) { return DecodeRef(o, d) }},
 	{"repo_config", FileTypeRepoConfig, func() msgp.Marshaler { return fixtureRepoConfig() },
 		func(o string, d []byte) (any, error) { return DecodeRepoConfig(o, d) }},
 }
@@ -54,12 +56,13 @@ func TestRoundTripFixtures(t *testing.T) {
 func TestTypedEncoders(t *testing.T) {
 	// The typed helpers must agree with Encode.
 	enc := map[string]func() ([]byte, error){
-		"snapshot":        func() ([]byte, error) { return EncodeSnapshot(fixtureSnapshot()) },
-		"manifest":        func() ([]byte, error) { return EncodeManifest(fixtureManifest()) },
-		"transaction_log": func() ([]byte, error) { return EncodeTransactionLog(fixtureTransactionLog()) },
-		"ref":             func() ([]byte, error) { return EncodeRef(fixtureRef()) },
-		"commit_ref":      func() ([]byte, error) { return EncodeRef(fixtureCommitRef()) },
-		"repo_config":     func() ([]byte, error) { return EncodeRepoConfig(fixtureRepoConfig()) },
+		"snapshot":         func() ([]byte, error) { return EncodeSnapshot(fixtureSnapshot()) },
+		"manifest":         func() ([]byte, error) { return EncodeManifest(fixtureManifest()) },
+		"transaction_log":  func() ([]byte, error) { return EncodeTransactionLog(fixtureTransactionLog()) },
+		"ref":              func() ([]byte, error) { return EncodeRef(fixtureRef()) },
+		"commit_ref":       func() ([]byte, error) { return EncodeRef(fixtureCommitRef()) },
+		"commit_ref_files": func() ([]byte, error) { return EncodeRef(fixtureCommitRefFiles()) },
+		"repo_config":      func() ([]byte, error) { return EncodeRepoConfig(fixtureRepoConfig()) },
 	}
 	for _, c := range codecCases {
 		data, err := enc[c.name]()
