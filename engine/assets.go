@@ -3,11 +3,13 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -20,8 +22,12 @@ type assets struct {
 	cfg       func() *codec.RepoConfig // the config in force; nil: the defaults
 	readAhead int                      // the storage's read-ahead budget (storage.ReadAhead), asked once
 	snapshots *cache[codec.SnapshotID, *codec.Snapshot]
-	manifests *cache[codec.ManifestID, *codec.Manifest]
-	txlogs    *cache[codec.SnapshotID, *codec.TransactionLog]
+	// Copies of snapshots and manifests that came in branch log entries
+	// (adoptInline), for fetchBase and baseManifest alone.
+	snapshotCopies *cache[codec.SnapshotID, *codec.Snapshot]
+	manifestCopies *cache[codec.ManifestID, *codec.Manifest]
+	manifests      *cache[codec.ManifestID, *codec.Manifest]
+	txlogs         *cache[codec.SnapshotID, *codec.TransactionLog]
 }
 
 // Decoded snapshots and transaction logs take more memory than their
@@ -29,13 +35,20 @@ type assets struct {
 // Manifests report their own size (codec.Manifest.MemSize).
 const snapshotCostFactor = 4
 
+// copyCacheBytes bounds the snapshots, and the manifests, kept from branch
+// log entries: a few branch tips, each at most codec.MaxInlineFiles bytes
+// stored.
+const copyCacheBytes = 64 * snapshotCostFactor * codec.MaxInlineFiles
+
 func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
 	return &assets{
-		store:     store,
-		readAhead: storage.ReadAhead(store),
-		snapshots: newCache[codec.SnapshotID, *codec.Snapshot](int64(cfg.SnapshotCacheBytes)),
-		manifests: newCache[codec.ManifestID, *codec.Manifest](int64(cfg.ManifestCacheBytes)),
-		txlogs:    newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),
+		store:          store,
+		readAhead:      storage.ReadAhead(store),
+		snapshots:      newCache[codec.SnapshotID, *codec.Snapshot](int64(cfg.SnapshotCacheBytes)),
+		snapshotCopies: newCache[codec.SnapshotID, *codec.Snapshot](copyCacheBytes),
+		manifestCopies: newCache[codec.ManifestID, *codec.Manifest](copyCacheBytes),
+		manifests:      newCache[codec.ManifestID, *codec.Manifest](int64(cfg.ManifestCacheBytes)),
+		txlogs:         newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),
 	}
 }
 
@@ -105,16 +118,67 @@ func (a *assets) fetchSnapshot(ctx context.Context, id codec.SnapshotID) (*codec
 	})
 }
 
-func (a *assets) writeSnapshot(ctx context.Context, snap *codec.Snapshot) error {
+// fetchBase returns snapshot id for a session based on it or a commit on top
+// of it, which use its nodes, manifests, time and message: the copy a
+// branch log entry carried when there is one (adoptInline), else the
+// object. A copy may predate an expiration that rewrote the object's
+// parent and HistoryCut in place, so walks through history use
+// fetchSnapshot; and only objects, never copies, show that the history a
+// garbage collection keeps is whole.
+func (a *assets) fetchBase(ctx context.Context, id codec.SnapshotID) (*codec.Snapshot, error) {
+	if snap, ok := a.snapshotCopies.peek(id); ok {
+		return snap, nil
+	}
+	return a.fetchSnapshot(ctx, id)
+}
+
+// baseManifest returns manifest id for a commit that merges its changes
+// into it: the copy a branch log entry carried when there is one, else the
+// object (see fetchBase).
+func (a *assets) baseManifest(ctx context.Context, id codec.ManifestID) (*codec.Manifest, error) {
+	if m, ok := a.manifestCopies.peek(id); ok {
+		return m, nil
+	}
+	return a.fetchManifest(ctx, id)
+}
+
+// writeSnapshot stores snap and returns its file as stored.
+func (a *assets) writeSnapshot(ctx context.Context, snap *codec.Snapshot) ([]byte, error) {
 	data, err := codec.EncodeLevel(codec.FileTypeSnapshot, a.level(), snap)
 	if err != nil {
-		return errors.Wrapf(err, "encoding snapshot %s", snap.ID)
+		return nil, errors.Wrapf(err, "encoding snapshot %s", snap.ID)
 	}
 	if err := a.store.PutIfAbsent(ctx, codec.SnapshotKey(snap.ID), data); err != nil {
-		return errors.Wrapf(err, "writing snapshot %s", snap.ID)
+		return nil, errors.Wrapf(err, "writing snapshot %s", snap.ID)
 	}
 	a.snapshots.put(snap.ID, snap, int64(len(data))*snapshotCostFactor)
-	return nil
+	return data, nil
+}
+
+// adoptInline keeps the snapshot and manifest files a branch log entry
+// carries (codec.Ref) as copies for fetchBase and baseManifest: a session
+// opened at the entry, or a commit on top of it, would otherwise read
+// them. An entry whose snapshot is cached already was adopted before, or
+// written here, and is not decoded again. A copy that does not decode is
+// skipped with a warning: the object it copies is read when needed.
+func (a *assets) adoptInline(ctx context.Context, object string, ref *codec.Ref) {
+	if len(ref.SnapshotFile) == 0 && len(ref.ManifestFiles) == 0 || a.snapshotCopies.contains(ref.Snapshot) || a.snapshots.contains(ref.Snapshot) {
+		return
+	}
+	snap, err := ref.InlineSnapshot(object)
+	if err == nil && snap != nil {
+		a.snapshotCopies.offer(snap.ID, snap, int64(len(ref.SnapshotFile))*snapshotCostFactor)
+	}
+	var manifests []*codec.Manifest
+	if err == nil {
+		manifests, err = ref.InlineManifests(object)
+	}
+	for _, m := range manifests {
+		a.manifestCopies.offer(m.ID, m, m.MemSize())
+	}
+	if err != nil && logs.Engine.Enabled(ctx, slog.LevelWarn) {
+		logs.Engine.WarnContext(ctx, "a branch log entry carries a file that does not decode; the object is read instead", "entry", object, "err", err)
+	}
 }
 
 func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec.Manifest, error) {

@@ -48,7 +48,7 @@ func (r *refs) keepLocked(key string, e storage.Entry) {
 		log = map[uint64][]byte{}
 		r.recent[key] = log
 	}
-	log[e.Slot] = e.Data
+	log[e.Slot] = keptPayload(e.Data)
 	if len(log) > recentEntries {
 		// Forget the oldest half: the walk back from the tip needs the
 		// newest, and trimming in batches keeps this cheap.
@@ -57,6 +57,27 @@ func (r *refs) keepLocked(key string, e storage.Entry) {
 			delete(log, s)
 		}
 	}
+}
+
+// keptPayload is what is kept of an entry's payload: the entry without the
+// snapshot and manifest copies it carries, which serve only a writer that
+// finds the entry at the tip (assets.adoptInline), so that the kept
+// entries of a busy branch stay small. A payload that does not decode is
+// kept as it is, for the walk that reads it to report.
+func keptPayload(data []byte) []byte {
+	if len(data) == 0 {
+		return data
+	}
+	ref, err := codec.DecodeRef("", data)
+	if err != nil || ref.SnapshotFile == nil && ref.ManifestFiles == nil {
+		return data
+	}
+	ref.SnapshotFile, ref.ManifestFiles = nil, nil
+	trimmed, err := codec.EncodeRef(ref)
+	if err != nil {
+		return data
+	}
+	return trimmed
 }
 
 // walkBatch is how many entries a walk back through a log reads at once

@@ -107,6 +107,36 @@ func (c *cache[K, V]) put(key K, val V, bytes int64) {
 	c.addLocked(key, val, bytes)
 }
 
+// offer stores a value unless key is cached already (a copy of an object
+// that came with something else read).
+func (c *cache[K, V]) offer(key K, val V, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.addLocked(key, val, bytes)
+}
+
+// peek returns key's cached value, if any, and marks it used; it never
+// loads.
+func (c *cache[K, V]) peek(key K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*entry[K, V]).val, true
+}
+
+// contains reports whether key is cached, without marking it used.
+func (c *cache[K, V]) contains(key K) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[key]
+	return ok
+}
+
 // forget drops key's value, if cached (its object was deleted).
 func (c *cache[K, V]) forget(key K) {
 	c.mu.Lock()

@@ -54,13 +54,10 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	}
 	// Compare-and-set from the version read above: it still holds our base
 	// iff nobody committed in between.
-	// The entry names the commit's parent and carries a small
-	// transaction log, for rebases of other writers (branchlog.go).
-	moveBranch := func(id codec.SnapshotID, txlog []byte) error {
-		ref := codec.Ref{Snapshot: id, Parent: s.snapshotID}
-		if len(txlog) <= codec.MaxInlineTxLog {
-			ref.TxLog = txlog
-		}
+	// The entry names the commit's parent and carries its small files,
+	// for the other writers of the branch (branchlog.go).
+	moveBranch := func(id codec.SnapshotID, files commitFiles) error {
+		ref := codec.NewCommitRef(id, s.snapshotID, files.txlog, files.snapshot, files.manifests)
 		err := s.repo.refs.appendRef(ctx, s.branch, seq, ref)
 		var ce *ConflictError
 		if errors.As(err, &ce) {
@@ -102,10 +99,9 @@ func (s *Session) Flush(ctx context.Context, message string, meta map[string]any
 // (caller holds s.mu). what names the operation in errors. before (nil:
 // none) runs once the session's chunks are on their way to storage and
 // before anything is written; publish (nil: none) runs once the snapshot
-// and everything it names are durable, with the snapshot's id and its
-// transaction log file (nil when they are disabled). An error of either
-// leaves the session as it was.
-func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, before func() error, publish func(codec.SnapshotID, []byte) error) (codec.SnapshotID, error) {
+// and everything it names are durable, with the snapshot's id and the
+// files written. An error of either leaves the session as it was.
+func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, before func() error, publish func(codec.SnapshotID, commitFiles) error) (codec.SnapshotID, error) {
 	if err := s.checkWritable(what); err != nil {
 		return codec.SnapshotID{}, err
 	}
@@ -143,12 +139,12 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
-	id, txlog, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
+	id, files, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
 	if publish != nil {
-		if err := publish(id, txlog); err != nil {
+		if err := publish(id, files); err != nil {
 			return codec.SnapshotID{}, err
 		}
 	}
@@ -160,16 +156,23 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	return id, nil
 }
 
+// commitFiles are the files a commit wrote, as stored, which its branch
+// log entry may carry (codec.NewCommitRef).
+type commitFiles struct {
+	txlog     []byte // nil when transaction logs are disabled
+	snapshot  []byte
+	manifests [][]byte // the manifests written, not those kept from the parent
+}
+
 // flush writes manifests, transaction log and snapshot for changes on top of
 // parentID, waits for chunks (the commit's chunks landing in storage), makes
-// it all durable, and returns the new snapshot's id and its transaction log
-// file as stored (nil if transaction logs are disabled). It does not move
-// any ref. With reblock set, every array's manifests are rewritten to the
-// block shape the config now gives it.
-func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error, reblock bool) (_ codec.SnapshotID, txlogFile []byte, _ error) {
-	parent, err := r.assets.fetchSnapshot(ctx, parentID)
+// it all durable, and returns the new snapshot's id and the files written.
+// It does not move any ref. With reblock set, every array's manifests are
+// rewritten to the block shape the config now gives it.
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error, reblock bool) (_ codec.SnapshotID, files commitFiles, _ error) {
+	parent, err := r.assets.fetchBase(ctx, parentID)
 	if err != nil {
-		return codec.SnapshotID{}, nil, err
+		return codec.SnapshotID{}, files, err
 	}
 	f := &flusher{repo: r, parent: parent, files: map[codec.ManifestID]codec.ManifestFileInfo{}, reblock: reblock}
 	g, gctx := errgroup.WithContext(ctx)
@@ -192,7 +195,7 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		goRecovering(g, func() error {
 			before := time.Now()
 			var err error
-			if txlogFile, err = r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
+			if files.txlog, err = r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
 				return err
 			}
 			return clock.read(gctx, r.store, codec.TransactionLogKey(snap.ID), before)
@@ -210,7 +213,7 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	}
 	f.encoding.Wait()
 	if gctx.Err() != nil { // a write failed, or ctx ended
-		return codec.SnapshotID{}, nil, cmp.Or(g.Wait(), ctx.Err())
+		return codec.SnapshotID{}, commitFiles{}, cmp.Or(g.Wait(), ctx.Err())
 	}
 	for i := range snap.Nodes {
 		if a := snap.Nodes[i].Array; a != nil {
@@ -223,10 +226,11 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	snap.FlushedAt = time.Now().UnixNano()
 	if snap.FlushedAt <= parent.FlushedAt {
 		_ = g.Wait()
-		return codec.SnapshotID{}, nil, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
+		return codec.SnapshotID{}, commitFiles{}, errors.Mark(errors.Newf("invalid snapshot timestamp ordering: parent %s, child %s", parent.FlushedTime(), snap.FlushedTime()), ErrInvalidTimestamp)
 	}
 	goRecovering(g, func() error {
-		if err := r.assets.writeSnapshot(gctx, snap); err != nil {
+		var err error
+		if files.snapshot, err = r.assets.writeSnapshot(gctx, snap); err != nil {
 			return err
 		}
 		if txlogs {
@@ -235,21 +239,22 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		return clock.read(gctx, r.store, codec.SnapshotKey(snap.ID), snap.FlushedTime())
 	})
 	if err := g.Wait(); err != nil {
-		return codec.SnapshotID{}, nil, err
+		return codec.SnapshotID{}, commitFiles{}, err
 	}
 	if err := clock.check(); err != nil {
-		return codec.SnapshotID{}, nil, err
+		return codec.SnapshotID{}, commitFiles{}, err
 	}
 	if err := chunks(); err != nil {
-		return codec.SnapshotID{}, nil, err
+		return codec.SnapshotID{}, commitFiles{}, err
 	}
 	// Chunks, manifests and the transaction log may sit in a volatile
 	// cache (local disk): make them durable before the branch points at
 	// them, so a power loss never leaves a commit missing its objects.
 	if err := r.store.Sync(ctx); err != nil {
-		return codec.SnapshotID{}, nil, errors.Wrap(err, "making the commit's objects durable")
+		return codec.SnapshotID{}, commitFiles{}, errors.Wrap(err, "making the commit's objects durable")
 	}
-	return snap.ID, txlogFile, nil
+	files.manifests = f.written
+	return snap.ID, files, nil
 }
 
 // A clockReading compares this machine's clock with the storage's: the
@@ -296,9 +301,10 @@ type flusher struct {
 	// encoded yet: the snapshot can be built once it is zero.
 	encoding sync.WaitGroup
 
-	mu     sync.Mutex
-	files  map[codec.ManifestID]codec.ManifestFileInfo
-	result map[codec.NodeID][]codec.ManifestRef
+	mu      sync.Mutex
+	files   map[codec.ManifestID]codec.ManifestFileInfo
+	result  map[codec.NodeID][]codec.ManifestRef
+	written [][]byte // the manifest files this flush wrote
 }
 
 // schedule runs a manifest write on g. write calls encoded once its
@@ -368,7 +374,7 @@ func (f *flusher) planArray(ctx context.Context, g *errgroup.Group, n *Node, a *
 			continue
 		}
 		f.schedule(g, func(encoded func()) error {
-			old, err := f.repo.assets.fetchManifest(ctx, mref.ID)
+			old, err := f.repo.assets.baseManifest(ctx, mref.ID)
 			if err != nil {
 				return err
 			}
@@ -416,6 +422,7 @@ func (f *flusher) write(ctx context.Context, node codec.NodeID, a *codec.ArrayDa
 	f.mu.Lock()
 	f.files[m.ID] = codec.ManifestFileInfo{ID: m.ID, SizeBytes: uint64(len(data)), NumChunkRefs: uint64(m.Len())}
 	f.addRefLocked(node, codec.ManifestRef{ID: m.ID, Extents: extents})
+	f.written = append(f.written, data)
 	f.mu.Unlock()
 	encoded()
 	return f.repo.assets.putManifest(ctx, m, data)

@@ -58,6 +58,10 @@ type refs struct {
 	store     storage.Storage
 	consensus *storage.Consensus
 
+	// adopt, when set, takes the files a branch's head entry carries
+	// (assets.adoptInline).
+	adopt func(ctx context.Context, object string, ref *codec.Ref)
+
 	mu     sync.Mutex
 	known  map[string]storage.Entry     // branch log key -> newest entry seen
 	recent map[string]map[uint64][]byte // branch log key -> slot -> payload (see branchlog.go)
@@ -135,9 +139,13 @@ func (r *refs) branchHead(ctx context.Context, name string) (storage.Entry, *cod
 	if len(head.Data) == 0 {
 		return head, nil, errors.Mark(errors.Newf("branch %q does not exist (deleted)", name), ErrBranchNotFound)
 	}
-	ref, err := codec.DecodeRef(branchEntryName(name, head.Slot), head.Data)
+	object := branchEntryName(name, head.Slot)
+	ref, err := codec.DecodeRef(object, head.Data)
 	if err != nil {
 		return storage.Entry{}, nil, err
+	}
+	if r.adopt != nil {
+		r.adopt(ctx, object, ref)
 	}
 	return head, ref, nil
 }

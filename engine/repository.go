@@ -55,6 +55,7 @@ func newRepository(retry *storage.Retrying, cfg codec.RepoConfig, opts *Options)
 	r.store = &classedStore{Retrying: retry, settings: func() *codec.StorageSettings { return r.cfg().Storage }}
 	r.assets, r.refs = newAssets(r.store, &cfg), newRefs(r.store)
 	r.assets.cfg = r.cfg
+	r.refs.adopt = r.assets.adoptInline
 	r.useConfig(&cfg)
 	return r
 }
@@ -96,7 +97,7 @@ func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, o
 	// Every repository's first snapshot has the same id, so a create that
 	// races another, or retries one that was interrupted, finds it written:
 	// either copy serves, and the ref below decides who created.
-	if err := r.assets.writeSnapshot(ctx, initial); err != nil && !errors.Is(err, storage.ErrPreconditionFailed) {
+	if _, err := r.assets.writeSnapshot(ctx, initial); err != nil && !errors.Is(err, storage.ErrPreconditionFailed) {
 		return nil, err
 	}
 	if err := r.refs.moveBranch(ctx, MainBranch, codec.SnapshotID{}, initial.ID); err != nil {
@@ -462,7 +463,7 @@ func (r *Repository) ReadonlySession(ctx context.Context, v Version) (*Session, 
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.assets.fetchSnapshot(ctx, id)
+	snap, err := r.assets.fetchBase(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +478,7 @@ func (r *Repository) WritableSession(ctx context.Context, branch string) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.assets.fetchSnapshot(ctx, tip)
+	snap, err := r.assets.fetchBase(ctx, tip)
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func (s *Session) snapshot(ctx context.Context) (*codec.Snapshot, error) {
 	if snap := s.base.Load(); snap != nil && snap.ID == s.snapshotID {
 		return snap, nil
 	}
-	snap, err := s.repo.assets.fetchSnapshot(ctx, s.snapshotID)
+	snap, err := s.repo.assets.fetchBase(ctx, s.snapshotID)
 	if err != nil {
 		return nil, err
 	}

@@ -394,7 +394,8 @@ func TestSeedRepositoryWithUpdates(t *testing.T) {
 		Nodes:         nodes,
 		ManifestFiles: []codec.ManifestFileInfo{{ID: manifest.ID, SizeBytes: size, NumChunkRefs: 2}},
 	}
-	seedOK(t, repo.assets.writeSnapshot(ctx, snap))
+	_, err = repo.assets.writeSnapshot(ctx, snap)
+	seedOK(t, err)
 	seedOK(t, repo.ResetBranch(ctx, MainBranch, snap.ID, initial))
 
 	// a new handle, with empty caches, reads everything from storage
