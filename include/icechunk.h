@@ -288,7 +288,10 @@ ic_status ic_set_memory_limit(int64_t limit, int64_t *previous, ic_error *err);
  * are "storage" (debug: every request to the store with its time; info:
  * retries) and "engine" (info: commits, flushes, branch and tag changes,
  * expiration and garbage collection; debug: conflicts, lost races, waits
- * and rebases). Later directives win: "debug,storage=info". filter NULL
+ * and rebases). Later directives win: "debug,storage=info". Upstream
+ * Icechunk's values mean the same: level trace is debug, target icechunk
+ * is every component, icechunk::storage (and below) is storage, and any
+ * other icechunk::module is engine. filter NULL
  * reads the ICECHUNK_LOG environment variable again; a NULL, empty or
  * blank filter means "warn", the default, under which the library is
  * silent unless something is wrong. At load, the filter comes from

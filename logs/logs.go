@@ -11,6 +11,11 @@
 // ICECHUNK_LOG environment variable, and is "warn" when that is unset or
 // empty; SetFilter changes it at any time.
 //
+// Values written for upstream Icechunk's ICECHUNK_LOG mean the same here:
+// the level trace is debug, the target icechunk is every component,
+// icechunk::storage (and its submodules) is storage, and any other
+// icechunk::module is engine.
+//
 // Lines are slog's text format (time=... level=... msg=... component=...
 // and the event's attributes), one Write per line, so lines from
 // concurrent work do not interleave.
@@ -56,6 +61,7 @@ var levelNames = []struct {
 	{"warn", slog.LevelWarn},
 	{"info", slog.LevelInfo},
 	{"debug", slog.LevelDebug},
+	{"trace", slog.LevelDebug}, // upstream's finest level; nothing here is finer than debug
 }
 
 // filter is a parsed filter: the level of each component.
@@ -89,16 +95,16 @@ func parse(text string) (*filter, error) {
 		if !ok {
 			return nil, errors.Mark(errors.Newf("log filter %q: unknown level %q in %q (levels: %s)", text, levelName, d, levelList()), ErrInvalidFilter)
 		}
-		if !scoped {
-			for _, c := range Components {
-				f.levels[c] = level
-			}
-			continue
+		targets, ok := Components, true
+		if scoped {
+			targets, ok = componentsNamed(component)
 		}
-		if !slices.Contains(Components, component) {
-			return nil, errors.Mark(errors.Newf("log filter %q: unknown component %q in %q (components: %s)", text, component, d, strings.Join(Components, ", ")), ErrInvalidFilter)
+		if !ok {
+			return nil, errors.Mark(errors.Newf("log filter %q: unknown component %q in %q (components: %s, or upstream's icechunk and icechunk::module)", text, component, d, strings.Join(Components, ", ")), ErrInvalidFilter)
 		}
-		f.levels[component] = level
+		for _, c := range targets {
+			f.levels[c] = level
+		}
 	}
 	def, _ := levelByName(DefaultFilter)
 	for _, c := range Components {
@@ -107,6 +113,22 @@ func parse(text string) (*filter, error) {
 		}
 	}
 	return f, nil
+}
+
+// componentsNamed returns the components a directive's target names: one
+// of Components, or an upstream Icechunk target (see the package doc).
+func componentsNamed(target string) ([]string, bool) {
+	switch {
+	case slices.Contains(Components, target):
+		return []string{target}, true
+	case target == "icechunk":
+		return Components, true
+	case target == "icechunk::storage" || strings.HasPrefix(target, "icechunk::storage::"):
+		return []string{"storage"}, true
+	case strings.HasPrefix(target, "icechunk::") && len(target) > len("icechunk::"):
+		return []string{"engine"}, true
+	}
+	return nil, false
 }
 
 func levelByName(name string) (slog.Level, bool) {

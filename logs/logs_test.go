@@ -41,6 +41,13 @@ func TestFilterLevelsPerComponent(t *testing.T) {
 		{"storage=info,debug", slog.LevelDebug, slog.LevelDebug}, // later wins
 		{" engine = error , storage=off ", levelOff, slog.LevelError},
 		{"info,", slog.LevelInfo, slog.LevelInfo},
+		// Upstream Icechunk's values of ICECHUNK_LOG.
+		{"trace", slog.LevelDebug, slog.LevelDebug},
+		{"icechunk=debug", slog.LevelDebug, slog.LevelDebug},
+		{"icechunk::storage=trace", slog.LevelDebug, slog.LevelWarn},
+		{"icechunk::storage::s3=info", slog.LevelInfo, slog.LevelWarn},
+		{"icechunk::session=debug", slog.LevelWarn, slog.LevelDebug},
+		{"icechunk=info,icechunk::storage=off", levelOff, slog.LevelInfo},
 	}
 	logstest.Capture(t, "warn")
 	for _, c := range cases {
@@ -59,13 +66,15 @@ func TestFilterLevelsPerComponent(t *testing.T) {
 func TestInvalidFiltersNameWhatIsWrong(t *testing.T) {
 	logstest.Capture(t, "warn")
 	for filter, want := range map[string]string{
-		"loud":              `unknown level "loud"`,
-		"storage=verbose":   `unknown level "verbose" in "storage=verbose"`,
-		"network=debug":     `unknown component "network" in "network=debug" (components: storage, engine)`,
-		"debug,=info":       `unknown component ""`,
-		"storage=":          `unknown level ""`,
-		"info,storage=x=1":  `unknown level "x=1"`,
-		"trace,storage=off": `(levels: off, error, warn, info, debug)`,
+		"loud":             `unknown level "loud"`,
+		"storage=verbose":  `unknown level "verbose" in "storage=verbose"`,
+		"network=debug":    `unknown component "network" in "network=debug" (components: storage, engine, or upstream's icechunk and icechunk::module)`,
+		"icechunk::=debug": `unknown component "icechunk::"`,
+		"aws_sdk_s3=debug": `unknown component "aws_sdk_s3"`,
+		"debug,=info":      `unknown component ""`,
+		"storage=":         `unknown level ""`,
+		"info,storage=x=1": `unknown level "x=1"`,
+		"loud,storage=off": `(levels: off, error, warn, info, debug, trace)`,
 	} {
 		_, err := logs.SetFilter(filter)
 		if !errors.Is(err, logs.ErrInvalidFilter) {

@@ -278,6 +278,9 @@ commits. The filter is a comma-separated list of directives: a level
 the store and its time; info: retries) and `engine` (info: commits, flushes,
 branch and tag changes, expiration and garbage collection; debug: conflicts,
 lost races, waits and rebases). Later directives win: `"debug,storage=info"`.
+Upstream Icechunk's values mean the same: level `trace` is `debug`, target
+`icechunk` is every component, `icechunk::storage` is `storage`, any other
+`icechunk::` target is `engine`.
 
 `nothing` reads the `ICECHUNK_LOG` environment variable again; an empty
 filter (or an unset variable) means `"warn"`, the default, under which the

@@ -148,7 +148,10 @@ def set_logs_filter(log_filter_directive: str | None) -> str:
     request to the store and its time; info: retries) and ``engine`` (info:
     commits, flushes, branch and tag changes, expiration and garbage
     collection; debug: conflicts, lost races, waits and rebases). Later
-    directives win: ``"debug,storage=info"``.
+    directives win: ``"debug,storage=info"``. Upstream Icechunk's values
+    mean the same: level ``trace`` is ``debug``, target ``icechunk`` is
+    every component, ``icechunk::storage`` is ``storage``, any other
+    ``icechunk::`` target is ``engine``.
 
     ``None`` reads the ``ICECHUNK_LOG`` environment variable again; an
     empty filter (or an unset variable) means ``"warn"``, the default,

@@ -53,6 +53,15 @@ def test_storage_requests_at_debug(storage: ic.Storage, capfd: pytest.CaptureFix
     assert "component=engine" not in err
 
 
+def test_upstream_filter_values(storage: ic.Storage, capfd: pytest.CaptureFixture[str]) -> None:
+    """A value written for upstream Icechunk's ICECHUNK_LOG works here."""
+    ic.set_logs_filter("icechunk=info,icechunk::storage=trace,icechunk::session=off")
+    commit_something(storage)
+    err = capfd.readouterr().err
+    assert "component=storage" in err and "level=DEBUG" in err, err
+    assert "component=engine" not in err, err
+
+
 def test_off_and_default_are_silent(capfd: pytest.CaptureFixture[str]) -> None:
     for quiet in ("off", "warn", ""):
         ic.set_logs_filter(quiet)
