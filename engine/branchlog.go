@@ -28,14 +28,17 @@ const recentEntries = 1024
 
 // keep records the payload of entry e of the log.
 func (r *refs) keep(key string, e storage.Entry) {
+	kept := keptPayload(e.Data) // decoded and trimmed outside the lock
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.keepLocked(key, e)
+	r.keepLocked(key, e.Slot, kept)
 }
 
-func (r *refs) keepLocked(key string, e storage.Entry) {
+// keepLocked records kept, the keptPayload of the entry at slot (caller
+// holds r.mu).
+func (r *refs) keepLocked(key string, slot uint64, kept []byte) {
 	log := r.recent[key]
-	if len(e.Data) == 0 {
+	if len(kept) == 0 {
 		// A tombstone: the branch was deleted. No walk back from a later
 		// head passes it (a branch made again starts with an entry that
 		// names no parent), so what was kept before it is dropped, and a
@@ -48,7 +51,7 @@ func (r *refs) keepLocked(key string, e storage.Entry) {
 		log = map[uint64][]byte{}
 		r.recent[key] = log
 	}
-	log[e.Slot] = keptPayload(e.Data)
+	log[slot] = kept
 	if len(log) > recentEntries {
 		// Forget the oldest half: the walk back from the tip needs the
 		// newest, and trimming in batches keeps this cheap.

@@ -82,12 +82,13 @@ func (r *refs) knownEntry(key string) (storage.Entry, bool) {
 // one is already known (goroutines race to record), and keeps it among the
 // log's recent entries.
 func (r *refs) remember(key string, e storage.Entry) {
+	kept := keptPayload(e.Data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.known[key]; !ok || old.Slot < e.Slot {
 		r.known[key] = e
 	}
-	r.keepLocked(key, e)
+	r.keepLocked(key, e.Slot, kept)
 }
 
 // head reads the newest entry of a branch log, from the remembered entry
