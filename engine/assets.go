@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 
 	"github.com/cockroachdb/errors"
 
@@ -28,7 +29,13 @@ type assets struct {
 	manifestCopies *cache[codec.ManifestID, *codec.Manifest]
 	manifests      *cache[codec.ManifestID, *codec.Manifest]
 	txlogs         *cache[codec.SnapshotID, *codec.TransactionLog]
+
+	badMu     sync.Mutex
+	badCopies map[codec.SnapshotID]struct{} // entries whose copies do not decode (adoptInline)
 }
+
+// maxBadCopies bounds the entries remembered for copies that do not decode.
+const maxBadCopies = 64
 
 // Decoded snapshots and transaction logs take more memory than their
 // compressed files; this factor turns file sizes into cache costs.
@@ -49,6 +56,7 @@ func newAssets(store storage.Storage, cfg *codec.RepoConfig) *assets {
 		manifestCopies: newCache[codec.ManifestID, *codec.Manifest](copyCacheBytes),
 		manifests:      newCache[codec.ManifestID, *codec.Manifest](int64(cfg.ManifestCacheBytes)),
 		txlogs:         newCache[codec.SnapshotID, *codec.TransactionLog](int64(cfg.SnapshotCacheBytes / 4)),
+		badCopies:      map[codec.SnapshotID]struct{}{},
 	}
 }
 
@@ -160,9 +168,11 @@ func (a *assets) writeSnapshot(ctx context.Context, snap *codec.Snapshot) ([]byt
 // opened at the entry, or a commit on top of it, would otherwise read
 // them. An entry whose snapshot is cached already was adopted before, or
 // written here, and is not decoded again. A copy that does not decode is
-// skipped with a warning: the object it copies is read when needed.
+// skipped with a warning: the object it copies is read when needed. The
+// entry is then remembered, so that the head's every read does not decode
+// it and warn again.
 func (a *assets) adoptInline(ctx context.Context, object string, ref *codec.Ref) {
-	if len(ref.SnapshotFile) == 0 && len(ref.ManifestFiles) == 0 || a.snapshotCopies.contains(ref.Snapshot) || a.snapshots.contains(ref.Snapshot) {
+	if len(ref.SnapshotFile) == 0 && len(ref.ManifestFiles) == 0 || a.snapshotCopies.contains(ref.Snapshot) || a.snapshots.contains(ref.Snapshot) || a.knownBad(ref.Snapshot) {
 		return
 	}
 	snap, err := ref.InlineSnapshot(object)
@@ -176,9 +186,27 @@ func (a *assets) adoptInline(ctx context.Context, object string, ref *codec.Ref)
 	for _, m := range manifests {
 		a.manifestCopies.offer(m.ID, m, m.MemSize())
 	}
-	if err != nil && logs.Engine.Enabled(ctx, slog.LevelWarn) {
+	if err == nil {
+		return
+	}
+	a.badMu.Lock()
+	if len(a.badCopies) >= maxBadCopies {
+		clear(a.badCopies)
+	}
+	a.badCopies[ref.Snapshot] = struct{}{}
+	a.badMu.Unlock()
+	if logs.Engine.Enabled(ctx, slog.LevelWarn) {
 		logs.Engine.WarnContext(ctx, "a branch log entry carries a file that does not decode; the object is read instead", "entry", object, "err", err)
 	}
+}
+
+// knownBad reports whether the copies of the entry of snapshot id were
+// found not to decode.
+func (a *assets) knownBad(id codec.SnapshotID) bool {
+	a.badMu.Lock()
+	defer a.badMu.Unlock()
+	_, bad := a.badCopies[id]
+	return bad
 }
 
 func (a *assets) fetchManifest(ctx context.Context, id codec.ManifestID) (*codec.Manifest, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/cockroachdb/errors"
 	"golang.org/x/sync/errgroup"
@@ -26,19 +27,42 @@ import (
 // rebase over the commits of many writers since a session began.
 const recentEntries = 1024
 
-// keep records the payload of entry e of the log.
+// keptEntry is what is kept of a branch log entry: its ref decoded once,
+// without the snapshot and manifest copies it carries (they serve only a
+// writer that finds the entry at the tip, assets.adoptInline), so that the
+// kept entries of a busy branch stay small; or why it does not decode, for
+// the walk that reads it to report.
+type keptEntry struct {
+	ref *codec.Ref // nil with err nil: a tombstone
+	err error
+}
+
+// keptOf decodes entry e of the log at key for keeping.
+func keptOf(key string, e storage.Entry) keptEntry {
+	if len(e.Data) == 0 {
+		return keptEntry{}
+	}
+	ref, err := codec.DecodeRef(branchEntryName(strings.TrimPrefix(key, branchPrefix), e.Slot), e.Data)
+	if err != nil {
+		return keptEntry{err: err}
+	}
+	ref.SnapshotFile, ref.ManifestFiles = nil, nil
+	return keptEntry{ref: ref}
+}
+
+// keep records entry e of the log.
 func (r *refs) keep(key string, e storage.Entry) {
-	kept := keptPayload(e.Data) // decoded and trimmed outside the lock
+	kept := keptOf(key, e) // decoded outside the lock
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.keepLocked(key, e.Slot, kept)
 }
 
-// keepLocked records kept, the keptPayload of the entry at slot (caller
-// holds r.mu).
-func (r *refs) keepLocked(key string, slot uint64, kept []byte) {
+// keepLocked records kept, the keptOf the entry at slot (caller holds
+// r.mu).
+func (r *refs) keepLocked(key string, slot uint64, kept keptEntry) {
 	log := r.recent[key]
-	if len(kept) == 0 {
+	if kept.ref == nil && kept.err == nil {
 		// A tombstone: the branch was deleted. No walk back from a later
 		// head passes it (a branch made again starts with an entry that
 		// names no parent), so what was kept before it is dropped, and a
@@ -48,7 +72,7 @@ func (r *refs) keepLocked(key string, slot uint64, kept []byte) {
 		}
 	}
 	if log == nil {
-		log = map[uint64][]byte{}
+		log = map[uint64]keptEntry{}
 		r.recent[key] = log
 	}
 	log[slot] = kept
@@ -62,64 +86,50 @@ func (r *refs) keepLocked(key string, slot uint64, kept []byte) {
 	}
 }
 
-// keptPayload is what is kept of an entry's payload: the entry without the
-// snapshot and manifest copies it carries, which serve only a writer that
-// finds the entry at the tip (assets.adoptInline), so that the kept
-// entries of a busy branch stay small. A payload that does not decode is
-// kept as it is, for the walk that reads it to report.
-func keptPayload(data []byte) []byte {
-	if len(data) == 0 {
-		return data
-	}
-	ref, err := codec.DecodeRef("", data)
-	if err != nil || ref.SnapshotFile == nil && ref.ManifestFiles == nil {
-		return data
-	}
-	ref.SnapshotFile, ref.ManifestFiles = nil, nil
-	trimmed, err := codec.EncodeRef(ref)
-	if err != nil {
-		return data
-	}
-	return trimmed
-}
-
 // walkBatch is how many entries a walk back through a log reads at once
 // when they are not kept: a session far behind its branch then waits for
 // one round trip per batch, not per commit.
 const walkBatch = 8
 
-// entryAt returns the payload of a slot of a branch log, kept or read. A
-// read also fetches the walkBatch-1 slots before it, which a walk back
-// from the tip asks for next.
-func (r *refs) entryAt(ctx context.Context, key string, slot uint64) ([]byte, error) {
+// entryAt returns the ref at a slot of a branch log (nil: a tombstone),
+// kept or read. A read also fetches the walkBatch-1 slots before it, which
+// a walk back from the tip asks for next.
+func (r *refs) entryAt(ctx context.Context, key string, slot uint64) (*codec.Ref, error) {
 	r.mu.Lock()
-	data, ok := r.recent[key][slot]
+	kept, ok := r.recent[key][slot]
 	r.mu.Unlock()
 	if ok {
-		return data, nil
+		return kept.ref, kept.err
 	}
 	var target error
 	var g errgroup.Group
 	for s := slot - min(slot, walkBatch-1); s <= slot; s++ {
 		r.mu.Lock()
-		_, kept := r.recent[key][s]
+		_, found := r.recent[key][s]
 		r.mu.Unlock()
-		if kept {
+		if found {
 			continue // slot itself is not: checked above
 		}
 		g.Go(func() error {
 			e, err := r.consensus.EntryAt(ctx, key, s)
+			var k keptEntry
 			if err == nil {
-				r.keep(key, e)
+				k = keptOf(key, e)
+				r.mu.Lock()
+				r.keepLocked(key, s, k)
+				r.mu.Unlock()
 			}
 			if s == slot {
-				data, target = e.Data, err
+				kept, target = k, err
 			}
 			return nil // the others are only read ahead
 		})
 	}
 	_ = g.Wait()
-	return data, target
+	if target != nil {
+		return nil, target
+	}
+	return kept.ref, kept.err
 }
 
 // branchEntryName names slot of a branch's log in errors.
@@ -164,9 +174,12 @@ func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Ent
 		}
 		out = append(out, loggedCommit{snapshot: ref.Snapshot, txlog: txlog})
 		want, slot = ref.Parent, slot-1
-		data, err := r.entryAt(ctx, key, slot)
+		ref, err = r.entryAt(ctx, key, slot)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, false, nil
+		}
+		if errors.Is(err, codec.ErrCorrupt) {
+			return nil, false, err // a payload that does not decode names its entry
 		}
 		if errors.Is(err, storage.ErrCorrupt) {
 			err = errors.Mark(err, codec.ErrCorrupt) // one marker, as branchHead's
@@ -174,11 +187,8 @@ func (r *refs) commitsSince(ctx context.Context, branch string, head storage.Ent
 		if err != nil {
 			return nil, false, errors.Wrapf(err, "reading the log of branch %q", branch)
 		}
-		if len(data) == 0 { // a tombstone
+		if ref == nil { // a tombstone
 			return nil, false, nil
-		}
-		if ref, err = codec.DecodeRef(branchEntryName(branch, slot), data); err != nil {
-			return nil, false, err
 		}
 	}
 }

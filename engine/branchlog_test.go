@@ -270,16 +270,20 @@ func TestRebaseReadsTheLogInBatches(t *testing.T) {
 func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
 	r := newRefs(memory.New(t.Name()))
 	const key = "branch.main"
+	snaps := make([]codec.SnapshotID, recentEntries+1)
 	for slot := range uint64(recentEntries + 1) {
-		r.keep(key, storage.Entry{Slot: slot, VersionedData: storage.VersionedData{Data: []byte{byte(slot)}}})
+		snaps[slot] = codec.NewSnapshotID()
+		data, err := codec.EncodeRef(&codec.Ref{Snapshot: snaps[slot]})
+		ok(t, err)
+		r.keep(key, storage.Entry{Slot: slot, VersionedData: storage.VersionedData{Data: data}})
 	}
 	kept := r.recent[key]
 	if len(kept) != recentEntries/2 {
 		t.Fatalf("kept %d entries, want %d", len(kept), recentEntries/2)
 	}
 	for slot := uint64(recentEntries/2 + 1); slot <= recentEntries; slot++ {
-		if data, ok := kept[slot]; !ok || data[0] != byte(slot) {
-			t.Fatalf("entry %d: kept %v, %x", slot, ok, data)
+		if e, found := kept[slot]; !found || e.err != nil || e.ref.Snapshot != snaps[slot] {
+			t.Fatalf("entry %d: kept %v, %+v", slot, found, e)
 		}
 	}
 }
@@ -309,9 +313,9 @@ func TestBranchLogForgetsADeletedBranch(t *testing.T) {
 	if len(kept) != 1 {
 		t.Fatalf("kept %d entries of a deleted branch, want only its tombstone", len(kept))
 	}
-	for _, data := range kept {
-		if len(data) != 0 {
-			t.Fatalf("the entry kept of a deleted branch is %x, want the empty tombstone", data)
+	for _, e := range kept {
+		if e.ref != nil || e.err != nil {
+			t.Fatalf("the entry kept of a deleted branch is %+v, want the empty tombstone", e)
 		}
 	}
 	// Made again, the branch starts afresh and commits on it rebase as usual.

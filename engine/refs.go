@@ -63,12 +63,12 @@ type refs struct {
 	adopt func(ctx context.Context, object string, ref *codec.Ref)
 
 	mu     sync.Mutex
-	known  map[string]storage.Entry     // branch log key -> newest entry seen
-	recent map[string]map[uint64][]byte // branch log key -> slot -> payload (see branchlog.go)
+	known  map[string]storage.Entry        // branch log key -> newest entry seen
+	recent map[string]map[uint64]keptEntry // branch log key -> slot -> entry (see branchlog.go)
 }
 
 func newRefs(store storage.Storage) *refs {
-	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64][]byte{}}
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64]keptEntry{}}
 }
 
 func (r *refs) knownEntry(key string) (storage.Entry, bool) {
@@ -82,13 +82,21 @@ func (r *refs) knownEntry(key string) (storage.Entry, bool) {
 // one is already known (goroutines race to record), and keeps it among the
 // log's recent entries.
 func (r *refs) remember(key string, e storage.Entry) {
-	kept := keptPayload(e.Data)
+	r.mu.Lock()
+	_, have := r.recent[key][e.Slot]
+	r.mu.Unlock()
+	var kept keptEntry
+	if !have { // the head is remembered at every read: decode it once
+		kept = keptOf(key, e)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.known[key]; !ok || old.Slot < e.Slot {
 		r.known[key] = e
 	}
-	r.keepLocked(key, e.Slot, kept)
+	if !have {
+		r.keepLocked(key, e.Slot, kept)
+	}
 }
 
 // head reads the newest entry of a branch log, from the remembered entry
