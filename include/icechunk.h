@@ -285,8 +285,8 @@ ic_status ic_set_memory_limit(int64_t limit, int64_t *previous, ic_error *err);
  * retried, races for a branch lost, rebases and commits. The filter is a
  * comma-separated list of directives: a level (off, error, warn, info,
  * debug) for every component, or component=level for one. The components
- * are "storage" (debug: every request to the store with its time; info:
- * retries) and "engine" (info: commits, flushes, branch and tag changes,
+ * are "storage" (debug: every request with its time; info: retries; each
+ * line names its store) and "engine" (info: commits, flushes, branch and tag changes,
  * expiration and garbage collection; debug: conflicts, lost races, waits
  * and rebases). Later directives win: "debug,storage=info". Upstream
  * Icechunk's values mean the same: level trace is debug, target icechunk

@@ -144,11 +144,11 @@ func (r *Retrying) do(ctx context.Context, op, key string, fn func() error) erro
 		start := tryStart(ctx)
 		err = fn()
 		release()
-		logTry(ctx, op, key, start, err)
+		r.logTry(ctx, op, key, start, err)
 		if err == nil || !IsTransient(err) || attempt >= r.Policy().MaxAttempts {
 			return err
 		}
-		logRetry(ctx, op, key, attempt, r.Policy().MaxAttempts, err)
+		r.logRetry(ctx, op, key, attempt, r.Policy().MaxAttempts, err)
 		if werr := r.wait(ctx, attempt); werr != nil {
 			return err
 		}
@@ -167,23 +167,23 @@ func tryStart(ctx context.Context) time.Time {
 // logTry writes one request's line at debug level: what, on which key,
 // how long it took, and how it failed. start is tryStart's: a try that
 // began with request lines off is not written.
-func logTry(ctx context.Context, op, key string, start time.Time, err error) {
+func (r *Retrying) logTry(ctx context.Context, op, key string, start time.Time, err error) {
 	if start.IsZero() {
 		return
 	}
 	took := time.Since(start)
 	if err != nil {
-		logs.Storage.DebugContext(ctx, "request", "op", op, "key", key, "took", took, "err", err)
+		logs.Storage.DebugContext(ctx, "request", "store", r.String(), "op", op, "key", key, "took", took, "err", err)
 		return
 	}
-	logs.Storage.DebugContext(ctx, "request", "op", op, "key", key, "took", took)
+	logs.Storage.DebugContext(ctx, "request", "store", r.String(), "op", op, "key", key, "took", took)
 }
 
 // logRetry says at info level that a request failed in a way worth
 // trying again, and is tried again.
-func logRetry(ctx context.Context, op, key string, attempt, of int, err error) {
+func (r *Retrying) logRetry(ctx context.Context, op, key string, attempt, of int, err error) {
 	if logs.Storage.Enabled(ctx, slog.LevelInfo) {
-		logs.Storage.InfoContext(ctx, "retrying a request", "op", op, "key", key, "try", attempt, "of", of, "err", err)
+		logs.Storage.InfoContext(ctx, "retrying a request", "store", r.String(), "op", op, "key", key, "try", attempt, "of", of, "err", err)
 	}
 }
 
@@ -261,14 +261,14 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		}
 		start := tryStart(ctx)
 		err = r.inner.PutIfAbsent(ctx, key, data)
-		logTry(ctx, "put if absent", key, start, err)
+		r.logTry(ctx, "put if absent", key, start, err)
 		var stored []byte
 		var gerr error
 		if IsIndeterminate(err) {
-			logs.Storage.InfoContext(ctx, "reading back a create-only write whose outcome is unknown", "key", key, "err", err)
+			logs.Storage.InfoContext(ctx, "reading back a create-only write whose outcome is unknown", "store", r.String(), "key", key, "err", err)
 			start = tryStart(ctx)
 			stored, gerr = r.inner.Get(ctx, key)
-			logTry(ctx, "get", key, start, gerr)
+			r.logTry(ctx, "get", key, start, gerr)
 		}
 		release() // before readBack, which takes a slot of its own
 		switch {
@@ -276,7 +276,7 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 			return nil
 		case errors.Is(err, ErrPreconditionFailed) && unknown:
 			// Maybe our own earlier try: decide by content.
-			logs.Storage.InfoContext(ctx, "reading back a create-only write that an earlier try may have made", "key", key)
+			logs.Storage.InfoContext(ctx, "reading back a create-only write that an earlier try may have made", "store", r.String(), "key", key)
 			return r.readBack(ctx, key, data, err)
 		case IsIndeterminate(err):
 			unknown = true
@@ -294,7 +294,7 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		if attempt >= r.Policy().MaxAttempts {
 			return err
 		}
-		logRetry(ctx, "put if absent", key, attempt, r.Policy().MaxAttempts, err)
+		r.logRetry(ctx, "put if absent", key, attempt, r.Policy().MaxAttempts, err)
 		if werr := r.wait(ctx, attempt); werr != nil {
 			return err
 		}
@@ -369,11 +369,11 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 				after = info.Key
 				attempt = 1 // progress: the retry budget is per stall, not per listing
 				if !yield(info, nil) {
-					logTry(ctx, "list", prefix, start, nil)
+					r.logTry(ctx, "list", prefix, start, nil)
 					return
 				}
 			}
-			logTry(ctx, "list", prefix, start, failed)
+			r.logTry(ctx, "list", prefix, start, failed)
 			if failed == nil {
 				return
 			}
@@ -381,7 +381,7 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 				yield(ObjectInfo{}, failed)
 				return
 			}
-			logRetry(ctx, "list", prefix, attempt, r.Policy().MaxAttempts, failed)
+			r.logRetry(ctx, "list", prefix, attempt, r.Policy().MaxAttempts, failed)
 			if r.wait(ctx, attempt) != nil {
 				yield(ObjectInfo{}, failed)
 				return

@@ -39,7 +39,8 @@ func TestRetryingLogsRequestsAndRetries(t *testing.T) {
 	if _, err := s.Get(ctx, "a/b"); err != nil {
 		t.Fatal(err)
 	}
-	retries := lines.Matching(`msg="retrying a request"`, "component=storage", "op=get", "key=a/b", `err="connection reset by peer"`)
+	store := "store=memory:" + t.Name()
+	retries := lines.Matching(`msg="retrying a request"`, "component=storage", store, "op=get", "key=a/b", `err="connection reset by peer"`)
 	if len(retries) != 2 || !strings.Contains(retries[0], "try=1 of=20") || !strings.Contains(retries[1], "try=2 of=20") {
 		t.Fatalf("retry lines at info: %q", lines.All())
 	}
@@ -56,13 +57,13 @@ func TestRetryingLogsRequestsAndRetries(t *testing.T) {
 	}
 	for range s.List(ctx, "a/", storage.ListOptions{}) {
 	}
-	if got := lines.Matching("msg=request", "op=get", "key=a/b", "took="); len(got) != 1 || strings.Contains(got[0], "err=") {
+	if got := lines.Matching("msg=request", store, "op=get", "key=a/b", "took="); len(got) != 1 || strings.Contains(got[0], "err=") {
 		t.Fatalf("the Get's line: %q", lines.All())
 	}
 	if got := lines.Matching("msg=request", "op=get", "key=missing", "err="); len(got) != 1 {
 		t.Fatalf("the failed Get's line: %q", lines.All())
 	}
-	if got := lines.Matching("msg=request", "op=list", "key=a/"); len(got) != 1 {
+	if got := lines.Matching("msg=request", store, "op=list", "key=a/"); len(got) != 1 {
 		t.Fatalf("the List's line: %q", lines.All())
 	}
 
@@ -86,7 +87,7 @@ func TestRetryingLogsUnknownCreateOutcomes(t *testing.T) {
 		}
 		_ = s.PutIfAbsent(ctx, "once", []byte("x"))
 	}
-	if got := lines.Matching("reading back a create-only write", "key=once"); len(got) == 0 {
+	if got := lines.Matching("reading back a create-only write", "store=memory:"+t.Name(), "key=once"); len(got) == 0 {
 		t.Fatalf("the read-back line does not name its key: %q", lines.All())
 	}
 }

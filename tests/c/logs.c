@@ -63,7 +63,7 @@ int main(void) {
     CHECK(strcmp(prev, "engine=info") == 0);
     ic_string_free(prev);
     text = commit_capturing_stderr("logs-debug");
-    CONTAINS(text, "level=DEBUG msg=request component=storage op=");
+    CONTAINS(text, "level=DEBUG msg=request component=storage store=memory:logs-debug op=");
     CHECK(strstr(text, "component=engine") == NULL);
     free(text);
 

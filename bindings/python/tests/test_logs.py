@@ -50,6 +50,8 @@ def test_storage_requests_at_debug(storage: ic.Storage, capfd: pytest.CaptureFix
     assert any('op="put if absent" key=snapshots/' in line for line in requests), err
     assert any("op=put key=manifests/" in line for line in requests), err
     assert all("took=" in line for line in requests)
+    # Each line names the store it went to.
+    assert all(f" store={storage.describe()} " in line for line in requests), err
     assert "component=engine" not in err
 
 
