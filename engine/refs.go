@@ -180,10 +180,20 @@ func (r *refs) moveBranch(ctx context.Context, name string, expected, snap codec
 	return err
 }
 
+// refWriteContext is the context of a ref's write: ctx's values, not its
+// cancellation. A write of a ref, once begun, runs to its outcome (with
+// its retries), so that a caller who gives up never leaves it unknown
+// whether a branch moved or a tag exists; what led up to it stays
+// cancellable.
+func refWriteContext(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
+}
+
 // appendRef writes ref as the branch's next log entry after version seq; a
 // ref to the zero snapshot writes the tombstone of a deleted branch (an
 // empty payload: a Ref file never holds the zero id).
 func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, ref codec.Ref) error {
+	ctx = refWriteContext(ctx)
 	var data []byte
 	if !ref.Snapshot.IsZero() {
 		var err error
@@ -338,6 +348,7 @@ func (r *refs) createTag(ctx context.Context, name string, snap codec.SnapshotID
 	if err != nil {
 		return err
 	}
+	ctx = refWriteContext(ctx)
 	err = r.store.PutIfAbsent(ctx, tagRefKey(name), data)
 	if errors.Is(err, storage.ErrPreconditionFailed) {
 		if _, derr := r.store.Stat(ctx, tagDeletedKey(name)); derr == nil {
@@ -375,6 +386,7 @@ func (r *refs) deleteTag(ctx context.Context, name string) error {
 	if _, err := r.tag(ctx, name); err != nil {
 		return err
 	}
+	ctx = refWriteContext(ctx)
 	err := r.store.PutIfAbsent(ctx, tagDeletedKey(name), []byte{})
 	if errors.Is(err, storage.ErrPreconditionFailed) {
 		return errors.Mark(errors.Newf("tag %q was deleted", name), ErrTagNotFound)
