@@ -41,6 +41,8 @@ const char *icgo_status_name(ic_status status);
 const char *icgo_version_string(void);
 const char *icgo_invalid_error_message(void);
 int64_t icgo_call_credentials(ic_credentials_fn fn, void *user_data, char *buf, size_t cap);
+ic_cancel icgo_bound_cancel(void);
+void icgo_bind_cancel(ic_cancel token);
 
 /* registry.c */
 void *icgo_alloc(size_t n);

@@ -42,6 +42,8 @@ func classify(err error) C.ic_status {
 		return C.IC_ERR_BUFFER_TOO_SMALL
 	case is(errInternal):
 		return C.IC_ERR_INTERNAL
+	case is(errCancelled):
+		return C.IC_ERR_CANCELLED
 	case is(errInvalidArgument):
 		return C.IC_ERR_INVALID_ARGUMENT
 

@@ -31,10 +31,11 @@ const (
 	kindSession
 	kindIter
 	kindError
+	kindCancel
 	kindLimit
 )
 
-var kindNames = [kindLimit]string{"", "storage", "repository", "session", "iterator", "error"}
+var kindNames = [kindLimit]string{"", "storage", "repository", "session", "iterator", "error", "cancellation token"}
 
 func (k handleKind) String() string {
 	if k > 0 && k < kindLimit {

@@ -30,6 +30,7 @@ HIDDEN const char *icgo_status_name(ic_status status) {
     case IC_ERR_BUFFER_TOO_SMALL: return "IC_ERR_BUFFER_TOO_SMALL";
     case IC_ERR_OUT_OF_MEMORY: return "IC_ERR_OUT_OF_MEMORY";
     case IC_ERR_INTERNAL: return "IC_ERR_INTERNAL";
+    case IC_ERR_CANCELLED: return "IC_ERR_CANCELLED";
     case IC_ERR_REPO_NOT_FOUND: return "IC_ERR_REPO_NOT_FOUND";
     case IC_ERR_REPO_EXISTS: return "IC_ERR_REPO_EXISTS";
     case IC_ERR_BRANCH_NOT_FOUND: return "IC_ERR_BRANCH_NOT_FOUND";
@@ -66,3 +67,14 @@ HIDDEN const char *icgo_status_name(ic_status status) {
 HIDDEN int64_t icgo_call_credentials(ic_credentials_fn fn, void *user_data, char *buf, size_t cap) {
     return fn(user_data, buf, cap);
 }
+
+/*
+ * The cancellation token bound to each thread (ic_cancel_bind). It lives
+ * in C because only C knows the caller's thread: an export runs on the
+ * calling thread, so the Go side reads and sets it through these.
+ */
+static __thread ic_cancel icgo_bound;
+
+HIDDEN ic_cancel icgo_bound_cancel(void) { return icgo_bound; }
+
+HIDDEN void icgo_bind_cancel(ic_cancel token) { icgo_bound = token; }

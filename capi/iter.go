@@ -6,9 +6,12 @@ package main
 import "C"
 
 import (
+	"context"
 	"iter"
 	"sync"
 	"unsafe"
+
+	"github.com/cockroachdb/errors"
 )
 
 // iterObj is what an ic_iter handle holds: an engine sequence run by a
@@ -18,6 +21,7 @@ import (
 // process on such a switch.) Calls are serialised by mu. An error ends the
 // sequence after the items that came before it have been returned.
 type iterObj struct {
+	ctx     context.Context // of the call that made it: its token stops the sequence
 	mu      sync.Mutex
 	next    func() (any, error, bool)
 	stop    func()
@@ -34,13 +38,13 @@ type iterItem struct {
 // iterBuffer is how many items the producer may run ahead of the reader.
 const iterBuffer = 64
 
-func newIter[T any](seq iter.Seq2[T, error], conv func(T) any, out *C.ic_iter) error {
+func newIter[T any](ctx context.Context, seq iter.Seq2[T, error], conv func(T) any, out *C.ic_iter) error {
 	items := make(chan iterItem, iterBuffer)
 	quit := make(chan struct{})
 	var once sync.Once
 	stop := func() { once.Do(func() { close(quit) }) }
 	go produce(seq, conv, items, quit)
-	it := &iterObj{stop: stop, next: func() (any, error, bool) {
+	it := &iterObj{ctx: ctx, stop: stop, next: func() (any, error, bool) {
 		x, ok := <-items
 		if !ok {
 			return nil, nil, false
@@ -104,6 +108,9 @@ func (it *iterObj) page(max int) ([]any, error) {
 		if err != nil {
 			it.done = true
 			it.stop()
+			if it.ctx.Err() != nil {
+				err = errors.Mark(errors.Wrap(err, "cancelled (ic_cancel_trigger)"), errCancelled)
+			}
 			if len(items) == 0 {
 				return nil, err
 			}

@@ -103,7 +103,11 @@ func openRepo(out *C.ic_repo, open func(ctx context.Context) (*engine.Repository
 	if err := needOut(unsafe.Pointer(out), "out"); err != nil {
 		return err
 	}
-	r, err := open(context.Background())
+	var r *engine.Repository
+	err := withContext(func(ctx context.Context) (err error) {
+		r, err = open(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -161,7 +165,11 @@ func ic_repo_exists(st C.ic_storage, exists *C.int32_t, errOut *C.ic_error) C.ic
 		if err := needOut(unsafe.Pointer(exists), "exists"); err != nil {
 			return err
 		}
-		ok, err := engine.Exists(context.Background(), s)
+		var ok bool
+		err = withContext(func(ctx context.Context) (err error) {
+			ok, err = engine.Exists(ctx, s)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -188,7 +196,7 @@ func withRepo(h C.ic_repo, errOut *C.ic_error, fn func(r *engine.Repository, ctx
 		if err != nil {
 			return err
 		}
-		return fn(r, context.Background())
+		return withContext(func(ctx context.Context) error { return fn(r, ctx) })
 	})
 }
 
@@ -495,7 +503,7 @@ func ic_repo_ancestry(repo C.ic_repo, version *C.ic_cversion, out *C.ic_iter, er
 		if err != nil {
 			return err
 		}
-		return newIter(r.Ancestry(ctx, engine.Version{Snapshot: id}), func(info engine.SnapshotInfo) any { return snapshotInfo(info) }, out)
+		return newIter(ctx, r.Ancestry(ctx, engine.Version{Snapshot: id}), func(info engine.SnapshotInfo) any { return snapshotInfo(info) }, out)
 	})
 }
 

@@ -27,7 +27,7 @@ func withSession(h C.ic_session, errOut *C.ic_error, fn func(s *engine.Session, 
 		if err != nil {
 			return err
 		}
-		return fn(s, context.Background())
+		return withContext(func(ctx context.Context) error { return fn(s, ctx) })
 	})
 }
 
@@ -515,7 +515,7 @@ func ic_session_chunk_coordinates(session C.ic_session, path *C.ic_cchar, out *C
 		if _, err := s.GetArray(ctx, p); err != nil {
 			return err
 		}
-		return newIter(s.ChunkCoordinates(ctx, p), func(c []uint32) any { return c }, out)
+		return newIter(ctx, s.ChunkCoordinates(ctx, p), func(c []uint32) any { return c }, out)
 	})
 }
 
@@ -525,7 +525,7 @@ func ic_session_virtual_chunk_locations(session C.ic_session, out *C.ic_iter, er
 		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
 			return err
 		}
-		return newIter(s.AllVirtualChunkLocations(ctx), func(l string) any { return l }, out)
+		return newIter(ctx, s.AllVirtualChunkLocations(ctx), func(l string) any { return l }, out)
 	})
 }
 

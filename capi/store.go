@@ -284,7 +284,7 @@ func ic_store_list(session C.ic_session, out *C.ic_iter, errOut *C.ic_error) C.i
 		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
 			return err
 		}
-		return newIter(s.StoreList(ctx), keyString, out)
+		return newIter(ctx, s.StoreList(ctx), keyString, out)
 	})
 }
 
@@ -298,7 +298,7 @@ func ic_store_list_prefix(session C.ic_session, prefix *C.ic_cchar, out *C.ic_it
 		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
 			return err
 		}
-		return newIter(s.StoreListPrefix(ctx, p), keyString, out)
+		return newIter(ctx, s.StoreListPrefix(ctx, p), keyString, out)
 	})
 }
 
@@ -312,7 +312,7 @@ func ic_store_list_dir(session C.ic_session, prefix *C.ic_cchar, out *C.ic_iter,
 		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
 			return err
 		}
-		return newIter(s.StoreListDir(ctx, p), keyString, out)
+		return newIter(ctx, s.StoreListDir(ctx, p), keyString, out)
 	})
 }
 

@@ -30,14 +30,15 @@
  * unconditionally). There is no thread-local "last error": the library's
  * work runs on threads of its own, and every detail travels in the object.
  *
- * Handles. Storages, repositories, sessions, iterators and errors are
- * opaque 64-bit handles (ic_storage, ic_repo, ...), not pointers: a handle
- * is an index into the library's handle table with a type tag and a
- * generation. 0 is never a valid handle (IC_NULL_HANDLE). Passing a handle
- * that was freed, that belongs to another type, or that was never issued
- * (forged) is detected and answered with IC_ERR_INVALID_HANDLE, never with
- * a crash. Every handle type has its free function (ic_storage_free,
- * ic_repo_free, ic_session_free, ic_iter_free, ic_error_free); freeing
+ * Handles. Storages, repositories, sessions, iterators, errors and
+ * cancellation tokens are opaque 64-bit handles (ic_storage, ic_repo, ...),
+ * not pointers: a handle is an index into the library's handle table with
+ * a type tag and a generation. 0 is never a valid handle (IC_NULL_HANDLE).
+ * Passing a handle that was freed, that belongs to another type, or that
+ * was never issued (forged) is detected and answered with
+ * IC_ERR_INVALID_HANDLE, never with a crash. Every handle type has its free
+ * function (ic_storage_free, ic_repo_free, ic_session_free, ic_iter_free,
+ * ic_error_free, ic_cancel_free); freeing
  * IC_NULL_HANDLE is a no-op, freeing a handle twice gives
  * IC_ERR_INVALID_HANDLE the second time. Freeing a handle while another
  * thread is inside a call that uses it is allowed: that call completes
@@ -198,6 +199,7 @@ enum {
     IC_ERR_BUFFER_TOO_SMALL = 3,  /* a caller-supplied buffer cannot hold the result */
     IC_ERR_OUT_OF_MEMORY = 4,     /* the C allocator failed */
     IC_ERR_INTERNAL = 5,          /* a bug in the library (a recovered panic, an unclassified error) */
+    IC_ERR_CANCELLED = 6,         /* stopped by ic_cancel_trigger; see "Cancellation" */
 
     /* Repositories and refs. */
     IC_ERR_REPO_NOT_FOUND = 10,
@@ -249,6 +251,7 @@ typedef uint64_t ic_repo;    /* an open repository */
 typedef uint64_t ic_session; /* a read-only or writable view of one snapshot */
 typedef uint64_t ic_iter;    /* a paged sequence of JSON values */
 typedef uint64_t ic_error;   /* details of one failure */
+typedef uint64_t ic_cancel;  /* stops the calls made under it (see "Cancellation") */
 
 #define IC_NULL_HANDLE ((uint64_t)0)
 
@@ -324,6 +327,53 @@ ic_status ic_string_free(char *str);
  * Either pointer may be NULL.
  */
 ic_status ic_debug_live_objects(uint64_t *handles, uint64_t *buffers);
+
+/* ======================================================================
+ * Cancellation
+ *
+ * A call that waits for storage (a read, a commit, a listing, a garbage
+ * collection) can be stopped from another thread. A thread binds a token
+ * with ic_cancel_bind; every call it then makes runs under that token until
+ * it binds another or 0. ic_cancel_trigger, from any thread, stops those
+ * calls as soon as they can: requests in flight are abandoned, waits end,
+ * and the call returns IC_ERR_CANCELLED, whose message says what was
+ * stopped. Calls that need no storage (answered from memory) finish as
+ * usual. A triggered token stays triggered: calls made under it later are
+ * stopped when they would wait.
+ *
+ * What a stopped call leaves:
+ * - A commit, or any change of a branch or tag, that has begun to write
+ *   the ref is not stopped: it finishes, so cancelling never leaves it
+ *   unknown whether a branch moved. Stopped before that, the branch is as
+ *   it was, the session keeps its changes and can commit again, and the
+ *   objects already written are garbage for ic_repo_garbage_collect.
+ * - Chunks set with ic_store_set_behind keep being written in the
+ *   background; a stopped flush or commit leaves them to the next one.
+ * - A stopped garbage collection or expiration has done part of its work,
+ *   as one that failed; running it again finishes it.
+ * ====================================================================== */
+
+/* Creates a token, not triggered. Free it with ic_cancel_free. */
+ic_status ic_cancel_new(ic_cancel *out, ic_error *err);
+
+/*
+ * Binds token to the calling thread (0: none), for the calls this thread
+ * makes from now on; returns IC_ERR_INVALID_HANDLE for a token that is not
+ * live, and the binding is then unchanged. A thread's calls while it is
+ * bound to a token freed since fail with IC_ERR_INVALID_HANDLE: bind 0
+ * before freeing a token.
+ */
+ic_status ic_cancel_bind(ic_cancel token, ic_error *err);
+
+/* Triggers token: stops the calls made under it, now and later. Safe from
+ * any thread, any number of times. */
+ic_status ic_cancel_trigger(ic_cancel token, ic_error *err);
+
+/* Whether token was triggered: *triggered = 1 if so. */
+ic_status ic_cancel_triggered(ic_cancel token, int32_t *triggered, ic_error *err);
+
+/* Frees token (0 is a no-op). Calls in progress under it are not stopped. */
+ic_status ic_cancel_free(ic_cancel token);
 
 /* ======================================================================
  * Errors

@@ -19,7 +19,7 @@ CAPI_VG_LIB  := $(CAPI_BUILD)/valgrind/libicechunk.so
 CAPI_HEADER  := include/icechunk.h
 CAPI_TESTDIR := tests/c
 CAPI_OUT     := $(CAPI_BUILD)/ctests
-CAPI_TESTS   := roundtrip store conflict threads misuse fuzz_abi logs s3
+CAPI_TESTS   := roundtrip store conflict threads misuse fuzz_abi logs cancel s3
 # The s3 test runs under s3env, which starts MinIO for it (make tools).
 CAPI_S3ENV   := $(CAPI_OUT)/s3env
 CAPI_DEPS    := $(CAPI_TESTDIR)/common.h $(CAPI_HEADER)
