@@ -52,6 +52,7 @@ IC_ERR_INVALID_HANDLE = 2
 IC_ERR_BUFFER_TOO_SMALL = 3
 IC_ERR_OUT_OF_MEMORY = 4
 IC_ERR_INTERNAL = 5
+IC_ERR_CANCELLED = 6
 IC_ERR_REPO_NOT_FOUND = 10
 IC_ERR_REPO_EXISTS = 11
 IC_ERR_BRANCH_NOT_FOUND = 12
@@ -150,6 +151,11 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_buffer_free": (_ST, [c_void_p]),
     "ic_string_free": (_ST, [c_void_p]),
     "ic_debug_live_objects": (_ST, [POINTER(c_uint64), POINTER(c_uint64)]),
+    "ic_cancel_new": (_ST, [POINTER(_H), _ERR]),
+    "ic_cancel_bind": (_ST, [_H, _ERR]),
+    "ic_cancel_trigger": (_ST, [_H, _ERR]),
+    "ic_cancel_triggered": (_ST, [_H, POINTER(c_int32), _ERR]),
+    "ic_cancel_free": (_ST, [_H]),
     # errors
     "ic_error_code": (_ST, [_H]),
     "ic_error_message": (c_char_p, [_H]),

@@ -29,6 +29,7 @@ __all__ = [
     "InvalidMetadataError",
     "NoChangesToCommitError",
     "NotFoundError",
+    "OperationCancelledError",
     "ReadOnlyError",
     "RebaseFailedError",
     "RepositoryExistsError",
@@ -306,7 +307,17 @@ class UnsupportedFormatVersionError(CorruptObjectError):
     """An object written by a newer format version than this library reads."""
 
 
+class OperationCancelledError(IcechunkError):
+    """A library call stopped by its cancellation: its ``*_async`` task was
+    cancelled, or Ctrl-C came during a blocking call. The wrappers raise
+    the cancellation itself (``asyncio.CancelledError``,
+    ``KeyboardInterrupt``); this is what the stopped call raised on its
+    thread. A commit stopped this way did not move its branch, and the
+    session keeps its changes."""
+
+
 _BY_CODE: dict[int, type[IcechunkError]] = {
+    _ffi.IC_ERR_CANCELLED: OperationCancelledError,
     _ffi.IC_ERR_INVALID_ARGUMENT: InvalidArgumentError,
     _ffi.IC_ERR_REPO_NOT_FOUND: RepositoryNotFoundError,
     _ffi.IC_ERR_REPO_EXISTS: RepositoryExistsError,

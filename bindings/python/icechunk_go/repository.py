@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _ffi
 from ._aio import on_thread
+from ._cancel import interruptible
 from .config import RepositoryConfig
 from .conflicts import ConflictSolver
 from .credentials import S3Credentials, s3_anonymous_credentials, s3_from_env_credentials
@@ -264,6 +265,7 @@ class Repository:
     # --- opening -------------------------------------------------------------
 
     @classmethod
+    @interruptible
     def create(
         cls,
         storage: Storage,
@@ -283,6 +285,7 @@ class Repository:
         return cls(h, storage)._authorized(authorize_virtual_chunk_access)
 
     @classmethod
+    @interruptible
     def open(
         cls,
         storage: Storage,
@@ -314,6 +317,7 @@ class Repository:
         return cls(h, storage)._using(config)._authorized(authorize_virtual_chunk_access)
 
     @classmethod
+    @interruptible
     def open_or_create(
         cls,
         storage: Storage,
@@ -374,6 +378,7 @@ class Repository:
         return self
 
     @staticmethod
+    @interruptible
     def exists(storage: Storage) -> bool:
         """True if ``storage`` holds a repository."""
         return _ffi.bool_result(_ffi.lib.ic_repo_exists, storage._h)
@@ -731,6 +736,7 @@ class Repository:
             max_concurrent_manifest_fetches=max_concurrent_manifest_fetches,
         ).native_bytes
 
+    @interruptible
     def garbage_collect(
         self,
         delete_object_older_than: _dt.datetime,
@@ -800,6 +806,7 @@ class Repository:
         d = _ffi.json_result(_ffi.lib.ic_repo_garbage_collect, self._h, nanos, 1 if dry_run else 0)
         return GCSummary._from_json(d)
 
+    @interruptible
     def expire_snapshots(
         self,
         older_than: _dt.datetime,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _ffi
 from ._aio import on_thread
+from ._cancel import interruptible
 from .chunks import ChunkType, VirtualChunkSpec
 from .conflicts import ConflictSolver
 from .diff import Diff
@@ -207,6 +208,7 @@ class Session:
         raises here if it fails again."""
         _ffi.call(_ffi.lib.ic_session_flush, self._h)
 
+    @interruptible
     def flush(self, message: str, metadata: dict[str, Any] | None = None) -> str:
         """Writes the changes as a new snapshot on no branch and returns its
         id; the branch does not move. Afterwards the session is read-only at
@@ -253,6 +255,7 @@ class Session:
         self._read_only = True
         return _ffi.take_string(out)
 
+    @interruptible
     def commit(
         self,
         message: str,
@@ -296,6 +299,7 @@ class Session:
         tries = max(0, min(int(rebase_tries), 2**32 - 1))
         return self._write_snapshot(_ffi.lib.ic_session_commit_rebasing, byref(solver), msg, meta, tries, 0, 0)
 
+    @interruptible
     def rebase(self, solver: ConflictSolver) -> None:
         """Replays the session's changes over the commits that landed on its
         branch since its base, letting ``solver`` settle conflicts. On
