@@ -30,7 +30,7 @@ using Dates
 using Libdl
 
 export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFailedError,
-    Conflict, ConflictKind,
+    Conflict, ConflictKind, CancelToken, cancel!, iscancelled, with_cancel,
     Storage, in_memory_storage, local_filesystem_storage, s3_storage, describe,
     Repository, create_repository, open_repository, open_or_create_repository, repository_exists,
     config, set_config!, use_config!, default_commit_metadata, set_default_commit_metadata!,
@@ -56,6 +56,7 @@ include("json.jl")
 include("lib.jl")
 include("errors.jl")
 include("handles.jl")
+include("cancel.jl")
 include("storage.jl")
 include("solvers.jl")
 include("repository.jl")
