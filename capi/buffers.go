@@ -63,6 +63,12 @@ func liveAllocs() int64 {
 	return int64(C.icgo_live_allocs())
 }
 
+// registrySlots is the size of the registry's tables, in slots, for tests
+// (registry.c).
+func registrySlots() int64 {
+	return int64(C.icgo_registry_slots())
+}
+
 // largeCached is the number of large buffers the registry keeps for reuse
 // (registry.c).
 func largeCached() int {

@@ -48,6 +48,7 @@ void icgo_bind_cancel(ic_cancel token);
 void *icgo_alloc(size_t n);
 int icgo_release(void *p);
 int64_t icgo_live_allocs(void);
+int64_t icgo_registry_slots(void);
 int icgo_large_cached(void);
 
 #endif

@@ -18,7 +18,8 @@
  * The registry is sharded by address so that get-many results released on
  * several threads do not meet on one lock. Each shard is an open-addressing
  * hash table of addresses and sizes (linear probing, deletion by backward
- * shift: no tombstones), grown to keep it at most half full.
+ * shift: no tombstones), grown to keep it at most half full and halved
+ * when it is at most an eighth full.
  *
  * Large buffers (get-many batches of a few MiB, one after another while a
  * reader scans) are kept for reuse in a small cache shared by all threads
@@ -69,9 +70,9 @@ static void place(shard *s, entry e) {
     s->count++;
 }
 
-/* Doubles the table (or makes the first one); 0 when out of memory. */
-static int grow(shard *s) {
-    size_t capacity = s->capacity ? s->capacity * 2 : FIRST_CAPACITY;
+/* Rebuilds the table with capacity slots (a power of two with room for
+ * every entry); 0 when out of memory, and the table is unchanged. */
+static int resize(shard *s, size_t capacity) {
     entry *old = s->slots;
     size_t old_capacity = s->capacity;
     entry *slots = calloc(capacity, sizeof(entry));
@@ -88,6 +89,19 @@ static int grow(shard *s) {
     }
     free(old);
     return 1;
+}
+
+/* Doubles the table (or makes the first one); 0 when out of memory. */
+static int grow(shard *s) { return resize(s, s->capacity ? s->capacity * 2 : FIRST_CAPACITY); }
+
+/* Halves a table that is at most an eighth full, so that a burst of live
+ * buffers (a scan holding many at once) does not keep its table for the
+ * life of the process. Halved, it is at most a quarter full: far from the
+ * next doubling. Out of memory, it stays as it is. */
+static void shrink_if_sparse(shard *s) {
+    if (s->capacity > FIRST_CAPACITY && s->count * 8 <= s->capacity) {
+        (void)resize(s, s->capacity / 2);
+    }
 }
 
 /* Removes p and sets *size to its size; 0 if it is not in the table. */
@@ -182,6 +196,9 @@ HIDDEN int icgo_release(void *p) {
     size_t size = 0;
     pthread_mutex_lock(&s->mu);
     int ok = take(s, (uintptr_t)p, &size);
+    if (ok) {
+        shrink_if_sparse(s);
+    }
     pthread_mutex_unlock(&s->mu);
     if (!ok) {
         return 0;
@@ -191,6 +208,17 @@ HIDDEN int icgo_release(void *p) {
         free(p);
     }
     return 1;
+}
+
+/* The slots of all shards' tables, for tests. */
+HIDDEN int64_t icgo_registry_slots(void) {
+    int64_t n = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&shards[i].mu);
+        n += (int64_t)shards[i].capacity;
+        pthread_mutex_unlock(&shards[i].mu);
+    }
+    return n;
 }
 
 HIDDEN int64_t icgo_live_allocs(void) { return __atomic_load_n(&live_count, __ATOMIC_RELAXED); }

@@ -200,3 +200,30 @@ func TestRegistryConcurrent(t *testing.T) {
 		t.Fatalf("%d allocations left live", got)
 	}
 }
+
+// TestRegistryShrinksAfterABurst checks that the registry's tables, grown
+// for many live buffers at once, shrink back once they are released.
+func TestRegistryShrinksAfterABurst(t *testing.T) {
+	const n = 50_000
+	before := registrySlots()
+	ptrs := make([]unsafe.Pointer, n)
+	for i := range ptrs {
+		p, err := cAlloc(16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptrs[i] = p
+	}
+	if grown := registrySlots(); grown < 2*n {
+		t.Fatalf("%d live buffers in tables of %d slots: want them at most half full", n, grown)
+	}
+	for _, p := range ptrs {
+		if !cRelease(p) {
+			t.Fatalf("releasing %p failed", p)
+		}
+	}
+	const floor = 64 * 64 // every shard back at its first size
+	if after := registrySlots(); after > max(before, floor) {
+		t.Fatalf("after releasing the burst the tables hold %d slots (%d before it); want at most %d", after, before, max(before, floor))
+	}
+}

@@ -34,10 +34,6 @@ class Scope:
         self._token = 0
         self._cancelled = False
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
     def cancel(self) -> None:
         with self._lock:
             self._cancelled = True
