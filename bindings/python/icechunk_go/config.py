@@ -15,12 +15,48 @@ __all__ = [
     "CompressionConfig",
     "ObjectStoreConfig",
     "RepositoryConfig",
+    "S3Options",
     "StorageRetriesSettings",
     "StorageSettings",
     "VirtualChunkContainer",
     "local_filesystem_store",
     "s3_store",
 ]
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Where and how to reach an S3 bucket, as upstream Icechunk's
+    ``S3Options``, for :meth:`Storage.new_s3` and the
+    :class:`ObjectStoreConfig` variants. ``network_stream_timeout_seconds``
+    (other than 60) and ``requester_pays`` are not supported here and are
+    refused where the options are used."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    allow_http: bool = False
+    anonymous: bool = False
+    force_path_style: bool = False
+    network_stream_timeout_seconds: int | None = None
+    requester_pays: bool = False
+
+    def _check(self, what: str) -> None:
+        if self.requester_pays:
+            raise ValueError(f"{what}: requester_pays buckets are not supported")
+        if self.network_stream_timeout_seconds not in (None, 60):
+            raise ValueError(f"{what}: network_stream_timeout_seconds is not supported (the S3 client's own timeouts apply)")
+
+
+def _unsupported_store(kind: str) -> Any:
+    def make(*_args: Any, **_kwargs: Any) -> ObjectStoreConfig:
+        raise NotImplementedError(
+            f"ObjectStoreConfig.{kind}: icechunk_go reads virtual chunks from S3 (and S3-compatible "
+            "services) and local files only"
+        )
+
+    make.__name__ = make.__qualname__ = kind
+    make.__doc__ = f"Upstream's ``ObjectStoreConfig.{kind}``: not supported here (raises NotImplementedError)."
+    return staticmethod(make)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +82,36 @@ class ObjectStoreConfig:
             if v:
                 d[k] = v
         return d
+
+    # Upstream's variants, as constructors: ObjectStoreConfig.S3(options),
+    # S3Compatible(options), LocalFileSystem(path).
+
+    @staticmethod
+    def S3(options: S3Options) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
+        """The store of a container in S3 (as :func:`s3_store`)."""
+        options._check("ObjectStoreConfig.S3")
+        return s3_store(options.region, options.endpoint_url, options.allow_http, options.anonymous,
+                        force_path_style=options.force_path_style)  # fmt: skip
+
+    @staticmethod
+    def S3Compatible(options: S3Options) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
+        """The store of a container in an S3-compatible service (its
+        ``endpoint_url``)."""
+        options._check("ObjectStoreConfig.S3Compatible")
+        return s3_store(options.region, options.endpoint_url, options.allow_http, options.anonymous,
+                        s3_compatible=True, force_path_style=options.force_path_style)  # fmt: skip
+
+    @staticmethod
+    def LocalFileSystem(path: str) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
+        """The store of a container of local files (as
+        :func:`local_filesystem_store`)."""
+        return local_filesystem_store(path)
+
+    InMemory = _unsupported_store("InMemory")
+    Http = _unsupported_store("Http")
+    Gcs = _unsupported_store("Gcs")
+    Azure = _unsupported_store("Azure")
+    Tigris = _unsupported_store("Tigris")
 
     @classmethod
     def _from_json(cls, d: dict[str, Any]) -> ObjectStoreConfig:

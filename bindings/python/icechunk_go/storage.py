@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _ffi
+from .config import S3Options
+from .credentials import S3Credentials, S3StaticCredentials
 from .errors import IcechunkError
 
 __all__ = [
@@ -75,6 +77,97 @@ class Storage:
 
     def __reduce__(self) -> Any:
         return (_storage_from_spec, (self._spec,))
+
+    # Upstream Icechunk's constructors, for code written against it; the
+    # functions of this module are the same places with keyword arguments.
+
+    @classmethod
+    def new_in_memory(cls) -> Storage:
+        """As :func:`in_memory_storage`."""
+        return in_memory_storage()
+
+    @classmethod
+    def new_local_filesystem(cls, path: str | os.PathLike[str]) -> Storage:
+        """As :func:`local_filesystem_storage`."""
+        return local_filesystem_storage(path)
+
+    @classmethod
+    def new_s3(cls, config: S3Options, bucket: str, prefix: str | None, credentials: Any = None) -> Storage:
+        """A storage in S3 (as :func:`s3_storage`): ``config`` says where
+        and how (:class:`S3Options`), ``credentials`` how to sign
+        (:func:`s3_credentials` and the like, or :class:`S3StaticCredentials`;
+        None: anonymous if ``config.anonymous``, else the AWS default
+        chain)."""
+        config._check("Storage.new_s3")
+        return s3_storage(bucket=bucket, prefix=prefix, region=config.region, endpoint_url=config.endpoint_url,
+                          allow_http=config.allow_http, force_path_style=config.force_path_style,
+                          **_credential_kwargs(credentials, config.anonymous))  # fmt: skip
+
+    @classmethod
+    def new_s3_object_store(cls, config: S3Options, bucket: str, prefix: str | None, credentials: Any = None) -> Storage:
+        """As :meth:`new_s3` (upstream's storage through another S3 client;
+        here the same one)."""
+        return cls.new_s3(config, bucket, prefix, credentials)
+
+    @classmethod
+    def new_r2(
+        cls,
+        config: S3Options,
+        bucket: str | None = None,
+        prefix: str | None = None,
+        account_id: str | None = None,
+        credentials: Any = None,
+    ) -> Storage:
+        """As :func:`r2_storage`, with ``config`` (:class:`S3Options`)."""
+        config._check("Storage.new_r2")
+        return r2_storage(bucket=bucket, prefix=prefix, account_id=account_id, endpoint_url=config.endpoint_url,
+                          region=config.region, allow_http=config.allow_http,
+                          **_credential_kwargs(credentials, config.anonymous))  # fmt: skip
+
+    @classmethod
+    def new_tigris(
+        cls,
+        config: S3Options,
+        bucket: str,
+        prefix: str | None,
+        use_weak_consistency: bool,
+        credentials: Any = None,
+    ) -> Storage:
+        """As :func:`tigris_storage`, with ``config`` (:class:`S3Options`)."""
+        config._check("Storage.new_tigris")
+        return tigris_storage(bucket=bucket, prefix=prefix, region=config.region, endpoint_url=config.endpoint_url,
+                              use_weak_consistency=use_weak_consistency, allow_http=config.allow_http,
+                              **_credential_kwargs(credentials, config.anonymous))  # fmt: skip
+
+    @classmethod
+    def new_gcs(cls, *_args: Any, **_kwargs: Any) -> Storage:
+        """Not supported: icechunk_go stores repositories in S3 (and
+        S3-compatible services), on local disk and in memory."""
+        raise NotImplementedError("Storage.new_gcs: Google Cloud Storage is not supported by icechunk_go")
+
+    @classmethod
+    def new_azure_blob(cls, *_args: Any, **_kwargs: Any) -> Storage:
+        """Not supported, as :meth:`new_gcs`."""
+        raise NotImplementedError("Storage.new_azure_blob: Azure Blob Storage is not supported by icechunk_go")
+
+
+def _credential_kwargs(credentials: Any, anonymous: bool) -> dict[str, Any]:
+    """The credential arguments of :func:`s3_storage` for upstream's
+    ``credentials`` argument."""
+    if credentials is None:
+        return {"anonymous": True} if anonymous else {"from_env": True}
+    if isinstance(credentials, S3Credentials):
+        return credentials._storage_kwargs()
+    if isinstance(credentials, S3StaticCredentials):
+        return {
+            "access_key_id": credentials.access_key_id,
+            "secret_access_key": credentials.secret_access_key,
+            "session_token": credentials.session_token,
+        }
+    raise TypeError(
+        f"credentials must be S3Credentials (s3_credentials and the like) or S3StaticCredentials, "
+        f"not {type(credentials).__name__}"
+    )
 
 
 def _storage_from_spec(spec: dict[str, Any]) -> Storage:

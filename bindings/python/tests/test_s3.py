@@ -561,3 +561,22 @@ def test_s3_refreshable_credentials(minio: Minio) -> None:
         ic.Repository.open(wrong_type)
     with pytest.raises(ValueError, match="exactly one credential source"):
         ic.s3_storage(bucket="b", get_credentials=forever, from_env=True)
+
+
+def test_s3_storage_from_upstream_constructor(minio: Minio) -> None:
+    """Upstream's ``Storage.new_s3(S3Options(...), bucket, prefix,
+    credentials)`` makes the same storage as :func:`s3_storage`, and a
+    repository written through one is read through the other."""
+    options = ic.S3Options(region=REGION, endpoint_url=minio.endpoint, allow_http=True, force_path_style=True)
+    creds = ic.s3_static_credentials(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+    storage = ic.Storage.new_s3(options, minio.bucket, "repos/upstream-constructor", creds)
+    assert storage == minio.storage("repos/upstream-constructor")
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    zarr.open_group(s.store, mode="w").create_array("a", shape=(4,), chunks=(2,), dtype="i4")[:] = np.arange(4)
+    snap = s.commit("through new_s3")
+    again = ic.Repository.open(minio.storage("repos/upstream-constructor"))
+    assert again.lookup_branch("main") == snap
+    # Upstream's static credentials type works as well.
+    keys = ic.S3StaticCredentials(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+    assert ic.Storage.new_s3(options, minio.bucket, "repos/upstream-constructor", keys) == storage

@@ -584,3 +584,64 @@ def test_snapshot_info_lists_its_manifests(storage: ic.Storage) -> None:
     zarr.open_group(session.store).attrs["k"] = 1
     second = session.commit("attributes")
     assert repo.lookup_snapshot(second).manifests == mans
+
+
+def test_storage_constructors_of_upstream(tmp_path: Path) -> None:
+    """``Storage.new_*`` and ``S3Options`` make the storages the module's
+    functions make; what this library cannot do is refused by name."""
+    local = ic.Storage.new_local_filesystem(tmp_path / "repo")
+    assert local == ic.local_filesystem_storage(tmp_path / "repo")
+    ic.Repository.create(local)
+    assert ic.Repository.exists(ic.local_filesystem_storage(tmp_path / "repo"))
+    mem = ic.Storage.new_in_memory()
+    assert mem.describe().startswith("memory:")
+
+    options = ic.S3Options(region="eu-west-1", endpoint_url="http://127.0.0.1:9", allow_http=True, force_path_style=True)
+    common = dict(bucket="b", prefix="p", region="eu-west-1", endpoint_url="http://127.0.0.1:9",
+                  allow_http=True, force_path_style=True)  # fmt: skip
+    assert ic.Storage.new_s3(options, "b", "p") == ic.s3_storage(**common, from_env=True)
+    anon = ic.S3Options(region="eu-west-1", endpoint_url="http://127.0.0.1:9", allow_http=True,
+                        force_path_style=True, anonymous=True)  # fmt: skip
+    assert ic.Storage.new_s3(anon, "b", "p") == ic.s3_storage(**common, anonymous=True)
+    assert ic.Storage.new_s3(options, "b", "p", ic.s3_anonymous_credentials()) == ic.s3_storage(**common, anonymous=True)
+    assert ic.Storage.new_s3_object_store(options, "b", "p") == ic.Storage.new_s3(options, "b", "p")
+    r2 = ic.Storage.new_r2(ic.S3Options(), bucket="b", prefix="p", account_id="acct", credentials=ic.s3_anonymous_credentials())
+    assert r2 == ic.r2_storage(bucket="b", prefix="p", account_id="acct", anonymous=True)
+    tigris = ic.Storage.new_tigris(ic.S3Options(), "b", "p", False, ic.s3_anonymous_credentials())
+    assert tigris == ic.tigris_storage(bucket="b", prefix="p", anonymous=True)
+
+    with pytest.raises(ValueError, match="requester_pays"):
+        ic.Storage.new_s3(ic.S3Options(requester_pays=True), "b", "p")
+    with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
+        ic.Storage.new_s3(ic.S3Options(network_stream_timeout_seconds=5), "b", "p")
+    with pytest.raises(ValueError, match="use_weak_consistency"):
+        ic.Storage.new_tigris(ic.S3Options(), "b", "p", True)
+    with pytest.raises(TypeError, match="credentials must be"):
+        ic.Storage.new_s3(options, "b", "p", {"access_key_id": "k"})
+    with pytest.raises(NotImplementedError, match="Google Cloud Storage"):
+        ic.Storage.new_gcs("b", "p")
+    with pytest.raises(NotImplementedError, match="Azure"):
+        ic.Storage.new_azure_blob("acct", "c", "p")
+
+
+def test_object_store_config_variants_of_upstream(tmp_path: Path) -> None:
+    """``ObjectStoreConfig.S3(S3Options(...))`` and its siblings make the
+    stores :func:`s3_store` and :func:`local_filesystem_store` make, and a
+    container made with one is stored in the repository's config."""
+    options = ic.S3Options(region="us-east-1", endpoint_url="http://127.0.0.1:9", allow_http=True, force_path_style=True)
+    want = ic.s3_store(region="us-east-1", endpoint_url="http://127.0.0.1:9", allow_http=True, force_path_style=True)
+    assert ic.ObjectStoreConfig.S3(options) == want
+    assert ic.ObjectStoreConfig.S3Compatible(options) == want
+    assert ic.ObjectStoreConfig.LocalFileSystem(str(tmp_path)) == ic.local_filesystem_store(str(tmp_path))
+    with pytest.raises(ValueError, match="requester_pays"):
+        ic.ObjectStoreConfig.S3(ic.S3Options(requester_pays=True))
+    for name in ("InMemory", "Http", "Gcs", "Azure", "Tigris"):
+        with pytest.raises(NotImplementedError, match=f"ObjectStoreConfig.{name}"):
+            getattr(ic.ObjectStoreConfig, name)()
+
+    config = ic.RepositoryConfig.default()
+    config.set_virtual_chunk_container(ic.VirtualChunkContainer("s3://data/", ic.ObjectStoreConfig.S3(options)))
+    storage = ic.in_memory_storage()
+    ic.Repository.create(storage, config)
+    stored = ic.Repository.open(storage).config.virtual_chunk_containers["s3://data/"]
+    assert stored.store == want
