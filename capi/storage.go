@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/icechunk-go/icechunk-go/engine"
 	"github.com/icechunk-go/icechunk-go/storage"
 	"github.com/icechunk-go/icechunk-go/storage/local"
 	"github.com/icechunk-go/icechunk-go/storage/memory"
@@ -232,6 +233,23 @@ func ic_storage_describe(st C.ic_storage, out **C.char, errOut *C.ic_error) C.ic
 			return err
 		}
 		return setString(out, s.String())
+	})
+}
+
+//export ic_storage_default_settings
+func ic_storage_default_settings(st C.ic_storage, out **C.char, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		if _, err := lookupStorage(st); err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "json"); err != nil {
+			return err
+		}
+		d := engine.DefaultStorageSettings()
+		settings := storageOf(&d)
+		conditional := true
+		settings.UnsafeUseConditionalCreate = &conditional
+		return setJSON(out, settings)
 	})
 }
 

@@ -100,6 +100,21 @@ func (s *classedStore) ReadRange(ctx context.Context, key string, offset int64, 
 	return g.Wait()
 }
 
+// DefaultStorageSettings is what a repository without storage settings
+// does, every field filled in: the retry policy of
+// storage.DefaultRetryPolicy and the split of large reads of
+// codec.StorageSettings.ReadParts. The same for every kind of storage.
+func DefaultStorageSettings() codec.StorageSettings {
+	p := storage.DefaultRetryPolicy
+	return codec.StorageSettings{
+		RetryMaxTries:                  uint32(p.MaxAttempts),
+		RetryInitialBackoffMS:          uint32(p.BaseDelay / time.Millisecond),
+		RetryMaxBackoffMS:              uint32(p.MaxDelay / time.Millisecond),
+		MaxConcurrentRequestsForObject: codec.DefaultConcurrentRequestsForObject,
+		IdealConcurrentRequestSize:     codec.DefaultIdealConcurrentRequestSize,
+	}
+}
+
 // retryPolicy is the policy the settings ask for, each field left unset
 // taken from storage.DefaultRetryPolicy.
 func retryPolicy(s *codec.StorageSettings) storage.RetryPolicy {

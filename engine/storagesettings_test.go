@@ -419,3 +419,20 @@ func TestUnsafeNoConditionalCreate(t *testing.T) {
 		t.Fatalf("stored settings %+v", s)
 	}
 }
+
+// TestDefaultStorageSettingsChangeNothing checks that the defaults, set
+// explicitly, give the policy and the read split of no settings at all.
+func TestDefaultStorageSettingsChangeNothing(t *testing.T) {
+	d := DefaultStorageSettings()
+	if got, want := retryPolicy(&d), retryPolicy(nil); got != want {
+		t.Fatalf("retry policy of the defaults %+v, of no settings %+v", got, want)
+	}
+	for _, n := range []int{1, codec.DefaultIdealConcurrentRequestSize, codec.DefaultIdealConcurrentRequestSize + 1, 1 << 30} {
+		if got, want := d.ReadParts(n), (*codec.StorageSettings)(nil).ReadParts(n); got != want {
+			t.Fatalf("a read of %d bytes: %d parts with the defaults, %d with no settings", n, got, want)
+		}
+	}
+	if d.RetryMaxTries == 0 || d.RetryInitialBackoffMS == 0 || d.RetryMaxBackoffMS == 0 || d.MaxConcurrentRequestsForObject == 0 || d.IdealConcurrentRequestSize == 0 {
+		t.Fatalf("defaults with a field left unset: %+v", d)
+	}
+}

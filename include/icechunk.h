@@ -543,6 +543,16 @@ ic_status ic_storage_new_s3_refreshable(const char *config_json, ic_credentials_
  * "s3://bucket/prefix"), without credentials. Caller frees *out. */
 ic_status ic_storage_describe(ic_storage storage, char **out, ic_error *err);
 
+/*
+ * The storage settings a repository in this storage uses when its config
+ * sets none, every field filled in, in the form of the config's "storage"
+ * object: {"retries": {"max_tries", "initial_backoff_ms",
+ * "max_backoff_ms"}, "concurrency": {"max_concurrent_requests_for_object",
+ * "ideal_concurrent_request_size"}, "unsafe_use_conditional_create": true}.
+ * A start for settings that change one of them. Caller frees *json.
+ */
+ic_status ic_storage_default_settings(ic_storage storage, char **json, ic_error *err);
+
 /* Releases the handle. Repositories opened on it keep working. */
 ic_status ic_storage_free(ic_storage storage);
 

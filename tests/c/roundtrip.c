@@ -932,6 +932,35 @@ int main(void) {
     OK(ic_storage_describe(st, &desc, &E));
     CONTAINS(desc, "local:");
     ic_string_free(desc);
+
+    /* The storage settings of a repository that sets none, every field
+     * filled in, and usable as a config's "storage" object. */
+    char *defaults = NULL;
+    OK(ic_storage_default_settings(st, &defaults, &E));
+    CONTAINS(defaults, "\"max_tries\":6");
+    CONTAINS(defaults, "\"initial_backoff_ms\":50");
+    CONTAINS(defaults, "\"max_backoff_ms\":2000");
+    CONTAINS(defaults, "\"max_concurrent_requests_for_object\":18");
+    CONTAINS(defaults, "\"ideal_concurrent_request_size\":12582912");
+    CONTAINS(defaults, "\"unsafe_use_conditional_create\":true");
+    {
+        ic_storage mem = 0;
+        OK(ic_storage_new_memory("roundtrip-defaults", &mem, &E));
+        char config[1024];
+        snprintf(config, sizeof config, "{\"storage\": %s}", defaults);
+        ic_repo with = 0;
+        OK(ic_repo_create(mem, config, &with, &E));
+        char *got = NULL;
+        OK(ic_repo_config_get(with, &got, &E));
+        CONTAINS(got, "\"max_tries\":6");
+        CONTAINS(got, "\"ideal_concurrent_request_size\":12582912");
+        ic_string_free(got);
+        OK(ic_repo_free(with));
+        OK(ic_storage_free(mem));
+    }
+    ic_string_free(defaults);
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_default_settings(st, NULL, &E));
+    FAILS(IC_ERR_INVALID_HANDLE, ic_storage_default_settings(0, &(char *){0}, &E));
     int32_t exists = 1;
     OK(ic_repo_exists(st, &exists, &E));
     CHECK(exists == 0);

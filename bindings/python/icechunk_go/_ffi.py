@@ -168,6 +168,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_storage_new_s3_json": (_ST, [c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_s3_refreshable": (_ST, [c_char_p, CREDENTIALS_FN, c_void_p, POINTER(_H), _ERR]),
     "ic_storage_describe": (_ST, [_H, _OUT_PTR, _ERR]),
+    "ic_storage_default_settings": (_ST, [_H, _OUT_PTR, _ERR]),
     "ic_storage_free": (_ST, [_H]),
     # repositories
     "ic_repo_create": (_ST, [_H, c_char_p, POINTER(_H), _ERR]),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _ffi
-from .config import S3Options
+from .config import S3Options, StorageSettings
 from .credentials import S3Credentials, S3StaticCredentials
 from .errors import IcechunkError
 
@@ -60,6 +60,13 @@ class Storage:
         """A description such as ``local:/data/repo`` or ``s3://bucket/prefix``,
         without credentials."""
         return _ffi.string_result(_ffi.lib.ic_storage_describe, self._h)
+
+    def default_settings(self) -> StorageSettings:
+        """The storage settings a repository here uses when its
+        configuration sets none, every field filled in (upstream Icechunk's
+        ``Storage.default_settings``): a start for settings that change one
+        of them, set as ``RepositoryConfig.storage``."""
+        return StorageSettings._from_json(_ffi.json_result(_ffi.lib.ic_storage_default_settings, self._h))
 
     def __repr__(self) -> str:
         return f"<icechunk_go.Storage {self.describe()}>"

@@ -645,3 +645,23 @@ def test_object_store_config_variants_of_upstream(tmp_path: Path) -> None:
     ic.Repository.create(storage, config)
     stored = ic.Repository.open(storage).config.virtual_chunk_containers["s3://data/"]
     assert stored.store == want
+
+
+def test_storage_default_settings(storage: ic.Storage) -> None:
+    """``default_settings()`` fills in every setting a repository uses when
+    its config sets none, and a config built from it changes nothing but
+    what is changed."""
+    d = storage.default_settings()
+    assert d.retries == ic.StorageRetriesSettings(max_tries=6, initial_backoff_ms=50, max_backoff_ms=2000)
+    assert d.concurrency == ic.StorageConcurrencySettings(
+        max_concurrent_requests_for_object=18, ideal_concurrent_request_size=12 * 1024 * 1024
+    )
+    assert d.unsafe_use_conditional_create is True
+    assert d.storage_class is None
+
+    d.retries = ic.StorageRetriesSettings(max_tries=3, initial_backoff_ms=50, max_backoff_ms=2000)
+    ic.Repository.create(storage, ic.RepositoryConfig(storage=d))
+    stored = ic.Repository.open(storage).config.storage
+    assert stored is not None
+    assert stored.retries is not None and stored.retries.max_tries == 3
+    assert stored.concurrency == d.concurrency
