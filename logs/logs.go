@@ -17,8 +17,8 @@
 // icechunk::module is engine.
 //
 // Lines are slog's text format (time=... level=... msg=... component=...
-// and the event's attributes), one Write per line, so lines from
-// concurrent work do not interleave.
+// and the event's attributes; the time in RFC 3339 with microseconds),
+// one Write per line, so lines from concurrent work do not interleave.
 package logs
 
 import (
@@ -190,7 +190,20 @@ func Filter() string { return current.Load().text }
 // SetOutput sends the lines to w (standard error at start); tests use it.
 // w must be safe for one Write at a time; the handler serialises them.
 func SetOutput(w io.Writer) {
-	sink.Store(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sink.Store(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: microseconds}))
+}
+
+// timeFormat is RFC 3339 with microseconds: storage requests on a fast
+// network take well under a millisecond, and a timeline of them (one
+// line each) needs a finer clock than slog's default milliseconds.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// microseconds writes a line's time in timeFormat.
+func microseconds(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		return slog.String(slog.TimeKey, a.Value.Time().Format(timeFormat))
+	}
+	return a
 }
 
 // The loggers of the components. Their Enabled is one atomic load and a

@@ -3,6 +3,7 @@ package logs_test
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -134,8 +135,8 @@ func TestLinesCarryComponentAndAttributes(t *testing.T) {
 	if !strings.HasSuffix(lines[2], `err="reading: connection refused"`) {
 		t.Errorf("an error is written as more than its message: %q", lines[2])
 	}
-	if !strings.HasPrefix(lines[0], "time=") {
-		t.Errorf("line %q does not start with its time", lines[0])
+	if !regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d) `).MatchString(lines[0]) {
+		t.Errorf("line %q does not start with its time in microseconds", lines[0])
 	}
 }
 
