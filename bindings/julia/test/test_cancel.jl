@@ -1,8 +1,8 @@
 # Cancellation tokens: a call under a triggered token that needs storage
 # stops with :CANCELLED (here on a server that never answers, where it would
 # otherwise wait a minute per try); the thread is unbound afterwards; a
-# token never triggered changes nothing. Triggering from another thread
-# during a call is covered by tests/c/cancel.c.
+# token never triggered changes nothing; with 2 threads, a trigger from
+# another thread stops a call in progress.
 
 using Sockets
 
@@ -30,6 +30,29 @@ using Sockets
     @test e.status == 6
     @test occursin("cancelled", e.message)
     @test took < 10
+
+    # From another thread, during the call (with 2 or more Julia threads):
+    # the triggering task spins rather than sleeps, so it needs no event
+    # loop while this thread waits in the library.
+    if Threads.nthreads() >= 2
+        live = CancelToken()
+        trigger = Threads.@spawn begin
+            t0 = time()
+            while time() - t0 < 0.3
+            end
+            cancel!(live)
+        end
+        took = @elapsed e = try
+            with_cancel(() -> repository_exists(silent), live)
+            nothing
+        catch err
+            err
+        end
+        wait(trigger)
+        @test e isa IcechunkError && e.code === :CANCELLED
+        @test took < 10
+        close(live)
+    end
 
     # with_cancel unbound the thread: calls are not stopped any more.
     @test repository_exists(in_memory_storage()) == false
