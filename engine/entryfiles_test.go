@@ -88,6 +88,23 @@ func nativeChunk(t *testing.T, s *Session, coord uint32, data string) {
 	ok(t, s.SetChunk(context.Background(), MustPath("/a"), []uint32{coord}, []byte(data+strings.Repeat(".", 600))))
 }
 
+// wantChunks checks chunks 0, 1, ... of /a at snapshot id, read through
+// repo, against the data nativeChunk wrote (want[i] for chunk i; "" skips
+// that chunk).
+func wantChunks(t *testing.T, repo *Repository, id codec.SnapshotID, want ...string) {
+	t.Helper()
+	s, err := repo.ReadonlySession(context.Background(), Version{Snapshot: id})
+	ok(t, err)
+	for coord, w := range want {
+		if w == "" {
+			continue
+		}
+		if got := chunkBytes(t, s, "/a", uint32(coord)); !strings.HasPrefix(got, w+".") {
+			t.Fatalf("chunk %d at %s: %.20q, want %q", coord, id, got, w)
+		}
+	}
+}
+
 // TestWritersUseTheFilesATipEntryCarries checks that a handle which did not
 // write the tip (another process) opens a session on it, and commits on
 // top of it after a rebase, reading neither its snapshot nor its manifest;
@@ -120,13 +137,7 @@ func TestWritersUseTheFilesATipEntryCarries(t *testing.T) {
 	}
 	check, err := Open(ctx, counting, nil)
 	ok(t, err)
-	after, err := check.ReadonlySession(ctx, Version{Snapshot: id})
-	ok(t, err)
-	for coord, want := range []string{"first", "mine", "second"} {
-		if got := chunkBytes(t, after, "/a", uint32(coord)); !strings.HasPrefix(got, want+".") {
-			t.Fatalf("chunk %d of the rebased commit: %.20q, want %q", coord, got, want)
-		}
-	}
+	wantChunks(t, check, id, "first", "mine", "second")
 
 	// Groups with random names make a snapshot larger than an entry
 	// carries; a session on it reads the snapshot object.
@@ -189,11 +200,7 @@ func TestEntryCopiesNeverStandInForHistory(t *testing.T) {
 	// The session based on the copy still commits.
 	nativeChunk(t, mine, 2, "mine")
 	id := commit(t, mine, "mine")
-	after, err := reader.ReadonlySession(ctx, Version{Snapshot: id})
-	ok(t, err)
-	if got := chunkBytes(t, after, "/a", 1); !strings.HasPrefix(got, "tip.") {
-		t.Fatalf("chunk 1 after the commit on the copy: %.20q", got)
-	}
+	wantChunks(t, reader, id, "", "tip")
 }
 
 // TestACorruptCopyInAnEntryIsReadFromItsObject checks that a snapshot or
@@ -253,13 +260,7 @@ func TestACorruptCopyInAnEntryIsReadFromItsObject(t *testing.T) {
 	if _, manifests := objectGets(calls); manifests != 1 {
 		t.Fatalf("a commit on an entry with a corrupt manifest copy read %d manifests, want 1", manifests)
 	}
-	after, err := other.ReadonlySession(ctx, Version{Snapshot: id})
-	ok(t, err)
-	for coord, want := range []string{"first", "mine"} {
-		if got := chunkBytes(t, after, "/a", uint32(coord)); !strings.HasPrefix(got, want+".") {
-			t.Fatalf("chunk %d: %.20q, want %q", coord, got, want)
-		}
-	}
+	wantChunks(t, other, id, "first", "mine")
 }
 
 // TestKeptEntriesDropTheirCopies checks that a handle keeps the entries of

@@ -28,9 +28,10 @@ __all__ = [
 class S3Options:
     """Where and how to reach an S3 bucket, as upstream Icechunk's
     ``S3Options``, for :meth:`Storage.new_s3` and the
-    :class:`ObjectStoreConfig` variants. ``network_stream_timeout_seconds``
-    (other than 60) and ``requester_pays`` are not supported here and are
-    refused where the options are used."""
+    :class:`ObjectStoreConfig` variants. ``requester_pays`` is refused. A
+    ``network_stream_timeout_seconds`` other than 60 is refused by the
+    ``Storage.new_*`` constructors; for a virtual chunk store it is taken
+    as :func:`s3_store` takes it."""
 
     region: str | None = None
     endpoint_url: str | None = None
@@ -39,6 +40,13 @@ class S3Options:
     force_path_style: bool = False
     network_stream_timeout_seconds: int | None = None
     requester_pays: bool = False
+
+    def _store(self, s3_compatible: bool) -> ObjectStoreConfig:
+        """The virtual chunk store of these options (:func:`s3_store`,
+        which checks them)."""
+        return s3_store(self.region, self.endpoint_url, self.allow_http, self.anonymous, s3_compatible,
+                        self.force_path_style, self.network_stream_timeout_seconds or 60,
+                        self.requester_pays)  # fmt: skip
 
     def _check(self, what: str) -> None:
         if self.requester_pays:
@@ -89,17 +97,13 @@ class ObjectStoreConfig:
     @staticmethod
     def S3(options: S3Options) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
         """The store of a container in S3 (as :func:`s3_store`)."""
-        options._check("ObjectStoreConfig.S3")
-        return s3_store(options.region, options.endpoint_url, options.allow_http, options.anonymous,
-                        force_path_style=options.force_path_style)  # fmt: skip
+        return options._store(s3_compatible=False)
 
     @staticmethod
     def S3Compatible(options: S3Options) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
         """The store of a container in an S3-compatible service (its
         ``endpoint_url``)."""
-        options._check("ObjectStoreConfig.S3Compatible")
-        return s3_store(options.region, options.endpoint_url, options.allow_http, options.anonymous,
-                        s3_compatible=True, force_path_style=options.force_path_style)  # fmt: skip
+        return options._store(s3_compatible=True)
 
     @staticmethod
     def LocalFileSystem(path: str) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
