@@ -128,6 +128,7 @@ var (
 	_ ConditionalRangeReader = (*Retrying)(nil)
 	_ PartsPutter            = (*Retrying)(nil)
 	_ ServerClock            = (*Retrying)(nil)
+	_ MultipartUploader      = (*Retrying)(nil)
 )
 
 func (r *Retrying) String() string { return r.inner.String() }
@@ -249,6 +250,67 @@ func (r *Retrying) PutPiece(ctx context.Context, key string, offset int64, data 
 
 // ObjectPieces implements PieceWriter with the wrapped storage's hint.
 func (r *Retrying) ObjectPieces() int { return ObjectPieces(r.inner) }
+
+// UploadPartBytes implements MultipartUploader with the wrapped storage's
+// part size: 0 when it takes no multipart uploads.
+func (r *Retrying) UploadPartBytes() int { return UploadPartBytes(r.inner) }
+
+// uploader returns the wrapped storage's MultipartUploader, or the error
+// of a storage without one.
+func (r *Retrying) uploader(key string) (MultipartUploader, error) {
+	if u, ok := r.inner.(MultipartUploader); ok && u.UploadPartBytes() > 0 {
+		return u, nil
+	}
+	return nil, Determinate(errors.Newf("%s: cannot put %q in parts (no multipart uploads)", r, key))
+}
+
+// StartUpload implements MultipartUploader. A start whose answer was lost
+// and is tried again leaves an empty upload behind, which stores nothing.
+func (r *Retrying) StartUpload(ctx context.Context, key string) (id string, err error) {
+	u, err := r.uploader(key)
+	if err != nil {
+		return "", err
+	}
+	err = r.do(ctx, "start upload", key, func() error {
+		id, err = u.StartUpload(ctx, key)
+		return err
+	})
+	return id, err
+}
+
+// UploadPart implements MultipartUploader. A part sent again replaces the
+// earlier one, so a failed try is simply repeated.
+func (r *Retrying) UploadPart(ctx context.Context, key, uploadID string, n int, data [][]byte) (tag string, err error) {
+	u, err := r.uploader(key)
+	if err != nil {
+		return "", err
+	}
+	err = r.do(ctx, fmt.Sprintf("upload part %d", n), key, func() error {
+		tag, err = u.UploadPart(ctx, key, uploadID, n, data)
+		return err
+	})
+	return tag, err
+}
+
+// CompleteUpload implements MultipartUploader. A try after one whose
+// outcome is unknown may find the upload gone (ErrUploadGone), because the
+// earlier try completed it; PutMultipart resolves that.
+func (r *Retrying) CompleteUpload(ctx context.Context, key, uploadID string, tags []string) error {
+	u, err := r.uploader(key)
+	if err != nil {
+		return err
+	}
+	return r.do(ctx, "complete upload", key, func() error { return u.CompleteUpload(ctx, key, uploadID, tags) })
+}
+
+// AbortUpload implements MultipartUploader.
+func (r *Retrying) AbortUpload(ctx context.Context, key, uploadID string) error {
+	u, err := r.uploader(key)
+	if err != nil {
+		return err
+	}
+	return r.do(ctx, "abort upload", key, func() error { return u.AbortUpload(ctx, key, uploadID) })
+}
 
 // PutIfAbsent implements Storage.
 func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) error {

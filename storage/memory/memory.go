@@ -29,7 +29,8 @@ type Store struct {
 
 	mu      sync.RWMutex
 	objects map[string]object
-	keys    []string // sorted; kept in step with objects for ordered listing
+	keys    []string           // sorted; kept in step with objects for ordered listing
+	uploads map[string]*upload // multipart uploads in progress, by id
 }
 
 // New returns an empty in-memory store. name labels it in messages.

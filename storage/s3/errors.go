@@ -27,6 +27,12 @@ const (
 	opPut
 	opPutIfAbsent
 	opDelete
+	// The calls of a multipart upload (multipart.go). Only the completion
+	// can change an object, so only its unknown outcomes are indeterminate.
+	opStartUpload
+	opUploadPart
+	opCompleteUpload
+	opAbortUpload
 )
 
 func (o op) String() string {
@@ -45,6 +51,14 @@ func (o op) String() string {
 		return "put"
 	case opPutIfAbsent:
 		return "create-only put"
+	case opStartUpload:
+		return "start multipart upload of"
+	case opUploadPart:
+		return "upload part of"
+	case opCompleteUpload:
+		return "complete multipart upload of"
+	case opAbortUpload:
+		return "abort multipart upload of"
 	default:
 		return "delete"
 	}
@@ -53,7 +67,9 @@ func (o op) String() string {
 // writes reports whether the operation changes stored objects, so that a
 // failure whose outcome is unknown is indeterminate. A read has no effect to
 // be unsure about: its failures are determinate.
-func (o op) writes() bool { return o == opPut || o == opPutIfAbsent || o == opDelete }
+func (o op) writes() bool {
+	return o == opPut || o == opPutIfAbsent || o == opDelete || o == opCompleteUpload
+}
 
 // mayBeAbsent reports whether "no such key" is an answer (ErrNotFound)
 // rather than a failure for the operation.
@@ -75,6 +91,7 @@ const (
 	codeOperationAborted           = "OperationAborted"
 	codeInternalError              = "InternalError"
 	codeServiceUnavailable         = "ServiceUnavailable"
+	codeNoSuchUpload               = "NoSuchUpload"
 )
 
 // class is what a failure means, before it becomes a marked error.
@@ -86,6 +103,7 @@ const (
 	classNotFound
 	classPrecondition
 	classInvalidRange
+	classUploadGone
 )
 
 // verdict is the classification of one failure.
@@ -148,6 +166,8 @@ func classifyResponse(o op, status int, code string, unknown class) verdict {
 		return verdict{class: classDeterminate}
 	case status == 404 && o.mayBeAbsent():
 		return verdict{class: classNotFound}
+	case code == codeNoSuchUpload:
+		return verdict{class: classUploadGone}
 	case (o == opGetRange || o == opGetRangeIf) && (status == 416 || code == codeInvalidRange):
 		return verdict{class: classInvalidRange}
 	case (o == opPutIfAbsent || o == opGetRangeIf) && (status == 412 || code == codePreconditionFailed):
@@ -220,6 +240,8 @@ func mark(err error, v verdict) error {
 		return errors.Mark(err, storage.ErrPreconditionFailed)
 	case classInvalidRange:
 		return errors.Mark(err, storage.ErrInvalidRange)
+	case classUploadGone:
+		return storage.Determinate(errors.Mark(err, storage.ErrUploadGone))
 	case classIndeterminate:
 		err = storage.Indeterminate(err)
 	default:

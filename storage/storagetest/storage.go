@@ -28,6 +28,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("ListPaging", func(t *testing.T) { testListPaging(t, b) })
 	t.Run("BatchDelete", func(t *testing.T) { testBatchDelete(t, b) })
 	t.Run("LargeObject", func(t *testing.T) { testLargeObject(t, b) })
+	t.Run("Multipart", func(t *testing.T) { testMultipart(t, b) })
 	t.Run("PutIfAbsentRace", func(t *testing.T) { testPutIfAbsentRace(t, b) })
 	t.Run("Consensus", func(t *testing.T) { testConsensus(t, b) })
 	t.Run("ConsensusGoroutineRace", func(t *testing.T) { testConsensusGoroutineRace(t, b) })
