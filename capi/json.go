@@ -200,6 +200,9 @@ type storageJSON struct {
 	// false: create-only writes are checked, written and read back, for
 	// stores that refuse them (codec.StorageSettings.UnsafeNoConditionalCreate).
 	UnsafeUseConditionalCreate *bool `json:"unsafe_use_conditional_create,omitempty"`
+	// Objects from this size on are multipart uploads where the storage
+	// takes them (S3); 0 is the default, 100 MiB.
+	MinimumSizeForMultipartUpload uint64 `json:"minimum_size_for_multipart_upload,omitempty"`
 	// Accepted for upstream's configurations, with no effect and not kept:
 	// the library never writes conditionally over an object (refs are
 	// create-only entries) and never stamps objects with metadata.
@@ -224,7 +227,8 @@ func storageOf(s *codec.StorageSettings) *storageJSON {
 	if s == nil {
 		return nil
 	}
-	out := &storageJSON{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass}
+	out := &storageJSON{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass,
+		MinimumSizeForMultipartUpload: s.MinimumSizeForMultipartUpload}
 	if s.RetryMaxTries != 0 || s.RetryInitialBackoffMS != 0 || s.RetryMaxBackoffMS != 0 {
 		out.Retries = &retriesJSON{MaxTries: s.RetryMaxTries, InitialBackoffMS: s.RetryInitialBackoffMS, MaxBackoffMS: s.RetryMaxBackoffMS}
 	}
@@ -241,7 +245,8 @@ func (s *storageJSON) settings() *codec.StorageSettings {
 	if s == nil {
 		return nil
 	}
-	out := &codec.StorageSettings{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass}
+	out := &codec.StorageSettings{StorageClass: s.StorageClass, MetadataStorageClass: s.MetadataStorageClass, ChunksStorageClass: s.ChunksStorageClass,
+		MinimumSizeForMultipartUpload: s.MinimumSizeForMultipartUpload}
 	if r := s.Retries; r != nil {
 		out.RetryMaxTries, out.RetryInitialBackoffMS, out.RetryMaxBackoffMS = r.MaxTries, r.InitialBackoffMS, r.MaxBackoffMS
 	}

@@ -102,10 +102,17 @@ func TestApplyConfigStorageSettings(t *testing.T) {
 	if got, err = applyConfig(got, `{"storage": {"unsafe_use_conditional_create": true}}`, "config"); err != nil || got.Storage.UnsafeNoConditionalCreate {
 		t.Fatalf("turned back on: %+v, %v", got.Storage, err)
 	}
+	// The multipart size is kept and shown.
+	if got, err = applyConfig(base, `{"storage": {"minimum_size_for_multipart_upload": 16777216}}`, "config"); err != nil || got.Storage.MinimumSizeForMultipartUpload != 16<<20 {
+		t.Fatalf("multipart size: %+v, %v", got.Storage, err)
+	}
+	if shown := configOf(got).Storage; shown.MinimumSizeForMultipartUpload != 16<<20 {
+		t.Fatalf("multipart size shown as %+v", shown)
+	}
 	for _, bad := range []string{
 		`{"storage": {"concurrency": {"max_concurrent_requests_for_object": 70000}}}`,
 		`{"storage": {"concurrency": {"ideal_concurrent_request_size": -1}}}`,
-		`{"storage": {"minimum_size_for_multipart_upload": 1}}`,
+		`{"storage": {"minimum_size_for_multipart_upload": -1}}`,
 		`{"storage": {"unsafe_use_conditional_create": "no"}}`,
 		`{"storage": {"retries": {"max_tries": -1}}}`,
 		`{"storage": {"retries": {"initial_backoff_ms": 10, "max_backoff_ms": 5}}}`,

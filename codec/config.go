@@ -101,6 +101,23 @@ type StorageSettings struct {
 	// and reads it back. Two writers racing for one branch can then both
 	// believe they committed, one of them wrongly; hence unsafe.
 	UnsafeNoConditionalCreate bool `msg:"unsafe_no_conditional_create,omitempty"`
+	// MinimumSizeForMultipartUpload (upstream Icechunk's setting of that
+	// name) is the size from which an object is written as a multipart
+	// upload on storages that take them (S3): parts of 8 MiB, each its
+	// own request. Zero means DefaultMinimumSizeForMultipartUpload.
+	MinimumSizeForMultipartUpload uint64 `msg:"minimum_size_for_multipart_upload,omitempty"`
+}
+
+// DefaultMinimumSizeForMultipartUpload is upstream Icechunk's: 100 MiB.
+const DefaultMinimumSizeForMultipartUpload = 100 << 20
+
+// MultipartMin returns the size from which a write is a multipart upload:
+// the setting, or its default. s may be nil.
+func (s *StorageSettings) MultipartMin() int64 {
+	if s == nil || s.MinimumSizeForMultipartUpload == 0 {
+		return DefaultMinimumSizeForMultipartUpload
+	}
+	return int64(min(s.MinimumSizeForMultipartUpload, 1<<62))
 }
 
 // The defaults of the read-splitting settings, upstream Icechunk's: 12 MiB

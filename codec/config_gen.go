@@ -687,8 +687,8 @@ func (z *RepoConfig) Msgsize() (s int) {
 func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(9)
-	var zb0001Mask uint16 /* 9 bits */
+	zb0001Len := uint32(10)
+	var zb0001Mask uint16 /* 10 bits */
 	_ = zb0001Mask
 	if z.RetryMaxTries == 0 {
 		zb0001Len--
@@ -725,6 +725,10 @@ func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.UnsafeNoConditionalCreate == false {
 		zb0001Len--
 		zb0001Mask |= 0x100
+	}
+	if z.MinimumSizeForMultipartUpload == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x200
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -775,6 +779,11 @@ func (z *StorageSettings) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "unsafe_no_conditional_create"
 			o = append(o, 0xbc, 0x75, 0x6e, 0x73, 0x61, 0x66, 0x65, 0x5f, 0x6e, 0x6f, 0x5f, 0x63, 0x6f, 0x6e, 0x64, 0x69, 0x74, 0x69, 0x6f, 0x6e, 0x61, 0x6c, 0x5f, 0x63, 0x72, 0x65, 0x61, 0x74, 0x65)
 			o = msgp.AppendBool(o, z.UnsafeNoConditionalCreate)
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// string "minimum_size_for_multipart_upload"
+			o = append(o, 0xd9, 0x21, 0x6d, 0x69, 0x6e, 0x69, 0x6d, 0x75, 0x6d, 0x5f, 0x73, 0x69, 0x7a, 0x65, 0x5f, 0x66, 0x6f, 0x72, 0x5f, 0x6d, 0x75, 0x6c, 0x74, 0x69, 0x70, 0x61, 0x72, 0x74, 0x5f, 0x75, 0x70, 0x6c, 0x6f, 0x61, 0x64)
+			o = msgp.AppendUint64(o, z.MinimumSizeForMultipartUpload)
 		}
 	}
 	return
@@ -852,6 +861,12 @@ func (z *StorageSettings) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "UnsafeNoConditionalCreate")
 				return
 			}
+		case "minimum_size_for_multipart_upload":
+			z.MinimumSizeForMultipartUpload, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "MinimumSizeForMultipartUpload")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -866,7 +881,7 @@ func (z *StorageSettings) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *StorageSettings) Msgsize() (s int) {
-	s = 1 + 16 + msgp.Uint32Size + 25 + msgp.Uint32Size + 21 + msgp.Uint32Size + 14 + msgp.StringPrefixSize + len(z.StorageClass) + 23 + msgp.StringPrefixSize + len(z.MetadataStorageClass) + 21 + msgp.StringPrefixSize + len(z.ChunksStorageClass) + 36 + msgp.Uint32Size + 30 + msgp.Uint64Size + 29 + msgp.BoolSize
+	s = 1 + 16 + msgp.Uint32Size + 25 + msgp.Uint32Size + 21 + msgp.Uint32Size + 14 + msgp.StringPrefixSize + len(z.StorageClass) + 23 + msgp.StringPrefixSize + len(z.MetadataStorageClass) + 21 + msgp.StringPrefixSize + len(z.ChunksStorageClass) + 36 + msgp.Uint32Size + 30 + msgp.Uint64Size + 29 + msgp.BoolSize + 35 + msgp.Uint64Size
 	return
 }
 

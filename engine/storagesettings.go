@@ -38,9 +38,33 @@ func (s *classedStore) classed(ctx context.Context, key string) context.Context 
 	return storage.WithStorageClass(ctx, settings.ClassFor(strings.HasPrefix(key, codec.ChunksPrefix)))
 }
 
-// Put implements storage.Storage.
+// Put implements storage.Storage. An object of at least the settings'
+// multipart size goes up as a multipart upload where the storage takes
+// them (see PutParts).
 func (s *classedStore) Put(ctx context.Context, key string, data []byte) error {
+	if s.multipart(int64(len(data))) {
+		return s.putMultipart(ctx, key, [][]byte{data})
+	}
 	return s.Retrying.Put(s.classed(ctx, key), key, data)
+}
+
+// multipart reports whether an object of size bytes is written as a
+// multipart upload: the storage takes them (S3) and size reaches
+// codec.StorageSettings.MultipartMin.
+func (s *classedStore) multipart(size int64) bool {
+	return size >= s.settings().MultipartMin() && s.Retrying.UploadPartBytes() > 0
+}
+
+// putMultipart writes parts as one multipart upload: each part is its own
+// request, retried on its own and counted against the request bound, at
+// most max_concurrent_requests_for_object of them at once (the bound on
+// one object's reads, ReadParts).
+func (s *classedStore) putMultipart(ctx context.Context, key string, parts [][]byte) error {
+	parallel := codec.DefaultConcurrentRequestsForObject
+	if st := s.settings(); st != nil && st.MaxConcurrentRequestsForObject > 0 {
+		parallel = int(st.MaxConcurrentRequestsForObject)
+	}
+	return storage.PutMultipart(s.classed(ctx, key), s.Retrying, key, parts, parallel)
 }
 
 // PutIfAbsent implements storage.Storage. Under the unsafe setting for
@@ -71,8 +95,16 @@ func (s *classedStore) PutIfAbsent(ctx context.Context, key string, data []byte)
 	return nil
 }
 
-// PutParts implements storage.PartsPutter.
+// PutParts implements storage.PartsPutter; as Put, a large object is a
+// multipart upload where the storage takes them.
 func (s *classedStore) PutParts(ctx context.Context, key string, parts [][]byte) error {
+	var size int64
+	for _, p := range parts {
+		size += int64(len(p))
+	}
+	if s.multipart(size) {
+		return s.putMultipart(ctx, key, parts)
+	}
 	return s.Retrying.PutParts(s.classed(ctx, key), key, parts)
 }
 
@@ -112,6 +144,7 @@ func DefaultStorageSettings() codec.StorageSettings {
 		RetryMaxBackoffMS:              uint32(p.MaxDelay / time.Millisecond),
 		MaxConcurrentRequestsForObject: codec.DefaultConcurrentRequestsForObject,
 		IdealConcurrentRequestSize:     codec.DefaultIdealConcurrentRequestSize,
+		MinimumSizeForMultipartUpload:  codec.DefaultMinimumSizeForMultipartUpload,
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -432,7 +433,95 @@ func TestDefaultStorageSettingsChangeNothing(t *testing.T) {
 			t.Fatalf("a read of %d bytes: %d parts with the defaults, %d with no settings", n, got, want)
 		}
 	}
-	if d.RetryMaxTries == 0 || d.RetryInitialBackoffMS == 0 || d.RetryMaxBackoffMS == 0 || d.MaxConcurrentRequestsForObject == 0 || d.IdealConcurrentRequestSize == 0 {
+	if got, want := d.MultipartMin(), (*codec.StorageSettings)(nil).MultipartMin(); got != want {
+		t.Fatalf("multipart uploads from %d bytes with the defaults, from %d with no settings", got, want)
+	}
+	if d.MinimumSizeForMultipartUpload == 0 || d.RetryMaxTries == 0 || d.RetryInitialBackoffMS == 0 || d.RetryMaxBackoffMS == 0 || d.MaxConcurrentRequestsForObject == 0 || d.IdealConcurrentRequestSize == 0 {
 		t.Fatalf("defaults with a field left unset: %+v", d)
+	}
+}
+
+// uploadRecorder records the multipart uploads of a memory store: the
+// parts sent and the storage class asked for, by key.
+type uploadRecorder struct {
+	*memory.Store
+	mu      sync.Mutex
+	parts   map[string]int
+	classes map[string]string
+}
+
+func (u *uploadRecorder) StartUpload(ctx context.Context, key string) (string, error) {
+	u.mu.Lock()
+	u.classes[key] = storage.StorageClass(ctx)
+	u.mu.Unlock()
+	return u.Store.StartUpload(ctx, key)
+}
+
+func (u *uploadRecorder) UploadPart(ctx context.Context, key, id string, n int, data [][]byte) (string, error) {
+	u.mu.Lock()
+	u.parts[key]++
+	u.mu.Unlock()
+	return u.Store.UploadPart(ctx, key, id, n, data)
+}
+
+// Objects from minimum_size_for_multipart_upload on go up as multipart
+// uploads of 8 MiB parts, with the chunks' storage class; smaller ones, and
+// every object below the 100 MiB default, as one put.
+func TestLargeObjectsAreMultipartUploads(t *testing.T) {
+	ctx := context.Background()
+	rec := &uploadRecorder{Store: memory.New(t.Name()), parts: map[string]int{}, classes: map[string]string{}}
+	cfg := codec.DefaultRepoConfig()
+	cfg.InlineChunkThreshold = 0
+	cfg.Storage = &codec.StorageSettings{MinimumSizeForMultipartUpload: 10 << 20, ChunksStorageClass: "INTELLIGENT_TIERING"}
+	repo, err := Create(ctx, rec, &cfg, nil)
+	mustOK(t, err)
+	big := make([]byte, 20<<20+3)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	small := big[:9<<20]
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{2}, []int{1}, "default", "")))
+	mustOK(t, s.StoreSet(ctx, "a/c/0", big))
+	mustOK(t, s.StoreSet(ctx, "a/c/1", small))
+	snap, err := s.Commit(ctx, "a large chunk", nil)
+	mustOK(t, err)
+
+	rec.mu.Lock()
+	uploads, parts, class := len(rec.parts), 0, ""
+	for key, n := range rec.parts {
+		parts, class = n, rec.classes[key]
+		if !strings.HasPrefix(key, codec.ChunksPrefix) {
+			t.Errorf("a multipart upload of %q; only the large chunk's object should be one", key)
+		}
+	}
+	rec.mu.Unlock()
+	if uploads != 1 || parts != 3 || class != "INTELLIGENT_TIERING" {
+		t.Fatalf("%d multipart uploads, the last of %d parts with class %q; want one of 3 parts (20 MiB in 8 MiB parts) with the chunks' class", uploads, parts, class)
+	}
+	ro, err := repo.ReadonlySession(ctx, Version{Snapshot: snap})
+	mustOK(t, err)
+	for key, want := range map[string][]byte{"a/c/0": big, "a/c/1": small} {
+		got, found, err := ro.StoreGet(ctx, key, storage.From(0))
+		if err != nil || !found || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read %d bytes (found %v, err %v), want the %d written", key, len(got), found, err, len(want))
+		}
+	}
+
+	// Without the setting, the default 100 MiB applies.
+	cfg.Storage = nil
+	mustOK(t, repo.UseConfig(cfg))
+	s, err = repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "a/c/1", big))
+	_, err = s.Commit(ctx, "a large chunk again", nil)
+	mustOK(t, err)
+	if n := len(rec.parts); n != 1 {
+		t.Fatalf("%d multipart uploads after writing 20 MiB with the 100 MiB default, want still 1", n)
+	}
+	if n := rec.Uploads(); n != 0 {
+		t.Fatalf("%d uploads left in progress", n)
 	}
 }

@@ -548,7 +548,8 @@ ic_status ic_storage_describe(ic_storage storage, char **out, ic_error *err);
  * sets none, every field filled in, in the form of the config's "storage"
  * object: {"retries": {"max_tries", "initial_backoff_ms",
  * "max_backoff_ms"}, "concurrency": {"max_concurrent_requests_for_object",
- * "ideal_concurrent_request_size"}, "unsafe_use_conditional_create": true}.
+ * "ideal_concurrent_request_size"}, "unsafe_use_conditional_create": true,
+ * "minimum_size_for_multipart_upload"}.
  * A start for settings that change one of them. Caller frees *json.
  */
 ic_status ic_storage_default_settings(ic_storage storage, char **json, ic_error *err);
@@ -583,7 +584,8 @@ ic_status ic_storage_free(ic_storage storage);
  *    "chunks_storage_class": "INTELLIGENT_TIERING",  and for chunk objects
  *    "concurrency": {"max_concurrent_requests_for_object": 18,
  *                    "ideal_concurrent_request_size": 12582912},
- *    "unsafe_use_conditional_create": false}
+ *    "unsafe_use_conditional_create": false,
+ *    "minimum_size_for_multipart_upload": 104857600}
  * max_tries counts the first try; a retry waits a random time up to
  * initial_backoff_ms, doubling per retry up to max_backoff_ms. Storage
  * classes apply to S3 only (an S3 server refuses a class it lacks: the
@@ -594,6 +596,13 @@ ic_status ic_storage_free(ic_storage storage);
  * ranged reads, rounded up and at most max_concurrent_requests_for_object
  * (default 18, at most 65535), that run at once; each counts against
  * "max_concurrent_requests".
+ * "minimum_size_for_multipart_upload" (bytes; default 100 MiB): on S3 an
+ * object at least that large (a large chunk, a batch of chunks, a large
+ * manifest) is written as a multipart upload of 8 MiB parts, at most
+ * max_concurrent_requests_for_object of them at once, each retried on its
+ * own and counted against "max_concurrent_requests". A failed upload is
+ * aborted, so no parts stay stored. Local and in-memory storage write
+ * every object whole.
  * "unsafe_use_conditional_create": false is for stores that refuse
  * create-only writes (If-None-Match): each is then a check that the object
  * is absent, a plain write and a read back. Unsafe: two writers committing

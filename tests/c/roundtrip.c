@@ -943,6 +943,7 @@ int main(void) {
     CONTAINS(defaults, "\"max_concurrent_requests_for_object\":18");
     CONTAINS(defaults, "\"ideal_concurrent_request_size\":12582912");
     CONTAINS(defaults, "\"unsafe_use_conditional_create\":true");
+    CONTAINS(defaults, "\"minimum_size_for_multipart_upload\":104857600");
     {
         ic_storage mem = 0;
         OK(ic_storage_new_memory("roundtrip-defaults", &mem, &E));
@@ -954,6 +955,7 @@ int main(void) {
         OK(ic_repo_config_get(with, &got, &E));
         CONTAINS(got, "\"max_tries\":6");
         CONTAINS(got, "\"ideal_concurrent_request_size\":12582912");
+        CONTAINS(got, "\"minimum_size_for_multipart_upload\":104857600");
         ic_string_free(got);
         OK(ic_repo_free(with));
         OK(ic_storage_free(mem));

@@ -163,6 +163,10 @@ end
     set_config!(repo, Dict("storage" => Dict("concurrency" => Dict("ideal_concurrent_request_size" => 4))))
     @test config(open_repository(storage))["storage"]["concurrency"] == Dict("ideal_concurrent_request_size" => 4)
     @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("concurrency" => Dict("max_concurrent_requests_for_object" => 70000))))
+    # the size from which objects go to S3 as multipart uploads, stored with the config
+    set_config!(repo, Dict("storage" => Dict("minimum_size_for_multipart_upload" => 16 * 1024 * 1024)))
+    @test config(open_repository(storage))["storage"]["minimum_size_for_multipart_upload"] == 16 * 1024 * 1024
+    @test_throws IcechunkError set_config!(repo, Dict("storage" => Dict("minimum_size_for_multipart_upload" => -1)))
     # create-only writes checked, written and read back, for stores without them
     set_config!(repo, Dict("storage" => Dict("unsafe_use_conditional_create" => false, "unsafe_use_metadata" => false)))
     @test config(open_repository(storage))["storage"]["unsafe_use_conditional_create"] == false

@@ -364,8 +364,12 @@ class StorageSettings:
         object conditionally (a branch moves by creating a new entry) and
         never stamps objects with metadata.
 
-    Upstream's ``minimum_size_for_multipart_upload`` is not supported:
-    giving it raises ValueError saying why.
+    minimum_size_for_multipart_upload : int, optional
+        On S3, objects of at least this many bytes (a large chunk, a batch
+        of chunks, a large manifest) are written as multipart uploads of
+        8 MiB parts, at most ``max_concurrent_requests_for_object`` at once,
+        each retried on its own; a failed upload is aborted. None: 100 MiB.
+        Local and in-memory storage write every object whole.
     """
 
     concurrency: StorageConcurrencySettings | None
@@ -376,6 +380,7 @@ class StorageSettings:
     storage_class: str | None
     metadata_storage_class: str | None
     chunks_storage_class: str | None
+    minimum_size_for_multipart_upload: int | None
 
     def __init__(
         self,
@@ -389,9 +394,7 @@ class StorageSettings:
         chunks_storage_class: str | None = None,
         minimum_size_for_multipart_upload: int | None = None,
     ) -> None:
-        if minimum_size_for_multipart_upload is not None:
-            # given, it raises instead of being silently ignored
-            raise ValueError("StorageSettings: minimum_size_for_multipart_upload is not supported by icechunk_go (objects are written in single requests)")
+        check_int(minimum_size_for_multipart_upload, "StorageSettings: minimum_size_for_multipart_upload", 1, 2**63 - 1)
         for name, v in (
             ("unsafe_use_conditional_create", unsafe_use_conditional_create),
             ("unsafe_use_conditional_update", unsafe_use_conditional_update),
@@ -414,6 +417,7 @@ class StorageSettings:
         self.storage_class = storage_class
         self.metadata_storage_class = metadata_storage_class
         self.chunks_storage_class = chunks_storage_class
+        self.minimum_size_for_multipart_upload = minimum_size_for_multipart_upload
 
     @staticmethod
     def default() -> StorageSettings:
@@ -430,7 +434,7 @@ class StorageSettings:
         for k in ("unsafe_use_conditional_create", "unsafe_use_conditional_update", "unsafe_use_metadata"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
-        for k in ("storage_class", "metadata_storage_class", "chunks_storage_class"):
+        for k in ("storage_class", "metadata_storage_class", "chunks_storage_class", "minimum_size_for_multipart_upload"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
         return d
@@ -447,6 +451,7 @@ class StorageSettings:
             storage_class=d.get("storage_class") or None,
             metadata_storage_class=d.get("metadata_storage_class") or None,
             chunks_storage_class=d.get("chunks_storage_class") or None,
+            minimum_size_for_multipart_upload=d.get("minimum_size_for_multipart_upload") or None,
         )
 
 

@@ -83,9 +83,14 @@ class Minio:
 
     def get_requests(self) -> int:
         """How many GetObject requests the server has answered so far."""
+        return self.requests("GetObject")
+
+    def requests(self, api: str) -> int:
+        """How many requests of one API (MinIO's name for it) the server has
+        answered so far."""
         with urllib.request.urlopen(self.endpoint + "/minio/metrics/v3/api/requests", timeout=5) as r:
             text = r.read().decode()
-        pattern = re.compile(r'^minio_api_requests_total\{name="GetObject"[^}]*\} ([0-9.e+]+)$')
+        pattern = re.compile(r'^minio_api_requests_total\{name="' + re.escape(api) + r'"[^}]*\} ([0-9.e+]+)$')
         return int(sum(float(m.group(1)) for line in text.splitlines() if (m := pattern.match(line))))
 
     def client(self) -> Any:
@@ -356,6 +361,39 @@ def test_s3_large_chunk_reads_split(minio: Minio) -> None:
     # under a bound of one request at a time, the parts take turns
     split_cfg.max_concurrent_requests = 1
     assert gets_reading(ic.Repository.open(minio.storage(prefix), split_cfg)) == split
+
+
+def test_s3_large_objects_are_multipart_uploads(minio: Minio) -> None:
+    """minimum_size_for_multipart_upload: a 20 MiB chunk, with the setting
+    at 8 MiB, goes up as a multipart upload of three 8 MiB parts (its ETag
+    says so) and reads back the same; under the default 100 MiB it is one
+    PUT."""
+    prefix = "repos/multipart"
+    data = np.random.default_rng(11).integers(0, 2**31, size=5 * 1024 * 1024, dtype="<i4")
+
+    def write(repo: ic.Repository, prefix: str, name: str) -> tuple[int, int]:
+        s = repo.writable_session("main")
+        arr = zarr.create_array(s.store, name=name, shape=data.shape, chunks=data.shape, dtype="<i4", compressors=None, fill_value=0)
+        parts, puts = minio.requests("PutObjectPart"), minio.requests("PutObject")
+        arr[:] = data
+        s.commit(f"one 20 MiB chunk in {name}")
+        ro = zarr.open_array(ic.Repository.open(minio.storage(prefix)).readonly_session(branch="main").store, path=name, mode="r")
+        np.testing.assert_array_equal(ro[:], data)
+        return minio.requests("PutObjectPart") - parts, minio.requests("PutObject") - puts
+
+    cfg = ic.RepositoryConfig(storage=ic.StorageSettings(minimum_size_for_multipart_upload=8 * 1024 * 1024))
+    repo = ic.Repository.create(minio.storage(prefix), cfg)
+    assert write(repo, prefix, "a")[0] == 3
+    s3 = minio.client()
+    etags = [
+        s3.head_object(Bucket=minio.bucket, Key=o["Key"])["ETag"].strip('"')
+        for o in s3.list_objects_v2(Bucket=minio.bucket, Prefix=prefix + "/chunks/")["Contents"]
+    ]
+    assert [e for e in etags if e.endswith("-3")] and len(etags) == 1, etags
+
+    plain = prefix + "-default"
+    parts, puts = write(ic.Repository.create(minio.storage(plain)), plain, "a")
+    assert parts == 0 and puts >= 1, (parts, puts)
 
 
 def test_s3_without_conditional_creates(minio: Minio) -> None:

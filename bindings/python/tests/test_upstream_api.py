@@ -490,9 +490,12 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     assert got.retries == cfg.storage.retries
     assert ic.Repository.open(storage, ic.RepositoryConfig(storage=ic.StorageSettings(retries=ic.StorageRetriesSettings(max_tries=1)))).config.storage.retries.max_tries == 1  # type: ignore[union-attr]
     assert ic.Repository.open(storage).config.storage.retries.max_tries == 3  # type: ignore[union-attr]  # open(config) stores nothing
-    # what the library cannot honour is refused, saying why
+    # the multipart size is stored and read back; a bad one is refused by name
+    repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(minimum_size_for_multipart_upload=16 * 1024 * 1024)))
+    got = ic.Repository.open(storage).config.storage
+    assert got is not None and got.minimum_size_for_multipart_upload == 16 * 1024 * 1024 and got.storage_class == "STANDARD_IA"
     with pytest.raises(ValueError, match="minimum_size_for_multipart_upload"):
-        ic.StorageSettings(minimum_size_for_multipart_upload=1)
+        ic.StorageSettings(minimum_size_for_multipart_upload=0)
     # upstream's settings that change nothing here survive a merge
     merged = ic.RepositoryConfig(storage=ic.StorageSettings(unsafe_use_metadata=False)).merge(
         ic.RepositoryConfig(storage=ic.StorageSettings(unsafe_use_conditional_create=False))
@@ -507,7 +510,7 @@ def test_storage_settings_take_upstreams_form(storage: ic.Storage) -> None:
     with pytest.raises(ic.InvalidArgumentError, match="storage class"):
         repo.save_config(ic.RepositoryConfig(storage=ic.StorageSettings(storage_class="standard")))
     with pytest.raises(AttributeError):
-        ic.StorageSettings().minimum_size_for_multipart_upload = 1  # type: ignore[attr-defined]
+        ic.StorageSettings().minimum_size_for_multipart = 1  # type: ignore[attr-defined]
 
 
 def test_compression_config_takes_upstreams_form(storage: ic.Storage) -> None:
@@ -657,6 +660,7 @@ def test_storage_default_settings(storage: ic.Storage) -> None:
         max_concurrent_requests_for_object=18, ideal_concurrent_request_size=12 * 1024 * 1024
     )
     assert d.unsafe_use_conditional_create is True
+    assert d.minimum_size_for_multipart_upload == 100 * 1024 * 1024
     assert d.storage_class is None
 
     d.retries = ic.StorageRetriesSettings(max_tries=3, initial_backoff_ms=50, max_backoff_ms=2000)
