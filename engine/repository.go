@@ -51,7 +51,8 @@ func wrapStore(store storage.Storage, opts *Options) *storage.Retrying {
 }
 
 func newRepository(retry *storage.Retrying, cfg codec.RepoConfig, opts *Options) *Repository {
-	r := &Repository{retry: retry, fixedRetry: opts.ownRetry(), virtual: newVirtualResolver(&cfg)}
+	r := &Repository{retry: retry, fixedRetry: opts.ownRetry()}
+	r.virtual = newVirtualResolver(&cfg, func() *codec.StorageSettings { return r.cfg().Storage })
 	r.store = &classedStore{Retrying: retry, settings: func() *codec.StorageSettings { return r.cfg().Storage }}
 	r.assets, r.refs = newAssets(r.store, &cfg), newRefs(r.store)
 	r.assets.cfg = r.cfg
@@ -68,6 +69,7 @@ func (r *Repository) useConfig(cfg *codec.RepoConfig) {
 		r.retry.SetPolicy(retryPolicy(cfg.Storage))
 	}
 	r.retry.SetMaxConcurrent(int(cfg.MaxConcurrentRequests))
+	r.virtual.follow(r.retry.Policy(), int(cfg.MaxConcurrentRequests))
 	r.assets.sizeCaches(cfg)
 }
 

@@ -120,14 +120,24 @@ func (s *classedStore) PutPiece(ctx context.Context, key string, offset int64, d
 // to one connection's speed. The first part to fail cancels the rest, and
 // its error is the read's.
 func (s *classedStore) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
-	n := s.settings().ReadParts(len(dst))
-	if n <= 1 {
+	return readSplit(ctx, s.settings(), offset, dst, func(ctx context.Context, offset int64, dst []byte) error {
 		return s.Retrying.ReadRange(ctx, key, offset, dst)
+	})
+}
+
+// readSplit fills dst from offset on with read, in the parts settings
+// split a read of its size into (codec.StorageSettings.ReadParts): nearly
+// equal, all at once. The first part to fail cancels the rest, and its
+// error is the read's.
+func readSplit(ctx context.Context, settings *codec.StorageSettings, offset int64, dst []byte, read func(ctx context.Context, offset int64, dst []byte) error) error {
+	n := settings.ReadParts(len(dst))
+	if n <= 1 {
+		return read(ctx, offset, dst)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range n {
 		lo, hi := len(dst)*i/n, len(dst)*(i+1)/n
-		g.Go(func() error { return s.Retrying.ReadRange(gctx, key, offset+int64(lo), dst[lo:hi]) })
+		g.Go(func() error { return read(gctx, offset+int64(lo), dst[lo:hi]) })
 	}
 	return g.Wait()
 }

@@ -27,10 +27,20 @@ import (
 // as s3://) are read through a Storage the host registers for the
 // container's URL prefix (SetVirtualChunkStorage), which carries the
 // credentials.
+//
+// Reads through a registered storage are retried as the repository's own
+// requests are (the retry policy of the config in force, and a bound of
+// max_concurrent_requests of its own on the requests in flight), and a large
+// chunk is split into ranged reads run at once as native chunks are
+// (codec.StorageSettings.ReadParts): virtual chunks are often large byte
+// ranges of files in public buckets, which throttle.
 type virtualResolver struct {
 	mu         sync.RWMutex
 	containers []codec.VirtualChunkContainer
-	stores     map[string]storage.Storage // URL prefix -> storage rooted there
+	stores     map[string]*storage.Retrying // URL prefix -> storage rooted there
+	policy     storage.RetryPolicy          // of every store, the repository's
+	bound      int                          // requests in flight per store (0: none)
+	settings   func() *codec.StorageSettings
 }
 
 func (v *virtualResolver) setContainers(c []codec.VirtualChunkContainer) {
@@ -39,8 +49,22 @@ func (v *virtualResolver) setContainers(c []codec.VirtualChunkContainer) {
 	v.containers = c
 }
 
-func newVirtualResolver(cfg *codec.RepoConfig) *virtualResolver {
-	return &virtualResolver{containers: cfg.VirtualChunkContainers, stores: map[string]storage.Storage{}}
+func newVirtualResolver(cfg *codec.RepoConfig, settings func() *codec.StorageSettings) *virtualResolver {
+	return &virtualResolver{containers: cfg.VirtualChunkContainers, stores: map[string]*storage.Retrying{},
+		policy: storage.DefaultRetryPolicy, settings: settings}
+}
+
+// follow makes policy the retry policy of every registered storage, and of
+// those registered later, and bound the requests each has in flight at
+// once (the repository's max_concurrent_requests, each storage its own).
+func (v *virtualResolver) follow(policy storage.RetryPolicy, bound int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.policy, v.bound = policy, bound
+	for _, s := range v.stores {
+		s.SetPolicy(policy)
+		s.SetMaxConcurrent(bound)
+	}
 }
 
 // SetVirtualChunkStorage registers the storage that serves virtual chunks
@@ -52,7 +76,9 @@ func (r *Repository) SetVirtualChunkStorage(urlPrefix string, store storage.Stor
 	defer r.virtual.mu.Unlock()
 	for _, c := range r.virtual.containers {
 		if c.URLPrefix == urlPrefix {
-			r.virtual.stores[urlPrefix] = store
+			retrying := storage.NewRetrying(store, r.virtual.policy)
+			retrying.SetMaxConcurrent(r.virtual.bound)
+			r.virtual.stores[urlPrefix] = retrying
 			return nil
 		}
 	}
@@ -97,7 +123,7 @@ func (v *virtualResolver) fetchInto(ctx context.Context, ref *codec.ChunkRef, st
 	store, registered := v.stores[c.URLPrefix]
 	v.mu.RUnlock()
 	if registered {
-		return fetchFromStorage(ctx, store, strings.TrimPrefix(ref.Location, c.URLPrefix), ref, int64(start), dst)
+		return fetchFromStorage(ctx, store, v.settings(), strings.TrimPrefix(ref.Location, c.URLPrefix), ref, int64(start), dst)
 	}
 	if strings.HasPrefix(ref.Location, "file://") {
 		return fetchFile(ref, int64(start), dst)
@@ -132,15 +158,19 @@ type localFiles struct{}
 
 func (localFiles) String() string { return "the local filesystem" }
 
-// fetchFromStorage reads a virtual chunk from a host's storage with one
-// conditional read (one request on S3), and only when the read is refused
-// asks for the object's version, to say what changed.
-func fetchFromStorage(ctx context.Context, store storage.Storage, key string, ref *codec.ChunkRef, offset int64, dst []byte) error {
+// fetchFromStorage reads a virtual chunk from a host's storage with
+// conditional reads (one request on S3, or the parts the settings split a
+// large chunk into, each with the condition, so that all read the same
+// version), and only when a read is refused asks for the object's
+// version, to say what changed.
+func fetchFromStorage(ctx context.Context, store storage.Storage, settings *codec.StorageSettings, key string, ref *codec.ChunkRef, offset int64, dst []byte) error {
 	cond := storage.ReadCondition{ETag: ref.ETag}
 	if ref.LastModified != 0 {
 		cond.NotModifiedAfter = time.Unix(ref.LastModified, 0)
 	}
-	err := storage.ReadRangeIf(ctx, store, key, offset, dst, cond)
+	err := readSplit(ctx, settings, offset, dst, func(ctx context.Context, offset int64, dst []byte) error {
+		return storage.ReadRangeIf(ctx, store, key, offset, dst, cond)
+	})
 	switch {
 	case err == nil:
 		return nil

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,5 +381,126 @@ func TestVirtualChunkLocationsDistinct(t *testing.T) {
 	ok(t, s.DeleteChunks(ctx, MustPath("/b"), [][]uint32{{2}}))
 	if got := virtualLocations(t, s); !slices.Equal(got, []string{"s3://bucket/x", "s3://bucket/z"}) {
 		t.Fatalf("after the last chunk at y was deleted: %v", got)
+	}
+}
+
+// flakyReads counts the conditional range reads of a storage, failing the
+// first ones transiently as a throttling server does.
+type flakyReads struct {
+	storage.Storage
+	fail     atomic.Int32
+	slow     time.Duration // each read takes at least this long
+	mu       sync.Mutex
+	ranges   [][2]int64 // offset and length of every read
+	inFlight int
+	most     int // the most reads in flight at once
+}
+
+func (f *flakyReads) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond storage.ReadCondition) error {
+	f.mu.Lock()
+	f.ranges = append(f.ranges, [2]int64{offset, int64(len(dst))})
+	f.inFlight++
+	f.most = max(f.most, f.inFlight)
+	f.mu.Unlock()
+	time.Sleep(f.slow)
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	if f.fail.Add(-1) >= 0 {
+		return storage.Transient(storage.Determinate(errors.New("503 SlowDown (test)")))
+	}
+	return storage.ReadRangeIf(ctx, f.Storage, key, offset, dst, cond)
+}
+
+func (f *flakyReads) reads() [][2]int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ranges)
+}
+
+// Reads of virtual chunks through a registered storage are retried with
+// the policy of the config in force, as the repository's own requests are.
+func TestVirtualChunkReadsAreRetried(t *testing.T) {
+	ctx := context.Background()
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/data/")
+	objects, info := bucketObject(t)
+	flaky := &flakyReads{Storage: objects}
+	cfg := repo.Config()
+	cfg.Storage = &codec.StorageSettings{RetryMaxTries: 3, RetryInitialBackoffMS: 1, RetryMaxBackoffMS: 2}
+	ok(t, repo.UseConfig(cfg))
+	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", flaky))
+	ok(t, s.StoreSet(ctx, "v/zarr.json", arrayJSON([]int{1}, []int{1}, "default", "")))
+	ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{0}, &codec.ChunkRef{
+		Kind: codec.ChunkVirtual, Location: "s3://bucket/data/f.nc", Offset: 1, Length: 3, ETag: info.ETag}))
+
+	flaky.fail.Store(2)
+	got, found, err := s.StoreGet(ctx, "v/c/0", storage.From(0))
+	if err != nil || !found || string(got) != "yzw" {
+		t.Fatalf("read after two throttled tries: %q, %v, %v", got, found, err)
+	}
+	if n := len(flaky.reads()); n != 3 {
+		t.Fatalf("%d reads, want 3: two throttled, then the one that succeeds", n)
+	}
+
+	// The policy follows the config: with two tries, a second failure is
+	// the read's.
+	cfg.Storage = &codec.StorageSettings{RetryMaxTries: 2, RetryInitialBackoffMS: 1, RetryMaxBackoffMS: 2}
+	ok(t, repo.UseConfig(cfg))
+	flaky.fail.Store(2)
+	if _, _, err := s.StoreGet(ctx, "v/c/0", storage.From(0)); !storage.IsTransient(err) {
+		t.Fatalf("read failing twice under a policy of two tries: %v, want the transient failure", err)
+	}
+}
+
+// A virtual chunk larger than the ideal request size is read as that many
+// conditional ranged reads at once, each pinned to the reference's ETag,
+// as a native chunk is.
+func TestLargeVirtualChunksAreReadInParts(t *testing.T) {
+	ctx := context.Background()
+	repo, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/data/")
+	objects := memory.New("bucket")
+	data := make([]byte, 512<<10+10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	ok(t, objects.Put(ctx, "big.nc", data))
+	info, err := objects.Stat(ctx, "big.nc")
+	ok(t, err)
+	flaky := &flakyReads{Storage: objects, slow: 5 * time.Millisecond}
+	ok(t, repo.SetVirtualChunkStorage("s3://bucket/data/", flaky))
+	cfg := repo.Config()
+	cfg.Storage = &codec.StorageSettings{MaxConcurrentRequestsForObject: 8, IdealConcurrentRequestSize: 64 << 10}
+	cfg.MaxConcurrentRequests = 3
+	ok(t, repo.UseConfig(cfg))
+	ok(t, s.StoreSet(ctx, "v/zarr.json", arrayJSON([]int{1}, []int{1}, "default", "")))
+	ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{0}, &codec.ChunkRef{
+		Kind: codec.ChunkVirtual, Location: "s3://bucket/data/big.nc", Offset: 10, Length: 512 << 10, ETag: info.ETag}))
+
+	got, found, err := s.StoreGet(ctx, "v/c/0", storage.From(0))
+	if err != nil || !found || !bytes.Equal(got, data[10:]) {
+		t.Fatalf("read %d bytes (found %v, err %v), want the object's last %d", len(got), found, err, len(data)-10)
+	}
+	reads := flaky.reads()
+	slices.SortFunc(reads, func(a, b [2]int64) int { return int(a[0] - b[0]) })
+	at := int64(10)
+	for _, r := range reads {
+		if r[0] != at || r[1] != 64<<10 {
+			t.Fatalf("reads %v: want 8 of 64 KiB, one after the other from offset 10", reads)
+		}
+		at += r[1]
+	}
+	if len(reads) != 8 {
+		t.Fatalf("%d reads, want 8", len(reads))
+	}
+	if flaky.most != 3 {
+		t.Fatalf("at most %d reads in flight, want 3 (max_concurrent_requests)", flaky.most)
+	}
+
+	// Replaced meanwhile: every part is refused, and the error says why.
+	ok(t, objects.Put(ctx, "big.nc", data[:len(data)-1]))
+	if _, _, err := s.StoreGet(ctx, "v/c/0", storage.From(0)); !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), "ETag") {
+		t.Fatalf("read of a replaced object: %v, want ErrVirtualChunk naming the ETag", err)
 	}
 }

@@ -591,7 +591,7 @@ ic_status ic_storage_free(ic_storage storage);
  * classes apply to S3 only (an S3 server refuses a class it lacks: the
  * write fails naming it); local and in-memory storage ignore them. Unset
  * fields keep the defaults (6 tries, 50 ms, 2000 ms; the bucket's class).
- * "concurrency" splits a read of a native chunk larger than
+ * "concurrency" splits a read of a chunk (native or virtual) larger than
  * ideal_concurrent_request_size bytes (default 12 MiB) into that many
  * ranged reads, rounded up and at most max_concurrent_requests_for_object
  * (default 18, at most 65535), that run at once; each counts against
@@ -706,7 +706,9 @@ ic_status ic_repo_default_commit_metadata(ic_repo repo, char **json, ic_error *e
 /*
  * Registers the storage that serves virtual chunks whose location starts
  * with url_prefix, which must be a virtual chunk container of the
- * configuration. file:// containers need none.
+ * configuration. file:// containers need none. Reads through it are
+ * retried with the configuration's "retries", and large ones split as
+ * its "concurrency" says.
  */
 ic_status ic_repo_set_virtual_chunk_storage(ic_repo repo, const char *url_prefix, ic_storage storage, ic_error *err);
 
