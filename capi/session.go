@@ -606,14 +606,14 @@ func ic_session_flush_snapshot(session C.ic_session, message, metadataJSON *C.ic
 
 //export ic_session_to_bytes
 func ic_session_to_bytes(session C.ic_session, data **C.uint8_t, n *C.size_t, errOut *C.ic_error) C.ic_status {
-	return withSession(session, errOut, func(s *engine.Session, _ context.Context) error {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
 		if err := needOut(unsafe.Pointer(data), "data"); err != nil {
 			return err
 		}
 		if err := needOut(unsafe.Pointer(n), "len"); err != nil {
 			return err
 		}
-		b, err := s.Bytes()
+		b, err := s.Bytes(ctx)
 		if err != nil {
 			return err
 		}
@@ -628,11 +628,11 @@ func ic_session_to_bytes(session C.ic_session, data **C.uint8_t, n *C.size_t, er
 
 //export ic_session_fork
 func ic_session_fork(session C.ic_session, out *C.ic_session, errOut *C.ic_error) C.ic_status {
-	return withSession(session, errOut, func(s *engine.Session, _ context.Context) error {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
 		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
 			return err
 		}
-		f, err := s.Fork()
+		f, err := s.Fork(ctx)
 		if err != nil {
 			return err
 		}
@@ -642,7 +642,7 @@ func ic_session_fork(session C.ic_session, out *C.ic_session, errOut *C.ic_error
 
 //export ic_session_merge
 func ic_session_merge(session C.ic_session, forks *C.ic_csession, n C.size_t, errOut *C.ic_error) C.ic_status {
-	return withSession(session, errOut, func(s *engine.Session, _ context.Context) error {
+	return withSession(session, errOut, func(s *engine.Session, ctx context.Context) error {
 		count, err := checkSize(n, "n")
 		if err != nil {
 			return err
@@ -658,6 +658,6 @@ func ic_session_merge(session C.ic_session, forks *C.ic_csession, n C.size_t, er
 			}
 			list[i] = f
 		}
-		return s.Merge(list...)
+		return s.Merge(ctx, list...)
 	})
 }

@@ -210,7 +210,7 @@ func BenchmarkRebaseOver100Commits(b *testing.B) {
 		// A fresh handle, so the rebase reads from storage as a separate
 		// writer would.
 		repo2, _ := Open(ctx, counting, nil)
-		mine2, err := repo2.SessionFromBytes(mustBench(mine.Bytes()))
+		mine2, err := repo2.SessionFromBytes(mustBench(mine.Bytes(ctx)))
 		if err != nil {
 			b.Fatal(err)
 		}

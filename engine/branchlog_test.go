@@ -93,7 +93,7 @@ func TestRebaseFindsCommitsInTheBranchLog(t *testing.T) {
 	// are read, but none of the snapshots.
 	fresh, err := Open(ctx, counting, nil)
 	ok(t, err)
-	mineBytes, err := mine.Bytes()
+	mineBytes, err := mine.Bytes(ctx)
 	ok(t, err)
 	mineFresh, err := fresh.SessionFromBytes(mineBytes)
 	ok(t, err)
@@ -127,7 +127,7 @@ func TestRebaseFindsCommitsInTheBranchLog(t *testing.T) {
 	// it).
 	fresh, err = Open(ctx, counting, nil)
 	ok(t, err)
-	clashBytes, err := clash.Bytes()
+	clashBytes, err := clash.Bytes(ctx)
 	ok(t, err)
 	clashFresh, err := fresh.SessionFromBytes(clashBytes)
 	ok(t, err)
@@ -246,7 +246,7 @@ func TestRebaseReadsTheLogInBatches(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(t.Name())
 	mine := sessionBehindMain(t, store, 20)
-	mineBytes, err := mine.Bytes()
+	mineBytes, err := mine.Bytes(ctx)
 	ok(t, err)
 
 	gate := &pairedGets{Storage: store, arrived: make(chan struct{})}
@@ -342,7 +342,7 @@ func TestRebaseOverACorruptLogEntry(t *testing.T) {
 	ok(t, store.Delete(ctx, slotKey))
 	ok(t, store.PutIfAbsent(ctx, slotKey, []byte("not an entry")))
 
-	mineBytes, err := mine.Bytes()
+	mineBytes, err := mine.Bytes(ctx)
 	ok(t, err)
 	fresh, err := Open(ctx, store, nil)
 	ok(t, err)

@@ -405,7 +405,7 @@ func TestChunkRefKindsThroughSession(t *testing.T) {
 	ok(t, err)
 	var forks []*Session
 	for _, part := range parts {
-		f, err := s.Fork()
+		f, err := s.Fork(ctx)
 		ok(t, err)
 		for _, w := range part {
 			ok(t, f.SetChunkRef(ctx, w.path, w.coords, w.ref))
@@ -414,7 +414,7 @@ func TestChunkRefKindsThroughSession(t *testing.T) {
 		ok(t, err)
 		forks = append(forks, f)
 	}
-	ok(t, s.Merge(forks...))
+	ok(t, s.Merge(ctx, forks...))
 	check(s, "merged")
 	restored, err := repo.SessionFromBytes(mustBytes(t, s))
 	ok(t, err)

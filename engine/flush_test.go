@@ -105,7 +105,7 @@ func TestFlushSnapshotRefusals(t *testing.T) {
 		t.Fatalf("a flush of a read-only session: %v", err)
 	}
 
-	f, err := empty.Fork()
+	f, err := empty.Fork(ctx)
 	mustOK(t, err)
 	gcSetChunks(t, f, 1, 0)
 	if _, err := f.Flush(ctx, "fork", nil); !errors.Is(err, ErrInvalidArgument) {

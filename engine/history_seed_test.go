@@ -491,7 +491,7 @@ func seedRejectsWrites(t testing.TB, s *Session) {
 	_, err = s.Commit(ctx, "nope", nil)
 	seedIs(t, err, ErrReadOnly)
 	seedIs(t, s.MergeChanges(NewChangeSet()), ErrReadOnly)
-	_, err = s.Fork()
+	_, err = s.Fork(ctx)
 	seedIs(t, err, ErrReadOnly)
 }
 

@@ -390,7 +390,7 @@ func TestConflictResolutionDeleteOfUpdatedArray(t *testing.T) {
 
 func mustBytes(t *testing.T, s *Session) []byte {
 	t.Helper()
-	b, err := s.Bytes()
+	b, err := s.Bytes(context.Background())
 	ok(t, err)
 	return b
 }
@@ -602,17 +602,17 @@ func TestSessionBytesRoundTrip(t *testing.T) {
 	ok(t, s.SetChunk(ctx, MustPath("/x"), []uint32{0, 1}, make([]byte, 1000)))
 	ok(t, s.DeleteChunks(ctx, MustPath("/foo/bar/some-array"), [][]uint32{{3}}))
 	ok(t, s.UpdateGroup(ctx, MustPath("/foo/bar"), []byte("g")))
-	f, err := s.Fork()
+	f, err := s.Fork(ctx)
 	if err == nil || f != nil {
 		t.Fatal("forking a session with changes should be refused")
 	}
 	// So is forking a fork that holds changes: merging both back would
 	// apply them twice.
 	clean, _ := twoSessions(t, repo)
-	fork, err := clean.Fork()
+	fork, err := clean.Fork(ctx)
 	ok(t, err)
 	ok(t, fork.UpdateGroup(ctx, MustPath("/foo/bar"), []byte("in the fork")))
-	if ff, err := fork.Fork(); !errors.Is(err, ErrInvalidArgument) || ff != nil {
+	if ff, err := fork.Fork(ctx); !errors.Is(err, ErrInvalidArgument) || ff != nil {
 		t.Fatalf("forking a fork with changes: got %v, want ErrInvalidArgument", err)
 	}
 	restored, err := repo.SessionFromBytes(mustBytes(t, s))
@@ -651,7 +651,7 @@ func TestForkAndMerge(t *testing.T) {
 	p := "/foo/bar/some-array"
 	var forks []*Session
 	for i := range uint32(5) {
-		f, err := s.Fork()
+		f, err := s.Fork(ctx)
 		ok(t, err)
 		// Forks travel as bytes, as to another process.
 		f, err = repo.SessionFromBytes(mustBytes(t, f))
@@ -665,7 +665,7 @@ func TestForkAndMerge(t *testing.T) {
 	if _, err := forks[0].Commit(ctx, "no", nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("a fork must not commit: %v", err)
 	}
-	ok(t, s.Merge(forks...))
+	ok(t, s.Merge(ctx, forks...))
 	commit(t, s, "cooperative write")
 	for i := range uint32(5) {
 		if got := chunkBytes(t, s, p, i); got != fmt.Sprint("worker ", i) {

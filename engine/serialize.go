@@ -13,11 +13,12 @@ import (
 // commit metadata and change set) so that it can travel to another process
 // or machine, where Repository.SessionFromBytes restores it. Chunk data is
 // not included: native chunks are already in storage, inline ones are in
-// their refs (write-behind chunks are flushed first).
-func (s *Session) Bytes() ([]byte, error) {
+// their refs (write-behind chunks are flushed first, under ctx: a
+// cancelled call leaves them for the next flush).
+func (s *Session) Bytes(ctx context.Context) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.flushLocked(context.Background()); err != nil {
+	if err := s.flushLocked(ctx); err != nil {
 		return nil, err
 	}
 	w := wireSession{Branch: s.branch, Snapshot: s.snapshotID, Fork: s.fork}

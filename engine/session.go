@@ -520,14 +520,14 @@ func (s *Session) MergeChanges(cs *ChangeSet) error {
 // elsewhere (another goroutine, process or machine, via Bytes). A fork
 // cannot commit: its changes come back with Merge. The session, fork or
 // not, must have no uncommitted changes (ErrInvalidArgument): forks start
-// from a snapshot. Write-behind chunks are flushed first.
-func (s *Session) Fork() (*Session, error) {
+// from a snapshot. Write-behind chunks are flushed first, under ctx.
+func (s *Session) Fork(ctx context.Context) (*Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkWritable("fork"); err != nil {
 		return nil, err
 	}
-	if err := s.flushLocked(context.Background()); err != nil {
+	if err := s.flushLocked(ctx); err != nil {
 		return nil, err
 	}
 	if !s.changes.IsEmpty() {
@@ -543,8 +543,10 @@ func (s *Session) Fork() (*Session, error) {
 }
 
 // Merge folds the changes of forks into s. The forks must be of the same
-// branch and base snapshot. Their write-behind chunks are flushed first.
-func (s *Session) Merge(forks ...*Session) error {
+// branch and base snapshot. Their write-behind chunks are flushed first,
+// under ctx; a cancelled merge may have folded in the forks before the one
+// it stopped at.
+func (s *Session) Merge(ctx context.Context, forks ...*Session) error {
 	for _, f := range forks {
 		if f == s {
 			return invalidArgument("cannot merge a session into itself")
@@ -552,7 +554,7 @@ func (s *Session) Merge(forks ...*Session) error {
 		snap, branch := s.SnapshotID(), s.Branch() // before f's lock: f's flush holds it
 		f.mu.Lock()
 		same := f.snapshotID == snap && f.branch == branch
-		err := f.flushLocked(context.Background())
+		err := f.flushLocked(ctx)
 		cs := f.changes.clone()
 		f.mu.Unlock()
 		if err != nil {

@@ -716,7 +716,7 @@ func TestStoreListGroupDir(t *testing.T) {
 	// A session restored from bytes reads its base once, in LoadBase.
 	b, err := s.Repository().WritableSession(ctx, MainBranch)
 	mustOK(t, err)
-	raw, err := b.Bytes()
+	raw, err := b.Bytes(ctx)
 	mustOK(t, err)
 	restored, err := repo.SessionFromBytes(raw)
 	mustOK(t, err)

@@ -265,10 +265,10 @@ func TestWriteBehindFlushesBeforeRefsLeave(t *testing.T) {
 
 	// A fork's write-behind chunks reach storage when it is serialized and
 	// when it is merged.
-	f1, err := s.Fork()
+	f1, err := s.Fork(ctx)
 	mustOK(t, err)
 	setBehind(t, f1, "a/c/1", behindValue(1, 1), true)
-	data, err := f1.Bytes()
+	data, err := f1.Bytes(ctx)
 	mustOK(t, err)
 	other, err := Open(ctx, g, nil) // no memory shared with f1
 	mustOK(t, err)
@@ -277,13 +277,13 @@ func TestWriteBehindFlushesBeforeRefsLeave(t *testing.T) {
 	if !bytes.Equal(mustGet(t, restored, "a/c/1", storage.From(0)), behindValue(1, 1)) {
 		t.Fatal("a serialized fork names a chunk that is not in storage")
 	}
-	f2, err := s.Fork()
+	f2, err := s.Fork(ctx)
 	mustOK(t, err)
 	setBehind(t, f2, "a/c/2", behindValue(2, 1), true)
-	if err := f2.Merge(f2); !errors.Is(err, ErrInvalidArgument) {
+	if err := f2.Merge(ctx, f2); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("merging a session into itself: %v", err)
 	}
-	mustOK(t, s.Merge(restored, f2))
+	mustOK(t, s.Merge(ctx, restored, f2))
 	id, err = s.Commit(ctx, "merged", nil)
 	mustOK(t, err)
 	checkChunks(t, committedSession(t, g, id), 1, 3, 1, "of a merged fork")
@@ -397,4 +397,43 @@ func TestCommitWritesItsObjectsWhileChunksLand(t *testing.T) {
 	r := <-done
 	mustOK(t, r.err)
 	checkChunks(t, committedSession(t, g, r.id), 0, 2, 1, "after the commit")
+}
+
+// Serialising, forking and merging flush write-behind chunks under the
+// caller's context: a call whose context ends while the storage does not
+// answer returns its error instead of waiting, and leaves the chunks for
+// the next flush.
+func TestWriteBehindFlushOfForkBytesAndMergeStopsWithTheContext(t *testing.T) {
+	ctx := context.Background()
+	g := newGatedStore(true)
+	repo, s := newBehindSession(t, g)
+	_, err := s.Commit(ctx, "the array", nil)
+	mustOK(t, err)
+	s, err = repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	f, err := s.Fork(ctx)
+	mustOK(t, err)
+
+	g.gate = make(chan struct{}) // chunk writes wait from now on
+	setBehind(t, f, "a/c/0", behindValue(0, 1), true)
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := f.Bytes(stopped); !errors.Is(err, context.Canceled) {
+		t.Fatalf("serialising with a cancelled context: %v", err)
+	}
+	if err := s.Merge(stopped, f); !errors.Is(err, context.Canceled) {
+		t.Fatalf("merging with a cancelled context: %v", err)
+	}
+	if !s.changes.IsEmpty() {
+		t.Fatal("a stopped merge folded in the fork's changes")
+	}
+	if _, err := f.Fork(stopped); !errors.Is(err, context.Canceled) {
+		t.Fatalf("forking with a cancelled context: %v", err)
+	}
+
+	close(g.gate)
+	mustOK(t, s.Merge(ctx, f))
+	id, err := s.Commit(ctx, "merged", nil)
+	mustOK(t, err)
+	checkChunks(t, committedSession(t, g, id), 0, 0, 1, "of a fork merged after a stopped merge")
 }

@@ -200,6 +200,7 @@ class Session:
 
     # --- commit and rebase --------------------------------------------------
 
+    @interruptible
     def flush_writes(self) -> None:
         """Writes to storage every chunk the store handed over without
         waiting (write-behind), and waits for it. :meth:`commit`,
@@ -319,6 +320,7 @@ class Session:
 
     # --- cooperative writers ------------------------------------------------
 
+    @interruptible
     def fork(self) -> Session:
         """A writable copy of the session for another worker (thread,
         process or machine; forks pickle). A fork cannot commit: send it
@@ -329,6 +331,7 @@ class Session:
         # A fork shares its parent's loaded base, if it has one.
         return Session(h, self._repo, loaded=self._meta_loaded)
 
+    @interruptible
     def merge(self, *others: Session) -> None:
         """Folds the changes of forks (same branch and base snapshot) into
         this session. The session itself among ``others`` (what a Dask
