@@ -82,7 +82,7 @@ from .errors import (
     UnsupportedFormatVersionError,
 )
 from .repository import ChunkStorageStats, GCSummary, ManifestFileInfo, NaiveDatetimeError, Repository, SnapshotInfo
-from .session import Session, SessionPicklingError
+from .session import ForkSession, Session, SessionPicklingError
 from .storage import Storage, in_memory_storage, local_filesystem_storage, r2_storage, s3_storage, tigris_storage
 from .store import IcechunkStore
 
@@ -184,6 +184,7 @@ __all__ = [
     "CorruptObjectError",
     "Diff",
     "ForkCommitError",
+    "ForkSession",
     "GCSummary",
     "IcechunkError",
     "IcechunkStore",

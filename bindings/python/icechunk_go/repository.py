@@ -17,7 +17,7 @@ from .config import RepositoryConfig
 from .conflicts import ConflictSolver
 from .credentials import S3Credentials, s3_anonymous_credentials, s3_from_env_credentials
 from .diff import Diff
-from .session import Session, _dumps
+from .session import Session, _dumps, _session_class
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -683,7 +683,7 @@ class Repository:
         buf = bytes(data)
         h = _ffi.handle_result(_ffi.lib.ic_repo_session_from_bytes, self._h, buf, len(buf))
         # A restored session reads its base snapshot on first use.
-        return Session(h, self, loaded=False)
+        return _session_class(h)(h, self, loaded=False)
 
     def inspect_snapshot(self, snapshot_id: str, *, pretty: bool = True) -> str:
         """The snapshot's file described as JSON: id, parent, time, message,

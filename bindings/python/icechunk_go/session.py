@@ -321,7 +321,7 @@ class Session:
     # --- cooperative writers ------------------------------------------------
 
     @interruptible
-    def fork(self) -> Session:
+    def fork(self) -> ForkSession:
         """A writable copy of the session for another worker (thread,
         process or machine; forks pickle). A fork cannot commit: send it
         back and :meth:`merge` it. The session must have no uncommitted
@@ -329,7 +329,7 @@ class Session:
         h = _ffi.handle_result(_ffi.lib.ic_session_fork, self._h)
         self._forks_out = True
         # A fork shares its parent's loaded base, if it has one.
-        return Session(h, self._repo, loaded=self._meta_loaded)
+        return ForkSession(h, self._repo, loaded=self._meta_loaded)
 
     @interruptible
     def merge(self, *others: Session) -> None:
@@ -576,6 +576,18 @@ def _repo_for(storage: Storage) -> Repository:
         while len(_repo_cache) > _REPO_CACHE_SIZE:
             _repo_cache.popitem(last=False)
     return repo
+
+
+class ForkSession(Session):
+    """A fork of a writable session (upstream Icechunk's ``ForkSession``),
+    made by :meth:`Session.fork`: a worker writes through its store, and
+    the fork travels back (it pickles) to be merged with
+    :meth:`Session.merge`. A fork cannot commit."""
+
+
+def _session_class(handle: int) -> type[Session]:
+    """The class of the session behind handle: a fork or not."""
+    return ForkSession if _ffi.bool_result(_ffi.lib.ic_session_is_fork, handle) else Session
 
 
 def _session_from_pickle(storage: Storage, data: bytes, token: str, pickling_allowed: bool = False) -> Session:

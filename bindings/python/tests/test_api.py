@@ -343,9 +343,10 @@ def test_fork_and_merge_in_process(repo: ic.Repository) -> None:
     zarr.create_array(s.store, name="a", shape=(8,), chunks=(2,), dtype="i4", fill_value=-1)
     s.commit("create")
     s = repo.writable_session("main")
+    assert type(s) is ic.Session and isinstance(s.fork(), ic.ForkSession)
     forks = [pickle.loads(pickle.dumps(s.fork())) for _ in range(4)]
     for i, f in enumerate(forks):
-        assert f.is_fork
+        assert f.is_fork and isinstance(f, ic.ForkSession) and isinstance(f, ic.Session)
         zarr.open_array(f.store, path="a", mode="a")[2 * i : 2 * i + 2] = i
     with pytest.raises(ic.IcechunkError):
         forks[0].commit("forks cannot commit")
