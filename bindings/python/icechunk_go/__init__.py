@@ -165,6 +165,15 @@ def set_logs_filter(log_filter_directive: str | None) -> str:
     )
 
 
+def initialize_logs() -> None:
+    """Sets the diagnostic log's filter from the ``ICECHUNK_LOG``
+    environment variable, as upstream Icechunk's ``initialize_logs`` does:
+    ``set_logs_filter(None)``. The library already reads the variable when
+    it loads; call this after changing the variable. An invalid value
+    raises :class:`InvalidArgumentError` naming the directive."""
+    set_logs_filter(None)
+
+
 __all__ = [
     "ABI_VERSION",
     "AlreadyExistsError",
@@ -245,6 +254,7 @@ __all__ = [
     "s3_storage",
     "tigris_storage",
     "s3_store",
+    "initialize_logs",
     "set_logs_filter",
     "set_max_threads",
 ]

@@ -93,6 +93,15 @@ def test_none_reads_the_environment_again(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("ICECHUNK_LOG")
     ic.set_logs_filter(None)
     assert ic.set_logs_filter("off") == "warn"
+    # upstream's name for the same
+    monkeypatch.setenv("ICECHUNK_LOG", "storage=info")
+    ic.initialize_logs()
+    assert ic.set_logs_filter("off") == "storage=info"
+    monkeypatch.setenv("ICECHUNK_LOG", "storage=loud")
+    with pytest.raises(ic.InvalidArgumentError, match="loud"):
+        ic.initialize_logs()
+    monkeypatch.delenv("ICECHUNK_LOG")
+    ic.set_logs_filter(None)
 
 
 SCRIPT = """
