@@ -16,6 +16,7 @@ import (
 
 	"github.com/icechunk-go/icechunk-go/engine"
 	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/httpstore"
 	"github.com/icechunk-go/icechunk-go/storage/local"
 	"github.com/icechunk-go/icechunk-go/storage/memory"
 	"github.com/icechunk-go/icechunk-go/storage/s3"
@@ -73,6 +74,24 @@ func ic_storage_new_local(path *C.ic_cchar, out *C.ic_storage, errOut *C.ic_erro
 		st, err := local.New(p)
 		if err != nil {
 			return err
+		}
+		return newStorage(st, out)
+	})
+}
+
+//export ic_storage_new_http
+func ic_storage_new_http(baseURL *C.ic_cchar, out *C.ic_storage, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		u, err := inString(baseURL, "url")
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		st, err := httpstore.New(u)
+		if err != nil {
+			return invalidArg("%v", err)
 		}
 		return newStorage(st, out)
 	})

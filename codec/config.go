@@ -205,12 +205,14 @@ type VirtualChunkContainer struct {
 const (
 	ObjectStoreS3    = "s3"
 	ObjectStoreLocal = "local_filesystem"
+	ObjectStoreHTTP  = "http" // files a web server publishes, read-only
 )
 
 // ObjectStoreConfig describes the object store behind a virtual chunk
-// container (upstream Icechunk's s3_store and local_filesystem_store).
+// container (upstream Icechunk's s3_store, local_filesystem_store and
+// http_store).
 type ObjectStoreConfig struct {
-	Kind           string `msg:"kind"`                       // ObjectStoreS3 or ObjectStoreLocal
+	Kind           string `msg:"kind"`                       // ObjectStoreS3, ObjectStoreLocal or ObjectStoreHTTP
 	Region         string `msg:"region,omitempty"`           // s3
 	EndpointURL    string `msg:"endpoint_url,omitempty"`     // s3: an S3-compatible server
 	AllowHTTP      bool   `msg:"allow_http,omitempty"`       // s3
@@ -302,8 +304,12 @@ func (o *ObjectStoreConfig) validate(urlPrefix string) error {
 		if !strings.HasPrefix(urlPrefix, "file://") {
 			return errors.Newf("a local filesystem store serves file:// locations, not %q", urlPrefix)
 		}
+	case ObjectStoreHTTP:
+		if !strings.HasPrefix(urlPrefix, "http://") && !strings.HasPrefix(urlPrefix, "https://") {
+			return errors.Newf("an HTTP store serves http:// and https:// locations, not %q", urlPrefix)
+		}
 	default:
-		return errors.Newf("unknown object store kind %q (want %q or %q)", o.Kind, ObjectStoreS3, ObjectStoreLocal)
+		return errors.Newf("unknown object store kind %q (want %q, %q or %q)", o.Kind, ObjectStoreS3, ObjectStoreLocal, ObjectStoreHTTP)
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ func TestRepoConfigValidate(t *testing.T) {
 			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
 		},
 		"unknown store kind": func(c *RepoConfig) { c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: "gcs"} },
+		"http store for s3://": func(c *RepoConfig) {
+			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreHTTP}
+		},
 		"too many requests for one object": func(c *RepoConfig) {
 			c.Storage = &StorageSettings{MaxConcurrentRequestsForObject: MaxConcurrentRequestsForObject + 1}
 		},
@@ -78,6 +81,9 @@ func TestRepoConfigValidate(t *testing.T) {
 	c := fixtureRepoConfig()
 	c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Region: "eu-west-1"}
 	c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
+	c.VirtualChunkContainers = append(c.VirtualChunkContainers,
+		VirtualChunkContainer{Name: "web", URLPrefix: "https://data.example.org/", Store: &ObjectStoreConfig{Kind: ObjectStoreHTTP}},
+		VirtualChunkContainer{Name: "plain-web", URLPrefix: "http://10.0.0.1/", Store: &ObjectStoreConfig{Kind: ObjectStoreHTTP}})
 	if err := c.Validate(); err != nil {
 		t.Errorf("stores that fit their prefixes: %v", err)
 	}

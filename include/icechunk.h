@@ -472,6 +472,20 @@ ic_status ic_storage_new_memory(const char *name, ic_storage *out, ic_error *err
  */
 ic_status ic_storage_new_local(const char *path, ic_storage *out, ic_error *err);
 
+/*
+ * A read-only storage of the files a web server publishes under url (an
+ * http:// or https:// URL of a folder; a missing trailing "/" is added),
+ * for virtual chunk containers (ic_repo_set_virtual_chunk_storage). Keys
+ * are paths under url. Reads are GETs with a Range header, conditional
+ * ones (a reference's ETag or time) with If-Match and
+ * If-Unmodified-Since; a 429 or 5xx answer and a refused or dropped
+ * connection are retried. Writes and listings fail
+ * (IC_ERR_STORAGE): a repository cannot live in one. A URL with another
+ * scheme, no host, a query or a fragment is IC_ERR_INVALID_ARGUMENT. The
+ * server is not contacted here.
+ */
+ic_status ic_storage_new_http(const char *url, ic_storage *out, ic_error *err);
+
 /* Where S3 credentials come from. */
 typedef enum ic_s3_credentials {
     IC_S3_CREDENTIALS_STATIC = 1,    /* access_key_id + secret_access_key (+ session_token) */
@@ -575,7 +589,9 @@ ic_status ic_storage_free(ic_storage storage);
  * register a storage with ic_repo_set_virtual_chunk_storage):
  *   {"kind": "s3", "region": "...", "endpoint_url": "...", "allow_http": false,
  *    "force_path_style": false, "anonymous": false}   for s3:// prefixes, or
- *   {"kind": "local_filesystem", "path": "/data"}     for file:// prefixes.
+ *   {"kind": "local_filesystem", "path": "/data"}     for file:// prefixes, or
+ *   {"kind": "http"}                                  for http:// and https:// prefixes
+ *                                   (read through ic_storage_new_http).
  * "storage" (omitted when unset; null clears it) tunes how a handle talks
  * to its storage, and takes effect at once on the handle that sets it:
  *   {"retries": {"max_tries": 6, "initial_backoff_ms": 50, "max_backoff_ms": 2000},

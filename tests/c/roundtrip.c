@@ -932,6 +932,23 @@ int main(void) {
     OK(ic_storage_describe(st, &desc, &E));
     CONTAINS(desc, "local:");
     ic_string_free(desc);
+    {
+        /* A read-only storage for virtual chunks served over HTTP: named
+         * without credentials; a URL that is not a folder's is refused. */
+        ic_storage web = 0;
+        OK(ic_storage_new_http("https://user:secret@example.com/data", &web, &E));
+        char *named = NULL;
+        OK(ic_storage_describe(web, &named, &E));
+        CHECK(strcmp(named, "https://example.com/data/") == 0);
+        ic_string_free(named);
+        OK(ic_storage_free(web));
+        ic_storage refused = 0;
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http("ftp://example.com/data/", &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http("https://example.com/data/?x=1", &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http(NULL, &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http("https://example.com/", NULL, &E));
+        CHECK(refused == 0);
+    }
 
     /* The storage settings of a repository that sets none, every field
      * filled in, and usable as a config's "storage" object. */

@@ -1,0 +1,306 @@
+// Package httpstore is a read-only Storage of files served over HTTP or
+// HTTPS: the objects of a virtual chunk container that a web server
+// publishes (upstream Icechunk's HTTP object store). A key is a path under
+// the store's base URL; reads are GETs with a Range header, conditional
+// reads add If-Match and If-Unmodified-Since, and Stat is a HEAD.
+//
+// HTTP has no writes or listings that every server offers, so Put,
+// PutIfAbsent, Delete and List fail with a determinate error saying the
+// store is read-only; a repository cannot live in one.
+//
+// Failures are classified as the S3 store's are, for storage.Retrying to
+// act on: 404 and 410 are storage.ErrNotFound, 412 is
+// storage.ErrPreconditionFailed, 416 is storage.ErrInvalidRange, 429 and
+// 5xx are transient, a failure to connect or a connection dropped midway is
+// transient, and every other answer is a determinate failure naming the
+// status. Reads cannot take effect, so no failure is indeterminate.
+package httpstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+)
+
+// Store is a read-only storage.Storage under one base URL. It is safe for
+// concurrent use.
+type Store struct {
+	base   *url.URL // scheme, host and a path ending in "/"
+	name   string   // base without user info, query or fragment
+	client *http.Client
+}
+
+var (
+	_ storage.Storage                = (*Store)(nil)
+	_ storage.RangeReader            = (*Store)(nil)
+	_ storage.ConditionalRangeReader = (*Store)(nil)
+)
+
+// responseHeaderTimeout bounds the wait for a server's answer to one
+// request (the body may take longer); a server that stops answering then
+// fails the request, which is retried.
+const responseHeaderTimeout = 60 * time.Second
+
+// New returns a Store for files under baseURL, an http:// or https:// URL
+// (a missing trailing "/" is added). It does not contact the server. A URL
+// that does not parse, has another scheme, no host, or carries a query or
+// fragment is refused naming the problem.
+func New(baseURL string) (*Store, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, errors.Newf("http store: %q is not a URL: %v", baseURL, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.Newf("http store: %q is not an http:// or https:// URL", baseURL)
+	case u.Host == "":
+		return nil, errors.Newf("http store: %q has no host", baseURL)
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.Newf("http store: %q has a query or fragment; give the URL of a folder", baseURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		u.RawPath = ""
+	}
+	named := *u
+	named.User = nil
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = responseHeaderTimeout
+	transport.MaxIdleConnsPerHost = 64
+	return &Store{base: u, name: named.String(), client: &http.Client{Transport: transport}}, nil
+}
+
+// String returns the base URL, without credentials.
+func (s *Store) String() string { return s.name }
+
+// objectURL is the URL of key: its segments escaped and joined to the
+// base path.
+func (s *Store) objectURL(key string) string {
+	segments := strings.Split(key, "/")
+	for i, seg := range segments {
+		segments[i] = url.PathEscape(seg)
+	}
+	u := *s.base
+	u.RawPath = u.EscapedPath() + strings.Join(segments, "/")
+	u.Path += key
+	return u.String()
+}
+
+func (s *Store) check(ctx context.Context, op, key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return errors.Wrapf(err, "%s: %s", s, op)
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Determinate(errors.Wrapf(err, "%s: %s %q", s, op, key))
+	}
+	return nil
+}
+
+// readOnly is the error of every write or listing.
+func (s *Store) readOnly(op, key string) error {
+	return storage.Determinate(errors.Newf("%s: cannot %s %q: an HTTP store is read-only (it serves virtual chunks; a repository cannot live in one)", s, op, key))
+}
+
+// Get implements storage.Storage.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	return s.GetRange(ctx, key, storage.From(0))
+}
+
+// GetRange implements storage.Storage. The object's size is asked for
+// first when r is not a plain range from an offset.
+func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) ([]byte, error) {
+	if err := s.check(ctx, "get", key); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, errors.Wrapf(err, "%s: get %q", s, key)
+	}
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	start, end, err := r.Resolve(info.Size)
+	if err != nil {
+		return nil, errors.Wrapf(err, "%s: get %q", s, key)
+	}
+	buf := make([]byte, end-start)
+	if err := s.ReadRangeIf(ctx, key, start, buf, storage.ReadCondition{}); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// ReadRange implements storage.RangeReader.
+func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
+	return s.ReadRangeIf(ctx, key, offset, dst, storage.ReadCondition{})
+}
+
+// ReadRangeIf implements storage.ConditionalRangeReader with one GET
+// carrying the condition (If-Match, If-Unmodified-Since) and a Range. The
+// answer's ETag and Last-Modified are checked as well, for servers that
+// ignore the conditions. A server that ignores the Range and sends the
+// whole object is read up to the bytes asked for.
+func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond storage.ReadCondition) error {
+	if err := s.check(ctx, "read", key); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return errors.Mark(errors.Newf("%s: read of %q at negative offset %d", s, key, offset), storage.ErrInvalidRange)
+	}
+	if len(dst) == 0 && cond.IsZero() {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.objectURL(key), nil)
+	if err != nil {
+		return storage.Determinate(errors.Wrapf(err, "%s: read %q", s, key))
+	}
+	if len(dst) > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, offset+int64(len(dst))-1))
+	}
+	if cond.ETag != "" {
+		req.Header.Set("If-Match", `"`+storage.UnquoteETag(cond.ETag)+`"`)
+	}
+	if !cond.NotModifiedAfter.IsZero() {
+		req.Header.Set("If-Unmodified-Since", cond.NotModifiedAfter.UTC().Format(http.TimeFormat))
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return s.requestFailed(ctx, "read", key, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	switch resp.StatusCode {
+	case http.StatusPartialContent, http.StatusOK:
+	case http.StatusRequestedRangeNotSatisfiable:
+		return storage.ShortObject(s, key, offset, len(dst), 0)
+	default:
+		return s.answerFailed("read", key, resp)
+	}
+	info := infoOf(key, resp)
+	if !cond.IsZero() {
+		if err := storage.CheckCondition(s, key, info, cond); err != nil {
+			return err
+		}
+	}
+	if info.Size >= 0 && offset+int64(len(dst)) > info.Size {
+		return storage.ShortObject(s, key, offset, len(dst), info.Size-offset)
+	}
+	body := io.Reader(resp.Body)
+	if resp.StatusCode == http.StatusOK && offset > 0 {
+		// The server sent the whole object: skip to offset.
+		if _, err := io.CopyN(io.Discard, body, offset); err == io.EOF {
+			return storage.ShortObject(s, key, offset, len(dst), 0)
+		} else if err != nil {
+			return s.requestFailed(ctx, "read", key, err)
+		}
+	}
+	// The answer said the object holds the bytes: a body that ends early
+	// is a connection cut short, which a retry mends.
+	if _, err := io.ReadFull(body, dst); err != nil {
+		return s.requestFailed(ctx, "read", key, err)
+	}
+	return nil
+}
+
+// Stat implements storage.Storage with a HEAD: the size from
+// Content-Length, the ETag and the Last-Modified time.
+func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if err := s.check(ctx, "stat", key); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.objectURL(key), nil)
+	if err != nil {
+		return storage.ObjectInfo{}, storage.Determinate(errors.Wrapf(err, "%s: stat %q", s, key))
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return storage.ObjectInfo{}, s.requestFailed(ctx, "stat", key, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return storage.ObjectInfo{}, s.answerFailed("stat", key, resp)
+	}
+	info := infoOf(key, resp)
+	if info.Size < 0 {
+		return storage.ObjectInfo{}, storage.Determinate(errors.Newf("%s: stat %q: the server gave no Content-Length", s, key))
+	}
+	return info, nil
+}
+
+// infoOf reads an object's description from a response's headers; Size is
+// -1 without a Content-Length (or a Content-Range giving the whole size).
+func infoOf(key string, resp *http.Response) storage.ObjectInfo {
+	info := storage.ObjectInfo{Key: key, Size: -1, ETag: resp.Header.Get("ETag")}
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		info.ModTime = t
+	}
+	if cr := resp.Header.Get("Content-Range"); cr != "" {
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				info.Size = n
+			}
+		}
+	} else if resp.StatusCode == http.StatusOK {
+		info.Size = resp.ContentLength
+	}
+	return info
+}
+
+// requestFailed classifies a request that got no complete answer: a
+// cancelled context is not retried, anything else (a refused connection,
+// a reset, a timeout) is.
+func (s *Store) requestFailed(ctx context.Context, op, key string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return storage.Determinate(errors.Wrapf(ctxErr, "%s: %s %q", s, op, key))
+	}
+	return storage.Transient(storage.Determinate(errors.Newf("%s: %s %q: %v", s, op, key, err)))
+}
+
+// answerFailed classifies an answer other than success.
+func (s *Store) answerFailed(op, key string, resp *http.Response) error {
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return storage.NotFound(s, key)
+	case code == http.StatusPreconditionFailed:
+		return storage.PreconditionFailed(s, key)
+	case code == http.StatusTooManyRequests || code >= 500:
+		return storage.Transient(storage.Determinate(errors.Newf("%s: %s %q: the server answered %s", s, op, key, resp.Status)))
+	default:
+		return storage.Determinate(errors.Newf("%s: %s %q: the server answered %s", s, op, key, resp.Status))
+	}
+}
+
+// Put implements storage.Storage: refused, the store is read-only.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	return s.readOnly("put", key)
+}
+
+// PutIfAbsent implements storage.Storage: refused, the store is read-only.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	return s.readOnly("put", key)
+}
+
+// Delete implements storage.Storage: refused, the store is read-only.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	return s.readOnly("delete", strings.Join(keys, ", "))
+}
+
+// List implements storage.Storage: refused, HTTP has no listing that
+// every server offers.
+func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOptions) iter.Seq2[storage.ObjectInfo, error] {
+	return func(yield func(storage.ObjectInfo, error) bool) {
+		yield(storage.ObjectInfo{}, storage.Determinate(errors.Newf("%s: cannot list %q: an HTTP store has no listing (it serves virtual chunks; a repository cannot live in one)", s, prefix)))
+	}
+}
+
+// Sync implements storage.Storage: nothing is ever written.
+func (s *Store) Sync(ctx context.Context) error { return nil }
