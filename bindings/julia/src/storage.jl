@@ -41,6 +41,20 @@ local_filesystem_storage(path::AbstractString) =
         (Cstring, Ref{UInt64}, Ref{UInt64}), path, out, err))
 
 """
+    http_storage(url) -> Storage
+
+A read-only storage of the files a web server publishes under `url` (an
+`http://` or `https://` folder URL), for virtual chunk containers
+(`set_virtual_chunk_storage!`). Reads are ranged GETs, pinned to a
+reference's ETag or time; busy answers and dropped connections are retried.
+A repository cannot live in one. Another scheme, no host, a query or a
+fragment throws `IcechunkError(:INVALID_ARGUMENT)`.
+"""
+http_storage(url::AbstractString) =
+    _new_storage((out, err) -> @ic(:ic_storage_new_http, Int32,
+        (Cstring, Ref{UInt64}, Ref{UInt64}), url, out, err))
+
+"""
     s3_storage(; bucket, prefix="", region="", endpoint_url="",
                allow_http=false, force_path_style=false,
                access_key_id=nothing, secret_access_key=nothing,

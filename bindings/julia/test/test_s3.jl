@@ -46,6 +46,10 @@ end
     @test describe(sj) == "s3://b2/p"
     e = caught(() -> s3_storage("""{"bucket": "b", "anonymous": true, "no_such_field": 1}"""))
     @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
+    # files over HTTP, for virtual chunk containers: named without credentials
+    @test describe(http_storage("https://user:pw@example.com/data")) == "https://example.com/data/"
+    e = caught(() -> http_storage("ftp://example.com/data/"))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
 
     minio, why = find_minio()
     if minio === nothing

@@ -32,6 +32,7 @@ from .config import (
     StorageRetriesSettings,
     StorageSettings,
     VirtualChunkContainer,
+    http_store,
     local_filesystem_store,
     s3_store,
 )
@@ -83,7 +84,7 @@ from .errors import (
 )
 from .repository import ChunkStorageStats, GCSummary, ManifestFileInfo, NaiveDatetimeError, Repository, SnapshotInfo
 from .session import ForkSession, Session, SessionPicklingError
-from .storage import Storage, in_memory_storage, local_filesystem_storage, r2_storage, s3_storage, tigris_storage
+from .storage import Storage, http_storage, in_memory_storage, local_filesystem_storage, r2_storage, s3_storage, tigris_storage
 from .store import IcechunkStore
 
 __version__ = "0.1.0"
@@ -240,6 +241,8 @@ __all__ = [
     "print_debug_info",
     "spec_version",
     "containers_credentials",
+    "http_storage",
+    "http_store",
     "in_memory_storage",
     "local_filesystem_store",
     "library_path",

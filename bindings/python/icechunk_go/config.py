@@ -19,6 +19,7 @@ __all__ = [
     "StorageRetriesSettings",
     "StorageSettings",
     "VirtualChunkContainer",
+    "http_store",
     "local_filesystem_store",
     "s3_store",
 ]
@@ -59,7 +60,7 @@ def _unsupported_store(kind: str) -> Any:
     def make(*_args: Any, **_kwargs: Any) -> ObjectStoreConfig:
         raise NotImplementedError(
             f"ObjectStoreConfig.{kind}: icechunk_go reads virtual chunks from S3 (and S3-compatible "
-            "services) and local files only"
+            "services), HTTP(S) servers and local files only"
         )
 
     make.__name__ = make.__qualname__ = kind
@@ -111,8 +112,13 @@ class ObjectStoreConfig:
         :func:`local_filesystem_store`)."""
         return local_filesystem_store(path)
 
+    @staticmethod
+    def Http(opts: dict[str, str] | None = None) -> ObjectStoreConfig:  # noqa: N802 - upstream's name
+        """The store of a container of files a web server publishes (as
+        :func:`http_store`)."""
+        return http_store(opts)
+
     InMemory = _unsupported_store("InMemory")
-    Http = _unsupported_store("Http")
     Gcs = _unsupported_store("Gcs")
     Azure = _unsupported_store("Azure")
     Tigris = _unsupported_store("Tigris")
@@ -161,6 +167,25 @@ def s3_store(
         force_path_style=bool(force_path_style),
         anonymous=bool(anonymous),
     )
+
+
+def http_store(opts: dict[str, str] | None = None) -> ObjectStoreConfig:
+    """The store of a virtual chunk container of files a web server
+    publishes (an ``http://`` or ``https://`` URL prefix). The repository is
+    connected to it when opened with ``authorize_virtual_chunk_access``
+    naming the prefix (with ``None``: the files are public), or by
+    :meth:`Repository.set_virtual_chunk_storage` with an
+    :func:`http_storage`.
+
+    Raises
+    ------
+    ValueError
+        Upstream's client options (``opts``), which this library does not
+        take; an empty mapping or None is accepted.
+    """
+    if opts:
+        raise ValueError(f"http_store: client options are not supported here: {sorted(opts)}")
+    return ObjectStoreConfig(kind="http")
 
 
 def local_filesystem_store(path: str) -> ObjectStoreConfig:

@@ -343,7 +343,7 @@ class Repository:
         stores with the credentials given, and returns self."""
         if not access:
             return self
-        from .storage import s3_storage
+        from .storage import http_storage, s3_storage
 
         containers = self.config.virtual_chunk_containers or {}
         for prefix, creds in access.items():
@@ -352,6 +352,11 @@ class Repository:
                 # Credentials for containers this repository does not have
                 # are not used (one mapping may serve many repositories);
                 # local files are read straight from the filesystem.
+                continue
+            if c.store is not None and c.store.kind == "http":
+                if creds is not None:
+                    raise TypeError(f"authorize_virtual_chunk_access: {prefix!r} is an HTTP container, which takes no credentials (give None)")
+                self.set_virtual_chunk_storage(prefix, http_storage(prefix))
                 continue
             if c.store is None or c.store.kind != "s3" or not prefix.startswith("s3://"):
                 raise ValueError(

@@ -21,6 +21,7 @@ from .errors import IcechunkError
 __all__ = [
     "Storage",
     "in_memory_storage",
+    "http_storage",
     "local_filesystem_storage",
     "r2_storage",
     "s3_storage",
@@ -191,6 +192,8 @@ def _storage_from_spec(spec: dict[str, Any]) -> Storage:
         return found
     if kind == "local":
         return local_filesystem_storage(spec["path"])
+    if kind == "http":
+        return http_storage(spec["url"])
     if kind == "s3" and spec.get("get_credentials") is not None:
         return _s3_refreshable(spec["config"], spec["get_credentials"], spec.get("initial"))
     if kind == "s3":
@@ -216,6 +219,24 @@ def local_filesystem_storage(path: str | os.PathLike[str]) -> Storage:
     p = os.path.abspath(os.fspath(path))
     h = _ffi.handle_result(_ffi.lib.ic_storage_new_local, _ffi.cstr(p, "path"))
     return Storage(h, {"type": "local", "path": p})
+
+
+def http_storage(url: str) -> Storage:
+    """A read-only storage of the files a web server publishes under
+    ``url`` (an ``http://`` or ``https://`` folder URL), for a virtual chunk
+    container: :meth:`Repository.set_virtual_chunk_storage` takes it, and a
+    container whose store is :func:`http_store` is connected to one by
+    ``authorize_virtual_chunk_access``. Reads are ranged GETs, pinned to a
+    reference's ETag or time where it has one; busy answers (429, 5xx) and
+    dropped connections are retried. A repository cannot live in one.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A URL with another scheme, no host, a query or a fragment.
+    """
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_http, _ffi.cstr(url, "url"))
+    return Storage(h, {"type": "http", "url": url})
 
 
 def s3_storage(

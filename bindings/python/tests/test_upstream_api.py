@@ -638,7 +638,8 @@ def test_object_store_config_variants_of_upstream(tmp_path: Path) -> None:
     assert ic.ObjectStoreConfig.LocalFileSystem(str(tmp_path)) == ic.local_filesystem_store(str(tmp_path))
     with pytest.raises(ValueError, match="requester_pays"):
         ic.ObjectStoreConfig.S3(ic.S3Options(requester_pays=True))
-    for name in ("InMemory", "Http", "Gcs", "Azure", "Tigris"):
+    assert ic.ObjectStoreConfig.Http() == ic.http_store()
+    for name in ("InMemory", "Gcs", "Azure", "Tigris"):
         with pytest.raises(NotImplementedError, match=f"ObjectStoreConfig.{name}"):
             getattr(ic.ObjectStoreConfig, name)()
 
