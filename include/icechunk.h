@@ -476,7 +476,9 @@ ic_status ic_storage_new_local(const char *path, ic_storage *out, ic_error *err)
  * A read-only storage of the files a web server publishes under url (an
  * http:// or https:// URL of a folder; a missing trailing "/" is added),
  * for virtual chunk containers (ic_repo_set_virtual_chunk_storage). Keys
- * are paths under url. Reads are GETs with a Range header, conditional
+ * are paths under url, as written in a URL: an escape such as %20 stays,
+ * and a space, '#' or '?' is escaped (so "a b.nc" and "a%20b.nc" name the
+ * same file). Reads are GETs with a Range header, conditional
  * ones (a reference's ETag or time) with If-Match and
  * If-Unmodified-Since; a 429 or 5xx answer and a refused or dropped
  * connection are retried. Writes and listings fail

@@ -35,9 +35,9 @@ import (
 // Store is a read-only storage.Storage under one base URL. It is safe for
 // concurrent use.
 type Store struct {
-	base   *url.URL // scheme, host and a path ending in "/"
-	name   string   // base without user info, query or fragment
-	client *http.Client
+	baseURL string // scheme, user info, host and an escaped path ending in "/"
+	name    string // baseURL without user info
+	client  *http.Client
 }
 
 var (
@@ -77,23 +77,39 @@ func New(baseURL string) (*Store, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	transport.MaxIdleConnsPerHost = 64
-	return &Store{base: u, name: named.String(), client: &http.Client{Transport: transport}}, nil
+	return &Store{baseURL: u.String(), name: named.String(), client: &http.Client{Transport: transport}}, nil
 }
 
 // String returns the base URL, without credentials.
 func (s *Store) String() string { return s.name }
 
-// objectURL is the URL of key: its segments escaped and joined to the
-// base path.
+// objectURL is the URL of key, the rest of a location after its
+// container's prefix. That is part of a URL, so it is taken as written
+// there: an escape such as %20 stays as it is, and only bytes a URL path
+// cannot hold (a space, '#', '?', control and non-ASCII bytes) are
+// escaped, so that "a b.nc" and "a%20b.nc" name the same file.
 func (s *Store) objectURL(key string) string {
-	segments := strings.Split(key, "/")
-	for i, seg := range segments {
-		segments[i] = url.PathEscape(seg)
+	var b strings.Builder
+	b.WriteString(s.baseURL)
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; pathByte(c) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
 	}
-	u := *s.base
-	u.RawPath = u.EscapedPath() + strings.Join(segments, "/")
-	u.Path += key
-	return u.String()
+	return b.String()
+}
+
+// pathByte reports whether c may stand unescaped in a URL path (RFC 3986:
+// unreserved, sub-delims, ':', '@', '/'), or is '%', which starts an
+// escape already there.
+func pathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/%", c) >= 0
 }
 
 func (s *Store) check(ctx context.Context, op, key string) error {

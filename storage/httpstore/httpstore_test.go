@@ -81,6 +81,13 @@ func TestReads(t *testing.T) {
 	if err := s.ReadRange(ctx, "dir/a file#1.nc", 3, dst); err != nil || string(dst) != "34567" {
 		t.Fatalf("read range: %q, %v", dst, err)
 	}
+	// A key already escaped as in a URL names the same file.
+	if err := s.ReadRange(ctx, "dir/a%20file%231.nc", 0, dst); err != nil || string(dst) != "01234" {
+		t.Fatalf("read by the escaped key: %q, %v", dst, err)
+	}
+	if p := f.paths[len(f.paths)-1]; p != "/data/dir/a%20file%231.nc" {
+		t.Fatalf("requested %q for the escaped key, want it as written", p)
+	}
 	info, err := s.Stat(ctx, "dir/a file#1.nc")
 	if err != nil || info.Size != 16 || info.ETag != `"v6"` || !info.ModTime.Equal(f.modTime) {
 		t.Fatalf("stat: %+v, %v", info, err)

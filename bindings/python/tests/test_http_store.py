@@ -109,7 +109,9 @@ def test_virtual_chunks_over_http(files: Files) -> None:
     s = repo.writable_session("main")
     a = zarr.create_array(s.store, name="v", shape=(4000,), chunks=(1000,), dtype="<i4", compressors=None, fill_value=0)
     for i in range(4):
-        s.store.set_virtual_ref(f"v/c/{i}", location.replace("%20", " "), offset=4000 * i, length=4000, checksum=etag)
+        # written as in a URL, or with the space as it is: the same file
+        loc = location if i % 2 else location.replace("%20", " ")
+        s.store.set_virtual_ref(f"v/c/{i}", loc, offset=4000 * i, length=4000, checksum=etag)
     s.commit("virtual over http")
 
     # A new handle reads once authorized, and not before.
