@@ -159,14 +159,20 @@ type localFiles struct{}
 func (localFiles) String() string { return "the local filesystem" }
 
 // fetchFromStorage reads a virtual chunk from a host's storage with
-// conditional reads (one request on S3, or the parts the settings split a
-// large chunk into, each with the condition, so that all read the same
-// version), and only when a read is refused asks for the object's
+// conditional reads (one request on S3, or, for a reference that pins the
+// object's version, the parts the settings split a large chunk into, each
+// with the condition, so that all read that version), and only when a
+// read is refused asks for the object's
 // version, to say what changed.
 func fetchFromStorage(ctx context.Context, store storage.Storage, settings *codec.StorageSettings, key string, ref *codec.ChunkRef, offset int64, dst []byte) error {
 	cond := storage.ReadCondition{ETag: ref.ETag}
 	if ref.LastModified != 0 {
 		cond.NotModifiedAfter = time.Unix(ref.LastModified, 0)
+	}
+	if cond.IsZero() {
+		// Parts of a read that pins no version could each read another
+		// version of an object replaced meanwhile: one request.
+		settings = &codec.StorageSettings{MaxConcurrentRequestsForObject: 1}
 	}
 	err := readSplit(ctx, settings, offset, dst, func(ctx context.Context, offset int64, dst []byte) error {
 		return storage.ReadRangeIf(ctx, store, key, offset, dst, cond)

@@ -498,6 +498,21 @@ func TestLargeVirtualChunksAreReadInParts(t *testing.T) {
 		t.Fatalf("at most %d reads in flight, want 3 (max_concurrent_requests)", flaky.most)
 	}
 
+	// A reference that pins no version is read in one request: parts
+	// could each read another version of an object replaced meanwhile.
+	ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{0}, &codec.ChunkRef{
+		Kind: codec.ChunkVirtual, Location: "s3://bucket/data/big.nc", Offset: 10, Length: 512 << 10}))
+	before := len(flaky.reads())
+	got, found, err = s.StoreGet(ctx, "v/c/0", storage.From(0))
+	if err != nil || !found || !bytes.Equal(got, data[10:]) {
+		t.Fatalf("unpinned read: %d bytes (found %v, err %v)", len(got), found, err)
+	}
+	if n := len(flaky.reads()) - before; n != 1 {
+		t.Fatalf("an unpinned read made %d requests, want 1", n)
+	}
+	ok(t, s.SetChunkRef(ctx, MustPath("/v"), []uint32{0}, &codec.ChunkRef{
+		Kind: codec.ChunkVirtual, Location: "s3://bucket/data/big.nc", Offset: 10, Length: 512 << 10, ETag: info.ETag}))
+
 	// Replaced meanwhile: every part is refused, and the error says why.
 	ok(t, objects.Put(ctx, "big.nc", data[:len(data)-1]))
 	if _, _, err := s.StoreGet(ctx, "v/c/0", storage.From(0)); !errors.Is(err, ErrVirtualChunk) || !strings.Contains(err.Error(), "ETag") {

@@ -609,7 +609,8 @@ ic_status ic_storage_free(ic_storage storage);
  * classes apply to S3 only (an S3 server refuses a class it lacks: the
  * write fails naming it); local and in-memory storage ignore them. Unset
  * fields keep the defaults (6 tries, 50 ms, 2000 ms; the bucket's class).
- * "concurrency" splits a read of a chunk (native or virtual) larger than
+ * "concurrency" splits a read of a chunk (native, or virtual with a
+ * reference that pins the object's ETag or time) larger than
  * ideal_concurrent_request_size bytes (default 12 MiB) into that many
  * ranged reads, rounded up and at most max_concurrent_requests_for_object
  * (default 18, at most 65535), that run at once; each counts against

@@ -333,7 +333,8 @@ class StorageConcurrencySettings:
     A read of n bytes larger than ``ideal_concurrent_request_size`` runs as
     n / ideal_concurrent_request_size reads (rounded up, at most
     ``max_concurrent_requests_for_object``) of nearly equal size, virtual
-    chunks included (each part then pinned to the reference's version).
+    chunks whose reference pins a version included (each part pinned to
+    it).
     Each counts against ``RepositoryConfig.max_concurrent_requests`` (a
     virtual chunk store has a bound of that size of its own).
 
