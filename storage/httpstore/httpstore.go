@@ -56,17 +56,22 @@ const responseHeaderTimeout = 60 * time.Second
 // that does not parse, has another scheme, no host, or carries a query or
 // fragment is refused naming the problem.
 func New(baseURL string) (*Store, error) {
+	shown := redacted(baseURL)
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, errors.Newf("http store: %q is not a URL: %v", baseURL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a password
+		}
+		return nil, errors.Newf("http store: %q is not a URL: %v", shown, err)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, errors.Newf("http store: %q is not an http:// or https:// URL", baseURL)
+		return nil, errors.Newf("http store: %q is not an http:// or https:// URL", shown)
 	case u.Host == "":
-		return nil, errors.Newf("http store: %q has no host", baseURL)
+		return nil, errors.Newf("http store: %q has no host", shown)
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.Newf("http store: %q has a query or fragment; give the URL of a folder", baseURL)
+		return nil, errors.Newf("http store: %q has a query or fragment; give the URL of a folder", shown)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -78,6 +83,23 @@ func New(baseURL string) (*Store, error) {
 	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	transport.MaxIdleConnsPerHost = 64
 	return &Store{baseURL: u.String(), name: named.String(), client: &http.Client{Transport: transport}}, nil
+}
+
+// redacted is raw with any user info (between "://" and the host) left
+// out, for messages.
+func redacted(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	host := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host = rest[:i]
+	}
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		return scheme + "://" + rest[at+1:]
+	}
+	return raw
 }
 
 // String returns the base URL, without credentials.

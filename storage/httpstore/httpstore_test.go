@@ -200,9 +200,14 @@ func TestWritesAreRefused(t *testing.T) {
 }
 
 func TestNewRefusesWhatIsNotAFolderURL(t *testing.T) {
-	for _, bad := range []string{"ftp://host/data/", "http:///data/", "https://host/data/?x=1", "https://host/data/#top", "://"} {
-		if _, err := httpstore.New(bad); err == nil {
+	for _, bad := range []string{"ftp://host/data/", "http:///data/", "https://host/data/?x=1", "https://host/data/#top", "://",
+		"ftp://user:pw-secret@host/", "https://user:pw-secret@[::1/data/"} {
+		_, err := httpstore.New(bad)
+		if err == nil {
 			t.Fatalf("%q accepted", bad)
+		}
+		if strings.Contains(err.Error(), "pw-secret") {
+			t.Fatalf("%q: the message shows the password: %v", bad, err)
 		}
 	}
 	s, err := httpstore.New("https://user:secret@example.com/data")
