@@ -334,9 +334,8 @@ class StorageConcurrencySettings:
     n / ideal_concurrent_request_size reads (rounded up, at most
     ``max_concurrent_requests_for_object``) of nearly equal size, virtual
     chunks whose reference pins a version included (each part pinned to
-    it).
-    Each counts against ``RepositoryConfig.max_concurrent_requests`` (a
-    virtual chunk store has a bound of that size of its own).
+    it). Each counts against ``RepositoryConfig.max_concurrent_requests``
+    (a virtual chunk store has a bound of that size of its own).
 
     Parameters
     ----------

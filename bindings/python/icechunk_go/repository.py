@@ -301,8 +301,9 @@ class Repository:
         chunk containers with an S3 store (:func:`s3_store`) to the
         credentials to read them with (:func:`s3_credentials` and the
         like; None: anonymous if the store says so, else the AWS default
-        chain). Only the containers named are connected: opening a
-        repository never makes this process read a bucket by itself.
+        chain), and those with an HTTP store (:func:`http_store`) to None.
+        Only the containers named are connected: opening a repository
+        never makes this process read a bucket or a web server by itself.
         ``file://`` containers need no authorization, and prefixes of
         containers the repository does not have are ignored (one mapping
         may serve many repositories).
@@ -311,7 +312,9 @@ class Repository:
         ------
         RepositoryNotFoundError
         ValueError
-            A prefix names a container without an S3 store.
+            A prefix names a container without an S3 or HTTP store.
+        TypeError
+            Credentials for an HTTP container.
         """
         h = _ffi.handle_result(_ffi.lib.ic_repo_open, storage._h)
         return cls(h, storage)._using(config)._authorized(authorize_virtual_chunk_access)
@@ -340,7 +343,8 @@ class Repository:
 
     def _authorized(self, access: Mapping[str, S3Credentials | None] | None) -> Repository:
         """Connects the virtual chunk containers ``access`` names to their S3
-        stores with the credentials given, and returns self."""
+        stores with the credentials given (HTTP stores take none), and
+        returns self."""
         if not access:
             return self
         from .storage import http_storage, s3_storage
@@ -360,8 +364,8 @@ class Repository:
                 continue
             if c.store is None or c.store.kind != "s3" or not prefix.startswith("s3://"):
                 raise ValueError(
-                    f"authorize_virtual_chunk_access: container {prefix!r} has no S3 store to connect to; "
-                    "give it one (VirtualChunkContainer(url_prefix, s3_store(...))) or register a storage "
+                    f"authorize_virtual_chunk_access: container {prefix!r} has no S3 or HTTP store to connect to; "
+                    "give it one (VirtualChunkContainer(url_prefix, s3_store(...) or http_store())) or register a storage "
                     "with set_virtual_chunk_storage"
                 )
             if creds is not None and not isinstance(creds, S3Credentials):

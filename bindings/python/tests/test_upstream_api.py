@@ -562,7 +562,7 @@ def test_virtual_chunk_containers_take_upstreams_form(storage: ic.Storage, tmp_p
     with pytest.raises(TypeError):
         ic.containers_credentials({"s3://bucket/data/": "secret"})  # type: ignore[dict-item]
     nostore = ic.RepositoryConfig(virtual_chunk_containers=[ic.VirtualChunkContainer("s3://other/")])
-    with pytest.raises(ValueError, match="no S3 store"):
+    with pytest.raises(ValueError, match="no S3 or HTTP store"):
         ic.Repository.open(storage, nostore, authorize_virtual_chunk_access={"s3://other/": None})
 
 
