@@ -135,10 +135,7 @@ const (
 // most the maximum for one object; 1 for a read no larger than the ideal
 // size. s may be nil (the defaults).
 func (s *StorageSettings) ReadParts(n int) int {
-	maxParts, ideal := uint64(DefaultConcurrentRequestsForObject), uint64(DefaultIdealConcurrentRequestSize)
-	if s != nil && s.MaxConcurrentRequestsForObject != 0 {
-		maxParts = uint64(s.MaxConcurrentRequestsForObject)
-	}
+	maxParts, ideal := uint64(s.RequestsForObject()), uint64(DefaultIdealConcurrentRequestSize)
 	if s != nil && s.IdealConcurrentRequestSize != 0 {
 		ideal = s.IdealConcurrentRequestSize
 	}
@@ -146,6 +143,16 @@ func (s *StorageSettings) ReadParts(n int) int {
 		return 1
 	}
 	return int(min((uint64(n)+ideal-1)/ideal, maxParts))
+}
+
+// RequestsForObject returns how many requests for one object may run at
+// once (a read's parts, a multipart upload's parts): the setting, or
+// DefaultConcurrentRequestsForObject. s may be nil.
+func (s *StorageSettings) RequestsForObject() int {
+	if s == nil || s.MaxConcurrentRequestsForObject == 0 {
+		return DefaultConcurrentRequestsForObject
+	}
+	return int(s.MaxConcurrentRequestsForObject)
 }
 
 // ClassFor returns the storage class objects of that kind are written

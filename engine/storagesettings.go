@@ -60,11 +60,7 @@ func (s *classedStore) multipart(size int64) bool {
 // most max_concurrent_requests_for_object of them at once (the bound on
 // one object's reads, ReadParts).
 func (s *classedStore) putMultipart(ctx context.Context, key string, parts [][]byte) error {
-	parallel := codec.DefaultConcurrentRequestsForObject
-	if st := s.settings(); st != nil && st.MaxConcurrentRequestsForObject > 0 {
-		parallel = int(st.MaxConcurrentRequestsForObject)
-	}
-	return storage.PutMultipart(s.classed(ctx, key), s.Retrying, key, parts, parallel)
+	return storage.PutMultipart(s.classed(ctx, key), s.Retrying, key, parts, s.settings().RequestsForObject())
 }
 
 // PutIfAbsent implements storage.Storage. Under the unsafe setting for
@@ -98,11 +94,7 @@ func (s *classedStore) PutIfAbsent(ctx context.Context, key string, data []byte)
 // PutParts implements storage.PartsPutter; as Put, a large object is a
 // multipart upload where the storage takes them.
 func (s *classedStore) PutParts(ctx context.Context, key string, parts [][]byte) error {
-	var size int64
-	for _, p := range parts {
-		size += int64(len(p))
-	}
-	if s.multipart(size) {
+	if s.multipart(int64(storage.PartsLen(parts))) {
 		return s.putMultipart(ctx, key, parts)
 	}
 	return s.Retrying.PutParts(s.classed(ctx, key), key, parts)

@@ -169,14 +169,17 @@ func fetchFromStorage(ctx context.Context, store storage.Storage, settings *code
 	if ref.LastModified != 0 {
 		cond.NotModifiedAfter = time.Unix(ref.LastModified, 0)
 	}
+	read := func(ctx context.Context, offset int64, dst []byte) error {
+		return storage.ReadRangeIf(ctx, store, key, offset, dst, cond)
+	}
+	var err error
 	if cond.IsZero() {
 		// Parts of a read that pins no version could each read another
 		// version of an object replaced meanwhile: one request.
-		settings = &codec.StorageSettings{MaxConcurrentRequestsForObject: 1}
+		err = read(ctx, offset, dst)
+	} else {
+		err = readSplit(ctx, settings, offset, dst, read)
 	}
-	err := readSplit(ctx, settings, offset, dst, func(ctx context.Context, offset int64, dst []byte) error {
-		return storage.ReadRangeIf(ctx, store, key, offset, dst, cond)
-	})
 	switch {
 	case err == nil:
 		return nil

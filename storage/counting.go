@@ -160,7 +160,7 @@ func (c *Counting) Put(ctx context.Context, key string, data []byte) error {
 // length.
 func (c *Counting) PutParts(ctx context.Context, key string, parts [][]byte) error {
 	c.count(OpPut, key)
-	c.bytesWritten.Add(int64(partsLen(parts)))
+	c.bytesWritten.Add(int64(PartsLen(parts)))
 	return PutParts(ctx, c.inner, key, parts)
 }
 

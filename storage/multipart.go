@@ -72,10 +72,7 @@ func PutMultipart(ctx context.Context, s Storage, key string, parts [][]byte, pa
 	if !ok || u.UploadPartBytes() <= 0 {
 		return Determinate(errors.Newf("%s: cannot put %q in parts (no multipart uploads)", s, key))
 	}
-	var size int64
-	for _, p := range parts {
-		size += int64(len(p))
-	}
+	size := int64(PartsLen(parts))
 	partBytes := max(int64(u.UploadPartBytes()), (size+MaxUploadParts-1)/MaxUploadParts)
 	count := max(int((size+partBytes-1)/partBytes), 1)
 

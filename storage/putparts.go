@@ -31,8 +31,8 @@ func PutParts(ctx context.Context, s Storage, key string, parts [][]byte) error 
 	return s.Put(ctx, key, slices.Concat(parts...))
 }
 
-// partsLen is the total length of parts.
-func partsLen(parts [][]byte) int {
+// PartsLen is the total length of parts.
+func PartsLen(parts [][]byte) int {
 	n := 0
 	for _, p := range parts {
 		n += len(p)

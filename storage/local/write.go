@@ -148,10 +148,7 @@ func (s *Store) inStaging(op func() error) error {
 // fsyncs it if durable is set, or else starts its writeback (see
 // startWriteback).
 func writeData(f *os.File, parts [][]byte, durable bool) error {
-	size := 0
-	for _, p := range parts {
-		size += len(p)
-	}
+	size := storage.PartsLen(parts)
 	if size > 0 {
 		if err := writeParts(f, parts); err != nil {
 			return err
