@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/icechunk-go/icechunk-go/engine"
@@ -74,12 +75,17 @@ func openRepo(t testing.TB, p place) *engine.Repository {
 	return repo
 }
 
+// placeSerial numbers the S3 prefixes of one test process, so that a test
+// run again in it (go test -count=2) starts from an empty prefix.
+var placeSerial atomic.Int64
+
 // places returns a fresh local folder and a fresh S3 prefix.
 func places(t testing.TB) map[string]place {
+	prefix := fmt.Sprintf("%s-%d-%d", t.Name(), os.Getpid(), placeSerial.Add(1))
 	return map[string]place{
 		"local": {Kind: "local", Path: t.TempDir()},
 		"s3": {Kind: "s3", S3: s3.Config{
-			Bucket: minio.Bucket, Prefix: fmt.Sprintf("%s-%d", t.Name(), os.Getpid()), Region: minio.Region,
+			Bucket: minio.Bucket, Prefix: prefix, Region: minio.Region,
 			Endpoint: minio.Endpoint, ForcePathStyle: true, AllowHTTP: true,
 			AccessKeyID: minio.AccessKey, SecretAccessKey: minio.SecretKey,
 		}},
