@@ -132,6 +132,22 @@ func (r *refs) entryAt(ctx context.Context, key string, slot uint64) (*codec.Ref
 	return kept.ref, kept.err
 }
 
+// entryOf finds a kept branch log entry that names snapshot id as a commit
+// (an entry with a parent): the log key, its slot and ref. A walk through
+// id's history reads the entries before it as hints.
+func (r *refs) entryOf(id codec.SnapshotID) (key string, slot uint64, ref *codec.Ref, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, log := range r.recent {
+		for s, e := range log {
+			if e.ref != nil && e.ref.Snapshot == id && !e.ref.Parent.IsZero() {
+				return k, s, e.ref, true
+			}
+		}
+	}
+	return "", 0, nil, false
+}
+
 // branchEntryName names slot of a branch's log in errors.
 func branchEntryName(branch string, slot uint64) string {
 	return fmt.Sprintf("%s%s%s (entry %d)", codec.RefsPrefix, branchPrefix, branch, slot)

@@ -2,7 +2,10 @@ package engine
 
 import (
 	"container/list"
+	"context"
 	"sync"
+
+	"github.com/cockroachdb/errors"
 )
 
 // cache is an LRU map bounded by the summed size of its values, with
@@ -28,9 +31,10 @@ type entry[K comparable, V any] struct {
 }
 
 type load[V any] struct {
-	done chan struct{}
-	val  V
-	err  error
+	done    chan struct{}
+	val     V
+	err     error
+	waiters int // callers that joined (under the cache's lock)
 }
 
 func newCache[K comparable, V any](maxBytes int64) *cache[K, V] {
@@ -61,7 +65,9 @@ func (c *cache[K, V]) sizeOf(val V, bytes int64) int64 {
 
 // get returns the cached value for key, or calls fetch once (across
 // concurrent callers) and caches what it returns with its cost in bytes;
-// values larger than the whole cache are returned but not kept.
+// values larger than the whole cache are returned but not kept. A caller
+// that joined a load stopped by its starter's context (a walk that ended,
+// a cancelled call) loads again with its own fetch.
 func (c *cache[K, V]) get(key K, fetch func() (V, int64, error)) (V, error) {
 	c.mu.Lock()
 	if el, ok := c.items[key]; ok {
@@ -71,8 +77,12 @@ func (c *cache[K, V]) get(key K, fetch func() (V, int64, error)) (V, error) {
 		return v, nil
 	}
 	if l, ok := c.inflight[key]; ok {
+		l.waiters++
 		c.mu.Unlock()
 		<-l.done
+		if errors.Is(l.err, context.Canceled) || errors.Is(l.err, context.DeadlineExceeded) {
+			return c.get(key, fetch)
+		}
 		return l.val, l.err
 	}
 	l := &load[V]{done: make(chan struct{})}
@@ -127,6 +137,15 @@ func (c *cache[K, V]) peek(key K) (V, bool) {
 	}
 	c.order.MoveToFront(el)
 	return el.Value.(*entry[K, V]).val, true
+}
+
+// roomFor reports whether key is cached and the cache's bound holds n
+// values of its size.
+func (c *cache[K, V]) roomFor(key K, n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	return ok && el.Value.(*entry[K, V]).size <= c.limit/n
 }
 
 // contains reports whether key is cached, without marking it used.

@@ -174,7 +174,7 @@ func (r *Repository) Diff(ctx context.Context, from, to Version) (*Diff, error) 
 	var chain []codec.SnapshotID // newest first, excluding from
 	var cut codec.SnapshotID     // the oldest of them whose history was expired
 	found := fromID == toID
-	for info, err := range r.ancestry(ctx, toID) {
+	for info, err := range r.ancestryUntil(ctx, toID, fromID) {
 		if err != nil {
 			return nil, err
 		}

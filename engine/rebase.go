@@ -94,7 +94,7 @@ func (s *Session) commitsByAncestry(ctx context.Context, tip codec.SnapshotID) (
 	var chain []loggedCommit // newest first
 	var cut codec.SnapshotID // the newest of them whose history was expired
 	found := false
-	for info, err := range s.repo.ancestry(ctx, tip) {
+	for info, err := range s.repo.ancestryUntil(ctx, tip, s.snapshotID) {
 		if err != nil {
 			return nil, err
 		}

@@ -431,7 +431,9 @@ func (r *Repository) SnapshotInfo(ctx context.Context, id codec.SnapshotID) (Sna
 }
 
 // Ancestry yields the version's snapshot and its ancestors, newest first,
-// reading one snapshot per step (a long history is never loaded at once).
+// one snapshot per step (a long history is never loaded at once). Where a
+// branch log the handle has read holds the version, the snapshots ahead
+// are fetched a few at a time (see ancestry).
 func (r *Repository) Ancestry(ctx context.Context, v Version) iter.Seq2[SnapshotInfo, error] {
 	return func(yield func(SnapshotInfo, error) bool) {
 		id, err := r.Resolve(ctx, v)
@@ -440,22 +442,6 @@ func (r *Repository) Ancestry(ctx context.Context, v Version) iter.Seq2[Snapshot
 			return
 		}
 		r.ancestry(ctx, id)(yield)
-	}
-}
-
-func (r *Repository) ancestry(ctx context.Context, id codec.SnapshotID) iter.Seq2[SnapshotInfo, error] {
-	return func(yield func(SnapshotInfo, error) bool) {
-		for !id.IsZero() {
-			info, err := r.SnapshotInfo(ctx, id)
-			if err != nil {
-				yield(SnapshotInfo{}, err)
-				return
-			}
-			if !yield(info, nil) {
-				return
-			}
-			id = info.ParentID
-		}
 	}
 }
 

@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
+)
+
+// slowSnapshots makes each snapshot read take a while, as a round trip to
+// an object store does, and counts them: all, in flight, most at once.
+type slowSnapshots struct {
+	storage.Storage
+	mu               sync.Mutex
+	reads, now, most int
+	delay            time.Duration
+	readsByID        map[string]int
+}
+
+func (s *slowSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
+	if !strings.HasPrefix(key, codec.SnapshotsPrefix) {
+		return s.Storage.Get(ctx, key)
+	}
+	s.mu.Lock()
+	s.reads++
+	s.readsByID[key]++
+	s.now++
+	s.most = max(s.most, s.now)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.now--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Storage.Get(ctx, key)
+}
+
+func (s *slowSnapshots) counts() (reads, now, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads, s.now, s.most
+}
+
+// mainWithCommits makes a repository whose main has n commits after its
+// initial snapshot.
+func mainWithCommits(t testing.TB, store storage.Storage, n int) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("making the history: %+v", err)
+		}
+	}
+	repo, err := Create(ctx, store, nil, nil)
+	must(err)
+	for i := range n {
+		s, err := repo.WritableSession(ctx, MainBranch)
+		must(err)
+		must(s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON("")))
+		_, err = s.Commit(ctx, fmt.Sprintf("commit %d", i), nil)
+		must(err)
+	}
+}
+
+// A fresh handle walking a branch's history reads the snapshots its log
+// names ahead of the walk, several at once, and each only once; the walk
+// is the same as one that follows the parents alone.
+func TestAncestryFetchesSnapshotsAhead(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, 30)
+	plain, err := Open(ctx, base, nil)
+	mustOK(t, err)
+	tip, err := plain.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	want := ancestryIDs(t, plain, Version{Snapshot: tip}) // no log read: no hints
+
+	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
+	repo, err := Open(ctx, slow, nil)
+	mustOK(t, err)
+	wantIDs(t, "walk with the log's hints", ancestryIDs(t, repo, Version{Branch: MainBranch}), want...)
+	reads, now, most := slow.counts()
+	if most < 2 {
+		t.Fatalf("the walk read one snapshot at a time")
+	}
+	if reads != len(want) || now != 0 {
+		t.Fatalf("%d snapshot reads for %d snapshots (%d still in flight), want each read once", reads, len(want), now)
+	}
+	if most > ancestorsAhead+1 {
+		t.Fatalf("%d snapshot reads at once, more than the walk's bound of %d ahead", most, ancestorsAhead)
+	}
+}
+
+// A walk that stops early leaves nothing running and has read at most
+// ancestorsAhead snapshots beyond those it yielded.
+func TestAncestryStoppedEarlyStopsFetching(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, 40)
+	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
+	repo, err := Open(ctx, slow, nil)
+	mustOK(t, err)
+	taken := 0
+	for _, err := range repo.Ancestry(ctx, Version{Branch: MainBranch}) {
+		mustOK(t, err)
+		if taken++; taken == 3 {
+			break
+		}
+	}
+	reads, now, _ := slow.counts()
+	if now != 0 {
+		t.Fatalf("%d snapshot reads still in flight after the walk returned", now)
+	}
+	if reads > taken+ancestorsAhead+1 {
+		t.Fatalf("%d snapshot reads for a walk of %d steps", reads, taken)
+	}
+}
+
+// An expiration rewrites a parent in place, so the log names snapshots
+// that are no longer in the history: the walk still follows the parents.
+func TestAncestryAfterExpirationFollowsTheParents(t *testing.T) {
+	ctx := context.Background()
+	f := newExpireFixture(t, memory.New(t.Name()))
+	_, err := f.repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff})
+	mustOK(t, err)
+	fresh, err := Open(ctx, f.store, nil)
+	mustOK(t, err)
+	wantIDs(t, "main after the expiration", ancestryIDs(t, fresh, Version{Branch: MainBranch}), f.n4, f.n3, f.root)
+}
+
+// A diff's walk stops at its older version, and so does what it fetches
+// ahead: every snapshot from the tip to that version is read once, and
+// none beyond it.
+func TestDiffFetchesNothingPastItsRange(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, 40)
+	plain, err := Open(ctx, base, nil)
+	mustOK(t, err)
+	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
+	from := ids[10]
+
+	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
+	repo, err := Open(ctx, slow, nil)
+	mustOK(t, err)
+	d, err := repo.Diff(ctx, Version{Snapshot: from}, Version{Branch: MainBranch})
+	mustOK(t, err)
+	if len(d.NewGroups) != 10 {
+		t.Fatalf("diff over 10 commits: %d new groups", len(d.NewGroups))
+	}
+	reads, now, most := slow.counts()
+	if reads != 11 || now != 0 {
+		t.Fatalf("%d snapshot reads (%d in flight) for a diff over 10 commits, want 11", reads, now)
+	}
+	if most < 2 {
+		t.Fatalf("the diff's walk read one snapshot at a time")
+	}
+}
