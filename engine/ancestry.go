@@ -29,22 +29,38 @@ func (r *Repository) ancestry(ctx context.Context, id codec.SnapshotID) iter.Seq
 // none): nothing past it is fetched ahead.
 func (r *Repository) ancestryUntil(ctx context.Context, id, until codec.SnapshotID) iter.Seq2[SnapshotInfo, error] {
 	return func(yield func(SnapshotInfo, error) bool) {
+		for snap, err := range r.snapshotsBack(ctx, id, until) {
+			var info SnapshotInfo
+			if err == nil {
+				info, err = snapshotInfo(snap)
+			}
+			if !yield(info, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// snapshotsBack yields snapshot id and its ancestors, newest first, as
+// ancestryUntil does, with the snapshots themselves.
+func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.SnapshotID) iter.Seq2[*codec.Snapshot, error] {
+	return func(yield func(*codec.Snapshot, error) bool) {
 		ahead := &ancestorFetcher{}
 		defer func() { ahead.stop() }()
 		for first := true; !id.IsZero(); first = false {
-			info, err := r.SnapshotInfo(ctx, id)
+			snap, err := r.assets.fetchSnapshot(ctx, id)
 			if err != nil {
-				yield(SnapshotInfo{}, err)
+				yield(nil, err)
 				return
 			}
 			if first && id != until {
 				ahead = r.fetchAncestorsAhead(ctx, id, until)
 			}
-			if !yield(info, nil) {
+			if !yield(snap, nil) {
 				return
 			}
 			ahead.passed()
-			id = info.ParentID
+			id = snap.ParentID
 		}
 	}
 }

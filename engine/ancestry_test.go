@@ -168,3 +168,28 @@ func TestDiffFetchesNothingPastItsRange(t *testing.T) {
 		t.Fatalf("the diff's walk read one snapshot at a time")
 	}
 }
+
+// A garbage collection's walk through each ref's history fetches ahead as
+// well, and reads each snapshot once even where histories meet.
+func TestGarbageCollectWalksHistoryAhead(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, 30)
+	plain, err := Open(ctx, base, nil)
+	mustOK(t, err)
+	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
+	mustOK(t, plain.CreateTag(ctx, "middle", ids[15]))
+
+	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
+	repo, err := Open(ctx, slow, nil)
+	mustOK(t, err)
+	_, err = repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
+	mustOK(t, err)
+	reads, now, most := slow.counts()
+	if reads != len(ids) || now != 0 {
+		t.Fatalf("%d snapshot reads (%d in flight) for a history of %d", reads, now, len(ids))
+	}
+	if most < 2 {
+		t.Fatalf("the collection's walk read one snapshot at a time")
+	}
+}

@@ -27,19 +27,23 @@ func (r *Repository) reachableHistory(ctx context.Context) (snapshots map[codec.
 	for _, root := range roots {
 		// Histories share their older part: stop at the first snapshot
 		// already marked.
-		for id := root.snapshot; !id.IsZero() && !snapshots[id]; {
-			snap, err := r.assets.fetchSnapshot(ctx, id)
+		if snapshots[root.snapshot] {
+			continue
+		}
+		for snap, err := range r.snapshotsBack(ctx, root.snapshot, codec.SnapshotID{}) {
 			if err != nil {
 				return nil, nil, err
 			}
-			snapshots[id] = true
+			if snapshots[snap.ID] {
+				break
+			}
+			snapshots[snap.ID] = true
 			for _, m := range snap.ManifestFiles {
 				if !listed[m.ID] {
 					listed[m.ID] = true
 					manifests = append(manifests, m.ID)
 				}
 			}
-			id = snap.ParentID
 		}
 	}
 	return snapshots, manifests, nil
