@@ -164,8 +164,6 @@ type containerJSON struct {
 	Store     *storeConfig `json:"store,omitempty"`
 }
 
-// storeConfig is codec.ObjectStoreConfig: how to reach a container's
-// objects (never credentials).
 // compressionJSON is the compression of metadata files in upstream
 // Icechunk's shape: zstd is the only algorithm.
 type compressionJSON struct {
@@ -260,14 +258,17 @@ func (s *storageJSON) settings() *codec.StorageSettings {
 	return out
 }
 
+// storeConfig is codec.ObjectStoreConfig: how to reach a container's
+// objects (never credentials).
 type storeConfig struct {
-	Kind           string `json:"kind"`
-	Region         string `json:"region,omitempty"`
-	EndpointURL    string `json:"endpoint_url,omitempty"`
-	AllowHTTP      bool   `json:"allow_http,omitempty"`
-	ForcePathStyle bool   `json:"force_path_style,omitempty"`
-	Anonymous      bool   `json:"anonymous,omitempty"`
-	Path           string `json:"path,omitempty"`
+	Kind           string            `json:"kind"`
+	Region         string            `json:"region,omitempty"`
+	EndpointURL    string            `json:"endpoint_url,omitempty"`
+	AllowHTTP      bool              `json:"allow_http,omitempty"`
+	ForcePathStyle bool              `json:"force_path_style,omitempty"`
+	Anonymous      bool              `json:"anonymous,omitempty"`
+	Path           string            `json:"path,omitempty"`
+	Options        map[string]string `json:"options,omitempty"`
 }
 
 func configOf(c codec.RepoConfig) configJSON {

@@ -97,6 +97,38 @@ func ic_storage_new_http(baseURL *C.ic_cchar, out *C.ic_storage, errOut *C.ic_er
 	})
 }
 
+//export ic_storage_new_http_options
+func ic_storage_new_http_options(baseURL, optionsJSON *C.ic_cchar, out *C.ic_storage, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		u, err := inString(baseURL, "url")
+		if err != nil {
+			return err
+		}
+		var opts map[string]string
+		if optionsJSON != nil {
+			raw, err := inString(optionsJSON, "options_json")
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(raw), &opts); err != nil {
+				return invalidArg("options_json: want a JSON object of strings, such as {\"timeout\": \"30s\"}: %v", err)
+			}
+		}
+		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
+			return err
+		}
+		o, err := httpstore.ParseOptions(opts)
+		if err != nil {
+			return invalidArg("%v", err)
+		}
+		st, err := httpstore.NewWithOptions(u, o)
+		if err != nil {
+			return invalidArg("%v", err)
+		}
+		return newStorage(st, out)
+	})
+}
+
 // newS3 checks cfg (a bad config is an invalid argument), then builds
 // the store (a failure to read the environment is a storage failure).
 func newS3(cfg s3.Config, out *C.ic_storage) error {

@@ -226,6 +226,10 @@ type ObjectStoreConfig struct {
 	ForcePathStyle bool   `msg:"force_path_style,omitempty"` // s3
 	Anonymous      bool   `msg:"anonymous,omitempty"`        // s3: unsigned requests (public buckets)
 	Path           string `msg:"path,omitempty"`             // local_filesystem: the folder
+	// Options are an http store's client options, as upstream's
+	// http_store takes them (package httpstore's ParseOptions reads them
+	// when a binding connects the container).
+	Options map[string]string `msg:"options,omitempty"`
 }
 
 // Default configuration values.
@@ -317,6 +321,9 @@ func (o *ObjectStoreConfig) validate(urlPrefix string) error {
 		}
 	default:
 		return errors.Newf("unknown object store kind %q (want %q, %q or %q)", o.Kind, ObjectStoreS3, ObjectStoreLocal, ObjectStoreHTTP)
+	}
+	if len(o.Options) > 0 && o.Kind != ObjectStoreHTTP {
+		return errors.Newf("client options are taken by an %q store, not an %q one", ObjectStoreHTTP, o.Kind)
 	}
 	return nil
 }

@@ -241,8 +241,8 @@ func (z *CachingConfig) Msgsize() (s int) {
 func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(7)
-	var zb0001Mask uint8 /* 7 bits */
+	zb0001Len := uint32(8)
+	var zb0001Mask uint8 /* 8 bits */
 	_ = zb0001Mask
 	if z.Region == "" {
 		zb0001Len--
@@ -267,6 +267,10 @@ func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Path == "" {
 		zb0001Len--
 		zb0001Mask |= 0x40
+	}
+	if z.Options == nil {
+		zb0001Len--
+		zb0001Mask |= 0x80
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -305,6 +309,15 @@ func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "path"
 			o = append(o, 0xa4, 0x70, 0x61, 0x74, 0x68)
 			o = msgp.AppendString(o, z.Path)
+		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// string "options"
+			o = append(o, 0xa7, 0x6f, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x73)
+			o = msgp.AppendMapHeader(o, uint32(len(z.Options)))
+			for za0001, za0002 := range z.Options {
+				o = msgp.AppendString(o, za0001)
+				o = msgp.AppendString(o, za0002)
+			}
 		}
 	}
 	return
@@ -370,6 +383,34 @@ func (z *ObjectStoreConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Path")
 				return
 			}
+		case "options":
+			var zb0002 uint32
+			zb0002, bts, err = msgp.ReadMapHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Options")
+				return
+			}
+			if z.Options == nil {
+				z.Options = make(map[string]string, zb0002)
+			} else if len(z.Options) > 0 {
+				clear(z.Options)
+			}
+			for zb0002 > 0 {
+				var za0002 string
+				zb0002--
+				var za0001 string
+				za0001, bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Options")
+					return
+				}
+				za0002, bts, err = msgp.ReadStringBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Options", za0001)
+					return
+				}
+				z.Options[za0001] = za0002
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -384,7 +425,13 @@ func (z *ObjectStoreConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *ObjectStoreConfig) Msgsize() (s int) {
-	s = 1 + 5 + msgp.StringPrefixSize + len(z.Kind) + 7 + msgp.StringPrefixSize + len(z.Region) + 13 + msgp.StringPrefixSize + len(z.EndpointURL) + 11 + msgp.BoolSize + 17 + msgp.BoolSize + 10 + msgp.BoolSize + 5 + msgp.StringPrefixSize + len(z.Path)
+	s = 1 + 5 + msgp.StringPrefixSize + len(z.Kind) + 7 + msgp.StringPrefixSize + len(z.Region) + 13 + msgp.StringPrefixSize + len(z.EndpointURL) + 11 + msgp.BoolSize + 17 + msgp.BoolSize + 10 + msgp.BoolSize + 5 + msgp.StringPrefixSize + len(z.Path) + 8 + msgp.MapHeaderSize
+	if z.Options != nil {
+		for za0001, za0002 := range z.Options {
+			_ = za0002
+			s += msgp.StringPrefixSize + len(za0001) + msgp.StringPrefixSize + len(za0002)
+		}
+	}
 	return
 }
 

@@ -67,6 +67,9 @@ func TestRepoConfigValidate(t *testing.T) {
 		"http store for s3://": func(c *RepoConfig) {
 			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreHTTP}
 		},
+		"client options for an s3 store": func(c *RepoConfig) {
+			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Options: map[string]string{"timeout": "5s"}}
+		},
 		"too many requests for one object": func(c *RepoConfig) {
 			c.Storage = &StorageSettings{MaxConcurrentRequestsForObject: MaxConcurrentRequestsForObject + 1}
 		},
@@ -82,7 +85,7 @@ func TestRepoConfigValidate(t *testing.T) {
 	c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Region: "eu-west-1"}
 	c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
 	c.VirtualChunkContainers = append(c.VirtualChunkContainers,
-		VirtualChunkContainer{Name: "web", URLPrefix: "https://data.example.org/", Store: &ObjectStoreConfig{Kind: ObjectStoreHTTP}},
+		VirtualChunkContainer{Name: "web", URLPrefix: "https://data.example.org/", Store: &ObjectStoreConfig{Kind: ObjectStoreHTTP, Options: map[string]string{"timeout": "30s"}}},
 		VirtualChunkContainer{Name: "plain-web", URLPrefix: "http://10.0.0.1/", Store: &ObjectStoreConfig{Kind: ObjectStoreHTTP}})
 	if err := c.Validate(); err != nil {
 		t.Errorf("stores that fit their prefixes: %v", err)

@@ -488,6 +488,26 @@ ic_status ic_storage_new_local(const char *path, ic_storage *out, ic_error *err)
  */
 ic_status ic_storage_new_http(const char *url, ic_storage *out, ic_error *err);
 
+/* ic_storage_new_http with the HTTP client tuned by options_json (NULL:
+ * the defaults), a JSON object of strings holding upstream Icechunk's
+ * http_store options:
+ *   "timeout"                     a whole request, such as "30s" or "2min 30s"
+ *   "connect_timeout"             connecting ("5s"; default 30 s)
+ *   "user_agent"                  the User-Agent header sent
+ *   "allow_invalid_certificates"  "true": the server's TLS certificate is
+ *                                 not checked (any site is trusted; testing only)
+ *   "allow_http"                  "false": http:// URLs are refused
+ *   "proxy_url"                   an http://, https:// or socks5:// proxy
+ *   "pool_idle_timeout"           how long idle connections are kept
+ *   "pool_max_idle_per_host"      idle connections kept (default 64)
+ *   "http1_only"                  "true": never HTTP/2
+ * Durations are spans of a whole number and a unit (ns, us, ms, s, sec,
+ * min, m, h, hours, d, days, w...), or Go's form ("1m30s"). An unknown
+ * key, a value that does not parse, or a value that is not a string is
+ * IC_ERR_INVALID_ARGUMENT naming it. */
+ic_status ic_storage_new_http_options(const char *url, const char *options_json, ic_storage *out,
+                                      ic_error *err);
+
 /* Where S3 credentials come from. */
 typedef enum ic_s3_credentials {
     IC_S3_CREDENTIALS_STATIC = 1,    /* access_key_id + secret_access_key (+ session_token) */
@@ -592,8 +612,9 @@ ic_status ic_storage_free(ic_storage storage);
  *   {"kind": "s3", "region": "...", "endpoint_url": "...", "allow_http": false,
  *    "force_path_style": false, "anonymous": false}   for s3:// prefixes, or
  *   {"kind": "local_filesystem", "path": "/data"}     for file:// prefixes, or
- *   {"kind": "http"}                                  for http:// and https:// prefixes
- *                                   (read through ic_storage_new_http).
+ *   {"kind": "http", "options": {"timeout": "30s"}}   for http:// and https:// prefixes
+ *                                   (read through ic_storage_new_http_options;
+ *                                   "options" as it takes them, may be left out).
  * "storage" (omitted when unset; null clears it) tunes how a handle talks
  * to its storage, and takes effect at once on the handle that sets it:
  *   {"retries": {"max_tries": 6, "initial_backoff_ms": 50, "max_backoff_ms": 2000},

@@ -35,9 +35,10 @@ import (
 // Store is a read-only storage.Storage under one base URL. It is safe for
 // concurrent use.
 type Store struct {
-	baseURL string // scheme, user info, host and an escaped path ending in "/"
-	name    string // baseURL without user info
-	client  *http.Client
+	baseURL   string // scheme, user info, host and an escaped path ending in "/"
+	name      string // baseURL without user info
+	client    *http.Client
+	userAgent string // "" keeps Go's
 }
 
 var (
@@ -52,10 +53,17 @@ var (
 const responseHeaderTimeout = 60 * time.Second
 
 // New returns a Store for files under baseURL, an http:// or https:// URL
-// (a missing trailing "/" is added). It does not contact the server. A URL
-// that does not parse, has another scheme, no host, or carries a query or
-// fragment is refused naming the problem.
+// (a missing trailing "/" is added), with the default client options. It
+// does not contact the server. A URL that does not parse, has another
+// scheme, no host, or carries a query or fragment is refused naming the
+// problem.
 func New(baseURL string) (*Store, error) {
+	return NewWithOptions(baseURL, Options{})
+}
+
+// NewWithOptions is New with the client tuned by opts; an http:// URL is
+// refused when opts disallow it, and so is a bad proxy URL.
+func NewWithOptions(baseURL string, opts Options) (*Store, error) {
 	shown := redacted(baseURL)
 	u, err := url.Parse(baseURL)
 	if err != nil {
@@ -77,12 +85,25 @@ func New(baseURL string) (*Store, error) {
 		u.Path += "/"
 		u.RawPath = ""
 	}
+	if u.Scheme == "http" && opts.DisallowHTTP {
+		return nil, errors.Newf("http store: %q is not https:// and the client option allow_http is false", shown)
+	}
 	named := *u
 	named.User = nil
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.ResponseHeaderTimeout = responseHeaderTimeout
-	transport.MaxIdleConnsPerHost = 64
-	return &Store{baseURL: u.String(), name: named.String(), client: &http.Client{Transport: transport}}, nil
+	client, err := opts.client()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{baseURL: u.String(), name: named.String(), client: client, userAgent: opts.UserAgent}, nil
+}
+
+// newRequest is a request for key's URL, with the store's User-Agent.
+func (s *Store) newRequest(ctx context.Context, method, key string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.objectURL(key), nil)
+	if err == nil && s.userAgent != "" {
+		req.Header.Set("User-Agent", s.userAgent)
+	}
+	return req, err
 }
 
 // redacted is raw with any user info (between "://" and the host) left
@@ -198,7 +219,7 @@ func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst [
 	if len(dst) == 0 && cond.IsZero() {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.objectURL(key), nil)
+	req, err := s.newRequest(ctx, http.MethodGet, key)
 	if err != nil {
 		return storage.Determinate(errors.Wrapf(err, "%s: read %q", s, key))
 	}
@@ -255,7 +276,7 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 	if err := s.check(ctx, "stat", key); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.objectURL(key), nil)
+	req, err := s.newRequest(ctx, http.MethodHead, key)
 	if err != nil {
 		return storage.ObjectInfo{}, storage.Determinate(errors.Wrapf(err, "%s: stat %q", s, key))
 	}

@@ -947,6 +947,22 @@ int main(void) {
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http("https://example.com/data/?x=1", &refused, &E));
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http(NULL, &refused, &E));
         FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http("https://example.com/", NULL, &E));
+        /* Upstream's client options, as a JSON object of strings. */
+        OK(ic_storage_new_http_options("https://example.com/data",
+                                       "{\"timeout\": \"2min 30s\", \"user_agent\": \"survey/1\", \"allow_http\": \"false\"}",
+                                       &web, &E));
+        OK(ic_storage_free(web));
+        OK(ic_storage_new_http_options("https://example.com/data", NULL, &web, &E));
+        OK(ic_storage_free(web));
+        FAILS(IC_ERR_INVALID_ARGUMENT,
+              ic_storage_new_http_options("https://example.com/", "{\"http2_only\": \"true\"}", &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT,
+              ic_storage_new_http_options("https://example.com/", "{\"timeout\": 30}", &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT,
+              ic_storage_new_http_options("https://example.com/", "{\"timeout\": \"soon\"}", &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT,
+              ic_storage_new_http_options("http://example.com/", "{\"allow_http\": \"false\"}", &refused, &E));
+        FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_http_options("https://example.com/", "{}", NULL, &E));
         CHECK(refused == 0);
     }
 

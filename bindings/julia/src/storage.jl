@@ -41,7 +41,7 @@ local_filesystem_storage(path::AbstractString) =
         (Cstring, Ref{UInt64}, Ref{UInt64}), path, out, err))
 
 """
-    http_storage(url) -> Storage
+    http_storage(url; options=nothing) -> Storage
 
 A read-only storage of the files a web server publishes under `url` (an
 `http://` or `https://` folder URL), for virtual chunk containers
@@ -49,10 +49,21 @@ A read-only storage of the files a web server publishes under `url` (an
 reference's ETag or time; busy answers and dropped connections are retried.
 A repository cannot live in one. Another scheme, no host, a query or a
 fragment throws `IcechunkError(:INVALID_ARGUMENT)`.
+
+`options` are upstream's HTTP client options, a dict of strings: `timeout`
+and `connect_timeout` (`"30s"`, `"2min 30s"`), `user_agent`,
+`allow_invalid_certificates`, `allow_http`, `proxy_url`,
+`pool_idle_timeout`, `pool_max_idle_per_host`, `http1_only`. An unknown
+key or a value that does not parse throws
+`IcechunkError(:INVALID_ARGUMENT)`.
 """
-http_storage(url::AbstractString) =
-    _new_storage((out, err) -> @ic(:ic_storage_new_http, Int32,
+function http_storage(url::AbstractString; options::Union{Nothing,AbstractDict}=nothing)
+    options === nothing && return _new_storage((out, err) -> @ic(:ic_storage_new_http, Int32,
         (Cstring, Ref{UInt64}, Ref{UInt64}), url, out, err))
+    js = JSON.write_json(options)
+    return _new_storage((out, err) -> @ic(:ic_storage_new_http_options, Int32,
+        (Cstring, Cstring, Ref{UInt64}, Ref{UInt64}), url, js, out, err))
+end
 
 """
     s3_storage(; bucket, prefix="", region="", endpoint_url="",

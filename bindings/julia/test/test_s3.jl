@@ -50,6 +50,13 @@ end
     @test describe(http_storage("https://user:pw@example.com/data")) == "https://example.com/data/"
     e = caught(() -> http_storage("ftp://example.com/data/"))
     @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
+    # upstream's client options
+    tuned = http_storage("https://example.com/data"; options = Dict("timeout" => "2min 30s", "user_agent" => "survey/1"))
+    @test describe(tuned) == "https://example.com/data/"
+    e = caught(() -> http_storage("https://example.com/data"; options = Dict("timeout" => "soon")))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT && occursin("timeout", e.message)
+    e = caught(() -> http_storage("https://example.com/data"; options = Dict("timeout" => 30)))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
 
     minio, why = find_minio()
     if minio === nothing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,10 +84,12 @@ class ObjectStoreConfig:
     force_path_style: bool = False
     anonymous: bool = False
     path: str | None = None
+    #: An HTTP store's client options (:func:`http_store`).
+    options: dict[str, str] | None = field(default=None, hash=False)
 
     def _to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind}
-        for k in ("region", "endpoint_url", "allow_http", "force_path_style", "anonymous", "path"):
+        for k in ("region", "endpoint_url", "allow_http", "force_path_style", "anonymous", "path", "options"):
             v = getattr(self, k)
             if v:
                 d[k] = v
@@ -133,6 +136,7 @@ class ObjectStoreConfig:
             force_path_style=bool(d.get("force_path_style")),
             anonymous=bool(d.get("anonymous")),
             path=d.get("path") or None,
+            options=dict(d["options"]) if d.get("options") else None,
         )
 
 
@@ -177,15 +181,31 @@ def http_store(opts: dict[str, str] | None = None) -> ObjectStoreConfig:
     :meth:`Repository.set_virtual_chunk_storage` with an
     :func:`http_storage`.
 
+    ``opts`` are upstream's client options, kept in the repository's
+    configuration and used when the container is connected:
+    ``timeout`` and ``connect_timeout`` (durations such as ``"30s"`` or
+    ``"2min 30s"``), ``user_agent``, ``allow_invalid_certificates``
+    (``"true"``: certificates are not checked; for testing),
+    ``allow_http`` (``"false"``: ``http://`` is refused), ``proxy_url``,
+    ``pool_idle_timeout``, ``pool_max_idle_per_host`` and ``http1_only``.
+
     Raises
     ------
-    ValueError
-        Upstream's client options (``opts``), which this library does not
-        take; an empty mapping or None is accepted.
+    TypeError
+        ``opts`` that is not a mapping of strings to strings. An unknown
+        option or a value that does not parse is refused when the
+        container is connected (:class:`InvalidArgumentError`).
     """
-    if opts:
-        raise ValueError(f"http_store: client options are not supported here: {sorted(opts)}")
-    return ObjectStoreConfig(kind="http")
+    return ObjectStoreConfig(kind="http", options=_http_options(opts))
+
+
+def _http_options(opts: Mapping[str, str] | None) -> dict[str, str] | None:
+    """A copy of HTTP client options, None when there are none."""
+    if not opts:
+        return None
+    if not isinstance(opts, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
+        raise TypeError(f"HTTP client options are a mapping of strings to strings (such as {{'timeout': '30s'}}), not {opts!r}")
+    return dict(opts)
 
 
 def local_filesystem_store(path: str) -> ObjectStoreConfig:

@@ -360,7 +360,7 @@ class Repository:
             if c.store is not None and c.store.kind == "http":
                 if creds is not None:
                     raise TypeError(f"authorize_virtual_chunk_access: {prefix!r} is an HTTP container, which takes no credentials (give None)")
-                self.set_virtual_chunk_storage(prefix, http_storage(prefix))
+                self.set_virtual_chunk_storage(prefix, http_storage(prefix, c.store.options))
                 continue
             if c.store is None or c.store.kind != "s3" or not prefix.startswith("s3://"):
                 raise ValueError(

@@ -193,7 +193,7 @@ def _storage_from_spec(spec: dict[str, Any]) -> Storage:
     if kind == "local":
         return local_filesystem_storage(spec["path"])
     if kind == "http":
-        return http_storage(spec["url"])
+        return http_storage(spec["url"], spec.get("opts"))
     if kind == "s3" and spec.get("get_credentials") is not None:
         return _s3_refreshable(spec["config"], spec["get_credentials"], spec.get("initial"))
     if kind == "s3":
@@ -221,7 +221,7 @@ def local_filesystem_storage(path: str | os.PathLike[str]) -> Storage:
     return Storage(h, {"type": "local", "path": p})
 
 
-def http_storage(url: str) -> Storage:
+def http_storage(url: str, opts: dict[str, str] | None = None) -> Storage:
     """A read-only storage of the files a web server publishes under
     ``url`` (an ``http://`` or ``https://`` folder URL), for a virtual chunk
     container: :meth:`Repository.set_virtual_chunk_storage` takes it, and a
@@ -229,14 +229,24 @@ def http_storage(url: str) -> Storage:
     ``authorize_virtual_chunk_access``. Reads are ranged GETs, pinned to a
     reference's ETag or time where it has one; busy answers (429, 5xx) and
     dropped connections are retried. A repository cannot live in one.
+    ``opts`` are upstream's HTTP client options (see :func:`http_store`).
 
     Raises
     ------
     InvalidArgumentError
-        A URL with another scheme, no host, a query or a fragment.
+        A URL with another scheme, no host, a query or a fragment; an
+        unknown client option or one whose value does not parse.
+    TypeError
+        ``opts`` that is not a mapping of strings to strings.
     """
-    h = _ffi.handle_result(_ffi.lib.ic_storage_new_http, _ffi.cstr(url, "url"))
-    return Storage(h, {"type": "http", "url": url})
+    from .config import _http_options
+
+    options = _http_options(opts)
+    if options is None:
+        h = _ffi.handle_result(_ffi.lib.ic_storage_new_http, _ffi.cstr(url, "url"))
+        return Storage(h, {"type": "http", "url": url})
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_http_options, _ffi.cstr(url, "url"), _ffi.cstr(json.dumps(options), "opts"))
+    return Storage(h, {"type": "http", "url": url, "opts": options})
 
 
 def s3_storage(

@@ -34,7 +34,7 @@ class _FileHandler(http.server.BaseHTTPRequestHandler):
         self._serve(body=True)
 
     def _serve(self, body: bool) -> None:
-        self.requests.append(f"{self.command} {self.path} {self.headers.get('Range', '')}")
+        self.requests.append(f"{self.command} {self.path} {self.headers.get('Range', '')} ua={self.headers.get('User-Agent')}")
         if self.busy[0] > 0:
             self.busy[0] -= 1
             self.send_error(503)
@@ -138,9 +138,17 @@ def test_http_storage_arguments(files: Files) -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(st)).describe() == "https://example.com/files/"
-    with pytest.raises(ValueError, match="client options"):
-        ic.http_store({"timeout": "5s"})
     assert ic.ObjectStoreConfig.Http() == ic.http_store() == ic.ObjectStoreConfig.Http({})
+    with pytest.raises(TypeError, match="mapping of strings to strings"):
+        ic.http_store({"timeout": 5})  # type: ignore[dict-item]
+    with pytest.raises(ic.InvalidArgumentError, match='unknown client option "http2_only"'):
+        ic.http_storage(files.url, {"http2_only": "true"})
+    with pytest.raises(ic.InvalidArgumentError, match=r'"timeout": "soon" is not a duration'):
+        ic.http_storage(files.url, {"timeout": "soon"})
+    with pytest.raises(ic.InvalidArgumentError, match="allow_http is false"):
+        ic.http_storage(files.url, {"allow_http": "false"})
+    tuned = ic.http_storage("https://example.com/files", {"timeout": "2min 30s", "user_agent": "survey/1"})
+    assert pickle.loads(pickle.dumps(tuned)).describe() == "https://example.com/files/"
     # an HTTP store serves http(s):// prefixes only, and takes no credentials
     cfg = ic.RepositoryConfig.default()
     cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("s3://bucket/", ic.http_store()))
@@ -155,3 +163,36 @@ def test_http_storage_arguments(files: Files) -> None:
     # a repository cannot live in one
     with pytest.raises(ic.IcechunkError, match="a repository cannot live in one"):
         ic.Repository.create(ic.http_storage(files.url))
+
+
+def test_http_client_options_are_kept_and_used(files: Files) -> None:
+    """Upstream's http_store options live in the container's configuration
+    and tune the client the container is connected with; one that does not
+    parse is refused when connecting, naming it."""
+    (files.root / "a.bin").write_bytes(np.arange(100, dtype="<i4").tobytes())
+    opts = {"user_agent": "survey-reader/2", "timeout": "30s", "connect_timeout": "2s"}
+    cfg = ic.RepositoryConfig.default()
+    cfg.set_virtual_chunk_container(ic.VirtualChunkContainer(files.url, ic.ObjectStoreConfig.Http(opts)))
+    storage = ic.in_memory_storage()
+    repo = ic.Repository.create(storage, cfg, authorize_virtual_chunk_access={files.url: None})
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="v", shape=(100,), chunks=(100,), dtype="<i4", compressors=None, fill_value=0)
+    s.store.set_virtual_ref("v/c/0", files.url + "a.bin", offset=0, length=400)
+    s.commit("one virtual chunk")
+
+    again = ic.Repository.open(storage, authorize_virtual_chunk_access={files.url: None})
+    assert again.config.virtual_chunk_containers[files.url].store == ic.http_store(opts)
+    files.requests.clear()
+    arr = zarr.open_array(again.readonly_session(branch="main").store, path="v", mode="r")
+    np.testing.assert_array_equal(arr[:], np.arange(100, dtype="<i4"))
+    assert files.requests and all(r.endswith("ua=survey-reader/2") for r in files.requests), files.requests
+
+    bad = ic.RepositoryConfig.default()
+    bad.set_virtual_chunk_container(ic.VirtualChunkContainer(files.url, ic.http_store({"timeout": "soon"})))
+    with pytest.raises(ic.InvalidArgumentError, match='client option "timeout"'):
+        ic.Repository.create(ic.in_memory_storage(), bad, authorize_virtual_chunk_access={files.url: None})
+    # Client options belong to HTTP stores only.
+    wrong = ic.RepositoryConfig.default()
+    wrong.set_virtual_chunk_container(ic.VirtualChunkContainer("s3://bucket/", ic.ObjectStoreConfig(kind="s3", options={"timeout": "5s"})))
+    with pytest.raises(ic.IcechunkError, match="client options are taken by an"):
+        ic.Repository.create(ic.in_memory_storage(), wrong)
