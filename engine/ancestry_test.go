@@ -193,3 +193,53 @@ func TestGarbageCollectWalksHistoryAhead(t *testing.T) {
 		t.Fatalf("the collection's walk read one snapshot at a time")
 	}
 }
+
+// An expiration's walks down each ref's history read ahead too, and read
+// each snapshot once: the kept commits, then the expired run to the
+// initial snapshot.
+func TestExpireSnapshotsWalksHistoryAhead(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	repo, err := Create(ctx, base, nil, nil)
+	mustOK(t, err)
+	commitN := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			s, err := repo.WritableSession(ctx, MainBranch)
+			mustOK(t, err)
+			mustOK(t, s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON("")))
+			_, err = s.Commit(ctx, fmt.Sprintf("commit %d", i), nil)
+			mustOK(t, err)
+		}
+	}
+	commitN(0, 30)
+	time.Sleep(20 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	commitN(30, 10)
+
+	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
+	fresh, err := Open(ctx, slow, nil)
+	mustOK(t, err)
+	res, err := fresh.ExpireSnapshots(ctx, ExpireOptions{OlderThan: cutoff})
+	mustOK(t, err)
+	if len(res.Expired) != 30 {
+		t.Fatalf("%d snapshots expired, want the 30 old commits", len(res.Expired))
+	}
+	_, now, most := slow.counts()
+	if now != 0 || most < 2 {
+		t.Fatalf("%d reads in flight after the expiration, at most %d at once: want none left and several at once", now, most)
+	}
+	for key, n := range slow.readsByID {
+		if n != 1 {
+			t.Fatalf("%s read %d times", key, n)
+		}
+	}
+	if len(slow.readsByID) != 41 {
+		t.Fatalf("%d snapshots read, want the 41 of the history", len(slow.readsByID))
+	}
+	after, err := Open(ctx, base, nil)
+	mustOK(t, err)
+	if got := ancestryIDs(t, after, Version{Branch: MainBranch}); len(got) != 11 {
+		t.Fatalf("main's history after the expiration: %d snapshots, want 10 new ones and the initial one", len(got))
+	}
+}

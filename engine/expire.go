@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"iter"
 	"log/slog"
 	"slices"
 	"time"
@@ -189,16 +190,17 @@ func (e *expiry) expireHistories(ctx context.Context, tips, kept []codec.Snapsho
 	// snapshot (never expired) or at a part already reached; expire also
 	// records what it marks as expired.
 	walk := func(tip codec.SnapshotID, expire bool) error {
-		for id := tip; !id.IsZero() && !reached[id]; {
-			s, err := e.repo.assets.fetchSnapshot(ctx, id)
-			if err != nil || s.ParentID.IsZero() {
+		if tip.IsZero() || reached[tip] {
+			return nil
+		}
+		for s, err := range e.repo.snapshotsBack(ctx, tip, codec.SnapshotID{}) {
+			if err != nil || s.ParentID.IsZero() || reached[s.ID] {
 				return err
 			}
-			reached[id] = true
+			reached[s.ID] = true
 			if expire {
-				e.expired[id] = true
+				e.expired[s.ID] = true
 			}
-			id = s.ParentID
 		}
 		return nil
 	}
@@ -228,15 +230,36 @@ func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID
 			e.settled[id] = true
 		}
 	}
+	// The walk goes down one chain of parents, from tip: each snapshot
+	// asked for is the parent of the one before, read ahead where a branch
+	// log names them.
+	chain, stop := iter.Pull2(e.repo.snapshotsBack(ctx, tip.ID, codec.SnapshotID{}))
+	defer stop()
+	parentOf := func(child *codec.Snapshot) (*codec.Snapshot, error) {
+		for {
+			s, err, ok := chain()
+			switch {
+			case !ok:
+				return nil, errors.AssertionFailedf("the walk from %s ended before the parent of %s", tip.ID, child.ID)
+			case err != nil:
+				return nil, err
+			case s.ID == child.ParentID:
+				return s, nil
+			}
+			// tip itself, or an ancestor already taken (the expired run
+			// starts at the parent phase one read last).
+		}
+	}
 	cur := tip
+	var parent *codec.Snapshot
 	for {
 		if cur.ParentID.IsZero() || e.settled[cur.ID] {
 			settle()
 			return codec.SnapshotID{}, nil // the initial snapshot, or a history already done
 		}
 		walked = append(walked, cur.ID)
-		parent, err := a.fetchSnapshot(ctx, cur.ParentID)
-		if err != nil {
+		var err error
+		if parent, err = parentOf(cur); err != nil {
 			return codec.SnapshotID{}, err
 		}
 		if parent.ParentID.IsZero() {
@@ -253,20 +276,22 @@ func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID
 	// cur is kept, its parent expired: walk the expired run down to the
 	// initial snapshot (or to a run an earlier ref already walked, once
 	// the initial snapshot is known).
-	for id := cur.ParentID; ; {
-		if e.expired[id] && !e.root.IsZero() {
+	for s := parent; ; {
+		if e.expired[s.ID] && !e.root.IsZero() {
 			break
-		}
-		s, err := a.fetchSnapshot(ctx, id)
-		if err != nil {
-			return codec.SnapshotID{}, err
 		}
 		if s.ParentID.IsZero() {
 			e.root = s.ID
 			break
 		}
-		e.expired[id] = true
-		id = s.ParentID
+		e.expired[s.ID] = true
+		if e.expired[s.ParentID] && !e.root.IsZero() {
+			break // the rest was walked by an earlier ref: not read again
+		}
+		var err error
+		if s, err = parentOf(s); err != nil {
+			return codec.SnapshotID{}, err
+		}
 	}
 	edited := *cur
 	edited.ParentID, edited.HistoryCut = e.root, true
