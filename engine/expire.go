@@ -246,8 +246,7 @@ func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID
 			case s.ID == child.ParentID:
 				return s, nil
 			}
-			// tip itself, or an ancestor already taken (the expired run
-			// starts at the parent phase one read last).
+			// tip itself, the chain's first item
 		}
 	}
 	cur := tip
