@@ -78,7 +78,7 @@ func TestOptionsActOnRequests(t *testing.T) {
 		agent.Store(r.Header.Get("User-Agent"))
 		if slow.Load() {
 			select {
-			case <-time.After(2 * time.Second):
+			case <-time.After(5 * time.Second):
 			case <-r.Context().Done():
 			}
 		}
@@ -87,7 +87,7 @@ func TestOptionsActOnRequests(t *testing.T) {
 
 	plain := httptest.NewServer(handler)
 	t.Cleanup(plain.Close)
-	s, err := httpstore.NewWithOptions(plain.URL+"/data", httpstore.Options{UserAgent: "survey-reader/1", Timeout: 200 * time.Millisecond})
+	s, err := httpstore.NewWithOptions(plain.URL+"/data", httpstore.Options{UserAgent: "survey-reader/1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +97,15 @@ func TestOptionsActOnRequests(t *testing.T) {
 	if got := agent.Load(); got != "survey-reader/1" {
 		t.Fatalf("User-Agent %q", got)
 	}
-	slow.Store(true)
+	bounded, err := httpstore.NewWithOptions(plain.URL+"/data", httpstore.Options{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.Store(true) // each answer waits 5 s
 	start := time.Now()
-	_, err = s.Get(ctx, "a.bin")
-	if err == nil || !storage.IsTransient(err) || time.Since(start) > 1500*time.Millisecond {
-		t.Fatalf("a request past the timeout: %v after %v, want a transient failure after 200 ms", err, time.Since(start))
+	_, err = bounded.Get(ctx, "a.bin")
+	if err == nil || !storage.IsTransient(err) || time.Since(start) > 4*time.Second {
+		t.Fatalf("a request past the timeout: %v after %v, want a transient failure after 300 ms", err, time.Since(start))
 	}
 	slow.Store(false)
 
