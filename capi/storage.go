@@ -81,20 +81,7 @@ func ic_storage_new_local(path *C.ic_cchar, out *C.ic_storage, errOut *C.ic_erro
 
 //export ic_storage_new_http
 func ic_storage_new_http(baseURL *C.ic_cchar, out *C.ic_storage, errOut *C.ic_error) C.ic_status {
-	return call(errOut, func() error {
-		u, err := inString(baseURL, "url")
-		if err != nil {
-			return err
-		}
-		if err := needOut(unsafe.Pointer(out), "out"); err != nil {
-			return err
-		}
-		st, err := httpstore.New(u)
-		if err != nil {
-			return invalidArg("%v", err)
-		}
-		return newStorage(st, out)
-	})
+	return ic_storage_new_http_options(baseURL, nil, out, errOut)
 }
 
 //export ic_storage_new_http_options

@@ -46,6 +46,17 @@ func (s *slowSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.Storage.Get(ctx, key)
 }
 
+// openSlow opens a fresh handle on base whose snapshot reads take delay.
+func openSlow(t testing.TB, base storage.Storage, delay time.Duration) (*Repository, *slowSnapshots) {
+	t.Helper()
+	slow := &slowSnapshots{Storage: base, delay: delay, readsByID: map[string]int{}}
+	repo, err := Open(context.Background(), slow, nil)
+	if err != nil {
+		t.Fatalf("opening the repository: %+v", err)
+	}
+	return repo, slow
+}
+
 func (s *slowSnapshots) counts() (reads, now, most int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -87,9 +98,7 @@ func TestAncestryFetchesSnapshotsAhead(t *testing.T) {
 	mustOK(t, err)
 	want := ancestryIDs(t, plain, Version{Snapshot: tip}) // no log read: no hints
 
-	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
-	repo, err := Open(ctx, slow, nil)
-	mustOK(t, err)
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	wantIDs(t, "walk with the log's hints", ancestryIDs(t, repo, Version{Branch: MainBranch}), want...)
 	reads, now, most := slow.counts()
 	if most < 2 {
@@ -109,9 +118,7 @@ func TestAncestryStoppedEarlyStopsFetching(t *testing.T) {
 	ctx := context.Background()
 	base := memory.New(t.Name())
 	mainWithCommits(t, base, 40)
-	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
-	repo, err := Open(ctx, slow, nil)
-	mustOK(t, err)
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	taken := 0
 	for _, err := range repo.Ancestry(ctx, Version{Branch: MainBranch}) {
 		mustOK(t, err)
@@ -152,9 +159,7 @@ func TestDiffFetchesNothingPastItsRange(t *testing.T) {
 	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
 	from := ids[10]
 
-	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
-	repo, err := Open(ctx, slow, nil)
-	mustOK(t, err)
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	d, err := repo.Diff(ctx, Version{Snapshot: from}, Version{Branch: MainBranch})
 	mustOK(t, err)
 	if len(d.NewGroups) != 10 {
@@ -180,9 +185,7 @@ func TestGarbageCollectWalksHistoryAhead(t *testing.T) {
 	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
 	mustOK(t, plain.CreateTag(ctx, "middle", ids[15]))
 
-	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
-	repo, err := Open(ctx, slow, nil)
-	mustOK(t, err)
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	_, err = repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
 	mustOK(t, err)
 	reads, now, most := slow.counts()
@@ -217,9 +220,7 @@ func TestExpireSnapshotsWalksHistoryAhead(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	commitN(30, 10)
 
-	slow := &slowSnapshots{Storage: base, delay: 2 * time.Millisecond, readsByID: map[string]int{}}
-	fresh, err := Open(ctx, slow, nil)
-	mustOK(t, err)
+	fresh, slow := openSlow(t, base, 2*time.Millisecond)
 	res, err := fresh.ExpireSnapshots(ctx, ExpireOptions{OlderThan: cutoff})
 	mustOK(t, err)
 	if len(res.Expired) != 30 {

@@ -210,11 +210,7 @@ func BenchmarkAncestryOf100OnSlowStore(b *testing.B) {
 	}{{"log-hints", Version{Branch: MainBranch}}, {"parents-only", Version{Snapshot: tip}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				slow := &slowSnapshots{Storage: base, delay: 5 * time.Millisecond, readsByID: map[string]int{}}
-				fresh, err := Open(ctx, slow, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
+				fresh, slow := openSlow(b, base, 5*time.Millisecond)
 				start, n := time.Now(), 0
 				for _, err := range fresh.Ancestry(ctx, tc.v) {
 					if err != nil {

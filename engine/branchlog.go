@@ -58,6 +58,13 @@ func (r *refs) keep(key string, e storage.Entry) {
 	r.keepLocked(key, e.Slot, kept)
 }
 
+// logPosition is where an entry is in the branch logs: its log's key and
+// slot.
+type logPosition struct {
+	key  string
+	slot uint64
+}
+
 // keepLocked records kept, the keptOf the entry at slot (caller holds
 // r.mu).
 func (r *refs) keepLocked(key string, slot uint64, kept keptEntry) {
@@ -67,23 +74,36 @@ func (r *refs) keepLocked(key string, slot uint64, kept keptEntry) {
 		// head passes it (a branch made again starts with an entry that
 		// names no parent), so what was kept before it is dropped, and a
 		// deleted branch holds one empty entry.
-		if len(log) > 0 {
-			log = nil
+		for s := range log {
+			r.forgetLocked(key, s)
 		}
+		log = nil
 	}
 	if log == nil {
 		log = map[uint64]keptEntry{}
 		r.recent[key] = log
 	}
 	log[slot] = kept
+	if kept.ref != nil && !kept.ref.Parent.IsZero() {
+		r.commits[kept.ref.Snapshot] = logPosition{key, slot}
+	}
 	if len(log) > recentEntries {
 		// Forget the oldest half: the walk back from the tip needs the
 		// newest, and trimming in batches keeps this cheap.
 		slots := slices.Sorted(maps.Keys(log))
 		for _, s := range slots[:len(slots)-recentEntries/2] {
-			delete(log, s)
+			r.forgetLocked(key, s)
 		}
 	}
+}
+
+// forgetLocked drops the kept entry at slot of the log at key, and its
+// place in the index of commits (caller holds r.mu).
+func (r *refs) forgetLocked(key string, slot uint64) {
+	if e := r.recent[key][slot]; e.ref != nil && r.commits[e.ref.Snapshot] == (logPosition{key, slot}) {
+		delete(r.commits, e.ref.Snapshot)
+	}
+	delete(r.recent[key], slot)
 }
 
 // walkBatch is how many entries a walk back through a log reads at once
@@ -138,14 +158,11 @@ func (r *refs) entryAt(ctx context.Context, key string, slot uint64) (*codec.Ref
 func (r *refs) entryOf(id codec.SnapshotID) (key string, slot uint64, ref *codec.Ref, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, log := range r.recent {
-		for s, e := range log {
-			if e.ref != nil && e.ref.Snapshot == id && !e.ref.Parent.IsZero() {
-				return k, s, e.ref, true
-			}
-		}
+	pos, ok := r.commits[id]
+	if !ok {
+		return "", 0, nil, false
 	}
-	return "", 0, nil, false
+	return pos.key, pos.slot, r.recent[pos.key][pos.slot].ref, true
 }
 
 // branchEntryName names slot of a branch's log in errors.

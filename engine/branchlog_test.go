@@ -273,7 +273,11 @@ func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
 	snaps := make([]codec.SnapshotID, recentEntries+1)
 	for slot := range uint64(recentEntries + 1) {
 		snaps[slot] = codec.NewSnapshotID()
-		data, err := codec.EncodeRef(&codec.Ref{Snapshot: snaps[slot]})
+		ref := &codec.Ref{Snapshot: snaps[slot]}
+		if slot > 0 {
+			ref.Parent = snaps[slot-1] // a commit: indexed by its snapshot
+		}
+		data, err := codec.EncodeRef(ref)
 		ok(t, err)
 		r.keep(key, storage.Entry{Slot: slot, VersionedData: storage.VersionedData{Data: data}})
 	}
@@ -285,6 +289,16 @@ func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
 		if e, found := kept[slot]; !found || e.err != nil || e.ref.Snapshot != snaps[slot] {
 			t.Fatalf("entry %d: kept %v, %+v", slot, found, e)
 		}
+	}
+	// The index of commits by snapshot follows what is kept.
+	if len(r.commits) != recentEntries/2 {
+		t.Fatalf("%d commits indexed, want the %d kept", len(r.commits), recentEntries/2)
+	}
+	if _, _, _, found := r.entryOf(snaps[1]); found {
+		t.Fatal("a forgotten entry is still found by its snapshot")
+	}
+	if k, slot, ref, found := r.entryOf(snaps[recentEntries]); !found || k != key || slot != recentEntries || ref.Snapshot != snaps[recentEntries] {
+		t.Fatalf("the newest entry by its snapshot: %v %q %d %+v", found, k, slot, ref)
 	}
 }
 
@@ -316,6 +330,11 @@ func TestBranchLogForgetsADeletedBranch(t *testing.T) {
 	for _, e := range kept {
 		if e.ref != nil || e.err != nil {
 			t.Fatalf("the entry kept of a deleted branch is %+v, want the empty tombstone", e)
+		}
+	}
+	for id, pos := range repo.refs.commits {
+		if pos.key == key {
+			t.Fatalf("commit %s of the deleted branch is still indexed", id)
 		}
 	}
 	// Made again, the branch starts afresh and commits on it rebase as usual.

@@ -65,10 +65,13 @@ type refs struct {
 	mu     sync.Mutex
 	known  map[string]storage.Entry        // branch log key -> newest entry seen
 	recent map[string]map[uint64]keptEntry // branch log key -> slot -> entry (see branchlog.go)
+	// commits indexes the kept entries written by commits (with a parent)
+	// by their snapshot, for entryOf.
+	commits map[codec.SnapshotID]logPosition
 }
 
 func newRefs(store storage.Storage) *refs {
-	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64]keptEntry{}}
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64]keptEntry{}, commits: map[codec.SnapshotID]logPosition{}}
 }
 
 func (r *refs) knownEntry(key string) (storage.Entry, bool) {

@@ -48,6 +48,15 @@ type MultipartUploader interface {
 // limit).
 const MaxUploadParts = 10000
 
+// uploaderOf returns s as a MultipartUploader, or the error of a storage
+// that takes no multipart uploads (key names the object refused).
+func uploaderOf(s Storage, key string) (MultipartUploader, error) {
+	if u, ok := s.(MultipartUploader); ok && u.UploadPartBytes() > 0 {
+		return u, nil
+	}
+	return nil, Determinate(errors.Newf("%s: cannot put %q in parts (no multipart uploads)", s, key))
+}
+
 // UploadPartBytes returns the part size s wants for multipart uploads, 0
 // if s takes none.
 func UploadPartBytes(s Storage) int {
@@ -68,9 +77,9 @@ func UploadPartBytes(s Storage) int {
 // upload gone: the object is then looked up, and an object of the right
 // size at key is the upload's own.
 func PutMultipart(ctx context.Context, s Storage, key string, parts [][]byte, parallel int) error {
-	u, ok := s.(MultipartUploader)
-	if !ok || u.UploadPartBytes() <= 0 {
-		return Determinate(errors.Newf("%s: cannot put %q in parts (no multipart uploads)", s, key))
+	u, err := uploaderOf(s, key)
+	if err != nil {
+		return err
 	}
 	size := int64(PartsLen(parts))
 	partBytes := max(int64(u.UploadPartBytes()), (size+MaxUploadParts-1)/MaxUploadParts)

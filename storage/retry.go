@@ -257,12 +257,7 @@ func (r *Retrying) UploadPartBytes() int { return UploadPartBytes(r.inner) }
 
 // uploader returns the wrapped storage's MultipartUploader, or the error
 // of a storage without one.
-func (r *Retrying) uploader(key string) (MultipartUploader, error) {
-	if u, ok := r.inner.(MultipartUploader); ok && u.UploadPartBytes() > 0 {
-		return u, nil
-	}
-	return nil, Determinate(errors.Newf("%s: cannot put %q in parts (no multipart uploads)", r, key))
-}
+func (r *Retrying) uploader(key string) (MultipartUploader, error) { return uploaderOf(r.inner, key) }
 
 // StartUpload implements MultipartUploader. A start whose answer was lost
 // and is tried again leaves an empty upload behind, which stores nothing.

@@ -165,7 +165,6 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     # storage
     "ic_storage_new_memory": (_ST, [c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_local": (_ST, [c_char_p, POINTER(_H), _ERR]),
-    "ic_storage_new_http": (_ST, [c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_http_options": (_ST, [c_char_p, c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_s3_json": (_ST, [c_char_p, POINTER(_H), _ERR]),
     "ic_storage_new_s3_refreshable": (_ST, [c_char_p, CREDENTIALS_FN, c_void_p, POINTER(_H), _ERR]),

@@ -242,10 +242,8 @@ def http_storage(url: str, opts: dict[str, str] | None = None) -> Storage:
     from .config import _http_options
 
     options = _http_options(opts)
-    if options is None:
-        h = _ffi.handle_result(_ffi.lib.ic_storage_new_http, _ffi.cstr(url, "url"))
-        return Storage(h, {"type": "http", "url": url})
-    h = _ffi.handle_result(_ffi.lib.ic_storage_new_http_options, _ffi.cstr(url, "url"), _ffi.cstr(json.dumps(options), "opts"))
+    raw = None if options is None else _ffi.cstr(json.dumps(options), "opts")
+    h = _ffi.handle_result(_ffi.lib.ic_storage_new_http_options, _ffi.cstr(url, "url"), raw)
     return Storage(h, {"type": "http", "url": url, "opts": options})
 
 
