@@ -1,8 +1,9 @@
 // Package httpstore is a read-only Storage of files served over HTTP or
 // HTTPS: the objects of a virtual chunk container that a web server
 // publishes (upstream Icechunk's HTTP object store). A key is a path under
-// the store's base URL; reads are GETs with a Range header, conditional
-// reads add If-Match and If-Unmodified-Since, and Stat is a HEAD.
+// the store's base URL; a read is one GET (with a Range header unless it
+// asks for the whole file), conditional reads add If-Match and
+// If-Unmodified-Since, and Stat is a HEAD.
 //
 // HTTP has no writes or listings that every server offers, so Put,
 // PutIfAbsent, Delete and List fail with a determinate error saying the
@@ -175,8 +176,13 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.GetRange(ctx, key, storage.From(0))
 }
 
-// GetRange implements storage.Storage. The object's size is asked for
-// first when r is not a plain range from an offset.
+// GetRange implements storage.Storage with one GET: a whole object without
+// a Range header, a suffix as "bytes=-n". A range that selects nothing
+// whatever the object holds (empty, or a suffix of 0 bytes) is a HEAD, to
+// tell whether the object exists. A 416 answer (the range starts at or
+// past the end) is read with the size its Content-Range gives, or a HEAD
+// when it gives none; a server that ignores the Range header is read up
+// to the bytes asked for.
 func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) ([]byte, error) {
 	if err := s.check(ctx, "get", key); err != nil {
 		return nil, err
@@ -184,19 +190,163 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	if err := r.Validate(); err != nil {
 		return nil, errors.Wrapf(err, "%s: get %q", s, key)
 	}
-	info, err := s.Stat(ctx, key)
-	if err != nil {
-		return nil, err
+	var header string
+	switch {
+	case r.Kind == storage.RangeBounded && r.End > r.Start:
+		header = fmt.Sprintf("bytes=%d-%d", r.Start, r.End-1)
+	case r.Kind == storage.RangeFrom && r.Start > 0:
+		header = fmt.Sprintf("bytes=%d-", r.Start)
+	case r.Kind == storage.RangeFrom:
+		// The whole object: a plain GET.
+	case r.Kind == storage.RangeSuffix && r.Start > 0:
+		header = fmt.Sprintf("bytes=-%d", r.Start)
+	default:
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		return s.cut(key, r, info.Size, nil)
 	}
-	start, end, err := r.Resolve(info.Size)
+	req, err := s.newRequest(ctx, http.MethodGet, key)
+	if err != nil {
+		return nil, storage.Determinate(errors.Wrapf(err, "%s: get %q", s, key))
+	}
+	if header != "" {
+		req.Header.Set("Range", header)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, s.requestFailed(ctx, "get", key, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		return s.readPartial(ctx, key, r, resp)
+	case http.StatusOK:
+		return s.readWhole(ctx, key, r, resp)
+	case http.StatusRequestedRangeNotSatisfiable:
+		size := sizeOfUnsatisfied(resp)
+		if size < 0 {
+			info, err := s.Stat(ctx, key)
+			if err != nil {
+				return nil, err
+			}
+			size = info.Size
+		}
+		return s.cut(key, r, size, nil)
+	default:
+		return nil, s.answerFailed("get", key, resp)
+	}
+}
+
+// cut returns the bytes of r in data, the whole of an object of size bytes
+// (data nil: r must select nothing of it), or why r does not fit.
+func (s *Store) cut(key string, r storage.ByteRange, size int64, data []byte) ([]byte, error) {
+	start, end, err := r.Resolve(size)
 	if err != nil {
 		return nil, errors.Wrapf(err, "%s: get %q", s, key)
 	}
-	buf := make([]byte, end-start)
-	if err := s.ReadRangeIf(ctx, key, start, buf, storage.ReadCondition{}); err != nil {
-		return nil, err
+	if data == nil {
+		if start != end {
+			// The object grew between the answers that sized it.
+			return nil, storage.Transient(storage.Determinate(errors.Newf("%s: get %s of %q: the object changed while it was read", s, r, key)))
+		}
+		return []byte{}, nil
 	}
-	return buf, nil
+	return data[start:end:end], nil
+}
+
+// readPartial reads a 206 answer to GetRange: the bytes its Content-Range
+// names, which must be those r selects of the object.
+func (s *Store) readPartial(ctx context.Context, key string, r storage.ByteRange, resp *http.Response) ([]byte, error) {
+	cr := resp.Header.Get("Content-Range")
+	if strings.HasPrefix(cr, "bytes ") && strings.HasSuffix(cr, "/0") {
+		// Some servers (Go's among them) answer a suffix of an empty
+		// object with 206 and a range that cannot be ("bytes 0--1/0").
+		return s.cut(key, r, 0, []byte{})
+	}
+	first, last, size, ok := parseContentRange(cr)
+	if !ok {
+		return nil, storage.Determinate(errors.Newf("%s: get %s of %q: the server's partial answer has no valid Content-Range (%q)", s, r, key, resp.Header.Get("Content-Range")))
+	}
+	if size >= 0 {
+		start, end, err := r.Resolve(size)
+		if err != nil {
+			return nil, errors.Wrapf(err, "%s: get %q", s, key)
+		}
+		if first != start || last+1 != end {
+			return nil, storage.Determinate(errors.Newf("%s: get %s of %q: the server answered bytes %d-%d of %d", s, r, key, first, last, size))
+		}
+	} else if r.Kind != storage.RangeSuffix && first != r.Start {
+		return nil, storage.Determinate(errors.Newf("%s: get %s of %q: the server answered bytes %d-%d", s, r, key, first, last))
+	}
+	data := make([]byte, last+1-first)
+	if _, err := io.ReadFull(resp.Body, data); err != nil {
+		return nil, s.requestFailed(ctx, "get", key, err)
+	}
+	return data, nil
+}
+
+// readWhole reads a 200 answer to GetRange, the whole object, keeping the
+// bytes r selects; with a Content-Length it reads no further than them.
+func (s *Store) readWhole(ctx context.Context, key string, r storage.ByteRange, resp *http.Response) ([]byte, error) {
+	if resp.ContentLength < 0 {
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, s.requestFailed(ctx, "get", key, err)
+		}
+		return s.cut(key, r, int64(len(data)), data)
+	}
+	start, end, err := r.Resolve(resp.ContentLength)
+	if err != nil {
+		return nil, errors.Wrapf(err, "%s: get %q", s, key)
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, start); err != nil {
+		return nil, s.requestFailed(ctx, "get", key, err)
+	}
+	data := make([]byte, end-start)
+	if _, err := io.ReadFull(resp.Body, data); err != nil {
+		return nil, s.requestFailed(ctx, "get", key, err)
+	}
+	return data, nil
+}
+
+// parseContentRange reads "bytes first-last/size" (size "*": -1).
+func parseContentRange(cr string) (first, last, size int64, ok bool) {
+	spec, found := strings.CutPrefix(cr, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	span, total, found := strings.Cut(spec, "/")
+	a, b, found2 := strings.Cut(span, "-")
+	if !found || !found2 {
+		return 0, 0, 0, false
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	size = -1
+	var err3 error
+	if total != "*" {
+		size, err3 = strconv.ParseInt(total, 10, 64)
+	}
+	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || (size >= 0 && last >= size) {
+		return 0, 0, 0, false
+	}
+	return first, last, size, true
+}
+
+// sizeOfUnsatisfied is the object's size a 416 answer gives in its
+// Content-Range ("bytes */size"), or -1.
+func sizeOfUnsatisfied(resp *http.Response) int64 {
+	total, ok := strings.CutPrefix(resp.Header.Get("Content-Range"), "bytes */")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }
 
 // ReadRange implements storage.RangeReader.

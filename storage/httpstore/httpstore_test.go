@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,12 +26,34 @@ type fileServer struct {
 	modTime     time.Time
 	unavailable atomic.Int32 // the next this many requests answer 503
 	noRanges    atomic.Bool  // answer every GET with the whole file
+	bare416     atomic.Bool  // a 416 answer without the file's size
 	paths       []string     // escaped paths requested
+	methods     []string     // their methods
+}
+
+// sizeless drops the Content-Range of a 416 answer.
+type sizeless struct{ http.ResponseWriter }
+
+func (w sizeless) WriteHeader(code int) {
+	if code == http.StatusRequestedRangeNotSatisfiable {
+		w.Header().Del("Content-Range")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// requests returns the methods of the requests made since the call before.
+func (f *fileServer) requests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.methods
+	f.methods = nil
+	return m
 }
 
 func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.paths = append(f.paths, r.URL.EscapedPath())
+	f.methods = append(f.methods, r.Method)
 	data, ok := f.files[strings.TrimPrefix(r.URL.Path, "/data/")]
 	f.mu.Unlock()
 	if f.unavailable.Add(-1) >= 0 {
@@ -44,6 +67,9 @@ func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"v`+string(rune('0'+len(data)%10))+`"`)
 	if f.noRanges.Load() {
 		r.Header.Del("Range")
+	}
+	if f.bare416.Load() {
+		w = sizeless{w}
 	}
 	http.ServeContent(w, r, "", f.modTime, bytes.NewReader(data))
 }
@@ -119,6 +145,93 @@ func TestReads(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+// GetRange asks with one GET whatever the range, and answers as every
+// store does (storagetest's ranges), from servers with and without range
+// support; only a range that selects nothing is a HEAD.
+func TestGetRangeIsOneRequest(t *testing.T) {
+	ctx := context.Background()
+	f, s := serve(t)
+	f.files["r"] = []byte("0123456789")
+	f.files["empty"] = []byte{}
+	cases := []struct {
+		key  string
+		r    storage.ByteRange
+		want string
+		head bool // the store must ask with a HEAD (nothing to GET)
+		past bool // the GET asks from the end on: 416
+	}{
+		{"r", storage.Range(0, 10), "0123456789", false, false},
+		{"r", storage.Range(2, 5), "234", false, false},
+		{"r", storage.Range(8, 100), "89", false, false},
+		{"r", storage.Range(3, 3), "", true, false},
+		{"r", storage.Range(10, 12), "", false, true},
+		{"r", storage.From(0), "0123456789", false, false},
+		{"r", storage.From(7), "789", false, false},
+		{"r", storage.From(10), "", false, true},
+		{"r", storage.Suffix(3), "789", false, false},
+		{"r", storage.Suffix(10), "0123456789", false, false},
+		{"r", storage.Suffix(50), "0123456789", false, false},
+		{"r", storage.Suffix(0), "", true, false},
+		{"empty", storage.From(0), "", false, false},
+		{"empty", storage.Suffix(4), "", false, false},
+	}
+	for _, mode := range []string{"ranges", "no ranges", "416 without size"} {
+		f.noRanges.Store(mode == "no ranges")
+		f.bare416.Store(mode == "416 without size")
+		for _, c := range cases {
+			f.requests()
+			got, err := s.GetRange(ctx, c.key, c.r)
+			if err != nil || string(got) != c.want {
+				t.Fatalf("%s, %s of %q: %q, %v; want %q", mode, c.r, c.key, got, err, c.want)
+			}
+			want := []string{http.MethodGet}
+			switch {
+			case c.head:
+				want = []string{http.MethodHead}
+			case mode == "416 without size" && c.past:
+				want = []string{http.MethodGet, http.MethodHead} // the size comes from a HEAD
+			}
+			if reqs := f.requests(); !slices.Equal(reqs, want) {
+				t.Fatalf("%s, %s of %q: requests %v, want %v", mode, c.r, c.key, reqs, want)
+			}
+		}
+		for _, r := range []storage.ByteRange{storage.Range(11, 12), storage.From(11), storage.Range(-1, 2), storage.Range(5, 2), storage.Suffix(-1)} {
+			if _, err := s.GetRange(ctx, "r", r); !errors.Is(err, storage.ErrInvalidRange) {
+				t.Fatalf("%s, %s: %v, want an invalid range", mode, r, err)
+			}
+		}
+		for _, r := range []storage.ByteRange{storage.From(0), storage.Range(0, 1), storage.Suffix(2), storage.Range(1, 1)} {
+			if _, err := s.GetRange(ctx, "missing", r); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s, %s of a missing file: %v, want not found", mode, r, err)
+			}
+		}
+	}
+}
+
+// A server whose partial answer is not the range asked for is refused,
+// never read as if it were.
+func TestGetRangeRefusesAnotherRange(t *testing.T) {
+	ctx := context.Background()
+	for _, cr := range []string{"bytes 0-2/10", "bytes 2-4/10", "bytes 2-3/10", "bytes 0-2/*", "", "bytes 2-1/10", "octets 2-4/10"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if cr != "" {
+				w.Header().Set("Content-Range", cr)
+			}
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write([]byte("012"))
+		}))
+		s, err := httpstore.New(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.GetRange(ctx, "f", storage.Range(1, 4))
+		srv.Close()
+		if !errors.Is(err, storage.ErrDeterminate) || storage.IsTransient(err) || !strings.Contains(err.Error(), "bytes") {
+			t.Fatalf("Content-Range %q for bytes 1-3: %v, want a determinate failure naming the range", cr, err)
+		}
+	}
+}
 
 func TestConditionalReads(t *testing.T) {
 	ctx := context.Background()
