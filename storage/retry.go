@@ -319,6 +319,12 @@ func (r *Retrying) PutIfAbsent(ctx context.Context, key string, data []byte) err
 		start := tryStart(ctx)
 		err = r.inner.PutIfAbsent(ctx, key, data)
 		r.logTry(ctx, "put if absent", key, start, err)
+		if IsIndeterminate(err) && ctx.Err() != nil {
+			// The caller gave up: nothing can be read under its context to
+			// learn the outcome, which stays unknown, as the error says.
+			release()
+			return err
+		}
 		var stored []byte
 		var gerr error
 		if IsIndeterminate(err) {

@@ -91,3 +91,37 @@ func TestRetryingLogsUnknownCreateOutcomes(t *testing.T) {
 		t.Fatalf("the read-back line does not name its key: %q", lines.All())
 	}
 }
+
+// cancelledPut fails a create-only write as a cancelled request does,
+// with its outcome unknown, after its caller's context ended.
+type cancelledPut struct {
+	storage.Storage
+	cancel context.CancelFunc
+	gets   int
+}
+
+func (c *cancelledPut) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	c.cancel()
+	return storage.Indeterminate(errors.Wrapf(ctx.Err(), "create-only put %q", key))
+}
+
+func (c *cancelledPut) Get(ctx context.Context, key string) ([]byte, error) {
+	c.gets++
+	return c.Storage.Get(ctx, key)
+}
+
+// A create-only write whose caller gave up is not read back: the read
+// could not run under the caller's context, and the outcome stays unknown.
+func TestRetryingLeavesACancelledCreateUnknown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	inner := &cancelledPut{Storage: memory.New(t.Name()), cancel: cancel}
+	s := storage.NewRetrying(inner, fastRetry)
+	lines := logstest.Capture(t, "info")
+	err := s.PutIfAbsent(ctx, "k", nil)
+	if !storage.IsIndeterminate(err) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a create-only write cut short by its caller: %v, want an indeterminate failure naming the cancellation", err)
+	}
+	if inner.gets != 0 || len(lines.Matching("reading back")) != 0 {
+		t.Fatalf("the write was read back (%d gets): %q", inner.gets, lines.All())
+	}
+}
