@@ -35,15 +35,21 @@ const manifestWriters = 16
 // Errors: ErrReadOnly; ErrNoChangesToCommit; a *ConflictError (ErrConflict)
 // if the branch moved since the session's base (rebase, then commit again);
 // ErrInvalidTimestamp if clocks disagree. On any error nothing is committed
-// and the session keeps its changes.
+// and the session keeps its changes; objects written before a conflict was
+// found are named by nothing, for garbage collection to delete.
 func (s *Session) Commit(ctx context.Context, message string, meta map[string]any) (codec.SnapshotID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var seq storage.SeqNo
-	// Fail early, before writing anything, if the branch already moved.
-	// Even right after a rebase this pays: on a contended branch it often
-	// moved during the rebase, and writing the commit's objects for
-	// nothing loads the storage every writer waits on.
+	// The tip is read to learn the log version to compare-and-set from,
+	// and to fail if the branch already moved. Where the handle's last
+	// commit on the branch landed, nobody is likely to have moved it, and
+	// the read runs beside the writes: one round trip less per commit on
+	// an object store. Where the last commit found the branch moved, the
+	// read comes first, so that a writer behind a busy branch does not
+	// write its objects for nothing and load the storage every writer
+	// waits on (right after a rebase too: the branch often moved during
+	// it).
 	checkTip := func() error {
 		tip, at, err := s.repo.refs.branchTip(ctx, s.branch)
 		if err == nil && tip != s.snapshotID {
@@ -67,9 +73,56 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 		return err
 	}
 	start, branch, parent := time.Now(), s.branch, s.snapshotID
-	id, err := s.writeSnapshotLocked(ctx, "commit", message, meta, checkTip, moveBranch)
+	check := tipCheck{check: checkTip, first: s.repo.refs.wasContended(branch)}
+	id, err := s.writeSnapshotLocked(ctx, "commit", message, meta, check, moveBranch)
+	switch {
+	case err == nil:
+		s.repo.refs.noteCommit(branch, false)
+	case errors.Is(err, ErrConflict):
+		s.repo.refs.noteCommit(branch, true)
+	}
 	logCommit(ctx, branch, parent, id, start, err)
 	return id, err
+}
+
+// A tipCheck is what a commit checks of its branch before it may move it:
+// first, before anything is written, or beside the writes, stopping them
+// if it fails.
+type tipCheck struct {
+	check func() error // nil: nothing to check
+	first bool
+}
+
+// start runs the check: at once when it must come first (its error is
+// returned), else in a goroutine, cancelling ctx if it fails. wait returns
+// the check's error once it is done; it must be called before the
+// check's results are used, and is safe to call more than once.
+func (c tipCheck) start(ctx context.Context, cancel context.CancelFunc) (wait func() error, err error) {
+	if c.check == nil {
+		return func() error { return nil }, nil
+	}
+	if c.first {
+		err := c.check()
+		return func() error { return err }, err
+	}
+	done := make(chan struct{})
+	var checkErr error
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				checkErr = panicError(r)
+			}
+			if checkErr != nil {
+				cancel()
+			}
+		}()
+		checkErr = c.check()
+	}()
+	return func() error {
+		<-done
+		return checkErr
+	}, nil
 }
 
 // Flush writes the session's changes as a new snapshot whose parent is the
@@ -87,7 +140,7 @@ func (s *Session) Flush(ctx context.Context, message string, meta map[string]any
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	parent := s.snapshotID
-	id, err := s.writeSnapshotLocked(ctx, "flush", message, meta, nil, nil)
+	id, err := s.writeSnapshotLocked(ctx, "flush", message, meta, tipCheck{}, nil)
 	if err == nil && logOn(ctx, slog.LevelInfo) {
 		logs.Engine.InfoContext(ctx, "flushed an anonymous snapshot", "snapshot", id, "parent", parent)
 	}
@@ -96,12 +149,14 @@ func (s *Session) Flush(ctx context.Context, message string, meta map[string]any
 
 // writeSnapshotLocked writes the session's changes as a snapshot whose
 // parent is the session's base, and leaves the session read-only at it
-// (caller holds s.mu). what names the operation in errors. before (nil:
-// none) runs once the session's chunks are on their way to storage and
-// before anything is written; publish (nil: none) runs once the snapshot
-// and everything it names are durable, with the snapshot's id and the
-// files written. An error of either leaves the session as it was.
-func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, before func() error, publish func(codec.SnapshotID, commitFiles) error) (codec.SnapshotID, error) {
+// (caller holds s.mu). what names the operation in errors. check runs
+// once the session's chunks are on their way to storage, before anything
+// else is written or beside those writes (tipCheck); publish (nil: none)
+// runs once the snapshot and everything it names are durable and the
+// check has passed, with the snapshot's id and the files written. An
+// error of either leaves the session as it was (objects written beside a
+// failed check are left for garbage collection: nothing names them).
+func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string, meta map[string]any, check tipCheck, publish func(codec.SnapshotID, commitFiles) error) (codec.SnapshotID, error) {
 	if err := s.checkWritable(what); err != nil {
 		return codec.SnapshotID{}, err
 	}
@@ -130,16 +185,24 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	chunks := s.flushAsyncLocked(ctx)
 	defer chunks() // never leave the flush running past the session's lock
 
-	if before != nil {
-		if err := before(); err != nil {
-			return codec.SnapshotID{}, cmp.Or(chunks(), err)
-		}
-	}
-	nodes, err := s.listNodesLocked(ctx)
+	// The writes stop when a check beside them fails; the chunks keep
+	// landing, since the session keeps its changes for a rebase.
+	writeCtx, cancelWrites := context.WithCancel(ctx)
+	defer cancelWrites()
+	checked, err := check.start(ctx, cancelWrites)
+	defer func() { _ = checked() }() // never leave the check running past the session's lock
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}
-	id, files, err := s.repo.flush(ctx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
+	nodes, err := s.listNodesLocked(ctx)
+	if err != nil {
+		return codec.SnapshotID{}, cmp.Or(chunks(), checked(), err)
+	}
+	id, files, err := s.repo.flush(writeCtx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
+	if cerr := checked(); cerr != nil {
+		// A failed check explains writes it stopped.
+		return codec.SnapshotID{}, cmp.Or(chunks(), cerr)
+	}
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), err)
 	}

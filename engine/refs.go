@@ -68,10 +68,33 @@ type refs struct {
 	// commits indexes the kept entries written by commits (with a parent)
 	// by their snapshot, for entryOf.
 	commits map[codec.SnapshotID]logPosition
+	// contended holds the branches whose last commit through this handle
+	// found the branch moved (see Session.Commit).
+	contended map[string]bool
 }
 
 func newRefs(store storage.Storage) *refs {
-	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64]keptEntry{}, commits: map[codec.SnapshotID]logPosition{}}
+	return &refs{store: store, consensus: storage.NewConsensus(store, codec.RefsPrefix), known: map[string]storage.Entry{}, recent: map[string]map[uint64]keptEntry{}, commits: map[codec.SnapshotID]logPosition{}, contended: map[string]bool{}}
+}
+
+// wasContended says whether the last commit on branch through this handle
+// found that another writer had moved it.
+func (r *refs) wasContended(branch string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.contended[branch]
+}
+
+// noteCommit records how a commit on branch ended: landed, or beaten by
+// another writer (moved); other failures say nothing about contention.
+func (r *refs) noteCommit(branch string, moved bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if moved {
+		r.contended[branch] = true
+	} else {
+		delete(r.contended, branch)
+	}
 }
 
 func (r *refs) knownEntry(key string) (storage.Entry, bool) {
