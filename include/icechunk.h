@@ -1394,7 +1394,7 @@ ic_status ic_session_rebase(ic_session session, const ic_solver *solver, ic_erro
  * lost the branch to another writer it first sleeps a random time up to n
  * times the longer of base_delay_ms and that commit's duration, at most
  * max_delay_ms (0: 5 ms and 250 ms); a commit that found the branch moved
- * before writing anything rebases at once.
+ * on reading its tip rebases at once.
  * Returns the first error that is not a conflict (a failed rebase
  * included), or the last conflict. snapshot_id may be NULL. Delays above a
  * day (86400000 ms) are IC_ERR_INVALID_ARGUMENT.
