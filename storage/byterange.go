@@ -45,6 +45,22 @@ func (r ByteRange) String() string {
 	}
 }
 
+// HTTPRange is r as the value of an HTTP Range header (RFC 9110): [a, b)
+// as "bytes=a-(b-1)", From(a) as "bytes=a-", Suffix(n) as "bytes=-n". It
+// is "" for a range that selects no bytes whatever the object holds
+// (Range(a, a), Suffix(0)), which no header can ask for.
+func (r ByteRange) HTTPRange() string {
+	switch {
+	case r.Kind == RangeBounded && r.End > r.Start:
+		return fmt.Sprintf("bytes=%d-%d", r.Start, r.End-1)
+	case r.Kind == RangeFrom:
+		return fmt.Sprintf("bytes=%d-", r.Start)
+	case r.Kind == RangeSuffix && r.Start > 0:
+		return fmt.Sprintf("bytes=-%d", r.Start)
+	}
+	return ""
+}
+
 // Validate rejects ranges no object could satisfy (negative bounds, end
 // before start, unknown kind).
 func (r ByteRange) Validate() error {

@@ -190,17 +190,8 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	if err := r.Validate(); err != nil {
 		return nil, errors.Wrapf(err, "%s: get %q", s, key)
 	}
-	var header string
-	switch {
-	case r.Kind == storage.RangeBounded && r.End > r.Start:
-		header = fmt.Sprintf("bytes=%d-%d", r.Start, r.End-1)
-	case r.Kind == storage.RangeFrom && r.Start > 0:
-		header = fmt.Sprintf("bytes=%d-", r.Start)
-	case r.Kind == storage.RangeFrom:
-		// The whole object: a plain GET.
-	case r.Kind == storage.RangeSuffix && r.Start > 0:
-		header = fmt.Sprintf("bytes=-%d", r.Start)
-	default:
+	header := r.HTTPRange()
+	if header == "" {
 		info, err := s.Stat(ctx, key)
 		if err != nil {
 			return nil, err
@@ -211,7 +202,7 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	if err != nil {
 		return nil, storage.Determinate(errors.Wrapf(err, "%s: get %q", s, key))
 	}
-	if header != "" {
+	if r != storage.From(0) { // the whole object: a plain GET
 		req.Header.Set("Range", header)
 	}
 	resp, err := s.client.Do(req)
@@ -225,7 +216,7 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	case http.StatusOK:
 		return s.readWhole(ctx, key, r, resp)
 	case http.StatusRequestedRangeNotSatisfiable:
-		size := sizeOfUnsatisfied(resp)
+		size := infoOf(key, resp).Size // from "bytes */size"
 		if size < 0 {
 			info, err := s.Stat(ctx, key)
 			if err != nil {
@@ -335,20 +326,6 @@ func parseContentRange(cr string) (first, last, size int64, ok bool) {
 	return first, last, size, true
 }
 
-// sizeOfUnsatisfied is the object's size a 416 answer gives in its
-// Content-Range ("bytes */size"), or -1.
-func sizeOfUnsatisfied(resp *http.Response) int64 {
-	total, ok := strings.CutPrefix(resp.Header.Get("Content-Range"), "bytes */")
-	if !ok {
-		return -1
-	}
-	n, err := strconv.ParseInt(total, 10, 64)
-	if err != nil || n < 0 {
-		return -1
-	}
-	return n
-}
-
 // ReadRange implements storage.RangeReader.
 func (s *Store) ReadRange(ctx context.Context, key string, offset int64, dst []byte) error {
 	return s.ReadRangeIf(ctx, key, offset, dst, storage.ReadCondition{})
@@ -374,7 +351,7 @@ func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst [
 		return storage.Determinate(errors.Wrapf(err, "%s: read %q", s, key))
 	}
 	if len(dst) > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, offset+int64(len(dst))-1))
+		req.Header.Set("Range", storage.Range(offset, offset+int64(len(dst))).HTTPRange())
 	}
 	if cond.ETag != "" {
 		req.Header.Set("If-Match", `"`+storage.UnquoteETag(cond.ETag)+`"`)

@@ -177,9 +177,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return data, err
 }
 
-// GetRange implements storage.Storage. Ranges map to HTTP Range headers:
-// [a, b) to "bytes=a-(b-1)", From(a) to "bytes=a-", Suffix(n) to
-// "bytes=-n". Ranges that are empty by construction (Range(a, a),
+// GetRange implements storage.Storage. Ranges map to HTTP Range headers
+// (ByteRange.HTTPRange). Ranges that are empty by construction (Range(a, a),
 // Suffix(0)), and ranges the service refuses as unsatisfiable (416), are
 // settled with a HeadObject so that ByteRange.Resolve's rules hold exactly:
 // a range starting at the end of the object is empty, one starting past it
@@ -191,15 +190,8 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 	if err := r.Validate(); err != nil {
 		return nil, errors.Wrapf(err, "%s: get range of %q", s, key)
 	}
-	var header string
-	switch {
-	case r.Kind == storage.RangeBounded && r.End > r.Start:
-		header = fmt.Sprintf("bytes=%d-%d", r.Start, r.End-1)
-	case r.Kind == storage.RangeFrom:
-		header = fmt.Sprintf("bytes=%d-", r.Start)
-	case r.Kind == storage.RangeSuffix && r.Start > 0:
-		header = fmt.Sprintf("bytes=-%d", r.Start)
-	default:
+	header := r.HTTPRange()
+	if header == "" {
 		return s.emptyRange(ctx, key, r)
 	}
 	// The object may be replaced between a 416 and the HeadObject that
@@ -350,7 +342,7 @@ func (s *Store) ReadRangeIf(ctx context.Context, key string, offset int64, dst [
 		}
 		return nil
 	}
-	header := fmt.Sprintf("bytes=%d-%d", offset, end-1)
+	header := storage.Range(offset, end).HTTPRange()
 	data, ranged, err := s.getObject(ctx, o, key, header, dst, cond)
 	switch {
 	case errors.Is(err, storage.ErrPreconditionFailed):
