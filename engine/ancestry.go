@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"iter"
+	"strings"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/icechunk-go/icechunk-go/codec"
 )
@@ -12,15 +15,32 @@ import (
 // ahead of the step it is at.
 const ancestorsAhead = 8
 
+// searchAfter is how many snapshots in a row a walk reads with no known
+// branch log naming what comes next before it reads the branch logs to
+// find its place: a walk from a tag, from a snapshot id on a fresh handle,
+// or one that went past the start of the log it began in.
+const searchAfter = 2
+
+// searchDepth bounds how many entries of each branch log that search
+// reads; logSearches bounds how many logs it reads at once.
+const (
+	searchDepth = 256
+	logSearches = 4
+)
+
 // ancestry yields snapshot id and its ancestors, newest first, following
 // each snapshot's parent. The parents are the truth, but reading them one
-// after another costs a round trip per commit. A branch log the handle has
-// read that holds id hints at what comes next: its entries before id's,
-// as long as each names the snapshot of the entry before as its parent,
-// are the commits the walk will reach. Those snapshots are fetched ahead,
-// a few at a time, so that a long history on an object store costs a
-// round trip per few commits. A hint that turns out wrong (an expiration
-// rewrote a parent) costs a fetch, never a wrong answer.
+// after another costs a round trip per commit. A branch log that holds a
+// snapshot the walk reaches hints at what comes next: its entries before
+// that snapshot's, as long as each names the snapshot of the entry before
+// as its parent, are the commits the walk will reach. Those snapshots are
+// fetched ahead, a few at a time, so that a long history on an object
+// store costs a round trip per few commits. The logs the handle has read
+// are looked at every step the walk is not on such a path; when none
+// has named the next snapshot for searchAfter steps, the walk reads the
+// newest entries of every branch log, in the background, to find one. A
+// hint that turns out wrong (an expiration rewrote a parent) costs a
+// fetch, never a wrong answer.
 func (r *Repository) ancestry(ctx context.Context, id codec.SnapshotID) iter.Seq2[SnapshotInfo, error] {
 	return r.ancestryUntil(ctx, id, codec.SnapshotID{})
 }
@@ -46,15 +66,26 @@ func (r *Repository) ancestryUntil(ctx context.Context, id, until codec.Snapshot
 func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.SnapshotID) iter.Seq2[*codec.Snapshot, error] {
 	return func(yield func(*codec.Snapshot, error) bool) {
 		ahead := &ancestorFetcher{}
-		defer func() { ahead.stop() }()
-		for first := true; !id.IsZero(); first = false {
+		var search *logSearch
+		defer func() {
+			ahead.stop()
+			search.stop()
+		}()
+		unhinted := 0 // steps in a row that no log named ahead
+		for !id.IsZero() {
 			snap, err := r.assets.fetchSnapshot(ctx, id)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			if first && id != until {
+			if id != until && !ahead.covers(id) {
+				ahead.stop()
 				ahead = r.fetchAncestorsAhead(ctx, id, until)
+				if ahead.fetching() {
+					unhinted = 0
+				} else if unhinted++; unhinted >= searchAfter && search == nil && ahead.room {
+					search = r.searchBranchLogs(ctx)
+				}
 			}
 			if !yield(snap, nil) {
 				return
@@ -71,6 +102,11 @@ type ancestorFetcher struct {
 	credit chan struct{} // one token per fetch started and not yet passed
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	room   bool // the snapshot cache can keep what is fetched ahead
+
+	mu      sync.Mutex
+	naming  bool                      // still reading the log for what comes next
+	started map[codec.SnapshotID]bool // the snapshots it fetched
 }
 
 // fetchAncestorsAhead starts fetching the ancestors of id that a known
@@ -80,7 +116,7 @@ type ancestorFetcher struct {
 // once).
 func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.SnapshotID) *ancestorFetcher {
 	a := &ancestorFetcher{credit: make(chan struct{}, ancestorsAhead)}
-	if !r.assets.snapshots.roomFor(id, 2*ancestorsAhead) {
+	if a.room = r.assets.snapshots.roomFor(id, 2*ancestorsAhead); !a.room {
 		return a
 	}
 	key, slot, ref, ok := r.refs.entryOf(id)
@@ -88,9 +124,15 @@ func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.Sn
 		return a
 	}
 	ctx, a.cancel = context.WithCancel(ctx)
+	a.naming, a.started = true, map[codec.SnapshotID]bool{}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer func() {
+			a.mu.Lock()
+			a.naming = false
+			a.mu.Unlock()
+		}()
 		for !ref.Parent.IsZero() && slot > 0 {
 			parent := ref.Parent
 			select {
@@ -98,6 +140,9 @@ func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.Sn
 			case <-ctx.Done():
 				return
 			}
+			a.mu.Lock()
+			a.started[parent] = true
+			a.mu.Unlock()
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()
@@ -117,6 +162,19 @@ func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.Sn
 	return a
 }
 
+// fetching reports whether a log named snapshots to fetch ahead.
+func (a *ancestorFetcher) fetching() bool {
+	return a.started != nil
+}
+
+// covers reports whether the walk at snapshot id is on the fetcher's path:
+// it fetched id, or is still reading the log for what comes next.
+func (a *ancestorFetcher) covers(id codec.SnapshotID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.naming || a.started[id]
+}
+
 // passed notes that the walk took one more step.
 func (a *ancestorFetcher) passed() {
 	select {
@@ -131,4 +189,48 @@ func (a *ancestorFetcher) stop() {
 		a.cancel()
 	}
 	a.wg.Wait()
+}
+
+// logSearch reads the newest entries of every branch log into the kept
+// entries, where a walk looks for its place (see ancestry).
+type logSearch struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// searchBranchLogs starts reading back every branch's log, searchDepth
+// entries at most, logSearches logs at once. What it cannot read is left
+// unread: the walk follows the parents without it.
+func (r *Repository) searchBranchLogs(ctx context.Context) *logSearch {
+	s := &logSearch{}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var g errgroup.Group
+		g.SetLimit(logSearches)
+		for key, err := range r.refs.consensus.ListKeys(ctx) {
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(key, branchPrefix) {
+				g.Go(func() error {
+					r.refs.readBack(ctx, key, searchDepth)
+					return nil
+				})
+			}
+		}
+		_ = g.Wait()
+	}()
+	return s
+}
+
+// stop ends the search and waits for its reads in flight (cancelled). A
+// nil search has nothing to stop.
+func (s *logSearch) stop() {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	s.wg.Wait()
 }

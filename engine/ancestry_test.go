@@ -14,17 +14,35 @@ import (
 )
 
 // slowSnapshots makes each snapshot read take a while, as a round trip to
-// an object store does, and counts them: all, in flight, most at once.
+// an object store does, and counts them: all, in flight, most at once. It
+// also counts the reads of anything in flight (anyNow), and makes the
+// other reads take logDelay.
 type slowSnapshots struct {
 	storage.Storage
 	mu               sync.Mutex
 	reads, now, most int
-	delay            time.Duration
+	anyNow           int
+	delay, logDelay  time.Duration
 	readsByID        map[string]int
 }
 
 func (s *slowSnapshots) Get(ctx context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	s.anyNow++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.anyNow--
+		s.mu.Unlock()
+	}()
 	if !strings.HasPrefix(key, codec.SnapshotsPrefix) {
+		if s.logDelay > 0 {
+			select {
+			case <-time.After(s.logDelay):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		return s.Storage.Get(ctx, key)
 	}
 	s.mu.Lock()
@@ -85,6 +103,34 @@ func mainWithCommits(t testing.TB, store storage.Storage, n int) {
 	}
 }
 
+// parentsOf returns id and its ancestors, newest first, read one parent
+// after another: the history a walk must yield, whatever logs say.
+func parentsOf(t *testing.T, repo *Repository, id codec.SnapshotID) []codec.SnapshotID {
+	t.Helper()
+	var out []codec.SnapshotID
+	for !id.IsZero() {
+		info, err := repo.SnapshotInfo(context.Background(), id)
+		mustOK(t, err)
+		out = append(out, id)
+		id = info.ParentID
+	}
+	return out
+}
+
+// mainWithTag makes a repository whose main has n commits after its
+// initial snapshot, and a tag on the commit back steps behind main's tip.
+// It returns the store and main's history, newest first.
+func mainWithTag(t *testing.T, n int, tag string, back int) (*memory.Store, []codec.SnapshotID) {
+	t.Helper()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, n)
+	repo, err := Open(context.Background(), base, nil)
+	mustOK(t, err)
+	ids := ancestryIDs(t, repo, Version{Branch: MainBranch})
+	mustOK(t, repo.CreateTag(context.Background(), tag, ids[back]))
+	return base, ids
+}
+
 // A fresh handle walking a branch's history reads the snapshots its log
 // names ahead of the walk, several at once, and each only once; the walk
 // is the same as one that follows the parents alone.
@@ -96,7 +142,7 @@ func TestAncestryFetchesSnapshotsAhead(t *testing.T) {
 	mustOK(t, err)
 	tip, err := plain.LookupBranch(ctx, MainBranch)
 	mustOK(t, err)
-	want := ancestryIDs(t, plain, Version{Snapshot: tip}) // no log read: no hints
+	want := parentsOf(t, plain, tip)
 
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	wantIDs(t, "walk with the log's hints", ancestryIDs(t, repo, Version{Branch: MainBranch}), want...)
@@ -178,15 +224,9 @@ func TestDiffFetchesNothingPastItsRange(t *testing.T) {
 // well, and reads each snapshot once even where histories meet.
 func TestGarbageCollectWalksHistoryAhead(t *testing.T) {
 	ctx := context.Background()
-	base := memory.New(t.Name())
-	mainWithCommits(t, base, 30)
-	plain, err := Open(ctx, base, nil)
-	mustOK(t, err)
-	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
-	mustOK(t, plain.CreateTag(ctx, "middle", ids[15]))
-
+	base, ids := mainWithTag(t, 30, "middle", 15)
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
-	_, err = repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
+	_, err := repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
 	mustOK(t, err)
 	reads, now, most := slow.counts()
 	if reads != len(ids) || now != 0 {
@@ -242,5 +282,112 @@ func TestExpireSnapshotsWalksHistoryAhead(t *testing.T) {
 	mustOK(t, err)
 	if got := ancestryIDs(t, after, Version{Branch: MainBranch}); len(got) != 11 {
 		t.Fatalf("main's history after the expiration: %d snapshots, want 10 new ones and the initial one", len(got))
+	}
+}
+
+// walkWatchingReads walks v's history on repo and returns the snapshot
+// ids and, for each step, whether the read of the snapshot after it had
+// begun when the walk yielded it: a walk that follows the parents alone
+// begins that read only after the yield, one fetching ahead before.
+func walkWatchingReads(t *testing.T, repo *Repository, slow *slowSnapshots, v Version) (ids []codec.SnapshotID, ahead []bool) {
+	t.Helper()
+	for info, err := range repo.Ancestry(context.Background(), v) {
+		mustOK(t, err)
+		slow.mu.Lock()
+		begun := len(slow.readsByID)
+		slow.mu.Unlock()
+		ahead = append(ahead, begun >= len(ids)+2)
+		ids = append(ids, info.ID)
+	}
+	return ids, ahead
+}
+
+// checkFetchedAhead fails unless most steps in [from, len-2] of a walk
+// (three in four: a walk served from the cache can outrun the goroutine
+// that starts the next reads) were fetching ahead, and unless each
+// snapshot was read once, with nothing left in flight.
+func checkFetchedAhead(t *testing.T, what string, slow *slowSnapshots, ahead []bool, from int) {
+	t.Helper()
+	steps, fetching := 0, 0
+	for i := from; i < len(ahead)-1; i++ {
+		steps++
+		if ahead[i] {
+			fetching++
+		}
+	}
+	if steps < 8 || 4*fetching < 3*steps {
+		t.Fatalf("%s: %d of %d steps from step %d fetched ahead (%v)", what, fetching, steps, from, ahead)
+	}
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.reads != len(ahead) || slow.now != 0 || slow.anyNow != 0 {
+		t.Fatalf("%s: %d snapshot reads for %d snapshots (%d still in flight, %d reads of any kind), want each read once and nothing left", what, slow.reads, len(ahead), slow.now, slow.anyNow)
+	}
+}
+
+// A walk from a tag on a fresh handle starts in no log the handle has
+// read: after searchAfter steps it reads the branch logs, finds its place
+// in main's, and fetches the rest of the history ahead.
+func TestAncestryFromATagFindsItsPlaceInALog(t *testing.T) {
+	base, ids := mainWithTag(t, 40, "v1", 10)
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
+	got, ahead := walkWatchingReads(t, repo, slow, Version{Tag: "v1"})
+	wantIDs(t, "the tag's history", got, ids[10:]...)
+	if ahead[0] {
+		t.Fatalf("the walk's first step already fetched ahead: the handle had read no log")
+	}
+	checkFetchedAhead(t, "from the tag", slow, ahead, 10)
+}
+
+// A walk down a branch made from main leaves its log at the branch's
+// creation and goes on into main's history: it finds main's log and
+// fetches ahead there too.
+func TestAncestryGoesOnIntoTheLogOfItsParentBranch(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, 30)
+	plain, err := Open(ctx, base, nil)
+	mustOK(t, err)
+	tip, err := plain.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, plain.CreateBranch(ctx, "dev", tip))
+	for i := range 6 {
+		s, err := plain.WritableSession(ctx, "dev")
+		mustOK(t, err)
+		mustOK(t, s.StoreSet(ctx, fmt.Sprintf("dev%d/zarr.json", i), groupJSON("")))
+		_, err = s.Commit(ctx, fmt.Sprint("dev ", i), nil)
+		mustOK(t, err)
+	}
+	devTip, err := plain.LookupBranch(ctx, "dev")
+	mustOK(t, err)
+	want := parentsOf(t, plain, devTip)
+
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
+	got, ahead := walkWatchingReads(t, repo, slow, Version{Branch: "dev"})
+	wantIDs(t, "dev's history", got, want...)
+	checkFetchedAhead(t, "down dev into main", slow, ahead, 16) // main's tip is step 6
+}
+
+// A walk from a tag that stops early leaves nothing running: not the
+// fetches ahead, not the reads of the branch logs.
+func TestAncestryFromATagStoppedEarlyStopsSearching(t *testing.T) {
+	ctx := context.Background()
+	base, _ := mainWithTag(t, 40, "v1", 5)
+	repo, slow := openSlow(t, base, 2*time.Millisecond)
+	slow.logDelay = 5 * time.Millisecond // the search is still reading when the walk stops
+	taken := 0
+	for _, err := range repo.Ancestry(ctx, Version{Tag: "v1"}) {
+		mustOK(t, err)
+		if taken++; taken == searchAfter+2 {
+			break
+		}
+	}
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.now != 0 || slow.anyNow != 0 {
+		t.Fatalf("%d snapshot reads and %d reads of any kind in flight after the walk returned", slow.now, slow.anyNow)
+	}
+	if slow.reads > taken+ancestorsAhead+1 {
+		t.Fatalf("%d snapshot reads for a walk of %d steps", slow.reads, taken)
 	}
 }

@@ -188,10 +188,12 @@ func BenchmarkAncestryFirstOf10k(b *testing.B) {
 }
 
 // The whole history of a 100-commit branch from a fresh handle, on a store
-// whose snapshot reads take 5 ms each, as round trips to an object store
-// do. "log-hints" walks the branch, whose log names the snapshots ahead;
-// "parents-only" walks from the tip's snapshot id on a handle that has not
-// read the log, one snapshot after another.
+// whose reads take 5 ms each, as round trips to an object store do.
+// "branch" walks the branch, whose log names the snapshots ahead; "tag"
+// walks from a tag on the tip, which no log the handle has read holds, so
+// the walk reads the branch logs to find its place; "off-the-logs" walks
+// a tagged history whose branch was deleted, one snapshot after another
+// (it finds no log holding it).
 func BenchmarkAncestryOf100OnSlowStore(b *testing.B) {
 	ctx := context.Background()
 	base := memory.New("ancestry-slow")
@@ -204,13 +206,43 @@ func BenchmarkAncestryOf100OnSlowStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := plain.CreateTag(ctx, "tip", tip); err != nil {
+		b.Fatal(err)
+	}
+	offLogs := memory.New("ancestry-slow-off-logs") // 100 commits on a branch since deleted, tagged
+	gone, err := Create(ctx, offLogs, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = gone.CreateBranch(ctx, "work", codec.InitialSnapshotID)
+	for i := 0; err == nil && i < 100; i++ {
+		var s *Session
+		if s, err = gone.WritableSession(ctx, "work"); err == nil {
+			if err = s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON("")); err == nil {
+				_, err = s.Commit(ctx, fmt.Sprint("commit ", i), nil)
+			}
+		}
+	}
+	if err == nil {
+		var workTip codec.SnapshotID
+		if workTip, err = gone.LookupBranch(ctx, "work"); err == nil {
+			if err = gone.CreateTag(ctx, "kept", workTip); err == nil {
+				err = gone.DeleteBranch(ctx, "work")
+			}
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name string
-		v    Version
-	}{{"log-hints", Version{Branch: MainBranch}}, {"parents-only", Version{Snapshot: tip}}} {
+		name  string
+		store storage.Storage
+		v     Version
+	}{{"branch", base, Version{Branch: MainBranch}}, {"tag", base, Version{Tag: "tip"}}, {"off-the-logs", offLogs, Version{Tag: "kept"}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				fresh, slow := openSlow(b, base, 5*time.Millisecond)
+				fresh, slow := openSlow(b, tc.store, 5*time.Millisecond)
+				slow.logDelay = 5 * time.Millisecond
 				start, n := time.Now(), 0
 				for _, err := range fresh.Ancestry(ctx, tc.v) {
 					if err != nil {

@@ -73,11 +73,13 @@ func (r *refs) keepLocked(key string, slot uint64, kept keptEntry) {
 		// A tombstone: the branch was deleted. No walk back from a later
 		// head passes it (a branch made again starts with an entry that
 		// names no parent), so what was kept before it is dropped, and a
-		// deleted branch holds one empty entry.
+		// deleted branch holds one empty entry. Entries after it, which a
+		// read back through the log may have kept first, stay.
 		for s := range log {
-			r.forgetLocked(key, s)
+			if s < slot {
+				r.forgetLocked(key, s)
+			}
 		}
-		log = nil
 	}
 	if log == nil {
 		log = map[uint64]keptEntry{}
@@ -150,6 +152,25 @@ func (r *refs) entryAt(ctx context.Context, key string, slot uint64) (*codec.Ref
 		return nil, target
 	}
 	return kept.ref, kept.err
+}
+
+// readBack reads the newest entries of the log at key, up to depth of them
+// and walkBatch at a time, and keeps them, so that a walk through history
+// finds the commits they name (entryOf). It stops at a tombstone, at an
+// entry it cannot read, or when ctx ends.
+func (r *refs) readBack(ctx context.Context, key string, depth uint64) {
+	head, ok, err := r.head(ctx, key)
+	if err != nil || !ok || len(head.Data) == 0 {
+		return
+	}
+	for oldest := head.Slot; oldest > 0 && head.Slot-oldest < depth; {
+		next := oldest - 1 // the newest slot not read yet
+		ref, err := r.entryAt(ctx, key, next)
+		if err != nil || ref == nil {
+			return
+		}
+		oldest = next - min(next, walkBatch-1) // entryAt read the slots below next too
+	}
 }
 
 // entryOf finds a kept branch log entry that names snapshot id as a commit

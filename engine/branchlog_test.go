@@ -302,9 +302,6 @@ func TestBranchLogKeepsTheNewestEntries(t *testing.T) {
 	}
 }
 
-// TestRebaseOverACorruptLogEntry checks that a damaged entry on the way
-// back from the tip fails the rebase with ErrCorrupt naming the branch,
-// and leaves the session as it was.
 func TestBranchLogForgetsADeletedBranch(t *testing.T) {
 	ctx := context.Background()
 	repo, err := Create(ctx, memory.New(t.Name()), nil, nil)
@@ -353,6 +350,53 @@ func TestBranchLogForgetsADeletedBranch(t *testing.T) {
 	}
 }
 
+// A read back through a log keeps entries newest first, so the tombstone
+// of a deleted branch can come after the entries of the branch made
+// again: those are newer and stay kept, and walks still find the commits
+// they name.
+func TestBranchLogKeepsEntriesNewerThanATombstoneReadLater(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	repo, err := Create(ctx, store, nil, nil)
+	ok(t, err)
+	snap, err := repo.LookupBranch(ctx, MainBranch)
+	ok(t, err)
+	ok(t, repo.CreateBranch(ctx, "scratch", snap)) // entry 0
+	s, err := repo.WritableSession(ctx, "scratch")
+	ok(t, err)
+	ok(t, s.AddGroup(ctx, MustPath("/old"), nil))
+	commit(t, s, "old")                            // entry 1
+	ok(t, repo.DeleteBranch(ctx, "scratch"))       // entry 2, the tombstone
+	ok(t, repo.CreateBranch(ctx, "scratch", snap)) // entry 3
+	var made []codec.SnapshotID
+	for i := range 3 { // entries 4 to 6
+		s, err := repo.WritableSession(ctx, "scratch")
+		ok(t, err)
+		ok(t, s.AddGroup(ctx, MustPath(fmt.Sprint("/new", i)), nil))
+		made = append(made, commit(t, s, fmt.Sprint("new ", i)))
+	}
+
+	fresh, err := Open(ctx, store, nil)
+	ok(t, err)
+	key := branchPrefix + "scratch"
+	for _, slot := range []uint64{6, 5, 4, 3, 2} {
+		e, err := fresh.refs.consensus.EntryAt(ctx, key, slot)
+		ok(t, err)
+		fresh.refs.keep(key, e)
+	}
+	for i, id := range made {
+		if _, slot, _, found := fresh.refs.entryOf(id); !found || slot != uint64(4+i) {
+			t.Fatalf("commit %d of the branch made again: found %v at entry %d, want entry %d", i, found, slot, 4+i)
+		}
+	}
+	if n := len(fresh.refs.recent[key]); n != 5 {
+		t.Fatalf("kept %d entries, want the 5 read", n)
+	}
+}
+
+// TestRebaseOverACorruptLogEntry checks that a damaged entry on the way
+// back from the tip fails the rebase with ErrCorrupt naming the branch,
+// and leaves the session as it was.
 func TestRebaseOverACorruptLogEntry(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(t.Name())
@@ -373,5 +417,31 @@ func TestRebaseOverACorruptLogEntry(t *testing.T) {
 	}
 	if mineFresh.SnapshotID() != mine.SnapshotID() || chunkBytes(t, mineFresh, "/a", 99) != "mine" {
 		t.Fatal("a failed rebase changed the session")
+	}
+}
+
+// readBack keeps the newest entries of a log, as many as asked for
+// (rounded up to whole batches), or all of a shorter log.
+func TestBranchLogReadBack(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	mainWithCommits(t, store, 40) // entries 0 (the initial snapshot) to 40
+	key := branchPrefix + MainBranch
+	for _, tc := range []struct {
+		depth    uint64
+		min, max int
+	}{{1, 2, 1 + walkBatch}, {10, 11, 11 + walkBatch}, {1000, 41, 41}} {
+		fresh, err := Open(ctx, store, nil)
+		ok(t, err)
+		fresh.refs.readBack(ctx, key, tc.depth)
+		kept := fresh.refs.recent[key]
+		if len(kept) < tc.min || len(kept) > tc.max {
+			t.Fatalf("read back %d: kept %d entries, want %d to %d", tc.depth, len(kept), tc.min, tc.max)
+		}
+		for slot := uint64(40); slot > 40-uint64(tc.min-1); slot-- {
+			if _, found := kept[slot]; !found {
+				t.Fatalf("read back %d: entry %d not kept", tc.depth, slot)
+			}
+		}
 	}
 }

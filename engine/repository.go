@@ -432,8 +432,9 @@ func (r *Repository) SnapshotInfo(ctx context.Context, id codec.SnapshotID) (Sna
 
 // Ancestry yields the version's snapshot and its ancestors, newest first,
 // one snapshot per step (a long history is never loaded at once). Where a
-// branch log the handle has read holds the version, the snapshots ahead
-// are fetched a few at a time (see ancestry).
+// branch log holds the history, the snapshots ahead are fetched a few at
+// a time; a walk from a version no log the handle has read holds (a tag,
+// or a snapshot id) reads the branch logs to find it (see ancestry).
 func (r *Repository) Ancestry(ctx context.Context, v Version) iter.Seq2[SnapshotInfo, error] {
 	return func(yield func(SnapshotInfo, error) bool) {
 		id, err := r.Resolve(ctx, v)
