@@ -97,3 +97,21 @@ func (r ByteRange) Resolve(size int64) (start, end int64, err error) {
 	}
 	return start, max(end, start), nil
 }
+
+// NoBytes answers r when a server sent no bytes of an object of size bytes:
+// r selects nothing whatever the object holds (Range(a, a), Suffix(0)), or
+// the server refused it as unsatisfiable (416) and the size comes from the
+// refusal or a HEAD. A range starting at or before the end is empty, one
+// starting past it ErrInvalidRange. A range that selects bytes of an object
+// that size means the object changed between the two answers: a transient,
+// determinate error, for the caller's retries.
+func (r ByteRange) NoBytes(size int64) ([]byte, error) {
+	start, end, err := r.Resolve(size)
+	switch {
+	case err != nil:
+		return nil, err
+	case start != end:
+		return nil, Transient(Determinate(errors.Newf("%s selects bytes of the object, which changed while it was read (now %d bytes)", r, size)))
+	}
+	return []byte{}, nil
+}

@@ -196,7 +196,7 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 		if err != nil {
 			return nil, err
 		}
-		return s.cut(key, r, info.Size, nil)
+		return s.noBytes(key, r, info.Size)
 	}
 	req, err := s.newRequest(ctx, http.MethodGet, key)
 	if err != nil {
@@ -224,27 +224,30 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 			}
 			size = info.Size
 		}
-		return s.cut(key, r, size, nil)
+		return s.noBytes(key, r, size)
 	default:
 		return nil, s.answerFailed("get", key, resp)
 	}
 }
 
-// cut returns the bytes of r in data, the whole of an object of size bytes
-// (data nil: r must select nothing of it), or why r does not fit.
-func (s *Store) cut(key string, r storage.ByteRange, size int64, data []byte) ([]byte, error) {
-	start, end, err := r.Resolve(size)
+// cut returns the bytes of r in data, the whole of the object, or why r
+// does not fit.
+func (s *Store) cut(key string, r storage.ByteRange, data []byte) ([]byte, error) {
+	start, end, err := r.Resolve(int64(len(data)))
 	if err != nil {
 		return nil, errors.Wrapf(err, "%s: get %q", s, key)
 	}
-	if data == nil {
-		if start != end {
-			// The object grew between the answers that sized it.
-			return nil, storage.Transient(storage.Determinate(errors.Newf("%s: get %s of %q: the object changed while it was read", s, r, key)))
-		}
-		return []byte{}, nil
-	}
 	return data[start:end:end], nil
+}
+
+// noBytes answers r when the server sent no bytes of an object of size
+// bytes (storage.ByteRange.NoBytes).
+func (s *Store) noBytes(key string, r storage.ByteRange, size int64) ([]byte, error) {
+	data, err := r.NoBytes(size)
+	if err != nil {
+		return nil, errors.Wrapf(err, "%s: get %q", s, key)
+	}
+	return data, nil
 }
 
 // readPartial reads a 206 answer to GetRange: the bytes its Content-Range
@@ -254,7 +257,7 @@ func (s *Store) readPartial(ctx context.Context, key string, r storage.ByteRange
 	if strings.HasPrefix(cr, "bytes ") && strings.HasSuffix(cr, "/0") {
 		// Some servers (Go's among them) answer a suffix of an empty
 		// object with 206 and a range that cannot be ("bytes 0--1/0").
-		return s.cut(key, r, 0, []byte{})
+		return s.noBytes(key, r, 0)
 	}
 	first, last, size, ok := parseContentRange(cr)
 	if !ok {
@@ -286,7 +289,7 @@ func (s *Store) readWhole(ctx context.Context, key string, r storage.ByteRange, 
 		if err != nil {
 			return nil, s.requestFailed(ctx, "get", key, err)
 		}
-		return s.cut(key, r, int64(len(data)), data)
+		return s.cut(key, r, data)
 	}
 	start, end, err := r.Resolve(resp.ContentLength)
 	if err != nil {

@@ -180,9 +180,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // GetRange implements storage.Storage. Ranges map to HTTP Range headers
 // (ByteRange.HTTPRange). Ranges that are empty by construction (Range(a, a),
 // Suffix(0)), and ranges the service refuses as unsatisfiable (416), are
-// settled with a HeadObject so that ByteRange.Resolve's rules hold exactly:
-// a range starting at the end of the object is empty, one starting past it
-// is storage.ErrInvalidRange.
+// settled with a HeadObject so that ByteRange.Resolve's rules hold exactly
+// (ByteRange.NoBytes): a range starting at the end of the object is empty,
+// one starting past it is storage.ErrInvalidRange.
 func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) ([]byte, error) {
 	if err := s.check(ctx, opGetRange, key); err != nil {
 		return nil, err
@@ -191,13 +191,7 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 		return nil, errors.Wrapf(err, "%s: get range of %q", s, key)
 	}
 	header := r.HTTPRange()
-	if header == "" {
-		return s.emptyRange(ctx, key, r)
-	}
-	// The object may be replaced between a 416 and the HeadObject that
-	// explains it; try again a few times before giving up.
-	const tries = 3
-	for i := 0; ; i++ {
+	if header != "" {
 		data, ranged, err := s.getObject(ctx, opGetRange, key, header, nil, storage.ReadCondition{})
 		switch {
 		case err == nil && ranged:
@@ -215,34 +209,16 @@ func (s *Store) GetRange(ctx context.Context, key string, r storage.ByteRange) (
 		}
 		// 416: the range starts at or past the end (or the object is
 		// empty). Only the size can tell which.
-		info, serr := s.Stat(ctx, key)
-		if serr != nil {
-			return nil, serr
-		}
-		start, end, rerr := r.Resolve(info.Size)
-		switch {
-		case rerr != nil:
-			return nil, errors.Wrapf(rerr, "%s: get range of %q", s, key)
-		case start == end:
-			return []byte{}, nil
-		case i+1 >= tries:
-			return nil, storage.Determinate(errors.Newf(
-				"%s: get %s of %q: the object keeps changing size", s, r, key))
-		}
 	}
-}
-
-// emptyRange answers a range that selects no bytes whatever the object
-// holds: the object must exist, and the range must not start past its end.
-func (s *Store) emptyRange(ctx context.Context, key string, r storage.ByteRange) ([]byte, error) {
 	info, err := s.Stat(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := r.Resolve(info.Size); err != nil {
+	data, err := r.NoBytes(info.Size)
+	if err != nil {
 		return nil, errors.Wrapf(err, "%s: get range of %q", s, key)
 	}
-	return []byte{}, nil
+	return data, nil
 }
 
 // maxPrealloc caps the buffer allocated ahead from a response's declared
