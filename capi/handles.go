@@ -32,10 +32,11 @@ const (
 	kindIter
 	kindError
 	kindCancel
+	kindCredentials
 	kindLimit
 )
 
-var kindNames = [kindLimit]string{"", "storage", "repository", "session", "iterator", "error", "cancellation token"}
+var kindNames = [kindLimit]string{"", "storage", "repository", "session", "iterator", "error", "cancellation token", "credentials"}
 
 func (k handleKind) String() string {
 	if k > 0 && k < kindLimit {

@@ -240,24 +240,30 @@ func credentialsFrom(fn C.ic_credentials_fn, userData unsafe.Pointer) s3.Credent
 		case n > int64(len(buf)):
 			return s3.Credentials{}, errors.Newf("the credentials callback asks for a buffer of %d bytes, more than the %d it may have", n, maxCredentialsJSON)
 		}
-		var c struct {
-			AccessKeyID     string `json:"access_key_id"`
-			SecretAccessKey string `json:"secret_access_key"`
-			SessionToken    string `json:"session_token"`
-			Expires         int64  `json:"expires_after_unix_nanos"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(buf[:n]))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			// The message names the problem, never the bytes: they hold secrets.
-			return s3.Credentials{}, errors.New("the credentials callback gave malformed JSON")
-		}
-		out := s3.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
-		if c.Expires != 0 {
-			out.Expires = time.Unix(0, c.Expires)
-		}
-		return out, nil
+		return parseCredentials(buf[:n], "the credentials callback")
 	}
+}
+
+// parseCredentials reads credentials in the JSON form of ic_credentials_fn;
+// from names where they came from in errors.
+func parseCredentials(b []byte, from string) (s3.Credentials, error) {
+	var c struct {
+		AccessKeyID     string `json:"access_key_id"`
+		SecretAccessKey string `json:"secret_access_key"`
+		SessionToken    string `json:"session_token"`
+		Expires         int64  `json:"expires_after_unix_nanos"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		// The message names the problem, never the bytes: they hold secrets.
+		return s3.Credentials{}, errors.Newf("%s gave malformed JSON", from)
+	}
+	out := s3.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	if c.Expires != 0 {
+		out.Expires = time.Unix(0, c.Expires)
+	}
+	return out, nil
 }
 
 //export ic_storage_describe

@@ -38,7 +38,7 @@
  * was never issued (forged) is detected and answered with
  * IC_ERR_INVALID_HANDLE, never with a crash. Every handle type has its free
  * function (ic_storage_free, ic_repo_free, ic_session_free, ic_iter_free,
- * ic_error_free, ic_cancel_free); freeing
+ * ic_error_free, ic_cancel_free, ic_credentials_free); freeing
  * IC_NULL_HANDLE is a no-op, freeing a handle twice gives
  * IC_ERR_INVALID_HANDLE the second time. Freeing a handle while another
  * thread is inside a call that uses it is allowed: that call completes
@@ -252,6 +252,7 @@ typedef uint64_t ic_session; /* a read-only or writable view of one snapshot */
 typedef uint64_t ic_iter;    /* a paged sequence of JSON values */
 typedef uint64_t ic_error;   /* details of one failure */
 typedef uint64_t ic_cancel;  /* stops the calls made under it (see "Cancellation") */
+typedef uint64_t ic_credentials; /* S3 credentials the caller sets (ic_credentials_new) */
 
 #define IC_NULL_HANDLE ((uint64_t)0)
 
@@ -574,6 +575,42 @@ typedef int64_t (*ic_credentials_fn)(void *user_data, char *buf, size_t cap);
  * of the process. Nothing is called until the first request.
  */
 ic_status ic_storage_new_s3_refreshable(const char *config_json, ic_credentials_fn fn, void *user_data, ic_storage *out, ic_error *err);
+
+/*
+ * S3 credentials that the caller sets, for callers that cannot run code on
+ * the library's threads as ic_credentials_fn must (Julia before 1.9, whose
+ * code runs on its own threads only). A storage made with
+ * ic_storage_new_s3_credentials signs each request with the credentials
+ * set last. The caller sets new ones before those expire, from a timer of
+ * its own. A request that needs credentials when none were set, or when
+ * those set last have expired, fails at once with IC_ERR_STORAGE saying
+ * so: it does not wait, since the thread that would set them may be the
+ * one making the request. Thread-safe.
+ */
+
+/* Creates a holder with no credentials yet. Free it with ic_credentials_free. */
+ic_status ic_credentials_new(ic_credentials *out, ic_error *err);
+
+/*
+ * Sets the credentials, in the JSON form ic_credentials_fn writes:
+ *   {"access_key_id": "...", "secret_access_key": "...", "session_token": "...",
+ *    "expires_after_unix_nanos": 1700000000000000000}
+ * (session_token and expires_after_unix_nanos optional). Requests from then
+ * on use them. Malformed JSON, or no access key id or secret, is
+ * IC_ERR_INVALID_ARGUMENT (the message never quotes the JSON) and keeps
+ * the credentials set before.
+ */
+ic_status ic_credentials_set(ic_credentials creds, const char *json, ic_error *err);
+
+/* Releases the handle. Storages made with it keep the credentials set
+ * last, and fail their requests once those expire. */
+ic_status ic_credentials_free(ic_credentials creds);
+
+/*
+ * As ic_storage_new_s3_json, signing with the credentials set on creds:
+ * config_json names no other source (no keys, from_env or anonymous).
+ */
+ic_status ic_storage_new_s3_credentials(const char *config_json, ic_credentials creds, ic_storage *out, ic_error *err);
 
 /* A description of the storage for messages ("local:/data/repo",
  * "s3://bucket/prefix"), without credentials. Caller frees *out. */

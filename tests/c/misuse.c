@@ -178,6 +178,21 @@ static void nulls(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_json(NULL, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable(NULL, NULL, NULL, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable("{\"bucket\": \"b\"}", NULL, NULL, &st, &E));
+    /* Credentials set by the caller: NULLs, wrong kinds of handle, twice freed. */
+    ic_credentials held = 0;
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_credentials_new(NULL, &E));
+    OK(ic_credentials_new(&held, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_credentials_set(held, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_credentials_set(held, "not json", &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_credentials(NULL, held, &st, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_credentials("{\"bucket\": \"b\"}", held, NULL, &E));
+    FAILS(IC_ERR_INVALID_HANDLE, ic_storage_new_s3_credentials("{\"bucket\": \"b\"}", repo, &st, &E));
+    FAILS(IC_ERR_INVALID_HANDLE, ic_credentials_set(repo, "{}", &E));
+    int32_t held_exists = 0;
+    FAILS(IC_ERR_INVALID_HANDLE, ic_repo_exists(held, &held_exists, &E));
+    OK(ic_credentials_free(held));
+    CHECK(ic_credentials_free(held) == IC_ERR_INVALID_HANDLE);
+    CHECK(ic_credentials_free(0) == IC_OK);
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_rewrite_manifests(repo, NULL, "m", NULL, NULL, &E));
     OK(ic_storage_new_memory(NULL, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_open(st, NULL, &E));

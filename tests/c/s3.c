@@ -1,7 +1,8 @@
 /*
  * s3.c - a repository in an S3 bucket (MinIO on 127.0.0.1, started by
  * tests/c/s3env): storage from JSON, from ic_s3_options with static
- * credentials and with credentials from the environment; anonymous access
+ * credentials and with credentials from the environment, from a callback
+ * and set by the caller (ic_credentials_set); anonymous access
  * refused (a storage error); write, commit, reopen, read; two writers and a
  * rebase. Without IC_TEST_S3_JSON it says it is skipped.
  */
@@ -49,6 +50,24 @@ static int64_t give_credentials(void *user_data, char *buf, size_t cap) {
     if ((size_t)n > cap) return n; /* ask for a larger buffer */
     memcpy(buf, json, (size_t)n);
     return n;
+}
+
+/* The server's keys as ic_credentials_set takes them, expiring at
+ * `expires_ns` (unix nanoseconds; 0: never). */
+static void held_json(char *buf, size_t cap, long long expires_ns) {
+    if (expires_ns != 0) {
+        snprintf(buf, cap, "{\"access_key_id\": \"%s\", \"secret_access_key\": \"%s\", \"expires_after_unix_nanos\": %lld}",
+                 env("IC_TEST_S3_ACCESS_KEY"), env("IC_TEST_S3_SECRET_KEY"), expires_ns);
+    } else {
+        snprintf(buf, cap, "{\"access_key_id\": \"%s\", \"secret_access_key\": \"%s\"}",
+                 env("IC_TEST_S3_ACCESS_KEY"), env("IC_TEST_S3_SECRET_KEY"));
+    }
+}
+
+static long long now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 }
 
 int main(void) {
@@ -195,6 +214,54 @@ int main(void) {
     CONTAINS(ic_error_message(e), "no token for this test");
     CHECK(ic_error_free(e) == IC_OK);
     OK(ic_storage_free(st));
+    /* Credentials the caller sets: a request before any are set fails at
+     * once, saying so; set ones sign the next request, and so do newer
+     * ones set later (even after ones that never expire); expired ones
+     * fail naming when they expired; malformed JSON or a missing secret is
+     * refused and keeps the credentials set before. The storage keeps the
+     * credentials after their handle is freed. */
+    ic_credentials held = 0;
+    char hj[1024];
+    OK(ic_credentials_new(&held, &E));
+    OK(ic_storage_new_s3_credentials(rcfg, held, &st, &E));
+    e = 0;
+    CHECK(ic_repo_exists(st, &exists, &e) == IC_ERR_STORAGE);
+    CONTAINS(ic_error_message(e), "no credentials were set yet");
+    CHECK(ic_error_free(e) == IC_OK);
+    held_json(hj, sizeof hj, 0);
+    OK(ic_credentials_set(held, hj, &E));
+    OK(ic_repo_exists(st, &exists, &E));
+    CHECK(exists == 1);
+    held_json(hj, sizeof hj, now_ns() - 1000000000LL);
+    OK(ic_credentials_set(held, hj, &E));
+    e = 0;
+    CHECK(ic_repo_exists(st, &exists, &e) == IC_ERR_STORAGE);
+    CONTAINS(ic_error_message(e), "expired at");
+    CHECK(ic_error_free(e) == IC_OK);
+    held_json(hj, sizeof hj, now_ns() + 3600LL * 1000000000LL);
+    OK(ic_credentials_set(held, hj, &E));
+    OK(ic_repo_open(st, &repo, &E));
+    OK(ic_repo_readonly_session(repo, &v, &s, &E));
+    OK(ic_store_get_into(s, "a/c/0/0", NULL, buf, sizeof buf, &len, &found, &E));
+    CHECK(found == 1 && len == sizeof big && memcmp(buf, big, len) == 0);
+    OK(ic_session_free(s));
+    OK(ic_repo_free(repo));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_credentials_set(held, "{\"access_key_id\": \"AKID\"}", &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_credentials_set(held, "{\"access_key_id\": \"AKID\", \"secret_access_key\": \"very-secret\", \"extra\": 1}", &E));
+    e = 0;
+    CHECK(ic_credentials_set(held, "{\"secret_access_key\": \"very-secret\",", &e) == IC_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ic_error_message(e), "very-secret") == NULL); /* never quotes the JSON */
+    CHECK(ic_error_free(e) == IC_OK);
+    OK(ic_credentials_free(held));
+    OK(ic_repo_exists(st, &exists, &E)); /* still the ones set last */
+    CHECK(exists == 1);
+    CHECK(ic_credentials_set(held, hj, NULL) == IC_ERR_INVALID_HANDLE);
+    OK(ic_storage_free(st));
+    FAILS(IC_ERR_INVALID_HANDLE, ic_storage_new_s3_credentials(rcfg, held, &st, &E));
+    OK(ic_credentials_new(&held, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_credentials(cfg, held, &st, &E)); /* keys beside it */
+    OK(ic_credentials_free(held));
+
     /* Another credential source beside the callback is refused. */
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable(cfg, give_credentials, &forever, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_new_s3_refreshable(rcfg, NULL, &forever, &st, &E));
