@@ -31,7 +31,7 @@ using Libdl
 
 export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFailedError,
     Conflict, ConflictKind, CancelToken, cancel!, iscancelled, with_cancel,
-    Storage, in_memory_storage, local_filesystem_storage, s3_storage, http_storage, describe,
+    Storage, in_memory_storage, local_filesystem_storage, s3_storage, S3Credentials, http_storage, describe,
     Repository, create_repository, open_repository, open_or_create_repository, repository_exists,
     config, set_config!, use_config!, default_commit_metadata, set_default_commit_metadata!,
     set_virtual_chunk_storage!,

@@ -10,7 +10,8 @@ Thread-safe.
 """
 mutable struct Repository <: Handle
     h::Threads.Atomic{UInt64}
-    Repository(h::UInt64) = _init_handle!(new(Threads.Atomic{UInt64}(h)))
+    keep::Any # the storage it was opened through, whose credentials it signs with
+    Repository(h::UInt64, keep = nothing) = _init_handle!(new(Threads.Atomic{UInt64}(h), keep))
 end
 _free(::Repository, h::UInt64) = @ic(:ic_repo_free, Int32, (UInt64,), h)
 
@@ -100,11 +101,11 @@ end
 
 # --- opening ----------------------------------------------------------------
 
-function _new_repo(f)
+function _new_repo(f, storage::Storage)
     out = Ref{UInt64}(0)
     err = Ref{UInt64}(0)
     _check(f(out, err), err)
-    return Repository(out[])
+    return Repository(out[], storage)
 end
 
 _config_json(::Nothing) = nothing
@@ -123,7 +124,7 @@ function create_repository(storage::Storage; config = nothing)
     cj = _config_json(config)
     with_handle(storage) do sh
         _new_repo((out, err) -> @ic(:ic_repo_create, Int32, (UInt64, Cstring, Ref{UInt64}, Ref{UInt64}),
-            sh, _cstr(cj), out, err))
+            sh, _cstr(cj), out, err), storage)
     end
 end
 
@@ -134,7 +135,7 @@ Opens the repository in `storage`; `IcechunkError(:REPO_NOT_FOUND)` if none.
 """
 function open_repository(storage::Storage)
     with_handle(storage) do sh
-        _new_repo((out, err) -> @ic(:ic_repo_open, Int32, (UInt64, Ref{UInt64}, Ref{UInt64}), sh, out, err))
+        _new_repo((out, err) -> @ic(:ic_repo_open, Int32, (UInt64, Ref{UInt64}, Ref{UInt64}), sh, out, err), storage)
     end
 end
 
@@ -147,7 +148,7 @@ function open_or_create_repository(storage::Storage; config = nothing)
     cj = _config_json(config)
     with_handle(storage) do sh
         _new_repo((out, err) -> @ic(:ic_repo_open_or_create, Int32, (UInt64, Cstring, Ref{UInt64}, Ref{UInt64}),
-            sh, _cstr(cj), out, err))
+            sh, _cstr(cj), out, err), storage)
     end
 end
 
@@ -622,7 +623,7 @@ function _new_session(f, x::Handle)
         out = Ref{UInt64}(0)
         err = Ref{UInt64}(0)
         _check(f(h, out, err), err)
-        Session(out[])
+        Session(out[], x)
     end
 end
 

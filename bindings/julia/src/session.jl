@@ -12,7 +12,8 @@ commit and rebase are serialised with them. Get its key-value view with
 """
 mutable struct Session <: Handle
     h::Threads.Atomic{UInt64}
-    Session(h::UInt64) = _init_handle!(new(Threads.Atomic{UInt64}(h)))
+    keep::Any # the repository or session it came from (see Repository's keep)
+    Session(h::UInt64, keep = nothing) = _init_handle!(new(Threads.Atomic{UInt64}(h), keep))
 end
 _free(::Session, h::UInt64) = @ic(:ic_session_free, Int32, (UInt64,), h)
 

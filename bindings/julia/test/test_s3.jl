@@ -3,6 +3,7 @@
 # Go path's bin folder, where `make tools` puts it), else reported skipped.
 
 using Sockets
+using Dates
 
 "The MinIO binary, or `nothing` and why not."
 function find_minio()
@@ -105,6 +106,49 @@ end
                         repo2 = open_repository(mk())
                         @test store(readonly_session(repo2; tag = "s3-v1"))["a/c/1/1"] == big
                         @test [a.message for a in ancestry(repo2; branch = "main")] == ["on s3", "Repository initialized"]
+
+                        # Credentials from a function: fetched once at once,
+                        # again before they expire by the refresh task; a
+                        # refresh that throws is logged and tried again.
+                        calls = Threads.Atomic{Int}(0)
+                        failing = Threads.Atomic{Bool}(false)
+                        function fetch_credentials()
+                            Threads.atomic_add!(calls, 1)
+                            failing[] && error("the token service is down")
+                            S3Credentials("icechunkadmin", "icechunkadmin-secret";
+                                expires_after = now(UTC) + Millisecond(2500))
+                        end
+                        # The repository is all that refers to its storage.
+                        rrepo = open_repository(s3_storage(bucket = "icechunk", prefix = "julia/repo",
+                            region = "us-east-1", endpoint_url = "http://127.0.0.1:$port", allow_http = true,
+                            force_path_style = true, credentials = fetch_credentials))
+                        @test calls[] == 1
+                        @test store(readonly_session(rrepo; tag = "s3-v1"))["a/c/1/1"] == big
+                        sleep(4)                            # past the first expiry
+                        @test calls[] >= 2
+                        @test store(readonly_session(rrepo; tag = "s3-v1"))["a/c/1/1"] == big
+                        # Refreshes fail: once the credentials set last expire,
+                        # requests say so.
+                        failing[] = true
+                        sleep(4)
+                        e = caught(() -> list_branches(rrepo))
+                        @test e isa IcechunkError && e.code === :STORAGE && occursin("expired at", e.message)
+                        failing[] = false
+                        sleep(2)                            # the retries, a second apart, succeed
+                        @test list_branches(rrepo) == ["main"]
+                        # The repository keeps its storage, and so the
+                        # refresh task, alive.
+                        GC.gc(); GC.gc()
+                        before = calls[]
+                        sleep(3)
+                        @test calls[] > before
+                        @test list_branches(rrepo) == ["main"]
+                        # what the function returns, and what it throws
+                        e = caught(() -> s3_storage(bucket = "b", credentials = () -> "keys"))
+                        @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
+                        @test_throws ErrorException s3_storage(bucket = "b", credentials = () -> error("no token"))
+                        e = caught(() -> s3_storage(bucket = "b", anonymous = true, credentials = fetch_credentials))
+                        @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
                     end
                 finally
                     kill(proc)
