@@ -19,7 +19,7 @@ const ancestorsAhead = 8
 // branch log naming what comes next before it reads the branch logs to
 // find its place: a walk from a tag, from a snapshot id on a fresh handle,
 // or one that went past the start of the log it began in.
-const searchAfter = 2
+const searchAfter = 3
 
 // searchDepth bounds how many entries of each branch log that search
 // reads; logSearches bounds how many logs it reads at once.
@@ -83,12 +83,18 @@ func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.Snapshot
 				ahead = r.fetchAncestorsAhead(ctx, id, until)
 				if ahead.fetching() {
 					unhinted = 0
-				} else if unhinted++; unhinted >= searchAfter && search == nil && ahead.room {
-					search = r.searchBranchLogs(ctx)
+				} else {
+					unhinted++
 				}
 			}
 			if !yield(snap, nil) {
 				return
+			}
+			// Searched only once the caller asks for more: a walk that
+			// stops early, as a garbage collection's does where histories
+			// meet, costs no reads of the logs.
+			if unhinted >= searchAfter && search == nil && ahead.room {
+				search = r.searchBranchLogs(ctx)
 			}
 			ahead.passed()
 			id = snap.ParentID

@@ -391,3 +391,34 @@ func TestAncestryFromATagStoppedEarlyStopsSearching(t *testing.T) {
 		t.Fatalf("%d snapshot reads for a walk of %d steps", slow.reads, taken)
 	}
 }
+
+// A garbage collection walks from every tag, and most of those walks stop
+// at once, at a snapshot an earlier walk marked: they read no branch log
+// beyond the tips the collection lists.
+func TestGarbageCollectOverManyTagsSearchesNoLogs(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, 30)
+	plain, err := Open(ctx, base, nil)
+	mustOK(t, err)
+	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
+	for i := range 30 { // t00 on the oldest commit: each later tag's walk stops at its parent
+		mustOK(t, plain.CreateTag(ctx, fmt.Sprintf("t%02d", i), ids[29-i]))
+	}
+	counting := storage.NewCounting(base)
+	repo, err := Open(ctx, counting, nil)
+	mustOK(t, err)
+	counting.Reset()
+	counting.Record(true)
+	_, err = repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
+	mustOK(t, err)
+	var lists int
+	for _, c := range counting.Calls() {
+		if c.Op == storage.OpList && strings.HasPrefix(c.Key, codec.RefsPrefix) {
+			lists++
+		}
+	}
+	if lists > 3 { // the tags, the branches, and one search at most
+		t.Fatalf("%d listings of the refs for a collection over 30 tags", lists)
+	}
+}
