@@ -436,23 +436,46 @@ func (c *Consensus) Truncate(ctx context.Context, key string, seqno SeqNo) (int,
 	return len(doomed), nil
 }
 
-// ListKeys yields the name of every log that holds an entry, in ascending
-// order.
+// listPastLog is how many objects of one log a listing of the logs passes
+// over before it starts again past that log: listing every slot of a long
+// log would cost a page of listing (a request on S3) per thousand entries.
+// A variable for tests.
+var listPastLog = 1000
+
+// ListKeys yields the name of every log that holds an entry, in the order
+// of their objects' keys (a name followed by '/': "a-x" and "a.b" before
+// "a", "a0" after it).
 func (c *Consensus) ListKeys(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		last := ""
-		for info, err := range c.store.List(ctx, c.prefix, ListOptions{}) {
-			if err != nil {
-				yield("", err)
-				return
+		last, startAfter := "", ""
+		for {
+			restart, passed := false, 0
+			for info, err := range c.store.List(ctx, c.prefix, ListOptions{StartAfter: startAfter}) {
+				if err != nil {
+					yield("", err)
+					return
+				}
+				rest := strings.TrimPrefix(info.Key, c.prefix)
+				name, _, found := strings.Cut(rest, "/")
+				if !found {
+					continue
+				}
+				if name == last {
+					if passed++; passed >= listPastLog {
+						// Every slot of the log sorts before name+"0": slots
+						// follow a "/", which sorts before "0", and a log
+						// whose name goes on sorts after.
+						startAfter, restart = c.prefix+name+"0", true
+						break
+					}
+					continue
+				}
+				last, passed = name, 0
+				if !yield(name, nil) {
+					return
+				}
 			}
-			rest := strings.TrimPrefix(info.Key, c.prefix)
-			name, _, found := strings.Cut(rest, "/")
-			if !found || name == last {
-				continue
-			}
-			last = name
-			if !yield(name, nil) {
+			if !restart {
 				return
 			}
 		}
