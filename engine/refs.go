@@ -337,6 +337,9 @@ func (r *refs) branchTips(ctx context.Context) ([]refTarget, error) {
 			return nil, err
 		}
 	}
+	// The logs come in the order of their objects' keys, which puts
+	// "dev-2" before "dev".
+	slices.SortFunc(out, func(a, b refTarget) int { return strings.Compare(a.name, b.name) })
 	return out, nil
 }
 
@@ -420,6 +423,7 @@ func (r *refs) deleteTag(ctx context.Context, name string) error {
 	return errors.Wrapf(err, "deleting tag %q", name)
 }
 
+// listTags returns the names of the tags that exist, sorted.
 func (r *refs) listTags(ctx context.Context) ([]string, error) {
 	var out []string
 	deleted := map[string]bool{}
@@ -437,5 +441,6 @@ func (r *refs) listTags(ctx context.Context) ([]string, error) {
 		}
 	}
 	out = slices.DeleteFunc(out, func(n string) bool { return deleted[n] })
+	slices.Sort(out) // listed in the order of the keys, "v1-rc/ref" before "v1/ref"
 	return out, nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/errors"
@@ -64,5 +65,30 @@ func TestWarmCommitDoesNotList(t *testing.T) {
 	ok(t, fresh.SetChunk(ctx, MustPath("/a"), []uint32{1}, []byte{7}))
 	if _, err := fresh.Commit(ctx, "after", nil); err != nil {
 		t.Fatalf("commit after catching up: %v", err)
+	}
+}
+
+// Branches and tags are listed sorted by name, though their objects' keys
+// sort "dev-2/..." before "dev/...".
+func TestRefsAreListedSortedByName(t *testing.T) {
+	ctx := context.Background()
+	repo, err := Create(ctx, memory.New(t.Name()), nil, nil)
+	mustOK(t, err)
+	tip, err := repo.LookupBranch(ctx, MainBranch)
+	mustOK(t, err)
+	names := []string{"dev-2", "dev", "dev.x", "dev0", "a"}
+	for _, n := range names {
+		mustOK(t, repo.CreateBranch(ctx, n, tip))
+		mustOK(t, repo.CreateTag(ctx, n, tip))
+	}
+	branches, err := repo.ListBranches(ctx)
+	mustOK(t, err)
+	if want := []string{"a", "dev", "dev-2", "dev.x", "dev0", "main"}; !slices.Equal(branches, want) {
+		t.Fatalf("branches %v, want %v", branches, want)
+	}
+	tags, err := repo.ListTags(ctx)
+	mustOK(t, err)
+	if want := []string{"a", "dev", "dev-2", "dev.x", "dev0"}; !slices.Equal(tags, want) {
+		t.Fatalf("tags %v, want %v", tags, want)
 	}
 }
