@@ -105,7 +105,7 @@ func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.Snapshot
 // ancestorFetcher fetches the snapshots a branch log names into the
 // snapshot cache, at most ancestorsAhead more than the walk has passed.
 type ancestorFetcher struct {
-	credit chan struct{} // one token per fetch started and not yet passed
+	credit chan struct{} // one token per fetch started and not yet passed (nil: fetching nothing)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	room   bool // the snapshot cache can keep what is fetched ahead
@@ -121,14 +121,15 @@ type ancestorFetcher struct {
 // must have room for more snapshots the size of id's than are fetched at
 // once).
 func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.SnapshotID) *ancestorFetcher {
-	a := &ancestorFetcher{credit: make(chan struct{}, ancestorsAhead)}
+	a := &ancestorFetcher{}
 	if a.room = r.assets.snapshots.roomFor(id, 2*ancestorsAhead); !a.room {
 		return a
 	}
 	key, slot, ref, ok := r.refs.entryOf(id)
 	if !ok {
-		return a
+		return a // asked again at every step of a walk without hints: no allocation
 	}
+	a.credit = make(chan struct{}, ancestorsAhead)
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.naming, a.started = true, map[codec.SnapshotID]bool{}
 	a.wg.Add(1)

@@ -85,22 +85,42 @@ func (s *slowSnapshots) counts() (reads, now, most int) {
 // initial snapshot.
 func mainWithCommits(t testing.TB, store storage.Storage, n int) {
 	t.Helper()
+	repo, err := Create(context.Background(), store, nil, nil)
+	if err != nil {
+		t.Fatalf("making the repository: %+v", err)
+	}
+	commitGroups(t, repo, MainBranch, 0, n)
+}
+
+// commitGroups makes n commits on branch, the i-th (from from on) adding
+// group g<i> with the message "commit <i>".
+func commitGroups(t testing.TB, repo *Repository, branch string, from, n int) {
+	t.Helper()
 	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
+	for i := from; i < from+n; i++ {
+		s, err := repo.WritableSession(ctx, branch)
+		if err == nil {
+			err = s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON(""))
+		}
+		if err == nil {
+			_, err = s.Commit(ctx, fmt.Sprintf("commit %d", i), nil)
+		}
 		if err != nil {
 			t.Fatalf("making the history: %+v", err)
 		}
 	}
-	repo, err := Create(ctx, store, nil, nil)
-	must(err)
-	for i := range n {
-		s, err := repo.WritableSession(ctx, MainBranch)
-		must(err)
-		must(s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON("")))
-		_, err = s.Commit(ctx, fmt.Sprintf("commit %d", i), nil)
-		must(err)
-	}
+}
+
+// mainHistory makes a repository whose main has n commits after its
+// initial snapshot, and returns its store, a handle on it and main's
+// history, newest first.
+func mainHistory(t *testing.T, n int) (*memory.Store, *Repository, []codec.SnapshotID) {
+	t.Helper()
+	base := memory.New(t.Name())
+	mainWithCommits(t, base, n)
+	repo, err := Open(context.Background(), base, nil)
+	mustOK(t, err)
+	return base, repo, ancestryIDs(t, repo, Version{Branch: MainBranch})
 }
 
 // parentsOf returns id and its ancestors, newest first, read one parent
@@ -122,11 +142,7 @@ func parentsOf(t *testing.T, repo *Repository, id codec.SnapshotID) []codec.Snap
 // It returns the store and main's history, newest first.
 func mainWithTag(t *testing.T, n int, tag string, back int) (*memory.Store, []codec.SnapshotID) {
 	t.Helper()
-	base := memory.New(t.Name())
-	mainWithCommits(t, base, n)
-	repo, err := Open(context.Background(), base, nil)
-	mustOK(t, err)
-	ids := ancestryIDs(t, repo, Version{Branch: MainBranch})
+	base, repo, ids := mainHistory(t, n)
 	mustOK(t, repo.CreateTag(context.Background(), tag, ids[back]))
 	return base, ids
 }
@@ -135,14 +151,8 @@ func mainWithTag(t *testing.T, n int, tag string, back int) (*memory.Store, []co
 // names ahead of the walk, several at once, and each only once; the walk
 // is the same as one that follows the parents alone.
 func TestAncestryFetchesSnapshotsAhead(t *testing.T) {
-	ctx := context.Background()
-	base := memory.New(t.Name())
-	mainWithCommits(t, base, 30)
-	plain, err := Open(ctx, base, nil)
-	mustOK(t, err)
-	tip, err := plain.LookupBranch(ctx, MainBranch)
-	mustOK(t, err)
-	want := parentsOf(t, plain, tip)
+	base, plain, ids := mainHistory(t, 30)
+	want := parentsOf(t, plain, ids[0])
 
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	wantIDs(t, "walk with the log's hints", ancestryIDs(t, repo, Version{Branch: MainBranch}), want...)
@@ -198,11 +208,7 @@ func TestAncestryAfterExpirationFollowsTheParents(t *testing.T) {
 // none beyond it.
 func TestDiffFetchesNothingPastItsRange(t *testing.T) {
 	ctx := context.Background()
-	base := memory.New(t.Name())
-	mainWithCommits(t, base, 40)
-	plain, err := Open(ctx, base, nil)
-	mustOK(t, err)
-	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
+	base, _, ids := mainHistory(t, 40)
 	from := ids[10]
 
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
@@ -245,20 +251,11 @@ func TestExpireSnapshotsWalksHistoryAhead(t *testing.T) {
 	base := memory.New(t.Name())
 	repo, err := Create(ctx, base, nil, nil)
 	mustOK(t, err)
-	commitN := func(from, n int) {
-		for i := from; i < from+n; i++ {
-			s, err := repo.WritableSession(ctx, MainBranch)
-			mustOK(t, err)
-			mustOK(t, s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON("")))
-			_, err = s.Commit(ctx, fmt.Sprintf("commit %d", i), nil)
-			mustOK(t, err)
-		}
-	}
-	commitN(0, 30)
+	commitGroups(t, repo, MainBranch, 0, 30)
 	time.Sleep(20 * time.Millisecond)
 	cutoff := time.Now()
 	time.Sleep(20 * time.Millisecond)
-	commitN(30, 10)
+	commitGroups(t, repo, MainBranch, 30, 10)
 
 	fresh, slow := openSlow(t, base, 2*time.Millisecond)
 	res, err := fresh.ExpireSnapshots(ctx, ExpireOptions{OlderThan: cutoff})
@@ -344,20 +341,9 @@ func TestAncestryFromATagFindsItsPlaceInALog(t *testing.T) {
 // fetches ahead there too.
 func TestAncestryGoesOnIntoTheLogOfItsParentBranch(t *testing.T) {
 	ctx := context.Background()
-	base := memory.New(t.Name())
-	mainWithCommits(t, base, 30)
-	plain, err := Open(ctx, base, nil)
-	mustOK(t, err)
-	tip, err := plain.LookupBranch(ctx, MainBranch)
-	mustOK(t, err)
-	mustOK(t, plain.CreateBranch(ctx, "dev", tip))
-	for i := range 6 {
-		s, err := plain.WritableSession(ctx, "dev")
-		mustOK(t, err)
-		mustOK(t, s.StoreSet(ctx, fmt.Sprintf("dev%d/zarr.json", i), groupJSON("")))
-		_, err = s.Commit(ctx, fmt.Sprint("dev ", i), nil)
-		mustOK(t, err)
-	}
+	base, plain, ids := mainHistory(t, 30)
+	mustOK(t, plain.CreateBranch(ctx, "dev", ids[0]))
+	commitGroups(t, plain, "dev", 30, 6)
 	devTip, err := plain.LookupBranch(ctx, "dev")
 	mustOK(t, err)
 	want := parentsOf(t, plain, devTip)
@@ -397,11 +383,7 @@ func TestAncestryFromATagStoppedEarlyStopsSearching(t *testing.T) {
 // beyond the tips the collection lists.
 func TestGarbageCollectOverManyTagsSearchesNoLogs(t *testing.T) {
 	ctx := context.Background()
-	base := memory.New(t.Name())
-	mainWithCommits(t, base, 30)
-	plain, err := Open(ctx, base, nil)
-	mustOK(t, err)
-	ids := ancestryIDs(t, plain, Version{Branch: MainBranch})
+	base, plain, ids := mainHistory(t, 30)
 	for i := range 30 { // t00 on the oldest commit: each later tag's walk stops at its parent
 		mustOK(t, plain.CreateTag(ctx, fmt.Sprintf("t%02d", i), ids[29-i]))
 	}

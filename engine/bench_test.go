@@ -214,21 +214,14 @@ func BenchmarkAncestryOf100OnSlowStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	err = gone.CreateBranch(ctx, "work", codec.InitialSnapshotID)
-	for i := 0; err == nil && i < 100; i++ {
-		var s *Session
-		if s, err = gone.WritableSession(ctx, "work"); err == nil {
-			if err = s.StoreSet(ctx, fmt.Sprintf("g%d/zarr.json", i), groupJSON("")); err == nil {
-				_, err = s.Commit(ctx, fmt.Sprint("commit ", i), nil)
-			}
-		}
+	if err := gone.CreateBranch(ctx, "work", codec.InitialSnapshotID); err != nil {
+		b.Fatal(err)
 	}
+	commitGroups(b, gone, "work", 0, 100)
+	workTip, err := gone.LookupBranch(ctx, "work")
 	if err == nil {
-		var workTip codec.SnapshotID
-		if workTip, err = gone.LookupBranch(ctx, "work"); err == nil {
-			if err = gone.CreateTag(ctx, "kept", workTip); err == nil {
-				err = gone.DeleteBranch(ctx, "work")
-			}
+		if err = gone.CreateTag(ctx, "kept", workTip); err == nil {
+			err = gone.DeleteBranch(ctx, "work")
 		}
 	}
 	if err != nil {
