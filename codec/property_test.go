@@ -117,6 +117,11 @@ func genSnapshot(t *rapid.T) *Snapshot {
 			s.ParentID = SnapshotID{}
 		}
 	}
+	s.HistoryCut = rapid.Bool().Draw(t, "history cut")
+	if rapid.Bool().Draw(t, "has log place") {
+		s.LogBranch = rapid.StringN(1, 20, -1).Draw(t, "log branch")
+		s.LogSlot = rapid.Uint64Range(1, 1<<63-1).Draw(t, "log slot")
+	}
 	for _, id := range genUniqueIDs(t, rapid.IntRange(0, 4).Draw(t, "manifest files"), "manifest id") {
 		s.ManifestFiles = append(s.ManifestFiles, ManifestFileInfo{
 			ID: ManifestID(id), SizeBytes: rapid.Uint64().Draw(t, "size"), NumChunkRefs: rapid.Uint64().Draw(t, "refs"),

@@ -63,6 +63,15 @@ type Snapshot struct {
 	// snapshot that was its parent. A diff or rebase cannot span it.
 	// Written only when set, so other snapshots encode as before.
 	HistoryCut bool `msg:"history_cut,omitempty"`
+	// LogBranch and LogSlot are where the commit that wrote the snapshot
+	// put its entry in a branch log, when the writer knew: a walk through
+	// history that starts at this snapshot reads that entry and the ones
+	// before it, which name the ancestors, instead of one snapshot per
+	// round trip. A hint, checked against the entry before use: the
+	// parents are the truth. Both zero (and not encoded) on snapshots not
+	// written by a commit, and on those written before the keys existed.
+	LogBranch string `msg:"log_branch,omitempty"`
+	LogSlot   uint64 `msg:"log_slot,omitempty"`
 }
 
 // NodeSnapshot is one group or array in a snapshot.
@@ -180,6 +189,10 @@ func (s *Snapshot) Validate() error {
 	}
 	if err := validateJSONObject(s.Metadata); err != nil {
 		return errors.Wrap(err, "snapshot metadata")
+	}
+	if (s.LogBranch == "") != (s.LogSlot == 0) {
+		// Slot 0 of a log is a branch's creation, never a commit.
+		return errors.Newf("snapshot %s names log place branch %q slot %d: want both or neither, slot from 1", s.ID, s.LogBranch, s.LogSlot)
 	}
 	for i := range s.ManifestFiles {
 		if s.ManifestFiles[i].ID.IsZero() {

@@ -575,12 +575,20 @@ func (z NodeType) Msgsize() (s int) {
 func (z *Snapshot) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(10)
+	var zb0001Mask uint16 /* 10 bits */
 	_ = zb0001Mask
 	if z.HistoryCut == false {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.LogBranch == "" {
+		zb0001Len--
+		zb0001Mask |= 0x100
+	}
+	if z.LogSlot == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x200
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -647,6 +655,16 @@ func (z *Snapshot) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "history_cut"
 			o = append(o, 0xab, 0x68, 0x69, 0x73, 0x74, 0x6f, 0x72, 0x79, 0x5f, 0x63, 0x75, 0x74)
 			o = msgp.AppendBool(o, z.HistoryCut)
+		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// string "log_branch"
+			o = append(o, 0xaa, 0x6c, 0x6f, 0x67, 0x5f, 0x62, 0x72, 0x61, 0x6e, 0x63, 0x68)
+			o = msgp.AppendString(o, z.LogBranch)
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// string "log_slot"
+			o = append(o, 0xa8, 0x6c, 0x6f, 0x67, 0x5f, 0x73, 0x6c, 0x6f, 0x74)
+			o = msgp.AppendUint64(o, z.LogSlot)
 		}
 	}
 	return
@@ -787,6 +805,18 @@ func (z *Snapshot) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "HistoryCut")
 				return
 			}
+		case "log_branch":
+			z.LogBranch, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "LogBranch")
+				return
+			}
+		case "log_slot":
+			z.LogSlot, bts, err = msgp.ReadUint64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "LogSlot")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -809,6 +839,6 @@ func (z *Snapshot) Msgsize() (s int) {
 	for za0002 := range z.ManifestFiles {
 		s += 1 + 3 + z.ManifestFiles[za0002].ID.Msgsize() + 11 + msgp.Uint64Size + 15 + msgp.Uint64Size
 	}
-	s += 12 + msgp.BoolSize
+	s += 12 + msgp.BoolSize + 11 + msgp.StringPrefixSize + len(z.LogBranch) + 9 + msgp.Uint64Size
 	return
 }

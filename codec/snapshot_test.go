@@ -90,7 +90,9 @@ func TestSnapshotValidate(t *testing.T) {
 		"unsorted files": func(s *Snapshot) {
 			s.ManifestFiles[0], s.ManifestFiles[1] = s.ManifestFiles[1], s.ManifestFiles[0]
 		},
-		"zero file id": func(s *Snapshot) { s.ManifestFiles[0].ID = ManifestID{} },
+		"zero file id":       func(s *Snapshot) { s.ManifestFiles[0].ID = ManifestID{} },
+		"log slot no branch": func(s *Snapshot) { s.LogSlot = 3 },
+		"log branch no slot": func(s *Snapshot) { s.LogBranch = "main" },
 	}
 	for name, breakIt := range cases {
 		s := fixtureSnapshot()
@@ -174,5 +176,37 @@ func TestSnapshotHistoryCut(t *testing.T) {
 	got, err = DecodeSnapshot("snapshots/x", plainBytes)
 	if err != nil || got.HistoryCut {
 		t.Fatalf("a snapshot without the mark decodes with HistoryCut %v (%v)", got.HistoryCut, err)
+	}
+}
+
+// TestSnapshotLogPlace checks that a commit's place in its branch log
+// round-trips, and that a snapshot without one encodes no key for it, so
+// that snapshots written by flushes, and files written earlier, keep their
+// bytes.
+func TestSnapshotLogPlace(t *testing.T) {
+	plain := fixtureSnapshot()
+	plainBytes, err := EncodeWith(FileTypeSnapshot, CompressionNone, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plainBytes, []byte("log_branch")) || bytes.Contains(plainBytes, []byte("log_slot")) {
+		t.Fatal("a snapshot without a log place encodes its keys")
+	}
+	placed := fixtureSnapshot()
+	placed.LogBranch, placed.LogSlot = "dev/2026", 1<<40+7
+	data, err := EncodeSnapshot(placed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSnapshot("snapshots/x", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LogBranch != "dev/2026" || got.LogSlot != 1<<40+7 || !equalValues(got, placed) {
+		t.Fatalf("decoded %+v, want %+v", got, placed)
+	}
+	got, err = DecodeSnapshot("snapshots/x", plainBytes)
+	if err != nil || got.LogBranch != "" || got.LogSlot != 0 {
+		t.Fatalf("a snapshot without a log place decodes with %q slot %d (%v)", got.LogBranch, got.LogSlot, err)
 	}
 }

@@ -36,11 +36,16 @@ const (
 // as its parent, are the commits the walk will reach. Those snapshots are
 // fetched ahead, a few at a time, so that a long history on an object
 // store costs a round trip per few commits. The logs the handle has read
-// are looked at every step the walk is not on such a path; when none
-// has named the next snapshot for searchAfter steps, the walk reads the
-// newest entries of every branch log, in the background, to find one. A
-// hint that turns out wrong (an expiration rewrote a parent) costs a
-// fetch, never a wrong answer.
+// are looked at every step the walk is not on such a path; where they do
+// not hold the snapshot, the entry the snapshot records as its commit's
+// (codec.Snapshot.LogSlot) is read, however old, and on a branch since
+// deleted too. Snapshots written before they recorded it, or not by a
+// commit, have no such place: when nothing has named the next snapshot
+// for searchAfter steps, the walk reads the newest entries of every
+// branch log, in the background, to find one. A hint that turns out
+// wrong (an expiration rewrote a parent) costs a fetch, never a wrong
+// answer; a place that turns out wrong costs a read, and the walk reads
+// no more places.
 func (r *Repository) ancestry(ctx context.Context, id codec.SnapshotID) iter.Seq2[SnapshotInfo, error] {
 	return r.ancestryUntil(ctx, id, codec.SnapshotID{})
 }
@@ -71,17 +76,21 @@ func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.Snapshot
 			ahead.stop()
 			search.stop()
 		}()
-		unhinted := 0 // steps in a row that no log named ahead
+		unhinted := 0     // steps in a row that no log named ahead
+		usePlaces := true // no snapshot's log place has proved wrong yet
 		for !id.IsZero() {
 			snap, err := r.assets.fetchSnapshot(ctx, id)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
+			atPlace := false // the step will start from snap's log place
 			if id != until && !ahead.covers(id) {
 				ahead.stop()
+				usePlaces = usePlaces && !ahead.placeWasWrong()
 				ahead = r.fetchAncestorsAhead(ctx, id, until)
-				if ahead.fetching() {
+				atPlace = !ahead.fetching() && ahead.room && usePlaces && snap.LogSlot > 0
+				if ahead.fetching() || atPlace {
 					unhinted = 0
 				} else {
 					unhinted++
@@ -90,9 +99,13 @@ func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.Snapshot
 			if !yield(snap, nil) {
 				return
 			}
-			// Searched only once the caller asks for more: a walk that
-			// stops early, as a garbage collection's does where histories
-			// meet, costs no reads of the logs.
+			// The place is read, and the logs searched, only once the
+			// caller asks for more: a walk that stops early, as a garbage
+			// collection's does where histories meet, costs no reads of the
+			// logs.
+			if atPlace {
+				ahead = r.fetchFromLogPlace(ctx, snap, until)
+			}
 			if unhinted >= searchAfter && search == nil && ahead.room {
 				search = r.searchBranchLogs(ctx)
 			}
@@ -105,21 +118,23 @@ func (r *Repository) snapshotsBack(ctx context.Context, id, until codec.Snapshot
 // ancestorFetcher fetches the snapshots a branch log names into the
 // snapshot cache, at most ancestorsAhead more than the walk has passed.
 type ancestorFetcher struct {
-	credit chan struct{} // one token per fetch started and not yet passed (nil: fetching nothing)
+	step   chan struct{} // a wake-up for the fetcher when the walk passes a step (nil: fetching nothing)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	room   bool // the snapshot cache can keep what is fetched ahead
 
-	mu      sync.Mutex
-	naming  bool                      // still reading the log for what comes next
-	started map[codec.SnapshotID]bool // the snapshots it fetched
+	mu         sync.Mutex
+	steps      int                       // steps the walk passed since the fetcher began
+	naming     bool                      // still reading the log for what comes next
+	started    map[codec.SnapshotID]bool // the snapshots it fetched
+	wrongPlace bool                      // the snapshot's log place held another entry
 }
 
-// fetchAncestorsAhead starts fetching the ancestors of id that a known
-// branch log names, up to until. It fetches nothing when no known log
-// holds id, or when the snapshot cache could not keep what it fetches (it
-// must have room for more snapshots the size of id's than are fetched at
-// once).
+// fetchAncestorsAhead starts fetching the ancestors of id that a branch
+// log this handle has read names, up to until. It fetches nothing when no
+// such log holds id, or when the snapshot cache could not keep what it
+// fetches (it must have room for more snapshots the size of id's than are
+// fetched at once).
 func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.SnapshotID) *ancestorFetcher {
 	a := &ancestorFetcher{}
 	if a.room = r.assets.snapshots.roomFor(id, 2*ancestorsAhead); !a.room {
@@ -129,7 +144,25 @@ func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.Sn
 	if !ok {
 		return a // asked again at every step of a walk without hints: no allocation
 	}
-	a.credit = make(chan struct{}, ancestorsAhead)
+	r.fetchAlongLog(ctx, a, id, until, key, slot, ref)
+	return a
+}
+
+// fetchFromLogPlace is fetchAncestorsAhead from the log entry snap
+// records as its commit's (codec.Snapshot.LogSlot): it reads that entry,
+// with the few before it in the same round trip, and fetches ahead from
+// there if the entry names snap.
+func (r *Repository) fetchFromLogPlace(ctx context.Context, snap *codec.Snapshot, until codec.SnapshotID) *ancestorFetcher {
+	a := &ancestorFetcher{room: true}
+	r.fetchAlongLog(ctx, a, snap.ID, until, branchPrefix+snap.LogBranch, snap.LogSlot, nil)
+	return a
+}
+
+// fetchAlongLog starts a's fetching of the snapshots named by the entries
+// of the log at key before slot, whose entry (ref; nil: read it first, and
+// note a wrong place if it does not name id as a commit) is id's.
+func (r *Repository) fetchAlongLog(ctx context.Context, a *ancestorFetcher, id, until codec.SnapshotID, key string, slot uint64, ref *codec.Ref) {
+	a.step = make(chan struct{}, 1)
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.naming, a.started = true, map[codec.SnapshotID]bool{}
 	a.wg.Add(1)
@@ -140,11 +173,24 @@ func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.Sn
 			a.naming = false
 			a.mu.Unlock()
 		}()
-		for !ref.Parent.IsZero() && slot > 0 {
+		if ref == nil {
+			var err error
+			ref, err = r.refs.entryAt(ctx, key, slot)
+			if err != nil || ref == nil || ref.Snapshot != id || ref.Parent.IsZero() {
+				if ctx.Err() == nil {
+					a.mu.Lock()
+					a.wrongPlace = true
+					a.mu.Unlock()
+				}
+				return
+			}
+		}
+		// The n-th ancestor is fetched once the walk has passed n -
+		// ancestorsAhead steps. Counted by position, so that steps the
+		// walk passes while the fetcher waits on the log are not lost.
+		for n := 1; !ref.Parent.IsZero() && slot > 0; n++ {
 			parent := ref.Parent
-			select {
-			case a.credit <- struct{}{}:
-			case <-ctx.Done():
+			if !a.waitForStep(ctx, n-ancestorsAhead) {
 				return
 			}
 			a.mu.Lock()
@@ -166,12 +212,21 @@ func (r *Repository) fetchAncestorsAhead(ctx context.Context, id, until codec.Sn
 			ref = prev
 		}
 	}()
-	return a
 }
 
 // fetching reports whether a log named snapshots to fetch ahead.
 func (a *ancestorFetcher) fetching() bool {
 	return a.started != nil
+}
+
+// placeWasWrong reports whether the log place the fetcher started from
+// held no entry naming its snapshot (call after stop). A walk then stops
+// reading places: a repository whose places mislead (logs rewritten by
+// hand) would cost a read at every step.
+func (a *ancestorFetcher) placeWasWrong() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.wrongPlace
 }
 
 // covers reports whether the walk at snapshot id is on the fetcher's path:
@@ -184,9 +239,33 @@ func (a *ancestorFetcher) covers(id codec.SnapshotID) bool {
 
 // passed notes that the walk took one more step.
 func (a *ancestorFetcher) passed() {
+	if a.step == nil {
+		return
+	}
+	a.mu.Lock()
+	a.steps++
+	a.mu.Unlock()
 	select {
-	case <-a.credit:
-	default:
+	case a.step <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// waitForStep waits until the walk has passed n steps; false if ctx ended
+// first.
+func (a *ancestorFetcher) waitForStep(ctx context.Context, n int) bool {
+	for {
+		a.mu.Lock()
+		reached := a.steps >= n
+		a.mu.Unlock()
+		if reached {
+			return true
+		}
+		select {
+		case <-a.step:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,14 +82,26 @@ func (s *slowSnapshots) counts() (reads, now, most int) {
 	return s.reads, s.now, s.most
 }
 
+// logPlaces says whether a test's history records each commit's place in
+// its branch log in the snapshot (codec.Snapshot.LogSlot), as the library
+// writes it, or not, as builds before it did: walks through such history
+// must search the logs instead.
+type logPlaces bool
+
+const (
+	withPlaces    logPlaces = true
+	withoutPlaces logPlaces = false
+)
+
 // mainWithCommits makes a repository whose main has n commits after its
 // initial snapshot.
-func mainWithCommits(t testing.TB, store storage.Storage, n int) {
+func mainWithCommits(t testing.TB, store storage.Storage, n int, places logPlaces) {
 	t.Helper()
 	repo, err := Create(context.Background(), store, nil, nil)
 	if err != nil {
 		t.Fatalf("making the repository: %+v", err)
 	}
+	repo.noLogPlaces = !bool(places)
 	commitGroups(t, repo, MainBranch, 0, n)
 }
 
@@ -111,15 +124,38 @@ func commitGroups(t testing.TB, repo *Repository, branch string, from, n int) {
 	}
 }
 
+// workHistory makes a repository on store with a branch "work" of n
+// commits made from the initial snapshot, and returns a handle on it and
+// work's tip.
+func workHistory(t testing.TB, store storage.Storage, n int, places logPlaces) (*Repository, codec.SnapshotID) {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := Create(ctx, store, nil, nil)
+	if err == nil {
+		repo.noLogPlaces = !bool(places)
+		err = repo.CreateBranch(ctx, "work", codec.InitialSnapshotID)
+	}
+	if err != nil {
+		t.Fatalf("making the repository: %+v", err)
+	}
+	commitGroups(t, repo, "work", 0, n)
+	tip, err := repo.LookupBranch(ctx, "work")
+	if err != nil {
+		t.Fatalf("reading work's tip: %+v", err)
+	}
+	return repo, tip
+}
+
 // mainHistory makes a repository whose main has n commits after its
 // initial snapshot, and returns its store, a handle on it and main's
 // history, newest first.
-func mainHistory(t *testing.T, n int) (*memory.Store, *Repository, []codec.SnapshotID) {
+func mainHistory(t *testing.T, n int, places logPlaces) (*memory.Store, *Repository, []codec.SnapshotID) {
 	t.Helper()
 	base := memory.New(t.Name())
-	mainWithCommits(t, base, n)
+	mainWithCommits(t, base, n, places)
 	repo, err := Open(context.Background(), base, nil)
 	mustOK(t, err)
+	repo.noLogPlaces = !bool(places)
 	return base, repo, ancestryIDs(t, repo, Version{Branch: MainBranch})
 }
 
@@ -140,9 +176,9 @@ func parentsOf(t *testing.T, repo *Repository, id codec.SnapshotID) []codec.Snap
 // mainWithTag makes a repository whose main has n commits after its
 // initial snapshot, and a tag on the commit back steps behind main's tip.
 // It returns the store and main's history, newest first.
-func mainWithTag(t *testing.T, n int, tag string, back int) (*memory.Store, []codec.SnapshotID) {
+func mainWithTag(t *testing.T, n int, tag string, back int, places logPlaces) (*memory.Store, []codec.SnapshotID) {
 	t.Helper()
-	base, repo, ids := mainHistory(t, n)
+	base, repo, ids := mainHistory(t, n, places)
 	mustOK(t, repo.CreateTag(context.Background(), tag, ids[back]))
 	return base, ids
 }
@@ -151,7 +187,7 @@ func mainWithTag(t *testing.T, n int, tag string, back int) (*memory.Store, []co
 // names ahead of the walk, several at once, and each only once; the walk
 // is the same as one that follows the parents alone.
 func TestAncestryFetchesSnapshotsAhead(t *testing.T) {
-	base, plain, ids := mainHistory(t, 30)
+	base, plain, ids := mainHistory(t, 30, withPlaces)
 	want := parentsOf(t, plain, ids[0])
 
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
@@ -173,7 +209,7 @@ func TestAncestryFetchesSnapshotsAhead(t *testing.T) {
 func TestAncestryStoppedEarlyStopsFetching(t *testing.T) {
 	ctx := context.Background()
 	base := memory.New(t.Name())
-	mainWithCommits(t, base, 40)
+	mainWithCommits(t, base, 40, withPlaces)
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	taken := 0
 	for _, err := range repo.Ancestry(ctx, Version{Branch: MainBranch}) {
@@ -208,7 +244,7 @@ func TestAncestryAfterExpirationFollowsTheParents(t *testing.T) {
 // none beyond it.
 func TestDiffFetchesNothingPastItsRange(t *testing.T) {
 	ctx := context.Background()
-	base, _, ids := mainHistory(t, 40)
+	base, _, ids := mainHistory(t, 40, withPlaces)
 	from := ids[10]
 
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
@@ -230,7 +266,7 @@ func TestDiffFetchesNothingPastItsRange(t *testing.T) {
 // well, and reads each snapshot once even where histories meet.
 func TestGarbageCollectWalksHistoryAhead(t *testing.T) {
 	ctx := context.Background()
-	base, ids := mainWithTag(t, 30, "middle", 15)
+	base, ids := mainWithTag(t, 30, "middle", 15, withPlaces)
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	_, err := repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
 	mustOK(t, err)
@@ -323,10 +359,11 @@ func checkFetchedAhead(t *testing.T, what string, slow *slowSnapshots, ahead []b
 }
 
 // A walk from a tag on a fresh handle starts in no log the handle has
-// read: after searchAfter steps it reads the branch logs, finds its place
+// read. Where the snapshots do not say where their commits are in the
+// logs, after searchAfter steps it reads the branch logs, finds its place
 // in main's, and fetches the rest of the history ahead.
 func TestAncestryFromATagFindsItsPlaceInALog(t *testing.T) {
-	base, ids := mainWithTag(t, 40, "v1", 10)
+	base, ids := mainWithTag(t, 40, "v1", 10, withoutPlaces)
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	got, ahead := walkWatchingReads(t, repo, slow, Version{Tag: "v1"})
 	wantIDs(t, "the tag's history", got, ids[10:]...)
@@ -337,11 +374,12 @@ func TestAncestryFromATagFindsItsPlaceInALog(t *testing.T) {
 }
 
 // A walk down a branch made from main leaves its log at the branch's
-// creation and goes on into main's history: it finds main's log and
+// creation and goes on into main's history: it finds main's log, by the
+// searchAfter steps where the snapshots record no log places, and
 // fetches ahead there too.
 func TestAncestryGoesOnIntoTheLogOfItsParentBranch(t *testing.T) {
 	ctx := context.Background()
-	base, plain, ids := mainHistory(t, 30)
+	base, plain, ids := mainHistory(t, 30, withoutPlaces)
 	mustOK(t, plain.CreateBranch(ctx, "dev", ids[0]))
 	commitGroups(t, plain, "dev", 30, 6)
 	devTip, err := plain.LookupBranch(ctx, "dev")
@@ -358,7 +396,7 @@ func TestAncestryGoesOnIntoTheLogOfItsParentBranch(t *testing.T) {
 // fetches ahead, not the reads of the branch logs.
 func TestAncestryFromATagStoppedEarlyStopsSearching(t *testing.T) {
 	ctx := context.Background()
-	base, _ := mainWithTag(t, 40, "v1", 5)
+	base, _ := mainWithTag(t, 40, "v1", 5, withoutPlaces)
 	repo, slow := openSlow(t, base, 2*time.Millisecond)
 	slow.logDelay = 5 * time.Millisecond // the search is still reading when the walk stops
 	taken := 0
@@ -383,7 +421,7 @@ func TestAncestryFromATagStoppedEarlyStopsSearching(t *testing.T) {
 // beyond the tips the collection lists.
 func TestGarbageCollectOverManyTagsSearchesNoLogs(t *testing.T) {
 	ctx := context.Background()
-	base, plain, ids := mainHistory(t, 30)
+	base, plain, ids := mainHistory(t, 30, withoutPlaces)
 	for i := range 30 { // t00 on the oldest commit: each later tag's walk stops at its parent
 		mustOK(t, plain.CreateTag(ctx, fmt.Sprintf("t%02d", i), ids[29-i]))
 	}
@@ -402,5 +440,147 @@ func TestGarbageCollectOverManyTagsSearchesNoLogs(t *testing.T) {
 	}
 	if lists > 3 { // the tags, the branches, and one search at most
 		t.Fatalf("%d listings of the refs for a collection over 30 tags", lists)
+	}
+}
+
+// refReads counts the calls recorded by counting on objects under refs/:
+// listings of all refs (as a search of the logs starts with), and reads of
+// branch log entries.
+func refReads(counting *storage.Counting) (lists, logGets int) {
+	for _, c := range counting.Calls() {
+		switch {
+		case c.Op == storage.OpList && c.Key == codec.RefsPrefix:
+			lists++
+		case c.Op == storage.OpGet && strings.HasPrefix(c.Key, codec.RefsPrefix+branchPrefix):
+			logGets++
+		}
+	}
+	return lists, logGets
+}
+
+// A walk from a tag on a fresh handle reads the log entry its first
+// snapshot records as its commit's, and from there fetches the history
+// ahead at once, with no search of the logs: on main, and on a branch
+// since deleted and made again, whose tagged history is behind the
+// tombstone in its log.
+func TestAncestryFromATagReadsItsLogPlace(t *testing.T) {
+	ctx := context.Background()
+	mainBase, mainIDs := mainWithTag(t, 40, "v1", 10, withPlaces)
+
+	deletedBase := memory.New(t.Name() + "-deleted")
+	repo, workTip := workHistory(t, deletedBase, 30, withPlaces)
+	mustOK(t, repo.CreateTag(ctx, "kept", workTip))
+	mustOK(t, repo.DeleteBranch(ctx, "work"))
+	mustOK(t, repo.CreateBranch(ctx, "work", codec.InitialSnapshotID))
+	commitGroups(t, repo, "work", 30, 3)
+
+	for _, tc := range []struct {
+		name string
+		base storage.Storage
+		tag  string
+		want []codec.SnapshotID
+	}{
+		{"main", mainBase, "v1", mainIDs[10:]},
+		{"deleted branch", deletedBase, "kept", parentsOf(t, repo, workTip)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counting := storage.NewCounting(tc.base)
+			fresh, slow := openSlow(t, counting, 2*time.Millisecond)
+			counting.Record(true)
+			got, ahead := walkWatchingReads(t, fresh, slow, Version{Tag: tc.tag})
+			wantIDs(t, "the tag's history", got, tc.want...)
+			checkFetchedAhead(t, "from the tag", slow, ahead, 1)
+			if lists, _ := refReads(counting); lists != 0 {
+				t.Fatalf("%d listings of all refs: the walk searched the logs", lists)
+			}
+		})
+	}
+}
+
+// A snapshot whose log place holds no entry naming it (here, every
+// snapshot of main's history points past the log's end) costs the walk
+// one read of that place: it stops reading places, searches the logs, and
+// still yields the history the parents give.
+func TestAncestryPastAWrongLogPlaceStopsReadingPlaces(t *testing.T) {
+	ctx := context.Background()
+	base, ids := mainWithTag(t, 40, "v1", 10, withPlaces)
+	for _, id := range ids {
+		data, err := base.Get(ctx, codec.SnapshotKey(id))
+		mustOK(t, err)
+		snap, err := codec.DecodeSnapshot(codec.SnapshotKey(id), data)
+		mustOK(t, err)
+		if snap.LogSlot == 0 {
+			continue // the initial snapshot
+		}
+		snap.LogSlot += 1000
+		data, err = codec.EncodeSnapshot(snap)
+		mustOK(t, err)
+		mustOK(t, base.Put(ctx, codec.SnapshotKey(id), data))
+	}
+	counting := storage.NewCounting(base)
+	fresh, slow := openSlow(t, counting, 2*time.Millisecond)
+	counting.Record(true)
+	got, ahead := walkWatchingReads(t, fresh, slow, Version{Tag: "v1"})
+	wantIDs(t, "the tag's history", got, ids[10:]...)
+	checkFetchedAhead(t, "past a wrong place", slow, ahead, 10)
+	// One place (walkBatch entries), and the search's read of main's 41.
+	if _, logGets := refReads(counting); logGets > walkBatch+41+walkBatch {
+		t.Fatalf("%d reads of branch log entries: the walk kept reading wrong places", logGets)
+	}
+}
+
+// A garbage collection over many tags on the history of a deleted branch
+// reads that branch's log about once, through the tags' snapshots' log
+// places: each walk from a tag stops at a snapshot an earlier one marked,
+// or goes on from the entries kept, and none searches the logs.
+func TestGarbageCollectOverTagsOfADeletedBranchReadsItsLogOnce(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	repo, tip := workHistory(t, base, 30, withPlaces)
+	for i, id := range parentsOf(t, repo, tip)[:30] {
+		mustOK(t, repo.CreateTag(ctx, fmt.Sprintf("t%02d", i), id))
+	}
+	mustOK(t, repo.DeleteBranch(ctx, "work"))
+	counting := storage.NewCounting(base)
+	fresh, err := Open(ctx, counting, nil)
+	mustOK(t, err)
+	counting.Record(true)
+	_, err = fresh.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now().Add(-time.Hour)})
+	mustOK(t, err)
+	lists, logGets := refReads(counting)
+	if lists > 1 { // the collection's own, of the branches
+		t.Fatalf("%d listings of all refs for a collection over 30 tags: a walk searched the logs", lists)
+	}
+	// work's log: the creation, 30 commits and the tombstone; main's head.
+	if logGets > 32+2*walkBatch {
+		t.Fatalf("%d reads of branch log entries for a log of 32", logGets)
+	}
+}
+
+// A walk keeps its full reach ahead however often the fetcher waits on
+// the log: steps the walk passes meanwhile count. Here every read takes as
+// long as a snapshot's, so the fetcher waits on each batch of entries,
+// and the walk catches up with it each time.
+func TestAncestryKeepsItsReachWhileTheLogIsRead(t *testing.T) {
+	ctx := context.Background()
+	base, ids := mainWithTag(t, 100, "v1", 0, withPlaces)
+	repo, slow := openSlow(t, base, 3*time.Millisecond)
+	slow.logDelay = 3 * time.Millisecond
+	var leads []int // snapshot reads begun beyond the step yielded
+	step := 0
+	for _, err := range repo.Ancestry(ctx, Version{Tag: "v1"}) {
+		mustOK(t, err)
+		slow.mu.Lock()
+		leads = append(leads, len(slow.readsByID)-(step+1))
+		slow.mu.Unlock()
+		step++
+	}
+	if step != len(ids) {
+		t.Fatalf("a walk of %d steps, want %d", step, len(ids))
+	}
+	// Late in the walk, after many waits on the log, the reads begun
+	// ahead of a step still reach ancestorsAhead - 1 or more.
+	if most := slices.Max(leads[50:90]); most < ancestorsAhead-1 {
+		t.Fatalf("late in the walk, at most %d snapshots were being read ahead of a step, want %d or more (leads %v)", most, ancestorsAhead-1, leads)
 	}
 }

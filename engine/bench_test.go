@@ -191,13 +191,14 @@ func BenchmarkAncestryFirstOf10k(b *testing.B) {
 // whose reads take 5 ms each, as round trips to an object store do.
 // "branch" walks the branch, whose log names the snapshots ahead; "tag"
 // walks from a tag on the tip, which no log the handle has read holds, so
-// the walk reads the branch logs to find its place; "off-the-logs" walks
-// a tagged history whose branch was deleted, one snapshot after another
-// (it finds no log holding it).
+// the walk reads the log place its snapshot records; "deleted-branch"
+// walks a tagged history whose branch was deleted, the same way;
+// "deleted-branch-no-places" walks such a history written without log
+// places, one snapshot after another (no search finds its log).
 func BenchmarkAncestryOf100OnSlowStore(b *testing.B) {
 	ctx := context.Background()
 	base := memory.New("ancestry-slow")
-	mainWithCommits(b, base, 100)
+	mainWithCommits(b, base, 100, withPlaces)
 	plain, err := Open(ctx, base, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -209,29 +210,30 @@ func BenchmarkAncestryOf100OnSlowStore(b *testing.B) {
 	if err := plain.CreateTag(ctx, "tip", tip); err != nil {
 		b.Fatal(err)
 	}
-	offLogs := memory.New("ancestry-slow-off-logs") // 100 commits on a branch since deleted, tagged
-	gone, err := Create(ctx, offLogs, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gone.CreateBranch(ctx, "work", codec.InitialSnapshotID); err != nil {
-		b.Fatal(err)
-	}
-	commitGroups(b, gone, "work", 0, 100)
-	workTip, err := gone.LookupBranch(ctx, "work")
-	if err == nil {
-		if err = gone.CreateTag(ctx, "kept", workTip); err == nil {
+	// 100 commits on a branch since deleted, tagged: their snapshots
+	// record their log places, or (as written by builds before them) not.
+	deletedBranch := func(name string, places logPlaces) storage.Storage {
+		store := memory.New(name)
+		gone, workTip := workHistory(b, store, 100, places)
+		err := gone.CreateTag(ctx, "kept", workTip)
+		if err == nil {
 			err = gone.DeleteBranch(ctx, "work")
 		}
-	}
-	if err != nil {
-		b.Fatal(err)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return store
 	}
 	for _, tc := range []struct {
 		name  string
 		store storage.Storage
 		v     Version
-	}{{"branch", base, Version{Branch: MainBranch}}, {"tag", base, Version{Tag: "tip"}}, {"off-the-logs", offLogs, Version{Tag: "kept"}}} {
+	}{
+		{"branch", base, Version{Branch: MainBranch}},
+		{"tag", base, Version{Tag: "tip"}},
+		{"deleted-branch", deletedBranch("ancestry-slow-deleted", withPlaces), Version{Tag: "kept"}},
+		{"deleted-branch-no-places", deletedBranch("ancestry-slow-no-places", withoutPlaces), Version{Tag: "kept"}},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
 				fresh, slow := openSlow(b, tc.store, 5*time.Millisecond)

@@ -425,7 +425,7 @@ func TestRebaseOverACorruptLogEntry(t *testing.T) {
 func TestBranchLogReadBack(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(t.Name())
-	mainWithCommits(t, store, 40) // entries 0 (the initial snapshot) to 40
+	mainWithCommits(t, store, 40, withPlaces) // entries 0 (the initial snapshot) to 40
 	key := branchPrefix + MainBranch
 	for _, tc := range []struct {
 		depth    uint64
@@ -443,5 +443,89 @@ func TestBranchLogReadBack(t *testing.T) {
 				t.Fatalf("read back %d: entry %d not kept", tc.depth, slot)
 			}
 		}
+	}
+}
+
+// checkLogPlace fails unless snapshot id records the place of its
+// commit's entry in branch's log: the entry there names id, as a commit.
+func checkLogPlace(t *testing.T, store storage.Storage, branch string, id codec.SnapshotID) {
+	t.Helper()
+	ctx := context.Background()
+	fresh, err := Open(ctx, store, nil)
+	ok(t, err)
+	snap, err := fresh.assets.fetchSnapshot(ctx, id)
+	ok(t, err)
+	if snap.LogBranch != branch || snap.LogSlot == 0 {
+		t.Fatalf("snapshot %s records log place %q slot %d, want a slot of branch %q", id, snap.LogBranch, snap.LogSlot, branch)
+	}
+	ref, err := fresh.refs.entryAt(ctx, branchPrefix+branch, snap.LogSlot)
+	ok(t, err)
+	if ref == nil || ref.Snapshot != id || ref.Parent.IsZero() {
+		t.Fatalf("snapshot %s records slot %d of branch %q, which holds %+v", id, snap.LogSlot, branch, ref)
+	}
+}
+
+// A commit's snapshot records where its entry lands in the branch log:
+// after a commit that landed (the tip read beside the writes), after one
+// that found the branch moved and rebased (the tip read first),
+// on a branch deleted and made again (its log goes on past the
+// tombstone), and on a fresh handle. A flush moves no branch and records
+// nothing.
+func TestCommitsRecordTheirLogPlaces(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	repo, err := Create(ctx, store, nil, nil)
+	ok(t, err)
+	other, err := Open(ctx, store, nil)
+	ok(t, err)
+	commit := func(repo *Repository, branch, group string) codec.SnapshotID {
+		t.Helper()
+		s, err := repo.WritableSession(ctx, branch)
+		ok(t, err)
+		ok(t, s.StoreSet(ctx, group+"/zarr.json", groupJSON("")))
+		id, err := s.CommitRebasing(ctx, BasicConflictSolver{}, group, nil, RetryOptions{Attempts: 3})
+		ok(t, err)
+		return id
+	}
+
+	for i := range 3 { // the second and third read the tip beside their writes
+		checkLogPlace(t, store, MainBranch, commit(repo, MainBranch, fmt.Sprintf("a%d", i)))
+	}
+	// A session opened before another writer's commit finds the branch
+	// moved, rebases, and lands with the tip read first.
+	behind, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, behind.StoreSet(ctx, "b/zarr.json", groupJSON("")))
+	checkLogPlace(t, store, MainBranch, commit(other, MainBranch, "c"))
+	rebases := 0
+	id, err := behind.CommitRebasing(ctx, BasicConflictSolver{}, "b", nil, RetryOptions{Attempts: 3, BeforeRebase: func(int) { rebases++ }})
+	ok(t, err)
+	if rebases != 1 {
+		t.Fatalf("the commit behind another writer's rebased %d times, want once", rebases)
+	}
+	checkLogPlace(t, store, MainBranch, id)
+	checkLogPlace(t, store, MainBranch, commit(repo, MainBranch, "d"))
+
+	tip, err := repo.LookupBranch(ctx, MainBranch)
+	ok(t, err)
+	ok(t, repo.CreateBranch(ctx, "dev", tip))
+	checkLogPlace(t, store, "dev", commit(repo, "dev", "e"))
+	ok(t, repo.DeleteBranch(ctx, "dev"))
+	ok(t, repo.CreateBranch(ctx, "dev", codec.InitialSnapshotID))
+	checkLogPlace(t, store, "dev", commit(repo, "dev", "f"))
+
+	fresh, err := Open(ctx, store, nil)
+	ok(t, err)
+	checkLogPlace(t, store, "dev", commit(fresh, "dev", "g"))
+
+	s, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, s.StoreSet(ctx, "h/zarr.json", groupJSON("")))
+	flushed, err := s.Flush(ctx, "anonymous", nil)
+	ok(t, err)
+	snap, err := repo.assets.fetchSnapshot(ctx, flushed)
+	ok(t, err)
+	if snap.LogBranch != "" || snap.LogSlot != 0 {
+		t.Fatalf("a flushed snapshot records log place %q slot %d", snap.LogBranch, snap.LogSlot)
 	}
 }

@@ -198,7 +198,12 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if err != nil {
 		return codec.SnapshotID{}, cmp.Or(chunks(), checked(), err)
 	}
-	id, files, err := s.repo.flush(writeCtx, s.snapshotID, s.changes, nodes, message, metaJSON, chunks, s.rewriteManifests)
+	var place logPlace
+	if publish != nil { // a commit: its snapshot says where its log entry goes
+		place.branch = s.branch
+		place.slot, _ = s.repo.refs.slotAfter(s.branch, s.snapshotID)
+	}
+	id, files, err := s.repo.flush(writeCtx, s.snapshotID, s.changes, nodes, message, metaJSON, place, chunks, s.rewriteManifests)
 	if cerr := checked(); cerr != nil {
 		// A failed check explains writes it stopped.
 		return codec.SnapshotID{}, cmp.Or(chunks(), cerr)
@@ -227,12 +232,21 @@ type commitFiles struct {
 	manifests [][]byte // the manifests written, not those kept from the parent
 }
 
+// logPlace is where a commit expects its branch log entry: the branch and
+// the slot after the head it was made on (codec.Snapshot.LogSlot). A zero
+// slot: not known.
+type logPlace struct {
+	branch string
+	slot   uint64
+}
+
 // flush writes manifests, transaction log and snapshot for changes on top of
 // parentID, waits for chunks (the commit's chunks landing in storage), makes
 // it all durable, and returns the new snapshot's id and the files written.
-// It does not move any ref. With reblock set, every array's manifests are
-// rewritten to the block shape the config now gives it.
-func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, chunks func() error, reblock bool) (_ codec.SnapshotID, files commitFiles, _ error) {
+// It does not move any ref; the snapshot records place, if known. With
+// reblock set, every array's manifests are rewritten to the block shape the
+// config now gives it.
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, place logPlace, chunks func() error, reblock bool) (_ codec.SnapshotID, files commitFiles, _ error) {
 	parent, err := r.assets.fetchBase(ctx, parentID)
 	if err != nil {
 		return codec.SnapshotID{}, files, err
@@ -241,6 +255,9 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(manifestWriters)
 	snap := &codec.Snapshot{ID: codec.NewSnapshotID(), ParentID: parentID, Message: message, Metadata: metaJSON}
+	if place.slot > 0 && !r.noLogPlaces {
+		snap.LogBranch, snap.LogSlot = place.branch, place.slot
+	}
 	// Manifests, transaction log and snapshot are written side by side:
 	// nothing refers to any of them until the branch moves, so only the
 	// ref must come after them, and a writer racing others for the branch

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -102,6 +103,24 @@ func (r *refs) knownEntry(key string) (storage.Entry, bool) {
 	defer r.mu.Unlock()
 	e, ok := r.known[key]
 	return e, ok
+}
+
+// slotAfter returns the slot a commit on base would take in branch's log:
+// the one after the newest entry this handle has seen, when that entry is
+// base's. A commit only lands there if nobody moved the branch since, so
+// the answer is a hint (codec.Snapshot.LogSlot), not a promise.
+func (r *refs) slotAfter(branch string, base codec.SnapshotID) (uint64, bool) {
+	key := branchPrefix + branch
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.known[key]
+	if !ok || e.Slot == math.MaxUint64 {
+		return 0, false
+	}
+	if kept, ok := r.recent[key][e.Slot]; !ok || kept.ref == nil || kept.ref.Snapshot != base {
+		return 0, false
+	}
+	return e.Slot + 1, true
 }
 
 // remember records e as the newest entry seen of the log, unless a newer

@@ -30,6 +30,12 @@ type Repository struct {
 
 	mu          sync.Mutex
 	defaultMeta map[string]any
+
+	// noLogPlaces, set by tests only, writes snapshots without their
+	// commit's place in the branch log, as builds before
+	// codec.Snapshot.LogSlot did: the walks through their history must
+	// still find the logs.
+	noLogPlaces bool
 }
 
 // Options tune how a repository handle talks to its storage.
