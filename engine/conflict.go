@@ -17,8 +17,9 @@ const (
 	// NewNodeConflictsWithExistingNode: we created a node where they
 	// created one.
 	NewNodeConflictsWithExistingNode ConflictKind = iota + 1
-	// NewNodeInInvalidGroup: we created a node inside what is now an array
-	// (Path is the array).
+	// NewNodeInInvalidGroup: we created a node inside what is now an array,
+	// or inside a group they deleted (Path is that array or group; Deleted
+	// tells which).
 	NewNodeInInvalidGroup
 	// ZarrMetadataDoubleUpdate: both sides changed a node's zarr metadata.
 	ZarrMetadataDoubleUpdate
@@ -78,6 +79,8 @@ type Conflict struct {
 	Coords [][]uint32
 	// Children lists their new nodes, for DeleteOfGroupWithNewChildren.
 	Children []Path
+	// Deleted is set on a NewNodeInInvalidGroup whose group they deleted.
+	Deleted bool
 	// Commit and CommitMessage identify their commit.
 	Commit        codec.SnapshotID
 	CommitMessage string
@@ -94,6 +97,9 @@ func (c Conflict) Sentence() string {
 	case NewNodeConflictsWithExistingNode:
 		return fmt.Sprintf("node conflict at %s: this session creates it, but %s already created a node there", c.Path, by)
 	case NewNodeInInvalidGroup:
+		if c.Deleted {
+			return fmt.Sprintf("node conflict under %s: this session creates a node inside the group, but %s deleted it", c.Path, by)
+		}
 		return fmt.Sprintf("node conflict under %s: this session creates a node inside it, but %s made it an array", c.Path, by)
 	case ZarrMetadataDoubleUpdate:
 		return fmt.Sprintf("metadata conflict at %s: its zarr metadata was also updated by %s", c.Path, by)

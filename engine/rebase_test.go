@@ -124,6 +124,38 @@ func TestConflictDetectionNodeConflictInPath(t *testing.T) {
 	rebaseFails(t, ds2, ConflictDetector{}, NewNodeInInvalidGroup, "/foo/bar/conflict")
 }
 
+// A node created inside a group the other commit deleted would be left
+// without its parent: a conflict at the group, however deep the node, for
+// the detector and for the basic solver alike. A group deleted and made
+// again, or made again by this session, is a parent still.
+func TestConflictDetectionNewNodeInDeletedGroup(t *testing.T) {
+	ctx := context.Background()
+	for _, solver := range []ConflictSolver{ConflictDetector{}, BasicConflictSolver{}} {
+		ds1, ds2 := twoSessions(t, conflictRepo(t))
+		ok(t, ds1.DeleteGroup(ctx, MustPath("/foo/bar")))
+		commit(t, ds1, "delete bar")
+		ok(t, ds2.AddGroup(ctx, MustPath("/foo/bar/new"), nil))
+		ok(t, ds2.AddArray(ctx, MustPath("/foo/bar/new/deep"), basicShape(), nil))
+		mustConflictOnCommit(t, ds2)
+		rf := rebaseFails(t, ds2, solver, NewNodeInInvalidGroup, "/foo/bar")
+		if len(rf.Conflicts) != 1 || !rf.Conflicts[0].Deleted {
+			t.Fatalf("%T: want one conflict, at the deleted group: %v", solver, rf.Conflicts)
+		}
+		if got := rf.Conflicts[0].Sentence(); !strings.Contains(got, "deleted it") {
+			t.Fatalf("the conflict reads %q", got)
+		}
+	}
+
+	ds1, ds2 := twoSessions(t, conflictRepo(t))
+	ok(t, ds1.DeleteGroup(ctx, MustPath("/foo/bar")))
+	ok(t, ds1.AddGroup(ctx, MustPath("/foo/bar"), nil))
+	commit(t, ds1, "replace bar")
+	ok(t, ds2.AddGroup(ctx, MustPath("/foo/bar/new"), nil))
+	mustConflictOnCommit(t, ds2)
+	ok(t, ds2.Rebase(ctx, ConflictDetector{}))
+	commit(t, ds2, "new under the new bar")
+}
+
 func TestConflictDetectionDoubleZarrMetadataEdit(t *testing.T) {
 	ctx := context.Background()
 	ds1, ds2 := twoSessions(t, conflictRepo(t))

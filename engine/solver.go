@@ -181,6 +181,10 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 			theirNew[n.Path] = n.ID
 		}
 	}
+	theirDeletedGroups := map[string]codec.NodeID{}
+	for _, n := range t.DeletedGroups {
+		theirDeletedGroups[n.Path] = n.ID
+	}
 	invalid := map[Path]bool{}
 	for _, p := range sortedNewPaths(cs) {
 		if id, ok := theirNew[string(p)]; ok {
@@ -191,9 +195,21 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 			return nil, err
 		}
 		for _, a := range p.Ancestors() {
-			if n, ok := commit.Node(string(a)); ok && n.Type == ArrayNode && !invalid[a] {
+			if invalid[a] {
+				continue
+			}
+			if n, ok := commit.Node(string(a)); ok && n.Type == ArrayNode {
 				invalid[a] = true
 				add(NewNodeInInvalidGroup, string(a), n.ID)
+				continue
+			}
+			// A group they deleted, and did not make again, unless we
+			// made it: applied as is, our node would have no parent.
+			if id, ok := theirDeletedGroups[string(a)]; ok && cs.newNodes[a] == nil {
+				if _, exists := commit.Node(string(a)); !exists {
+					invalid[a] = true
+					add(NewNodeInInvalidGroup, string(a), id).Deleted = true
+				}
 			}
 		}
 	}

@@ -178,7 +178,7 @@ class ConflictType(IntEnum):
     NewNodeConflictsWithExistingNode = 1
     """Both created a node at the same path."""
     NewNodeInInvalidGroup = 2
-    """We created a node inside what they made an array."""
+    """We created a node inside what they made an array, or inside a group they deleted."""
     ZarrMetadataDoubleUpdate = 3
     """Both changed the node's zarr.json."""
     ZarrMetadataUpdateOfDeletedArray = 4
