@@ -1,12 +1,16 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/errors"
+
+	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
 
 func TestParseZarrKey(t *testing.T) {
@@ -166,5 +170,47 @@ func TestArrayInfoFromMetaIsLenient(t *testing.T) {
 	info := arrayInfoFromMeta(meta)
 	if info.separator != '.' || !info.parsedFrom(meta) || info.parsedFrom(append([]byte(nil), meta...)) {
 		t.Errorf("%+v", info)
+	}
+}
+
+// zarr-python writes non-finite attribute values as the bare words NaN,
+// Infinity and -Infinity; a store takes such documents, parses them (the
+// same words inside strings untouched), and gives them back byte for byte
+// after a commit. Other bad JSON is still refused.
+func TestZarrJSONWithNonFiniteAttributes(t *testing.T) {
+	ctx := context.Background()
+	group := `{"zarr_format":3,"node_type":"group","attributes":{"missing_value":NaN,"r":[Infinity,-Infinity],"s":"NaN \"Infinity\" -Infinity"}}`
+	array := `{"zarr_format":3,"node_type":"array","shape":[4],"data_type":"float64","chunk_grid":{"name":"regular","configuration":{"chunk_shape":[2]}},` +
+		`"chunk_key_encoding":{"name":"default"},"fill_value":"NaN","codecs":[{"name":"bytes"}],"attributes":{"valid_max":Infinity}}`
+	m, err := parseZarrJSON("a/zarr.json", []byte(array))
+	mustOK(t, err)
+	if m.typ != ArrayNode || len(m.array.Shape) != 1 || m.array.ChunkShape[0] != 2 {
+		t.Fatalf("parsed %+v", m)
+	}
+	if got, changed := nonFiniteAsNull([]byte(group)); !changed || string(got) != `{"zarr_format":3,"node_type":"group","attributes":{"missing_value":null,"r":[null,null],"s":"NaN \"Infinity\" -Infinity"}}` {
+		t.Fatalf("standard form: %s", got)
+	}
+	for _, bad := range []string{`{"node_type":"group","x":NaNa}`, `{"node_type":"group","x":nan}`, `{"node_type":"group","x":Inf}`} {
+		if _, err := parseZarrJSON("zarr.json", []byte(bad)); !errors.Is(err, ErrInvalidMetadata) {
+			t.Fatalf("%s: %v", bad, err)
+		}
+	}
+
+	repo, err := Create(ctx, memory.New(t.Name()), nil, nil)
+	mustOK(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "zarr.json", []byte(group)))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", []byte(array)))
+	_, err = s.Commit(ctx, "non-finite attributes", nil)
+	mustOK(t, err)
+	r, err := repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+	mustOK(t, err)
+	for key, want := range map[string]string{"zarr.json": group, "a/zarr.json": array} {
+		got, found, err := r.StoreGet(ctx, key, storage.From(0))
+		mustOK(t, err)
+		if !found || string(got) != want {
+			t.Fatalf("%s after the commit: %s", key, got)
+		}
 	}
 }

@@ -112,7 +112,13 @@ func (e *extensionPoint) UnmarshalJSON(data []byte) error {
 // null per dimension). Other fields are not checked.
 func parseZarrJSON(key string, data []byte) (*zarrNodeMeta, error) {
 	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(data, &doc); err != nil {
+	err := json.Unmarshal(data, &doc)
+	if err != nil {
+		if standard, changed := nonFiniteAsNull(data); changed {
+			err = json.Unmarshal(standard, &doc)
+		}
+	}
+	if err != nil {
 		return nil, invalidMetadata(key, "not a JSON object: %v", err)
 	}
 	if doc == nil {
@@ -259,4 +265,45 @@ func arrayInfoFromMeta(meta []byte) *zarrArrayInfo {
 	}
 	info.src, info.srcLen = sliceStart(meta), len(meta)
 	return &info
+}
+
+// nonFiniteAsNull returns data with the bare words NaN, Infinity and
+// -Infinity outside strings replaced by null, and whether there were any.
+// zarr-python writes non-finite floats that way (Python's json does, as
+// in an attribute missing_value = NaN from netCDF), and reads them back;
+// JSON has no such numbers. The engine reads no attribute, so it parses
+// them as null and stores the document as written.
+func nonFiniteAsNull(data []byte) ([]byte, bool) {
+	var out []byte
+	inString, escaped, last := false, false, 0
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		if c == '"' {
+			inString = true
+			continue
+		}
+		for _, word := range []string{"-Infinity", "Infinity", "NaN"} {
+			if bytes.HasPrefix(data[i:], []byte(word)) {
+				out = append(append(out, data[last:i]...), "null"...)
+				i += len(word) - 1
+				last = i + 1
+				break
+			}
+		}
+	}
+	if out == nil {
+		return data, false
+	}
+	return append(out, data[last:]...), true
 }

@@ -42,6 +42,23 @@ def test_to_zarr_commit_open_zarr(repo: ic.Repository) -> None:
     assert repo.lookup_branch("main") == sid
 
 
+def test_non_finite_attributes_round_trip(repo: ic.Repository) -> None:
+    # Data converted from netCDF often carries missing_value = NaN; zarr
+    # writes it as the bare word NaN, as its LocalStore keeps it.
+    ds = xr.Dataset(
+        {"t": ("x", np.array([1.0, np.nan, 3.0]), {"missing_value": np.nan, "valid_range": [-np.inf, np.inf]})},
+        attrs={"fill": np.nan},
+    )
+    s = repo.writable_session("main")
+    ds.to_zarr(s.store)
+    s.commit("non-finite attributes")
+    back = xr.open_zarr(repo.readonly_session(branch="main").store, mask_and_scale=False)
+    assert np.isnan(back["t"].attrs["missing_value"])
+    assert list(back["t"].attrs["valid_range"]) == [-np.inf, np.inf]
+    assert np.isnan(back.attrs["fill"])
+    np.testing.assert_array_equal(back["t"].values, ds["t"].values)
+
+
 def test_time_travel_to_snapshot_and_tag(repo: ic.Repository) -> None:
     ds = make_dataset()
     s = repo.writable_session("main")
