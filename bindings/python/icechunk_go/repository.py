@@ -232,6 +232,8 @@ def _version(
         raise ValueError(f"{what}: give exactly one of branch=, tag= or snapshot_id=")
     if as_of is not None and branch is None:
         raise ValueError(f"{what}: as_of= goes with branch=")
+    if as_of is not None and not isinstance(as_of, _dt.datetime):
+        raise TypeError(f"{what}: as_of must be a datetime.datetime, not {type(as_of).__name__}")
     if branch is not None:
         # A datetime names a whole microsecond (SnapshotInfo.written_at is
         # a commit's time cut to microseconds): as_of takes all of it.
@@ -469,7 +471,7 @@ class Repository:
     def set_virtual_chunk_storage(self, url_prefix: str, storage: Storage) -> None:
         """Registers the storage serving virtual chunks whose location starts
         with ``url_prefix`` (a virtual chunk container of the configuration)."""
-        _ffi.call(_ffi.lib.ic_repo_set_virtual_chunk_storage, self._h, _ffi.cstr(url_prefix), storage._h)
+        _ffi.call(_ffi.lib.ic_repo_set_virtual_chunk_storage, self._h, _ffi.cstr(url_prefix, "url_prefix"), storage._h)
 
     # --- branches ----------------------------------------------------------------
 
@@ -480,7 +482,7 @@ class Repository:
         ------
         BranchExistsError, SnapshotNotFoundError
         """
-        _ffi.call(_ffi.lib.ic_repo_create_branch, self._h, _ffi.cstr(branch, "branch"), _ffi.cstr(snapshot_id))
+        _ffi.call(_ffi.lib.ic_repo_create_branch, self._h, _ffi.cstr(branch, "branch"), _ffi.cstr(snapshot_id, "snapshot_id"))
 
     def list_branches(self) -> set[str]:
         """The names of the branches."""
@@ -502,7 +504,7 @@ class Repository:
             _ffi.lib.ic_repo_reset_branch,
             self._h,
             _ffi.cstr(branch, "branch"),
-            _ffi.cstr(snapshot_id),
+            _ffi.cstr(snapshot_id, "snapshot_id"),
             _ffi.opt_cstr(from_snapshot_id),
         )
 
@@ -549,7 +551,7 @@ class Repository:
         TagExistsError
             Also for the name of a deleted tag: tag names are never reused.
         """
-        _ffi.call(_ffi.lib.ic_repo_create_tag, self._h, _ffi.cstr(tag, "tag"), _ffi.cstr(snapshot_id))
+        _ffi.call(_ffi.lib.ic_repo_create_tag, self._h, _ffi.cstr(tag, "tag"), _ffi.cstr(snapshot_id, "snapshot_id"))
 
     def list_tags(self) -> set[str]:
         """The names of the tags."""
@@ -573,7 +575,7 @@ class Repository:
     def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
         """The description of one snapshot."""
         return SnapshotInfo._from_json(
-            _ffi.json_result(_ffi.lib.ic_repo_snapshot_info, self._h, _ffi.cstr(snapshot_id))
+            _ffi.json_result(_ffi.lib.ic_repo_snapshot_info, self._h, _ffi.cstr(snapshot_id, "snapshot_id"))
         )
 
     def resolve(

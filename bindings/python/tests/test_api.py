@@ -234,6 +234,10 @@ def test_time_travel(repo: ic.Repository) -> None:
     assert repo.resolve("main", as_of=between) == first
     with pytest.raises(ValueError):
         repo.readonly_session(tag="one", as_of=between)
+    with pytest.raises(TypeError, match="as_of must be a datetime.datetime, not str"):
+        repo.readonly_session(branch="main", as_of=between.isoformat())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="snapshot_id must be a str, not NoneType"):
+        repo.reset_branch("main", None)  # type: ignore[arg-type]
 
 
 def test_commit_conflict_and_rebase(repo: ic.Repository) -> None:
