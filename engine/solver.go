@@ -198,18 +198,17 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 			if invalid[a] {
 				continue
 			}
-			if n, ok := commit.Node(string(a)); ok && n.Type == ArrayNode {
+			n, exists := commit.Node(string(a))
+			if exists && n.Type == ArrayNode {
 				invalid[a] = true
 				add(NewNodeInInvalidGroup, string(a), n.ID)
 				continue
 			}
 			// A group they deleted, and did not make again, unless we
 			// made it: applied as is, our node would have no parent.
-			if id, ok := theirDeletedGroups[string(a)]; ok && cs.newNodes[a] == nil {
-				if _, exists := commit.Node(string(a)); !exists {
-					invalid[a] = true
-					add(NewNodeInInvalidGroup, string(a), id).Deleted = true
-				}
+			if id, deleted := theirDeletedGroups[string(a)]; deleted && !exists && cs.newNodes[a] == nil {
+				invalid[a] = true
+				add(NewNodeInInvalidGroup, string(a), id).Deleted = true
 			}
 		}
 	}
