@@ -261,14 +261,16 @@ func (s *storageJSON) settings() *codec.StorageSettings {
 // storeConfig is codec.ObjectStoreConfig: how to reach a container's
 // objects (never credentials).
 type storeConfig struct {
-	Kind           string            `json:"kind"`
-	Region         string            `json:"region,omitempty"`
-	EndpointURL    string            `json:"endpoint_url,omitempty"`
-	AllowHTTP      bool              `json:"allow_http,omitempty"`
-	ForcePathStyle bool              `json:"force_path_style,omitempty"`
-	Anonymous      bool              `json:"anonymous,omitempty"`
-	Path           string            `json:"path,omitempty"`
-	Options        map[string]string `json:"options,omitempty"`
+	Kind           string `json:"kind"`
+	Region         string `json:"region,omitempty"`
+	EndpointURL    string `json:"endpoint_url,omitempty"`
+	AllowHTTP      bool   `json:"allow_http,omitempty"`
+	ForcePathStyle bool   `json:"force_path_style,omitempty"`
+	Anonymous      bool   `json:"anonymous,omitempty"`
+	// NetworkStreamTimeoutSeconds: nil is the default, 0 none.
+	NetworkStreamTimeoutSeconds *int              `json:"network_stream_timeout_seconds,omitempty"`
+	Path                        string            `json:"path,omitempty"`
+	Options                     map[string]string `json:"options,omitempty"`
 }
 
 func configOf(c codec.RepoConfig) configJSON {

@@ -225,7 +225,10 @@ type ObjectStoreConfig struct {
 	AllowHTTP      bool   `msg:"allow_http,omitempty"`       // s3
 	ForcePathStyle bool   `msg:"force_path_style,omitempty"` // s3
 	Anonymous      bool   `msg:"anonymous,omitempty"`        // s3: unsigned requests (public buckets)
-	Path           string `msg:"path,omitempty"`             // local_filesystem: the folder
+	// NetworkStreamTimeoutSeconds is an s3 store's stream timeout (see
+	// package s3's Config of that name): nil is the default, 0 none.
+	NetworkStreamTimeoutSeconds *int   `msg:"network_stream_timeout_seconds,omitempty"`
+	Path                        string `msg:"path,omitempty"` // local_filesystem: the folder
 	// Options are an http store's client options, as upstream's
 	// http_store takes them (package httpstore's ParseOptions reads them
 	// when a binding connects the container).
@@ -321,6 +324,14 @@ func (o *ObjectStoreConfig) validate(urlPrefix string) error {
 		}
 	default:
 		return errors.Newf("unknown object store kind %q (want %q, %q or %q)", o.Kind, ObjectStoreS3, ObjectStoreLocal, ObjectStoreHTTP)
+	}
+	if t := o.NetworkStreamTimeoutSeconds; t != nil {
+		if o.Kind != ObjectStoreS3 {
+			return errors.Newf("network_stream_timeout_seconds is taken by an %q store, not an %q one", ObjectStoreS3, o.Kind)
+		}
+		if *t < 0 {
+			return errors.Newf("network_stream_timeout_seconds must be 0 (no timeout) or more (got %d)", *t)
+		}
 	}
 	if len(o.Options) > 0 && o.Kind != ObjectStoreHTTP {
 		return errors.Newf("client options are taken by an %q store, not an %q one", ObjectStoreHTTP, o.Kind)

@@ -241,8 +241,8 @@ func (z *CachingConfig) Msgsize() (s int) {
 func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(8)
-	var zb0001Mask uint8 /* 8 bits */
+	zb0001Len := uint32(9)
+	var zb0001Mask uint16 /* 9 bits */
 	_ = zb0001Mask
 	if z.Region == "" {
 		zb0001Len--
@@ -264,13 +264,17 @@ func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x20
 	}
-	if z.Path == "" {
+	if z.NetworkStreamTimeoutSeconds == nil {
 		zb0001Len--
 		zb0001Mask |= 0x40
 	}
-	if z.Options == nil {
+	if z.Path == "" {
 		zb0001Len--
 		zb0001Mask |= 0x80
+	}
+	if z.Options == nil {
+		zb0001Len--
+		zb0001Mask |= 0x100
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -306,11 +310,20 @@ func (z *ObjectStoreConfig) MarshalMsg(b []byte) (o []byte, err error) {
 			o = msgp.AppendBool(o, z.Anonymous)
 		}
 		if (zb0001Mask & 0x40) == 0 { // if not omitted
+			// string "network_stream_timeout_seconds"
+			o = append(o, 0xbe, 0x6e, 0x65, 0x74, 0x77, 0x6f, 0x72, 0x6b, 0x5f, 0x73, 0x74, 0x72, 0x65, 0x61, 0x6d, 0x5f, 0x74, 0x69, 0x6d, 0x65, 0x6f, 0x75, 0x74, 0x5f, 0x73, 0x65, 0x63, 0x6f, 0x6e, 0x64, 0x73)
+			if z.NetworkStreamTimeoutSeconds == nil {
+				o = msgp.AppendNil(o)
+			} else {
+				o = msgp.AppendInt(o, *z.NetworkStreamTimeoutSeconds)
+			}
+		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
 			// string "path"
 			o = append(o, 0xa4, 0x70, 0x61, 0x74, 0x68)
 			o = msgp.AppendString(o, z.Path)
 		}
-		if (zb0001Mask & 0x80) == 0 { // if not omitted
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
 			// string "options"
 			o = append(o, 0xa7, 0x6f, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x73)
 			o = msgp.AppendMapHeader(o, uint32(len(z.Options)))
@@ -377,6 +390,23 @@ func (z *ObjectStoreConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Anonymous")
 				return
 			}
+		case "network_stream_timeout_seconds":
+			if msgp.IsNil(bts) {
+				bts, err = msgp.ReadNilBytes(bts)
+				if err != nil {
+					return
+				}
+				z.NetworkStreamTimeoutSeconds = nil
+			} else {
+				if z.NetworkStreamTimeoutSeconds == nil {
+					z.NetworkStreamTimeoutSeconds = new(int)
+				}
+				*z.NetworkStreamTimeoutSeconds, bts, err = msgp.ReadIntBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "NetworkStreamTimeoutSeconds")
+					return
+				}
+			}
 		case "path":
 			z.Path, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
@@ -425,7 +455,13 @@ func (z *ObjectStoreConfig) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *ObjectStoreConfig) Msgsize() (s int) {
-	s = 1 + 5 + msgp.StringPrefixSize + len(z.Kind) + 7 + msgp.StringPrefixSize + len(z.Region) + 13 + msgp.StringPrefixSize + len(z.EndpointURL) + 11 + msgp.BoolSize + 17 + msgp.BoolSize + 10 + msgp.BoolSize + 5 + msgp.StringPrefixSize + len(z.Path) + 8 + msgp.MapHeaderSize
+	s = 1 + 5 + msgp.StringPrefixSize + len(z.Kind) + 7 + msgp.StringPrefixSize + len(z.Region) + 13 + msgp.StringPrefixSize + len(z.EndpointURL) + 11 + msgp.BoolSize + 17 + msgp.BoolSize + 10 + msgp.BoolSize + 31
+	if z.NetworkStreamTimeoutSeconds == nil {
+		s += msgp.NilSize
+	} else {
+		s += msgp.IntSize
+	}
+	s += 5 + msgp.StringPrefixSize + len(z.Path) + 8 + msgp.MapHeaderSize
 	if z.Options != nil {
 		for za0001, za0002 := range z.Options {
 			_ = za0002

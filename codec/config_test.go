@@ -70,6 +70,12 @@ func TestRepoConfigValidate(t *testing.T) {
 		"client options for an s3 store": func(c *RepoConfig) {
 			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Options: map[string]string{"timeout": "5s"}}
 		},
+		"negative stream timeout": func(c *RepoConfig) {
+			c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, NetworkStreamTimeoutSeconds: new(-1)}
+		},
+		"stream timeout for a local store": func(c *RepoConfig) {
+			c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data", NetworkStreamTimeoutSeconds: new(5)}
+		},
 		"too many requests for one object": func(c *RepoConfig) {
 			c.Storage = &StorageSettings{MaxConcurrentRequestsForObject: MaxConcurrentRequestsForObject + 1}
 		},
@@ -82,7 +88,7 @@ func TestRepoConfigValidate(t *testing.T) {
 		}
 	}
 	c := fixtureRepoConfig()
-	c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Region: "eu-west-1"}
+	c.VirtualChunkContainers[0].Store = &ObjectStoreConfig{Kind: ObjectStoreS3, Region: "eu-west-1", NetworkStreamTimeoutSeconds: new(0)}
 	c.VirtualChunkContainers[1].Store = &ObjectStoreConfig{Kind: ObjectStoreLocal, Path: "/data"}
 	c.VirtualChunkContainers = append(c.VirtualChunkContainers,
 		VirtualChunkContainer{Name: "web", URLPrefix: "https://data.example.org/", Store: &ObjectStoreConfig{Kind: ObjectStoreHTTP, Options: map[string]string{"timeout": "30s"}}},

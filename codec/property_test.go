@@ -262,6 +262,9 @@ func genRepoConfig(t *rapid.T) *RepoConfig {
 				ForcePathStyle: rapid.Bool().Draw(t, "path style"),
 				Anonymous:      rapid.Bool().Draw(t, "anonymous"),
 			}
+			if rapid.Bool().Draw(t, "with stream timeout") {
+				vc.Store.NetworkStreamTimeoutSeconds = new(rapid.IntRange(0, 600).Draw(t, "stream timeout"))
+			}
 		}
 		c.VirtualChunkContainers = append(c.VirtualChunkContainers, vc)
 	}

@@ -544,8 +544,13 @@ ic_status ic_storage_new_s3(const ic_s3_options *options, ic_storage *out, ic_er
  *    "endpoint": "http://127.0.0.1:9000", "force_path_style": true,
  *    "allow_http": true, "access_key_id": "...", "secret_access_key": "...",
  *    "session_token": "", "from_env": false, "anonymous": false,
- *    "max_connections": 256}
+ *    "max_connections": 256, "network_stream_timeout_seconds": 60}
  * Exactly one credential source: static keys, from_env or anonymous.
+ * network_stream_timeout_seconds (upstream Icechunk's option) fails a
+ * request when no byte crosses its connection for that long: a server that
+ * hangs, or a transfer that stalled; a slow transfer that still moves is
+ * never cut. Left out: 60; 0: no timeout. The failure is IC_ERR_STORAGE
+ * naming the option, after the storage's retries (each waits as long).
  */
 ic_status ic_storage_new_s3_json(const char *config_json, ic_storage *out, ic_error *err);
 
@@ -647,7 +652,8 @@ ic_status ic_storage_free(ic_storage storage);
  * bindings (never credentials; the library does not connect by itself:
  * register a storage with ic_repo_set_virtual_chunk_storage):
  *   {"kind": "s3", "region": "...", "endpoint_url": "...", "allow_http": false,
- *    "force_path_style": false, "anonymous": false}   for s3:// prefixes, or
+ *    "force_path_style": false, "anonymous": false,
+ *    "network_stream_timeout_seconds": 60}          for s3:// prefixes, or
  *   {"kind": "local_filesystem", "path": "/data"}     for file:// prefixes, or
  *   {"kind": "http", "options": {"timeout": "30s"}}   for http:// and https:// prefixes
  *                                   (read through ic_storage_new_http_options;

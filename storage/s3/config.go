@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -15,6 +16,10 @@ import (
 // DefaultMaxConnections is the connection pool size used when
 // Config.MaxConnections is zero.
 const DefaultMaxConnections = 256
+
+// DefaultStreamTimeoutSeconds is the stream timeout used when
+// Config.NetworkStreamTimeoutSeconds is nil.
+const DefaultStreamTimeoutSeconds = 60
 
 // DefaultRegion is the signing region used when neither the Config nor (with
 // FromEnv) the environment names one.
@@ -34,7 +39,7 @@ const DefaultRegion = "us-east-1"
 //	 "endpoint": "http://127.0.0.1:9000", "force_path_style": true,
 //	 "allow_http": true, "access_key_id": "...", "secret_access_key": "...",
 //	 "session_token": "", "from_env": false, "anonymous": false,
-//	 "max_connections": 256}
+//	 "max_connections": 256, "network_stream_timeout_seconds": 60}
 //
 // Config's String and GoString methods never print the secret key or the
 // session token, so a Config is safe to log with %v, %+v or %#v; its JSON
@@ -75,6 +80,14 @@ type Config struct {
 	// MaxConnections bounds the open connections to the service, and is
 	// the size of the idle pool. Zero means DefaultMaxConnections.
 	MaxConnections int `json:"max_connections,omitempty"`
+	// NetworkStreamTimeoutSeconds (upstream Icechunk's option of that
+	// name) fails a request when no byte crosses its connection, in either
+	// direction, for that many seconds: a server that accepted the request
+	// and hangs, or a transfer that stalled. A slow transfer that still
+	// moves is never cut. nil means DefaultStreamTimeoutSeconds; 0 turns
+	// the timeout off, leaving only the caller's context to end a hung
+	// request.
+	NetworkStreamTimeoutSeconds *int `json:"network_stream_timeout_seconds,omitempty"`
 	// Credentials, when set, is the source of credentials: called for the
 	// first request and again whenever the credentials it gave expire. It
 	// has no JSON form.
@@ -146,7 +159,12 @@ func (c Config) String() string {
 		redacted.SessionToken = "REDACTED"
 	}
 	type plain Config // drops the methods, so Sprintf does not recurse
-	return fmt.Sprintf("%+v", plain(redacted))
+	out := fmt.Sprintf("%+v", plain(redacted))
+	if t := c.NetworkStreamTimeoutSeconds; t != nil {
+		// The value, not the pointer's address.
+		out = strings.Replace(out, fmt.Sprintf("NetworkStreamTimeoutSeconds:%p", t), fmt.Sprintf("NetworkStreamTimeoutSeconds:%d", *t), 1)
+	}
+	return out
 }
 
 // GoString describes c without secrets, for %#v.
@@ -157,6 +175,9 @@ type normalized struct {
 	Config
 	// keyPrefix is Prefix with a trailing slash, or empty.
 	keyPrefix string
+	// streamTimeout is NetworkStreamTimeoutSeconds with its default; 0
+	// means none.
+	streamTimeout time.Duration
 }
 
 // normalize checks c and fills in defaults. Messages never include secrets.
@@ -222,6 +243,13 @@ func (c Config) normalize() (normalized, error) {
 	}
 	if n.MaxConnections == 0 {
 		n.MaxConnections = DefaultMaxConnections
+	}
+	n.streamTimeout = DefaultStreamTimeoutSeconds * time.Second
+	if t := c.NetworkStreamTimeoutSeconds; t != nil {
+		if *t < 0 {
+			return n, errors.Newf("s3: config: network_stream_timeout_seconds must be 0 (no timeout) or more (got %d)", *t)
+		}
+		n.streamTimeout = time.Duration(*t) * time.Second
 	}
 	return n, nil
 }

@@ -14,7 +14,7 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 	cfg := s3.Config{
 		Bucket: "b", Prefix: "p/q", Region: "eu-west-1", Endpoint: "http://127.0.0.1:9000",
 		ForcePathStyle: true, AllowHTTP: true, AccessKeyID: "id", SecretAccessKey: "sec-Xy7Kp2",
-		SessionToken: "tok-Lm3Qz9", MaxConnections: 32,
+		SessionToken: "tok-Lm3Qz9", MaxConnections: 32, NetworkStreamTimeoutSeconds: new(int),
 	}
 	got, err := s3.ParseConfig(cfg.JSON())
 	must(t, err)
@@ -29,9 +29,17 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 		if strings.Contains(s, "sec-Xy7Kp2") || strings.Contains(s, "tok-Lm3Qz9") {
 			t.Fatalf("formatted config holds a secret: %s", s)
 		}
-		if !strings.Contains(s, "REDACTED") {
+		if !strings.Contains(s, "REDACTED") || !strings.Contains(s, "NetworkStreamTimeoutSeconds:0") {
 			t.Fatalf("formatted config: %s", s)
 		}
+	}
+	// A stream timeout of 0 (off) is kept, not taken for the default.
+	if !strings.Contains(string(cfg.JSON()), `"network_stream_timeout_seconds":0`) {
+		t.Fatalf("JSON form: %s", cfg.JSON())
+	}
+	cfg.NetworkStreamTimeoutSeconds = nil
+	if strings.Contains(string(cfg.JSON()), "network_stream_timeout_seconds") {
+		t.Fatalf("JSON form of the default: %s", cfg.JSON())
 	}
 }
 
@@ -52,6 +60,8 @@ func TestParseConfigErrors(t *testing.T) {
 		`{"bucket":"b","anonymous":true,"prefix":"a/../b"}`:                                    "invalid prefix",
 		`{"bucket":"b","anonymous":true,"max_connections":-1}`:                                 "negative",
 		`{"bucket":"a/b","anonymous":true}`:                                                    "invalid bucket",
+		`{"bucket":"b","anonymous":true,"network_stream_timeout_seconds":-5}`:                  "network_stream_timeout_seconds must be 0 (no timeout) or more (got -5)",
+		`{"bucket":"b","anonymous":true,"network_stream_timeout_seconds":1.5}`:                 "network_stream_timeout_seconds",
 	}
 	for in, want := range cases {
 		_, err := s3.ParseConfig([]byte(in))

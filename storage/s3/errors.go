@@ -228,6 +228,10 @@ func (s *Store) failSubject(ctx context.Context, o op, key, subject string, err 
 	} else {
 		e = errors.Newf("%s: %s %s: %s", s, o, subject, s.describe(err))
 	}
+	var stalled *streamTimeoutError
+	if errors.As(err, &stalled) {
+		e = errors.Mark(e, ErrStreamTimeout)
+	}
 	return mark(e, v)
 }
 

@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpClient := newHTTPClient(n.MaxConnections)
+	httpClient := newHTTPClient(n.MaxConnections, n.streamTimeout)
 	noRetry := func() aws.Retryer { return aws.NopRetryer{} }
 
 	var awsCfg aws.Config

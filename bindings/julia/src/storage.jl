@@ -71,7 +71,8 @@ end
                allow_http=false, force_path_style=false,
                access_key_id=nothing, secret_access_key=nothing,
                session_token=nothing, from_env=false, anonymous=false,
-               credentials=nothing, max_connections=0) -> Storage
+               credentials=nothing, max_connections=0,
+               network_stream_timeout_seconds=nothing) -> Storage
 
 A storage in an S3 bucket (AWS, or an S3-compatible service such as MinIO
 with `endpoint_url="http://127.0.0.1:9000", force_path_style=true,
@@ -81,6 +82,11 @@ chain), `anonymous=true`, or `credentials`, a function of no arguments
 returning [`S3Credentials`](@ref) (upstream Icechunk's refreshable
 credentials). Nothing is contacted until the first operation;
 invalid settings throw `IcechunkError(:INVALID_ARGUMENT)`.
+
+`network_stream_timeout_seconds` fails a request when no byte crosses its
+connection for that long (`nothing`: 60 seconds; 0: never): a server that
+hangs, or a transfer that stalled; a slow transfer that still moves is
+never cut. Each retry of the request waits as long again.
 
 `credentials` is called once here (what it throws is thrown here), and
 again in a task of its own halfway to the expiry of the credentials it
@@ -101,16 +107,30 @@ function s3_storage(; bucket::AbstractString, prefix::AbstractString = "",
                     session_token::Union{Nothing,AbstractString} = nothing,
                     from_env::Bool = false, anonymous::Bool = false,
                     credentials::Union{Nothing,Function} = nothing,
-                    max_connections::Integer = 0)
+                    max_connections::Integer = 0,
+                    network_stream_timeout_seconds::Union{Nothing,Integer} = nothing)
     static = access_key_id !== nothing || secret_access_key !== nothing
     nsources = count((static, from_env, anonymous, credentials !== nothing))
     nsources == 1 || throw(IcechunkError(:INVALID_ARGUMENT,
         "s3_storage: give exactly one credential source: access_key_id + secret_access_key, from_env=true, anonymous=true or credentials"))
-    if credentials !== nothing
+    if credentials !== nothing || network_stream_timeout_seconds !== nothing
+        # The JSON form: the only one that takes every setting.
         config = Dict{String,Any}("bucket" => bucket, "prefix" => prefix, "region" => region,
             "endpoint" => endpoint_url, "allow_http" => allow_http, "force_path_style" => force_path_style,
             "max_connections" => max_connections)
-        return _s3_storage_refreshed(JSON.write_json(config), credentials)
+        network_stream_timeout_seconds === nothing ||
+            (config["network_stream_timeout_seconds"] = network_stream_timeout_seconds)
+        credentials === nothing || return _s3_storage_refreshed(JSON.write_json(config), credentials)
+        if static
+            config["access_key_id"] = something(access_key_id, "")
+            config["secret_access_key"] = something(secret_access_key, "")
+            session_token === nothing || (config["session_token"] = session_token)
+        end
+        config["from_env"] = from_env
+        config["anonymous"] = anonymous
+        js = JSON.write_json(config)
+        return _new_storage((out, err) -> @ic(:ic_storage_new_s3_json, Int32,
+            (Cstring, Ref{UInt64}, Ref{UInt64}), js, out, err))
     end
     cred = static ? IC_S3_CREDENTIALS_STATIC : from_env ? IC_S3_CREDENTIALS_FROM_ENV : IC_S3_CREDENTIALS_ANONYMOUS
     strs = map(x -> x === nothing ? nothing : _nonul(x, "an S3 setting"),

@@ -158,3 +158,24 @@ end
         end
     end
 end
+
+# A server that takes requests and never answers fails each try after the
+# stream timeout, with a message naming the option, and every way of giving
+# credentials takes the timeout.
+@testset "s3 stream timeout" begin
+    srv = listen(ip"127.0.0.1", 0)  # the kernel accepts; nobody answers
+    port = Int(getsockname(srv)[2])
+    common = (bucket = "silent", prefix = "repo", endpoint_url = "http://127.0.0.1:$port",
+              allow_http = true, force_path_style = true, network_stream_timeout_seconds = 1)
+    silent = s3_storage(; common..., access_key_id = "key", secret_access_key = "secret")
+    took = @elapsed e = caught(() -> repository_exists(silent))
+    @test e isa IcechunkError && e.code === :STORAGE
+    @test occursin("for 1s (network_stream_timeout_seconds)", e.message)
+    @test 1 < took < 30
+    @test describe(s3_storage(; common..., anonymous = true)) == "s3://silent/repo"
+    @test describe(s3_storage(; common..., from_env = true)) == "s3://silent/repo"
+    e = caught(() -> s3_storage(; common..., anonymous = true, network_stream_timeout_seconds = -1))
+    @test e isa IcechunkError && e.code === :INVALID_ARGUMENT
+    @test occursin("network_stream_timeout_seconds", e.message)
+    close(srv)
+end

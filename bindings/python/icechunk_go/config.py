@@ -30,10 +30,9 @@ __all__ = [
 class S3Options:
     """Where and how to reach an S3 bucket, as upstream Icechunk's
     ``S3Options``, for :meth:`Storage.new_s3` and the
-    :class:`ObjectStoreConfig` variants. ``requester_pays`` is refused. A
-    ``network_stream_timeout_seconds`` other than 60 is refused by the
-    ``Storage.new_*`` constructors; for a virtual chunk store it is taken
-    as :func:`s3_store` takes it."""
+    :class:`ObjectStoreConfig` variants. ``requester_pays`` is refused.
+    ``network_stream_timeout_seconds`` is as :func:`s3_storage` takes it
+    (None: 60 seconds; 0: no timeout)."""
 
     region: str | None = None
     endpoint_url: str | None = None
@@ -47,14 +46,12 @@ class S3Options:
         """The virtual chunk store of these options (:func:`s3_store`,
         which checks them)."""
         return s3_store(self.region, self.endpoint_url, self.allow_http, self.anonymous, s3_compatible,
-                        self.force_path_style, self.network_stream_timeout_seconds or 60,
+                        self.force_path_style, self.network_stream_timeout_seconds,
                         self.requester_pays)  # fmt: skip
 
     def _check(self, what: str) -> None:
         if self.requester_pays:
             raise ValueError(f"{what}: requester_pays buckets are not supported")
-        if self.network_stream_timeout_seconds not in (None, 60):
-            raise ValueError(f"{what}: network_stream_timeout_seconds is not supported (the S3 client's own timeouts apply)")
 
 
 def _unsupported_store(kind: str) -> Any:
@@ -84,6 +81,9 @@ class ObjectStoreConfig:
     force_path_style: bool = False
     anonymous: bool = False
     path: str | None = None
+    #: An S3 store's stream timeout (:func:`s3_store`): None is the
+    #: default (60 seconds), 0 none.
+    network_stream_timeout_seconds: int | None = None
     #: An HTTP store's client options (:func:`http_store`).
     options: dict[str, str] | None = field(default=None, hash=False)
 
@@ -93,6 +93,8 @@ class ObjectStoreConfig:
             v = getattr(self, k)
             if v:
                 d[k] = v
+        if self.network_stream_timeout_seconds is not None:
+            d["network_stream_timeout_seconds"] = self.network_stream_timeout_seconds
         return d
 
     # Upstream's variants, as constructors: ObjectStoreConfig.S3(options),
@@ -136,6 +138,7 @@ class ObjectStoreConfig:
             force_path_style=bool(d.get("force_path_style")),
             anonymous=bool(d.get("anonymous")),
             path=d.get("path") or None,
+            network_stream_timeout_seconds=d.get("network_stream_timeout_seconds"),
             options=dict(d["options"]) if d.get("options") else None,
         )
 
@@ -147,12 +150,15 @@ def s3_store(
     anonymous: bool = False,
     s3_compatible: bool = False,
     force_path_style: bool = False,
-    network_stream_timeout_seconds: int = 60,
+    network_stream_timeout_seconds: int | None = 60,
     requester_pays: bool = False,
 ) -> ObjectStoreConfig:
     """The store of a virtual chunk container on S3 or an S3-compatible
     server (``endpoint_url``; ``s3_compatible`` changes nothing more here).
     ``anonymous`` makes unsigned requests where no credentials are given.
+    ``network_stream_timeout_seconds`` is as :func:`s3_storage` takes it
+    (None or 60: the default; 0: no timeout), and is kept in the
+    repository's configuration with the rest.
 
     Raises
     ------
@@ -161,8 +167,8 @@ def s3_store(
     """
     if requester_pays:
         raise ValueError("s3_store: requester_pays buckets are not supported")
-    if isinstance(network_stream_timeout_seconds, bool) or int(network_stream_timeout_seconds) <= 0:
-        raise ValueError("s3_store: network_stream_timeout_seconds must be positive")
+    check_int(network_stream_timeout_seconds, "s3_store: network_stream_timeout_seconds")
+    timeout = None if network_stream_timeout_seconds == 60 else network_stream_timeout_seconds
     return ObjectStoreConfig(
         kind="s3",
         region=region,
@@ -170,6 +176,7 @@ def s3_store(
         allow_http=bool(allow_http),
         force_path_style=bool(force_path_style),
         anonymous=bool(anonymous),
+        network_stream_timeout_seconds=timeout,
     )
 
 

@@ -382,6 +382,7 @@ class Repository:
                 endpoint_url=c.store.endpoint_url,
                 allow_http=c.store.allow_http,
                 force_path_style=c.store.force_path_style,
+                network_stream_timeout_seconds=c.store.network_stream_timeout_seconds,
                 **creds._storage_kwargs(),
             )
             self.set_virtual_chunk_storage(prefix, st)

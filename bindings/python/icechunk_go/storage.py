@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _ffi
+from ._checks import check_int
 from .config import S3Options, StorageSettings
 from .credentials import S3Credentials, S3StaticCredentials
 from .errors import IcechunkError
@@ -109,6 +110,7 @@ class Storage:
         config._check("Storage.new_s3")
         return s3_storage(bucket=bucket, prefix=prefix, region=config.region, endpoint_url=config.endpoint_url,
                           allow_http=config.allow_http, force_path_style=config.force_path_style,
+                          network_stream_timeout_seconds=config.network_stream_timeout_seconds,
                           **_credential_kwargs(credentials, config.anonymous))  # fmt: skip
 
     @classmethod
@@ -130,6 +132,7 @@ class Storage:
         config._check("Storage.new_r2")
         return r2_storage(bucket=bucket, prefix=prefix, account_id=account_id, endpoint_url=config.endpoint_url,
                           region=config.region, allow_http=config.allow_http,
+                          network_stream_timeout_seconds=config.network_stream_timeout_seconds,
                           **_credential_kwargs(credentials, config.anonymous))  # fmt: skip
 
     @classmethod
@@ -145,6 +148,7 @@ class Storage:
         config._check("Storage.new_tigris")
         return tigris_storage(bucket=bucket, prefix=prefix, region=config.region, endpoint_url=config.endpoint_url,
                               use_weak_consistency=use_weak_consistency, allow_http=config.allow_http,
+                              network_stream_timeout_seconds=config.network_stream_timeout_seconds,
                               **_credential_kwargs(credentials, config.anonymous))  # fmt: skip
 
     @classmethod
@@ -263,9 +267,17 @@ def s3_storage(
     max_connections: int | None = None,
     get_credentials: Callable[[], Any] | None = None,
     scatter_initial_credentials: bool = False,
+    network_stream_timeout_seconds: int | None = None,
 ) -> Storage:
     """A storage in an S3 bucket (AWS, or an S3-compatible service such as
     MinIO with ``endpoint_url=`` and ``force_path_style=True``).
+
+    ``network_stream_timeout_seconds`` fails a request when no byte
+    crosses its connection for that long (None: 60 seconds; 0: never): a
+    server that hangs, or a transfer that stalled. A slow transfer that
+    still moves is never cut. The failure is retried as the repository's
+    storage settings say (:class:`StorageRetriesSettings`), so a hung
+    server holds a call for about the timeout times the tries.
 
     Credentials come from exactly one source: ``access_key_id`` and
     ``secret_access_key`` (and ``session_token``); ``anonymous=True`` for
@@ -304,6 +316,9 @@ def s3_storage(
         cfg["session_token"] = session_token or ""
     if max_connections:
         cfg["max_connections"] = int(max_connections)
+    if network_stream_timeout_seconds is not None:
+        check_int(network_stream_timeout_seconds, "s3_storage: network_stream_timeout_seconds")
+        cfg["network_stream_timeout_seconds"] = network_stream_timeout_seconds
     if get_credentials is not None:
         initial = _credentials_json(get_credentials()) if scatter_initial_credentials else None
         return _s3_refreshable(cfg, get_credentials, initial)
@@ -392,7 +407,7 @@ def _s3_compatible(
     from_env: bool | None,
     get_credentials: Any,
     scatter_initial_credentials: bool,
-    network_stream_timeout_seconds: int,
+    network_stream_timeout_seconds: int | None,
 ) -> Storage:
     """An S3-compatible service's storage, refusing upstream's options this
     library does not have instead of ignoring them. ``expires_after`` of
@@ -400,8 +415,6 @@ def _s3_compatible(
     long as the service accepts them."""
     if not bucket:
         raise ValueError(f"{what}: a bucket is required")
-    if network_stream_timeout_seconds != 60:
-        raise ValueError(f"{what}: network_stream_timeout_seconds is not supported (the S3 client's own timeouts apply)")
     return s3_storage(
         bucket=bucket,
         prefix=prefix,
@@ -416,6 +429,7 @@ def _s3_compatible(
         anonymous=anonymous,
         get_credentials=get_credentials,
         scatter_initial_credentials=scatter_initial_credentials,
+        network_stream_timeout_seconds=network_stream_timeout_seconds,
     )
 
 
@@ -435,14 +449,13 @@ def r2_storage(
     from_env: bool | None = None,
     get_credentials: Any = None,
     scatter_initial_credentials: bool = False,
-    network_stream_timeout_seconds: int = 60,
+    network_stream_timeout_seconds: int | None = None,
 ) -> Storage:
     """A storage in a Cloudflare R2 bucket, through R2's S3 API (upstream
     Icechunk's ``r2_storage``): at ``endpoint_url``, or
     ``https://<account_id>.r2.cloudflarestorage.com``; region ``auto``
     unless given; path-style requests. Credentials as for
-    :func:`s3_storage`. A stream timeout is not supported and raises
-    ``ValueError``."""
+    :func:`s3_storage`, as is ``network_stream_timeout_seconds``."""
     if endpoint_url is None:
         if not account_id:
             raise ValueError("r2_storage: give account_id or endpoint_url")
@@ -472,14 +485,14 @@ def tigris_storage(
     from_env: bool | None = None,
     get_credentials: Any = None,
     scatter_initial_credentials: bool = False,
-    network_stream_timeout_seconds: int = 60,
+    network_stream_timeout_seconds: int | None = None,
 ) -> Storage:
     """A storage in a Tigris bucket, through its S3 API (upstream Icechunk's
     ``tigris_storage``): at ``endpoint_url`` or
     ``https://fly.storage.tigris.dev``; region ``auto`` unless given;
-    path-style requests. Credentials as for :func:`s3_storage`.
-    ``use_weak_consistency`` (reads from the nearest region) and a stream
-    timeout are not supported and raise ``ValueError``."""
+    path-style requests. Credentials and ``network_stream_timeout_seconds``
+    as for :func:`s3_storage`. ``use_weak_consistency`` (reads from the
+    nearest region) is not supported and raises ``ValueError``."""
     if use_weak_consistency:
         raise ValueError("tigris_storage: use_weak_consistency is not supported: reads go to the bucket's consistent endpoint")
     return _s3_compatible(

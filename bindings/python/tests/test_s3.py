@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -422,6 +423,70 @@ def test_s3_without_conditional_creates(minio: Minio) -> None:
     assert ic.Repository.open(minio.storage(prefix)).config.storage is None
 
 
+def test_s3_hung_server_fails_after_the_stream_timeout() -> None:
+    """A server that takes requests and never answers fails each try after
+    network_stream_timeout_seconds, with a message naming the option,
+    instead of holding the caller for minutes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        storage = ic.s3_storage(
+            bucket="b", endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}", allow_http=True,
+            force_path_style=True, anonymous=True, network_stream_timeout_seconds=1,
+        )  # fmt: skip
+        config = ic.RepositoryConfig(storage=ic.StorageSettings(retries=ic.StorageRetriesSettings(max_tries=2)))
+        start = time.monotonic()
+        with pytest.raises(ic.StorageError, match=r"for 1s \(network_stream_timeout_seconds\)"):
+            ic.Repository.open(storage, config=config)
+        assert 1.5 < time.monotonic() - start < 15
+    finally:
+        listener.close()
+        for c in held:
+            c.close()
+
+
+def test_s3_stream_timeout_arguments() -> None:
+    assert "network_stream_timeout_seconds" not in ic.s3_storage(bucket="b", anonymous=True)._spec["config"]
+    off = ic.s3_storage(bucket="b", anonymous=True, network_stream_timeout_seconds=0)
+    assert off._spec["config"]["network_stream_timeout_seconds"] == 0
+    for bad in (-1, 1.5, True, "5"):
+        with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
+            ic.s3_storage(bucket="b", anonymous=True, network_stream_timeout_seconds=bad)
+    options = ic.S3Options(network_stream_timeout_seconds=7)
+    assert ic.Storage.new_s3(options, "b", "p", ic.s3_anonymous_credentials()) == ic.s3_storage(
+        bucket="b", prefix="p", anonymous=True, network_stream_timeout_seconds=7
+    )
+    # A virtual chunk container's S3 store keeps its timeout in the
+    # repository's configuration.
+    assert ic.s3_store().network_stream_timeout_seconds is None
+    assert ic.s3_store(network_stream_timeout_seconds=0).network_stream_timeout_seconds == 0
+    assert ic.ObjectStoreConfig.S3(options).network_stream_timeout_seconds == 7
+    with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
+        ic.s3_store(network_stream_timeout_seconds=-2)
+    repo = ic.Repository.create(ic.in_memory_storage())
+    config = ic.RepositoryConfig.default()
+    config.set_virtual_chunk_container(ic.VirtualChunkContainer("s3://bucket/data/", ic.s3_store(network_stream_timeout_seconds=0)))
+    config.set_virtual_chunk_container(ic.VirtualChunkContainer("s3://other/", ic.s3_store(network_stream_timeout_seconds=9)))
+    repo = ic.Repository.open(repo.storage, config=config)
+    repo.save_config()
+    stored = ic.Repository.fetch_config(repo.storage)
+    assert stored is not None
+    timeouts = {c.url_prefix: c.store.network_stream_timeout_seconds for c in stored.virtual_chunk_containers.values()}
+    assert timeouts == {"s3://bucket/data/": 0, "s3://other/": 9}
+
+
 def test_s3_storage_arguments() -> None:
     with pytest.raises(ValueError, match="exactly one credential source"):
         ic.s3_storage(bucket="b", anonymous=True, access_key_id="k", secret_access_key="s")
@@ -529,8 +594,8 @@ def test_r2_and_tigris_storage_refuse_what_they_cannot_do() -> None:
         ic.r2_storage(account_id="acct")
     with pytest.raises(ValueError, match="use_weak_consistency"):
         ic.tigris_storage(bucket="b", prefix=None, use_weak_consistency=True)
-    with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
-        ic.tigris_storage(bucket="b", prefix=None, network_stream_timeout_seconds=5)
+    tigris = ic.tigris_storage(bucket="b", prefix=None, anonymous=True, network_stream_timeout_seconds=5)
+    assert tigris._spec["config"]["network_stream_timeout_seconds"] == 5
 
 
 _fetches: list[float] = []

@@ -615,8 +615,8 @@ def test_storage_constructors_of_upstream(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="requester_pays"):
         ic.Storage.new_s3(ic.S3Options(requester_pays=True), "b", "p")
-    with pytest.raises(ValueError, match="network_stream_timeout_seconds"):
-        ic.Storage.new_s3(ic.S3Options(network_stream_timeout_seconds=5), "b", "p")
+    timed = ic.Storage.new_s3(ic.S3Options(network_stream_timeout_seconds=5), "b", "p")
+    assert timed._spec["config"]["network_stream_timeout_seconds"] == 5
     with pytest.raises(ValueError, match="use_weak_consistency"):
         ic.Storage.new_tigris(ic.S3Options(), "b", "p", True)
     with pytest.raises(TypeError, match="credentials must be"):
