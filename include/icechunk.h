@@ -468,8 +468,11 @@ ic_status ic_error_free(ic_error err);
 ic_status ic_storage_new_memory(const char *name, ic_storage *out, ic_error *err);
 
 /*
- * A storage in the local directory path, created (with its parents) if
- * missing. Safe for concurrent writers, in this process and others.
+ * A storage in the local directory path. The directory (with its parents)
+ * is created by the first write, not here: until then the storage reads as
+ * empty, so looking for a repository at a wrong path leaves nothing
+ * behind. A path naming a file is IC_ERR_STORAGE. Safe for concurrent
+ * writers, in this process and others.
  */
 ic_status ic_storage_new_local(const char *path, ic_storage *out, ic_error *err);
 

@@ -21,6 +21,9 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 			return err
 		}
 	}
+	if r, err := s.openRoot(); r == nil {
+		return err // no root: nothing to delete
+	}
 	for _, key := range keys {
 		if err := ctx.Err(); err != nil {
 			return storage.Determinate(errors.Wrapf(err, "%s: delete %q", s, key))
@@ -33,7 +36,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 }
 
 func (s *Store) deleteOne(key string) error {
-	info, err := s.root.Lstat(key)
+	info, err := s.dir().Lstat(key)
 	if err != nil {
 		if isNotExist(err) {
 			return nil
@@ -43,7 +46,7 @@ func (s *Store) deleteOne(key string) error {
 	if info.IsDir() {
 		return nil // a prefix of other objects, not an object
 	}
-	if err := s.root.Remove(key); err != nil {
+	if err := s.dir().Remove(key); err != nil {
 		if isNotExist(err) {
 			return nil // deleted concurrently
 		}
@@ -64,7 +67,7 @@ func (s *Store) deleteOne(key string) error {
 // harmless.
 func (s *Store) prune(dir string) {
 	for dir != "." {
-		err := removeEmptyDir(s.root, dir)
+		err := removeEmptyDir(s.dir(), dir)
 		switch {
 		case err == nil:
 			_ = s.syncDir(parentDir(dir))

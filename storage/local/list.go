@@ -50,8 +50,16 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 		if dirPart == tmpDir || strings.HasPrefix(dirPart, tmpDir+"/") {
 			return // no key lives there
 		}
+		root, err := s.openRoot()
+		if err != nil {
+			yield(storage.ObjectInfo{}, err)
+			return
+		}
+		if root == nil {
+			return // no root yet: nothing to list
+		}
 		w := walker{s: s, ctx: ctx, yield: yield, after: opts.StartAfter}
-		dir, keyPrefix := s.root, ""
+		dir, keyPrefix := root, ""
 		if dirPart != "" {
 			keyPrefix = dirPart + "/"
 			if w.after != "" && keyPrefix < w.after && !strings.HasPrefix(w.after, keyPrefix) {
@@ -250,10 +258,11 @@ func openSubdir(parent *os.Root, name string) (*os.Root, error) {
 // to the root) one segment at a time, following no symbolic link. It returns
 // nil, nil if some segment is missing or not a directory.
 func (s *Store) openDirPath(dir string) (*os.Root, error) {
-	cur := s.root
+	root := s.dir()
+	cur := root
 	for seg := range strings.SplitSeq(dir, "/") {
 		next, err := openSubdir(cur, seg)
-		if cur != s.root {
+		if cur != root {
 			_ = cur.Close()
 		}
 		if err != nil || next == nil {

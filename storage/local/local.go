@@ -6,6 +6,11 @@
 // no key can name (a key whose first segment is ".tmp" is refused with
 // storage.ErrInvalidKey).
 //
+// The root itself is created by the first write, not by New: a store on a
+// directory that does not exist reads as empty and leaves nothing behind, so
+// looking for a repository at a mistyped path creates no folders, and a
+// store on a read-only filesystem reads without writing anything.
+//
 // Contract, on top of storage.Storage's:
 //
 //   - Put writes the data to a new file and only then gives it the key's
@@ -59,6 +64,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/errors"
 
@@ -78,11 +85,20 @@ const (
 // many goroutines, and several Stores (in one or many OS processes) may share
 // one directory. Create one with New.
 type Store struct {
-	root *os.Root
-	abs  string // absolute path of the root, for messages
+	abs string // absolute path of the root
+	// root is the open root directory: nil until it exists (see openRoot
+	// and prepare), then fixed until Close.
+	root atomic.Pointer[os.Root]
+	// mu serialises opening the root and preparing it for writes.
+	mu sync.Mutex
+	// ready is set once the root and its staging directory exist and
+	// unnamed is known: writes may go.
+	ready atomic.Bool
 	// unnamed: writes create unnamed files and link them into place
 	// (Linux, when the filesystem supports it; see unnamed_linux.go).
 	unnamed bool
+	// namedOnly keeps unnamed off, so that tests cover named staging.
+	namedOnly bool
 }
 
 var (
@@ -92,8 +108,10 @@ var (
 	_ storage.PartsPutter            = (*Store)(nil)
 )
 
-// New returns a Store rooted at the directory root, creating it (and its
-// parents) if needed.
+// New returns a Store rooted at the directory root. Nothing is created
+// until the first write, which creates the directory and its parents; New
+// fails only for a path that cannot be a root (empty, or naming something
+// other than a directory).
 func New(root string) (*Store, error) {
 	if root == "" {
 		return nil, storage.Determinate(errors.New("local storage: empty root path"))
@@ -102,21 +120,69 @@ func New(root string) (*Store, error) {
 	if err != nil {
 		return nil, storage.Determinate(errors.Wrapf(err, "local storage: resolving root %q", root))
 	}
-	if err := os.MkdirAll(abs, dirPerm); err != nil {
-		return nil, storage.Determinate(errors.Wrapf(err, "local storage: creating root %s", abs))
+	if info, err := os.Stat(abs); err == nil && !info.IsDir() {
+		return nil, storage.Determinate(errors.Newf("local storage: root %s is not a directory", abs))
 	}
-	r, err := os.OpenRoot(abs)
-	if err != nil {
-		return nil, storage.Determinate(errors.Wrapf(err, "local storage: opening root %s", abs))
-	}
-	s := &Store{root: r, abs: abs}
-	if err := s.ensureTmpDir(); err != nil {
-		_ = r.Close()
-		return nil, err
-	}
-	s.unnamed = probeUnnamed(r)
-	return s, nil
+	return &Store{abs: abs}, nil
 }
+
+// openRoot returns the root directory, opening it on first use; nil and no
+// error while it does not exist, which reads take for an empty store.
+func (s *Store) openRoot() (*os.Root, error) {
+	if r := s.root.Load(); r != nil {
+		return r, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.root.Load(); r != nil {
+		return r, nil
+	}
+	r, err := os.OpenRoot(s.abs)
+	switch {
+	case isNotExist(err):
+		return nil, nil
+	case err != nil:
+		return nil, storage.Determinate(errors.Wrapf(err, "local storage: opening root %s", s.abs))
+	}
+	s.root.Store(r)
+	return r, nil
+}
+
+// prepare readies the store for writes once: it creates the root (and its
+// parents) and the staging directory if missing, and learns whether the
+// filesystem takes unnamed files. A failure is returned to the write, and
+// the next write tries again.
+func (s *Store) prepare() error {
+	if s.ready.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready.Load() {
+		return nil
+	}
+	r := s.root.Load()
+	if r == nil {
+		if err := os.MkdirAll(s.abs, dirPerm); err != nil {
+			return storage.Determinate(errors.Wrapf(err, "local storage: creating root %s", s.abs))
+		}
+		var err error
+		if r, err = os.OpenRoot(s.abs); err != nil {
+			return storage.Determinate(errors.Wrapf(err, "local storage: opening root %s", s.abs))
+		}
+		s.root.Store(r)
+	}
+	if err := s.ensureTmpDir(); err != nil {
+		return err
+	}
+	s.unnamed = !s.namedOnly && probeUnnamed(r)
+	s.ready.Store(true)
+	return nil
+}
+
+// dir is the open root, for code that runs after openRoot found it or
+// prepare made it.
+func (s *Store) dir() *os.Root { return s.root.Load() }
 
 // String returns "local:" followed by the absolute root path.
 func (s *Store) String() string { return "local:" + s.abs }
@@ -127,14 +193,18 @@ func (s *Store) Root() string { return s.abs }
 // Close releases the handle on the root directory. The Store must not be
 // used afterwards.
 func (s *Store) Close() error {
-	if err := s.root.Close(); err != nil {
+	r := s.root.Load()
+	if r == nil {
+		return nil
+	}
+	if err := r.Close(); err != nil {
 		return storage.Determinate(errors.Wrapf(err, "%s: closing", s))
 	}
 	return nil
 }
 
 // path returns the filesystem path of key, for messages only: files are
-// always reached through s.root.
+// always reached through the open root.
 func (s *Store) path(key string) string {
 	return filepath.Join(s.abs, filepath.FromSlash(key))
 }
@@ -201,7 +271,7 @@ func (s *Store) notRegular(key string, mode fs.FileMode) error {
 // syncDir fsyncs the directory dir (slash-separated, relative to the root),
 // making the creation, renaming or removal of its entries durable.
 func (s *Store) syncDir(dir string) error {
-	d, err := s.root.Open(dir)
+	d, err := s.dir().Open(dir)
 	if err != nil {
 		return err
 	}

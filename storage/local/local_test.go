@@ -136,8 +136,13 @@ func TestNewAndString(t *testing.T) {
 	if got, want := s.String(), "local:"+root; got != want {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
+	// The root and its parents are made by the first write, not by New.
+	if _, err := os.Stat(filepath.Join(base, "x")); !os.IsNotExist(err) {
+		t.Fatalf("New created folders: %v", err)
+	}
+	must(t, s.Put(context.Background(), "k", []byte("v")))
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		t.Fatalf("root not created: %v", err)
+		t.Fatalf("root not created by the first write: %v", err)
 	}
 	// A relative root becomes absolute.
 	t.Chdir(base)
@@ -156,6 +161,53 @@ func TestNewAndString(t *testing.T) {
 	if _, err := local.New(""); err == nil {
 		t.Fatal("New with an empty path succeeded")
 	}
+}
+
+// TestMissingRootReadsEmpty: a store on a directory that does not exist
+// reads as empty (no object, an empty listing, deletes and syncs that do
+// nothing) and creates nothing, until a write makes the root; a directory
+// made by another writer meanwhile is found.
+func TestMissingRootReadsEmpty(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	root := filepath.Join(base, "typo", "repo")
+	s, err := local.New(root)
+	must(t, err)
+	defer func() { _ = s.Close() }()
+	if _, err := s.Get(ctx, "config.yaml"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("get: want ErrNotFound, got %v", err)
+	}
+	if err := s.ReadRange(ctx, "k", 0, make([]byte, 1)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("read-range: want ErrNotFound, got %v", err)
+	}
+	if _, err := s.Stat(ctx, "refs/branch.main/x"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("stat: want ErrNotFound, got %v", err)
+	}
+	if got := list(t, s, "", ""); len(got) != 0 {
+		t.Fatalf("list: %v", got)
+	}
+	if got := list(t, s, "refs/", ""); len(got) != 0 {
+		t.Fatalf("list refs/: %v", got)
+	}
+	must(t, s.Delete(ctx, "a", "b/c"))
+	must(t, s.Sync(ctx))
+	if got := dirNames(t, base); len(got) != 0 {
+		t.Fatalf("reads created %v", got)
+	}
+
+	// Another writer makes the root: this store finds it.
+	other, err := local.New(root)
+	must(t, err)
+	defer func() { _ = other.Close() }()
+	must(t, other.PutIfAbsent(ctx, "a/b", []byte("x")))
+	if got, err := s.Get(ctx, "a/b"); err != nil || string(got) != "x" {
+		t.Fatalf("get after another store wrote: %q, %v", got, err)
+	}
+	must(t, s.Put(ctx, "c", []byte("y")))
+	if got, want := list(t, s, "", ""), []string{"a/b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("list: got %v want %v", got, want)
+	}
+	must(t, s.Sync(ctx))
 }
 
 func TestKeyEscapeRefused(t *testing.T) {
@@ -193,15 +245,9 @@ func TestKeyEscapeRefused(t *testing.T) {
 			}
 		}
 	}
-	// Nothing was written anywhere.
-	if got := dirNames(t, base); !slices.Equal(got, []string{"root"}) {
-		t.Fatalf("outside the root: %v", got)
-	}
-	if got := dirNames(t, root); !slices.Equal(got, []string{".tmp"}) {
-		t.Fatalf("inside the root: %v", got)
-	}
-	if got := dirNames(t, filepath.Join(root, ".tmp")); len(got) != 0 {
-		t.Fatalf("staging directory: %v", got)
+	// Nothing was written anywhere, not even the root.
+	if got := dirNames(t, base); len(got) != 0 {
+		t.Fatalf("refused keys created %v", got)
 	}
 	// Keys and prefixes that merely look like the staging directory are fine.
 	for _, key := range []string{".tmpx", "a/.tmp", "x.tmp"} {

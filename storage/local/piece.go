@@ -34,9 +34,12 @@ func (s *Store) PutPiece(ctx context.Context, key string, offset int64, data []b
 	if offset < 0 {
 		return storage.Determinate(errors.Newf("%s: put-piece %q at negative offset %d", s, key, offset))
 	}
+	if err := s.prepare(); err != nil {
+		return err
+	}
 	var f *os.File
 	err := s.place(key, "put-piece", func() (err error) {
-		f, err = s.root.OpenFile(key, os.O_WRONLY|os.O_CREATE, filePerm)
+		f, err = s.dir().OpenFile(key, os.O_WRONLY|os.O_CREATE, filePerm)
 		return err
 	})
 	if err != nil {

@@ -91,7 +91,14 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 	if err := s.checkKey(ctx, key); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	info, err := s.root.Stat(key)
+	root, err := s.openRoot()
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	if root == nil {
+		return storage.ObjectInfo{}, storage.NotFound(s, key)
+	}
+	info, err := root.Stat(key)
 	if err != nil {
 		if isNotExist(err) {
 			return storage.ObjectInfo{}, storage.NotFound(s, key)
@@ -106,8 +113,15 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error
 
 // openObject opens the regular file holding key for reading.
 func (s *Store) openObject(key string) (*os.File, fs.FileInfo, error) {
+	root, err := s.openRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	if root == nil {
+		return nil, nil, storage.NotFound(s, key)
+	}
 	// openReadFlags keeps a planted named pipe from blocking the open.
-	f, err := s.root.OpenFile(key, os.O_RDONLY|openReadFlags, 0)
+	f, err := root.OpenFile(key, os.O_RDONLY|openReadFlags, 0)
 	if err != nil {
 		if isNotExist(err) {
 			return nil, nil, storage.NotFound(s, key)

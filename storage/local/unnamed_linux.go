@@ -56,7 +56,7 @@ func (s *Store) putUnnamed(key string, parts [][]byte, durable, exclusive bool) 
 	}
 	var f *os.File
 	err := s.inStaging(func() (err error) {
-		f, err = s.root.OpenFile(tmpDir, unix.O_TMPFILE|os.O_WRONLY, filePerm)
+		f, err = s.dir().OpenFile(tmpDir, unix.O_TMPFILE|os.O_WRONLY, filePerm)
 		return err
 	})
 	if err != nil {
@@ -86,7 +86,7 @@ func (s *Store) putUnnamed(key string, parts [][]byte, durable, exclusive bool) 
 // opened through the root, so the name cannot land outside it, and linkat
 // does not follow a symbolic link at the name itself (it fails with EEXIST).
 func (s *Store) linkAt(f *os.File, key string) error {
-	dir, err := s.root.Open(parentDir(key))
+	dir, err := s.dir().Open(parentDir(key))
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (s *Store) replaceWith(f *os.File, key string) error {
 	if err := s.inStaging(func() error { return s.linkAt(f, name) }); err != nil {
 		return err
 	}
-	if err := s.root.Rename(name, key); err != nil {
+	if err := s.dir().Rename(name, key); err != nil {
 		s.removeTemp(name)
 		return err
 	}

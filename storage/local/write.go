@@ -48,6 +48,9 @@ func (s *Store) put(ctx context.Context, key string, parts [][]byte) error {
 	if err := s.checkKey(ctx, key); err != nil {
 		return err
 	}
+	if err := s.prepare(); err != nil {
+		return err
+	}
 	if s.unnamed {
 		return s.putUnnamed(key, parts, !lazyPut, false)
 	}
@@ -55,7 +58,7 @@ func (s *Store) put(ctx context.Context, key string, parts [][]byte) error {
 	if err != nil {
 		return err
 	}
-	err = s.place(key, "put", func() error { return s.root.Rename(tmp, key) })
+	err = s.place(key, "put", func() error { return s.dir().Rename(tmp, key) })
 	if err != nil {
 		s.removeTemp(tmp)
 		return err
@@ -73,7 +76,11 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return storage.Determinate(err)
 	}
-	if err := syncFilesystem(s.root); err != nil {
+	root := s.dir()
+	if root == nil {
+		return nil // nothing was written through this store
+	}
+	if err := syncFilesystem(root); err != nil {
 		return storage.Indeterminate(errors.Wrapf(err, "%s: syncing the filesystem", s))
 	}
 	return nil
@@ -90,6 +97,9 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if err := s.checkKey(ctx, key); err != nil {
 		return err
 	}
+	if err := s.prepare(); err != nil {
+		return err
+	}
 	if s.unnamed {
 		return s.putUnnamed(key, [][]byte{data}, true, true)
 	}
@@ -97,7 +107,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error 
 	if err != nil {
 		return err
 	}
-	err = s.place(key, "put-if-absent", func() error { return s.root.Link(tmp, key) })
+	err = s.place(key, "put-if-absent", func() error { return s.dir().Link(tmp, key) })
 	s.removeTemp(tmp)
 	if err != nil {
 		return err
@@ -113,7 +123,7 @@ func (s *Store) writeTemp(key string, parts [][]byte, durable bool) (string, err
 	name := tmpDir + "/" + rand.Text()
 	var f *os.File
 	err := s.inStaging(func() (err error) {
-		f, err = s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+		f, err = s.dir().OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 		return err
 	})
 	if err != nil {
@@ -163,16 +173,16 @@ func writeData(f *os.File, parts [][]byte, durable bool) error {
 
 // removeTemp removes a staging file, best effort: a leftover is garbage in
 // the staging directory, never an object.
-func (s *Store) removeTemp(name string) { _ = s.root.Remove(name) }
+func (s *Store) removeTemp(name string) { _ = s.dir().Remove(name) }
 
 // ensureTmpDir creates the staging directory if needed and checks that it is
 // a real directory (not a symbolic link into the key space).
 func (s *Store) ensureTmpDir() error {
-	err := s.root.Mkdir(tmpDir, dirPerm)
+	err := s.dir().Mkdir(tmpDir, dirPerm)
 	if err != nil && !errors.Is(err, os.ErrExist) {
 		return storage.Determinate(errors.Wrapf(err, "%s: creating staging directory %s", s, s.path(tmpDir)))
 	}
-	info, err := s.root.Lstat(tmpDir)
+	info, err := s.dir().Lstat(tmpDir)
 	if err != nil {
 		return storage.Determinate(errors.Wrapf(err, "%s: checking staging directory %s", s, s.path(tmpDir)))
 	}
@@ -207,7 +217,7 @@ func (s *Store) place(key, opName string, op func() error) error {
 		case isErrno(err, errENOTDIR):
 			return s.conflictErr(err, opName, key)
 		case isErrno(err, errEEXIST), isErrno(err, errENOTEMPTY), isErrno(err, errEISDIR):
-			if info, lerr := s.root.Lstat(key); lerr == nil && info.IsDir() {
+			if info, lerr := s.dir().Lstat(key); lerr == nil && info.IsDir() {
 				return s.conflictErr(err, opName, key)
 			}
 			return storage.PreconditionFailed(s, key)
@@ -244,7 +254,7 @@ func (s *Store) ensureDir(dir string) error {
 				continue
 			}
 			p := dir[:i]
-			if merr := s.root.Mkdir(p, dirPerm); merr == nil {
+			if merr := s.dir().Mkdir(p, dirPerm); merr == nil {
 				created = append(created, p)
 			} else if !errors.Is(merr, os.ErrExist) {
 				err = merr

@@ -34,8 +34,10 @@ in_memory_storage(; name::Union{Nothing,AbstractString} = nothing) =
 """
     local_filesystem_storage(path) -> Storage
 
-A storage in the local directory `path`, created with its parents if
-missing. Safe for concurrent writers, in this process and others.
+A storage in the local directory `path`. The directory (with its parents)
+is created by the first write, such as `create_repository`: until then the
+storage reads as empty, so looking for a repository at a wrong path leaves
+nothing behind. Safe for concurrent writers, in this process and others.
 """
 local_filesystem_storage(path::AbstractString) =
     _new_storage((out, err) -> @ic(:ic_storage_new_local, Int32,

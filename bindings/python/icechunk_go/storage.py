@@ -217,9 +217,13 @@ def in_memory_storage() -> Storage:
 
 
 def local_filesystem_storage(path: str | os.PathLike[str]) -> Storage:
-    """A storage in the local folder ``path``, created (with its parents) if
-    missing. Safe for concurrent writers in this process and in others: a
-    commit moves a branch atomically (create-only files and ``link(2)``)."""
+    """A storage in the local folder ``path``. The folder (with its
+    parents) is created by the first write, such as
+    :meth:`Repository.create`: until then the storage reads as empty, so
+    :meth:`Repository.exists` or :meth:`Repository.open` on a mistyped path
+    leaves no folders behind. Safe for concurrent writers in this process
+    and in others: a commit moves a branch atomically (create-only files
+    and ``link(2)``)."""
     p = os.path.abspath(os.fspath(path))
     h = _ffi.handle_result(_ffi.lib.ic_storage_new_local, _ffi.cstr(p, "path"))
     return Storage(h, {"type": "local", "path": p})

@@ -47,6 +47,24 @@ def test_create_open_exists(storage: ic.Storage) -> None:
     assert repr(repo).startswith("<icechunk_go.Repository ")
 
 
+def test_local_storage_creates_its_folder_on_the_first_write(tmp_path: Path) -> None:
+    """Looking for a repository at a mistyped path leaves no folders behind;
+    creating one makes the folder and its parents."""
+    path = tmp_path / "typo" / "repo"
+    storage = ic.local_filesystem_storage(path)
+    assert not ic.Repository.exists(storage)
+    with pytest.raises(ic.RepositoryNotFoundError):
+        ic.Repository.open(storage)
+    assert ic.Repository.fetch_config(storage) is None
+    assert list(tmp_path.iterdir()) == []
+    repo = ic.Repository.create(storage)
+    assert path.is_dir()
+    assert ic.Repository.open(ic.local_filesystem_storage(path)).lookup_branch("main") == repo.lookup_branch("main")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(ic.StorageError, match="not a directory"):
+        ic.local_filesystem_storage(tmp_path / "file")
+
+
 def test_config(storage: ic.Storage) -> None:
     cfg = ic.RepositoryConfig(inline_chunk_threshold_bytes=64)
     cfg.set_virtual_chunk_container(ic.VirtualChunkContainer("file:///data/", name="data"))
