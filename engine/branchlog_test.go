@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -527,5 +528,70 @@ func TestCommitsRecordTheirLogPlaces(t *testing.T) {
 	ok(t, err)
 	if snap.LogBranch != "" || snap.LogSlot != 0 {
 		t.Fatalf("a flushed snapshot records log place %q slot %d", snap.LogBranch, snap.LogSlot)
+	}
+}
+
+// TestCorruptHeadEntryHidesNoOtherBranch checks that a branch whose head
+// entry is damaged is still listed beside the others, that using it fails
+// with ErrCorrupt naming it, and that a garbage collection, which must know
+// every tip, refuses to run. With main's head damaged the repository still
+// opens, and its tags and other branches read.
+func TestCorruptHeadEntryHidesNoOtherBranch(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	mainWithCommits(t, store, 2, withPlaces)
+	repo, err := Open(ctx, store, nil)
+	ok(t, err)
+	tip, err := repo.LookupBranch(ctx, MainBranch)
+	ok(t, err)
+	for _, b := range []string{"dev", "feature"} {
+		ok(t, repo.CreateBranch(ctx, b, tip))
+	}
+	ok(t, repo.CreateTag(ctx, "v1", tip))
+	corrupt := func(branch string, slot uint64) {
+		key := fmt.Sprintf("%s%s%s/%020d", codec.RefsPrefix, branchPrefix, branch, uint64(math.MaxUint64)-(slot-1))
+		ok(t, store.Delete(ctx, key))
+		ok(t, store.PutIfAbsent(ctx, key, []byte("not an entry")))
+	}
+	corrupt("dev", 1)
+
+	fresh, err := Open(ctx, store, nil)
+	ok(t, err)
+	names, err := fresh.ListBranches(ctx)
+	ok(t, err)
+	if !slices.Equal(names, []string{"dev", "feature", MainBranch}) {
+		t.Fatalf("branches with dev damaged: %v", names)
+	}
+	if _, err := fresh.LookupBranch(ctx, "dev"); !errors.Is(err, codec.ErrCorrupt) || !strings.Contains(err.Error(), `branch "dev"`) {
+		t.Fatalf("lookup of the damaged branch: got %v, want ErrCorrupt naming it", err)
+	}
+	if _, err := fresh.GarbageCollect(ctx, GCOptions{DeleteOlderThan: time.Now()}); !errors.Is(err, codec.ErrCorrupt) {
+		t.Fatalf("garbage collection with a damaged branch: got %v, want ErrCorrupt", err)
+	}
+
+	corrupt(MainBranch, 3) // main's head: the creation and two commits
+	if yes, err := Exists(ctx, store); err != nil || !yes {
+		t.Fatalf("exists with main damaged: %v, %v", yes, err)
+	}
+	fresh, err = Open(ctx, store, nil)
+	ok(t, err)
+	names, err = fresh.ListBranches(ctx)
+	ok(t, err)
+	if !slices.Equal(names, []string{"dev", "feature", MainBranch}) {
+		t.Fatalf("branches with main damaged: %v", names)
+	}
+	if _, err := fresh.LookupBranch(ctx, MainBranch); !errors.Is(err, codec.ErrCorrupt) {
+		t.Fatalf("lookup of main: got %v, want ErrCorrupt", err)
+	}
+	for _, read := range []func() (codec.SnapshotID, error){
+		func() (codec.SnapshotID, error) { return fresh.LookupTag(ctx, "v1") },
+		func() (codec.SnapshotID, error) { return fresh.LookupBranch(ctx, "feature") },
+	} {
+		if got, err := read(); err != nil || got != tip {
+			t.Fatalf("a tag or branch beside a damaged main: %v, %v", got, err)
+		}
+	}
+	if _, err := Create(ctx, store, nil, nil); !errors.Is(err, ErrRepositoryExists) {
+		t.Fatalf("create over a damaged main: got %v, want ErrRepositoryExists", err)
 	}
 }

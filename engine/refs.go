@@ -311,9 +311,12 @@ func (r *refs) deleteBranch(ctx context.Context, name string) error {
 	return nil
 }
 
-// listBranches returns the names of the existing branches, sorted.
+// listBranches returns the names of the existing branches, sorted. A
+// branch whose head entry is corrupt is listed: its log exists, and the
+// corruption is reported when the branch is used, so that one damaged
+// branch does not hide the others.
 func (r *refs) listBranches(ctx context.Context) ([]string, error) {
-	tips, err := r.branchTips(ctx)
+	tips, err := r.branchTips(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +343,9 @@ func (t refTarget) String() string {
 
 // branchTips returns the existing branches, sorted by name, with their
 // tips: the tip is read anyway to tell a live branch from a deleted one.
-func (r *refs) branchTips(ctx context.Context) ([]refTarget, error) {
+// A corrupt head entry fails the call unless keepCorrupt is set, which
+// lists that branch with a zero tip.
+func (r *refs) branchTips(ctx context.Context, keepCorrupt bool) ([]refTarget, error) {
 	var out []refTarget
 	for key, err := range r.consensus.ListKeys(ctx) {
 		if err != nil {
@@ -350,9 +355,11 @@ func (r *refs) branchTips(ctx context.Context) ([]refTarget, error) {
 		if !ok {
 			continue
 		}
-		if tip, _, err := r.branchTip(ctx, name); err == nil {
+		tip, _, err := r.branchTip(ctx, name)
+		switch {
+		case err == nil, keepCorrupt && errors.Is(err, codec.ErrCorrupt):
 			out = append(out, refTarget{name: name, snapshot: tip})
-		} else if !errors.Is(err, ErrBranchNotFound) {
+		case !errors.Is(err, ErrBranchNotFound):
 			return nil, err
 		}
 	}
@@ -380,7 +387,7 @@ func (r *refs) targets(ctx context.Context) ([]refTarget, error) {
 		}
 		out = append(out, refTarget{tag: true, name: name, snapshot: id})
 	}
-	branches, err := r.branchTips(ctx)
+	branches, err := r.branchTips(ctx, false)
 	if err != nil {
 		return nil, errors.Wrap(err, "listing branches")
 	}

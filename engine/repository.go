@@ -181,10 +181,17 @@ func Exists(ctx context.Context, store storage.Storage) (bool, error) {
 	return exists(ctx, wrapStore(store, nil))
 }
 
+// exists reports whether store holds a repository: whether main exists.
+// A main whose head entry is corrupt still makes a repository: opening it
+// succeeds, so that its other branches and tags stay readable, and the
+// corruption is reported when main is used.
 func exists(ctx context.Context, store storage.Storage) (bool, error) {
 	_, _, err := newRefs(store).branchTip(ctx, MainBranch)
-	if errors.Is(err, ErrBranchNotFound) {
+	switch {
+	case errors.Is(err, ErrBranchNotFound):
 		return false, nil
+	case errors.Is(err, codec.ErrCorrupt):
+		return true, nil
 	}
 	return err == nil, err
 }
