@@ -444,6 +444,36 @@ def test_corrupt_object(tmp_path: Path) -> None:
         read_array(fresh.readonly_session(snapshot_id=sid))
 
 
+def test_corrupt_branch_head_hides_no_other_branch(tmp_path: Path) -> None:
+    """A branch whose newest log entry is damaged is still listed, and
+    using it names the damage; a damaged main still lets the repository
+    open and its other branches and tags read."""
+    storage = ic.local_filesystem_storage(tmp_path / "r")
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    write_array(s)
+    tip = s.commit("c")
+    repo.create_branch("dev", tip)
+    repo.create_tag("v1", tip)
+
+    def damage(branch: str) -> None:
+        # Slots count down in the key names: the head sorts first.
+        head = sorted((tmp_path / "r" / "refs" / f"branch.{branch}").iterdir())[0]
+        head.write_bytes(b"garbage" * 10)
+
+    damage("dev")
+    fresh = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "r"))
+    assert fresh.list_branches() == {"main", "dev"}
+    with pytest.raises(ic.CorruptObjectError, match='branch "dev"'):
+        fresh.lookup_branch("dev")
+    damage("main")
+    fresh = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "r"))
+    assert fresh.list_branches() == {"main", "dev"}
+    assert fresh.lookup_tag("v1") == tip
+    with pytest.raises(ic.CorruptObjectError, match='branch "main"'):
+        fresh.readonly_session("main")
+
+
 def test_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
