@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _ffi
 from ._checks import check_int
+from .errors import InvalidArgumentError
 from .manifests import ManifestConfig
 
 __all__ = [
@@ -661,7 +663,23 @@ class RepositoryConfig:
         :meth:`Repository.reopen`), the repository has none."""
         self.virtual_chunk_containers = {}
 
+    # The bounds of the whole-number fields, checked when the configuration
+    # is used (fields may be set after construction).
+    _BOUNDS = {
+        "inline_chunk_threshold_bytes": (0, 2**32 - 1),
+        "manifest_block_chunks": (1, 2**32 - 1),
+        "snapshot_cache_bytes": (0, 2**64 - 1),
+        "manifest_cache_bytes": (0, 2**64 - 1),
+        "max_concurrent_requests": (0, 2**32 - 1),
+        "get_partial_values_concurrency": (0, 2**32 - 1),
+    }
+
     def _to_json(self) -> dict[str, Any]:
+        for name, (low, high) in RepositoryConfig._BOUNDS.items():
+            try:
+                check_int(getattr(self, name), f"RepositoryConfig.{name}", low, high)
+            except ValueError as e:
+                raise InvalidArgumentError(str(e), code=_ffi.IC_ERR_INVALID_ARGUMENT) from None
         out: dict[str, Any] = {}
         if self.inline_chunk_threshold_bytes is not None:
             out["inline_chunk_threshold"] = int(self.inline_chunk_threshold_bytes)
