@@ -72,7 +72,7 @@ func (s *Session) writableArrayLocked(ctx context.Context, what string, path Pat
 
 func (s *Session) setChunkRefLocked(n *Node, coords []uint32, ref *codec.ChunkRef) error {
 	if !validCoords(n.Array, coords) {
-		return invalidIndex(Path(n.Path), coords)
+		return invalidIndex(Path(n.Path), n.Array, coords)
 	}
 	s.changes.setChunk(n.ID, ref, coords)
 	return nil
@@ -100,7 +100,7 @@ func (s *Session) checkChunkTarget(ctx context.Context, path Path, coords []uint
 		return nil, err
 	}
 	if !validCoords(n.Array, coords) {
-		return nil, invalidIndex(path, coords)
+		return nil, invalidIndex(path, n.Array, coords)
 	}
 	return n, nil
 }

@@ -57,3 +57,26 @@ func TestChunkType(t *testing.T) {
 	commit(t, s, "chunks")
 	check("committed")
 }
+
+// TestOutOfGridErrorsGiveTheGrid: a chunk write outside the array's grid,
+// through a key or coordinates, says which grid the coordinates missed.
+func TestOutOfGridErrorsGiveTheGrid(t *testing.T) {
+	ctx := context.Background()
+	_, s := newVirtualRepo(t, memory.New(t.Name()), "s3://bucket/")
+	ok(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	ok(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{4, 4000}, []int{2, 1000}, "default", "")))
+	outside := `coordinates [2 0] are outside the chunk grid [2 4] of the array at "/a" (shape [4 4000], chunk shape [2 1000])`
+	for what, err := range map[string]error{
+		"store key": s.StoreSet(ctx, "a/c/2/0", []byte("x")),
+		"set chunk": s.SetChunk(ctx, MustPath("/a"), []uint32{2, 0}, []byte("x")),
+		"virtual":   s.SetVirtualChunkRef(ctx, MustPath("/a"), VirtualChunkSpec{Coords: []uint32{2, 0}, Location: "s3://bucket/f", Length: 4}),
+	} {
+		if !errors.Is(err, ErrInvalidIndex) || !strings.Contains(err.Error(), outside) {
+			t.Errorf("%s: got %v, want ErrInvalidIndex saying %q", what, err, outside)
+		}
+	}
+	err := s.SetChunk(ctx, MustPath("/a"), []uint32{1}, []byte("x"))
+	if want := `the array at "/a" has 2 dimensions (chunk grid [2 4]), coordinates [1] give 1`; !errors.Is(err, ErrInvalidIndex) || !strings.Contains(err.Error(), want) {
+		t.Errorf("too few coordinates: got %v, want %q", err, want)
+	}
+}

@@ -85,8 +85,19 @@ func alreadyExists(path Path, kind NodeType, why string) error {
 	return errors.Mark(errors.Newf("node already exists at %q (%s): %s", path, kind, why), ErrAlreadyExists)
 }
 
-func invalidIndex(path Path, coords []uint32) error {
-	return errors.Mark(errors.Newf("invalid chunk index: coordinates %v are not valid for array at %q", coords, path), ErrInvalidIndex)
+// invalidIndex is the error for chunk coordinates outside the grid of the
+// array a at path; it gives the grid, so that the caller sees what fits.
+func invalidIndex(path Path, a *codec.ArrayData, coords []uint32) error {
+	grid := make([]uint64, len(a.Shape))
+	for i := range grid {
+		grid[i] = (a.Shape[i] + a.ChunkShape[i] - 1) / a.ChunkShape[i]
+	}
+	if len(coords) != len(grid) {
+		return errors.Mark(errors.Newf("invalid chunk index: the array at %q has %d dimensions (chunk grid %v), coordinates %v give %d",
+			path, len(grid), grid, coords, len(coords)), ErrInvalidIndex)
+	}
+	return errors.Mark(errors.Newf("invalid chunk index: coordinates %v are outside the chunk grid %v of the array at %q (shape %v, chunk shape %v)",
+		coords, grid, path, a.Shape, a.ChunkShape), ErrInvalidIndex)
 }
 
 func invalidArgument(format string, args ...any) error {

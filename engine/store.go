@@ -112,7 +112,7 @@ func (s *Session) writableChunkTarget(ctx context.Context, k zarrKey) (*chunkTar
 		return nil, invalidKey(k.key, "neither a zarr.json key nor a chunk key of an existing array")
 	}
 	if !t.inGrid {
-		return nil, errors.Wrapf(invalidIndex(Path(t.node.Path), t.coords), "setting %q", k.key)
+		return nil, errors.Wrapf(invalidIndex(Path(t.node.Path), t.node.Array, t.coords), "setting %q", k.key)
 	}
 	return t, nil
 }

@@ -293,7 +293,7 @@ func (s *Session) SetVirtualChunkRefs(ctx context.Context, path Path, refs []Vir
 	for i := range refs {
 		switch r := &refs[i]; {
 		case !validCoords(n.Array, r.Coords):
-			return nil, errors.Wrapf(invalidIndex(path, r.Coords), "virtual chunk %d of %d (nothing was set)", i, len(refs))
+			return nil, errors.Wrapf(invalidIndex(path, n.Array, r.Coords), "virtual chunk %d of %d (nothing was set)", i, len(refs))
 		case r.Location == "":
 			return nil, invalidArgument("virtual chunk %d of %d (coordinates %v of %q) has no location (nothing was set)", i, len(refs), r.Coords, path)
 		case !isAbsoluteURL(r.Location):
