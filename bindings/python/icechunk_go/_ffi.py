@@ -560,6 +560,18 @@ class Handle:
     def alive(self) -> bool:
         return self._finalizer.alive
 
+    def live(self, what: str) -> int:
+        """The handle's value; raises an error saying that ``what`` (such
+        as "session") was closed if it was freed."""
+        if not self._finalizer.alive:
+            assert error_factory is not None
+            raise error_factory(
+                IC_ERR_INVALID_HANDLE,
+                f"this {what} was closed ({what}.close(), or the end of its with block): open a new one",
+                {},
+            )
+        return self.value
+
 
 def _free_quietly(free: Any, value: int) -> None:
     if _forked_child:

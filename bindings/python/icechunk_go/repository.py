@@ -262,7 +262,7 @@ class Repository:
 
     @property
     def _h(self) -> int:
-        return self._handle.value
+        return self._handle.live("repository")
 
     # --- opening -------------------------------------------------------------
 

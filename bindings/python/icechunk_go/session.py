@@ -95,7 +95,7 @@ class Session:
 
     @property
     def _h(self) -> int:
-        return self._handle.value
+        return self._handle.live("session")
 
     def _metadata_in_memory(self) -> bool:
         """True when the library answers calls on metadata keys from memory

@@ -614,3 +614,26 @@ def test_print_debug_info(capsys: pytest.CaptureFixture[str]) -> None:
 def test_spec_version() -> None:
     # docs/format.md: the format version every file's header carries
     assert ic.spec_version() == 1
+
+
+def test_error_messages_say_what_fits(storage: ic.Storage) -> None:
+    """Out-of-range settings, chunks outside the grid and closed handles
+    are refused with messages that say what would have been right."""
+    repo = ic.Repository.create(storage)
+    with pytest.raises(ic.InvalidArgumentError, match=r"inline_chunk_threshold_bytes must be an int from 0 to 4294967295"):
+        repo.save_config(ic.RepositoryConfig(inline_chunk_threshold_bytes=-1))
+    cfg = ic.RepositoryConfig()
+    cfg.snapshot_cache_bytes = -5  # set after construction: checked when used
+    with pytest.raises(ic.InvalidArgumentError, match="snapshot_cache_bytes"):
+        ic.Repository.open(storage, config=cfg)
+    s = repo.writable_session("main")
+    arr = zarr.create_array(s.store, name="a", shape=(4,), chunks=(2,), dtype="i4")
+    with pytest.raises(ic.InvalidArgumentError, match=r"outside the chunk grid \[2\] of the array at \"/a\" \(shape \[4\], chunk shape \[2\]\)"):
+        s.store.set_virtual_refs("a", [ic.VirtualChunkSpec(index=[7], location="file:///x", offset=0, length=4)], validate_containers=False)
+    arr[:] = [1, 2, 3, 4]
+    s.close()
+    with pytest.raises(ic.IcechunkError, match=r"this session was closed"):
+        s.status()
+    repo.close()
+    with pytest.raises(ic.IcechunkError, match=r"this repository was closed"):
+        repo.list_branches()
