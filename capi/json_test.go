@@ -241,11 +241,11 @@ func TestApplyConfigCachingAndConcurrency(t *testing.T) {
 func TestConfigTypeErrorsNameTheField(t *testing.T) {
 	base := codec.DefaultRepoConfig()
 	for in, want := range map[string]string{
-		`{"inline_chunk_threshold": -1}`:             `config: "inline_chunk_threshold" must be a whole number from 0 to 4294967295, not number -1`,
-		`{"snapshot_cache_bytes": -5}`:               `config: "snapshot_cache_bytes" must be a whole number from 0 to 18446744073709551615, not number -5`,
-		`{"disable_transaction_logs": "yes"}`:        `config: "disable_transaction_logs" must be true or false, not string`,
+		`{"inline_chunk_threshold": -1}`:              `config: "inline_chunk_threshold" must be a whole number from 0 to 4294967295, not number -1`,
+		`{"snapshot_cache_bytes": -5}`:                `config: "snapshot_cache_bytes" must be a whole number from 0 to 18446744073709551615, not number -5`,
+		`{"disable_transaction_logs": "yes"}`:         `config: "disable_transaction_logs" must be true or false, not string`,
 		`{"storage": {"retries": {"max_tries": -2}}}`: `config: "storage.retries.max_tries" must be a whole number from 0 to 4294967295, not number -2`,
-		`{"virtual_chunk_containers": {}}`:           `config: "virtual_chunk_containers" must be an array, not object`,
+		`{"virtual_chunk_containers": {}}`:            `config: "virtual_chunk_containers" must be an array, not object`,
 	} {
 		_, err := applyConfig(base, in, "config")
 		if err == nil || err.Error() != want {
