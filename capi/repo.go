@@ -140,6 +140,41 @@ func ic_repo_open(st C.ic_storage, out *C.ic_repo, errOut *C.ic_error) C.ic_stat
 	})
 }
 
+//export ic_repo_open_config
+func ic_repo_open_config(st C.ic_storage, configJSON *C.ic_cchar, out *C.ic_repo, errOut *C.ic_error) C.ic_status {
+	return call(errOut, func() error {
+		s, err := lookupStorage(st)
+		if err != nil {
+			return err
+		}
+		js, given, err := inOptString(configJSON, "config_json")
+		if err != nil {
+			return err
+		}
+		// The settings the caller gives are checked, and their storage
+		// part used for the reads that open, before anything is read.
+		var opts *engine.Options
+		if given {
+			over, err := applyConfig(codec.DefaultRepoConfig(), js, "config_json")
+			if err != nil {
+				return err
+			}
+			opts = &engine.Options{OpenSettings: over.Storage}
+		}
+		return openRepo(out, func(ctx context.Context) (*engine.Repository, error) {
+			r, err := engine.Open(ctx, s, opts)
+			if err != nil || !given {
+				return r, err
+			}
+			cfg, err := applyConfig(r.Config(), js, "config_json")
+			if err == nil {
+				err = r.UseConfig(cfg)
+			}
+			return r, err
+		})
+	})
+}
+
 //export ic_repo_open_or_create
 func ic_repo_open_or_create(st C.ic_storage, configJSON *C.ic_cchar, out *C.ic_repo, errOut *C.ic_error) C.ic_status {
 	return call(errOut, func() error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/storage"
+	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
 
 // TestCreateRacesAndRetries checks repository creation: the first snapshot
@@ -69,5 +70,51 @@ func TestCreateAfterAnInterruptedCreate(t *testing.T) {
 		if _, err := Create(ctx, store, nil, nil); !errors.Is(err, ErrRepositoryExists) {
 			t.Fatalf("create over a repository: got %v, want ErrRepositoryExists", err)
 		}
+	})
+}
+
+// TestOpenUsesTheCallersRetryBound checks that the retry settings a caller
+// opens or creates with bound the first reads, made before the stored
+// config is known: a storage that fails every request is tried that many
+// times, not the default's.
+func TestOpenUsesTheCallersRetryBound(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(t.Name())
+	if _, err := Create(ctx, mem, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	quick := func(tries uint32) *codec.StorageSettings {
+		return &codec.StorageSettings{RetryMaxTries: tries, RetryInitialBackoffMS: 1, RetryMaxBackoffMS: 1}
+	}
+	down := storage.NewUnreliable(mem, storage.Faults{Rate: 1})
+	tries := func(what string, want int64, open func() error) {
+		t.Helper()
+		before := down.Injected()
+		if err := open(); !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("%s: got %v, want the injected failure", what, err)
+		}
+		if got := down.Injected() - before; got != want {
+			t.Fatalf("%s: %d tries, want %d", what, got, want)
+		}
+	}
+	tries("open with 2 tries", 2, func() error {
+		_, err := Open(ctx, down, &Options{OpenSettings: quick(2)})
+		return err
+	})
+	tries("open or create with 3 tries", 3, func() error {
+		_, err := OpenOrCreate(ctx, down, &codec.RepoConfig{ManifestBlockChunks: 1, Storage: quick(3)}, nil)
+		return err
+	})
+	tries("create with 1 try", 1, func() error {
+		_, err := Create(ctx, down, &codec.RepoConfig{ManifestBlockChunks: 1, Storage: quick(1)}, nil)
+		return err
+	})
+	tries("open with the handle's own policy", 4, func() error {
+		_, err := Open(ctx, down, &Options{Retry: storage.RetryPolicy{MaxAttempts: 4}, OpenSettings: quick(2)})
+		return err
+	})
+	tries("open with the defaults", int64(storage.DefaultRetryPolicy.MaxAttempts), func() error {
+		_, err := Open(ctx, down, nil)
+		return err
 	})
 }

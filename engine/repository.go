@@ -44,12 +44,21 @@ type Options struct {
 	// the repository config's retry settings. The zero value means those
 	// settings (by default storage.DefaultRetryPolicy).
 	Retry storage.RetryPolicy
+	// OpenSettings, when set, are the storage settings in force while
+	// Open reads the repository, before its stored config is known: the
+	// caller's own settings, so that a retry bound it chose applies to
+	// the first reads too (a server that does not answer fails the open
+	// after its tries, not the default's). The stored config's settings
+	// take over once it is read.
+	OpenSettings *codec.StorageSettings
 }
 
 func (o *Options) ownRetry() bool { return o != nil && o.Retry.MaxAttempts > 0 }
 
-func wrapStore(store storage.Storage, opts *Options) *storage.Retrying {
-	policy := storage.DefaultRetryPolicy
+// wrapStore wraps store in the retrying layer of a handle: its policy is
+// opts' own, else that of settings (nil: the default).
+func wrapStore(store storage.Storage, opts *Options, settings *codec.StorageSettings) *storage.Retrying {
+	policy := retryPolicy(settings)
 	if opts.ownRetry() {
 		policy = opts.Retry
 	}
@@ -94,7 +103,7 @@ func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, o
 	if err := config.Validate(); err != nil {
 		return nil, errors.Mark(errors.Wrap(err, "invalid repository config"), ErrInvalidArgument)
 	}
-	retry := wrapStore(store, opts)
+	retry := wrapStore(store, opts, config.Storage)
 	if ok, err := exists(ctx, retry); err != nil {
 		return nil, err
 	} else if ok {
@@ -139,7 +148,11 @@ func (r *Repository) createConfig(ctx context.Context) error {
 // Open opens the repository in store. ErrRepositoryNotFound if there is
 // none. The stored config is used.
 func Open(ctx context.Context, store storage.Storage, opts *Options) (*Repository, error) {
-	retry := wrapStore(store, opts)
+	var settings *codec.StorageSettings
+	if opts != nil {
+		settings = opts.OpenSettings
+	}
+	retry := wrapStore(store, opts, settings)
 	ok, err := exists(ctx, retry)
 	if err != nil {
 		return nil, err
@@ -165,7 +178,17 @@ func Open(ctx context.Context, store storage.Storage, opts *Options) (*Repositor
 }
 
 // OpenOrCreate opens the repository in store, creating it if there is none.
+//
+// The storage settings of cfg are in force while the repository is looked
+// for, unless opts gives its own.
 func OpenOrCreate(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, opts *Options) (*Repository, error) {
+	if cfg != nil && (opts == nil || opts.OpenSettings == nil) {
+		o := Options{OpenSettings: cfg.Storage}
+		if opts != nil {
+			o.Retry = opts.Retry
+		}
+		opts = &o
+	}
 	r, err := Open(ctx, store, opts)
 	if errors.Is(err, ErrRepositoryNotFound) {
 		r, err = Create(ctx, store, cfg, opts)
@@ -178,7 +201,7 @@ func OpenOrCreate(ctx context.Context, store storage.Storage, cfg *codec.RepoCon
 
 // Exists reports whether store holds a repository.
 func Exists(ctx context.Context, store storage.Storage) (bool, error) {
-	return exists(ctx, wrapStore(store, nil))
+	return exists(ctx, wrapStore(store, nil, nil))
 }
 
 // exists reports whether store holds a repository: whether main exists.

@@ -752,8 +752,20 @@ ic_status ic_repo_create(ic_storage storage, const char *config_json, ic_repo *o
  * its stored configuration. Caller frees *out. */
 ic_status ic_repo_open(ic_storage storage, ic_repo *out, ic_error *err);
 
+/*
+ * Opens the repository in storage, as ic_repo_open, using config_json (as
+ * ic_repo_use_config takes it: applied over the stored configuration, in
+ * this handle only, not stored). Its "storage" settings are in force from
+ * the first read: a retry bound given here bounds the reads that open the
+ * repository too. config_json may be NULL (ic_repo_open). A configuration
+ * that does not parse or validate is IC_ERR_INVALID_ARGUMENT, before
+ * anything is read. Caller frees *out.
+ */
+ic_status ic_repo_open_config(ic_storage storage, const char *config_json, ic_repo *out, ic_error *err);
+
 /* Opens the repository in storage, creating it (with config_json, may be
- * NULL) if there is none. Caller frees *out. */
+ * NULL) if there is none. The storage settings of config_json are in force
+ * while the repository is looked for. Caller frees *out. */
 ic_status ic_repo_open_or_create(ic_storage storage, const char *config_json, ic_repo *out, ic_error *err);
 
 /* *exists = 1 if storage holds a repository, else 0. */

@@ -127,6 +127,7 @@ static void handles(void) {
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a session", ic_session_virtual_chunk_locations(st, &locs, &E));
     CHECK(kind == 99 && locs == 0);
     FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a storage", ic_repo_open(repo, &r2, &E));
+    FAILS_SAYING(IC_ERR_INVALID_HANDLE, "not a storage", ic_repo_open_config(repo, NULL, &r2, &E));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_repo_free(sess));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_session_free(repo));
     FAILS_QUIET(IC_ERR_INVALID_HANDLE, ic_error_free(sess));
@@ -196,6 +197,8 @@ static void nulls(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_rewrite_manifests(repo, NULL, "m", NULL, NULL, &E));
     OK(ic_storage_new_memory(NULL, &st, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_open(st, NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_open_config(st, "{}", NULL, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_open_config(st, "{\"no_such_setting\": 1}", &r, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_exists(st, NULL, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_storage_describe(st, NULL, &E));
     OK(ic_storage_free(st));

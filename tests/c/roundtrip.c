@@ -377,6 +377,40 @@ static int occurrences(const char *haystack, const char *needle) {
     return n;
 }
 
+/* Opening with a configuration: it is used by that handle over the stored
+ * one and not stored; NULL is a plain open; a value of the wrong kind is
+ * refused naming the field, before anything is read; a missing repository
+ * is IC_ERR_REPO_NOT_FOUND. */
+static void open_with_config(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/open-config", dir);
+    ic_storage st = 0;
+    ic_repo made = 0, used = 0, plain = 0;
+    OK(ic_storage_new_local(path, &st, &E));
+    ic_error bad = 0;
+    CHECK(ic_repo_open_config(st, "{\"inline_chunk_threshold\": 3}", &used, &bad) == IC_ERR_REPO_NOT_FOUND);
+    ic_error_free(bad);
+    OK(ic_repo_create(st, NULL, &made, &E));
+    OK(ic_repo_open_config(st, "{\"inline_chunk_threshold\": 3, \"storage\": {\"retries\": {\"max_tries\": 2}}}", &used, &E));
+    OK(ic_repo_open_config(st, NULL, &plain, &E));
+    char *cfg = NULL;
+    OK(ic_repo_config_get(used, &cfg, &E));
+    CONTAINS(cfg, "\"inline_chunk_threshold\":3");
+    CONTAINS(cfg, "\"max_tries\":2");
+    ic_string_free(cfg);
+    OK(ic_repo_config_get(plain, &cfg, &E));
+    CONTAINS(cfg, "\"inline_chunk_threshold\":512"); /* not stored */
+    ic_string_free(cfg);
+    bad = 0;
+    CHECK(ic_repo_open_config(st, "{\"inline_chunk_threshold\": -1}", &used, &bad) == IC_ERR_INVALID_ARGUMENT);
+    CONTAINS(ic_error_message(bad), "\"inline_chunk_threshold\" must be a whole number from 0 to 4294967295, not number -1");
+    ic_error_free(bad);
+    OK(ic_repo_free(plain));
+    OK(ic_repo_free(made));
+    OK(ic_repo_free(used));
+    OK(ic_storage_free(st));
+}
+
 /* Manifest splitting from C: a repository whose rules split every array by
  * one chunk per manifest writes four manifests for /temp's four chunks;
  * after the rules change, ic_repo_rewrite_manifests commits the same
@@ -1385,6 +1419,7 @@ int main(void) {
     expire_history(dir);
     anonymous_snapshot(dir);
     manifest_splitting(dir);
+    open_with_config(dir);
     virtual_refs(dir);
 
     /* open_or_create on an empty in-memory storage creates. */

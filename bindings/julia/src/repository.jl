@@ -129,13 +129,19 @@ function create_repository(storage::Storage; config = nothing)
 end
 
 """
-    open_repository(storage) -> Repository
+    open_repository(storage; config=nothing) -> Repository
 
 Opens the repository in `storage`; `IcechunkError(:REPO_NOT_FOUND)` if none.
+`config` (a Dict or JSON string, as `use_config!` takes it) is used by this
+handle over the stored configuration without being stored; its storage
+settings are in force from the first read, so a retry bound given here
+bounds the open too.
 """
-function open_repository(storage::Storage)
+function open_repository(storage::Storage; config = nothing)
+    cj = _config_json(config)
     with_handle(storage) do sh
-        _new_repo((out, err) -> @ic(:ic_repo_open, Int32, (UInt64, Ref{UInt64}, Ref{UInt64}), sh, out, err), storage)
+        _new_repo((out, err) -> @ic(:ic_repo_open_config, Int32, (UInt64, Cstring, Ref{UInt64}, Ref{UInt64}),
+            sh, _cstr(cj), out, err), storage)
     end
 end
 

@@ -152,6 +152,11 @@ end
     @test config(other)["inline_chunk_threshold"] == 3
     @test config(open_repository(storage))["inline_chunk_threshold"] == 16
     @test_throws IcechunkError use_config!(other, Dict("manifest_block_chunks" => 0))
+    # or given at open: used by that handle, not stored
+    opened = open_repository(storage; config = Dict("inline_chunk_threshold" => 5))
+    @test config(opened)["inline_chunk_threshold"] == 5
+    @test config(open_repository(storage))["inline_chunk_threshold"] == 16
+    @test caught(() -> open_repository(storage; config = Dict("inline_chunk_threshold" => -1))).code === :INVALID_ARGUMENT
     # storage settings: retries and S3 storage classes, overlaid field by field
     @test !haskey(c, "storage")
     set_config!(repo, Dict("storage" => Dict("retries" => Dict("max_tries" => 2), "chunks_storage_class" => "STANDARD_IA")))

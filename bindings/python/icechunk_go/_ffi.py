@@ -174,6 +174,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     # repositories
     "ic_repo_create": (_ST, [_H, c_char_p, POINTER(_H), _ERR]),
     "ic_repo_open": (_ST, [_H, POINTER(_H), _ERR]),
+    "ic_repo_open_config": (_ST, [_H, c_char_p, POINTER(_H), _ERR]),
     "ic_repo_open_or_create": (_ST, [_H, c_char_p, POINTER(_H), _ERR]),
     "ic_repo_exists": (_ST, [_H, POINTER(c_int32), _ERR]),
     "ic_repo_free": (_ST, [_H]),

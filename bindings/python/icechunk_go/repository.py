@@ -297,7 +297,9 @@ class Repository:
         """Opens the repository in ``storage``. If ``config`` is given, its
         fields that are set are used by this handle over the stored
         configuration, as upstream's: they are not stored (needing no write
-        access) until :meth:`save_config`.
+        access) until :meth:`save_config`. Its storage settings are in force
+        from the first read: ``StorageRetriesSettings(max_tries=1)`` makes
+        an open against a server that does not answer fail after one try.
 
         ``authorize_virtual_chunk_access`` maps URL prefixes of virtual
         chunk containers with an S3 store (:func:`s3_store`) to the
@@ -318,8 +320,9 @@ class Repository:
         TypeError
             Credentials for an HTTP container.
         """
-        h = _ffi.handle_result(_ffi.lib.ic_repo_open, storage._h)
-        return cls(h, storage)._using(config)._authorized(authorize_virtual_chunk_access)
+        js = config._to_json() if config is not None else None
+        h = _ffi.handle_result(_ffi.lib.ic_repo_open_config, storage._h, _ffi.cstr(json.dumps(js)) if js else None)
+        return cls(h, storage)._authorized(authorize_virtual_chunk_access)
 
     @classmethod
     @interruptible
