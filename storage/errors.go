@@ -35,6 +35,12 @@ var (
 	// ErrTransient: the failure is likely to pass; retrying is reasonable.
 	// It is carried together with ErrDeterminate or ErrIndeterminate.
 	ErrTransient = errors.New("transient storage failure")
+
+	// ErrStalled: the server stopped answering, and the request waited
+	// out the client's timeout before failing. It is carried with
+	// ErrTransient; a retry of it is logged as a warning, since each try
+	// costs the whole timeout.
+	ErrStalled = errors.New("server stalled")
 )
 
 // Determinate marks err as a determinate failure: it did not happen.

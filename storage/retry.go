@@ -180,11 +180,16 @@ func (r *Retrying) logTry(ctx context.Context, op, key string, start time.Time, 
 	logs.Storage.DebugContext(ctx, "request", "store", r.String(), "op", op, "key", key, "took", took)
 }
 
-// logRetry says at info level that a request failed in a way worth
-// trying again, and is tried again.
+// logRetry says that a request failed in a way worth trying again, and is
+// tried again: at info level, or as a warning when the server stalled (a
+// wait of the whole timeout per try, which a user should hear about).
 func (r *Retrying) logRetry(ctx context.Context, op, key string, attempt, of int, err error) {
-	if logs.Storage.Enabled(ctx, slog.LevelInfo) {
-		logs.Storage.InfoContext(ctx, "retrying a request", "store", r.String(), "op", op, "key", key, "try", attempt, "of", of, "err", err)
+	level := slog.LevelInfo
+	if errors.Is(err, ErrStalled) {
+		level = slog.LevelWarn
+	}
+	if logs.Storage.Enabled(ctx, level) {
+		logs.Storage.Log(ctx, level, "retrying a request", "store", r.String(), "op", op, "key", key, "try", attempt, "of", of, "err", err)
 	}
 }
 

@@ -76,6 +76,38 @@ func TestRetryingLogsRequestsAndRetries(t *testing.T) {
 	}
 }
 
+// stalledFirst fails the first request for a key as a stalled server does.
+type stalledFirst struct {
+	storage.Storage
+	failed bool
+}
+
+func (f *stalledFirst) Get(ctx context.Context, key string) ([]byte, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, errors.Mark(storage.Transient(errors.New("no answer from the server for 1m0s")), storage.ErrStalled)
+	}
+	return f.Storage.Get(ctx, key)
+}
+
+// TestRetryingWarnsOfStalledServers: a retry after a stalled server is a
+// warning, which the default filter shows; other retries stay at info.
+func TestRetryingWarnsOfStalledServers(t *testing.T) {
+	ctx := context.Background()
+	base := memory.New(t.Name())
+	if err := base.Put(ctx, "k", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s := storage.NewRetrying(&stalledFirst{Storage: base}, fastRetry)
+	lines := logstest.Capture(t, "warn")
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines.Matching("level=WARN", `msg="retrying a request"`, "op=get", "key=k", "try=1", `err="no answer from the server for 1m0s"`); len(got) != 1 {
+		t.Fatalf("lines at warn level: %q", lines.All())
+	}
+}
+
 func TestRetryingLogsUnknownCreateOutcomes(t *testing.T) {
 	ctx := context.Background()
 	faulty := storage.NewUnreliable(memory.New(t.Name()), storage.Faults{Rate: 1, IndeterminateShare: 1, Seed: 3})

@@ -230,7 +230,7 @@ func (s *Store) failSubject(ctx context.Context, o op, key, subject string, err 
 	}
 	var stalled *streamTimeoutError
 	if errors.As(err, &stalled) {
-		e = errors.Mark(e, ErrStreamTimeout)
+		e = errors.Mark(errors.Mark(e, ErrStreamTimeout), storage.ErrStalled)
 	}
 	return mark(e, v)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/icechunk-go/icechunk-go/storage"
 	"github.com/icechunk-go/icechunk-go/storage/s3"
 )
 
@@ -48,7 +49,7 @@ func wantStreamTimeout(t *testing.T, what string, err error, took time.Duration,
 	if writing {
 		want = "the server took no bytes of the request for 1s (network_stream_timeout_seconds)"
 	}
-	if !errors.Is(err, s3.ErrStreamTimeout) || !strings.Contains(err.Error(), want) {
+	if !errors.Is(err, s3.ErrStreamTimeout) || !errors.Is(err, storage.ErrStalled) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("%s: want a stream timeout saying %q, got %v", what, want, err)
 	}
 	if !classOf(err).transient {

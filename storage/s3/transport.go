@@ -71,8 +71,8 @@ func newHTTPClient(maxConns int, streamTimeout time.Duration) *awshttp.Buildable
 
 // ErrStreamTimeout marks the failure of a request on whose connection no
 // byte moved for the stream timeout (Config.NetworkStreamTimeoutSeconds).
-// Such a failure is also transient: it is tried again under the storage's
-// retry policy.
+// Such a failure is also transient, and storage.ErrStalled: it is tried
+// again under the storage's retry policy, with a warning in the log.
 var ErrStreamTimeout = errors.New("s3: stream timeout")
 
 // streamTimeoutError is what a streamConn's read or write returns when the
