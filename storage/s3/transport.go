@@ -24,8 +24,9 @@ const (
 	expectContinueTimeout = time.Second
 	// streamWriteStep bounds one write to the connection, so that the
 	// stream timeout measures the time between bytes moving, not the time
-	// a whole buffer takes on a slow link.
-	streamWriteStep = 16 << 10
+	// a large buffer takes on a slow link. It is the transport's buffer
+	// size: its own writes go in one step.
+	streamWriteStep = 64 << 10
 )
 
 // newHTTPClient returns the SDK's buildable client (no redirects but 307
@@ -155,9 +156,6 @@ func (c *streamConn) Write(p []byte) (int, error) {
 		n, err := c.Conn.Write(step)
 		done += n
 		if n > 0 {
-			if q, ok := sendQueue(c.Conn); ok {
-				c.queued.Store(q)
-			}
 			c.lastSent.Store(time.Now().UnixNano())
 		}
 		if err != nil {
@@ -166,6 +164,11 @@ func (c *streamConn) Write(p []byte) (int, error) {
 			}
 			return done, err
 		}
+	}
+	// The send buffer's fill after the last write, against which a wait
+	// for the answer measures its draining (one system call per write).
+	if q, ok := sendQueue(c.Conn); ok {
+		c.queued.Store(q)
 	}
 	return done, nil
 }
