@@ -57,7 +57,12 @@ const gcDeleteBatch = 1000
 // running it again finishes the job.
 //
 // Only objects last written before opts.DeleteOlderThan are deleted (see
-// GCOptions for how to choose it). Read-only sessions open at a snapshot
+// GCOptions for how to choose it), and not those stamped just before it:
+// storage timestamps are coarser than the clock a cutoff is taken from (S3
+// lists them to the second, filesystems stamp files with the kernel's
+// tick), so an object written just after the cutoff can carry a time just
+// before it. The storage's storage.ModTimeSlack says how close is kept;
+// a later collection deletes what this one kept. Read-only sessions open at a snapshot
 // that becomes unreachable (of a deleted branch, or a branch reset away
 // from it) fail on their next read of a deleted object. r forgets the
 // objects it deleted; other handles may still serve ones they had cached.
@@ -105,6 +110,7 @@ func (r *Repository) GarbageCollect(ctx context.Context, opts GCOptions) (GCSumm
 // are not live and were last written before opts.DeleteOlderThan. Keys that
 // are not an object id (nothing the engine writes) are left alone.
 func (r *Repository) sweep(ctx context.Context, prefix string, live func(codec.ObjectID) bool, forget func(codec.ObjectID), opts GCOptions) (deleted int, bytes int64, err error) {
+	deleteBefore := opts.DeleteOlderThan.Add(-storage.ModTimeSlack(r.store))
 	var batch []string
 	var ids []codec.ObjectID
 	var batchBytes int64
@@ -133,7 +139,7 @@ func (r *Repository) sweep(ctx context.Context, prefix string, live func(codec.O
 			return deleted, bytes, err
 		}
 		id, perr := codec.ParseObjectID(strings.TrimPrefix(info.Key, prefix))
-		if perr != nil || live(id) || !info.ModTime.Before(opts.DeleteOlderThan) {
+		if perr != nil || live(id) || !info.ModTime.Before(deleteBefore) {
 			continue
 		}
 		batch = append(batch, info.Key)

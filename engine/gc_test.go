@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -190,8 +191,9 @@ func testGarbageCollect(t *testing.T, store storage.Storage) {
 		mustOK(t, repo.DeleteTag(ctx, "dropped"))
 	})
 
-	// Everything so far is older than cutoff; the rest is newer.
-	time.Sleep(20 * time.Millisecond)
+	// Everything so far is older than cutoff, by more than the storage's
+	// timestamp slack; the rest is newer.
+	time.Sleep(storage.ModTimeSlack(store) + 20*time.Millisecond)
 	cutoff := time.Now()
 	time.Sleep(20 * time.Millisecond)
 	oldTrash := maps.Clone(h.trash)
@@ -344,5 +346,57 @@ func TestGarbageCollectKeepsEverythingWhenReachableHistoryIsBroken(t *testing.T)
 	}
 	if after := gcObjects(t, store); !maps.Equal(after, before) {
 		t.Fatal("a failed collection deleted objects")
+	}
+}
+
+// earlyStamps is a storage whose listings show each object's time up to
+// lag before its write, as coarse filesystem and S3 timestamps do, and
+// which says so (storage.ModTimeSlacker).
+type earlyStamps struct {
+	storage.Storage
+	lag time.Duration
+}
+
+func (e *earlyStamps) List(ctx context.Context, prefix string, opts storage.ListOptions) iter.Seq2[storage.ObjectInfo, error] {
+	return func(yield func(storage.ObjectInfo, error) bool) {
+		for info, err := range e.Storage.List(ctx, prefix, opts) {
+			info.ModTime = info.ModTime.Add(-e.lag)
+			if !yield(info, err) {
+				return
+			}
+		}
+	}
+}
+
+func (e *earlyStamps) ModTimeSlack() time.Duration { return e.lag }
+
+// TestGarbageCollectKeepsObjectsStampedBeforeTheirWrite checks that a chunk
+// written after the cutoff, whose storage stamps it as written before, is
+// kept, so that the commit of its session names an object that exists.
+func TestGarbageCollectKeepsObjectsStampedBeforeTheirWrite(t *testing.T) {
+	ctx := context.Background()
+	store := &earlyStamps{Storage: memory.New(t.Name()), lag: 300 * time.Millisecond}
+	repo, err := Create(ctx, store, nil, nil)
+	mustOK(t, err)
+	s, err := repo.WritableSession(ctx, MainBranch)
+	mustOK(t, err)
+	mustOK(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/zarr.json", arrayJSON([]int{4}, []int{1}, "default", "")))
+	cutoff := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	data := bytes.Repeat([]byte("after the cutoff "), 100)
+	mustOK(t, s.StoreSet(ctx, "a/c/0", data)) // a chunk object of its own
+	sum, err := repo.GarbageCollect(ctx, GCOptions{DeleteOlderThan: cutoff})
+	mustOK(t, err)
+	if sum.ChunksDeleted != 0 {
+		t.Fatalf("deleted %d chunk objects written after the cutoff", sum.ChunksDeleted)
+	}
+	_, err = s.Commit(ctx, "after a collection", nil)
+	mustOK(t, err)
+	r, err := repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+	mustOK(t, err)
+	got, found, err := r.StoreGet(ctx, "a/c/0", storage.From(0))
+	if err != nil || !found || !bytes.Equal(got, data) {
+		t.Fatalf("the committed chunk: %v", err)
 	}
 }

@@ -950,8 +950,13 @@ ic_status ic_repo_diff(ic_repo repo, const ic_version *from, const ic_version *t
  * (IC_ERR_INVALID_ARGUMENT otherwise). Choose it older than the start of
  * every session still writing to the repository: the chunks such a session
  * wrote are not yet named by any snapshot, and deleting them would make
- * its commit name missing objects. Read-only sessions at a snapshot that
- * becomes unreachable fail on their next read of a deleted object. This
+ * its commit name missing objects. Storage timestamps are coarser than
+ * the wall clock (S3 lists them to the second, files carry the kernel's
+ * tick), so objects stamped just before the cutoff (within a second on
+ * S3, 50 ms on local disk) are kept too, for a later collection: one
+ * written after the cutoff may carry such a time. Read-only sessions at a
+ * snapshot that becomes unreachable fail on their next read of a deleted
+ * object. This
  * handle forgets what it deleted (opening a deleted snapshot through it is
  * IC_ERR_SNAPSHOT_NOT_FOUND); other handles may still hold one they read
  * before in their caches.

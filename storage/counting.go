@@ -139,6 +139,9 @@ func (c *Counting) ReadAhead() int { return ReadAhead(c.inner) }
 // ServerTime implements ServerClock with the wrapped storage's clock.
 func (c *Counting) ServerTime() (server, local time.Time, ok bool) { return ServerTime(c.inner) }
 
+// ModTimeSlack implements ModTimeSlacker with the wrapped storage's.
+func (c *Counting) ModTimeSlack() time.Duration { return ModTimeSlack(c.inner) }
+
 // ReadRangeIf implements ConditionalRangeReader; it counts as a GetRange.
 func (c *Counting) ReadRangeIf(ctx context.Context, key string, offset int64, dst []byte, cond ReadCondition) error {
 	c.count(OpGetRange, key)

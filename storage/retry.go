@@ -236,6 +236,9 @@ func (r *Retrying) ReadAhead() int { return ReadAhead(r.inner) }
 // ServerTime implements ServerClock with the wrapped storage's clock.
 func (r *Retrying) ServerTime() (server, local time.Time, ok bool) { return ServerTime(r.inner) }
 
+// ModTimeSlack implements ModTimeSlacker with the wrapped storage's.
+func (r *Retrying) ModTimeSlack() time.Duration { return ModTimeSlack(r.inner) }
+
 // Put implements Storage.
 func (r *Retrying) Put(ctx context.Context, key string, data []byte) error {
 	return r.do(ctx, "put", key, func() error { return r.inner.Put(ctx, key, data) })

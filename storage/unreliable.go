@@ -155,6 +155,9 @@ func (u *Unreliable) ReadAhead() int { return ReadAhead(u.inner) }
 // ServerTime implements ServerClock with the wrapped storage's clock.
 func (u *Unreliable) ServerTime() (server, local time.Time, ok bool) { return ServerTime(u.inner) }
 
+// ModTimeSlack implements ModTimeSlacker with the wrapped storage's.
+func (u *Unreliable) ModTimeSlack() time.Duration { return ModTimeSlack(u.inner) }
+
 // Put implements Storage.
 func (u *Unreliable) Put(ctx context.Context, key string, data []byte) error {
 	return u.run("put", key, true, func() error { return u.inner.Put(ctx, key, data) })

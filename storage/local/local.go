@@ -66,6 +66,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -183,6 +184,14 @@ func (s *Store) prepare() error {
 // dir is the open root, for code that runs after openRoot found it or
 // prepare made it.
 func (s *Store) dir() *os.Root { return s.root.Load() }
+
+// modTimeSlack bounds how far behind the wall clock a file's modification
+// time may be: the kernel stamps files with a coarse clock, updated every
+// tick (1 to 10 ms).
+const modTimeSlack = 50 * time.Millisecond
+
+// ModTimeSlack implements storage.ModTimeSlacker.
+func (s *Store) ModTimeSlack() time.Duration { return modTimeSlack }
 
 // String returns "local:" followed by the absolute root path.
 func (s *Store) String() string { return "local:" + s.abs }

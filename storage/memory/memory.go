@@ -50,6 +50,10 @@ var (
 
 func (s *Store) String() string { return "memory:" + s.name }
 
+// ModTimeSlack implements storage.ModTimeSlacker: an object's time is the
+// wall clock read when it was written, exactly.
+func (s *Store) ModTimeSlack() time.Duration { return 0 }
+
 // Get implements storage.Storage.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.GetRange(ctx, key, storage.From(0))

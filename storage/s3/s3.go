@@ -44,6 +44,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -149,6 +150,10 @@ func Open(ctx context.Context, configJSON string) (*Store, error) {
 	}
 	return New(ctx, cfg)
 }
+
+// ModTimeSlack implements storage.ModTimeSlacker: listings give an
+// object's time to the second, truncated.
+func (s *Store) ModTimeSlack() time.Duration { return time.Second }
 
 // String returns "s3://bucket/prefix" (or "s3://bucket" without a prefix).
 func (s *Store) String() string { return s.name }

@@ -777,7 +777,10 @@ class Repository:
         ``delete_object_older_than`` are deleted. Choose it older than the
         start of every session still writing to the repository: the chunks
         such a session wrote are not yet named by any snapshot, and
-        deleting them would make its commit name missing objects.
+        deleting them would make its commit name missing objects. Objects
+        stamped just before the cutoff (within a second on S3, 50 ms on
+        local disk, whose timestamps are coarser than the clock) are kept
+        for a later collection, since they may have been written after it.
         Read-only sessions at a snapshot that becomes unreachable fail on
         their next read of a deleted object.
 
