@@ -336,7 +336,9 @@ func chunkReadErr(id codec.ChunkID, err error) error {
 	case errors.Is(err, storage.ErrNotFound):
 		return errors.Mark(errors.Wrapf(err, "chunk object %s is missing", id), ErrChunkNotFound)
 	case errors.Is(err, storage.ErrInvalidRange):
-		return errors.Mark(errors.Wrapf(err, "chunk object %s is shorter than its reference says", id), codec.ErrCorrupt)
+		// Corrupt, and no longer a bad range: the caller's range was
+		// valid, the object is what is wrong.
+		return errors.Mark(errors.Newf("chunk object %s is shorter than its reference says: %s", id, err.Error()), codec.ErrCorrupt)
 	}
 	return errors.Wrapf(err, "reading chunk %s", id)
 }

@@ -444,6 +444,23 @@ def test_corrupt_object(tmp_path: Path) -> None:
         read_array(fresh.readonly_session(snapshot_id=sid))
 
 
+def test_truncated_chunk_object_is_corrupt(tmp_path: Path) -> None:
+    """A chunk object cut short (a damaged disk, a partial copy) is a
+    CorruptObjectError naming the key, not a bad argument of the reader."""
+    storage = ic.local_filesystem_storage(tmp_path / "r")
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    arr = zarr.create_array(s.store, name="a", shape=(2, 1000), chunks=(1, 1000), dtype="f8", compressors=None)
+    arr[:] = 1.0
+    s.commit("c")
+    for f in (tmp_path / "r" / "chunks").iterdir():
+        with open(f, "r+b") as fh:
+            fh.truncate(100)
+    fresh = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "r")).readonly_session("main")
+    with pytest.raises(ic.CorruptObjectError, match=r'"a/c/0/0": chunk object \w+ is shorter than its reference says'):
+        zarr.open_array(fresh.store, path="a", mode="r")[:]
+
+
 def test_corrupt_branch_head_hides_no_other_branch(tmp_path: Path) -> None:
     """A branch whose newest log entry is damaged is still listed, and
     using it names the damage; a damaged main still lets the repository
