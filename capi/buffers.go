@@ -116,6 +116,11 @@ func ownedCString(s string) *C.char {
 // size_t, or garbage.
 const maxSize = 1 << 48
 
+// maxBuffer bounds the bytes of an input array: no buffer of a process is
+// larger than its user address space (47 bits on x86-64, 48 on arm64), so
+// a longer one is a wrong count, refused before anything is allocated.
+const maxBuffer = 1 << 48
+
 func checkSize(n C.size_t, what string) (int, error) {
 	if uint64(n) > maxSize {
 		return 0, invalidArg("%s %d is negative or larger than IC_MAX_SIZE", what, uint64(n))
@@ -195,6 +200,9 @@ func inU32s(p *C.ic_cu32, n C.size_t, what string) ([]uint32, error) {
 	if p == nil {
 		return nil, invalidArg("%s is NULL but its count is %d", what, size)
 	}
+	if size > maxBuffer/4 {
+		return nil, invalidArg("%s count %d is more indices than any buffer holds", what, size)
+	}
 	out := make([]uint32, size)
 	copy(out, unsafe.Slice((*uint32)(unsafe.Pointer(p)), size))
 	return out, nil
@@ -206,6 +214,9 @@ func inU64s(p *C.ic_cu64, n int, what string) ([]uint64, error) {
 	}
 	if p == nil {
 		return nil, invalidArg("%s is NULL but ndim is %d", what, n)
+	}
+	if n > maxBuffer/8 {
+		return nil, invalidArg("%s: ndim %d is more values than any buffer holds", what, n)
 	}
 	out := make([]uint64, n)
 	copy(out, unsafe.Slice((*uint64)(unsafe.Pointer(p)), n))

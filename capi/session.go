@@ -416,8 +416,13 @@ func ic_session_delete_chunks(session C.ic_session, path *C.ic_cchar, coords *C.
 		if err != nil {
 			return err
 		}
-		if uint64(cnt)*uint64(rank) > maxSize {
-			return invalidArg("count * ndim is larger than IC_MAX_SIZE")
+		if rank != 0 && uint64(cnt) > maxSize/uint64(rank) {
+			return invalidArg("count * ndim (%d * %d) is larger than IC_MAX_SIZE", cnt, rank)
+		}
+		if rank == 0 {
+			// Empty tuples all name the one chunk of a scalar array (a
+			// count of them reads no memory, so it is not a bound).
+			return s.DeleteChunks(ctx, p, [][]uint32{{}}[:min(cnt, 1)])
 		}
 		flat, err := inU32s(coords, C.size_t(cnt*rank), "coords")
 		if err != nil {

@@ -404,6 +404,11 @@ static void sizes_enums_ids(void) {
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_store_get_into(sess, "zarr.json", NULL, buf, NEG, &len, &flag, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_delete_chunks(sess, "/arr", c, NEG, 2, &E));
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_delete_chunks(sess, "/arr", c, 1 << 30, 1 << 30, &E));
+    /* Counts whose product wraps, or that no buffer could hold, are refused
+     * before anything is allocated; empty tuples name no memory. */
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_delete_chunks(sess, "/arr", c, (size_t)1 << 32, (size_t)1 << 32, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_delete_chunks(sess, "/arr", c, (size_t)1 << 47, 1, &E));
+    FAILS(IC_ERR_INVALID_INDEX, ic_session_delete_chunks(sess, "/arr", c, (size_t)1 << 40, 0, &E));
     uint64_t shape[2] = {4, 4};
     FAILS(IC_ERR_INVALID_ARGUMENT, ic_session_add_array(sess, "/y", shape, shape, NEG, NULL, (const uint8_t *)"{}", 2, &E));
     const char *keys[1] = {"zarr.json"};
