@@ -399,7 +399,7 @@ func (s *Session) StoreDelete(ctx context.Context, key string) error {
 	case keyV2Metadata:
 		return nil
 	case keyMetadata:
-		return s.deleteNodeOnly(ctx, k.path)
+		return s.deleteNodeKey(ctx, k.path)
 	}
 	t, err := s.resolveChunk(ctx, k)
 	if err != nil || t == nil || !t.inGrid {
@@ -416,22 +416,30 @@ func (s *Session) StoreDelete(ctx context.Context, key string) error {
 	return err
 }
 
-// deleteNodeOnly deletes the node at path, not its descendants.
-func (s *Session) deleteNodeOnly(ctx context.Context, path Path) error {
+// deleteNodeKey deletes the node whose zarr.json is at path, with its
+// descendants, as upstream Icechunk's store does: a group's children
+// without the group would make a hierarchy zarr cannot open from its root.
+func (s *Session) deleteNodeKey(ctx context.Context, path Path) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkWritable("delete a node"); err != nil {
 		return err
 	}
-	n, err := s.getNodeLocked(ctx, path)
-	if errors.Is(err, ErrNodeNotFound) {
+	if _, err := s.getNodeLocked(ctx, path); errors.Is(err, ErrNodeNotFound) {
 		return nil
+	} else if err != nil {
+		return err
 	}
+	nodes, err := s.listNodesLocked(ctx)
 	if err != nil {
 		return err
 	}
-	s.changes.deleteNode(path, n.ID, n.Type)
-	s.zarrInfo.Delete(n.ID)
+	for _, n := range nodes {
+		if path.Contains(Path(n.Path)) {
+			s.changes.deleteNode(Path(n.Path), n.ID, n.Type)
+			s.zarrInfo.Delete(n.ID)
+		}
+	}
 	return nil
 }
 

@@ -408,12 +408,18 @@ func TestStoreListing(t *testing.T) {
 	mustOK(t, s.StoreDeleteDir(ctx, "nothing/here"))
 	wantKeys(t, "list dir after deletes", collect(t, s.StoreListDir(ctx, "")), "zarr.json", "a", "v", "w", "empty")
 
-	// Deleting a group's zarr.json removes that node only; an array's
-	// removes its chunks with it.
-	mustOK(t, s.StoreDelete(ctx, "a/zarr.json"))
-	wantKeys(t, "after delete a/zarr.json", collect(t, s.StoreListPrefix(ctx, "a/")), "a/bc/zarr.json", "a/bc/c.0.0", "a/bc/c.1.1")
+	// Deleting an array's zarr.json removes its chunks with it; a
+	// group's removes the group with everything under it, as upstream's
+	// store does, leaving no nodes whose parent is gone.
 	mustOK(t, s.StoreDelete(ctx, "a/bc/zarr.json"))
-	wantKeys(t, "after delete a/bc/zarr.json", collect(t, s.StoreListPrefix(ctx, "a/")))
+	wantKeys(t, "after delete a/bc/zarr.json", collect(t, s.StoreListPrefix(ctx, "a/")), "a/zarr.json")
+	mustOK(t, s.StoreSet(ctx, "a/bc/zarr.json", groupJSON("")))
+	mustOK(t, s.StoreSet(ctx, "a/bc/d/zarr.json", groupJSON("")))
+	mustOK(t, s.StoreDelete(ctx, "a/zarr.json"))
+	wantKeys(t, "after delete a/zarr.json", collect(t, s.StoreListPrefix(ctx, "a/")))
+	if _, err := s.GetNode(ctx, MustPath("/a/bc/d")); !errors.Is(err, ErrNodeNotFound) {
+		t.Errorf("a descendant of a deleted group: %v", err)
+	}
 	mustOK(t, s.StoreDelete(ctx, "a/zarr.json")) // missing: fine
 	mustOK(t, s.StoreDelete(ctx, "w/0"))         // never written: fine
 	mustOK(t, s.StoreDelete(ctx, "w/5"))         // outside the grid: fine

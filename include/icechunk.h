@@ -1314,7 +1314,8 @@ ic_status ic_store_set_behind(ic_session session, const char *key, const uint8_t
 ic_status ic_store_set_if_not_exists(ic_session session, const char *key, const uint8_t *value, size_t len, int32_t *stored, ic_error *err);
 
 /* Deletes the value at key; a missing key is not an error. Deleting a
- * zarr.json removes that node only (an array with its chunks). */
+ * zarr.json removes that node with everything under it (an array with its
+ * chunks, a group with its members), as upstream Icechunk's store does. */
 ic_status ic_store_delete(ic_session session, const char *key, ic_error *err);
 
 /* Deletes every key under the directory prefix ("" for everything). */

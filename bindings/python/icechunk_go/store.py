@@ -717,7 +717,8 @@ class IcechunkStore(Store):
 
     async def delete(self, key: str) -> None:
         """Deletes the value at ``key``; a missing key is not an error.
-        Deleting a zarr.json removes that node only."""
+        Deleting a zarr.json removes that node with everything under it
+        (a group with its members), as upstream Icechunk's store does."""
         self._check_writable()
         await self._call(key, _ffi.call, _ffi.lib.ic_store_delete, self._h, _ffi.cstr(key, "key"))
 
