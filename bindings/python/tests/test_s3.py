@@ -88,11 +88,23 @@ class Minio:
 
     def requests(self, api: str) -> int:
         """How many requests of one API (MinIO's name for it) the server has
-        answered so far."""
-        with urllib.request.urlopen(self.endpoint + "/minio/metrics/v3/api/requests", timeout=5) as r:
-            text = r.read().decode()
+        answered so far. The server counts a request just after answering
+        it, so the count is read until it holds still for 50 ms."""
         pattern = re.compile(r'^minio_api_requests_total\{name="' + re.escape(api) + r'"[^}]*\} ([0-9.e+]+)$')
-        return int(sum(float(m.group(1)) for line in text.splitlines() if (m := pattern.match(line))))
+
+        def count() -> int:
+            with urllib.request.urlopen(self.endpoint + "/minio/metrics/v3/api/requests", timeout=5) as r:
+                text = r.read().decode()
+            return int(sum(float(m.group(1)) for line in text.splitlines() if (m := pattern.match(line))))
+
+        last = count()
+        for _ in range(40):
+            time.sleep(0.05)
+            now = count()
+            if now == last:
+                return now
+            last = now
+        return last
 
     def client(self) -> Any:
         """A boto3 client of the server, to look at objects directly."""
