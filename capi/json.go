@@ -26,7 +26,10 @@ func decodeJSON(s, what string, v any) error {
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) && typ.Field != "" {
+		if errors.As(err, &typ) {
+			if typ.Field == "" {
+				return invalidArg("%s must be %s, not %s", what, jsonKind(typ.Type), typ.Value)
+			}
 			return invalidArg("%s: %q must be %s, not %s", what, typ.Field, jsonKind(typ.Type), typ.Value)
 		}
 		return invalidArg("%s is not valid JSON of the expected shape: %v", what, err)

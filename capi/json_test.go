@@ -245,7 +245,9 @@ func TestConfigTypeErrorsNameTheField(t *testing.T) {
 		`{"snapshot_cache_bytes": -5}`:                `config: "snapshot_cache_bytes" must be a whole number from 0 to 18446744073709551615, not number -5`,
 		`{"disable_transaction_logs": "yes"}`:         `config: "disable_transaction_logs" must be true or false, not string`,
 		`{"storage": {"retries": {"max_tries": -2}}}`: `config: "storage.retries.max_tries" must be a whole number from 0 to 4294967295, not number -2`,
-		`{"virtual_chunk_containers": {}}`:            `config: "virtual_chunk_containers" must be an array, not object`,
+		`[1, 2]`:                           `config must be an object, not array`,
+		`"text"`:                           `config must be an object, not string`,
+		`{"virtual_chunk_containers": {}}`: `config: "virtual_chunk_containers" must be an array, not object`,
 	} {
 		_, err := applyConfig(base, in, "config")
 		if err == nil || err.Error() != want {
