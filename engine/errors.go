@@ -88,10 +88,7 @@ func alreadyExists(path Path, kind NodeType, why string) error {
 // invalidIndex is the error for chunk coordinates outside the grid of the
 // array a at path; it gives the grid, so that the caller sees what fits.
 func invalidIndex(path Path, a *codec.ArrayData, coords []uint32) error {
-	grid := make([]uint64, len(a.Shape))
-	for i := range grid {
-		grid[i] = (a.Shape[i] + a.ChunkShape[i] - 1) / a.ChunkShape[i]
-	}
+	grid := gridShape(a)
 	if len(coords) != len(grid) {
 		return errors.Mark(errors.Newf("invalid chunk index: the array at %q has %d dimensions (chunk grid %v), coordinates %v give %d",
 			path, len(grid), grid, coords, len(coords)), ErrInvalidIndex)
