@@ -166,6 +166,9 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 	if s.changes.IsEmpty() && !s.superseded && !s.rewriteManifests {
 		return codec.SnapshotID{}, errors.Mark(errors.Newf("cannot %s, no changes made to the session", what), ErrNoChangesToCommit)
 	}
+	if err := s.repo.checkOrigin(ctx, s.origin, what); err != nil {
+		return codec.SnapshotID{}, err
+	}
 	merged := maps.Clone(s.meta)
 	if merged == nil {
 		merged = map[string]any{}

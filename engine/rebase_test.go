@@ -807,3 +807,64 @@ func TestCommitRebasingBacksOffAfterLostRaces(t *testing.T) {
 		t.Fatalf("backoff bounds after five lost races: %v, want %v", delays, want)
 	}
 }
+
+// TestSessionBytesKeepToTheirRepository checks that session bytes restored
+// into another repository (every repository's first snapshot has the same
+// id, so the base matches) cannot commit or be merged there, since their
+// chunks are not in its storage; in their own repository, through another
+// handle, they can; and bytes without a repository name pass.
+func TestSessionBytesKeepToTheirRepository(t *testing.T) {
+	ctx := context.Background()
+	a, err := Create(ctx, memory.New(t.Name()+"-a"), nil, nil)
+	ok(t, err)
+	b, err := Create(ctx, memory.New(t.Name()+"-b"), nil, nil)
+	ok(t, err)
+	write := func(repo *Repository) *Session {
+		s, err := repo.WritableSession(ctx, MainBranch)
+		ok(t, err)
+		ok(t, s.StoreSet(ctx, "zarr.json", groupJSON("")))
+		ok(t, s.StoreSet(ctx, "x/zarr.json", arrayJSON([]int{4}, []int{1}, "default", "")))
+		ok(t, s.StoreSet(ctx, "x/c/0", make([]byte, 2000))) // a chunk object in a's storage
+		return s
+	}
+	data := mustBytes(t, write(a))
+
+	stray, err := b.SessionFromBytes(data)
+	ok(t, err)
+	if _, err := stray.Commit(ctx, "in the wrong repository", nil); !errors.Is(err, ErrInvalidSessionBytes) || !strings.Contains(err.Error(), "serialized in another repository") {
+		t.Fatalf("commit of another repository's session: got %v, want ErrInvalidSessionBytes", err)
+	}
+	// A fork made in a and merged into a session of b.
+	clean, err := a.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	fork, err := clean.Fork(ctx)
+	ok(t, err)
+	ok(t, fork.StoreSet(ctx, "zarr.json", groupJSON("")))
+	forkInB, err := b.SessionFromBytes(mustBytes(t, fork))
+	ok(t, err)
+	host, err := b.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	if err := host.Merge(ctx, forkInB); !errors.Is(err, ErrInvalidSessionBytes) {
+		t.Fatalf("merge of another repository's fork: got %v, want ErrInvalidSessionBytes", err)
+	}
+
+	// Its own repository, through a fresh handle, takes it.
+	again, err := Open(ctx, a.Storage(), nil)
+	ok(t, err)
+	home, err := again.SessionFromBytes(data)
+	ok(t, err)
+	_, err = home.Commit(ctx, "at home", nil)
+	ok(t, err)
+
+	// Bytes that name no repository (written before the name was kept)
+	// are not checked.
+	var w wireSession
+	ok(t, codec.Decode(codec.FileTypeSession, "session", mustBytes(t, write(b)), &w))
+	w.Repository = nil
+	old, err := codec.Encode(codec.FileTypeSession, &w)
+	ok(t, err)
+	s, err := b.SessionFromBytes(old)
+	ok(t, err)
+	_, err = s.Commit(ctx, "unnamed bytes", nil)
+	ok(t, err)
+}

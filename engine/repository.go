@@ -31,6 +31,9 @@ type Repository struct {
 	mu          sync.Mutex
 	defaultMeta map[string]any
 
+	// id names the repository, once read (see identity).
+	id atomic.Pointer[[16]byte]
+
 	// noLogPlaces, set by tests only, writes snapshots without their
 	// commit's place in the branch log, as builds before
 	// codec.Snapshot.LogSlot did: the walks through their history must

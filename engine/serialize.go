@@ -21,7 +21,12 @@ func (s *Session) Bytes(ctx context.Context) ([]byte, error) {
 	if err := s.flushLocked(ctx); err != nil {
 		return nil, err
 	}
-	w := wireSession{Branch: s.branch, Snapshot: s.snapshotID, Fork: s.fork}
+	w := wireSession{Branch: s.branch, Snapshot: s.snapshotID, Fork: s.fork, Repository: s.origin}
+	if w.Repository == nil {
+		if id, ok := s.repo.identity(ctx); ok {
+			w.Repository = id[:]
+		}
+	}
 	if len(s.meta) > 0 {
 		meta, err := json.Marshal(s.meta)
 		if err != nil {
@@ -46,7 +51,7 @@ func (r *Repository) SessionFromBytes(data []byte) (*Session, error) {
 	if err != nil {
 		return nil, errors.Mark(err, ErrInvalidSessionBytes)
 	}
-	s := &Session{repo: r, branch: w.Branch, snapshotID: w.Snapshot, fork: w.Fork, changes: cs}
+	s := &Session{repo: r, branch: w.Branch, snapshotID: w.Snapshot, fork: w.Fork, changes: cs, origin: w.Repository}
 	if len(w.Metadata) > 0 {
 		if err := json.Unmarshal(w.Metadata, &s.meta); err != nil {
 			return nil, errors.Mark(errors.Wrap(err, "serialized session has invalid commit metadata"), ErrInvalidSessionBytes)

@@ -32,7 +32,10 @@ type Session struct {
 	snapshotID codec.SnapshotID
 	changes    *ChangeSet
 	fork       bool // a fork records writes for a merge, it cannot commit
-	meta       map[string]any
+	// origin names the repository a session restored from bytes was made
+	// in (nil: this one, or unknown); its commit and merges check it.
+	origin []byte
+	meta   map[string]any
 	// superseded is set when a rebase's solver dropped every change the
 	// session had (their version won every conflict): the session still
 	// commits, as upstream's does, a snapshot recording that its work
@@ -562,6 +565,9 @@ func (s *Session) Merge(ctx context.Context, forks ...*Session) error {
 		}
 		if !same {
 			return invalidArgument("cannot merge a session based on snapshot %s of branch %q into one based on %s of %q", f.SnapshotID(), f.Branch(), s.SnapshotID(), s.Branch())
+		}
+		if err := s.repo.checkOrigin(ctx, f.origin, "merge a fork"); err != nil {
+			return err
 		}
 		if err := s.MergeChanges(cs); err != nil {
 			return err

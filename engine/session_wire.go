@@ -15,6 +15,10 @@ type wireSession struct {
 	Fork     bool             `msg:"fork"`
 	Metadata []byte           `msg:"metadata,allownil"` // default commit metadata, JSON
 	Changes  wireChangeSet    `msg:"changes"`
+	// Repository names the repository the session was made in (see
+	// Repository.identity); absent when it could not be read, and in
+	// bytes written before it was recorded.
+	Repository []byte `msg:"repository,omitempty"`
 }
 
 type wireChangeSet struct {

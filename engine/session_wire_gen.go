@@ -796,33 +796,51 @@ func (z *wireNewNode) Msgsize() (s int) {
 // MarshalMsg implements msgp.Marshaler
 func (z *wireSession) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 5
-	// string "branch"
-	o = append(o, 0x85, 0xa6, 0x62, 0x72, 0x61, 0x6e, 0x63, 0x68)
-	o = msgp.AppendString(o, z.Branch)
-	// string "snapshot"
-	o = append(o, 0xa8, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74)
-	o, err = z.Snapshot.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Snapshot")
-		return
+	// check for omitted fields
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
+	_ = zb0001Mask
+	if z.Repository == nil {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
-	// string "fork"
-	o = append(o, 0xa4, 0x66, 0x6f, 0x72, 0x6b)
-	o = msgp.AppendBool(o, z.Fork)
-	// string "metadata"
-	o = append(o, 0xa8, 0x6d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61)
-	if z.Metadata == nil { // allownil: if nil
-		o = msgp.AppendNil(o)
-	} else {
-		o = msgp.AppendBytes(o, z.Metadata)
-	}
-	// string "changes"
-	o = append(o, 0xa7, 0x63, 0x68, 0x61, 0x6e, 0x67, 0x65, 0x73)
-	o, err = z.Changes.MarshalMsg(o)
-	if err != nil {
-		err = msgp.WrapError(err, "Changes")
-		return
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "branch"
+		o = append(o, 0xa6, 0x62, 0x72, 0x61, 0x6e, 0x63, 0x68)
+		o = msgp.AppendString(o, z.Branch)
+		// string "snapshot"
+		o = append(o, 0xa8, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74)
+		o, err = z.Snapshot.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Snapshot")
+			return
+		}
+		// string "fork"
+		o = append(o, 0xa4, 0x66, 0x6f, 0x72, 0x6b)
+		o = msgp.AppendBool(o, z.Fork)
+		// string "metadata"
+		o = append(o, 0xa8, 0x6d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61)
+		if z.Metadata == nil { // allownil: if nil
+			o = msgp.AppendNil(o)
+		} else {
+			o = msgp.AppendBytes(o, z.Metadata)
+		}
+		// string "changes"
+		o = append(o, 0xa7, 0x63, 0x68, 0x61, 0x6e, 0x67, 0x65, 0x73)
+		o, err = z.Changes.MarshalMsg(o)
+		if err != nil {
+			err = msgp.WrapError(err, "Changes")
+			return
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "repository"
+			o = append(o, 0xaa, 0x72, 0x65, 0x70, 0x6f, 0x73, 0x69, 0x74, 0x6f, 0x72, 0x79)
+			o = msgp.AppendBytes(o, z.Repository)
+		}
 	}
 	return
 }
@@ -883,6 +901,12 @@ func (z *wireSession) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Changes")
 				return
 			}
+		case "repository":
+			z.Repository, bts, err = msgp.ReadBytesBytes(bts, z.Repository)
+			if err != nil {
+				err = msgp.WrapError(err, "Repository")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -897,7 +921,7 @@ func (z *wireSession) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *wireSession) Msgsize() (s int) {
-	s = 1 + 7 + msgp.StringPrefixSize + len(z.Branch) + 9 + z.Snapshot.Msgsize() + 5 + msgp.BoolSize + 9 + msgp.BytesPrefixSize + len(z.Metadata) + 8 + z.Changes.Msgsize()
+	s = 1 + 7 + msgp.StringPrefixSize + len(z.Branch) + 9 + z.Snapshot.Msgsize() + 5 + msgp.BoolSize + 9 + msgp.BytesPrefixSize + len(z.Metadata) + 8 + z.Changes.Msgsize() + 11 + msgp.BytesPrefixSize + len(z.Repository)
 	return
 }
 

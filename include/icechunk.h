@@ -1027,7 +1027,10 @@ ic_status ic_repo_writable_session(ic_repo repo, const char *branch, ic_session 
 
 /* Restores a session serialized with ic_session_to_bytes (in this process or
  * another) into this repository. IC_ERR_INVALID_SESSION_BYTES for bad bytes.
- * Caller frees *out. */
+ * The bytes name the repository they were made in: restored into another
+ * one, whose storage lacks their chunks, the session reads, but committing
+ * it or merging it as a fork is IC_ERR_INVALID_SESSION_BYTES. Caller frees
+ * *out. */
 ic_status ic_repo_session_from_bytes(ic_repo repo, const uint8_t *data, size_t len, ic_session *out, ic_error *err);
 
 /* ======================================================================
@@ -1067,7 +1070,10 @@ ic_status ic_session_snapshot_id(ic_session session, char **snapshot_id, ic_erro
  * writable ones after they commit). */
 ic_status ic_session_read_only(ic_session session, int32_t *read_only, ic_error *err);
 
-/* *has_changes = 1 if the session holds uncommitted changes. */
+/* *has_changes = 1 if the session holds uncommitted changes. A session
+ * whose every change a rebase dropped (the other commit won each conflict)
+ * still has one: its status lists nothing, and its commit records, on top
+ * of the other, that its work gave way (as upstream Icechunk's does). */
 ic_status ic_session_has_changes(ic_session session, int32_t *has_changes, ic_error *err);
 
 /* *is_fork = 1 if the session is a fork (see ic_session_fork). */

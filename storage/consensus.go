@@ -205,6 +205,20 @@ func (c *Consensus) EntryAt(ctx context.Context, key string, slot uint64) (Entry
 	return Entry{VersionedData: e.VersionedData, Slot: slot}, nil
 }
 
+// EntryID returns the write id of the entry in a slot of a log: random,
+// shared with no other entry of any log, and never changed, so the first
+// entry's names the log. ErrNotFound if the slot is empty.
+func (c *Consensus) EntryID(ctx context.Context, key string, slot uint64) ([16]byte, error) {
+	if err := c.validateKey(key); err != nil {
+		return [16]byte{}, err
+	}
+	e, err := c.read(ctx, key, slot)
+	if err != nil {
+		return [16]byte{}, err
+	}
+	return e.writeID, nil
+}
+
 // CompareAndSetAfter appends next to the log iff known (an entry read from
 // this log earlier) is still its head: it creates the slot after known's
 // with PutIfAbsent, so it costs one conditional write and no List. It

@@ -1334,6 +1334,20 @@ int main(void) {
         CHECK(n > 0);
         ic_session restored = 0;
         OK(ic_repo_session_from_bytes(repo, bytes, n, &restored, &E));
+        {
+            /* Restored into another repository, whose storage lacks its
+             * chunks, it cannot commit. */
+            ic_storage other_st = 0;
+            ic_repo other = 0;
+            ic_session stray = 0;
+            OK(ic_storage_new_memory("another repository", &other_st, &E));
+            OK(ic_repo_create(other_st, NULL, &other, &E));
+            OK(ic_repo_session_from_bytes(other, bytes, n, &stray, &E));
+            FAILS(IC_ERR_INVALID_SESSION_BYTES, ic_session_commit(stray, "elsewhere", NULL, NULL, &E));
+            OK(ic_session_free(stray));
+            OK(ic_repo_free(other));
+            OK(ic_storage_free(other_st));
+        }
         ic_buffer_free(bytes);
         OK(ic_session_free(s));
         int32_t has = 0;
