@@ -190,8 +190,9 @@ type chunkChange struct {
 }
 
 // merge folds other into cs, other's changes winning where both touched the
-// same thing (cooperative mode: forks write disjoint chunks).
-func (cs *ChangeSet) merge(other *ChangeSet) {
+// same thing (cooperative mode: forks write disjoint chunks). It returns
+// how many chunk changes of cs it replaced with different ones.
+func (cs *ChangeSet) merge(other *ChangeSet) (replaced int) {
 	for p, n := range other.newNodes {
 		cs.newNodes[p] = n
 	}
@@ -213,8 +214,9 @@ func (cs *ChangeSet) merge(other *ChangeSet) {
 			cs.chunks[id] = a.clone()
 			continue
 		}
-		dst.merge(a)
+		replaced += dst.merge(a)
 	}
+	return replaced
 }
 
 // clone returns a deep enough copy: maps are copied, immutable values

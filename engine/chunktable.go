@@ -5,6 +5,7 @@ import (
 	"iter"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -198,9 +199,13 @@ func (t *chunkTable[K]) clone() chunkTable[K] {
 	return chunkTable[K]{slots: maps.Clone(t.slots), side: maps.Clone(t.side)}
 }
 
-// merge copies every change of o into t.
-func (t *chunkTable[K]) merge(o *chunkTable[K]) {
+// merge copies every change of o into t, and returns how many changes of
+// t it replaced with a different one.
+func (t *chunkTable[K]) merge(o *chunkTable[K]) (replaced int) {
 	for k, s := range o.slots {
+		if old, had := t.slots[k]; had && (old != s || s == sideSlot && !reflect.DeepEqual(t.side[k], o.side[k])) {
+			replaced++
+		}
 		if s == sideSlot {
 			t.set(k, o.side[k])
 			continue
@@ -211,6 +216,7 @@ func (t *chunkTable[K]) merge(o *chunkTable[K]) {
 		t.slots[k] = s
 		delete(t.side, k)
 	}
+	return replaced
 }
 
 // sortKeys sorts keys in coordinate order.
@@ -264,10 +270,10 @@ func (a *arrayChunks) clone() *arrayChunks {
 	return &arrayChunks{packed: a.packed.clone(), wide: a.wide.clone()}
 }
 
-// merge copies every change of o into a, o winning where both have one.
-func (a *arrayChunks) merge(o *arrayChunks) {
-	a.packed.merge(&o.packed)
-	a.wide.merge(&o.wide)
+// merge copies every change of o into a, o winning where both have one,
+// and returns how many of a's it replaced with a different one.
+func (a *arrayChunks) merge(o *arrayChunks) int {
+	return a.packed.merge(&o.packed) + a.wide.merge(&o.wide)
 }
 
 // sorted yields every change in coordinate order (see changeCursor.all).

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs/logstest"
 	"github.com/icechunk-go/icechunk-go/storage"
 	"github.com/icechunk-go/icechunk-go/storage/memory"
 )
@@ -867,4 +868,44 @@ func TestSessionBytesKeepToTheirRepository(t *testing.T) {
 	ok(t, err)
 	_, err = s.Commit(ctx, "unnamed bytes", nil)
 	ok(t, err)
+}
+
+// TestMergeWarnsOfOverlappingForks: forks that set the same chunk to
+// different values merge with the last one winning, as upstream's do, and
+// the merge warns, since writes not aligned to chunks lose data that way;
+// disjoint forks, and forks that set the same value, merge silently.
+func TestMergeWarnsOfOverlappingForks(t *testing.T) {
+	ctx := context.Background()
+	repo := conflictRepo(t)
+	p := "/foo/bar/some-array"
+	forks := func(values ...string) (*Session, []*Session) {
+		s, _ := twoSessions(t, repo)
+		var out []*Session
+		for i, v := range values {
+			f, err := s.Fork(ctx)
+			ok(t, err)
+			setRef(t, f, p, uint32(i%2), v) // forks 0 and 2 share chunk 0
+			out = append(out, f)
+		}
+		return s, out
+	}
+
+	lines := logstest.Capture(t, "engine=warn")
+	s, fs := forks("a", "b", "c")
+	ok(t, s.Merge(ctx, fs...))
+	if got := chunkBytes(t, s, p, 0); got != "c" {
+		t.Fatalf("chunk 0 after the merge: %q, want the last fork's", got)
+	}
+	if got := lines.Matching("level=WARN", "a merged fork replaced chunks", "chunks=1", "fork=3", "of=3"); len(got) != 1 {
+		t.Fatalf("warnings: %q", lines.All())
+	}
+
+	lines = logstest.Capture(t, "engine=warn")
+	s, fs = forks("a", "b", "a")
+	ok(t, s.Merge(ctx, fs...))
+	s, fs = forks("a", "b")
+	ok(t, s.Merge(ctx, fs...))
+	if all := lines.All(); len(all) != 0 {
+		t.Fatalf("warnings for merges that lose nothing: %q", all)
+	}
 }

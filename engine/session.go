@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 )
 
 // Node is a group or array as a session sees it: the base snapshot's node
@@ -509,14 +511,21 @@ func (s *Session) Changes() *ChangeSet {
 // MergeChanges folds a change set into the session (ErrReadOnly on a
 // read-only session).
 func (s *Session) MergeChanges(cs *ChangeSet) error {
+	_, err := s.mergeChanges(cs)
+	return err
+}
+
+// mergeChanges is MergeChanges, which also says how many chunk changes of
+// s the merge replaced with different ones.
+func (s *Session) mergeChanges(cs *ChangeSet) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkWritable("merge changes"); err != nil {
-		return err
+		return 0, err
 	}
-	s.changes.merge(cs)
+	replaced := s.changes.merge(cs)
 	s.zarrInfo.Clear()
-	return nil
+	return replaced, nil
 }
 
 // Fork returns a writable copy of the session for cooperative writing
@@ -550,7 +559,7 @@ func (s *Session) Fork(ctx context.Context) (*Session, error) {
 // under ctx; a cancelled merge may have folded in the forks before the one
 // it stopped at.
 func (s *Session) Merge(ctx context.Context, forks ...*Session) error {
-	for _, f := range forks {
+	for i, f := range forks {
 		if f == s {
 			return invalidArgument("cannot merge a session into itself")
 		}
@@ -569,8 +578,16 @@ func (s *Session) Merge(ctx context.Context, forks ...*Session) error {
 		if err := s.repo.checkOrigin(ctx, f.origin, "merge a fork"); err != nil {
 			return err
 		}
-		if err := s.MergeChanges(cs); err != nil {
+		replaced, err := s.mergeChanges(cs)
+		if err != nil {
 			return err
+		}
+		if replaced > 0 && logOn(ctx, slog.LevelWarn) {
+			// Last merged wins, as upstream's merge does; but writes that
+			// were not aligned to chunks lose data this way, silently
+			// without this line.
+			logs.Engine.WarnContext(ctx, "a merged fork replaced chunks that an earlier fork or the session had set; the last merged one's are kept",
+				"chunks", replaced, "fork", i+1, "of", len(forks))
 		}
 	}
 	return nil

@@ -1485,7 +1485,11 @@ ic_status ic_session_to_bytes(ic_session session, uint8_t **data, size_t *len, i
  * uncommitted changes. Caller frees *out. */
 ic_status ic_session_fork(ic_session session, ic_session *out, ic_error *err);
 
-/* Folds the changes of n forks (same branch and base) into session. */
+/* Folds the changes of n forks (same branch and base) into session. Where
+ * two forks (or a fork and the session) set the same chunk, the last
+ * merged one's value is kept, as upstream Icechunk does, and the merge
+ * writes a warning to the diagnostic log: writes not aligned to chunks
+ * lose data that way. */
 ic_status ic_session_merge(ic_session session, const ic_session *forks, size_t n, ic_error *err);
 
 #ifdef __cplusplus

@@ -335,7 +335,10 @@ class Session:
     def merge(self, *others: Session) -> None:
         """Folds the changes of forks (same branch and base snapshot) into
         this session. The session itself among ``others`` (what a Dask
-        write that ran in this process gives back) is skipped."""
+        write that ran in this process gives back) is skipped. Where two
+        forks set the same chunk, the last merged one's value is kept, as
+        upstream's merge does, and a warning goes to the diagnostic log
+        (stderr): writes not aligned to chunks lose data that way."""
         for o in others:
             if not isinstance(o, Session):
                 raise TypeError(f"merge: expected Session objects, got {type(o).__name__}")

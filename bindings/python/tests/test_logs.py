@@ -71,6 +71,26 @@ def test_off_and_default_are_silent(capfd: pytest.CaptureFixture[str]) -> None:
         assert capfd.readouterr().err == "", quiet
 
 
+def test_overlapping_forks_warn_by_default(capfd: pytest.CaptureFixture[str]) -> None:
+    """Forks that wrote the same chunk merge with the last one winning, as
+    upstream's do; under the default filter that is said on stderr, since
+    writes not aligned to chunks lose data that way."""
+    ic.set_logs_filter("warn")
+    repo = ic.Repository.create(ic.in_memory_storage())
+    s = repo.writable_session("main")
+    zarr.open_group(s.store, mode="w").create_array("a", shape=(4,), chunks=(2,), dtype="i4")
+    s.commit("the array")
+    s = repo.writable_session("main")
+    forks = [s.fork() for _ in range(2)]
+    zarr.open_array(forks[0].store, path="a")[0:2] = [1, 1]
+    zarr.open_array(forks[1].store, path="a")[1:3] = [2, 2]  # chunk 0 again, not aligned
+    capfd.readouterr()
+    s.merge(*forks)
+    err = capfd.readouterr().err
+    assert "level=WARN" in err and "a merged fork replaced chunks" in err and "chunks=1" in err, err
+    assert zarr.open_array(s.store, path="a", mode="r")[:].tolist() == [0, 2, 2, 0]
+
+
 def test_returns_the_filter_it_replaces() -> None:
     ic.set_logs_filter("debug")
     assert ic.set_logs_filter("storage=info , engine=debug") == "debug"
