@@ -545,7 +545,10 @@ fork(s::Session) = _new_session((h, out, err) -> @ic(:ic_session_fork, Int32, (U
 """
     merge!(session, forks::Session...)
 
-Folds the changes of forks (same branch and base) into `session`.
+Folds the changes of forks (same branch and base) into `session`. Where two
+forks set the same chunk the last merged one's value is kept, as upstream's
+merge does, and a warning goes to the diagnostic log (stderr): writes not
+aligned to chunks lose data that way.
 """
 function Base.merge!(s::Session, forks::Session...)
     GC.@preserve forks begin
