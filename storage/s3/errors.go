@@ -140,6 +140,11 @@ func classify(o op, err error, sent bool, ctxErr error) verdict {
 	}
 	status, code := statusOf(err)
 	switch {
+	case status >= 200 && status < 300:
+		// A success whose body could not be read (cut off, stalled past
+		// the stream timeout): the request may have been done, and a
+		// retry may read a whole answer.
+		return verdict{class: unknown, transient: true}
 	case status != 0:
 		return classifyResponse(o, status, code, unknown)
 	case !sent:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,5 +179,41 @@ func TestStreamTimeoutOff(t *testing.T) {
 	got, err := timedStore(t, srv.URL, 0).Get(ctx, "k")
 	if err != nil || string(got) != "late" {
 		t.Fatalf("timeout off: %q, %v", got, err)
+	}
+}
+
+// TestStreamTimeoutStalledListing: a listing whose answer starts and then
+// stalls, or is cut off, is a transient failure (the SDK decodes the body
+// of a 200 itself, so the failure carries that status), and the retrying
+// layer tries it again.
+func TestStreamTimeoutStalledListing(t *testing.T) {
+	done := make(chan struct{})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("Content-Length", "5000")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>`))
+		w.(http.Flusher).Flush()
+		<-done
+	}))
+	t.Cleanup(func() { close(done); srv.Close() })
+	s := timedStore(t, srv.URL, 1)
+	ctx := context.Background()
+	var err error
+	for _, e := range s.List(ctx, "refs/", storage.ListOptions{}) {
+		err = e
+	}
+	if !errors.Is(err, storage.ErrTransient) || !errors.Is(err, storage.ErrStalled) || !strings.Contains(err.Error(), "network_stream_timeout_seconds") {
+		t.Fatalf("stalled listing: got %v, want a transient stream timeout", err)
+	}
+	retrying := storage.NewRetrying(s, storage.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
+	before := calls.Load()
+	for _, e := range retrying.List(ctx, "refs/", storage.ListOptions{}) {
+		err = e
+	}
+	if err == nil || calls.Load()-before != 2 {
+		t.Fatalf("the retrying layer sent %d listings (err %v), want 2", calls.Load()-before, err)
 	}
 }
