@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -117,4 +118,25 @@ func TestOpenUsesTheCallersRetryBound(t *testing.T) {
 		_, err := Open(ctx, down, nil)
 		return err
 	})
+}
+
+// TestUpstreamRepositoryIsUnsupported: a location holding an upstream
+// Icechunk repository (its main branch a ref.json file) is neither opened
+// nor created over: ErrUnsupportedVersion naming the file, not corruption.
+func TestUpstreamRepositoryIsUnsupported(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(t.Name())
+	if err := store.Put(ctx, "refs/branch.main/ref.json", []byte(`{"snapshot":"QQQ"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, store, nil)
+	if !errors.Is(err, codec.ErrUnsupportedVersion) || errors.Is(err, codec.ErrCorrupt) || !strings.Contains(err.Error(), "upstream Icechunk repository (refs/branch.main/ref.json)") {
+		t.Fatalf("open: got %v, want ErrUnsupportedVersion naming the upstream ref", err)
+	}
+	if _, err := Exists(ctx, store); !errors.Is(err, codec.ErrUnsupportedVersion) {
+		t.Fatalf("exists: got %v", err)
+	}
+	if _, err := Create(ctx, store, nil, nil); !errors.Is(err, codec.ErrUnsupportedVersion) {
+		t.Fatalf("create over it: got %v", err)
+	}
 }

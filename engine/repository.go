@@ -211,16 +211,26 @@ func Exists(ctx context.Context, store storage.Storage) (bool, error) {
 // A main whose head entry is corrupt still makes a repository: opening it
 // succeeds, so that its other branches and tags stay readable, and the
 // corruption is reported when main is used.
+//
+// A location holding an upstream Icechunk repository, whose files this
+// library does not read, is ErrUnsupportedVersion rather than corrupt.
 func exists(ctx context.Context, store storage.Storage) (bool, error) {
 	_, _, err := newRefs(store).branchTip(ctx, MainBranch)
 	switch {
 	case errors.Is(err, ErrBranchNotFound):
 		return false, nil
 	case errors.Is(err, codec.ErrCorrupt):
+		if _, serr := store.Stat(ctx, upstreamMainRef); serr == nil {
+			return false, errors.Mark(errors.Newf("%s holds an upstream Icechunk repository (%s), whose format this library does not read", store, upstreamMainRef), codec.ErrUnsupportedVersion)
+		}
 		return true, nil
 	}
 	return err == nil, err
 }
+
+// upstreamMainRef is the file of an upstream Icechunk repository's main
+// branch.
+const upstreamMainRef = "refs/branch.main/ref.json"
 
 // Storage returns the storage the repository lives in.
 func (r *Repository) Storage() storage.Storage { return r.store }

@@ -59,7 +59,7 @@ venv: $(PY_DEPS_STAMP)
 
 ## test-python: the Python binding's tests (pytest exits 5, and so does
 ## make, if it collects nothing).
-test-python: venv tools
+test-python: venv bench-deps tools
 	ICECHUNK_GO_REQUIRE_S3=1 $(PY_BIN)/pytest -q -p no:cacheprovider $(PY_PKG_DIR)/tests
 
 ## demo-python: the quickstart on a repository on local disk.

@@ -654,3 +654,22 @@ def test_error_messages_say_what_fits(storage: ic.Storage) -> None:
     repo.close()
     with pytest.raises(ic.IcechunkError, match=r"this repository was closed"):
         repo.list_branches()
+
+
+def test_an_upstream_repository_is_refused_as_unsupported(tmp_path: Path) -> None:
+    """A repository written by upstream Icechunk (installed beside this
+    package) is refused as a format this library does not read, not
+    opened and then reported corrupt, and nothing is created over it."""
+    upstream = pytest.importorskip("icechunk")
+    path = str(tmp_path / "upstream")
+    repo = upstream.Repository.create(upstream.local_filesystem_storage(path))
+    s = repo.writable_session("main")
+    zarr.create_array(s.store, name="a", shape=(2,), chunks=(1,), dtype="i4")[:] = [1, 2]
+    s.commit("upstream")
+    storage = ic.local_filesystem_storage(path)
+    for call in (ic.Repository.open, ic.Repository.exists, ic.Repository.create):
+        with pytest.raises(ic.UnsupportedFormatVersionError, match="upstream Icechunk repository"):
+            call(storage)
+    # Still upstream's to read.
+    again = upstream.Repository.open(upstream.local_filesystem_storage(path))
+    assert zarr.open_array(again.readonly_session("main").store, path="a", mode="r")[:].tolist() == [1, 2]
