@@ -140,3 +140,30 @@ func TestUpstreamRepositoryIsUnsupported(t *testing.T) {
 		t.Fatalf("create over it: got %v", err)
 	}
 }
+
+// TestCreateNeedsAnEmptyLocation: a location holding files that are not a
+// repository's is refused, naming one, on every kind of store; one holding
+// only what an interrupted create leaves, or a repository's leftover
+// objects, is not.
+func TestCreateNeedsAnEmptyLocation(t *testing.T) { onEachStore(t, testCreateNeedsAnEmptyLocation) }
+
+func testCreateNeedsAnEmptyLocation(t *testing.T, store storage.Storage) {
+	ctx := context.Background()
+	for _, k := range []string{"chunks/0000000000000000000A", "manifests/0000000000000000000B", "snapshots/0000000000000000000C", "transactions/0000000000000000000C"} {
+		mustOK(t, store.Put(ctx, k, []byte("left over")))
+	}
+	mustOK(t, store.Put(ctx, "data/file.nc", []byte("not ours")))
+	_, err := Create(ctx, store, nil, nil)
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), `is not empty (it holds "data/file.nc")`) {
+		t.Fatalf("create beside another file: got %v", err)
+	}
+	mustOK(t, store.Delete(ctx, "data/file.nc"))
+	mustOK(t, store.Put(ctx, "zzz.txt", []byte("not ours either")))
+	if _, err := Create(ctx, store, nil, nil); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), `"zzz.txt"`) {
+		t.Fatalf("create beside a file after the namespaces: got %v", err)
+	}
+	mustOK(t, store.Delete(ctx, "zzz.txt"))
+	if _, err := Create(ctx, store, nil, nil); err != nil {
+		t.Fatalf("create over a repository's leftovers: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,11 @@ func Create(ctx context.Context, store storage.Storage, cfg *codec.RepoConfig, o
 		return nil, err
 	} else if ok {
 		return nil, errors.Mark(errors.Newf("%s already holds a repository", store), ErrRepositoryExists)
+	}
+	if key, found, err := foreignKey(ctx, retry); err != nil {
+		return nil, errors.Wrap(err, "checking that the location is empty")
+	} else if found {
+		return nil, invalidArgument("%s is not empty (it holds %q): a repository is created only in an empty location, as upstream Icechunk's is", store, key)
 	}
 	r := newRepository(retry, config, opts)
 	initial := &codec.Snapshot{ID: codec.InitialSnapshotID, FlushedAt: time.Now().UnixNano(), Message: "Repository initialized"}
@@ -226,6 +232,50 @@ func exists(ctx context.Context, store storage.Storage) (bool, error) {
 		return true, nil
 	}
 	return err == nil, err
+}
+
+// repositoryNamespaces are the key prefixes (and the config key) a
+// repository writes, in key order.
+var repositoryNamespaces = []string{codec.ChunksPrefix, codec.ConfigKey, codec.ManifestsPrefix, codec.RefsPrefix, codec.SnapshotsPrefix, codec.TransactionsPrefix}
+
+// foreignKey returns a key of store that no repository writes, if there
+// is one: a location holding other files is no place for a repository,
+// whose garbage collection owns what lies under it. Keys a create
+// interrupted before its end left are allowed, so that it can be run
+// again. Each namespace found is skipped with one listing past its end,
+// so a location full of a repository's objects costs a few listings.
+func foreignKey(ctx context.Context, store storage.Storage) (string, bool, error) {
+	after := ""
+	for range len(repositoryNamespaces) + 1 {
+		var first string
+		var found bool
+		for info, err := range store.List(ctx, "", storage.ListOptions{StartAfter: after}) {
+			if err != nil {
+				return "", false, err
+			}
+			first, found = info.Key, true
+			break
+		}
+		if !found {
+			return "", false, nil
+		}
+		ns := ""
+		for _, n := range repositoryNamespaces {
+			if first == n || strings.HasSuffix(n, "/") && strings.HasPrefix(first, n) {
+				ns = n
+			}
+		}
+		if ns == "" {
+			return first, true, nil
+		}
+		after = ns
+		if strings.HasSuffix(ns, "/") {
+			// Past every key of the namespace: keys are ASCII-led, and
+			// this is the largest character UTF-8 can spell.
+			after = ns + "\U0010FFFF"
+		}
+	}
+	return "", false, nil
 }
 
 // upstreamMainRef is the file of an upstream Icechunk repository's main

@@ -744,6 +744,9 @@ ic_status ic_storage_free(ic_storage storage);
  * Creates a repository in storage, with an initial empty commit on branch
  * "main". config_json may be NULL (defaults). IC_ERR_REPO_EXISTS if the
  * storage already holds one, even when two processes create at once.
+ * IC_ERR_INVALID_ARGUMENT, naming a file, if it holds files that are not a
+ * repository's (a repository's garbage collection owns its location);
+ * IC_ERR_UNSUPPORTED_VERSION if it holds an upstream Icechunk repository.
  * Caller frees *out with ic_repo_free.
  */
 ic_status ic_repo_create(ic_storage storage, const char *config_json, ic_repo *out, ic_error *err);

@@ -282,6 +282,12 @@ class Repository:
         ------
         RepositoryExistsError
             The storage already holds one (even when two processes create at once).
+        InvalidArgumentError
+            The storage holds files that are not a repository's (one is
+            named): as upstream's, a repository is created only in an
+            empty location.
+        UnsupportedFormatVersionError
+            The storage holds an upstream Icechunk repository.
         """
         h = _ffi.handle_result(_ffi.lib.ic_repo_create, storage._h, _config_arg(config))
         return cls(h, storage)._authorized(authorize_virtual_chunk_access)
