@@ -78,7 +78,10 @@ type Config struct {
 	// Anonymous sends unsigned requests.
 	Anonymous bool `json:"anonymous,omitempty"`
 	// MaxConnections bounds the open connections to the service, and is
-	// the size of the idle pool. Zero means DefaultMaxConnections.
+	// the size of the idle pool. Zero means DefaultMaxConnections. Stores
+	// with the same MaxConnections and NetworkStreamTimeoutSeconds share
+	// one pool (unless the environment gives FromEnv a CA bundle), so
+	// opening stores again and again reuses connections.
 	MaxConnections int `json:"max_connections,omitempty"`
 	// NetworkStreamTimeoutSeconds (upstream Icechunk's option of that
 	// name) fails a request when no byte crosses its connection, in either

@@ -3,11 +3,14 @@ package s3_test
 import (
 	"bufio"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,5 +397,64 @@ func TestReadRangeIf412(t *testing.T) {
 	}
 	if n.Load() != 1 {
 		t.Fatalf("%d requests", n.Load())
+	}
+}
+
+// TestStoresShareConnections: Stores with the same settings share one pool
+// of connections, so opening a store again and again (a repository opened
+// per task) reuses a connection instead of leaving one idle per store.
+func TestStoresShareConnections(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("x"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	for range 50 {
+		s := fakeStore(t, srv.URL)
+		if _, err := s.Get(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("50 stores opened %d connections, want them to share one", n)
+	}
+}
+
+// TestFromEnvHonoursTheCABundle: with FromEnv, a certificate authority
+// named by AWS_CA_BUNDLE is trusted (the store then keeps a client of its
+// own rather than the shared one), and without it the server's
+// certificate is refused.
+func TestFromEnvHonoursTheCABundle(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("over tls"))
+	}))
+	t.Cleanup(srv.Close)
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(bundle, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", fakeSecret)
+	cfg := s3.Config{Bucket: "bucket", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true, FromEnv: true}
+	ctx := context.Background()
+
+	t.Setenv("AWS_CA_BUNDLE", bundle)
+	got, err := newStore(t, cfg).Get(ctx, "k")
+	if err != nil || string(got) != "over tls" {
+		t.Fatalf("with the CA bundle: %q, %v", got, err)
+	}
+	t.Setenv("AWS_CA_BUNDLE", "")
+	if _, err := newStore(t, cfg).Get(ctx, "k"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA bundle: got %v, want a certificate error", err)
 	}
 }

@@ -87,13 +87,15 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpClient := newHTTPClient(n.MaxConnections, n.streamTimeout)
 	noRetry := func() aws.Retryer { return aws.NopRetryer{} }
 
 	var awsCfg aws.Config
 	if n.FromEnv {
+		// The environment's configuration may carry a CA bundle, which
+		// the loader installs into a client of the SDK's kind: a client of
+		// this Store's own then, shared only if it did not.
 		opts := []func(*awsconfig.LoadOptions) error{
-			awsconfig.WithHTTPClient(httpClient),
+			awsconfig.WithHTTPClient(newHTTPClient(n.MaxConnections, n.streamTimeout)),
 			awsconfig.WithRetryer(noRetry),
 		}
 		if n.Region != "" {
@@ -103,8 +105,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, errors.Wrapf(err, "s3://%s: loading AWS configuration from the environment", n.Bucket)
 		}
+		if !hasCustomCAs(awsCfg.HTTPClient) {
+			awsCfg.HTTPClient = sharedHTTPClient(n.MaxConnections, n.streamTimeout)
+		}
 	} else {
-		awsCfg = aws.Config{Region: n.Region, HTTPClient: httpClient, Retryer: noRetry}
+		awsCfg = aws.Config{Region: n.Region, HTTPClient: sharedHTTPClient(n.MaxConnections, n.streamTimeout), Retryer: noRetry}
 		switch {
 		case n.Credentials != nil:
 			awsCfg.Credentials = newProvider(n.Credentials, n.Bucket)

@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/cockroachdb/errors"
@@ -68,6 +70,50 @@ func newHTTPClient(maxConns int, streamTimeout time.Duration) *awshttp.Buildable
 		// The stream timeout replaces the SDK's read timeout, which counts
 		// only bytes read and so cuts a long upload's wait for its answer.
 		WithReadTimeout(0)
+}
+
+// sharedClients holds one HTTP client, with its pool of connections, per
+// pool size and stream timeout: Stores with the same settings share it, so
+// that a program opening a repository again and again (a Dask task each,
+// say) reuses connections instead of leaving a pool of idle ones behind
+// each Store until their idle timeout.
+var sharedClients struct {
+	sync.Mutex
+	m map[clientKey]aws.HTTPClient
+}
+
+type clientKey struct {
+	maxConns      int
+	streamTimeout time.Duration
+}
+
+// sharedHTTPClient returns the process's client for these settings.
+func sharedHTTPClient(maxConns int, streamTimeout time.Duration) aws.HTTPClient {
+	sharedClients.Lock()
+	defer sharedClients.Unlock()
+	k := clientKey{maxConns, streamTimeout}
+	if c, ok := sharedClients.m[k]; ok {
+		return c
+	}
+	if sharedClients.m == nil {
+		sharedClients.m = map[clientKey]aws.HTTPClient{}
+	}
+	// Frozen, the SDK uses the client as it is, instead of copying it with
+	// a transport (and pool) of its own for each service client.
+	c := newHTTPClient(maxConns, streamTimeout).Freeze()
+	sharedClients.m[k] = c
+	return c
+}
+
+// hasCustomCAs reports whether c is a client of the SDK's kind into which
+// the configuration loader installed certificate authorities.
+func hasCustomCAs(c aws.HTTPClient) bool {
+	b, ok := c.(*awshttp.BuildableClient)
+	if !ok {
+		return false
+	}
+	tls := b.GetTransport().TLSClientConfig
+	return tls != nil && tls.RootCAs != nil
 }
 
 // ErrStreamTimeout marks the failure of a request on whose connection no

@@ -435,6 +435,30 @@ def test_s3_without_conditional_creates(minio: Minio) -> None:
     assert ic.Repository.open(minio.storage(prefix)).config.storage is None
 
 
+def test_s3_reopening_reuses_connections(minio: Minio) -> None:
+    """Opening a repository through a new storage again and again (a Dask
+    task each, or unpickling a repository) reuses connections rather than
+    leaving a pool of idle ones behind each storage."""
+    prefix = "repos/reopen"
+    ic.Repository.create(minio.storage(prefix))
+
+    def sockets() -> int:
+        n = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                n += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass  # closed meanwhile (the listing's own descriptor)
+        return n
+
+    before = sockets()
+    for _ in range(60):
+        repo = ic.Repository.open(minio.storage(prefix))
+        assert repo.list_branches() == {"main"}
+        repo.close()
+    assert sockets() - before < 16, (before, sockets())
+
+
 def test_s3_hung_server_fails_after_the_stream_timeout() -> None:
     """A server that takes requests and never answers fails each try after
     network_stream_timeout_seconds, with a message naming the option,
