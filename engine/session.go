@@ -423,6 +423,8 @@ func (s *Session) DeleteNode(ctx context.Context, path Path) error {
 	return s.deleteSubtreeLocked(ctx, path)
 }
 
+// deleteSubtreeLocked deletes the node at path and its descendants, and
+// drops what the session cached about their zarr.json documents.
 func (s *Session) deleteSubtreeLocked(ctx context.Context, path Path) error {
 	nodes, err := s.listNodesLocked(ctx)
 	if err != nil {
@@ -431,6 +433,7 @@ func (s *Session) deleteSubtreeLocked(ctx context.Context, path Path) error {
 	for _, n := range nodes {
 		if path.Contains(Path(n.Path)) {
 			s.changes.deleteNode(Path(n.Path), n.ID, n.Type)
+			s.zarrInfo.Delete(n.ID)
 		}
 	}
 	return nil

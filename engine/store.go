@@ -399,7 +399,10 @@ func (s *Session) StoreDelete(ctx context.Context, key string) error {
 	case keyV2Metadata:
 		return nil
 	case keyMetadata:
-		return s.deleteNodeKey(ctx, k.path)
+		// The node with everything under it, as upstream Icechunk's store
+		// does: a group's children without the group would make a
+		// hierarchy zarr cannot open from its root.
+		return s.DeleteNode(ctx, k.path)
 	}
 	t, err := s.resolveChunk(ctx, k)
 	if err != nil || t == nil || !t.inGrid {
@@ -414,33 +417,6 @@ func (s *Session) StoreDelete(ctx context.Context, key string) error {
 		return nil // deleted meanwhile
 	}
 	return err
-}
-
-// deleteNodeKey deletes the node whose zarr.json is at path, with its
-// descendants, as upstream Icechunk's store does: a group's children
-// without the group would make a hierarchy zarr cannot open from its root.
-func (s *Session) deleteNodeKey(ctx context.Context, path Path) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkWritable("delete a node"); err != nil {
-		return err
-	}
-	if _, err := s.getNodeLocked(ctx, path); errors.Is(err, ErrNodeNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	nodes, err := s.listNodesLocked(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if path.Contains(Path(n.Path)) {
-			s.changes.deleteNode(Path(n.Path), n.ID, n.Type)
-			s.zarrInfo.Delete(n.ID)
-		}
-	}
-	return nil
 }
 
 // StoreDeleteDir deletes every key under the directory prefix ("" or "/"
