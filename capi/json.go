@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/icechunk-go/icechunk-go/codec"
 	"github.com/icechunk-go/icechunk-go/engine"
+	"github.com/icechunk-go/icechunk-go/internal/jsonkind"
 )
 
 // The JSON forms of structured results and inputs, as documented in
@@ -28,9 +27,9 @@ func decodeJSON(s, what string, v any) error {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
 			if typ.Field == "" {
-				return invalidArg("%s must be %s, not %s", what, jsonKind(typ.Type), typ.Value)
+				return invalidArg("%s %s", what, jsonkind.Mismatch(typ))
 			}
-			return invalidArg("%s: %q must be %s, not %s", what, typ.Field, jsonKind(typ.Type), typ.Value)
+			return invalidArg("%s: %s", what, jsonkind.Mismatch(typ))
 		}
 		return invalidArg("%s is not valid JSON of the expected shape: %v", what, err)
 	}
@@ -38,30 +37,6 @@ func decodeJSON(s, what string, v any) error {
 		return invalidArg("%s: trailing data after the JSON value", what)
 	}
 	return nil
-}
-
-// jsonKind says in words which JSON values a Go type takes, for messages.
-func jsonKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return fmt.Sprintf("a whole number from 0 to %d", uint64(1)<<(t.Bits()-1)<<1-1)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	}
-	return "a " + t.String()
 }
 
 // jsonObject decodes a JSON object (for commit metadata).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/icechunk-go/icechunk-go/internal/jsonkind"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -132,7 +133,7 @@ func redactJSONError(err error) error {
 	case errors.As(err, &syn):
 		return errors.Newf("syntax error at offset %d", syn.Offset)
 	case errors.As(err, &typ):
-		return errors.Newf("field %q: expected %s", typ.Field, typ.Type)
+		return errors.Newf("%s", jsonkind.Mismatch(typ))
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		// The field name is not secret; the value is never in this message.
 		return errors.Newf("%s", err.Error())

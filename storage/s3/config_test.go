@@ -48,7 +48,7 @@ func TestParseConfigErrors(t *testing.T) {
 		`{"bucket":"b","anonymous":true,"bukket":"x"}`:                                         "unknown field",
 		`{"bucket":"b","anonymous":true} {}`:                                                   "trailing",
 		`{"bucket":"b","secret_access_key":"sec-Xy7Kp2`:                                        "malformed JSON",
-		`{"bucket":"b","max_connections":"sec-Xy7Kp2"}`:                                        "max_connections",
+		`{"bucket":"b","max_connections":"sec-Xy7Kp2"}`:                                        `"max_connections" must be a whole number, not string`,
 		`{"bucket":"","anonymous":true}`:                                                       "bucket is required",
 		`{"bucket":"b"}`:                                                                       "no credentials",
 		`{"bucket":"b","anonymous":true,"from_env":true}`:                                      "one source",
@@ -61,7 +61,8 @@ func TestParseConfigErrors(t *testing.T) {
 		`{"bucket":"b","anonymous":true,"max_connections":-1}`:                                 "negative",
 		`{"bucket":"a/b","anonymous":true}`:                                                    "invalid bucket",
 		`{"bucket":"b","anonymous":true,"network_stream_timeout_seconds":-5}`:                  "network_stream_timeout_seconds must be 0 (no timeout) or more (got -5)",
-		`{"bucket":"b","anonymous":true,"network_stream_timeout_seconds":1.5}`:                 "network_stream_timeout_seconds",
+		`{"bucket":"b","anonymous":true,"network_stream_timeout_seconds":1.5}`:                 `"network_stream_timeout_seconds" must be a whole number, not number 1.5`,
+		`{"bucket":"b","anonymous":"yes"}`:                                                     `"anonymous" must be true or false, not string`,
 	}
 	for in, want := range cases {
 		_, err := s3.ParseConfig([]byte(in))
