@@ -138,7 +138,7 @@ func (s *Store) openRoot() (*os.Root, error) {
 	if r := s.root.Load(); r != nil {
 		return r, nil
 	}
-	r, err := os.OpenRoot(s.abs)
+	r, err := sharedRoot(s.abs)
 	switch {
 	case isNotExist(err):
 		return nil, nil
@@ -168,7 +168,7 @@ func (s *Store) prepare() error {
 			return storage.Determinate(errors.Wrapf(err, "local storage: creating root %s", s.abs))
 		}
 		var err error
-		if r, err = os.OpenRoot(s.abs); err != nil {
+		if r, err = sharedRoot(s.abs); err != nil {
 			return storage.Determinate(errors.Wrapf(err, "local storage: opening root %s", s.abs))
 		}
 		s.root.Store(r)
@@ -199,16 +199,15 @@ func (s *Store) String() string { return "local:" + s.abs }
 // Root returns the absolute path of the store's directory.
 func (s *Store) Root() string { return s.abs }
 
-// Close releases the handle on the root directory. The Store must not be
-// used afterwards.
+// Close lets go of the root directory. The root's descriptor is shared
+// with the process's other Stores on the same directory (see sharedRoot)
+// and closed once none of them holds it. A Store used after Close opens
+// its root again.
 func (s *Store) Close() error {
-	r := s.root.Load()
-	if r == nil {
-		return nil
-	}
-	if err := r.Close(); err != nil {
-		return storage.Determinate(errors.Wrapf(err, "%s: closing", s))
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ready.Store(false)
+	s.root.Store(nil)
 	return nil
 }
 

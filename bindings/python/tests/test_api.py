@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pickle
 import subprocess
 import sys
@@ -63,6 +64,27 @@ def test_local_storage_creates_its_folder_on_the_first_write(tmp_path: Path) -> 
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(ic.StorageError, match="not a directory"):
         ic.local_filesystem_storage(tmp_path / "file")
+
+
+def test_local_reopening_holds_one_descriptor(tmp_path: Path) -> None:
+    """Opening a repository through a new local storage again and again (a
+    task each, or unpickling) shares one open root folder rather than
+    holding one per storage until Go's collector runs."""
+    path = tmp_path / "r"
+    ic.Repository.create(ic.local_filesystem_storage(path))
+
+    def held() -> int:
+        n = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                n += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+            except OSError:
+                pass  # closed meanwhile (the listing's own descriptor)
+        return n
+
+    repos = [ic.Repository.open(ic.local_filesystem_storage(path)) for _ in range(100)]
+    assert all(r.list_branches() == {"main"} for r in repos)
+    assert held() == 1
 
 
 def test_config(storage: ic.Storage) -> None:
