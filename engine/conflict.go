@@ -34,8 +34,10 @@ const (
 	// ChunksUpdatedInDeletedArray: we wrote chunks of an array they
 	// deleted.
 	ChunksUpdatedInDeletedArray
-	// ChunksUpdatedInUpdatedArray: we wrote chunks of an array whose shape
-	// or chunking they changed (an attributes-only change is no conflict).
+	// ChunksUpdatedInUpdatedArray: we wrote chunks of an array whose
+	// metadata they changed in more than its attributes (shape, chunking,
+	// data type, codecs, fill value...; an attributes-only change is no
+	// conflict).
 	ChunksUpdatedInUpdatedArray
 	// DeleteOfUpdatedArray: we deleted an array whose metadata or chunks
 	// they changed.
@@ -81,6 +83,9 @@ type Conflict struct {
 	Children []Path
 	// Deleted is set on a NewNodeInInvalidGroup whose group they deleted.
 	Deleted bool
+	// Changed names what they changed in the array's metadata, for
+	// ChunksUpdatedInUpdatedArray ("shape", "codecs and fill_value", ...).
+	Changed string
 	// Commit and CommitMessage identify their commit.
 	Commit        codec.SnapshotID
 	CommitMessage string
@@ -121,7 +126,11 @@ func (c Conflict) Sentence() string {
 	case ChunksUpdatedInDeletedArray:
 		return fmt.Sprintf("chunk conflict in %s: this session writes chunks of the array, but %s deleted it", c.Path, by)
 	case ChunksUpdatedInUpdatedArray:
-		return fmt.Sprintf("chunk conflict in %s: this session writes chunks, but %s changed the array's shape or chunking", c.Path, by)
+		what := c.Changed
+		if what == "" {
+			what = "metadata"
+		}
+		return fmt.Sprintf("chunk conflict in %s: this session writes chunks, but %s changed the array's %s", c.Path, by, what)
 	case DeleteOfUpdatedArray:
 		return fmt.Sprintf("delete conflict at %s: this session deletes the array, but %s updated it", c.Path, by)
 	case DeleteOfUpdatedGroup:

@@ -260,8 +260,54 @@ func TestConflictChunksInResizedArray(t *testing.T) {
 	setRef(t, ds2, p, 2, "mine")
 	mustConflictOnCommit(t, ds2)
 	rf := rebaseFails(t, ds2, BasicConflictSolver{}, ChunksUpdatedInUpdatedArray, p)
-	if !strings.Contains(rf.Error(), "changed the array's shape or chunking") {
+	if !strings.Contains(rf.Error(), `"rechunk" changed the array's shape`) {
 		t.Fatalf("message does not explain: %s", rf)
+	}
+}
+
+// Chunks we wrote were encoded for the array's metadata as we saw it: a
+// change of data type, codecs or fill value on their side, with the same
+// shape, is a conflict naming what changed; a change of attributes alone,
+// in a real zarr.json, is not.
+func TestConflictChunksUnderChangedEncoding(t *testing.T) {
+	ctx := context.Background()
+	repo := conflictRepo(t)
+	p := MustPath("/foo/bar/some-array")
+	doc := func(dtype, codec string, fill int, attrs string) []byte {
+		return []byte(fmt.Sprintf(`{"zarr_format":3,"node_type":"array","shape":[5,5,5],"data_type":%q,`+
+			`"chunk_grid":{"name":"regular","configuration":{"chunk_shape":[1,1,1]}},`+
+			`"codecs":[{"name":"bytes"},{"name":%q}],"fill_value":%d,"attributes":%s}`, dtype, codec, fill, attrs))
+	}
+	ds, err := repo.WritableSession(ctx, MainBranch)
+	ok(t, err)
+	ok(t, ds.UpdateArray(ctx, p, basicShape(), doc("int32", "zstd", 0, `{}`)))
+	commit(t, ds, "a real zarr.json")
+
+	for i, tc := range []struct {
+		theirs  []byte
+		changed string // "" for no conflict
+	}{
+		{doc("int32", "zstd", 0, `{"units":"K"}`), ""},
+		{doc("int32", "gzip", 0, `{}`), "codecs"},
+		{doc("float32", "gzip", -1, `{"units":"K"}`), "data_type and fill_value"}, // codecs stay gzip, from case 1
+	} {
+		ds1, ds2 := twoSessions(t, repo)
+		ok(t, ds1.UpdateArray(ctx, p, basicShape(), tc.theirs))
+		commit(t, ds1, fmt.Sprintf("their change %d", i))
+		setRef(t, ds2, string(p), uint32(i), "mine")
+		mustConflictOnCommit(t, ds2)
+		if tc.changed == "" {
+			ok(t, ds2.Rebase(ctx, ConflictDetector{}))
+			commit(t, ds2, "write after attrs")
+			continue
+		}
+		rf := rebaseFails(t, ds2, BasicConflictSolver{}, ChunksUpdatedInUpdatedArray, string(p))
+		if got := rf.Conflicts[0].Changed; got != tc.changed {
+			t.Errorf("case %d: changed %q, want %q (%s)", i, got, tc.changed, rf)
+		}
+		if !strings.Contains(rf.Error(), "changed the array's "+tc.changed) {
+			t.Errorf("case %d: message does not say what changed: %s", i, rf)
+		}
 	}
 }
 

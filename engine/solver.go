@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/icechunk-go/icechunk-go/codec"
 )
@@ -241,8 +245,8 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 			if !okC || !okB {
 				return nil, err
 			}
-			if gridChanged(base, commit, id, path(id)) {
-				add(ChunksUpdatedInUpdatedArray, path(id), id)
+			if what := encodingChange(base, commit, id, path(id)); what != "" {
+				add(ChunksUpdatedInUpdatedArray, path(id), id).Changed = what
 			}
 		}
 		if theirs, ok := t.Chunks(id); ok {
@@ -307,15 +311,60 @@ func detect(ctx context.Context, step *RebaseStep) (_ []Conflict, err error) {
 	return out, nil
 }
 
-// gridChanged reports whether the array's shape or chunk shape differs
-// between two snapshots.
-func gridChanged(before, after *codec.Snapshot, id codec.NodeID, path string) bool {
+// encodingChange names what differs in the array's metadata between two
+// snapshots apart from its attributes ("" if nothing does). Chunks we
+// wrote were encoded for the metadata we saw: after their change of shape,
+// chunking, data type, codecs or fill value they would be committed under
+// metadata they do not fit. Only an attributes-only change leaves them
+// valid.
+func encodingChange(before, after *codec.Snapshot, id codec.NodeID, path string) string {
 	a, okA := before.Node(path)
 	b, okB := after.Node(path)
-	if !okA || !okB || a.ID != id || b.ID != id || a.Array == nil || b.Array == nil {
-		return true
+	switch {
+	case !okA || !okB || a.ID != id || b.ID != id || a.Array == nil || b.Array == nil:
+		return "node"
+	case !slices.Equal(a.Array.Shape, b.Array.Shape):
+		return "shape"
+	case !slices.Equal(a.Array.ChunkShape, b.Array.ChunkShape):
+		return "chunk shape"
 	}
-	return !slices.Equal(a.Array.Shape, b.Array.Shape) || !slices.Equal(a.Array.ChunkShape, b.Array.ChunkShape)
+	ma, errA := metadataFields(a.ZarrMetadata)
+	mb, errB := metadataFields(b.ZarrMetadata)
+	if errA != nil || errB != nil {
+		return "metadata"
+	}
+	var changed []string
+	for k := range ma {
+		if _, both := mb[k]; !both {
+			changed = append(changed, k)
+		}
+	}
+	for k, v := range mb {
+		if w, both := ma[k]; !both || !reflect.DeepEqual(v, w) {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	if len(changed) > 1 {
+		return strings.Join(changed[:len(changed)-1], ", ") + " and " + changed[len(changed)-1]
+	}
+	return strings.Join(changed, "")
+}
+
+// metadataFields decodes a zarr.json document without its attributes; an
+// empty document (arrays made without one) has no fields.
+func metadataFields(doc []byte) (map[string]any, error) {
+	m := map[string]any{}
+	if len(doc) == 0 {
+		return m, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	delete(m, "attributes")
+	return m, nil
 }
 
 // DropChunkChanges forgets the session's writes of the given chunks of

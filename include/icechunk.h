@@ -406,7 +406,7 @@ typedef enum ic_conflict_kind {
     IC_CONFLICT_ZARR_METADATA_UPDATE_OF_DELETED_GROUP = 5,
     IC_CONFLICT_CHUNK_DOUBLE_UPDATE = 6,           /* both wrote the chunks in coords */
     IC_CONFLICT_CHUNKS_UPDATED_IN_DELETED_ARRAY = 7,
-    IC_CONFLICT_CHUNKS_UPDATED_IN_UPDATED_ARRAY = 8, /* they changed the array's shape or chunking */
+    IC_CONFLICT_CHUNKS_UPDATED_IN_UPDATED_ARRAY = 8, /* they changed the array's metadata beyond its attributes */
     IC_CONFLICT_DELETE_OF_UPDATED_ARRAY = 9,
     IC_CONFLICT_DELETE_OF_UPDATED_GROUP = 10,
     IC_CONFLICT_DELETE_OF_GROUP_WITH_NEW_CHILDREN = 11 /* they created children (listed) in a group we delete */

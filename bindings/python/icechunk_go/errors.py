@@ -190,7 +190,8 @@ class ConflictType(IntEnum):
     ChunksUpdatedInDeletedArray = 7
     """We wrote chunks of an array they deleted."""
     ChunksUpdatedInUpdatedArray = 8
-    """We wrote chunks of an array whose shape or chunking they changed."""
+    """We wrote chunks of an array whose metadata (shape, chunking, data type,
+    codecs, fill value...) they changed in more than its attributes."""
     DeleteOfUpdatedArray = 9
     """We deleted an array they changed."""
     DeleteOfUpdatedGroup = 10
