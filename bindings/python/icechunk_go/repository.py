@@ -190,8 +190,9 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class NaiveDatetimeError(TypeError, ValueError):
-    """A maintenance cutoff without a time zone: a ``TypeError`` as
-    upstream's, and a ``ValueError`` as this package raised before."""
+    """A time without a time zone, where one is needed (a maintenance
+    cutoff, ``as_of``): a ``TypeError`` as upstream's, and a
+    ``ValueError`` as this package raised before for cutoffs."""
 
 
 def _cutoff_nanos(t: object, param: str) -> int:
@@ -234,10 +235,18 @@ def _version(
         raise ValueError(f"{what}: as_of= goes with branch=")
     if as_of is not None and not isinstance(as_of, _dt.datetime):
         raise TypeError(f"{what}: as_of must be a datetime.datetime, not {type(as_of).__name__}")
+    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+        raise NaiveDatetimeError(
+            f"{what}: as_of is a naive datetime; pass a timezone-aware datetime "
+            "(for example datetime.datetime.now(datetime.UTC)): a naive time could be "
+            "read in any time zone, and would pick a different commit in each"
+        )
     if branch is not None:
         # A datetime names a whole microsecond (SnapshotInfo.written_at is
         # a commit's time cut to microseconds): as_of takes all of it.
-        nanos = _unix_nanos(as_of) + 999 if as_of else 0
+        # Times past the library's range (1678-2262) mean "before every
+        # commit" or "the tip".
+        nanos = min(max(_unix_nanos(as_of) + 999, _INT64_MIN), _INT64_MAX) if as_of else 0
         return _ffi.Version(_ffi.AT_BRANCH, _ffi.cstr(branch, "branch"), nanos)
     if tag is not None:
         return _ffi.Version(_ffi.AT_TAG, _ffi.cstr(tag, "tag"), 0)

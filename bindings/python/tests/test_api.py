@@ -278,6 +278,16 @@ def test_time_travel(repo: ic.Repository) -> None:
         repo.readonly_session(branch="main", as_of=between.isoformat())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="snapshot_id must be a str, not NoneType"):
         repo.reset_branch("main", None)  # type: ignore[arg-type]
+    # A naive time would be read differently in every time zone.
+    with pytest.raises(ic.NaiveDatetimeError, match="as_of is a naive datetime"):
+        repo.readonly_session(branch="main", as_of=between.replace(tzinfo=None))
+    with pytest.raises(TypeError):
+        repo.resolve("main", as_of=dt.datetime.now())
+    # Times past the library's range: the tip, or before every commit.
+    far = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
+    assert repo.resolve("main", as_of=far) == repo.lookup_branch("main")
+    with pytest.raises(ic.SnapshotNotFoundError):
+        repo.resolve("main", as_of=dt.datetime(1, 1, 1, tzinfo=dt.UTC))
 
 
 def test_commit_conflict_and_rebase(repo: ic.Repository) -> None:
