@@ -127,8 +127,22 @@ func TestSeedBranches(t *testing.T) {
 	}
 	seedIs(t, repo.CreateBranch(ctx, "feature", ids[2]), ErrBranchExists)
 	seedIs(t, repo.CreateBranch(ctx, "ghost", codec.NewSnapshotID()), ErrSnapshotNotFound)
-	for _, bad := range []string{"", ".hidden", "a/b", "sp ace", strings.Repeat("x", 256)} {
+	for _, bad := range []string{"", ".hidden", "..", "a/b", `a\b`, "tab\there", "\xff", strings.Repeat("x", 256)} {
 		seedIs(t, repo.CreateBranch(ctx, bad, ids[1]), ErrInvalidArgument)
+	}
+	// Names as people write them: spaces, a semver build, accents.
+	for _, good := range []string{"sp ace", "v1.0+build.5", "données", "run@2024-01-01"} {
+		seedOK(t, repo.CreateBranch(ctx, good, ids[1]))
+		seedOK(t, repo.CreateTag(ctx, good, ids[1]))
+		if tip, err := repo.LookupBranch(ctx, good); err != nil || tip != ids[1] {
+			t.Fatalf("branch %q: %s, %v", good, tip, err)
+		}
+		seedOK(t, repo.DeleteBranch(ctx, good))
+	}
+	tags, err := repo.ListTags(ctx)
+	seedOK(t, err)
+	if !slices.Equal(tags, []string{"données", "run@2024-01-01", "sp ace", "v1.0+build.5"}) {
+		t.Fatalf("tags %q", tags)
 	}
 	_, err = repo.LookupBranch(ctx, "nope")
 	seedIs(t, err, ErrBranchNotFound)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/errors"
 
@@ -33,17 +35,19 @@ const (
 func tagRefKey(name string) string     { return codec.RefsPrefix + tagPrefix + name + "/ref" }
 func tagDeletedKey(name string) string { return codec.RefsPrefix + tagPrefix + name + "/deleted" }
 
-// validateRefName checks a branch or tag name: 1 to 255 characters of
-// letters, digits, '.', '_' and '-', not starting with '.'.
+// validateRefName checks a branch or tag name: 1 to 255 bytes of
+// printable UTF-8 (letters, digits, punctuation, symbols and spaces), with
+// no '/' or '\\' and not starting with '.'. A name is one segment of a
+// storage key, so it can never reach outside the refs folder.
 func validateRefName(kind, name string) error {
-	ok := name != "" && len(name) <= 255 && name[0] != '.'
+	ok := name != "" && len(name) <= 255 && name[0] != '.' && utf8.ValidString(name)
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+		if !unicode.IsPrint(r) || r == '/' || r == '\\' {
 			ok = false
 		}
 	}
 	if !ok {
-		return invalidArgument("invalid %s name %q: use 1-255 letters, digits, '.', '_' or '-', not starting with '.'", kind, name)
+		return invalidArgument("invalid %s name %q: use 1-255 bytes of printable characters without '/' or '\\', not starting with '.'", kind, name)
 	}
 	return nil
 }

@@ -814,8 +814,9 @@ ic_status ic_repo_default_commit_metadata(ic_repo repo, char **json, ic_error *e
 ic_status ic_repo_set_virtual_chunk_storage(ic_repo repo, const char *url_prefix, ic_storage storage, ic_error *err);
 
 /* --- Branches ------------------------------------------------------------
- * Branch and tag names are 1-255 letters, digits, '.', '_' or '-', not
- * starting with '.' (else IC_ERR_INVALID_ARGUMENT). */
+ * Branch and tag names are 1-255 bytes of printable UTF-8 (letters, digits,
+ * punctuation, symbols, spaces) without '/' or '\\', not starting with '.'
+ * (else IC_ERR_INVALID_ARGUMENT). */
 
 /* Creates branch name at snapshot_id. IC_ERR_BRANCH_EXISTS, IC_ERR_SNAPSHOT_NOT_FOUND. */
 ic_status ic_repo_create_branch(ic_repo repo, const char *name, const char *snapshot_id, ic_error *err);

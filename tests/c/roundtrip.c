@@ -1310,7 +1310,7 @@ int main(void) {
     /* Branches. */
     OK(ic_repo_create_branch(repo, "dev", first, &E));
     FAILS(IC_ERR_BRANCH_EXISTS, ic_repo_create_branch(repo, "dev", first, &E));
-    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_create_branch(repo, "bad name", first, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_create_branch(repo, "bad/name", first, &E));
     OK(ic_repo_list_branches(repo, &branches, &E));
     CHECK(strcmp(branches, "[\"dev\",\"main\"]") == 0);
     ic_string_free(branches);

@@ -127,6 +127,11 @@ def test_branches_and_tags(repo: ic.Repository) -> None:
         repo.create_branch("x", "1" * 19 + "0")
     with pytest.raises(ic.InvalidArgumentError):
         repo.create_branch(".bad", init)
+    with pytest.raises(ic.InvalidArgumentError, match="without '/'"):
+        repo.create_branch("a/b", init)
+    repo.create_branch("nightly run+2", init)
+    assert ic.Repository.open(repo.storage).lookup_branch("nightly run+2") == init
+    repo.delete_branch("nightly run+2")
 
     repo.reset_branch("dev", first)
     assert repo.lookup_branch("dev") == first

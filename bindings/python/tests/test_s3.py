@@ -207,6 +207,7 @@ def test_s3_repository_roundtrip(minio: Minio) -> None:
     arr[:] = np.arange(400, dtype="f4").reshape(20, 20)
     first = s.commit("to s3")
     repo.create_tag("v1", first)
+    repo.create_tag("v1.0+build 5 (données)", first)  # a name as people write them
 
     s = repo.writable_session("main")
     zarr.open_array(s.store, path="a", mode="a")[0:5, 0:5] = -1
@@ -219,6 +220,8 @@ def test_s3_repository_roundtrip(minio: Minio) -> None:
     assert (cur[0:5, 0:5] == -1).all() and (cur[5:] == old[5:]).all()
     np.testing.assert_array_equal(old, np.arange(400, dtype="f4").reshape(20, 20))
     assert zarr.open_group(again.readonly_session(branch="main").store, mode="r").attrs["where"] == "s3"
+    assert again.list_tags() == {"v1", "v1.0+build 5 (données)"}
+    assert again.lookup_tag("v1.0+build 5 (données)") == first
 
 
 def test_s3_write_behind_packs_chunks(minio: Minio) -> None:
