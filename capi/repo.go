@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"context"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -42,14 +43,18 @@ func inConfig(p *C.ic_cchar) (*codec.RepoConfig, error) {
 	return &cfg, nil
 }
 
-// inSnapshotID parses a required snapshot id.
+// inSnapshotID parses a required snapshot id. A caller's id may be in
+// lower case (typed, or from a case-folding tool): Crockford base32 is
+// read without regard to case, though ids are written and stored in upper
+// case only.
 func inSnapshotID(p *C.ic_cchar, what string) (codec.SnapshotID, error) {
 	s, err := inString(p, what)
 	if err != nil {
 		return codec.SnapshotID{}, err
 	}
-	id, err := codec.ParseSnapshotID(s)
+	id, err := codec.ParseSnapshotID(strings.ToUpper(s))
 	if err != nil {
+		_, err = codec.ParseSnapshotID(s) // the error quotes what was given
 		return codec.SnapshotID{}, errors.Mark(errors.Wrapf(err, "%s", what), errInvalidArgument)
 	}
 	if id.IsZero() {

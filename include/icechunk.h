@@ -85,7 +85,8 @@
  * JSON, a wrong type or an unknown field is IC_ERR_INVALID_ARGUMENT.
  *
  * Identifiers. Snapshot ids are 20-character strings (Crockford base32 of
- * 12 random bytes), as printed by the library.
+ * 12 random bytes), as printed by the library: upper case. Ids given to the
+ * library may be in either case.
  *
  * ------------------------------------------------------------------------
  * THREADS

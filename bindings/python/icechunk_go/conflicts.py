@@ -25,8 +25,18 @@ class ConflictSolver:
     """The base of conflict solvers; use :class:`ConflictDetector` or
     :class:`BasicConflictSolver`."""
 
-    def _c(self) -> _ffi.Solver:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _c(self) -> _ffi.Solver:
+        raise NotImplementedError(
+            f"{type(self).__name__}: conflict solvers written in Python are not supported; "
+            "use ConflictDetector or BasicConflictSolver"
+        )
+
+
+def _solver(solver: object, param: str) -> _ffi.Solver:
+    """The C form of ``solver``, or a TypeError naming ``param``."""
+    if not isinstance(solver, ConflictSolver):
+        raise TypeError(f"{param} must be a ConflictSolver (ConflictDetector or BasicConflictSolver), not {type(solver).__name__}")
+    return solver._c()
 
 
 class ConflictDetector(ConflictSolver):

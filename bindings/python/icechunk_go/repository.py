@@ -14,7 +14,7 @@ from . import _ffi
 from ._aio import on_thread
 from ._cancel import interruptible
 from .config import RepositoryConfig
-from .conflicts import ConflictSolver
+from .conflicts import ConflictSolver, _solver
 from .credentials import S3Credentials, s3_anonymous_credentials, s3_from_env_credentials
 from .diff import Diff
 from .session import Session, _dumps, _session_class
@@ -698,6 +698,8 @@ class Repository:
             with repo.transaction("main", message="add temperatures") as store:
                 zarr.open_group(store, mode="a")["t"][:] = data
         """
+        if rebase_with is not None:
+            _solver(rebase_with, "rebase_with")  # before the block's work, not after it
         session = self.writable_session(branch)
         try:
             yield session.store

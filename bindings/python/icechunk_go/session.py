@@ -17,7 +17,7 @@ from . import _ffi
 from ._aio import on_thread
 from ._cancel import interruptible
 from .chunks import ChunkType, VirtualChunkSpec
-from .conflicts import ConflictSolver
+from .conflicts import ConflictSolver, _solver
 from .diff import Diff
 from .errors import ForkCommitError, IcechunkError, InvalidArgumentError, NoChangesToCommitError, _error_for
 
@@ -296,7 +296,7 @@ class Session:
         meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
         if rebase_with is None:
             return self._write_snapshot(_ffi.lib.ic_session_commit, msg, meta)
-        solver = rebase_with._c()
+        solver = _solver(rebase_with, "rebase_with")
         tries = max(0, min(int(rebase_tries), 2**32 - 1))
         return self._write_snapshot(_ffi.lib.ic_session_commit_rebasing, byref(solver), msg, meta, tries, 0, 0)
 
@@ -311,7 +311,7 @@ class Session:
         RebaseFailedError
             With ``.conflicts``, each explaining itself in ``str()``.
         """
-        s = solver._c()
+        s = _solver(solver, "solver")
         self._begin_exclusive()
         try:
             _ffi.call(_ffi.lib.ic_session_rebase, self._h, byref(s))

@@ -12,7 +12,7 @@ ready for one commit (cooperative mode).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ReadOnlyError
@@ -53,6 +53,7 @@ def to_icechunk(
     safe_chunks: bool = True,
     align_chunks: bool = False,
     write_empty_chunks: bool | None = None,
+    chunkmanager_store_kwargs: MutableMapping[Any, Any] | None = None,
     split_every: int | None = None,
 ) -> None:
     """Writes an xarray Dataset or DataArray into ``session`` (as
@@ -66,6 +67,12 @@ def to_icechunk(
     back in a tree of ``split_every`` (default 8). Blocks must not share
     Zarr chunks (``safe_chunks``), as in any cooperative write.
 
+    ``chunkmanager_store_kwargs`` go to Dask's ``compute`` (``scheduler``,
+    ``num_workers``, ...), as upstream's reach ``dask.array.store``; a
+    ``lock`` is not needed (each task writes into a fork of its own) and is
+    ignored, and ``compute``, ``regions``, ``return_stored`` and
+    ``load_stored`` are refused: the blocks are always written and merged.
+
     ``session`` must be writable. If it is not a fork and the data is
     Dask-backed, it must have no uncommitted changes (forks start from a
     snapshot): commit first.
@@ -74,6 +81,13 @@ def to_icechunk(
 
     ArrayWriter, validate_names, dump_to_store, get_writable_zarr_store = _xarray_internals()
 
+    compute_kwargs = dict(chunkmanager_store_kwargs or {})
+    compute_kwargs.pop("lock", None)
+    for key in ("compute", "regions", "return_stored", "load_stored"):
+        if key in compute_kwargs:
+            raise ValueError(
+                f"to_icechunk: chunkmanager_store_kwargs[{key!r}] is not supported: the blocks are always written and merged into the session"
+            )
     ds = obj.to_dataset() if isinstance(obj, xr.DataArray) else obj
     if session.read_only:
         raise ReadOnlyError("to_icechunk needs a writable session")
@@ -109,7 +123,7 @@ def to_icechunk(
     dump_to_store(ds, zstore, writer, encoding=encoding or {})
 
     if writer.sources:
-        merged = _store_blocks(writer_session, writer.sources, writer.targets, writer.regions, split_every or 8)
+        merged = _store_blocks(writer_session, writer.sources, writer.targets, writer.regions, split_every or 8, compute_kwargs)
         _merge_into(writer_session, merged)
     if writer_session is not session:
         _merge_into(session, writer_session)

@@ -274,6 +274,7 @@ def test_time_travel(repo: ic.Repository) -> None:
     repo.create_tag("one", first)
     assert (read_array(repo.readonly_session(branch="main")) == 2).all()
     assert (read_array(repo.readonly_session(snapshot_id=first)) == 1).all()
+    assert (read_array(repo.readonly_session(snapshot_id=first.lower())) == 1).all()  # as upstream takes it
     assert (read_array(repo.readonly_session(tag="one")) == 1).all()
     assert (read_array(repo.readonly_session(branch="main", as_of=between)) == 1).all()
     assert repo.resolve("main", as_of=between) == first
@@ -293,6 +294,26 @@ def test_time_travel(repo: ic.Repository) -> None:
     assert repo.resolve("main", as_of=far) == repo.lookup_branch("main")
     with pytest.raises(ic.SnapshotNotFoundError):
         repo.resolve("main", as_of=dt.datetime(1, 1, 1, tzinfo=dt.UTC))
+
+
+def test_wrong_solver_is_a_type_error(repo: ic.Repository) -> None:
+    """A solver that is not one says so, before any work is done."""
+    s = repo.writable_session("main")
+    write_array(s)
+    with pytest.raises(TypeError, match="solver must be a ConflictSolver .*, not str"):
+        s.rebase("x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="rebase_with must be a ConflictSolver .*, not type"):
+        s.commit("m", rebase_with=ic.ConflictDetector)  # type: ignore[arg-type]
+
+    class Mine(ic.ConflictSolver):
+        pass
+
+    with pytest.raises(TypeError, match="rebase_with must be"):
+        with repo.transaction("main", message="m", rebase_with=object()):  # type: ignore[arg-type]
+            raise AssertionError("the block ran")
+    with pytest.raises(NotImplementedError, match="Mine: conflict solvers written in Python are not supported"):
+        s.rebase(Mine())
+    s.commit("m")
 
 
 def test_commit_conflict_and_rebase(repo: ic.Repository) -> None:

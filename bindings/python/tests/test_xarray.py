@@ -106,6 +106,29 @@ def test_to_icechunk_dask_threads(repo: ic.Repository) -> None:
     xr.testing.assert_identical(back, ds.load())
 
 
+def test_to_icechunk_chunkmanager_store_kwargs(repo: ic.Repository) -> None:
+    """Upstream's chunkmanager_store_kwargs reach Dask's compute (here a
+    scheduler of the test's own); a lock is needless and ignored; what
+    cannot be honoured is refused."""
+    import dask
+    from icechunk_go.xarray import to_icechunk
+
+    calls = []
+
+    def scheduler(dsk, keys, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(keys)
+        return dask.get(dsk, keys, **kwargs)
+
+    ds = make_dataset(8).chunk({"time": 2, "y": 2})
+    s = repo.writable_session("main")
+    with pytest.raises(ValueError, match=r"chunkmanager_store_kwargs\['compute'\] is not supported"):
+        to_icechunk(ds, s, chunkmanager_store_kwargs={"compute": False})
+    to_icechunk(ds, s, chunkmanager_store_kwargs={"scheduler": scheduler, "lock": True})
+    assert calls, "the scheduler given was not used"
+    s.commit("dask write, own scheduler")
+    xr.testing.assert_identical(xr.open_zarr(repo.readonly_session(branch="main").store).load(), ds.load())
+
+
 def test_to_icechunk_needs_clean_session_for_dask(repo: ic.Repository) -> None:
     from icechunk_go.xarray import to_icechunk
 
