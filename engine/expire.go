@@ -22,7 +22,8 @@ type ExpireOptions struct {
 	// DeleteExpiredBranches deletes the branches (other than main) whose
 	// tip is itself expired, unless a commit moves the tip before the
 	// delete; DeleteExpiredTags does the same for tags. Without them such
-	// refs keep their snapshot and its whole history.
+	// refs keep their snapshot, readable as before, but not the history
+	// behind it (as upstream Icechunk does).
 	DeleteExpiredBranches bool
 	DeleteExpiredTags     bool
 }
@@ -30,8 +31,9 @@ type ExpireOptions struct {
 // ExpireResult says what ExpireSnapshots did.
 type ExpireResult struct {
 	// Expired are the snapshots cut out of some branch's or tag's history,
-	// and those of the history of a ref deleted for its expired snapshot
-	// that no remaining ref reaches, sorted by id. Nothing is deleted: a
+	// the expired snapshots of refs kept whose history was cut, and those
+	// of the history of a ref deleted for its expired snapshot that no
+	// remaining ref reaches, sorted by id. Nothing is deleted: a
 	// garbage collection deletes those no ref reaches any more.
 	Expired []codec.SnapshotID
 	// Rewritten are the snapshots whose parent became the repository's
@@ -46,13 +48,14 @@ type ExpireResult struct {
 // ExpireSnapshots cuts the snapshots written before opts.OlderThan out of
 // the history of every branch and tag, so that a garbage collection can
 // then delete them with the manifests and chunks only they use. For each
-// ref whose snapshot is not itself expired, the oldest snapshot of its
-// history written at or after OlderThan is rewritten in place with the
+// ref, the oldest snapshot of its history written at or after OlderThan
+// (its own snapshot, if that is older) is rewritten in place with the
 // repository's initial snapshot as its parent (and HistoryCut set): its
 // id, content and every newer snapshot stay as they were, and the
 // ancestry goes from it straight to the initial snapshot, which is never
-// expired. A ref whose snapshot is expired keeps it and its history,
-// unless the options ask to delete such refs (main is never deleted).
+// expired. So a ref whose snapshot is expired keeps that snapshot, but
+// not the history behind it, unless the options ask to delete such refs
+// (main is never deleted).
 //
 // A diff cannot span a rewritten snapshot (its transaction log says what
 // it changed from a snapshot that is no longer its parent): it fails with
@@ -100,12 +103,14 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 			case rf.tag && opts.DeleteExpiredTags:
 				res.DeletedTags = append(res.DeletedTags, rf.name)
 				deletedTagTips[rf.name] = rf.snapshot
+				continue
 			case !rf.tag && opts.DeleteExpiredBranches && rf.name != MainBranch:
 				expiredTips[rf.name] = rf.snapshot
-			default:
-				keptOld = append(keptOld, rf.snapshot)
+				continue
 			}
-			continue
+			// Kept: the ref keeps its snapshot, and cut drops the history
+			// behind it.
+			keptOld = append(keptOld, rf.snapshot)
 		}
 		rewritten, err := e.cut(ctx, snap)
 		if err != nil {
@@ -113,6 +118,11 @@ func (r *Repository) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (r
 		}
 		if !rewritten.IsZero() {
 			res.Rewritten = append(res.Rewritten, rewritten)
+			if e.old(snap) && rewritten == snap.ID {
+				// An expired snapshot kept by its ref, its history cut:
+				// counted as expired, as upstream counts it.
+				e.expired[snap.ID] = true
+			}
 		}
 	}
 	if len(res.Rewritten) > 0 {
@@ -217,10 +227,10 @@ func (e *expiry) expireHistories(ctx context.Context, tips, kept []codec.Snapsho
 	return nil
 }
 
-// cut walks back from tip (not expired) to the oldest snapshot it keeps;
-// if that one's parent is expired and not the initial snapshot, it records
-// the expired run and rewrites the kept snapshot's parent to the initial
-// snapshot. It returns the rewritten snapshot, or zero if there was
+// cut walks back from tip to the oldest snapshot it keeps (tip itself,
+// if expired); if that one's parent is expired and not the initial
+// snapshot, it records the expired run and rewrites the kept snapshot's
+// parent to the initial snapshot. It returns the rewritten snapshot, or zero if there was
 // nothing to cut.
 func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID, error) {
 	a := e.repo.assets

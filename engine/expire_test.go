@@ -96,6 +96,12 @@ func ancestryIDs(t *testing.T, repo *Repository, v Version) []codec.SnapshotID {
 	return out
 }
 
+// sortIDs sorts ids as ExpireResult's lists are.
+func sortIDs(ids ...codec.SnapshotID) []codec.SnapshotID {
+	slices.SortFunc(ids, func(a, b codec.SnapshotID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}
+
 func wantIDs(t *testing.T, what string, got []codec.SnapshotID, want ...codec.SnapshotID) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -104,7 +110,8 @@ func wantIDs(t *testing.T, what string, got []codec.SnapshotID, want ...codec.Sn
 }
 
 // TestExpireSnapshots cuts the old history out of main and fork, keeps the
-// refs that point at old snapshots with their history, checks that every
+// refs that point at old snapshots with those snapshots but not the
+// history behind them (as upstream does), checks that every
 // kept snapshot reads as before, that a collection then deletes exactly
 // the snapshots no ref reaches, and that a second expiration changes
 // nothing.
@@ -117,12 +124,8 @@ func testExpireSnapshots(t *testing.T, store storage.Storage) {
 
 	res, err := repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: f.cutoff})
 	mustOK(t, err)
-	sortIDs := func(ids ...codec.SnapshotID) []codec.SnapshotID {
-		slices.SortFunc(ids, func(a, b codec.SnapshotID) int { return bytes.Compare(a[:], b[:]) })
-		return ids
-	}
 	wantIDs(t, "expired", res.Expired, sortIDs(f.o1, f.o2)...)
-	wantIDs(t, "rewritten", res.Rewritten, sortIDs(f.n3, f.n5)...)
+	wantIDs(t, "rewritten", res.Rewritten, sortIDs(f.n3, f.n5, f.o2)...) // o2: the tag's own snapshot, expired
 	if len(res.DeletedBranches)+len(res.DeletedTags) != 0 {
 		t.Fatalf("refs deleted without being asked: %+v", res)
 	}
@@ -134,7 +137,7 @@ func testExpireSnapshots(t *testing.T, store storage.Storage) {
 		wantIDs(t, "main", ancestryIDs(t, r, Version{Branch: MainBranch}), f.n4, f.n3, f.root)
 		wantIDs(t, "fork", ancestryIDs(t, r, Version{Branch: "fork"}), f.n5, f.root)
 		wantIDs(t, "stale", ancestryIDs(t, r, Version{Branch: "stale"}), f.o1, f.root)
-		wantIDs(t, "tag old", ancestryIDs(t, r, Version{Tag: "old"}), f.o2, f.o1, f.root)
+		wantIDs(t, "tag old", ancestryIDs(t, r, Version{Tag: "old"}), f.o2, f.root)
 	}
 	snap, err := fresh.assets.fetchSnapshot(ctx, f.n3)
 	mustOK(t, err)
@@ -216,8 +219,8 @@ func testExpireSnapshots(t *testing.T, store storage.Storage) {
 }
 
 // TestExpireSnapshotsKeepsMain checks that main is never deleted, even
-// when its tip is expired, and that a cutoff before everything cuts
-// nothing.
+// when its tip is expired (it keeps the tip, not its history), and that a
+// cutoff before everything cuts nothing.
 func TestExpireSnapshotsKeepsMain(t *testing.T) {
 	ctx := context.Background()
 	f := newExpireFixture(t, memory.New("expire"))
@@ -228,10 +231,13 @@ func TestExpireSnapshotsKeepsMain(t *testing.T) {
 	}
 	res, err = f.repo.ExpireSnapshots(ctx, ExpireOptions{OlderThan: time.Now().Add(time.Hour), DeleteExpiredBranches: true, DeleteExpiredTags: true})
 	mustOK(t, err)
-	if len(res.Rewritten) != 0 || !slices.Equal(res.DeletedBranches, []string{"fork", "stale"}) || !slices.Equal(res.DeletedTags, []string{"old"}) {
+	wantIDs(t, "expired", res.Expired, sortIDs(f.o1, f.o2, f.n3, f.n4, f.n5)...) // n4: main's tip, kept; n5: fork's, deleted
+	if !slices.Equal(res.Rewritten, []codec.SnapshotID{f.n4}) || !slices.Equal(res.DeletedBranches, []string{"fork", "stale"}) || !slices.Equal(res.DeletedTags, []string{"old"}) {
 		t.Fatalf("a cutoff after every commit: %+v", res)
 	}
-	wantIDs(t, "main", ancestryIDs(t, f.repo, Version{Branch: MainBranch}), f.n4, f.n3, f.o2, f.o1, f.root)
+	// main keeps its tip, which reads as before, but not the history behind it.
+	wantIDs(t, "main", ancestryIDs(t, f.repo, Version{Branch: MainBranch}), f.n4, f.root)
+	readsBack(t, f.store, "after expiring main's tip", gcCommitted{f.n4, map[int]int{0: 3, 1: 4}})
 	if _, err := f.repo.ExpireSnapshots(ctx, ExpireOptions{}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("no cutoff: got %v, want ErrInvalidArgument", err)
 	}
@@ -363,8 +369,8 @@ func TestDiffReadsEachSnapshotOnce(t *testing.T) {
 }
 
 // TestExpireSnapshotsCountsTheHistoryOfDeletedRefs checks that the
-// history of a branch deleted for its expired tip counts as expired,
-// except what a ref kept at an expired snapshot still reaches.
+// history of a branch deleted for its expired tip counts as expired, and
+// that a ref kept at an expired snapshot keeps it without its history.
 func TestExpireSnapshotsCountsTheHistoryOfDeletedRefs(t *testing.T) {
 	ctx := context.Background()
 	for _, keepTag := range []bool{false, true} {
@@ -393,7 +399,14 @@ func TestExpireSnapshotsCountsTheHistoryOfDeletedRefs(t *testing.T) {
 		mustOK(t, err)
 		wantNames(t, "deleted branches", res.DeletedBranches, "side")
 		if keepTag {
-			wantIDs(t, "expired with a tag kept at b", res.Expired, a) // b is still the tag's
+			// b stays the tag's, its history cut: counted, as upstream does.
+			wantIDs(t, "expired with a tag kept at b", res.Expired, sortIDs(a, b)...)
+			main := ancestryIDs(t, repo, Version{Branch: MainBranch})
+			initial := main[len(main)-1]
+			ids := ancestryIDs(t, repo, Version{Tag: "at-b"})
+			if len(ids) != 2 || ids[0] != b || ids[1] != initial {
+				t.Fatalf("tag at-b after expiring: %v, want b then the initial snapshot", ids)
+			}
 		} else {
 			want := []codec.SnapshotID{a, b}
 			slices.SortFunc(want, func(x, y codec.SnapshotID) int { return bytes.Compare(x[:], y[:]) })

@@ -982,8 +982,8 @@ ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_n
  * Cuts the snapshots written before older_than_unix_nanos (after 1970, else
  * IC_ERR_INVALID_ARGUMENT) out of the history of every branch and tag, so
  * that ic_repo_garbage_collect can then delete them with the manifests and
- * chunks only they use; nothing is deleted here. For each ref whose
- * snapshot is not itself expired, the oldest snapshot it keeps is rewritten
+ * chunks only they use; nothing is deleted here. For each ref, the oldest
+ * snapshot it keeps (its own, if that is expired) is rewritten
  * in place with the repository's initial snapshot as its parent: ids,
  * contents and newer snapshots do not change. A diff across such a
  * rewritten snapshot fails (IC_ERR_BAD_SNAPSHOT_CHAIN) rather than replay a
@@ -992,7 +992,7 @@ ic_status ic_repo_garbage_collect(ic_repo repo, int64_t delete_older_than_unix_n
  * rebases while their transaction logs exist; where the log cannot tell (a
  * reset since the session's base) it fails at the cut
  * (IC_ERR_REBASE_FAILED). Refs whose
- * snapshot is expired keep it and its history, unless
+ * snapshot is expired keep it, but not the history behind it, unless
  * delete_expired_branches / delete_expired_tags != 0 ("main" is never
  * deleted, nor a branch a commit moved before its delete). An administrative operation: not beside another expiration, a
  * garbage collection, or branch resets and deletes; other handles may see

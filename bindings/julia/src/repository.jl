@@ -546,7 +546,8 @@ the branch's log, so a session based before the cut still rebases while
 their transaction logs exist; where the log cannot tell (the branch was
 reset since the session's base) it throws `RebaseFailedError` at the cut.
 A branch or tag whose
-snapshot is expired keeps it and its history, unless
+snapshot is expired keeps that snapshot but not the history behind it (the
+snapshot gets the initial snapshot as parent), unless
 `delete_expired_branches` / `delete_expired_tags` is set (`"main"` is never
 deleted).
 

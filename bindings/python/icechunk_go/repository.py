@@ -867,10 +867,11 @@ class Repository:
         branch was reset since the session's base) it raises
         :class:`RebaseFailedError` at the cut.
 
-        A branch or tag whose snapshot is expired keeps it and its history,
-        so the snapshots it reaches stay in storage, unless
-        ``delete_expired_branches`` / ``delete_expired_tags`` delete it
-        (``main`` is never deleted).
+        A branch or tag whose snapshot is expired keeps that snapshot,
+        readable as before, but not the history behind it: the snapshot is
+        rewritten with the initial snapshot as parent, as upstream does.
+        ``delete_expired_branches`` / ``delete_expired_tags`` delete such
+        refs instead (``main`` is never deleted).
 
         This is an administrative operation: do not run it beside another
         expiration, a garbage collection, or branch resets and deletes.
@@ -898,11 +899,11 @@ class Repository:
         -------
         set of str
             The ids of the snapshots this call cut out of some branch's or
-            tag's history (a ref kept at one of them still reaches it), and
+            tag's history (a ref kept at one of them still reaches it), of
+            the expired snapshots of kept refs whose history it cut, and
             those of the history of a ref it deleted that no remaining ref
-            reaches. A ref whose own snapshot is expired and that is kept
-            keeps its whole history, which is not counted: with the same
-            cutoff and flags, a second call returns an empty set.
+            reaches. With the same cutoff and flags, a second call returns
+            an empty set.
 
         Raises
         ------

@@ -162,12 +162,13 @@ def test_expire_cuts_old_snapshots_out_of_history(history: History) -> None:
             n3_before.metadata,
         )
         assert r.lookup_snapshot(h.n4).parent_id == h.n3
-        # the refs at expired snapshots keep them and their whole history
+        # the refs at expired snapshots keep them, but not the history
+        # behind them: o2 (the tag's) now has the initial snapshot as parent
         assert r.list_branches() == {"main", "stale"}
         assert r.list_tags() == {"old"}
         assert r.lookup_branch("stale") == h.o1 and r.lookup_tag("old") == h.o2
         assert ids(r, branch="stale") == [h.o1, h.initial]
-        assert ids(r, tag="old") == [h.o2, h.o1, h.initial]
+        assert ids(r, tag="old") == [h.o2, h.initial]
         # every commit still reads back exactly
         assert_every_commit_reads_back(r, h, (h.o1, h.o2, h.n3, h.n4))
         tip = r.readonly_session("main")
@@ -183,10 +184,10 @@ def test_expire_cuts_old_snapshots_out_of_history(history: History) -> None:
         assert not d.new_arrays and not d.updated_arrays and not d.deleted_arrays
 
     if h.root is not None:
-        # Nothing was deleted or added: only n3's snapshot was rewritten.
+        # Nothing was deleted or added: only n3's and o2's snapshots were rewritten.
         after = files(h.root)
         assert set(after) == set(before_files)
-        assert {n for n in after if after[n] != before_files[n]} == {f"snapshots/{h.n3}"}
+        assert {n for n in after if after[n] != before_files[n]} == {f"snapshots/{h.n3}", f"snapshots/{h.o2}"}
 
 
 def test_rebase_across_a_rewritten_snapshot_fails(history: History) -> None:
@@ -273,29 +274,35 @@ def test_delete_flags_are_separate(history: History) -> None:
     assert repo.expire_snapshots(h.cutoff, delete_expired_branches=True) == {h.o1, h.o2}
     assert repo.list_branches() == {"main"}
     assert repo.list_tags() == {"old"}
-    # the tag still reaches o2 and o1
-    assert ids(repo, tag="old") == [h.o2, h.o1, h.initial]
-    assert repo.garbage_collect(future).snapshots_deleted == 0
-    assert_every_commit_reads_back(repo, h, (h.o1, h.o2))
+    # the tag keeps o2, not the history behind it: o1 goes with "stale"
+    assert ids(repo, tag="old") == [h.o2, h.initial]
+    assert repo.garbage_collect(future).snapshots_deleted == 1
+    assert_every_commit_reads_back(repo, h, (h.o2,))
+    with pytest.raises(ic.SnapshotNotFoundError):
+        repo.lookup_snapshot(h.o1)
 
-    # deleting the tag leaves its history to no ref: o2 and o1 are expired
-    assert repo.expire_snapshots(h.cutoff, delete_expired_tags=True) == {h.o1, h.o2}
+    # deleting the tag leaves o2 to no ref
+    assert repo.expire_snapshots(h.cutoff, delete_expired_tags=True) == {h.o2}
     assert repo.list_branches() == {"main"}
     assert repo.list_tags() == set()
-    assert repo.garbage_collect(future).snapshots_deleted == 2
+    assert repo.garbage_collect(future).snapshots_deleted == 1
 
 
 def test_main_is_never_deleted(history: History) -> None:
     h, repo = history, history.repo
-    # A cutoff after every commit: the snapshot of every ref is expired, so
-    # each keeps its whole history and nothing is cut; "stale" is deleted,
-    # main is not (and the tag stays: its flag is not set).
+    # A cutoff after every commit: the snapshot of every ref is expired.
+    # "stale" is deleted; main is not, nor the tag (its flag is not set):
+    # they keep their snapshots, which read as before, but not the history
+    # behind them.
     expired = repo.expire_snapshots(now() + dt.timedelta(hours=1), delete_expired_branches=True)
-    assert expired == set()
+    assert expired == {h.n4, h.n3, h.o2, h.o1}  # n4 and o2 are kept by their refs, their history cut
     assert repo.list_branches() == {"main"}
     assert repo.list_tags() == {"old"}
-    assert ids(repo, branch="main") == [h.n4, h.n3, h.o2, h.o1, h.initial]
+    assert ids(repo, branch="main") == [h.n4, h.initial]
+    assert ids(repo, tag="old") == [h.o2, h.initial]
     assert_every_commit_reads_back(repo, h, (h.o1, h.o2, h.n3, h.n4))
+    assert repo.garbage_collect(now() + dt.timedelta(hours=1)).snapshots_deleted == 2  # o1 and n3
+    assert_every_commit_reads_back(ic.Repository.open(history.storage), h, (h.o2, h.n4))
 
 
 def test_cutoff_is_checked_and_nothing_changes(history: History, no_leaks) -> None:  # type: ignore[no-untyped-def]
