@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/icechunk-go/icechunk-go/codec"
+	"github.com/icechunk-go/icechunk-go/logs"
 	"github.com/icechunk-go/icechunk-go/storage"
 )
 
@@ -127,6 +128,22 @@ func (r *refs) slotAfter(branch string, base codec.SnapshotID) (uint64, bool) {
 	return e.Slot + 1, true
 }
 
+// forget drops what the handle remembers of a log: its newest entry and
+// its recent entries, with the commits they index.
+func (r *refs) forget(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.known, key)
+	for _, kept := range r.recent[key] {
+		if kept.ref != nil {
+			if pos, ok := r.commits[kept.ref.Snapshot]; ok && pos.key == key {
+				delete(r.commits, kept.ref.Snapshot)
+			}
+		}
+	}
+	delete(r.recent, key)
+}
+
 // remember records e as the newest entry seen of the log, unless a newer
 // one is already known (goroutines race to record), and keeps it among the
 // log's recent entries.
@@ -156,6 +173,14 @@ func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error
 	ok := true
 	if known, found := r.knownEntry(key); found {
 		head, err = r.consensus.HeadFrom(ctx, key, known, func(e storage.Entry) { r.keep(key, e) })
+		if errors.Is(err, storage.ErrStaleEntry) {
+			// The log was replaced or rolled back under this handle: what
+			// it remembers of it is wrong, and a commit after the entry
+			// it knew would leave a gap. Read the log afresh.
+			logs.Engine.WarnContext(ctx, "a branch log changed under this repository handle (the repository was made again or restored?); reading it again", "log", key, "err", err)
+			r.forget(key)
+			head, ok, err = r.consensus.HeadEntry(ctx, key)
+		}
 	} else {
 		head, ok, err = r.consensus.HeadEntry(ctx, key)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -136,17 +137,23 @@ func (c *Consensus) Head(ctx context.Context, key string) (VersionedData, bool, 
 // List, which is the costly request on object stores.
 //
 // The hint methods assume the log is never truncated: on a log that
-// Truncate may have shortened after the hint was taken they can report a
-// stale head, or write into a deleted slot. Branch logs are never truncated.
+// Truncate may have shortened after the hint was taken, CompareAndSetAfter
+// can write into a deleted slot. HeadFrom checks that the hint's slot still
+// holds its entry (ErrStaleEntry if not), which catches a log replaced or
+// rolled back from outside. Branch logs are never truncated.
 type Entry struct {
 	VersionedData
 	Slot uint64
+	// writeID is the entry's write id, when it was read or written here
+	// (zero in an Entry made by a caller): HeadFrom checks that the slot
+	// still holds this entry.
+	writeID [16]byte
 }
 
 // HeadEntry is Head with the head's slot: one List and one Get.
 func (c *Consensus) HeadEntry(ctx context.Context, key string) (Entry, bool, error) {
 	e, slot, ok, err := c.head(ctx, key)
-	return Entry{VersionedData: e.VersionedData, Slot: slot}, ok, err
+	return Entry{VersionedData: e.VersionedData, Slot: slot, writeID: e.writeID}, ok, err
 }
 
 // maxProbes bounds the slots HeadFrom reads one by one before it lists.
@@ -161,10 +168,52 @@ const maxProbes = 16
 // not nil, is given each entry read on the way, oldest first (the head
 // included), so that a caller can keep the log's recent history. The log
 // must not be truncated (see Entry).
+//
+// Beside the first read, HeadFrom reads the head of known's slot (a few
+// bytes) to check that it still holds known: if the log was replaced or
+// rolled back since known was read (its repository deleted and made again,
+// or restored from a copy), the error is marked ErrStaleEntry, and the
+// caller must forget what it remembers of the log and read it again
+// (HeadEntry), instead of appending after an entry that is gone. An Entry
+// made by the caller, not read or written here, is not checked.
 func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
 	if err := c.validateKey(key); err != nil {
 		return Entry{}, err
 	}
+	var checked chan error
+	if known.writeID != ([16]byte{}) {
+		checked = make(chan error, 1)
+		go func() { checked <- c.checkEntry(ctx, key, known) }()
+	}
+	head, err := c.probe(ctx, key, known, seen)
+	if checked != nil {
+		if cerr := <-checked; cerr != nil {
+			return Entry{}, cerr
+		}
+	}
+	return head, err
+}
+
+// checkEntry checks that known's slot still holds known, reading only the
+// entry's header (its write id).
+func (c *Consensus) checkEntry(ctx context.Context, key string, known Entry) error {
+	objectKey := c.slotKey(key, known.Slot)
+	b, err := c.store.GetRange(ctx, objectKey, Range(0, entryHeader))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errors.Mark(errors.Newf("%s: consensus log %q no longer holds entry %d read earlier: the log was replaced or rolled back since", c.store, key, known.Slot), ErrStaleEntry)
+	case err != nil:
+		return err
+	case len(b) < entryHeader || string(b[:4]) != entryMagic:
+		return errors.Mark(errors.Newf("%s: consensus entry %q is corrupt: truncated or bad magic bytes", c.store, objectKey), ErrCorrupt)
+	case !bytes.Equal(b[13:29], known.writeID[:]):
+		return errors.Mark(errors.Newf("%s: consensus log %q holds another entry in slot %d than the one read earlier: the log was replaced or rolled back since", c.store, key, known.Slot), ErrStaleEntry)
+	}
+	return nil
+}
+
+// probe is HeadFrom without the check of known.
+func (c *Consensus) probe(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
 	head := known
 	for range maxProbes {
 		e, err := c.read(ctx, key, head.Slot+1)
@@ -174,7 +223,7 @@ func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry, seen 
 		if err != nil {
 			return Entry{}, err
 		}
-		head = Entry{VersionedData: e.VersionedData, Slot: head.Slot + 1}
+		head = Entry{VersionedData: e.VersionedData, Slot: head.Slot + 1, writeID: e.writeID}
 		if seen != nil {
 			seen(head)
 		}
@@ -202,7 +251,7 @@ func (c *Consensus) EntryAt(ctx context.Context, key string, slot uint64) (Entry
 	if err != nil {
 		return Entry{}, err
 	}
-	return Entry{VersionedData: e.VersionedData, Slot: slot}, nil
+	return Entry{VersionedData: e.VersionedData, Slot: slot, writeID: e.writeID}, nil
 }
 
 // EntryID returns the write id of the entry in a slot of a log: random,
@@ -236,11 +285,11 @@ func (c *Consensus) CompareAndSetAfter(ctx context.Context, key string, known En
 	if known.Slot == math.MaxUint64 {
 		return ExpectationMismatch, Entry{}, errors.Newf("consensus log %q is full", key)
 	}
-	res, err := c.append(ctx, key, known.Slot+1, next)
+	res, id, err := c.append(ctx, key, known.Slot+1, next)
 	if res != Committed || err != nil {
 		return res, Entry{}, err
 	}
-	return res, Entry{VersionedData: next, Slot: known.Slot + 1}, nil
+	return res, Entry{VersionedData: next, Slot: known.Slot + 1, writeID: id}, nil
 }
 
 func (c *Consensus) head(ctx context.Context, key string) (entry, uint64, bool, error) {
@@ -316,16 +365,18 @@ func (c *Consensus) CompareAndSet(ctx context.Context, key string, expected SeqN
 	default:
 		target = slot + 1
 	}
-	return c.append(ctx, key, target, next)
+	res, _, err := c.append(ctx, key, target, next)
+	return res, err
 }
 
-// append writes next into slot under a fresh write id.
-func (c *Consensus) append(ctx context.Context, key string, slot uint64, next VersionedData) (CaSResult, error) {
+// append writes next into slot under a fresh write id, which it returns.
+func (c *Consensus) append(ctx context.Context, key string, slot uint64, next VersionedData) (CaSResult, [16]byte, error) {
 	e := entry{VersionedData: next}
 	if _, err := rand.Read(e.writeID[:]); err != nil {
-		return ExpectationMismatch, errors.Wrap(err, "generating a write id")
+		return ExpectationMismatch, e.writeID, errors.Wrap(err, "generating a write id")
 	}
-	return c.write(ctx, key, slot, e)
+	res, err := c.write(ctx, key, slot, e)
+	return res, e.writeID, err
 }
 
 // write creates the slot, resolving indeterminate outcomes by reading back.

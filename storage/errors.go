@@ -41,6 +41,11 @@ var (
 	// ErrTransient; a retry of it is logged as a warning, since each try
 	// costs the whole timeout.
 	ErrStalled = errors.New("server stalled")
+
+	// ErrStaleEntry: a consensus log entry a caller remembered is no
+	// longer in its log: the log was replaced or rolled back since (its
+	// repository deleted and made again, or restored from a copy).
+	ErrStaleEntry = errors.New("remembered log entry no longer in the log")
 )
 
 // Determinate marks err as a determinate failure: it did not happen.

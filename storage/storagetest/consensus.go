@@ -363,3 +363,73 @@ func testConsensusHints(t *testing.T, b Backend) {
 		}
 	}
 }
+
+// testConsensusReplacedLog checks that HeadFrom does not trust an entry
+// read earlier once the log no longer holds it: rolled back (a copy of the
+// repository restored) or replaced (the repository deleted and made again
+// with as many entries or more).
+func testConsensusReplacedLog(t *testing.T, b Backend) {
+	ctx := context.Background()
+	config := b.Fresh(t)
+	store := open(t, b, config)
+	c := storage.NewConsensus(store, "refs/")
+	key := "replaced"
+	appendAll := func(from, to int, label string) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			expected := storage.NoSeqNo
+			if i > 0 {
+				expected = storage.SeqNo(i - 1)
+			}
+			res, err := c.CompareAndSet(ctx, key, expected, vd(storage.SeqNo(i), fmt.Sprintf("%s%d", label, i)))
+			must(t, err)
+			if res != storage.Committed {
+				t.Fatalf("append %s%d: %v", label, i, res)
+			}
+		}
+	}
+	objects := func() []string {
+		t.Helper()
+		var keys []string
+		for info, err := range store.List(ctx, "refs/"+key+"/", storage.ListOptions{}) {
+			must(t, err)
+			keys = append(keys, info.Key)
+		}
+		return keys // newest first
+	}
+	appendAll(0, 3, "v")
+	hint, _, err := c.HeadEntry(ctx, key)
+	must(t, err)
+
+	// Unchanged: the hint holds.
+	head, err := c.HeadFrom(ctx, key, hint, nil)
+	must(t, err)
+	if head.Slot != hint.Slot {
+		t.Fatalf("head %d, want the hint's slot %d", head.Slot, hint.Slot)
+	}
+
+	// Rolled back to two entries: the hint's slot is empty.
+	must(t, store.Delete(ctx, objects()[:2]...))
+	if _, err := c.HeadFrom(ctx, key, hint, nil); !errors.Is(err, storage.ErrStaleEntry) {
+		t.Fatalf("hint past a rolled-back log: got %v, want ErrStaleEntry", err)
+	}
+	// Replaced by another log as long or longer: the slot holds another entry.
+	must(t, store.Delete(ctx, objects()...))
+	appendAll(0, 5, "w")
+	if _, err := c.HeadFrom(ctx, key, hint, nil); !errors.Is(err, storage.ErrStaleEntry) {
+		t.Fatalf("hint into a replaced log: got %v, want ErrStaleEntry", err)
+	}
+	// An entry the caller made is not checked (it carries no write id).
+	made := storage.Entry{VersionedData: hint.VersionedData, Slot: hint.Slot}
+	head, err = c.HeadFrom(ctx, key, made, nil)
+	must(t, err)
+	if head.Slot != 5 || string(head.Data) != "w5" {
+		t.Fatalf("head from a made entry: %+v", head)
+	}
+	// Read afresh, the new log's entries hold.
+	fresh, _, err := c.HeadEntry(ctx, key)
+	must(t, err)
+	if head, err = c.HeadFrom(ctx, key, fresh, nil); err != nil || head.Slot != 5 {
+		t.Fatalf("head from the new log's entry: %+v, %v", head, err)
+	}
+}

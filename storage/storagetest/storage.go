@@ -33,6 +33,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Consensus", func(t *testing.T) { testConsensus(t, b) })
 	t.Run("ConsensusGoroutineRace", func(t *testing.T) { testConsensusGoroutineRace(t, b) })
 	t.Run("ConsensusHints", func(t *testing.T) { testConsensusHints(t, b) })
+	t.Run("ConsensusReplacedLog", func(t *testing.T) { testConsensusReplacedLog(t, b) })
 	t.Run("ConsensusProcessRace", func(t *testing.T) { testConsensusProcessRace(t, b) })
 }
 
