@@ -159,7 +159,7 @@ func (r *refs) entryAt(ctx context.Context, key string, slot uint64) (*codec.Ref
 // finds the commits they name (entryOf). It stops at a tombstone, at an
 // entry it cannot read, or when ctx ends.
 func (r *refs) readBack(ctx context.Context, key string, depth uint64) {
-	head, ok, err := r.head(ctx, key)
+	head, ok, err := r.head(ctx, key, false)
 	if err != nil || !ok || len(head.Data) == 0 {
 		return
 	}

@@ -51,7 +51,7 @@ func (s *Session) Commit(ctx context.Context, message string, meta map[string]an
 	// waits on (right after a rebase too: the branch often moved during
 	// it).
 	checkTip := func() error {
-		tip, at, err := s.repo.refs.branchTip(ctx, s.branch)
+		tip, at, err := s.repo.refs.branchTipToWrite(ctx, s.branch)
 		if err == nil && tip != s.snapshotID {
 			err = &ConflictError{Branch: s.branch, ExpectedParent: s.snapshotID, ActualParent: tip}
 		}

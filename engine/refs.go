@@ -166,13 +166,20 @@ func (r *refs) remember(key string, e storage.Entry) {
 }
 
 // head reads the newest entry of a branch log, from the remembered entry
-// when there is one.
-func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error) {
+// when there is one. toWrite: the caller will write after the head, so the
+// remembered entry is checked to be still in the log (one more small read,
+// beside the first).
+func (r *refs) head(ctx context.Context, key string, toWrite bool) (storage.Entry, bool, error) {
 	var head storage.Entry
 	var err error
 	ok := true
 	if known, found := r.knownEntry(key); found {
-		head, err = r.consensus.HeadFrom(ctx, key, known, func(e storage.Entry) { r.keep(key, e) })
+		keep := func(e storage.Entry) { r.keep(key, e) }
+		if toWrite {
+			head, err = r.consensus.HeadFromChecked(ctx, key, known, keep)
+		} else {
+			head, err = r.consensus.HeadFrom(ctx, key, known, keep)
+		}
 		if errors.Is(err, storage.ErrStaleEntry) {
 			// The log was replaced or rolled back under this handle: what
 			// it remembers of it is wrong, and a commit after the entry
@@ -194,7 +201,17 @@ func (r *refs) head(ctx context.Context, key string) (storage.Entry, bool, error
 // branchTip returns the branch's tip and the log version it is at.
 // ErrBranchNotFound if the branch does not exist.
 func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, storage.SeqNo, error) {
-	head, ref, err := r.branchHead(ctx, name)
+	return r.tipAt(ctx, name, false)
+}
+
+// branchTipToWrite is branchTip for a caller that will write the branch's
+// next entry after the version it returns (see head's toWrite).
+func (r *refs) branchTipToWrite(ctx context.Context, name string) (codec.SnapshotID, storage.SeqNo, error) {
+	return r.tipAt(ctx, name, true)
+}
+
+func (r *refs) tipAt(ctx context.Context, name string, toWrite bool) (codec.SnapshotID, storage.SeqNo, error) {
+	head, ref, err := r.branchHeadAt(ctx, name, toWrite)
 	if err != nil {
 		return codec.SnapshotID{}, head.SeqNo, err
 	}
@@ -205,10 +222,14 @@ func (r *refs) branchTip(ctx context.Context, name string) (codec.SnapshotID, st
 // ErrBranchNotFound if the branch does not exist; the entry's SeqNo is then
 // the version to create it after (NoSeqNo if it never existed).
 func (r *refs) branchHead(ctx context.Context, name string) (storage.Entry, *codec.Ref, error) {
+	return r.branchHeadAt(ctx, name, false)
+}
+
+func (r *refs) branchHeadAt(ctx context.Context, name string, toWrite bool) (storage.Entry, *codec.Ref, error) {
 	if err := validateRefName("branch", name); err != nil {
 		return storage.Entry{}, nil, err
 	}
-	head, ok, err := r.head(ctx, branchPrefix+name)
+	head, ok, err := r.head(ctx, branchPrefix+name, toWrite)
 	if errors.Is(err, storage.ErrCorrupt) {
 		// One corruption marker for callers, whichever layer found it.
 		err = errors.Mark(err, codec.ErrCorrupt)
@@ -237,7 +258,7 @@ func (r *refs) branchHead(ctx context.Context, name string) (storage.Entry, *cod
 // the branch must not exist). On a lost race it returns a *ConflictError
 // naming the actual tip.
 func (r *refs) moveBranch(ctx context.Context, name string, expected, snap codec.SnapshotID) error {
-	tip, seq, err := r.branchTip(ctx, name)
+	tip, seq, err := r.branchTipToWrite(ctx, name)
 	exists := err == nil
 	if err != nil && !errors.Is(err, ErrBranchNotFound) {
 		return err
@@ -309,7 +330,7 @@ func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, re
 
 // createBranch makes a new branch at snap; ErrBranchExists if it exists.
 func (r *refs) createBranch(ctx context.Context, name string, snap codec.SnapshotID) error {
-	_, seq, err := r.branchTip(ctx, name)
+	_, seq, err := r.branchTipToWrite(ctx, name)
 	if err == nil {
 		return errors.Mark(errors.Newf("branch %q already exists", name), ErrBranchExists)
 	}
@@ -330,7 +351,7 @@ func (r *refs) deleteBranch(ctx context.Context, name string) error {
 	if name == MainBranch {
 		return invalidArgument("cannot delete the %q branch", MainBranch)
 	}
-	_, seq, err := r.branchTip(ctx, name)
+	_, seq, err := r.branchTipToWrite(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -385,7 +385,7 @@ func (r *Repository) ResetBranch(ctx context.Context, name string, snap, expecte
 	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
 		return err
 	}
-	tip, seq, err := r.refs.branchTip(ctx, name)
+	tip, seq, err := r.refs.branchTipToWrite(ctx, name)
 	if err != nil {
 		return err
 	}

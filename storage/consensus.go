@@ -138,9 +138,9 @@ func (c *Consensus) Head(ctx context.Context, key string) (VersionedData, bool, 
 //
 // The hint methods assume the log is never truncated: on a log that
 // Truncate may have shortened after the hint was taken, CompareAndSetAfter
-// can write into a deleted slot. HeadFrom checks that the hint's slot still
-// holds its entry (ErrStaleEntry if not), which catches a log replaced or
-// rolled back from outside. Branch logs are never truncated.
+// can write into a deleted slot. HeadFromChecked checks that the hint's
+// slot still holds its entry (ErrStaleEntry if not), which catches a log
+// replaced or rolled back from outside. Branch logs are never truncated.
 type Entry struct {
 	VersionedData
 	Slot uint64
@@ -168,20 +168,28 @@ const maxProbes = 16
 // not nil, is given each entry read on the way, oldest first (the head
 // included), so that a caller can keep the log's recent history. The log
 // must not be truncated (see Entry).
-//
-// Beside the first read, HeadFrom reads the head of known's slot (a few
-// bytes) to check that it still holds known: if the log was replaced or
-// rolled back since known was read (its repository deleted and made again,
-// or restored from a copy), the error is marked ErrStaleEntry, and the
-// caller must forget what it remembers of the log and read it again
+func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
+	return c.headFrom(ctx, key, known, seen, false)
+}
+
+// HeadFromChecked is HeadFrom for a caller about to write after the head
+// it returns. Beside the first read it reads the head of known's slot (a
+// few bytes) to check that it still holds known: if the log was replaced
+// or rolled back since known was read (its repository deleted and made
+// again, or restored from a copy), the error is marked ErrStaleEntry, and
+// the caller must forget what it remembers of the log and read it again
 // (HeadEntry), instead of appending after an entry that is gone. An Entry
 // made by the caller, not read or written here, is not checked.
-func (c *Consensus) HeadFrom(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
+func (c *Consensus) HeadFromChecked(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
+	return c.headFrom(ctx, key, known, seen, true)
+}
+
+func (c *Consensus) headFrom(ctx context.Context, key string, known Entry, seen func(Entry), check bool) (Entry, error) {
 	if err := c.validateKey(key); err != nil {
 		return Entry{}, err
 	}
 	var checked chan error
-	if known.writeID != ([16]byte{}) {
+	if check && known.writeID != ([16]byte{}) {
 		checked = make(chan error, 1)
 		go func() { checked <- c.checkEntry(ctx, key, known) }()
 	}
@@ -212,7 +220,7 @@ func (c *Consensus) checkEntry(ctx context.Context, key string, known Entry) err
 	return nil
 }
 
-// probe is HeadFrom without the check of known.
+// probe reads the slots after known, for headFrom.
 func (c *Consensus) probe(ctx context.Context, key string, known Entry, seen func(Entry)) (Entry, error) {
 	head := known
 	for range maxProbes {

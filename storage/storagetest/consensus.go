@@ -364,10 +364,10 @@ func testConsensusHints(t *testing.T, b Backend) {
 	}
 }
 
-// testConsensusReplacedLog checks that HeadFrom does not trust an entry
-// read earlier once the log no longer holds it: rolled back (a copy of the
-// repository restored) or replaced (the repository deleted and made again
-// with as many entries or more).
+// testConsensusReplacedLog checks that HeadFromChecked does not trust an
+// entry read earlier once the log no longer holds it: rolled back (a copy
+// of the repository restored) or replaced (the repository deleted and made
+// again with as many entries or more).
 func testConsensusReplacedLog(t *testing.T, b Backend) {
 	ctx := context.Background()
 	config := b.Fresh(t)
@@ -402,7 +402,7 @@ func testConsensusReplacedLog(t *testing.T, b Backend) {
 	must(t, err)
 
 	// Unchanged: the hint holds.
-	head, err := c.HeadFrom(ctx, key, hint, nil)
+	head, err := c.HeadFromChecked(ctx, key, hint, nil)
 	must(t, err)
 	if head.Slot != hint.Slot {
 		t.Fatalf("head %d, want the hint's slot %d", head.Slot, hint.Slot)
@@ -410,18 +410,22 @@ func testConsensusReplacedLog(t *testing.T, b Backend) {
 
 	// Rolled back to two entries: the hint's slot is empty.
 	must(t, store.Delete(ctx, objects()[:2]...))
-	if _, err := c.HeadFrom(ctx, key, hint, nil); !errors.Is(err, storage.ErrStaleEntry) {
+	if _, err := c.HeadFromChecked(ctx, key, hint, nil); !errors.Is(err, storage.ErrStaleEntry) {
 		t.Fatalf("hint past a rolled-back log: got %v, want ErrStaleEntry", err)
 	}
 	// Replaced by another log as long or longer: the slot holds another entry.
 	must(t, store.Delete(ctx, objects()...))
 	appendAll(0, 5, "w")
-	if _, err := c.HeadFrom(ctx, key, hint, nil); !errors.Is(err, storage.ErrStaleEntry) {
+	if _, err := c.HeadFromChecked(ctx, key, hint, nil); !errors.Is(err, storage.ErrStaleEntry) {
 		t.Fatalf("hint into a replaced log: got %v, want ErrStaleEntry", err)
+	}
+	// HeadFrom, for reads, does not check: it finds the new log's head.
+	if head, err = c.HeadFrom(ctx, key, hint, nil); err != nil || head.Slot != 5 {
+		t.Fatalf("unchecked head from a replaced log: %+v, %v", head, err)
 	}
 	// An entry the caller made is not checked (it carries no write id).
 	made := storage.Entry{VersionedData: hint.VersionedData, Slot: hint.Slot}
-	head, err = c.HeadFrom(ctx, key, made, nil)
+	head, err = c.HeadFromChecked(ctx, key, made, nil)
 	must(t, err)
 	if head.Slot != 5 || string(head.Data) != "w5" {
 		t.Fatalf("head from a made entry: %+v", head)
@@ -429,7 +433,7 @@ func testConsensusReplacedLog(t *testing.T, b Backend) {
 	// Read afresh, the new log's entries hold.
 	fresh, _, err := c.HeadEntry(ctx, key)
 	must(t, err)
-	if head, err = c.HeadFrom(ctx, key, fresh, nil); err != nil || head.Slot != 5 {
+	if head, err = c.HeadFromChecked(ctx, key, fresh, nil); err != nil || head.Slot != 5 {
 		t.Fatalf("head from the new log's entry: %+v, %v", head, err)
 	}
 }
