@@ -38,9 +38,11 @@ import (
 // are being written. A producer faster than storage waits for the
 // oldest pack to be written, or, if it asked not to wait, is told to come
 // back (the binding then waits on a thread that may block). A pack that
-// failed to write stays in memory and is written again by the next flush;
-// until then every write-behind set fails with its error, so that a dead
-// server does not fill memory and the caller hears of the failure soon.
+// failed to write stays in memory and is written again by the next set
+// (which waits for it, and fails if it fails again) or the next flush: no
+// new pack is filled meanwhile, so a dead server does not fill memory, the
+// caller hears of the failure soon, and a set tried again once the cause
+// is gone succeeds.
 //
 // A storage that writes objects in pieces (storage.PieceWriter: a local
 // file written in place) has several packs make one chunk object, each
@@ -123,9 +125,23 @@ func (w *writeBehind) add(ctx context.Context, value []byte, wait bool) (ref cod
 	for {
 		w.mu.Lock()
 		if len(w.failed) > 0 {
-			err := w.failed[0].err
+			if !wait {
+				w.mu.Unlock()
+				return ref, false, nil
+			}
+			retried := w.rewriteFailedLocked()
 			w.mu.Unlock()
-			return ref, false, errors.Wrap(err, "an earlier write-behind chunk object could not be written (a flush or commit writes it again)")
+			if err := waitPacks(ctx, retried); err != nil {
+				return ref, false, err
+			}
+			w.mu.Lock()
+			if len(w.failed) > 0 {
+				err := w.failed[0].err
+				w.mu.Unlock()
+				return ref, false, errors.Wrap(err, "an earlier write-behind chunk object could not be written, again (the next set, flush or commit tries it again)")
+			}
+			w.mu.Unlock()
+			continue
 		}
 		if p := w.open; p != nil && len(p.buf)+len(value) <= w.packBytes {
 			p.mu.Lock()
@@ -260,31 +276,48 @@ func (w *writeBehind) flush(ctx context.Context) error {
 	w.mu.Lock()
 	w.sealLocked()
 	w.endObjectLocked()
-	for _, p := range w.failed {
-		p.err = nil
-		p.after = nil
-		p.done = make(chan struct{})
-		w.writing = append(w.writing, p)
-		go w.write(p)
-	}
-	w.failed = nil
+	w.rewriteFailedLocked()
 	wait := make([]chan struct{}, len(w.writing))
 	for i, p := range w.writing {
 		wait[i] = p.done
 	}
 	w.mu.Unlock()
-	for _, done := range wait {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return errors.Wrap(ctx.Err(), "waiting for write-behind chunks to be written")
-		}
+	if err := waitPacks(ctx, wait); err != nil {
+		return err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.free = nil
 	if len(w.failed) > 0 {
 		return errors.Wrapf(w.failed[0].err, "writing %d write-behind chunk object(s)", len(w.failed))
+	}
+	return nil
+}
+
+// rewriteFailedLocked starts writing the failed packs again and returns
+// their done channels.
+func (w *writeBehind) rewriteFailedLocked() []chan struct{} {
+	var done []chan struct{}
+	for _, p := range w.failed {
+		p.err = nil
+		p.after = nil
+		p.done = make(chan struct{})
+		w.writing = append(w.writing, p)
+		done = append(done, p.done)
+		go w.write(p)
+	}
+	w.failed = nil
+	return done
+}
+
+// waitPacks waits for the packs of done to be written (or to fail).
+func waitPacks(ctx context.Context, done []chan struct{}) error {
+	for _, d := range done {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return errors.Wrap(ctx.Err(), "waiting for write-behind chunks to be written")
+		}
 	}
 	return nil
 }

@@ -219,6 +219,11 @@ func TestWriteBehindFailureIsReportedAndRetried(t *testing.T) {
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("flush: want the write failure, got %v", err)
 	}
+	// A set that may not wait is told to come back; one that may writes
+	// the failed pack again first, and fails as it fails again.
+	if accepted, err := s.StoreSetBehind(ctx, "a/c/5", behindValue(5, 1), false); accepted || err != nil {
+		t.Fatalf("set without waiting after a failed write: accepted %v, %v; want to be told to come back", accepted, err)
+	}
 	if _, err := s.StoreSetBehind(ctx, "a/c/5", behindValue(5, 1), true); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "earlier write-behind") {
 		t.Fatalf("set after a failed write: want the earlier failure, got %v", err)
 	}
@@ -229,11 +234,16 @@ func TestWriteBehindFailureIsReportedAndRetried(t *testing.T) {
 		t.Fatal("a failed commit lost the session's changes")
 	}
 	checkChunks(t, s, 0, 2, 1, "unreadable after a failed write")
-	// The storage recovers: the commit writes the kept packs again.
+	// The storage recovers: the set tried again writes the kept pack, then
+	// goes through; the commit has every chunk.
 	g.failing.Store(false)
+	if accepted, err := s.StoreSetBehind(ctx, "a/c/5", behindValue(5, 1), true); !accepted || err != nil {
+		t.Fatalf("set tried again once the storage recovered: accepted %v, %v", accepted, err)
+	}
 	id, err := s.Commit(ctx, "retried", nil)
 	mustOK(t, err)
 	checkChunks(t, committedSession(t, g, id), 0, 2, 1, "lost by the retried write")
+	checkChunks(t, committedSession(t, g, id), 5, 6, 1, "the set tried again")
 }
 
 func TestWriteBehindDiscardForgetsFailures(t *testing.T) {

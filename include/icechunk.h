@@ -1306,10 +1306,12 @@ ic_status ic_store_set_many(ic_session session, const char *const *keys, const u
  * S3, 4 MiB files written 1 MiB at a time on local disk). Reads through
  * the session see it at once; ic_session_commit, ic_session_flush,
  * ic_session_to_bytes, ic_session_fork and ic_session_merge put every such
- * chunk in storage first. Errors about the key and the array come back at once; a failed
- * background write comes back from the next ic_store_set_behind,
- * ic_session_flush or ic_session_commit (a flush or commit writes it
- * again). The memory held is bounded per session (6 MiB on S3, 5 MiB on
+ * chunk in storage first. Errors about the key and the array come back at once. A failed
+ * background write is written again by the next ic_store_set_behind with
+ * wait nonzero (before its own chunk: the call fails if that write fails
+ * again, and goes through once the cause is gone; without wait it sets
+ * nothing, *accepted = 0), ic_session_flush or ic_session_commit. The
+ * memory held is bounded per session (6 MiB on S3, 5 MiB on
  * local disk): when it is full, the call waits for a write to finish if
  * wait is nonzero, else sets nothing and returns IC_OK with *accepted = 0
  * (call again with wait from a thread that may block). Otherwise
