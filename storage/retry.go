@@ -146,8 +146,11 @@ func (r *Retrying) do(ctx context.Context, op, key string, fn func() error) erro
 		err = fn()
 		release()
 		r.logTry(ctx, op, key, start, err)
-		if err == nil || !IsTransient(err) || attempt >= r.Policy().MaxAttempts {
+		if err == nil || !IsTransient(err) {
 			return err
+		}
+		if attempt >= r.Policy().MaxAttempts {
+			return gaveUp(err, attempt)
 		}
 		r.logRetry(ctx, op, key, attempt, r.Policy().MaxAttempts, err)
 		if werr := r.wait(ctx, attempt); werr != nil {
@@ -191,6 +194,16 @@ func (r *Retrying) logRetry(ctx context.Context, op, key string, attempt, of int
 	if logs.Storage.Enabled(ctx, level) {
 		logs.Storage.Log(ctx, level, "retrying a request", "store", r.String(), "op", op, "key", key, "try", attempt, "of", of, "err", err)
 	}
+}
+
+// gaveUp words the last failure of an operation tried tries times, so
+// that a caller who waited (a stalled server costs the whole timeout per
+// try) learns why it took that long and what bounds it.
+func gaveUp(err error, tries int) error {
+	if tries < 2 {
+		return err
+	}
+	return errors.Wrapf(err, "gave up after %d tries (the storage settings' retries bound them)", tries)
 }
 
 func (r *Retrying) wait(ctx context.Context, attempt int) error {
@@ -448,8 +461,12 @@ func (r *Retrying) List(ctx context.Context, prefix string, opts ListOptions) it
 			if failed == nil {
 				return
 			}
-			if !IsTransient(failed) || attempt >= r.Policy().MaxAttempts {
+			if !IsTransient(failed) {
 				yield(ObjectInfo{}, failed)
+				return
+			}
+			if attempt >= r.Policy().MaxAttempts {
+				yield(ObjectInfo{}, gaveUp(failed, attempt))
 				return
 			}
 			r.logRetry(ctx, "list", prefix, attempt, r.Policy().MaxAttempts, failed)

@@ -2,6 +2,8 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
+	"iter"
 	"strings"
 	"testing"
 
@@ -155,5 +157,40 @@ func TestRetryingLeavesACancelledCreateUnknown(t *testing.T) {
 	}
 	if inner.gets != 0 || len(lines.Matching("reading back")) != 0 {
 		t.Fatalf("the write was read back (%d gets): %q", inner.gets, lines.All())
+	}
+}
+
+// alwaysStalled fails every read and listing as a stalled server does.
+type alwaysStalled struct{ storage.Storage }
+
+func (alwaysStalled) stalled() error {
+	return errors.Mark(storage.Transient(errors.New("no answer from the server for 1m0s")), storage.ErrStalled)
+}
+
+func (a alwaysStalled) Get(context.Context, string) ([]byte, error) { return nil, a.stalled() }
+
+func (a alwaysStalled) List(context.Context, string, storage.ListOptions) iter.Seq2[storage.ObjectInfo, error] {
+	return func(yield func(storage.ObjectInfo, error) bool) { yield(storage.ObjectInfo{}, a.stalled()) }
+}
+
+// TestRetryingSaysItGaveUp: an operation out of tries says how many it
+// made, so that a caller who waited learns why and what bounds it; a
+// failure that is not retried is returned as it is.
+func TestRetryingSaysItGaveUp(t *testing.T) {
+	ctx := context.Background()
+	s := storage.NewRetrying(alwaysStalled{memory.New(t.Name())}, fastRetry)
+	logstest.Capture(t, "warn") // the retries' warnings, out of the test's output
+	_, err := s.Get(ctx, "k")
+	want := fmt.Sprintf("gave up after %d tries", fastRetry.MaxAttempts)
+	if !strings.Contains(fmt.Sprint(err), want) || !errors.Is(err, storage.ErrStalled) || !errors.Is(err, storage.ErrTransient) {
+		t.Fatalf("get: %v, want %q keeping the markers", err, want)
+	}
+	for _, err := range s.List(ctx, "", storage.ListOptions{}) {
+		if !strings.Contains(fmt.Sprint(err), want) {
+			t.Fatalf("list: %v, want %q", err, want)
+		}
+	}
+	if _, err := storage.NewRetrying(memory.New(t.Name()), fastRetry).Get(ctx, "absent"); strings.Contains(fmt.Sprint(err), "gave up") {
+		t.Fatalf("a failure not retried: %v", err)
 	}
 }
