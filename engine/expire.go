@@ -230,8 +230,8 @@ func (e *expiry) expireHistories(ctx context.Context, tips, kept []codec.Snapsho
 // cut walks back from tip to the oldest snapshot it keeps (tip itself,
 // if expired); if that one's parent is expired and not the initial
 // snapshot, it records the expired run and rewrites the kept snapshot's
-// parent to the initial snapshot. It returns the rewritten snapshot, or zero if there was
-// nothing to cut.
+// parent to the initial snapshot. It returns the rewritten snapshot, or
+// zero if there was nothing to cut.
 func (e *expiry) cut(ctx context.Context, tip *codec.Snapshot) (codec.SnapshotID, error) {
 	a := e.repo.assets
 	var walked []codec.SnapshotID // kept snapshots on the way down

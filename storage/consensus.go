@@ -145,7 +145,7 @@ type Entry struct {
 	VersionedData
 	Slot uint64
 	// writeID is the entry's write id, when it was read or written here
-	// (zero in an Entry made by a caller): HeadFrom checks that the slot
+	// (zero in an Entry made by a caller): HeadFromChecked checks that the slot
 	// still holds this entry.
 	writeID [16]byte
 }
