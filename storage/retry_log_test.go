@@ -78,6 +78,11 @@ func TestRetryingLogsRequestsAndRetries(t *testing.T) {
 	}
 }
 
+// stalledError is the error of a request to a server that stopped answering.
+func stalledError() error {
+	return errors.Mark(storage.Transient(errors.New("no answer from the server for 1m0s")), storage.ErrStalled)
+}
+
 // stalledFirst fails the first request for a key as a stalled server does.
 type stalledFirst struct {
 	storage.Storage
@@ -87,7 +92,7 @@ type stalledFirst struct {
 func (f *stalledFirst) Get(ctx context.Context, key string) ([]byte, error) {
 	if !f.failed {
 		f.failed = true
-		return nil, errors.Mark(storage.Transient(errors.New("no answer from the server for 1m0s")), storage.ErrStalled)
+		return nil, stalledError()
 	}
 	return f.Storage.Get(ctx, key)
 }
@@ -163,14 +168,10 @@ func TestRetryingLeavesACancelledCreateUnknown(t *testing.T) {
 // alwaysStalled fails every read and listing as a stalled server does.
 type alwaysStalled struct{ storage.Storage }
 
-func (alwaysStalled) stalled() error {
-	return errors.Mark(storage.Transient(errors.New("no answer from the server for 1m0s")), storage.ErrStalled)
-}
+func (alwaysStalled) Get(context.Context, string) ([]byte, error) { return nil, stalledError() }
 
-func (a alwaysStalled) Get(context.Context, string) ([]byte, error) { return nil, a.stalled() }
-
-func (a alwaysStalled) List(context.Context, string, storage.ListOptions) iter.Seq2[storage.ObjectInfo, error] {
-	return func(yield func(storage.ObjectInfo, error) bool) { yield(storage.ObjectInfo{}, a.stalled()) }
+func (alwaysStalled) List(context.Context, string, storage.ListOptions) iter.Seq2[storage.ObjectInfo, error] {
+	return func(yield func(storage.ObjectInfo, error) bool) { yield(storage.ObjectInfo{}, stalledError()) }
 }
 
 // TestRetryingSaysItGaveUp: an operation out of tries says how many it

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,3 +78,30 @@ def no_leaks() -> Iterator[Callable[[], None]]:
         assert after[0] <= before[0], f"handles leaked: {before} -> {after}"
 
     yield check
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """The endpoint URL of a server that accepts connections and never
+    reads or answers: a hung S3 server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    t.join()
+    for conn in held:
+        conn.close()

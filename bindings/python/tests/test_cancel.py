@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,38 +19,17 @@ from icechunk_go import _cancel, _ffi
 
 
 @pytest.fixture
-def silent_storage() -> Iterator[ic.Storage]:
+def silent_storage(silent_server: str) -> ic.Storage:
     """An S3 storage whose server accepts connections and never answers."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            held.append(conn)
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    port = srv.getsockname()[1]
-    yield ic.s3_storage(
+    return ic.s3_storage(
         bucket="silent",
         prefix="repo",
-        endpoint_url=f"http://127.0.0.1:{port}",
+        endpoint_url=silent_server,
         allow_http=True,
         force_path_style=True,
         access_key_id="key",
         secret_access_key="secret",
     )
-    srv.shutdown(socket.SHUT_RDWR)
-    srv.close()
-    t.join()
-    for conn in held:
-        conn.close()
 
 
 def _wait_for_handles(want: int) -> int:
