@@ -206,7 +206,11 @@ func (s *Session) writeSnapshotLocked(ctx context.Context, what, message string,
 		place.branch = s.branch
 		place.slot, _ = s.repo.refs.slotAfter(s.branch, s.snapshotID)
 	}
-	id, files, err := s.repo.flush(writeCtx, s.snapshotID, s.changes, nodes, message, metaJSON, place, chunks, s.rewriteManifests)
+	logged := s.changes
+	if s.unlogged {
+		logged = NewChangeSet()
+	}
+	id, files, err := s.repo.flush(writeCtx, s.snapshotID, s.changes, logged, nodes, message, metaJSON, place, chunks, s.rewriteManifests)
 	if cerr := checked(); cerr != nil {
 		// A failed check explains writes it stopped.
 		return codec.SnapshotID{}, cmp.Or(chunks(), cerr)
@@ -246,10 +250,12 @@ type logPlace struct {
 // flush writes manifests, transaction log and snapshot for changes on top of
 // parentID, waits for chunks (the commit's chunks landing in storage), makes
 // it all durable, and returns the new snapshot's id and the files written.
+// The transaction log records logged: cs itself, or none of it for a
+// commit that changes no value (Repository.RepackChunks).
 // It does not move any ref; the snapshot records place, if known. With
 // reblock set, every array's manifests are rewritten to the block shape the
 // config now gives it.
-func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *ChangeSet, nodes []*Node, message string, metaJSON []byte, place logPlace, chunks func() error, reblock bool) (_ codec.SnapshotID, files commitFiles, _ error) {
+func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs, logged *ChangeSet, nodes []*Node, message string, metaJSON []byte, place logPlace, chunks func() error, reblock bool) (_ codec.SnapshotID, files commitFiles, _ error) {
 	parent, err := r.assets.fetchBase(ctx, parentID)
 	if err != nil {
 		return codec.SnapshotID{}, files, err
@@ -278,7 +284,7 @@ func (r *Repository) flush(ctx context.Context, parentID codec.SnapshotID, cs *C
 		goRecovering(g, func() error {
 			before := time.Now()
 			var err error
-			if files.txlog, err = r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, cs, nodes, parent)); err != nil {
+			if files.txlog, err = r.assets.writeTransactionLog(gctx, transactionLog(snap.ID, logged, nodes, parent)); err != nil {
 				return err
 			}
 			return clock.read(gctx, r.store, codec.TransactionLogKey(snap.ID), before)

@@ -46,6 +46,9 @@ type Session struct {
 	// rewriteManifests makes the commit rewrite every array's manifests
 	// (Repository.RewriteManifests), changes or not.
 	rewriteManifests bool
+	// unlogged makes the commit's transaction log record no change: the
+	// session only moved chunks (Repository.RepackChunks).
+	unlogged bool
 	// preloaded is closed once the manifests the config preloads for the
 	// session's first snapshot are loaded (nil: none were asked for).
 	preloaded <-chan struct{}
