@@ -361,6 +361,24 @@ func gcSummary(s engine.GCSummary, dryRun bool) gcSummaryJSON {
 	}
 }
 
+// repackSummaryJSON is what a repack did.
+type repackSummaryJSON struct {
+	Snapshot        *string `json:"snapshot_id"` // null: nothing committed
+	ObjectsRepacked int     `json:"objects_repacked"`
+	ChunksMoved     int     `json:"chunks_moved"`
+	BytesMoved      int64   `json:"bytes_moved"`
+	BytesFreeable   int64   `json:"bytes_freeable"`
+}
+
+func repackSummary(s engine.RepackSummary) repackSummaryJSON {
+	out := repackSummaryJSON{ObjectsRepacked: s.ObjectsRepacked, ChunksMoved: s.ChunksMoved, BytesMoved: s.BytesMoved, BytesFreeable: s.BytesFreeable}
+	if !s.Snapshot.IsZero() {
+		id := s.Snapshot.String()
+		out.Snapshot = &id
+	}
+	return out
+}
+
 // expireResultJSON is what an expiration did.
 type expireResultJSON struct {
 	Expired         []string `json:"expired_snapshots"`

@@ -433,11 +433,7 @@ func ic_repo_reset_branch(repo C.ic_repo, name, snapshotID, expectedTip *C.ic_cc
 //export ic_repo_rewrite_manifests
 func ic_repo_rewrite_manifests(repo C.ic_repo, branch, message, metadataJSON *C.ic_cchar, snapshotID **C.char, errOut *C.ic_error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
-		b, err := inString(branch, "branch")
-		if err != nil {
-			return err
-		}
-		msg, meta, err := inCommit(message, metadataJSON)
+		b, msg, meta, err := inBranchCommit(branch, message, metadataJSON)
 		if err != nil {
 			return err
 		}
@@ -450,6 +446,39 @@ func ic_repo_rewrite_manifests(repo C.ic_repo, branch, message, metadataJSON *C.
 		}
 		return setString(snapshotID, id.String())
 	})
+}
+
+//export ic_repo_repack_chunks
+func ic_repo_repack_chunks(repo C.ic_repo, branch, message, metadataJSON *C.ic_cchar, maxLiveFraction C.double, json **C.char, errOut *C.ic_error) C.ic_status {
+	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
+		b, msg, meta, err := inBranchCommit(branch, message, metadataJSON)
+		if err != nil {
+			return err
+		}
+		if err := needOut(unsafe.Pointer(json), "json"); err != nil {
+			return err
+		}
+		f := float64(maxLiveFraction)
+		if f != 0 && !(f > 0 && f <= 1) {
+			return invalidArg("max_live_fraction is %v; it must be in (0, 1], or 0 for the default %v", f, engine.DefaultRepackLiveFraction)
+		}
+		sum, err := r.RepackChunks(ctx, b, msg, meta, engine.RepackOptions{MaxLiveFraction: f})
+		if err != nil {
+			return err
+		}
+		return setJSON(json, repackSummary(sum))
+	})
+}
+
+// inBranchCommit reads the branch, message and metadata of a commit a
+// repository call makes itself.
+func inBranchCommit(branch, message, metadataJSON *C.ic_cchar) (string, string, map[string]any, error) {
+	b, err := inString(branch, "branch")
+	if err != nil {
+		return "", "", nil, err
+	}
+	msg, meta, err := inCommit(message, metadataJSON)
+	return b, msg, meta, err
 }
 
 //export ic_repo_create_tag

@@ -850,6 +850,34 @@ ic_status ic_repo_reset_branch(ic_repo repo, const char *name, const char *snaps
  */
 ic_status ic_repo_rewrite_manifests(ic_repo repo, const char *branch, const char *message, const char *metadata_json, char **snapshot_id, ic_error *err);
 
+/*
+ * Commits on branch a snapshot with the tip's nodes and data in which the
+ * chunks that sit in mostly unused chunk objects are copied into new ones.
+ * A chunk object is stored whole: one whose other chunks later commits
+ * rewrote keeps all its bytes while the tip uses any of them, and
+ * ic_repo_garbage_collect cannot free part of it. After a repack only
+ * snapshots before the commit use the old objects; expiring them
+ * (ic_repo_expire_snapshots with a time after the commit's parent) lets a
+ * collection free those objects.
+ *
+ * An object is repacked when the tip's chunks in it take at most
+ * max_live_fraction of its size (in (0, 1]; 0 means 0.5, else
+ * IC_ERR_INVALID_ARGUMENT). The commit's message is message; metadata_json
+ * (may be NULL) is merged over the default commit metadata. The
+ * transaction log records no change: diffs pass over the commit, and a
+ * session that committed meanwhile rebases over it, its chunks winning.
+ * On success *json (caller frees) is
+ *   {"snapshot_id": "…", "objects_repacked": 1, "chunks_moved": 4,
+ *    "bytes_moved": 4000, "bytes_freeable": 16000}
+ * with "snapshot_id" null when no object qualified and nothing was
+ * committed; bytes_freeable is the repacked objects' size less the bytes
+ * moved. IC_ERR_BRANCH_NOT_FOUND; IC_ERR_CONFLICT if the branch moved
+ * meanwhile (nothing committed: call again; a rebase could put the old
+ * copy of a chunk over a newer value); IC_ERR_NOT_FOUND if a chunk object
+ * of the tip is missing.
+ */
+ic_status ic_repo_repack_chunks(ic_repo repo, const char *branch, const char *message, const char *metadata_json, double max_live_fraction, char **json, ic_error *err);
+
 /* --- Tags ---------------------------------------------------------------- */
 
 /* Creates an immutable tag at snapshot_id. IC_ERR_TAG_EXISTS. */

@@ -49,6 +49,16 @@ static inline void ic_test_die(const char *file, int line, const char *expr, ic_
         ic_error_free(E);                                                          \
     } while (0)
 
+/* The error object of a failing call names the problem. */
+#define FAILS_SAYING(code, text, expr)                                             \
+    do {                                                                           \
+        ic_error E = 0;                                                            \
+        ic_status st_ = (expr);                                                    \
+        if (st_ != (code)) ic_test_die(__FILE__, __LINE__, #expr, (code), st_, E); \
+        CONTAINS(ic_error_message(E), text);                                       \
+        ic_error_free(E);                                                          \
+    } while (0)
+
 /* FAILS_QUIET(code, call) is for calls without an error parameter. */
 #define FAILS_QUIET(code, expr)                                                    \
     do {                                                                           \

@@ -118,7 +118,7 @@ static void one_call(void) {
     int32_t flag = 0;
     uint64_t h = 0;
     int32_t kind = 0;
-    switch (pick(31)) {
+    switch (pick(32)) {
     case 0: st = ic_storage_new_memory(any_string(0), &h, &e); if (st == IC_OK) keep(storages, h, free_storage); break;
     case 1: st = ic_repo_create(any_handle(), pick(2) ? NULL : any_string(0), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
     case 2: st = ic_repo_open(any_handle(), &h, &e); if (st == IC_OK) keep(repos, h, free_repo); break;
@@ -189,6 +189,14 @@ static void one_call(void) {
         int64_t cutoff = pick(3) == 0 ? -(int64_t)(rnd() >> 1) : (int64_t)(rnd() >> 1);
         int32_t branches = pick(3) == 0 ? (int32_t)rnd() : pick(2), tags = pick(3) == 0 ? (int32_t)rnd() : pick(2);
         st = ic_repo_expire_snapshots(any_handle(), cutoff, branches, tags, pick(5) ? &s : NULL, &e);
+        break;
+    }
+    case 31: {
+        /* A fraction in range, zero (the default), or anything (NaN,
+         * negative, above 1). */
+        double fractions[] = {0.5, 0, 1, -1, 1.5, 0.0 / 0.0, (double)rnd()};
+        st = ic_repo_repack_chunks(live_or_any(repos), pick(3) ? "main" : any_string(0), any_string(1), any_string(1),
+                                   fractions[pick(7)], pick(5) ? &s : NULL, &e);
         break;
     }
     default: {

@@ -16,16 +16,6 @@ static ic_session sess;
 
 static const char *BAD_UTF8 = "a\xff\xfe";
 
-/* The error object of a failing call names the problem. */
-#define FAILS_SAYING(code, text, expr)                                             \
-    do {                                                                           \
-        ic_error E = 0;                                                            \
-        ic_status st_ = (expr);                                                    \
-        if (st_ != (code)) ic_test_die(__FILE__, __LINE__, #expr, (code), st_, E); \
-        CONTAINS(ic_error_message(E), text);                                       \
-        ic_error_free(E);                                                          \
-    } while (0)
-
 static void handles(void) {
     ic_storage st = 0;
     OK(ic_storage_new_memory(NULL, &st, &E));

@@ -624,6 +624,81 @@ static void expire_history(const char *dir) {
 /* --- Anonymous snapshots, chunk types, statistics, inspection ----------- */
 
 /* The ic_chunk_type of chunk (y, x) of the array at path is want. */
+/* Repacking on local disk: four chunks set in one call share an object;
+ * once three are rewritten the tip uses a quarter of it, and a repack
+ * moves the fourth out, so that expiring the history before the repack
+ * lets a collection free that object. */
+static void repack_chunks(const char *dir) {
+    ic_storage st = 0;
+    ic_repo repo = 0;
+    create_local_repo(dir, "repack", &st, &repo);
+    uint8_t v[7][64];
+    for (int i = 0; i < 7; i++) ic_test_fill(v[i], 64, (unsigned)i + 90);
+    ic_session s = 0;
+    OK(ic_repo_writable_session(repo, "main", &s, &E));
+    OK(ic_session_add_group(s, "/", (const uint8_t *)GROUP_META, strlen(GROUP_META), &E));
+    ic_test_add_array(s, "/temp", 4, 16, 2, 4);
+    const char *keys[4] = {"temp/c/0/0", "temp/c/0/1", "temp/c/1/0", "temp/c/1/1"};
+    const uint8_t *vals[4] = {v[0], v[1], v[2], v[3]};
+    size_t lens[4] = {64, 64, 64, 64};
+    OK(ic_store_set_many(s, keys, vals, lens, 4, &E));
+    char *c1 = NULL;
+    OK(ic_session_commit(s, "four chunks in one object", NULL, &c1, &E));
+    OK(ic_session_free(s));
+    uint8_t *w2[4] = {v[4], v[5], v[6], NULL}, *s2[4] = {v[4], v[5], v[6], v[3]};
+    char *c2 = commit_chunks(repo, "three rewritten", w2);
+
+    char *json = NULL;
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "max_live_fraction", ic_repo_repack_chunks(repo, "main", "r", NULL, 1.5, &json, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_repack_chunks(repo, "main", "r", NULL, -0.5, &json, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_repack_chunks(repo, "main", "r", NULL, 0.5, NULL, &E));
+    FAILS(IC_ERR_BRANCH_NOT_FOUND, ic_repo_repack_chunks(repo, "nope", "r", NULL, 0, &json, &E));
+
+    /* No object is at most a fifth used: nothing is committed. */
+    OK(ic_repo_repack_chunks(repo, "main", "r", NULL, 0.2, &json, &E));
+    CHECK(strncmp(json_value(json, "snapshot_id"), "null", 4) == 0);
+    CHECK(gc_field(json, "objects_repacked") == 0 && gc_field(json, "chunks_moved") == 0);
+    ic_string_free(json);
+    char *tip = NULL;
+    ic_version at_main = at_branch("main");
+    OK(ic_repo_resolve(repo, &at_main, &tip, &E));
+    CHECK(strcmp(tip, c2) == 0);
+    ic_string_free(tip);
+
+    sleep_ms(50);
+    int64_t cutoff = unix_nanos_from_now(0);
+    sleep_ms(50);
+    OK(ic_repo_repack_chunks(repo, "main", "repack", "{\"why\": \"c test\"}", 0, &json, &E));
+    CHECK(gc_field(json, "objects_repacked") == 1);
+    CHECK(gc_field(json, "chunks_moved") == 1);
+    CHECK(gc_field(json, "bytes_moved") == 64);
+    CHECK(gc_field(json, "bytes_freeable") == 192);
+    const char *id = json_value(json, "snapshot_id");
+    OK(ic_repo_resolve(repo, &at_main, &tip, &E));
+    CHECK(id[0] == '"' && strncmp(id + 1, tip, strlen(tip)) == 0 && id[1 + strlen(tip)] == '"');
+    ic_string_free(json);
+    expect_chunks_at(repo, tip, s2);
+    ic_version from = at_snapshot(c2), to = at_snapshot(tip);
+    OK(ic_repo_diff(repo, &from, &to, &json, &E));
+    CHECK(strstr(json, "[[") == NULL); /* no chunk changed */
+    ic_string_free(json);
+
+    /* Expire the history before the repack and collect: the shared
+     * object goes (the only chunk object no longer used), the data stays. */
+    OK(ic_repo_expire_snapshots(repo, cutoff, 0, 0, &json, &E));
+    ic_string_free(json);
+    OK(ic_repo_garbage_collect(repo, unix_nanos_from_now(3600), 0, &json, &E));
+    CHECK(gc_field(json, "chunks_deleted") == 1);
+    CHECK(gc_field(json, "bytes_deleted") >= 256);
+    ic_string_free(json);
+    expect_chunks_at(repo, tip, s2);
+    ic_string_free(tip);
+    ic_string_free(c1);
+    ic_string_free(c2);
+    OK(ic_repo_free(repo));
+    OK(ic_storage_free(st));
+}
+
 static void expect_kind(ic_session s, const char *path, uint32_t y, uint32_t x, int32_t want) {
     uint32_t c[2] = {y, x};
     int32_t kind = -1;
@@ -1439,6 +1514,7 @@ int main(void) {
 
     garbage_collection(dir);
     expire_history(dir);
+    repack_chunks(dir);
     anonymous_snapshot(dir);
     manifest_splitting(dir);
     open_with_config(dir);
