@@ -16,8 +16,9 @@ import (
 // RepackOptions say which chunk objects RepackChunks copies chunks out of.
 type RepackOptions struct {
 	// MaxLiveFraction: an object is repacked when the bytes of it the
-	// branch's tip uses are at most this fraction of its size. Zero means
-	// DefaultRepackLiveFraction; it must be in (0, 1].
+	// branch's tip uses are at most this fraction of its size (and not
+	// all of it: at 1, every object with a byte the tip does not use).
+	// Zero means DefaultRepackLiveFraction; it must be in (0, 1].
 	MaxLiveFraction float64
 }
 
@@ -62,7 +63,7 @@ const (
 // after the commit's parent) and collecting garbage frees them.
 //
 // An object is repacked when the tip's chunks in it (native chunks of every
-// array) take at most opts.MaxLiveFraction of its size. Objects are
+// array) take at most opts.MaxLiveFraction of its size, and not all of it. Objects are
 // measured by listing the repository's chunk objects. Chunks are copied as
 // the write-behind path writes them, into packs of the storage's size; a
 // chunk larger than a pack gets an object of its own.
@@ -140,8 +141,10 @@ func (s *Session) planRepack(ctx context.Context, fraction float64) (map[codec.C
 		if perr != nil {
 			continue
 		}
+		// An object the tip uses whole has nothing to free, whatever
+		// the fraction.
 		live, ok := used[codec.ChunkID(id)]
-		if ok && info.Size > 0 && float64(live) <= fraction*float64(info.Size) {
+		if ok && live < uint64(info.Size) && float64(live) <= fraction*float64(info.Size) {
 			candidates[codec.ChunkID(id)] = info.Size
 		}
 	}

@@ -861,8 +861,9 @@ ic_status ic_repo_rewrite_manifests(ic_repo repo, const char *branch, const char
  * collection free those objects.
  *
  * An object is repacked when the tip's chunks in it take at most
- * max_live_fraction of its size (in (0, 1]; 0 means 0.5, else
- * IC_ERR_INVALID_ARGUMENT). The commit's message is message; metadata_json
+ * max_live_fraction of its size, and not all of it (in (0, 1]; 0 means
+ * 0.5, else IC_ERR_INVALID_ARGUMENT; 1 repacks every object with a byte
+ * the tip does not use). The commit's message is message; metadata_json
  * (may be NULL) is merged over the default commit metadata. The
  * transaction log records no change: diffs pass over the commit, and a
  * session that committed meanwhile rebases over it, its chunks winning.
