@@ -36,6 +36,7 @@ export LibraryError, IcechunkException, IcechunkError, ConflictError, RebaseFail
     config, set_config!, use_config!, default_commit_metadata, set_default_commit_metadata!,
     set_virtual_chunk_storage!,
     list_branches, create_branch!, lookup_branch, delete_branch!, reset_branch!, rewrite_manifests!,
+    repack_chunks!, RepackSummary,
     list_tags, create_tag!, lookup_tag, delete_tag!,
     resolve, snapshot_info, ancestry, SnapshotInfo, ManifestFileInfo, Diff,
     garbage_collect, GCSummary, expire_snapshots, chunk_storage_stats, ChunkStorageStats, inspect_snapshot,

@@ -358,6 +358,57 @@ function rewrite_manifests!(repo::Repository, message::AbstractString; branch::A
 end
 
 """
+    RepackSummary
+
+What [`repack_chunks!`](@ref) did: `snapshot_id` (the commit's id, or
+`nothing` when no chunk object qualified and nothing was committed),
+`objects_repacked`, `chunks_moved`, `bytes_moved` and `bytes_freeable` (the
+repacked objects' size less the bytes moved: what [`garbage_collect`](@ref)
+frees once no snapshot before the commit is reachable).
+"""
+struct RepackSummary
+    snapshot_id::Union{Nothing,String}
+    objects_repacked::Int
+    chunks_moved::Int
+    bytes_moved::Int64
+    bytes_freeable::Int64
+end
+RepackSummary(d::AbstractDict) = RepackSummary(d["snapshot_id"] === nothing ? nothing : String(d["snapshot_id"]),
+    Int(d["objects_repacked"]), Int(d["chunks_moved"]), Int64(d["bytes_moved"]), Int64(d["bytes_freeable"]))
+Base.show(io::IO, r::RepackSummary) = _show_fields(io, r)
+
+"""
+    repack_chunks!(repo; branch="main", message="repack chunks", max_live_fraction=0.5,
+                   metadata=nothing) -> RepackSummary
+
+Commits on `branch` a snapshot with the same data as its tip, in which the
+chunks that sit in mostly unused chunk objects are copied into new ones.
+Chunks written together share one object, deleted whole: once later commits
+rewrote most of an object's chunks, [`garbage_collect`](@ref) cannot free
+the rest while any snapshot uses any of it. After a repack only snapshots
+before the commit use such objects; [`expire_snapshots`](@ref) with a time
+after the commit's parent, then a collection, frees them.
+
+An object is repacked when the tip's chunks in it take at most
+`max_live_fraction` (in (0, 1]) of its size, and not all of it (at 1, every
+object with a byte the tip does not use). `metadata` is merged over the
+default commit metadata. The commit records no change: diffs across it are
+empty, and a session that committed meanwhile rebases over it. Throws
+`IcechunkError(:BRANCH_NOT_FOUND)`, `IcechunkError(:INVALID_ARGUMENT)` for a
+fraction out of range, or a `ConflictError` if the branch moved meanwhile
+(nothing committed: call again).
+"""
+function repack_chunks!(repo::Repository; branch::AbstractString = "main", message::AbstractString = "repack chunks",
+                        max_live_fraction::Real = 0.5, metadata = nothing)
+    f = Float64(max_live_fraction)
+    f == 0 && throw(IcechunkError(:INVALID_ARGUMENT, "max_live_fraction is 0; it must be in (0, 1]"))
+    md = metadata === nothing ? nothing : _config_json(metadata)
+    RepackSummary(_json_out((h, out, err) -> @ic(:ic_repo_repack_chunks, Int32,
+        (UInt64, Cstring, Cstring, Cstring, Cdouble, Ref{Ptr{UInt8}}, Ref{UInt64}), h, branch, message, _cstr(md), f,
+        out, err), repo))
+end
+
+"""
     list_tags(repo) -> Vector{String}
 
 The tag names, sorted.

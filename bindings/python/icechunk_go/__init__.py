@@ -82,7 +82,15 @@ from .errors import (
     TagNotFoundError,
     UnsupportedFormatVersionError,
 )
-from .repository import ChunkStorageStats, GCSummary, ManifestFileInfo, NaiveDatetimeError, Repository, SnapshotInfo
+from .repository import (
+    ChunkStorageStats,
+    GCSummary,
+    ManifestFileInfo,
+    NaiveDatetimeError,
+    RepackSummary,
+    Repository,
+    SnapshotInfo,
+)
 from .session import ForkSession, Session, SessionPicklingError
 from .storage import Storage, http_storage, in_memory_storage, local_filesystem_storage, r2_storage, s3_storage, tigris_storage
 from .store import IcechunkStore

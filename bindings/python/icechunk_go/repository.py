@@ -17,6 +17,7 @@ from .config import RepositoryConfig
 from .conflicts import ConflictSolver, _solver
 from .credentials import S3Credentials, s3_anonymous_credentials, s3_from_env_credentials
 from .diff import Diff
+from .errors import InvalidArgumentError
 from .session import Session, _dumps, _session_class
 from .storage import Storage
 
@@ -148,6 +149,44 @@ class GCSummary:
             chunks_deleted=int(d["chunks_deleted"]),
             bytes_deleted=int(d["bytes_deleted"]),
             dry_run=bool(d["dry_run"]),
+        )
+
+
+@dataclass(frozen=True)
+class RepackSummary:
+    """What :meth:`Repository.repack_chunks` did.
+
+    Attributes
+    ----------
+    snapshot_id : str or None
+        The commit's id; None when no chunk object qualified and nothing
+        was committed.
+    objects_repacked : int
+        Chunk objects the branch's tip no longer uses.
+    chunks_moved : int
+        Chunks copied into new objects.
+    bytes_moved : int
+        Their size.
+    bytes_freeable : int
+        The repacked objects' size less the bytes moved: what
+        :meth:`Repository.garbage_collect` frees once no snapshot before
+        the commit is reachable.
+    """
+
+    snapshot_id: str | None
+    objects_repacked: int
+    chunks_moved: int
+    bytes_moved: int
+    bytes_freeable: int
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any]) -> RepackSummary:
+        return cls(
+            snapshot_id=d["snapshot_id"],
+            objects_repacked=int(d["objects_repacked"]),
+            chunks_moved=int(d["chunks_moved"]),
+            bytes_moved=int(d["bytes_moved"]),
+            bytes_freeable=int(d["bytes_freeable"]),
         )
 
 
@@ -556,6 +595,78 @@ class Repository:
             meta,
         )
 
+    @interruptible
+    def repack_chunks(
+        self,
+        message: str = "repack chunks",
+        *,
+        branch: str = "main",
+        max_live_fraction: float = 0.5,
+        metadata: dict[str, Any] | None = None,
+    ) -> RepackSummary:
+        """Commits on ``branch`` a snapshot with the same data as its tip, in
+        which the chunks that sit in mostly unused chunk objects are copied
+        into new ones, and returns what it did.
+
+        Chunks written together share one object in storage, and an object
+        is deleted whole. Once later commits rewrite most of its chunks (an
+        array appended to with a partial last chunk, a region updated
+        again and again), the tip uses little of it, yet
+        :meth:`garbage_collect` cannot free the rest while any snapshot
+        uses any of it. A repack moves the tip's chunks out of such
+        objects; after it only older snapshots use them, so expiring those
+        and collecting frees the space::
+
+            summary = repo.repack_chunks(branch="main")
+            cutoff = repo.lookup_snapshot(summary.snapshot_id).written_at
+            repo.expire_snapshots(cutoff)
+            repo.garbage_collect(cutoff)
+
+        An object is repacked when the tip's chunks in it take at most
+        ``max_live_fraction`` of its size, and not all of it (at 1, every
+        object with a byte the tip does not use). ``metadata`` is merged over the
+        default commit metadata. The commit records no change: diffs across
+        it are empty, and a session that committed meanwhile rebases over
+        it, its own chunks winning. When no object qualifies nothing is
+        committed (``snapshot_id`` is None).
+
+        Parameters
+        ----------
+        message : str
+            The commit message.
+        branch : str
+            The branch to repack.
+        max_live_fraction : float
+            In (0, 1]: the most of an object the tip may use for it to be
+            repacked.
+        metadata : dict, optional
+            Commit metadata.
+
+        Raises
+        ------
+        BranchNotFoundError
+        ConflictError
+            The branch moved while chunks were copied; nothing was
+            committed, call it again (a rebase could put the old copy of a
+            chunk over a newer value).
+        ValueError
+            ``max_live_fraction`` is not in (0, 1] (:class:`InvalidArgumentError`).
+        """
+        if isinstance(max_live_fraction, bool) or not isinstance(max_live_fraction, (int, float)):
+            raise TypeError(f"max_live_fraction must be a number, not {type(max_live_fraction).__name__}")
+        if max_live_fraction == 0:  # the C call's "default", out of range here
+            raise InvalidArgumentError("max_live_fraction is 0; it must be in (0, 1]", code=_ffi.IC_ERR_INVALID_ARGUMENT)
+        meta = None if metadata is None else _ffi.cstr(_dumps(metadata), "metadata")
+        d = _ffi.json_result(
+            _ffi.lib.ic_repo_repack_chunks,
+            self._h,
+            _ffi.cstr(branch, "branch"),
+            _ffi.cstr(message, "message"),
+            meta,
+            float(max_live_fraction),
+        )
+        return RepackSummary._from_json(d)
+
     def delete_branch(self, branch: str) -> None:
         """Deletes ``branch`` (not ``main``)."""
         _ffi.call(_ffi.lib.ic_repo_delete_branch, self._h, _ffi.cstr(branch, "branch"))
@@ -938,6 +1049,7 @@ class Repository:
     reset_branch_async = on_thread(reset_branch)
     delete_branch_async = on_thread(delete_branch)
     rewrite_manifests_async = on_thread(rewrite_manifests)
+    repack_chunks_async = on_thread(repack_chunks)
     create_tag_async = on_thread(create_tag)
     list_tags_async = on_thread(list_tags)
     lookup_tag_async = on_thread(lookup_tag)

@@ -239,6 +239,40 @@ def test_s3_write_behind_packs_chunks(minio: Minio) -> None:
     np.testing.assert_array_equal(zarr.open_array(again.readonly_session(branch="main").store, path="a", mode="r")[:], want)
 
 
+def test_s3_repack_frees_rewritten_space(minio: Minio) -> None:
+    """48 chunks written behind fill four 3 MiB objects; rewriting three in
+    four leaves each partly unused. A repack moves the rest out, and
+    expiring the history before it lets a collection delete exactly those
+    four objects on the S3 server."""
+    storage = minio.storage("repos/repack")
+    repo = ic.Repository.create(storage)
+    s = repo.writable_session("main")
+    chunk = 65536  # int32: 256 KiB, twelve to an object
+    arr = zarr.create_array(s.store, name="a", shape=(48 * chunk,), chunks=(chunk,), dtype="i4", compressors=None)
+    want = np.arange(48 * chunk, dtype="i4")
+    arr[:] = want
+    s.commit("48 chunks of 256 KiB")
+    s = repo.writable_session("main")
+    arr = zarr.open_array(s.store, path="a", mode="a")
+    for i in range(48):
+        if i % 4:
+            want[i * chunk : (i + 1) * chunk] *= -1
+            arr[i * chunk : (i + 1) * chunk] = want[i * chunk : (i + 1) * chunk]
+    s.commit("three chunks in four rewritten")
+    time.sleep(1.5)  # past S3's one-second timestamps, so the collection may delete them
+
+    # Fraction 1: every object with an unused byte, however zarr's
+    # concurrent writes spread the chunks over the four.
+    summary = repo.repack_chunks(branch="main", max_live_fraction=1)
+    assert (summary.objects_repacked, summary.chunks_moved) == (4, 12)
+    assert (summary.bytes_moved, summary.bytes_freeable) == (12 * 4 * chunk, 36 * 4 * chunk)
+    cutoff = repo.lookup_snapshot(summary.snapshot_id).written_at
+    repo.expire_snapshots(cutoff)
+    assert repo.garbage_collect(cutoff).chunks_deleted == 4
+    again = ic.Repository.open(minio.storage("repos/repack"))
+    np.testing.assert_array_equal(zarr.open_array(again.readonly_session(branch="main").store, path="a", mode="r")[:], want)
+
+
 def test_s3_reads_ahead_of_scans(minio: Minio) -> None:
     """Reads through zarr on S3 start read-ahead when a batch continues
     the last one: scans, scans that stop and jump, reverse and strided
