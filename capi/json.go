@@ -368,10 +368,11 @@ type repackSummaryJSON struct {
 	ChunksMoved     int     `json:"chunks_moved"`
 	BytesMoved      int64   `json:"bytes_moved"`
 	BytesFreeable   int64   `json:"bytes_freeable"`
+	DryRun          bool    `json:"dry_run"`
 }
 
-func repackSummary(s engine.RepackSummary) repackSummaryJSON {
-	out := repackSummaryJSON{ObjectsRepacked: s.ObjectsRepacked, ChunksMoved: s.ChunksMoved, BytesMoved: s.BytesMoved, BytesFreeable: s.BytesFreeable}
+func repackSummary(s engine.RepackSummary, dryRun bool) repackSummaryJSON {
+	out := repackSummaryJSON{ObjectsRepacked: s.ObjectsRepacked, ChunksMoved: s.ChunksMoved, BytesMoved: s.BytesMoved, BytesFreeable: s.BytesFreeable, DryRun: dryRun}
 	if !s.Snapshot.IsZero() {
 		id := s.Snapshot.String()
 		out.Snapshot = &id

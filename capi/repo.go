@@ -449,7 +449,7 @@ func ic_repo_rewrite_manifests(repo C.ic_repo, branch, message, metadataJSON *C.
 }
 
 //export ic_repo_repack_chunks
-func ic_repo_repack_chunks(repo C.ic_repo, branch, message, metadataJSON *C.ic_cchar, maxLiveFraction C.double, json **C.char, errOut *C.ic_error) C.ic_status {
+func ic_repo_repack_chunks(repo C.ic_repo, branch, message, metadataJSON *C.ic_cchar, maxLiveFraction C.double, dryRun C.int32_t, json **C.char, errOut *C.ic_error) C.ic_status {
 	return withRepo(repo, errOut, func(r *engine.Repository, ctx context.Context) error {
 		b, msg, meta, err := inBranchCommit(branch, message, metadataJSON)
 		if err != nil {
@@ -462,11 +462,11 @@ func ic_repo_repack_chunks(repo C.ic_repo, branch, message, metadataJSON *C.ic_c
 		if f != 0 && !(f > 0 && f <= 1) {
 			return invalidArg("max_live_fraction is %v; it must be in (0, 1], or 0 for the default %v", f, engine.DefaultRepackLiveFraction)
 		}
-		sum, err := r.RepackChunks(ctx, b, msg, meta, engine.RepackOptions{MaxLiveFraction: f})
+		sum, err := r.RepackChunks(ctx, b, msg, meta, engine.RepackOptions{MaxLiveFraction: f, DryRun: dryRun != 0})
 		if err != nil {
 			return err
 		}
-		return setJSON(json, repackSummary(sum))
+		return setJSON(json, repackSummary(sum, dryRun != 0))
 	})
 }
 

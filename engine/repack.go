@@ -20,6 +20,9 @@ type RepackOptions struct {
 	// all of it: at 1, every object with a byte the tip does not use).
 	// Zero means DefaultRepackLiveFraction; it must be in (0, 1].
 	MaxLiveFraction float64
+	// DryRun measures what a repack would move and free, and copies and
+	// commits nothing.
+	DryRun bool
 }
 
 // DefaultRepackLiveFraction repacks objects at most half used: what stays
@@ -28,8 +31,8 @@ const DefaultRepackLiveFraction = 0.5
 
 // RepackSummary says what RepackChunks did.
 type RepackSummary struct {
-	// Snapshot is the commit's id; zero when no object qualified and
-	// nothing was committed.
+	// Snapshot is the commit's id; zero when no object qualified, or in a
+	// dry run: nothing was committed.
 	Snapshot codec.SnapshotID
 	// ObjectsRepacked counts the chunk objects the tip no longer uses.
 	ObjectsRepacked int
@@ -72,7 +75,7 @@ const (
 // default commit metadata. Its transaction log records no change, since no
 // value changes: diffs pass over it, and a session that committed meanwhile
 // rebases over it, its own chunks winning. No objects qualifying commits
-// nothing (a zero Snapshot).
+// nothing (a zero Snapshot); nor does a dry run, which only measures.
 //
 // Errors: ErrInvalidArgument for a fraction outside (0, 1];
 // ErrBranchNotFound; a *ConflictError (ErrConflict) if the branch moved
@@ -90,7 +93,7 @@ func (r *Repository) RepackChunks(ctx context.Context, branch, message string, m
 	}
 	s.unlogged = true
 	moves, sum, err := s.planRepack(ctx, fraction)
-	if err != nil || len(moves) == 0 {
+	if err != nil || len(moves) == 0 || opts.DryRun {
 		return sum, errors.Wrapf(err, "repacking the chunks of branch %q", branch)
 	}
 	if err := s.copyChunks(ctx, moves); err != nil {

@@ -69,9 +69,22 @@ func testRepackChunks(t *testing.T, store storage.Storage) {
 	if sum != (RepackSummary{}) {
 		t.Fatalf("nothing is a tenth used, yet: %+v", sum)
 	}
+	wantSum := RepackSummary{ObjectsRepacked: 1, ChunksMoved: 4, BytesMoved: 4000, BytesFreeable: 16000}
+	before := gcObjects(t, store)
+	sum, err = repo.RepackChunks(ctx, MainBranch, "dry run", nil, RepackOptions{DryRun: true})
+	mustOK(t, err)
+	if sum != wantSum {
+		t.Fatalf("dry run: %+v, want %+v", sum, wantSum)
+	}
+	if after := gcObjects(t, store); len(after) != len(before) {
+		t.Fatalf("a dry run wrote %d objects", len(after)-len(before))
+	}
+	if tip, _ := repo.LookupBranch(ctx, MainBranch); tip != f.c2 {
+		t.Fatal("a dry run moved main")
+	}
 	sum, err = repo.RepackChunks(ctx, MainBranch, "repack", map[string]any{"why": "test"}, RepackOptions{})
 	mustOK(t, err)
-	wantSum := RepackSummary{Snapshot: sum.Snapshot, ObjectsRepacked: 1, ChunksMoved: 4, BytesMoved: 4000, BytesFreeable: 16000}
+	wantSum.Snapshot = sum.Snapshot
 	if sum != wantSum {
 		t.Fatalf("repack: %+v, want %+v", sum, wantSum)
 	}

@@ -867,17 +867,18 @@ ic_status ic_repo_rewrite_manifests(ic_repo repo, const char *branch, const char
  * (may be NULL) is merged over the default commit metadata. The
  * transaction log records no change: diffs pass over the commit, and a
  * session that committed meanwhile rebases over it, its chunks winning.
- * On success *json (caller frees) is
+ * With dry_run != 0 nothing is copied or committed, and the counts say
+ * what a repack would do. On success *json (caller frees) is
  *   {"snapshot_id": "…", "objects_repacked": 1, "chunks_moved": 4,
- *    "bytes_moved": 4000, "bytes_freeable": 16000}
- * with "snapshot_id" null when no object qualified and nothing was
- * committed; bytes_freeable is the repacked objects' size less the bytes
- * moved. IC_ERR_BRANCH_NOT_FOUND; IC_ERR_CONFLICT if the branch moved
+ *    "bytes_moved": 4000, "bytes_freeable": 16000, "dry_run": false}
+ * with "snapshot_id" null when nothing was committed (no object
+ * qualified, or a dry run); bytes_freeable is the repacked objects' size
+ * less the bytes moved. IC_ERR_BRANCH_NOT_FOUND; IC_ERR_CONFLICT if the branch moved
  * meanwhile (nothing committed: call again; a rebase could put the old
  * copy of a chunk over a newer value); IC_ERR_NOT_FOUND if a chunk object
  * of the tip is missing.
  */
-ic_status ic_repo_repack_chunks(ic_repo repo, const char *branch, const char *message, const char *metadata_json, double max_live_fraction, char **json, ic_error *err);
+ic_status ic_repo_repack_chunks(ic_repo repo, const char *branch, const char *message, const char *metadata_json, double max_live_fraction, int32_t dry_run, char **json, ic_error *err);
 
 /* --- Tags ---------------------------------------------------------------- */
 

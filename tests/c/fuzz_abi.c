@@ -196,7 +196,7 @@ static void one_call(void) {
          * negative, above 1). */
         double fractions[] = {0.5, 0, 1, -1, 1.5, 0.0 / 0.0, (double)rnd()};
         st = ic_repo_repack_chunks(live_or_any(repos), pick(3) ? "main" : any_string(0), any_string(1), any_string(1),
-                                   fractions[pick(7)], pick(5) ? &s : NULL, &e);
+                                   fractions[pick(7)], pick(3) == 0 ? (int32_t)rnd() : pick(2), pick(5) ? &s : NULL, &e);
         break;
     }
     default: {

@@ -649,13 +649,13 @@ static void repack_chunks(const char *dir) {
     char *c2 = commit_chunks(repo, "three rewritten", w2);
 
     char *json = NULL;
-    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "max_live_fraction", ic_repo_repack_chunks(repo, "main", "r", NULL, 1.5, &json, &E));
-    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_repack_chunks(repo, "main", "r", NULL, -0.5, &json, &E));
-    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_repack_chunks(repo, "main", "r", NULL, 0.5, NULL, &E));
-    FAILS(IC_ERR_BRANCH_NOT_FOUND, ic_repo_repack_chunks(repo, "nope", "r", NULL, 0, &json, &E));
+    FAILS_SAYING(IC_ERR_INVALID_ARGUMENT, "max_live_fraction", ic_repo_repack_chunks(repo, "main", "r", NULL, 1.5, 0, &json, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_repack_chunks(repo, "main", "r", NULL, -0.5, 0, &json, &E));
+    FAILS(IC_ERR_INVALID_ARGUMENT, ic_repo_repack_chunks(repo, "main", "r", NULL, 0.5, 1, NULL, &E));
+    FAILS(IC_ERR_BRANCH_NOT_FOUND, ic_repo_repack_chunks(repo, "nope", "r", NULL, 0, 0, &json, &E));
 
     /* No object is at most a fifth used: nothing is committed. */
-    OK(ic_repo_repack_chunks(repo, "main", "r", NULL, 0.2, &json, &E));
+    OK(ic_repo_repack_chunks(repo, "main", "r", NULL, 0.2, 0, &json, &E));
     CHECK(strncmp(json_value(json, "snapshot_id"), "null", 4) == 0);
     CHECK(gc_field(json, "objects_repacked") == 0 && gc_field(json, "chunks_moved") == 0);
     ic_string_free(json);
@@ -668,7 +668,17 @@ static void repack_chunks(const char *dir) {
     sleep_ms(50);
     int64_t cutoff = unix_nanos_from_now(0);
     sleep_ms(50);
-    OK(ic_repo_repack_chunks(repo, "main", "repack", "{\"why\": \"c test\"}", 0, &json, &E));
+    /* A dry run counts and commits nothing. */
+    OK(ic_repo_repack_chunks(repo, "main", "dry", NULL, 0, 1, &json, &E));
+    CHECK(strncmp(json_value(json, "snapshot_id"), "null", 4) == 0);
+    CHECK(gc_field(json, "dry_run") == 1 && gc_field(json, "objects_repacked") == 1);
+    CHECK(gc_field(json, "chunks_moved") == 1 && gc_field(json, "bytes_freeable") == 192);
+    ic_string_free(json);
+    OK(ic_repo_resolve(repo, &at_main, &tip, &E));
+    CHECK(strcmp(tip, c2) == 0);
+    ic_string_free(tip);
+    OK(ic_repo_repack_chunks(repo, "main", "repack", "{\"why\": \"c test\"}", 0, 0, &json, &E));
+    CHECK(gc_field(json, "dry_run") == 0);
     CHECK(gc_field(json, "objects_repacked") == 1);
     CHECK(gc_field(json, "chunks_moved") == 1);
     CHECK(gc_field(json, "bytes_moved") == 64);

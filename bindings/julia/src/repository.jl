@@ -361,10 +361,11 @@ end
     RepackSummary
 
 What [`repack_chunks!`](@ref) did: `snapshot_id` (the commit's id, or
-`nothing` when no chunk object qualified and nothing was committed),
-`objects_repacked`, `chunks_moved`, `bytes_moved` and `bytes_freeable` (the
-repacked objects' size less the bytes moved: what [`garbage_collect`](@ref)
-frees once no snapshot before the commit is reachable).
+`nothing` when nothing was committed: no chunk object qualified, or a dry
+run), `objects_repacked`, `chunks_moved`, `bytes_moved`, `bytes_freeable`
+(the repacked objects' size less the bytes moved: what
+[`garbage_collect`](@ref) frees once no snapshot before the commit is
+reachable) and `dry_run::Bool`.
 """
 struct RepackSummary
     snapshot_id::Union{Nothing,String}
@@ -372,14 +373,16 @@ struct RepackSummary
     chunks_moved::Int
     bytes_moved::Int64
     bytes_freeable::Int64
+    dry_run::Bool
 end
 RepackSummary(d::AbstractDict) = RepackSummary(d["snapshot_id"] === nothing ? nothing : String(d["snapshot_id"]),
-    Int(d["objects_repacked"]), Int(d["chunks_moved"]), Int64(d["bytes_moved"]), Int64(d["bytes_freeable"]))
+    Int(d["objects_repacked"]), Int(d["chunks_moved"]), Int64(d["bytes_moved"]), Int64(d["bytes_freeable"]),
+    d["dry_run"] === true)
 Base.show(io::IO, r::RepackSummary) = _show_fields(io, r)
 
 """
     repack_chunks!(repo; branch="main", message="repack chunks", max_live_fraction=0.5,
-                   metadata=nothing) -> RepackSummary
+                   metadata=nothing, dry_run=false) -> RepackSummary
 
 Commits on `branch` a snapshot with the same data as its tip, in which the
 chunks that sit in mostly unused chunk objects are copied into new ones.
@@ -393,19 +396,21 @@ An object is repacked when the tip's chunks in it take at most
 `max_live_fraction` (in (0, 1]) of its size, and not all of it (at 1, every
 object with a byte the tip does not use). `metadata` is merged over the
 default commit metadata. The commit records no change: diffs across it are
-empty, and a session that committed meanwhile rebases over it. Throws
+empty, and a session that committed meanwhile rebases over it. With
+`dry_run = true` nothing is copied or committed: the summary says what a
+repack would do. Throws
 `IcechunkError(:BRANCH_NOT_FOUND)`, `IcechunkError(:INVALID_ARGUMENT)` for a
 fraction out of range, or a `ConflictError` if the branch moved meanwhile
 (nothing committed: call again).
 """
 function repack_chunks!(repo::Repository; branch::AbstractString = "main", message::AbstractString = "repack chunks",
-                        max_live_fraction::Real = 0.5, metadata = nothing)
+                        max_live_fraction::Real = 0.5, metadata = nothing, dry_run::Bool = false)
     f = Float64(max_live_fraction)
     f == 0 && throw(IcechunkError(:INVALID_ARGUMENT, "max_live_fraction is 0; it must be in (0, 1]"))
     md = metadata === nothing ? nothing : _config_json(metadata)
     RepackSummary(_json_out((h, out, err) -> @ic(:ic_repo_repack_chunks, Int32,
-        (UInt64, Cstring, Cstring, Cstring, Cdouble, Ref{Ptr{UInt8}}, Ref{UInt64}), h, branch, message, _cstr(md), f,
-        out, err), repo))
+        (UInt64, Cstring, Cstring, Cstring, Cdouble, Int32, Ref{Ptr{UInt8}}, Ref{UInt64}), h, branch, message,
+        _cstr(md), f, Int32(dry_run), out, err), repo))
 end
 
 """

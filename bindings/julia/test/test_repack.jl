@@ -39,7 +39,11 @@ using Dates
         sleep(0.05)
         cutoff = Dates.now(Dates.UTC)
         sleep(0.05)
+        dry = repack_chunks!(repo; dry_run = true)
+        @test dry.dry_run && dry.snapshot_id === nothing && dry.objects_repacked == 1 && dry.bytes_freeable == 1024
+        @test lookup_branch(repo, "main") == c2
         r = repack_chunks!(repo; message = "repack", metadata = Dict("why" => "julia"))
+        @test !r.dry_run
         @test r isa RepackSummary
         @test startswith(repr(r), "RepackSummary(snapshot_id=")
         @test r.snapshot_id == lookup_branch(repo, "main")

@@ -191,7 +191,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "ic_repo_delete_branch": (_ST, [_H, c_char_p, _ERR]),
     "ic_repo_reset_branch": (_ST, [_H, c_char_p, c_char_p, c_char_p, _ERR]),
     "ic_repo_rewrite_manifests": (_ST, [_H, c_char_p, c_char_p, c_char_p, _OUT_PTR, _ERR]),
-    "ic_repo_repack_chunks": (_ST, [_H, c_char_p, c_char_p, c_char_p, c_double, _OUT_PTR, _ERR]),
+    "ic_repo_repack_chunks": (_ST, [_H, c_char_p, c_char_p, c_char_p, c_double, c_int32, _OUT_PTR, _ERR]),
     "ic_repo_create_tag": (_ST, [_H, c_char_p, c_char_p, _ERR]),
     "ic_repo_list_tags": (_ST, [_H, _OUT_PTR, _ERR]),
     "ic_repo_lookup_tag": (_ST, [_H, c_char_p, _OUT_PTR, _ERR]),

@@ -159,8 +159,8 @@ class RepackSummary:
     Attributes
     ----------
     snapshot_id : str or None
-        The commit's id; None when no chunk object qualified and nothing
-        was committed.
+        The commit's id; None when nothing was committed (no chunk object
+        qualified, or a dry run).
     objects_repacked : int
         Chunk objects the branch's tip no longer uses.
     chunks_moved : int
@@ -171,6 +171,9 @@ class RepackSummary:
         The repacked objects' size less the bytes moved: what
         :meth:`Repository.garbage_collect` frees once no snapshot before
         the commit is reachable.
+    dry_run : bool
+        True if nothing was copied or committed and the counts say what a
+        repack would do.
     """
 
     snapshot_id: str | None
@@ -178,6 +181,7 @@ class RepackSummary:
     chunks_moved: int
     bytes_moved: int
     bytes_freeable: int
+    dry_run: bool = False
 
     @classmethod
     def _from_json(cls, d: dict[str, Any]) -> RepackSummary:
@@ -187,6 +191,7 @@ class RepackSummary:
             chunks_moved=int(d["chunks_moved"]),
             bytes_moved=int(d["bytes_moved"]),
             bytes_freeable=int(d["bytes_freeable"]),
+            dry_run=bool(d["dry_run"]),
         )
 
 
@@ -603,6 +608,7 @@ class Repository:
         branch: str = "main",
         max_live_fraction: float = 0.5,
         metadata: dict[str, Any] | None = None,
+        dry_run: bool = False,
     ) -> RepackSummary:
         """Commits on ``branch`` a snapshot with the same data as its tip, in
         which the chunks that sit in mostly unused chunk objects are copied
@@ -628,7 +634,8 @@ class Repository:
         default commit metadata. The commit records no change: diffs across
         it are empty, and a session that committed meanwhile rebases over
         it, its own chunks winning. When no object qualifies nothing is
-        committed (``snapshot_id`` is None).
+        committed (``snapshot_id`` is None); ``dry_run=True`` only measures
+        what a repack would move and free.
 
         Parameters
         ----------
@@ -641,6 +648,8 @@ class Repository:
             repacked.
         metadata : dict, optional
             Commit metadata.
+        dry_run : bool
+            Copy and commit nothing; the summary counts what would be done.
 
         Raises
         ------
@@ -664,6 +673,7 @@ class Repository:
             _ffi.cstr(message, "message"),
             meta,
             float(max_live_fraction),
+            1 if dry_run else 0,
         )
         return RepackSummary._from_json(d)
 

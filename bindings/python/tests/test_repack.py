@@ -66,8 +66,16 @@ def test_repack_then_expire_and_collect_frees_the_dead_bytes(tmp_path: Path) -> 
     dead = chunk_bytes(root) - live
     assert dead > live // 3, (dead, live)
 
+    dry = repo.repack_chunks(branch="main", max_live_fraction=0.6, dry_run=True)
+    assert dry.dry_run and dry.snapshot_id is None and dry.objects_repacked > 0
+    assert repo.lookup_branch("main") == before
     summary = repo.repack_chunks("repack", branch="main", max_live_fraction=0.6, metadata={"why": "space"})
-    assert summary.snapshot_id == repo.lookup_branch("main")
+    assert summary.snapshot_id == repo.lookup_branch("main") and not summary.dry_run
+    assert (summary.objects_repacked, summary.chunks_moved, summary.bytes_freeable) == (
+        dry.objects_repacked,
+        dry.chunks_moved,
+        dry.bytes_freeable,
+    )
     assert summary.objects_repacked > 0
     assert summary.chunks_moved == summary.objects_repacked * 10  # one row of chunks per object
     assert summary.bytes_moved == summary.chunks_moved * 4096
@@ -88,7 +96,7 @@ def test_repack_then_expire_and_collect_frees_the_dead_bytes(tmp_path: Path) -> 
 
     # Nothing is left to repack: nothing is committed.
     again = repo.repack_chunks(branch="main", max_live_fraction=0.6)
-    assert again == ic.RepackSummary(None, 0, 0, 0, 0)
+    assert again == ic.RepackSummary(None, 0, 0, 0, 0, False)
     assert repo.lookup_branch("main") == summary.snapshot_id
 
 

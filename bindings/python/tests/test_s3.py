@@ -264,6 +264,7 @@ def test_s3_repack_frees_rewritten_space(minio: Minio) -> None:
     # Fraction 1: every object with an unused byte, however zarr's
     # concurrent writes spread the chunks over the four.
     summary = repo.repack_chunks(branch="main", max_live_fraction=1)
+    assert not summary.dry_run
     assert (summary.objects_repacked, summary.chunks_moved) == (4, 12)
     assert (summary.bytes_moved, summary.bytes_freeable) == (12 * 4 * chunk, 36 * 4 * chunk)
     cutoff = repo.lookup_snapshot(summary.snapshot_id).written_at
