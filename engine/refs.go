@@ -346,18 +346,60 @@ func (r *refs) createBranch(ctx context.Context, name string, snap codec.Snapsho
 	return nil
 }
 
-// deleteBranch writes the branch's tombstone.
+// deleteBranch writes the branch's tombstone, after a damaged head too.
 func (r *refs) deleteBranch(ctx context.Context, name string) error {
 	if name == MainBranch {
 		return invalidArgument("cannot delete the %q branch", MainBranch)
 	}
 	_, seq, err := r.branchTipToWrite(ctx, name)
+	if errors.Is(err, codec.ErrCorrupt) {
+		return r.replaceDamagedHead(ctx, name, codec.Ref{}, err)
+	}
 	if err != nil {
 		return err
 	}
 	if err := r.appendRef(ctx, name, seq, codec.Ref{}); err != nil {
 		return errors.Wrapf(err, "deleting branch %q", name)
 	}
+	return nil
+}
+
+// replaceDamagedHead writes ref (the zero snapshot: the tombstone) as the
+// entry after the newest of the branch's log, whose head could not be read
+// (damaged: an entry failing its checksum, or a ref that does not decode;
+// damage is that error). It is how a reset without an expected tip, or a
+// delete, repairs a branch: nothing can be compared with an unreadable
+// head, and the damaged entry stays in the log, before the new head. A
+// writer appending meanwhile makes it a *ConflictError.
+func (r *refs) replaceDamagedHead(ctx context.Context, name string, ref codec.Ref, damage error) error {
+	key := branchPrefix + name
+	slot, ok, err := r.consensus.NewestSlot(ctx, key)
+	if err != nil {
+		return errors.Wrapf(err, "reading branch %q", name)
+	}
+	if !ok {
+		return errors.Mark(errors.Newf("branch %q does not exist", name), ErrBranchNotFound)
+	}
+	if slot == math.MaxUint64 {
+		return errors.Newf("the log of branch %q is full", name)
+	}
+	var data []byte
+	if !ref.Snapshot.IsZero() {
+		if data, err = codec.EncodeRef(&ref); err != nil {
+			return err
+		}
+	}
+	// An engine's log numbers its entries by slot.
+	after := storage.Entry{VersionedData: storage.VersionedData{SeqNo: storage.SeqNo(slot)}, Slot: slot}
+	res, written, err := r.consensus.CompareAndSetAfter(refWriteContext(ctx), key, after, storage.VersionedData{SeqNo: storage.SeqNo(slot) + 1, Data: data})
+	if err != nil {
+		return errors.Wrapf(err, "updating branch %q", name)
+	}
+	if res != storage.Committed {
+		return &ConflictError{Branch: name}
+	}
+	r.remember(key, written)
+	logs.Engine.WarnContext(ctx, "wrote a new head after the damaged head entry of a branch", "branch", name, "damage", damage)
 	return nil
 }
 

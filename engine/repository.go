@@ -372,7 +372,8 @@ func (r *Repository) LookupBranch(ctx context.Context, name string) (codec.Snaps
 	return tip, err
 }
 
-// DeleteBranch deletes a branch (not main).
+// DeleteBranch deletes a branch (not main), even one whose head entry is
+// damaged (codec.ErrCorrupt on every read of it).
 func (r *Repository) DeleteBranch(ctx context.Context, name string) error {
 	err := r.refs.deleteBranch(ctx, name)
 	logRefChange(ctx, "deleted a branch", "branch", name, codec.SnapshotID{}, err)
@@ -381,11 +382,19 @@ func (r *Repository) DeleteBranch(ctx context.Context, name string) error {
 
 // ResetBranch points the branch at snap. If expected is not zero the reset
 // happens only if the tip is still expected (else a *ConflictError).
+// Without an expected tip it also repairs a branch whose head entry is
+// damaged (codec.ErrCorrupt on every read of it): the new head follows the
+// damaged entry, which stays in the log.
 func (r *Repository) ResetBranch(ctx context.Context, name string, snap, expected codec.SnapshotID) error {
 	if _, err := r.assets.fetchSnapshot(ctx, snap); err != nil {
 		return err
 	}
 	tip, seq, err := r.refs.branchTipToWrite(ctx, name)
+	if errors.Is(err, codec.ErrCorrupt) && expected.IsZero() {
+		err = r.refs.replaceDamagedHead(ctx, name, codec.Ref{Snapshot: snap}, err)
+		logRefChange(ctx, "reset a branch", "branch", name, snap, err)
+		return err
+	}
 	if err != nil {
 		return err
 	}

@@ -828,12 +828,15 @@ ic_status ic_repo_list_branches(ic_repo repo, char **json, ic_error *err);
 /* The snapshot id at the tip of the branch. Caller frees *snapshot_id. */
 ic_status ic_repo_lookup_branch(ic_repo repo, const char *name, char **snapshot_id, ic_error *err);
 
-/* Deletes a branch (not "main"). */
+/* Deletes a branch (not "main"), even one whose head entry is damaged. */
 ic_status ic_repo_delete_branch(ic_repo repo, const char *name, ic_error *err);
 
 /*
  * Points the branch at snapshot_id. If expected_tip is not NULL the reset
  * happens only while the tip is still expected_tip (else IC_ERR_CONFLICT).
+ * With expected_tip NULL it also repairs a branch whose head entry is
+ * damaged (every read of the branch IC_ERR_CORRUPT): the new head follows
+ * the damaged entry, which stays in the branch's log.
  */
 ic_status ic_repo_reset_branch(ic_repo repo, const char *name, const char *snapshot_id, const char *expected_tip, ic_error *err);
 

@@ -324,6 +324,17 @@ func (c *Consensus) head(ctx context.Context, key string) (entry, uint64, bool, 
 	return entry{}, 0, false, errors.Newf("%s: consensus log %q keeps changing under reads", c.store, key)
 }
 
+// NewestSlot returns the slot of the log's newest entry without reading
+// it, and false if the log is empty: where an entry that cannot be read
+// (ErrCorrupt) sits, so that a writer may append after it
+// (CompareAndSetAfter with an Entry of that Slot).
+func (c *Consensus) NewestSlot(ctx context.Context, key string) (uint64, bool, error) {
+	if err := c.validateKey(key); err != nil {
+		return 0, false, err
+	}
+	return c.newestSlot(ctx, key)
+}
+
 func (c *Consensus) newestSlot(ctx context.Context, key string) (uint64, bool, error) {
 	for slot, err := range c.slots(ctx, key) {
 		return slot, err == nil, err

@@ -323,7 +323,7 @@ lookup_branch(repo::Repository, name::AbstractString) =
 """
     delete_branch!(repo, name)
 
-Deletes a branch (not `"main"`).
+Deletes a branch (not `"main"`), even one whose head entry is damaged.
 """
 delete_branch!(repo::Repository, name::AbstractString) =
     _no_out((h, err) -> @ic(:ic_repo_delete_branch, Int32, (UInt64, Cstring, Ref{UInt64}), h, name, err), repo)
@@ -332,7 +332,10 @@ delete_branch!(repo::Repository, name::AbstractString) =
     reset_branch!(repo, name, snapshot_id; expected_tip=nothing)
 
 Points branch `name` at `snapshot_id`; with `expected_tip`, only while the
-tip is still that (else `ConflictError`).
+tip is still that (else `ConflictError`). Without it, it also repairs a
+branch whose head entry is damaged (every read of it throws
+`IcechunkError(:CORRUPT)`): the new head follows the damaged entry, which
+stays in the branch's log.
 """
 reset_branch!(repo::Repository, name::AbstractString, snapshot_id::AbstractString;
               expected_tip::Union{Nothing,AbstractString} = nothing) =

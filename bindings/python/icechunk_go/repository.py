@@ -562,7 +562,12 @@ class Repository:
 
     def reset_branch(self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None) -> None:
         """Points ``branch`` at ``snapshot_id``. With ``from_snapshot_id``,
-        only while the tip is still that snapshot (else :class:`ConflictError`)."""
+        only while the tip is still that snapshot (else :class:`ConflictError`).
+
+        Without ``from_snapshot_id`` it also repairs a branch whose head
+        entry is damaged (every read of the branch raises
+        :class:`CorruptObjectError`): the new head follows the damaged
+        entry, which stays in the branch's log."""
         _ffi.call(
             _ffi.lib.ic_repo_reset_branch,
             self._h,
@@ -678,7 +683,8 @@ class Repository:
         return RepackSummary._from_json(d)
 
     def delete_branch(self, branch: str) -> None:
-        """Deletes ``branch`` (not ``main``)."""
+        """Deletes ``branch`` (not ``main``), even one whose head entry is
+        damaged."""
         _ffi.call(_ffi.lib.ic_repo_delete_branch, self._h, _ffi.cstr(branch, "branch"))
 
     # --- tags ----------------------------------------------------------------------

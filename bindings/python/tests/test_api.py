@@ -548,6 +548,21 @@ def test_corrupt_branch_head_hides_no_other_branch(tmp_path: Path) -> None:
     with pytest.raises(ic.CorruptObjectError, match='branch "main"'):
         fresh.readonly_session("main")
 
+    # The repair: a reset without from_snapshot_id writes a new head after
+    # the damaged entry, a delete writes the tombstone; a reset that names
+    # the tip it expects cannot compare it and refuses.
+    with pytest.raises(ic.CorruptObjectError):
+        fresh.reset_branch("main", tip, from_snapshot_id=tip)
+    fresh.reset_branch("main", tip)
+    fresh.delete_branch("dev")
+    again = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "r"))
+    assert again.list_branches() == {"main"}
+    assert again.lookup_branch("main") == tip
+    s = again.writable_session("main")
+    zarr.open_array(s.store, path="a", mode="a")[0, 0] = 7
+    s.commit("after the repair")
+    assert [a.message for a in again.ancestry(branch="main")][:2] == ["after the repair", "c"]
+
 
 def test_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
