@@ -460,7 +460,7 @@ func ic_repo_repack_chunks(repo C.ic_repo, branch, message, metadataJSON *C.ic_c
 		}
 		f := float64(maxLiveFraction)
 		if f != 0 && !(f > 0 && f <= 1) {
-			return invalidArg("max_live_fraction is %v; it must be in (0, 1], or 0 for the default %v", f, engine.DefaultRepackLiveFraction)
+			return invalidArg("max_live_fraction is %v; it must be in (0, 1]", f)
 		}
 		sum, err := r.RepackChunks(ctx, b, msg, meta, engine.RepackOptions{MaxLiveFraction: f, DryRun: dryRun != 0})
 		if err != nil {

@@ -40,8 +40,8 @@ type RepackSummary struct {
 	ChunksMoved int
 	BytesMoved  int64
 	// BytesFreeable is the size of the repacked objects less the bytes
-	// moved out of them: what a garbage collection frees once no snapshot
-	// before the commit is reachable.
+	// moved out of them: what a garbage collection frees once no branch or
+	// tag reaches a snapshot before the commit.
 	BytesFreeable int64
 }
 
@@ -62,8 +62,10 @@ const (
 // uses little of (its other chunks rewritten since, by later commits) keeps
 // all its bytes while any snapshot uses any of them; garbage collection
 // cannot free part of it. After a repack, the old objects are used only by
-// snapshots before the commit: expiring those (ExpireSnapshots with a time
-// after the commit's parent) and collecting garbage frees them.
+// snapshots before the commit: expiring those (ExpireSnapshots with the
+// commit's time) and collecting garbage frees them, once no branch or tag
+// reaches a snapshot before the commit. The collection's cutoff is still
+// bound by GCOptions' rule (older than every writing session's start).
 //
 // An object is repacked when the tip's chunks in it (native chunks of every
 // array) take at most opts.MaxLiveFraction of its size, and not all of it. Objects are
@@ -78,7 +80,8 @@ const (
 // nothing (a zero Snapshot); nor does a dry run, which only measures.
 //
 // Errors: ErrInvalidArgument for a fraction outside (0, 1];
-// ErrBranchNotFound; a *ConflictError (ErrConflict) if the branch moved
+// ErrBranchNotFound; ErrChunkNotFound, naming one, if chunk objects the tip
+// uses are not in storage (nothing is copied); a *ConflictError (ErrConflict) if the branch moved
 // while the chunks were copied (nothing is committed; run it again, since
 // a rebase could put old chunk values over newer ones); a chunk object of
 // the tip that cannot be read; those of Commit.
@@ -136,6 +139,7 @@ func (s *Session) planRepack(ctx context.Context, fraction float64) (map[codec.C
 		return nil, sum, nil
 	}
 	candidates := map[codec.ChunkID]int64{} // object -> its size
+	listed := 0
 	for info, err := range s.repo.store.List(ctx, codec.ChunksPrefix, storage.ListOptions{}) {
 		if err != nil {
 			return nil, sum, errors.Wrap(err, "listing the chunk objects")
@@ -144,12 +148,19 @@ func (s *Session) planRepack(ctx context.Context, fraction float64) (map[codec.C
 		if perr != nil {
 			continue
 		}
+		live, ok := used[codec.ChunkID(id)]
+		if !ok {
+			continue
+		}
+		listed++
 		// An object the tip uses whole has nothing to free, whatever
 		// the fraction.
-		live, ok := used[codec.ChunkID(id)]
-		if ok && live < uint64(info.Size) && float64(live) <= fraction*float64(info.Size) {
+		if live < uint64(info.Size) && float64(live) <= fraction*float64(info.Size) {
 			candidates[codec.ChunkID(id)] = info.Size
 		}
+	}
+	if listed < len(used) {
+		return nil, sum, s.missingObjects(ctx, used)
 	}
 	if len(candidates) == 0 {
 		return nil, sum, nil
@@ -178,6 +189,25 @@ func (s *Session) planRepack(ctx context.Context, fraction float64) (map[codec.C
 		sum.BytesFreeable += max(size-moved, 0)
 	}
 	return moves, sum, nil
+}
+
+// missingObjects names the objects of used that storage does not hold:
+// the tip is damaged, and a repack would skip their chunks unnoticed.
+func (s *Session) missingObjects(ctx context.Context, used map[codec.ChunkID]uint64) error {
+	var missing []codec.ChunkID
+	for id := range used {
+		_, err := s.repo.store.Stat(ctx, codec.ChunkKey(id))
+		if errors.Is(err, storage.ErrNotFound) {
+			missing = append(missing, id)
+		} else if err != nil {
+			return errors.Wrapf(err, "looking for chunk object %s", id)
+		}
+	}
+	if len(missing) == 0 { // written meanwhile: listings lag only on such storage
+		return errors.Newf("the listing of the chunk objects missed some the tip uses; run it again")
+	}
+	slices.SortFunc(missing, func(a, b codec.ChunkID) int { return strings.Compare(a.String(), b.String()) })
+	return errors.Mark(errors.Newf("the tip uses %d chunk objects that are not in storage (%s first); nothing was copied", len(missing), missing[0]), ErrChunkNotFound)
 }
 
 // copyChunks reads the chunks of each object and sets each, written

@@ -292,3 +292,25 @@ func TestRepackChunksReadsRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestRepackChunksNamesAMissingObject checks that a tip naming a chunk
+// object that is gone fails the repack, naming the object, rather than
+// skipping its chunks unnoticed.
+func TestRepackChunksNamesAMissingObject(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New("repack-missing")
+	f := newRepackFixture(t, store)
+	s, err := f.repo.ReadonlySession(ctx, Version{Branch: MainBranch})
+	mustOK(t, err)
+	gone := chunkObject(t, s, 3)
+	mustOK(t, store.Delete(ctx, codec.ChunkKey(gone)))
+	for _, dry := range []bool{true, false} {
+		_, err := f.repo.RepackChunks(ctx, MainBranch, "repack", nil, RepackOptions{DryRun: dry})
+		if !errors.Is(err, ErrChunkNotFound) || !strings.Contains(err.Error(), gone.String()) {
+			t.Fatalf("repack (dry run %v) with chunk object %s gone: %v, want ErrChunkNotFound naming it", dry, gone, err)
+		}
+	}
+	if tip, _ := f.repo.LookupBranch(ctx, MainBranch); tip != f.c2 {
+		t.Fatal("a failed repack moved main")
+	}
+}

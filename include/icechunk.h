@@ -860,8 +860,11 @@ ic_status ic_repo_rewrite_manifests(ic_repo repo, const char *branch, const char
  * rewrote keeps all its bytes while the tip uses any of them, and
  * ic_repo_garbage_collect cannot free part of it. After a repack only
  * snapshots before the commit use the old objects; expiring them
- * (ic_repo_expire_snapshots with a time after the commit's parent) lets a
- * collection free those objects.
+ * (ic_repo_expire_snapshots with the commit's time) lets a collection free
+ * those objects, once no branch or tag reaches a snapshot before the
+ * commit. The collection's cutoff is still bound by
+ * ic_repo_garbage_collect's rule (older than the start of every session
+ * writing), and objects written just before it are kept for a later one.
  *
  * An object is repacked when the tip's chunks in it take at most
  * max_live_fraction of its size, and not all of it (in (0, 1]; 0 means
@@ -876,10 +879,10 @@ ic_status ic_repo_rewrite_manifests(ic_repo repo, const char *branch, const char
  *    "bytes_moved": 4000, "bytes_freeable": 16000, "dry_run": false}
  * with "snapshot_id" null when nothing was committed (no object
  * qualified, or a dry run); bytes_freeable is the repacked objects' size
- * less the bytes moved. IC_ERR_BRANCH_NOT_FOUND; IC_ERR_CONFLICT if the branch moved
- * meanwhile (nothing committed: call again; a rebase could put the old
- * copy of a chunk over a newer value); IC_ERR_NOT_FOUND if a chunk object
- * of the tip is missing.
+ * less the bytes moved. IC_ERR_BRANCH_NOT_FOUND; IC_ERR_CONFLICT if the
+ * branch moved meanwhile (nothing committed: call again; a rebase could put
+ * the old copy of a chunk over a newer value); IC_ERR_NOT_FOUND, naming
+ * one, if chunk objects the tip uses are not in storage (nothing copied).
  */
 ic_status ic_repo_repack_chunks(ic_repo repo, const char *branch, const char *message, const char *metadata_json, double max_live_fraction, int32_t dry_run, char **json, ic_error *err);
 

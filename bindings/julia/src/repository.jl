@@ -367,8 +367,8 @@ What [`repack_chunks!`](@ref) did: `snapshot_id` (the commit's id, or
 `nothing` when nothing was committed: no chunk object qualified, or a dry
 run), `objects_repacked`, `chunks_moved`, `bytes_moved`, `bytes_freeable`
 (the repacked objects' size less the bytes moved: what
-[`garbage_collect`](@ref) frees once no snapshot before the commit is
-reachable) and `dry_run::Bool`.
+[`garbage_collect`](@ref) frees once no branch or tag reaches a snapshot
+before the commit) and `dry_run::Bool`.
 """
 struct RepackSummary
     snapshot_id::Union{Nothing,String}
@@ -392,8 +392,11 @@ chunks that sit in mostly unused chunk objects are copied into new ones.
 Chunks written together share one object, deleted whole: once later commits
 rewrote most of an object's chunks, [`garbage_collect`](@ref) cannot free
 the rest while any snapshot uses any of it. After a repack only snapshots
-before the commit use such objects; [`expire_snapshots`](@ref) with a time
-after the commit's parent, then a collection, frees them.
+before the commit use such objects; [`expire_snapshots`](@ref) with the
+commit's time, then a collection, frees them once no branch or tag reaches
+a snapshot before the commit. The collection's cutoff is still bound by
+[`garbage_collect`](@ref)'s rule (older than the start of every session
+writing), and objects written just before it are kept for a later one.
 
 An object is repacked when the tip's chunks in it take at most
 `max_live_fraction` (in (0, 1]) of its size, and not all of it (at 1, every

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import numbers
 from collections.abc import AsyncIterator, Iterator, Mapping
 from ctypes import byref
 from dataclasses import dataclass, field
@@ -169,8 +170,8 @@ class RepackSummary:
         Their size.
     bytes_freeable : int
         The repacked objects' size less the bytes moved: what
-        :meth:`Repository.garbage_collect` frees once no snapshot before
-        the commit is reachable.
+        :meth:`Repository.garbage_collect` frees once no branch or tag
+        reaches a snapshot before the commit.
     dry_run : bool
         True if nothing was copied or committed and the counts say what a
         repack would do.
@@ -631,7 +632,17 @@ class Repository:
             summary = repo.repack_chunks(branch="main")
             cutoff = repo.lookup_snapshot(summary.snapshot_id).written_at
             repo.expire_snapshots(cutoff)
-            repo.garbage_collect(cutoff)
+            repo.garbage_collect(cutoff)  # with no other session writing
+
+        The collection's cutoff is still bound by :meth:`garbage_collect`'s
+        rule: older than the start of every session writing, whose chunks no
+        snapshot names yet. With writers at work, collect with their start
+        instead, and the rest later. Objects last written just before a
+        cutoff (50 ms on local disk, a second on S3) are kept for a
+        collection with a later one. The old objects go once no branch or
+        tag reaches a snapshot before the repack: what other branches' or
+        tags' older snapshots use stays, and ``bytes_freeable`` counts it
+        all the same.
 
         An object is repacked when the tip's chunks in it take at most
         ``max_live_fraction`` of its size, and not all of it (at 1, every
@@ -663,10 +674,15 @@ class Repository:
             The branch moved while chunks were copied; nothing was
             committed, call it again (a rebase could put the old copy of a
             chunk over a newer value).
+        NotFoundError
+            Chunk objects the tip uses are not in storage (the message names
+            one); nothing was copied.
+        TypeError
+            ``max_live_fraction`` is not a real number.
         ValueError
             ``max_live_fraction`` is not in (0, 1] (:class:`InvalidArgumentError`).
         """
-        if isinstance(max_live_fraction, bool) or not isinstance(max_live_fraction, (int, float)):
+        if isinstance(max_live_fraction, bool) or not isinstance(max_live_fraction, numbers.Real):
             raise TypeError(f"max_live_fraction must be a number, not {type(max_live_fraction).__name__}")
         if max_live_fraction == 0:  # the C call's "default", out of range here
             raise InvalidArgumentError("max_live_fraction is 0; it must be in (0, 1]", code=_ffi.IC_ERR_INVALID_ARGUMENT)

@@ -130,6 +130,21 @@ def test_fraction_not_a_number(tmp_path: Path, fraction: object) -> None:
         repo.repack_chunks(branch="main", max_live_fraction=fraction)  # type: ignore[arg-type]
 
 
+def test_numpy_fractions_are_numbers(tmp_path: Path) -> None:
+    repo, _, _ = appended(tmp_path, 4)
+    for fraction in (np.float32(0.6), np.float64(0.6), np.int64(1)):
+        assert repo.repack_chunks(branch="main", max_live_fraction=fraction, dry_run=True).dry_run
+
+
+def test_a_missing_chunk_object_is_named(tmp_path: Path) -> None:
+    repo, root, _ = appended(tmp_path, 4)
+    # The last append's object: the tip uses it.
+    victim = max((p for p in (root / "chunks").rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime_ns)
+    victim.unlink()
+    with pytest.raises(ic.NotFoundError, match=victim.name):
+        repo.repack_chunks(branch="main", max_live_fraction=1)
+
+
 def test_unknown_branch_and_async_twin(tmp_path: Path) -> None:
     repo, _, values = appended(tmp_path, 6)
     with pytest.raises(ic.BranchNotFoundError):
