@@ -68,10 +68,10 @@ const (
 // bound by GCOptions' rule (older than every writing session's start).
 //
 // An object is repacked when the tip's chunks in it (native chunks of every
-// array) take at most opts.MaxLiveFraction of its size, and not all of it. Objects are
-// measured by listing the repository's chunk objects. Chunks are copied as
-// the write-behind path writes them, into packs of the storage's size; a
-// chunk larger than a pack gets an object of its own.
+// array) take at most opts.MaxLiveFraction of its size, and not all of it.
+// Objects are measured by listing the repository's chunk objects. Chunks
+// are copied as the write-behind path writes them, into packs of the
+// storage's size; a chunk larger than a pack gets an object of its own.
 //
 // The commit's message is message; its metadata is meta over the handle's
 // default commit metadata. Its transaction log records no change, since no
@@ -80,11 +80,12 @@ const (
 // nothing (a zero Snapshot); nor does a dry run, which only measures.
 //
 // Errors: ErrInvalidArgument for a fraction outside (0, 1];
-// ErrBranchNotFound; ErrChunkNotFound, naming one, if chunk objects the tip
-// uses are not in storage (nothing is copied); a *ConflictError (ErrConflict) if the branch moved
-// while the chunks were copied (nothing is committed; run it again, since
-// a rebase could put old chunk values over newer ones); a chunk object of
-// the tip that cannot be read; those of Commit.
+// ErrBranchNotFound; ErrChunkNotFound, naming one, if chunk objects the
+// tip uses are not in storage (nothing is copied); a *ConflictError
+// (ErrConflict) if the branch moved while the chunks were copied (nothing
+// is committed; run it again, since a rebase could put old chunk values
+// over newer ones); a chunk object of the tip that cannot be read; those
+// of Commit.
 func (r *Repository) RepackChunks(ctx context.Context, branch, message string, meta map[string]any, opts RepackOptions) (RepackSummary, error) {
 	fraction := cmp.Or(opts.MaxLiveFraction, DefaultRepackLiveFraction)
 	if !(fraction > 0 && fraction <= 1) {
@@ -96,8 +97,11 @@ func (r *Repository) RepackChunks(ctx context.Context, branch, message string, m
 	}
 	s.unlogged = true
 	moves, sum, err := s.planRepack(ctx, fraction)
-	if err != nil || len(moves) == 0 || opts.DryRun {
-		return sum, errors.Wrapf(err, "repacking the chunks of branch %q", branch)
+	if err != nil {
+		return RepackSummary{}, errors.Wrapf(err, "repacking the chunks of branch %q", branch)
+	}
+	if len(moves) == 0 || opts.DryRun {
+		return sum, nil
 	}
 	if err := s.copyChunks(ctx, moves); err != nil {
 		s.DiscardChanges()
