@@ -289,12 +289,9 @@ func refWriteContext(ctx context.Context) context.Context {
 // empty payload: a Ref file never holds the zero id).
 func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, ref codec.Ref) error {
 	ctx = refWriteContext(ctx)
-	var data []byte
-	if !ref.Snapshot.IsZero() {
-		var err error
-		if data, err = codec.EncodeRef(&ref); err != nil {
-			return err
-		}
+	data, err := refPayload(ref)
+	if err != nil {
+		return err
 	}
 	next := storage.SeqNo(0)
 	if seq != storage.NoSeqNo {
@@ -303,7 +300,6 @@ func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, re
 	key := branchPrefix + name
 	entry := storage.VersionedData{SeqNo: next, Data: data}
 	var res storage.CaSResult
-	var err error
 	if known, ok := r.knownEntry(key); ok && seq != storage.NoSeqNo && known.SeqNo == seq {
 		// The version the caller read is the remembered entry: append
 		// right after it; if anything followed it, the write fails.
@@ -326,6 +322,15 @@ func (r *refs) appendRef(ctx context.Context, name string, seq storage.SeqNo, re
 		return &ConflictError{Branch: name, ActualParent: tip}
 	}
 	return nil
+}
+
+// refPayload is the data of a branch log entry holding ref: the encoded
+// ref, or nothing for the zero snapshot (a deleted branch's tombstone).
+func refPayload(ref codec.Ref) ([]byte, error) {
+	if ref.Snapshot.IsZero() {
+		return nil, nil
+	}
+	return codec.EncodeRef(&ref)
 }
 
 // createBranch makes a new branch at snap; ErrBranchExists if it exists.
@@ -383,11 +388,9 @@ func (r *refs) replaceDamagedHead(ctx context.Context, name string, ref codec.Re
 	if slot == math.MaxUint64 {
 		return errors.Newf("the log of branch %q is full", name)
 	}
-	var data []byte
-	if !ref.Snapshot.IsZero() {
-		if data, err = codec.EncodeRef(&ref); err != nil {
-			return err
-		}
+	data, err := refPayload(ref)
+	if err != nil {
+		return err
 	}
 	// An engine's log numbers its entries by slot.
 	after := storage.Entry{VersionedData: storage.VersionedData{SeqNo: storage.SeqNo(slot)}, Slot: slot}

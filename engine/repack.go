@@ -215,7 +215,8 @@ func (s *Session) missingObjects(ctx context.Context, used map[codec.ChunkID]uin
 }
 
 // copyChunks reads the chunks of each object and sets each, written
-// behind, at its place, repackReads objects at once.
+// behind, at its place, repackReads objects at once. The last packs are
+// left for the commit to flush.
 func (s *Session) copyChunks(ctx context.Context, moves map[codec.ChunkID][]chunkMove) error {
 	w := s.behind()
 	g, gctx := errgroup.WithContext(ctx)
@@ -241,10 +242,7 @@ func (s *Session) copyChunks(ctx context.Context, moves map[codec.ChunkID][]chun
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return s.FlushWrites(ctx)
+	return g.Wait() // the commit flushes the packs, beside its own writes
 }
 
 // runLength is how many of chunks (sorted by offset) one read takes: those
